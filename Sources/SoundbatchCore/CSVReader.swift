@@ -1,0 +1,276 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One record of a CSV file.
+public struct CSVRecord: Sendable, Equatable {
+    /// The fields, decoded as UTF-8 (lossily when `problem` says the bytes were not UTF-8).
+    public var fields: [String]
+    /// The physical line, counted from 1, on which the record starts.
+    public var line: Int
+    /// What is wrong with this record alone, if anything; the rest of the file can still be read.
+    public var problem: String?
+}
+
+/// Errors that stop reading the file: what follows cannot be trusted.
+public enum CSVError: Error, Equatable, CustomStringConvertible {
+    case cannotOpen(path: String, reason: String)
+    case cannotRead(path: String, reason: String)
+    case unterminatedQuote(line: Int)
+    case fieldTooLong(line: Int, limit: Int)
+    case recordTooLong(line: Int, limit: Int)
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(path, reason): "cannot open \(path): \(reason)"
+        case let .cannotRead(path, reason): "cannot read \(path): \(reason)"
+        case let .unterminatedQuote(line):
+            "\(line): a quoted field opens here and is never closed; close it with \" (a quote inside a quoted field is written \"\")"
+        case let .fieldTooLong(line, limit):
+            "\(line): a field in the record starting here is longer than \(limit / (1 << 20)) MiB; is a quote left open, or is this not a CSV file?"
+        case let .recordTooLong(line, limit):
+            "\(line): the record starting here is longer than \(limit / (1 << 20)) MiB; is this a CSV file?"
+        }
+    }
+
+    /// The line the error points at, if it points at one.
+    public var line: Int? {
+        switch self {
+        case .cannotOpen, .cannotRead: nil
+        case let .unterminatedQuote(line), let .fieldTooLong(line, _), let .recordTooLong(line, _): line
+        }
+    }
+}
+
+/// A streaming RFC 4180 reader over the bytes of a file.
+///
+/// Why our own: yaslab/CSV.swift takes 10.9 s (release) to parse a 1M-row, 76 MB file,
+/// six times sqlite3's whole `.import` of it (1.85 s). This reader scans bytes in 1 MiB
+/// chunks and keeps only the current record in memory; `scripts/bench-ingest.sh` measures
+/// it (figures in the README).
+///
+/// Accepted: quoted fields, doubled quotes, separators and line breaks inside quotes,
+/// LF, CRLF or a lone CR between records, an optional UTF-8 byte-order mark, blank lines
+/// (skipped). A stray quote, text after a closing quote or bytes that are not UTF-8 mark
+/// that record's `problem`; an unterminated quote or an oversized field throws.
+public final class CSVReader {
+    /// No field may be longer than this; it bounds memory on hostile input
+    /// (an unclosed quote near the top of a large file would otherwise swallow all of it).
+    public static let defaultFieldLimit = 1 << 20
+
+    private let fd: Int32
+    /// The file, as named when it was opened.
+    public let path: String
+    private let fieldLimit: Int
+    private let chunkSize: Int
+    private var buffer: UnsafeMutableBufferPointer<UInt8>
+    private var count = 0
+    private var position = 0
+    private var atEOF = false
+    private var atStart = true
+    private var line = 1
+    /// A CR ended the previous record; an LF right after it belongs to the same line break.
+    private var swallowLF = false
+
+    // The record being assembled: all field bytes back to back, and where each field ends.
+    private var recordBytes: [UInt8] = []
+    private var fieldEnds: [Int] = []
+
+    public init(path: String, fieldLimit: Int = CSVReader.defaultFieldLimit, chunkSize: Int = 1 << 20) throws {
+        var info = stat()
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CSVError.cannotOpen(path: path, reason: Self.errnoText()) }
+        guard fstat(fd, &info) == 0 else {
+            let reason = Self.errnoText()
+            close(fd)
+            throw CSVError.cannotOpen(path: path, reason: reason)
+        }
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
+            throw CSVError.cannotOpen(path: path, reason: "it is a directory, not a file")
+        }
+        self.fd = fd
+        self.path = path
+        self.fieldLimit = fieldLimit
+        self.chunkSize = max(chunkSize, 1)
+        self.buffer = .allocate(capacity: max(chunkSize, 16))
+        recordBytes.reserveCapacity(4096)
+    }
+
+    deinit {
+        buffer.deallocate()
+        close(fd)
+    }
+
+    private static func errnoText() -> String {
+        String(cString: strerror(errno))
+    }
+
+    /// Refills the buffer; false at the end of the file.
+    private func refill() throws -> Bool {
+        count = try readChunk(into: 0)
+        position = 0
+        if atStart {
+            atStart = false
+            // Gather at least three bytes, however small the chunks, to see a byte-order mark.
+            while count > 0 && count < 3 {
+                let more = try readChunk(into: count)
+                if more == 0 { break }
+                count += more
+            }
+            if count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { position = 3 }
+        }
+        return count > 0
+    }
+
+    private func readChunk(into offset: Int) throws -> Int {
+        if atEOF { return 0 }
+        while true {
+            let n = read(fd, buffer.baseAddress! + offset, min(chunkSize, buffer.count - offset))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CSVError.cannotRead(path: path, reason: Self.errnoText())
+            }
+            if n == 0 { atEOF = true }
+            return n
+        }
+    }
+
+    private enum State { case fieldStart, unquoted, quoted, quoteInQuoted }
+
+    private static let comma = UInt8(ascii: ","), quote = UInt8(ascii: "\""),
+        lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
+
+    /// The next record, or nil at the end of the file.
+    public func next() throws -> CSVRecord? {
+        recordBytes.removeAll(keepingCapacity: true)
+        fieldEnds.removeAll(keepingCapacity: true)
+        var state = State.fieldStart
+        var startLine = line
+        var hasContent = false
+        var problem: String?
+        var fieldStart = 0
+
+        while true {
+            if position == count {
+                guard try refill() else { break }
+                continue
+            }
+            let byte = buffer[position]
+            if swallowLF {
+                swallowLF = false
+                if byte == Self.lf { position += 1; continue }
+            }
+            switch state {
+            case .fieldStart, .unquoted:
+                if byte == Self.comma {
+                    fieldEnds.append(recordBytes.count)
+                    fieldStart = recordBytes.count
+                    hasContent = true
+                    state = .fieldStart
+                    position += 1
+                } else if byte == Self.lf || byte == Self.cr {
+                    position += 1
+                    line += 1
+                    swallowLF = byte == Self.cr
+                    if hasContent {
+                        fieldEnds.append(recordBytes.count)
+                        return makeRecord(line: startLine, problem: problem)
+                    }
+                    startLine = line  // a blank line: skip it
+                } else if byte == Self.quote {
+                    position += 1
+                    hasContent = true
+                    if state == .fieldStart {
+                        state = .quoted
+                    } else {
+                        problem = problem ?? "a quote inside an unquoted field; enclose the field in quotes and write the quote as \"\""
+                        recordBytes.append(byte)
+                    }
+                } else {
+                    // Copy the run of ordinary bytes in one go.
+                    let runStart = position
+                    var end = position + 1
+                    while end < count {
+                        let b = buffer[end]
+                        if b == Self.comma || b == Self.quote || b == Self.lf || b == Self.cr { break }
+                        end += 1
+                    }
+                    recordBytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<end]))
+                    position = end
+                    state = .unquoted
+                    hasContent = true
+                }
+            case .quoted:
+                if byte == Self.quote {
+                    state = .quoteInQuoted
+                    position += 1
+                } else {
+                    let runStart = position
+                    var end = position + 1
+                    while end < count, buffer[end] != Self.quote { end += 1 }
+                    let run = UnsafeBufferPointer(rebasing: buffer[runStart..<end])
+                    for b in run where b == Self.lf { line += 1 }
+                    recordBytes.append(contentsOf: run)
+                    position = end
+                }
+            case .quoteInQuoted:
+                if byte == Self.quote {
+                    recordBytes.append(byte)
+                    state = .quoted
+                    position += 1
+                } else if byte == Self.comma || byte == Self.lf || byte == Self.cr {
+                    state = .unquoted  // the field is closed; the separator is handled above
+                } else {
+                    problem = problem ?? "text after the closing quote of a field; put the whole field inside the quotes"
+                    state = .unquoted
+                }
+            }
+            if recordBytes.count - fieldStart > fieldLimit {
+                throw CSVError.fieldTooLong(line: startLine, limit: fieldLimit)
+            }
+            if recordBytes.count + fieldEnds.count > 4 * fieldLimit {
+                throw CSVError.recordTooLong(line: startLine, limit: 4 * fieldLimit)
+            }
+        }
+        // End of file.
+        if state == .quoted { throw CSVError.unterminatedQuote(line: startLine) }
+        guard hasContent else { return nil }
+        fieldEnds.append(recordBytes.count)
+        return makeRecord(line: startLine, problem: problem)
+    }
+
+    private func makeRecord(line: Int, problem: String?) -> CSVRecord {
+        var problem = problem
+        let fields = recordBytes.withUnsafeBufferPointer { bytes -> [String] in
+            var isASCII = true, hasNUL = false
+            for b in bytes {
+                if b >= 0x80 { isASCII = false } else if b == 0 { hasNUL = true }
+            }
+            if hasNUL && problem == nil {
+                problem = "the row contains a NUL byte; is this a text file?"
+            }
+            var fields: [String] = []
+            fields.reserveCapacity(fieldEnds.count)
+            var start = 0
+            for (index, end) in fieldEnds.enumerated() {
+                let slice = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                if isASCII {
+                    fields.append(String(decoding: slice, as: UTF8.self))
+                } else if let text = String(validating: slice, as: UTF8.self) {
+                    fields.append(text)
+                } else {
+                    fields.append(String(decoding: slice, as: UTF8.self))
+                    if problem == nil {
+                        problem = "field \(index + 1) is not valid UTF-8; save the file as UTF-8"
+                    }
+                }
+                start = end
+            }
+            return fields
+        }
+        return CSVRecord(fields: fields, line: line, problem: problem)
+    }
+}

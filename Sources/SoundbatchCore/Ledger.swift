@@ -1,0 +1,190 @@
+import Foundation
+import GRDB
+
+/// Where a job stands. The ledger stores the raw value.
+public enum JobState: String, CaseIterable, Codable, Sendable {
+    /// Recorded from the CSV, not sent yet.
+    case pending
+    /// About to be sent, or being sent; durably marked before the request leaves.
+    case submitting
+    /// Accepted by the service: task_id, eta and credit_estimate are known.
+    case submitted
+    /// Sent, but no answer came back: the service may or may not have created a task.
+    case ambiguous
+    /// Refused by the service for good, or out of attempts; last_error says why.
+    case failed
+    /// The CSV row broke a rule (recorded only with --skip-invalid); last_error says which.
+    case invalid
+    /// The service finished the task: audio_url and conversion_cost are known.
+    case completed
+    /// The service reports the generation itself failed.
+    case generationFailed = "generation_failed"
+}
+
+public enum LedgerError: Error, CustomStringConvertible {
+    case cannotOpen(path: String, reason: String)
+    case missing(path: String)
+    case fromTheFuture(path: String)
+    case noSuchBatch(String, known: [String])
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(path, reason):
+            "cannot open the ledger \(path): \(reason)"
+        case let .missing(path):
+            "there is no ledger at \(path); feed one with `soundbatch run FILE.csv`, or point at yours with --ledger or SOUNDBATCH_LEDGER"
+        case let .fromTheFuture(path):
+            "the ledger \(path) was written by a newer soundbatch; upgrade soundbatch to use it (nothing was changed)"
+        case let .noSuchBatch(name, known):
+            known.isEmpty
+                ? "no batch named \"\(name)\": the ledger holds no batches yet"
+                : "no batch named \"\(name)\"; the ledger holds: \(known.joined(separator: ", "))"
+        }
+    }
+}
+
+/// The SQLite file that records every batch, job and HTTP attempt. It is the single
+/// source of truth: a run can stop at any moment and carry on from it alone.
+public final class Ledger: Sendable {
+    public let path: String
+    let database: DatabaseQueue
+
+    /// Resolves the ledger's path: the option, else `SOUNDBATCH_LEDGER`, else `./soundbatch.sqlite`.
+    public static func resolvePath(option: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let option, !option.isEmpty { return option }
+        if let fromEnvironment = environment["SOUNDBATCH_LEDGER"], !fromEnvironment.isEmpty { return fromEnvironment }
+        return "soundbatch.sqlite"
+    }
+
+    /// Opens the ledger, upgrading its schema as needed; with `create`, a missing ledger
+    /// is created (mode 0600), else it is an error.
+    public init(path: String, create: Bool = true) throws {
+        self.path = path
+        if create {
+            try Self.createPrivately(path)
+        } else if !FileManager.default.fileExists(atPath: path) {
+            throw LedgerError.missing(path: path)
+        }
+        let migrator = Self.migrator
+        do {
+            // Look before writing anything: a ledger from a newer version stays as it is.
+            var lookOnly = Configuration()
+            lookOnly.readonly = true
+            lookOnly.busyMode = .timeout(10)
+            let isFromTheFuture = try DatabaseQueue(path: path, configuration: lookOnly)
+                .read { try migrator.hasBeenSuperseded($0) }
+            if isFromTheFuture { throw LedgerError.fromTheFuture(path: path) }
+
+            var configuration = Configuration()
+            configuration.journalMode = .wal
+            configuration.busyMode = .timeout(10)
+            database = try DatabaseQueue(path: path, configuration: configuration)
+            // GRDB picks NORMAL for WAL, which can lose the last commits on power loss.
+            // A job marked `submitting` must be on disk before its request leaves.
+            try database.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+            try migrator.migrate(database)
+        } catch let error as DatabaseError {
+            throw LedgerError.cannotOpen(path: path, reason: error.message ?? "\(error)")
+        }
+    }
+
+    /// Creates an empty file readable by its owner only, unless one exists already.
+    /// SQLite gives its -wal and -shm files the same permissions.
+    private static func createPrivately(_ path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd >= 0 { close(fd); return }
+        let code = errno
+        if code == EEXIST {
+            var info = stat()
+            if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+                throw LedgerError.cannotOpen(path: path, reason: "it is a directory; give a file path with --ledger")
+            }
+            return
+        }
+        throw LedgerError.cannotOpen(path: path, reason: String(cString: strerror(code)))
+    }
+
+    /// Each migration upgrades older ledgers in place. Never edit a registered
+    /// migration: add a new one.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE batches (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    source_file TEXT,
+                    created_at TEXT NOT NULL
+                );
+                -- One row each time a CSV file is fed into a batch.
+                CREATE TABLE ingests (
+                    id INTEGER PRIMARY KEY,
+                    batch_id INTEGER NOT NULL REFERENCES batches(id),
+                    source_file TEXT NOT NULL,
+                    started_at TEXT NOT NULL,
+                    new_jobs INTEGER NOT NULL DEFAULT 0,
+                    known_jobs INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE TABLE jobs (
+                    id INTEGER PRIMARY KEY,
+                    batch_id INTEGER NOT NULL REFERENCES batches(id),
+                    row_key TEXT NOT NULL,
+                    source_line INTEGER NOT NULL,
+                    prompt TEXT NOT NULL,
+                    audio_length INTEGER,
+                    webhook_url TEXT,
+                    metadata TEXT,                 -- the row's other columns, as a JSON object
+                    state TEXT NOT NULL,
+                    attempt_count INTEGER NOT NULL DEFAULT 0,
+                    task_id TEXT,
+                    conversion_id TEXT,
+                    eta INTEGER,
+                    credit_estimate REAL,
+                    message TEXT,
+                    last_error TEXT,
+                    last_http_status INTEGER,
+                    created_at TEXT NOT NULL,
+                    submitted_at TEXT,
+                    updated_at TEXT NOT NULL,
+                    remote_status TEXT,
+                    status_msg TEXT,
+                    audio_url TEXT,
+                    conversion_cost REAL,
+                    completed_at TEXT,
+                    download_path TEXT,
+                    download_size INTEGER,
+                    download_sha256 TEXT,
+                    ingest_id INTEGER NOT NULL REFERENCES ingests(id),   -- the feed that created it
+                    seen_ingest_id INTEGER NOT NULL                      -- the last feed whose file holds it
+                );
+                -- No index on state: it would cost a fifth of a large feed, and the
+                -- dispatcher walks a batch's jobs in id order anyway.
+                CREATE UNIQUE INDEX jobs_by_key ON jobs(batch_id, row_key);
+                CREATE TABLE attempts (
+                    id INTEGER PRIMARY KEY,
+                    job_id INTEGER NOT NULL REFERENCES jobs(id),
+                    kind TEXT NOT NULL,            -- submit, poll, download
+                    started_at TEXT NOT NULL,
+                    finished_at TEXT,
+                    http_status INTEGER,
+                    error TEXT,
+                    latency_ms INTEGER
+                );
+                CREATE INDEX attempts_by_job ON attempts(job_id);
+                """)
+        }
+        return migrator
+    }
+
+    /// The names of the batches, in order.
+    public func batchNames() throws -> [String] {
+        try database.read { try String.fetchAll($0, sql: "SELECT name FROM batches ORDER BY name") }
+    }
+}
+
+/// ISO 8601 timestamps in UTC with milliseconds: they sort as text and read well.
+enum Timestamp {
+    static func string(_ date: Date) -> String {
+        Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
+    }
+}

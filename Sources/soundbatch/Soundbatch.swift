@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SoundbatchCore
+
+@main
+struct Soundbatch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "soundbatch",
+        abstract: "Turn a spreadsheet of prompts into sound effects with the MusicGPT Sound Generator API.",
+        discussion: """
+            Every row, task ID, estimate and answer is kept in a SQLite ledger, so a run \
+            can stop at any moment and carry on later without paying twice.
+
+            Exit codes: 0 done; 1 finished but some jobs failed; 2 stopped early but resumable; \
+            64 usage error; 65 invalid input file; 74 the ledger cannot be used; 77 API key rejected.
+            """,
+        subcommands: [Run.self, Status.self]
+    )
+}
+
+/// The exit codes scripts can rely on (documented in the README).
+enum Exit {
+    static let done = ExitCode(0)
+    static let someFailed = ExitCode(1)
+    static let resumable = ExitCode(2)
+    static let usage = ExitCode(64)
+    static let invalidInput = ExitCode(65)
+    static let ledgerUnusable = ExitCode(74)
+    static let keyRejected = ExitCode(77)
+}
+
+struct LedgerOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "The ledger file (default: $SOUNDBATCH_LEDGER, else ./soundbatch.sqlite).",
+        valueName: "path"))
+    var ledger: String?
+
+    /// Opens the ledger; commands that only read it pass `create: false`.
+    func open(create: Bool = true) throws -> Ledger {
+        try Ledger(path: Ledger.resolvePath(option: ledger), create: create)
+    }
+}
+
+struct LogOptions: ParsableArguments {
+    @Option(help: "How much to log to standard error: trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    @Flag(help: "Print only warnings and errors.")
+    var quiet = false
+
+    func bootstrap() {
+        let level: Logger.Level = quiet ? max(logLevel, .warning) : logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Runs a command body, turning the domain's errors into a message on standard error
+/// and the documented exit code.
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as IngestError {
+        printError(error.description)
+        throw Exit.invalidInput
+    } catch let error as CSVError {
+        // Opening the file failed (reading errors are inside IngestError).
+        printError(error.description)
+        throw Exit.usage
+    } catch let error as LedgerError {
+        printError(error.description)
+        switch error {
+        case .noSuchBatch, .missing: throw Exit.usage
+        case .cannotOpen, .fromTheFuture: throw Exit.ledgerUnusable
+        }
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data(text.split(separator: "\n", omittingEmptySubsequences: false)
+        .map { "soundbatch: \($0)\n" }.joined().utf8))
+}
+
+/// 12345 -> "12,345": counts read better grouped, whatever the locale.
+func grouped(_ number: Int) -> String {
+    let digits = String(number.magnitude)
+    var out = ""
+    for (index, digit) in digits.enumerated() {
+        if index > 0 && (digits.count - index) % 3 == 0 { out += "," }
+        out.append(digit)
+    }
+    return number < 0 ? "-" + out : out
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+
+/// The `soundbatch` command as scripts see it: real child processes, exit codes, output.
+@Suite struct CommandTests {
+    let folder = try! TemporaryFolder()
+
+    var exampleCSV: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("jobs.example.csv").path
+    }
+
+    @Test func dryRunRecordsTheExampleAndStatusShowsIt() throws {
+        let first = try soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("batch \"jobs.example\": 12 new, 0 already in the ledger"))
+        #expect(FileManager.default.fileExists(atPath: folder.file("soundbatch.sqlite")))
+
+        let again = try soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
+        #expect(again.stdout.contains("0 new, 12 already in the ledger"))
+
+        let status = try soundbatch(["status"], in: folder.path)
+        #expect(status.status == 0)
+        #expect(status.stdout.contains("jobs.example: 12 jobs"))
+        #expect(status.stdout.contains("pending 12"))
+
+        let json = try soundbatch(["status", "--json"], in: folder.path)
+        let decoded = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let batches = try #require(decoded?["batches"] as? [[String: Any]])
+        #expect(batches.count == 1)
+        #expect(batches[0]["name"] as? String == "jobs.example")
+        #expect(batches[0]["jobs"] as? Int == 12)
+        #expect((batches[0]["states"] as? [String: Int])?["pending"] == 12)
+        #expect((batches[0]["states"] as? [String: Int])?["ambiguous"] == 0)
+        #expect(batches[0]["credit_estimate_total"] as? Double == 0)
+        #expect(batches[0]["conversion_cost_total"] as? Double == 0)
+    }
+
+    @Test func ledgerComesFromTheEnvironmentOrTheOption() throws {
+        try soundbatch(["run", exampleCSV, "--dry-run", "--batch", "env"], in: folder.path,
+                       environment: ["SOUNDBATCH_LEDGER": folder.file("from-env.sqlite")])
+        try soundbatch(["run", exampleCSV, "--dry-run", "--ledger", "opt.sqlite"], in: folder.path)
+        #expect(FileManager.default.fileExists(atPath: folder.file("from-env.sqlite")))
+        #expect(FileManager.default.fileExists(atPath: folder.file("opt.sqlite")))
+        #expect(!FileManager.default.fileExists(atPath: folder.file("soundbatch.sqlite")))
+        let status = try soundbatch(["status", "--batch", "env"], in: folder.path,
+                                    environment: ["SOUNDBATCH_LEDGER": folder.file("from-env.sqlite")])
+        #expect(status.stdout.contains("env: 12 jobs"))
+    }
+
+    @Test func invalidRowsExit65WithFileAndLineAndRecordNothing() throws {
+        let csv = try folder.write("bad.csv", "id,prompt,audio_length\na,fine,5\nb,,5\nc,ok,700\n")
+        let result = try soundbatch(["run", csv, "--dry-run"], in: folder.path)
+        #expect(result.status == 65)
+        #expect(result.stderr.contains("bad.csv:3: the prompt is empty"))
+        #expect(result.stderr.contains("bad.csv:4: audio_length \"700\""))
+        #expect(result.stderr.contains("nothing was recorded"))
+        let status = try soundbatch(["status", "--json"], in: folder.path)
+        #expect(status.stdout.contains("\"batches\":[]"))
+    }
+
+    @Test func skipInvalidRecordsTheRestAndExits1() throws {
+        let csv = try folder.write("bad.csv", "id,prompt\na,fine\nb,\n")
+        let result = try soundbatch(["run", csv, "--dry-run", "--skip-invalid"], in: folder.path)
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("2 new, 0 already in the ledger (1 of the new ones invalid, set aside)"))
+        #expect(try soundbatch(["status"], in: folder.path).stdout.contains("pending 1, invalid 1"))
+    }
+
+    @Test func pathProblemsExit64() throws {
+        let missing = try soundbatch(["run", "nope.csv", "--dry-run"], in: folder.path)
+        #expect(missing.status == 64)
+        #expect(missing.stderr.contains("cannot open nope.csv"))
+        let directory = try soundbatch(["run", folder.path, "--dry-run"], in: folder.path)
+        #expect(directory.status == 64)
+        #expect(directory.stderr.contains("directory"))
+        let noLedger = try soundbatch(["status"], in: folder.path)
+        #expect(noLedger.status == 64)
+        #expect(noLedger.stderr.contains("there is no ledger at soundbatch.sqlite"))
+        #expect(!FileManager.default.fileExists(atPath: folder.file("soundbatch.sqlite")))
+        try soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
+        let unknownBatch = try soundbatch(["status", "--batch", "nothing"], in: folder.path)
+        #expect(unknownBatch.status == 64)
+        #expect(unknownBatch.stderr.contains("no batch named \"nothing\""))
+        let badOption = try soundbatch(["run", exampleCSV, "--dry-run", "--batch", " "], in: folder.path)
+        #expect(badOption.status == 64)
+    }
+
+    @Test func anUnusableLedgerExits74() throws {
+        let garbage = try folder.write("garbage.sqlite", String(repeating: "x", count: 4096))
+        let result = try soundbatch(["status", "--ledger", garbage], in: folder.path)
+        #expect(result.status == 74)
+        #expect(result.stderr.contains("cannot open the ledger"))
+    }
+}

@@ -1,0 +1,244 @@
+import Foundation
+import GRDB
+import Testing
+@testable import SoundbatchCore
+
+@Suite struct IngestTests {
+    let folder = try! TemporaryFolder()
+    var ledgerPath: String { folder.file("ledger.sqlite") }
+
+    func ledger() throws -> Ledger { try Ledger(path: ledgerPath) }
+
+    func feed(_ text: String, name: String = "jobs.csv", batch: String = "jobs", skipInvalid: Bool = false) throws -> IngestSummary {
+        try ledger().ingest(CSVReader(path: folder.write(name, text)), batch: batch, skipInvalid: skipInvalid)
+    }
+
+    /// The problems of a feed that must fail.
+    func problems(_ text: String, skipInvalid: Bool = false) throws -> [LineProblem] {
+        do {
+            _ = try feed(text, skipInvalid: skipInvalid)
+        } catch let IngestError.invalidFile(_, problems, _) {
+            return problems
+        }
+        Issue.record("the feed was accepted")
+        return []
+    }
+
+    func jobs(_ columns: String = "row_key, source_line, prompt, audio_length, webhook_url, metadata, state, last_error") throws -> [Row] {
+        try ledger().database.read { try Row.fetchAll($0, sql: "SELECT \(columns) FROM jobs ORDER BY id") }
+    }
+
+    func jobCount() throws -> Int {
+        try ledger().database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM jobs")! }
+    }
+
+    @Test func recordsRowsWithTheirColumnsAndMetadata() throws {
+        let summary = try feed(#"""
+            ID , Prompt,AUDIO_LENGTH,webhook_url,scene,take
+            a,"Rain, heavy",30,https://example.com/hook,"night, storm",1
+            b,  Door slam  ,,,"say ""hi""",
+            """#)
+        #expect(summary == IngestSummary(batch: "jobs", rows: 2, newJobs: 2, knownJobs: 0, invalidJobs: 0))
+        let rows = try jobs()
+        #expect(rows.count == 2)
+        #expect(rows[0]["row_key"] == "a")
+        #expect(rows[0]["prompt"] == "Rain, heavy")
+        #expect(rows[0]["audio_length"] == 30)
+        #expect(rows[0]["webhook_url"] == "https://example.com/hook")
+        #expect(rows[0]["state"] == "pending")
+        #expect(rows[0]["source_line"] == 2)
+        #expect(rows[1]["prompt"] == "Door slam")
+        #expect(rows[1]["audio_length"] as Int? == nil)
+        #expect(rows[1]["webhook_url"] as String? == nil)
+        let metadata = try #require(rows[1]["metadata"] as String?)
+        let decoded = try JSONDecoder().decode([String: String].self, from: Data(metadata.utf8))
+        #expect(decoded == ["scene": "say \"hi\"", "take": ""])
+        #expect(rows[0]["metadata"] == #"{"scene":"night, storm","take":"1"}"#)
+    }
+
+    @Test func noExtraColumnsMeansNoMetadata() throws {
+        _ = try feed("prompt\nwind\n")
+        #expect(try jobs()[0]["metadata"] as String? == nil)
+    }
+
+    @Test func everyRowProblemIsListedAndNothingIsRecorded() throws {
+        let found = try problems("""
+            id,prompt,audio_length,webhook_url
+            1,ok,10,
+            2,   ,10,
+            3,a,abc,
+            4,b,0,
+            5,c,601,
+            6,d,12.5,
+            7,e,,ftp://example.com/x
+            8,f,,not a url
+            ,g,,
+            10,h,,,extra
+            11,fine,600,http://localhost:8080/hook
+            """)
+        #expect(found.map(\.line) == [3, 4, 5, 6, 7, 8, 9, 10, 11])
+        #expect(found.allSatisfy { !$0.stopsFeed })
+        #expect(found[0].message.contains("prompt is empty"))
+        #expect(found[1].message.contains("audio_length \"abc\""))
+        #expect(found[2].message.contains("1 to 600"))
+        #expect(found[3].message.contains("\"601\""))
+        #expect(found[4].message.contains("\"12.5\""))
+        #expect(found[5].message.contains("webhook_url \"ftp://example.com/x\""))
+        #expect(found[6].message.contains("not a url"))
+        #expect(found[7].message.contains("id is empty"))
+        #expect(found[8].message.contains("5 fields but the header has 4"))
+        #expect(try jobCount() == 0)
+    }
+
+    @Test func atMostFiftyProblemsAreShownThenACount() throws {
+        let rows = (1...120).map { "r\($0),,5" }.joined(separator: "\n")
+        do {
+            _ = try feed("id,prompt,audio_length\n" + rows)
+            Issue.record("accepted")
+        } catch let error as IngestError {
+            guard case let .invalidFile(_, problems, count) = error else { Issue.record("\(error)"); return }
+            #expect(problems.count == 50)
+            #expect(count == 120)
+            #expect(error.description.contains("... and 70 more problems"))
+            #expect(error.description.contains("jobs.csv:2: the prompt is empty"))
+            #expect(error.description.contains("--skip-invalid"))
+        }
+    }
+
+    @Test func skipInvalidRecordsValidRowsAndSetsInvalidOnesAside() throws {
+        let summary = try feed("id,prompt,audio_length\na,ok,5\nb,,5\nc,fine,x\n", skipInvalid: true)
+        #expect(summary.newJobs == 3)
+        #expect(summary.invalidJobs == 2)
+        let rows = try jobs()
+        #expect(rows.map { $0["state"] as String } == ["pending", "invalid", "invalid"])
+        #expect((rows[1]["last_error"] as String?)?.contains("prompt is empty") == true)
+        #expect((rows[2]["last_error"] as String?)?.contains("audio_length") == true)
+    }
+
+    @Test func aCorrectedInvalidRowReplacesTheOneSetAside() throws {
+        _ = try feed("id,prompt\na,ok\nb,\n", skipInvalid: true)
+        let again = try feed("id,prompt\na,ok\nb,now fixed\n")
+        #expect(again.newJobs == 0 && again.knownJobs == 2)
+        let rows = try jobs()
+        #expect(rows[1]["prompt"] == "now fixed")
+        #expect(rows[1]["state"] == "pending")
+        #expect(rows[1]["last_error"] as String? == nil)
+    }
+
+    @Test func headerProblemsStopTheFeed() throws {
+        let cases: [(String, String)] = [
+            ("", "the file is empty"),
+            ("prompt\n", "header but no rows"),
+            ("prompt,,x\nhi,,\n", "column 2 of the header has no name"),
+            ("prompt,Scene,scene \nhi,a,b\n", "names \"scene\" twice"),
+            ("text,length\nhi,3\n", "no prompt column (found: text, length)"),
+        ]
+        for (text, expected) in cases {
+            let found = try problems(text, skipInvalid: true)
+            #expect(found.count == 1, "\(expected)")
+            #expect(found.first?.message.contains(expected) == true, "\(found)")
+            #expect(found.first?.stopsFeed == true)
+        }
+        #expect(try jobCount() == 0)
+    }
+
+    @Test func quotingErrorsNameTheirLines() throws {
+        let found = try problems("prompt,n\nfine,1\nbro\"ken,2\n\"open,3\nmore\n", skipInvalid: true)
+        #expect(found.map(\.line) == [3, 4])
+        #expect(found[0].message.contains("quote inside an unquoted field"))
+        #expect(found[1].message.contains("never closed"))
+        #expect(found[1].stopsFeed)
+        #expect(try jobCount() == 0)
+    }
+
+    @Test func invalidUTF8AndNULBytesAreRowProblems() throws {
+        let path = try folder.write("bytes.csv", Array("prompt,n\nok,1\n".utf8) + [0xC3, 0x28, 0x2C, 0x31, 0x0A, 0x61, 0x00, 0x62, 0x2C, 0x32, 0x0A])
+        do {
+            _ = try ledger().ingest(CSVReader(path: path), batch: "b", skipInvalid: false)
+            Issue.record("accepted")
+        } catch let IngestError.invalidFile(_, problems, _) {
+            #expect(problems.map(\.line) == [3, 4])
+            #expect(problems[0].message.contains("not valid UTF-8"))
+            #expect(problems[1].message.contains("NUL byte"))
+        }
+    }
+
+    @Test func feedingTheSameFileAgainAddsNothing() throws {
+        let text = "id,prompt\na,one\nb,two\nc,three\n"
+        #expect(try feed(text).newJobs == 3)
+        let again = try feed(text)
+        #expect(again.newJobs == 0)
+        #expect(again.knownJobs == 3)
+        #expect(try jobCount() == 3)
+    }
+
+    @Test func extendedAndReorderedFilesAddOnlyNewRows() throws {
+        _ = try feed("id,prompt\na,one\nb,two\n")
+        let grown = try feed("id,prompt\nc,three\nb,two\nd,four\na,one\n")
+        #expect(grown.newJobs == 2 && grown.knownJobs == 2)
+        #expect(try jobs("row_key").map { $0["row_key"] as String } == ["a", "b", "c", "d"])
+    }
+
+    @Test func rowsWithoutIdsAreKeyedByContentAndOccurrence() throws {
+        let first = try feed("prompt,audio_length\nrain,5\nrain,5\nwind,5\nrain,6\n")
+        #expect(first.newJobs == 4)
+        // Reordered, with one more identical row and a new one: only those two are new.
+        let second = try feed("prompt,audio_length\nrain,6\nthunder,5\nrain,5\nwind,5\nrain,5\nrain,5\n")
+        #expect(second.newJobs == 2)
+        #expect(second.knownJobs == 4)
+        let keys = try jobs("row_key").map { $0["row_key"] as String }
+        #expect(keys.count == 6)
+        #expect(Set(keys).count == 6)
+        #expect(keys.allSatisfy { $0.hasPrefix("~") })
+        // The same content always gives the same key, in every process.
+        #expect(keys[0] == "~" + RowKey.hash("rain\u{1F}5\u{1F}") + "-1")
+    }
+
+    @Test func metadataAndSpacesDoNotChangeAContentKey() throws {
+        _ = try feed("prompt,audio_length,scene\nrain,5,a\n")
+        let again = try feed("prompt,audio_length,scene\n  rain , 5 ,b\n")
+        #expect(again.newJobs == 0 && again.knownJobs == 1)
+    }
+
+    @Test func duplicateIdsInOneFileAreAnError() throws {
+        let found = try problems("id,prompt\na,one\nb,two\na,three\n", skipInvalid: true)
+        #expect(found.map(\.line) == [4])
+        #expect(found[0].message.contains("\"a\" is used by an earlier row"))
+        #expect(try jobCount() == 0)
+    }
+
+    @Test func aKnownIdWithChangedContentIsAConflictListingEachRow() throws {
+        _ = try feed("id,prompt,audio_length\na,one,5\nb,two,5\nc,three,5\n")
+        let found = try problems("id,prompt,audio_length\na,one,5\nb,TWO,5\nc,three,7\nd,new,1\n", skipInvalid: true)
+        #expect(found.map(\.line) == [3, 4])
+        #expect(found.allSatisfy { $0.stopsFeed && $0.message.contains("already in the ledger with a different") })
+        #expect(try jobCount() == 3)
+        #expect(try jobs()[1]["prompt"] == "two")
+    }
+
+    @Test func batchesAreSeparate() throws {
+        _ = try feed("id,prompt\na,one\n", batch: "first")
+        let other = try feed("id,prompt\na,one\n", batch: "second")
+        #expect(other.newJobs == 1)
+        #expect(try ledger().batchNames() == ["first", "second"])
+    }
+
+    @Test func statusCountsStatesAndCredits() throws {
+        _ = try feed("id,prompt\na,one\nb,\nc,three\n", batch: "one", skipInvalid: true)
+        _ = try feed("prompt\nx\n", batch: "two")
+        try ledger().database.write { db in
+            try db.execute(sql: "UPDATE jobs SET state = 'submitted', credit_estimate = 2.5 WHERE row_key = 'a'")
+            try db.execute(sql: "UPDATE jobs SET state = 'completed', credit_estimate = 1.25, conversion_cost = 1.5 WHERE row_key = 'c'")
+        }
+        let status = try ledger().status()
+        #expect(status.map(\.name) == ["one", "two"])
+        #expect(status[0].jobs == 3)
+        #expect(status[0].count(.submitted) == 1 && status[0].count(.completed) == 1 && status[0].count(.invalid) == 1)
+        #expect(status[0].count(.pending) == 0)
+        #expect(status[0].states.count == JobState.allCases.count)
+        #expect(status[0].creditEstimateTotal == 3.75)
+        #expect(status[0].conversionCostTotal == 1.5)
+        #expect(try ledger().status(batch: "two").map(\.jobs) == [1])
+        #expect(throws: LedgerError.self) { try ledger().status(batch: "three") }
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+@testable import SoundbatchCore
+
+/// A fresh folder under the system's temporary directory, removed when the value goes.
+final class TemporaryFolder {
+    let url: URL
+    var path: String { url.path }
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("soundbatch-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    /// Writes bytes to a file in the folder and returns its path.
+    @discardableResult
+    func write(_ name: String, _ bytes: [UInt8]) throws -> String {
+        let path = url.appendingPathComponent(name).path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @discardableResult
+    func write(_ name: String, _ text: String) throws -> String {
+        try write(name, Array(text.utf8))
+    }
+
+    func file(_ name: String) -> String { url.appendingPathComponent(name).path }
+}
+
+/// Reads every record of a file.
+func readAll(_ path: String, chunkSize: Int = 1 << 20, fieldLimit: Int = CSVReader.defaultFieldLimit) throws -> [CSVRecord] {
+    let reader = try CSVReader(path: path, fieldLimit: fieldLimit, chunkSize: chunkSize)
+    var records: [CSVRecord] = []
+    while let record = try reader.next() { records.append(record) }
+    return records
+}
+
+/// A small deterministic generator, so a failing random case can be replayed from its seed.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &+ 0x9E3779B97F4A7C15 }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E3779B97F4A7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Writes a table as RFC 4180, quoting only where needed.
+func csvText(_ rows: [[String]], lineEnding: String = "\n") -> String {
+    rows.map { row in
+        row.map { field in
+            field.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline })
+                ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+                : field
+        }.joined(separator: ",")
+    }.joined(separator: lineEnding) + lineEnding
+}
+
+/// What a child `soundbatch` process did.
+struct ProcessResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// The `soundbatch` executable built beside the tests.
+let soundbatchExecutable: URL = {
+    let beside = Bundle.main.bundleURL.deletingLastPathComponent()
+    for folder in [beside, Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()] {
+        let candidate = folder.appendingPathComponent("soundbatch")
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+    }
+    fatalError("the soundbatch executable was not found beside the test bundle at \(beside.path)")
+}()
+
+/// Runs `soundbatch` with the arguments, in `directory`, and waits for it.
+@discardableResult
+func soundbatch(_ arguments: [String], in directory: String, environment: [String: String] = [:]) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = soundbatchExecutable
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: directory)
+    var env = ProcessInfo.processInfo.environment
+    env.removeValue(forKey: "SOUNDBATCH_LEDGER")
+    env.removeValue(forKey: "MUSICGPT_API_KEY")
+    env.merge(environment) { $1 }
+    process.environment = env
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // Read both pipes while the process runs, so a full pipe cannot stall it.
+    nonisolated(unsafe) var errData = Data()
+    let errReader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    errReader.start()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    while !errReader.isFinished { usleep(1000) }
+    return ProcessResult(status: process.terminationStatus,
+                         stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+}
