@@ -12,6 +12,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/pointfreeco/swift-clocks", from: "1.1.1"),
     ],
     targets: [
         // The domain: CSV -> jobs, the ledger, and (later) the client, dispatcher, tracker, reports.
@@ -21,6 +25,19 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // A local stand-in for the MusicGPT API, faithful to ../shared/api/, for tests and newcomers.
+        .target(
+            name: "SoundbatchSandbox",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // A thin layer of commands over the core.
@@ -28,13 +45,19 @@ let package = Package(
             name: "soundbatch",
             dependencies: [
                 "SoundbatchCore",
+                "SoundbatchSandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "SoundbatchCoreTests",
-            dependencies: ["SoundbatchCore", "soundbatch"]
+            dependencies: [
+                "SoundbatchCore",
+                "SoundbatchSandbox",
+                "soundbatch",
+                .product(name: "Clocks", package: "swift-clocks"),
+            ]
         ),
     ]
 )

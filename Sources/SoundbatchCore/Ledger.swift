@@ -26,6 +26,8 @@ public enum LedgerError: Error, CustomStringConvertible {
     case missing(path: String)
     case fromTheFuture(path: String)
     case noSuchBatch(String, known: [String])
+    case busy(path: String, holder: String)
+    case notPending(jobID: Int64)
 
     public var description: String {
         switch self {
@@ -35,6 +37,10 @@ public enum LedgerError: Error, CustomStringConvertible {
             "there is no ledger at \(path); feed one with `soundbatch run FILE.csv`, or point at yours with --ledger or SOUNDBATCH_LEDGER"
         case let .fromTheFuture(path):
             "the ledger \(path) was written by a newer soundbatch; upgrade soundbatch to use it (nothing was changed)"
+        case let .busy(path, holder):
+            "another soundbatch (\(holder)) is running on the ledger \(path); wait for it to finish, or stop it first"
+        case let .notPending(jobID):
+            "job \(jobID) is no longer pending; was another process working on this ledger?"
         case let .noSuchBatch(name, known):
             known.isEmpty
                 ? "no batch named \"\(name)\": the ledger holds no batches yet"
@@ -176,10 +182,45 @@ public final class Ledger: Sendable {
         return migrator
     }
 
+    /// Takes the ledger for this process alone, for as long as the returned lock lives.
+    /// Only one process may send a ledger's jobs: a second one would take the first one's
+    /// in-flight jobs for interrupted ones. The kernel lets go if the process dies.
+    public func lockForSending() throws -> SendingLock {
+        let lockPath = path + ".lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw LedgerError.cannotOpen(path: lockPath, reason: String(cString: strerror(errno)))
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            var holder = [UInt8](repeating: 0, count: 64)
+            let count = pread(fd, &holder, 64, 0)
+            close(fd)
+            let pid = String(decoding: holder.prefix(max(count, 0)), as: UTF8.self).trimmed
+            throw LedgerError.busy(path: path, holder: pid.isEmpty ? "another process" : "process \(pid)")
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pwrite(fd, pid, pid.count, 0)
+        return SendingLock(fd: fd)
+    }
+
     /// The names of the batches, in order.
     public func batchNames() throws -> [String] {
         try database.read { try String.fetchAll($0, sql: "SELECT name FROM batches ORDER BY name") }
     }
+}
+
+/// Holds the ledger's sending lock until released or deallocated.
+public final class SendingLock: @unchecked Sendable {
+    private var fd: Int32
+
+    init(fd: Int32) { self.fd = fd }
+
+    public func release() {
+        if fd >= 0 { close(fd); fd = -1 }
+    }
+
+    deinit { release() }
 }
 
 /// ISO 8601 timestamps in UTC with milliseconds: they sort as text and read well.

@@ -46,7 +46,7 @@ extension String {
     /// The text without leading and trailing white space (line breaks included).
     /// Foundation's `trimmingCharacters(in:)` goes through NSString and UTF-16 on Linux and
     /// took 30% of a million-row ingest; almost every field needs no trimming at all.
-    var trimmed: String {
+    public var trimmed: String {
         guard let first = utf8.first, let last = utf8.last else { return self }
         func maybeSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) || byte >= 0x80 }
         if !maybeSpace(first) && !maybeSpace(last) { return self }

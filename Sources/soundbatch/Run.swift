@@ -2,9 +2,9 @@ import ArgumentParser
 import Foundation
 import SoundbatchCore
 
-struct Run: ParsableCommand {
+struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Record the rows of a CSV file as jobs in the ledger.",
+        abstract: "Record the rows of a CSV file as jobs, then submit every pending job of the batch.",
         discussion: """
             The file needs a header row with a prompt column; audio_length (1 to 600 seconds), \
             webhook_url and id are optional, and every other column is kept with the job. \
@@ -13,6 +13,8 @@ struct Run: ParsableCommand {
 
             If any row is invalid, every problem is listed and nothing is recorded (exit 65), \
             unless --skip-invalid is given.
+
+            The key comes from $MUSICGPT_API_KEY or --api-key-file; --sandbox needs none.
             """)
 
     @Argument(help: ArgumentHelp("The CSV file of prompts.", valueName: "csv-file"))
@@ -27,6 +29,7 @@ struct Run: ParsableCommand {
     @Flag(help: "Read, check and record the rows; send nothing.")
     var dryRun = false
 
+    @OptionGroup var send: SendOptions
     @OptionGroup var ledger: LedgerOption
     @OptionGroup var log: LogOptions
 
@@ -35,17 +38,14 @@ struct Run: ParsableCommand {
     }
 
     func validate() throws {
-        if let batch, batch.trimmingCharacters(in: .whitespaces).isEmpty {
+        if let batch, batch.trimmed.isEmpty {
             throw ValidationError("--batch needs a name.")
-        }
-        if !dryRun {
-            throw ValidationError("Submitting to the service is not available in this version yet; use --dry-run to check and record the file.")
         }
     }
 
-    func run() throws {
+    func run() async throws {
         log.bootstrap()
-        let summary = try reportingErrors {
+        let code = try await reportingErrors { () async throws -> ExitCode in
             let csv = try CSVReader(path: csvFile)
             let ledger = try ledger.open()
             let summary = try ledger.ingest(csv, batch: batchName, skipInvalid: skipInvalid)
@@ -57,8 +57,37 @@ struct Run: ParsableCommand {
                 }
                 print(line + " [\(ledger.path)]")
             }
-            return summary
+            if dryRun { return summary.invalidJobs > 0 ? Exit.someFailed : Exit.done }
+            return try await send.send(batch: summary.batch, ledger: ledger, log: log)
         }
-        if summary.invalidJobs > 0 { throw Exit.someFailed }
+        if code != Exit.done { throw code }
+    }
+}
+
+struct Resume: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Carry on sending a batch from the ledger alone; the CSV file is not needed.",
+        discussion: """
+            Jobs that were in flight when soundbatch last stopped are held as ambiguous: the \
+            service may have created and charged for them. They are sent again only with \
+            --resend-ambiguous.
+            """)
+
+    @Option(help: "The batch to carry on with.")
+    var batch: String
+
+    @Flag(help: "Send the batch's ambiguous jobs again. They may then be paid for twice: check your account first.")
+    var resendAmbiguous = false
+
+    @OptionGroup var send: SendOptions
+    @OptionGroup var ledger: LedgerOption
+    @OptionGroup var log: LogOptions
+
+    func run() async throws {
+        log.bootstrap()
+        let code = try await reportingErrors {
+            try await send.send(batch: batch, ledger: ledger.open(create: false), log: log, resendAmbiguous: resendAmbiguous)
+        }
+        if code != Exit.done { throw code }
     }
 }

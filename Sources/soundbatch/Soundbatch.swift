@@ -1,10 +1,11 @@
 import ArgumentParser
 import Foundation
+import GRDB
 import Logging
 import SoundbatchCore
 
 @main
-struct Soundbatch: ParsableCommand {
+struct Soundbatch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "soundbatch",
         abstract: "Turn a spreadsheet of prompts into sound effects with the MusicGPT Sound Generator API.",
@@ -13,9 +14,10 @@ struct Soundbatch: ParsableCommand {
             can stop at any moment and carry on later without paying twice.
 
             Exit codes: 0 done; 1 finished but some jobs failed; 2 stopped early but resumable; \
-            64 usage error; 65 invalid input file; 74 the ledger cannot be used; 77 API key rejected.
+            64 usage error; 65 invalid input file; 74 the ledger cannot be used; 77 API key rejected; \
+            130 quit at once by a second Ctrl-C.
             """,
-        subcommands: [Run.self, Status.self]
+        subcommands: [Run.self, Resume.self, Status.self, SandboxCommand.self]
     )
 }
 
@@ -63,9 +65,9 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// Runs a command body, turning the domain's errors into a message on standard error
 /// and the documented exit code.
-func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     do {
-        return try body()
+        return try await body()
     } catch let error as IngestError {
         printError(error.description)
         throw Exit.invalidInput
@@ -76,9 +78,15 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     } catch let error as LedgerError {
         printError(error.description)
         switch error {
-        case .noSuchBatch, .missing: throw Exit.usage
-        case .cannotOpen, .fromTheFuture: throw Exit.ledgerUnusable
+        case .noSuchBatch, .missing, .busy: throw Exit.usage
+        case .cannotOpen, .fromTheFuture, .notPending: throw Exit.ledgerUnusable
         }
+    } catch let error as DatabaseError {
+        printError("the ledger failed: \(error.message ?? "\(error)")")
+        throw Exit.ledgerUnusable
+    } catch let failure as CommandFailure {
+        printError(failure.message)
+        throw failure.code
     }
 }
 

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import SoundbatchCore
 
-struct Status: ParsableCommand {
+struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what the ledger holds: jobs per state and credits, per batch.")
 
@@ -14,8 +14,8 @@ struct Status: ParsableCommand {
 
     @OptionGroup var ledger: LedgerOption
 
-    func run() throws {
-        let batches = try reportingErrors { try ledger.open(create: false).status(batch: batch) }
+    func run() async throws {
+        let batches = try await reportingErrors { try ledger.open(create: false).status(batch: batch) }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -32,6 +32,10 @@ struct Status: ParsableCommand {
                 + String(format: "%.2f credits estimated, %.2f charged", batch.creditEstimateTotal, batch.conversionCostTotal))
             let counts = JobState.allCases.filter { batch.count($0) > 0 }.map { "\($0.rawValue) \(grouped(batch.count($0)))" }
             if !counts.isEmpty { print("  " + counts.joined(separator: ", ")) }
+            if batch.count(.ambiguous) > 0 {
+                print("  \(batch.count(.ambiguous)) ambiguous: the service may have created and charged for them; "
+                    + "check your account, then `soundbatch resume --batch \(batch.name) --resend-ambiguous` to send them again")
+            }
         }
     }
 }

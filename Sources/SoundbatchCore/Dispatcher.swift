@@ -1,0 +1,235 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Anything that can send a submission: the MusicGPT client.
+public protocol Submitter: Sendable {
+    func submit(_ job: SubmitRequest) async -> SubmitOutcome
+}
+
+extension MusicGPTClient: Submitter {}
+
+/// How the dispatcher paces and retries.
+public struct DispatchSettings: Sendable {
+    public var rate = Rate(count: 60, per: .seconds(60))
+    public var burst = 1
+    public var concurrency = 8
+    public var maxAttempts = 5
+    public var maxCredits: Double?
+    /// The webhook for jobs whose row has none.
+    public var webhookURL: String?
+    public var backoff = Backoff()
+
+    public init() {}
+}
+
+/// Counts kept while a run goes on, for the progress line and the summary.
+public struct DispatchCounters: Sendable, Equatable {
+    /// Jobs pending when the run began.
+    public var total = 0
+    public var submitted = 0
+    public var failed = 0
+    public var ambiguous = 0
+    public var rateLimited = 0
+    public var retries = 0
+    public var creditsEstimated = 0.0
+    public var finished: Int { submitted + failed + ambiguous }
+}
+
+/// How a run ended.
+public struct DispatchResult: Sendable, Equatable {
+    public var counters: DispatchCounters
+    /// Why sending stopped early, if it did.
+    public var stopReason: StopReason?
+    /// Set when --max-credits held the remaining jobs back.
+    public var budget: BudgetStop?
+}
+
+public struct BudgetStop: Sendable, Equatable {
+    public var estimated: Double
+    public var limit: Double
+    public var jobsLeft: Int
+}
+
+/// Takes a batch's pending jobs from the ledger and submits each to the service, at the
+/// configured rate and concurrency and never faster, recording every attempt and answer.
+///
+/// Before a request leaves, its job is durably `submitting`; an answer moves it to
+/// `submitted`, `failed` or back to `pending` (to retry); no answer makes it `ambiguous`.
+public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
+    private let ledger: Ledger
+    private let submitter: any Submitter
+    private let settings: DispatchSettings
+    private let clock: C
+    private let limiter: RateLimiter<C>
+    private let stop: StopSignal
+    private let logger: Logger
+    private let counters = Mutex(DispatchCounters())
+    /// The budget's view: estimates recorded plus forecasts for requests in flight.
+    private let budget = Mutex(BudgetTracker())
+
+    public init(ledger: Ledger, submitter: any Submitter, settings: DispatchSettings, clock: C,
+                stop: StopSignal, logger: Logger) {
+        self.ledger = ledger
+        self.submitter = submitter
+        self.settings = settings
+        self.clock = clock
+        self.stop = stop
+        self.logger = logger
+        limiter = RateLimiter(rate: settings.rate, burst: settings.burst, clock: clock)
+    }
+
+    /// A snapshot of the counts so far.
+    public var progress: DispatchCounters { counters.withLock { $0 } }
+
+    /// Submits every pending job of the batch, or until stopped.
+    public func run(batchID: Int64) async throws -> DispatchResult {
+        let total = try await ledger.countPending(batchID: batchID)
+        counters.withLock { $0.total = total }
+        if let limit = settings.maxCredits {
+            let credit = try await ledger.creditState(batchID: batchID)
+            budget.withLock { $0 = BudgetTracker(limit: limit, state: credit) }
+        }
+        var budgetStop: BudgetStop?
+
+        try await withThrowingTaskGroup(of: Void.self) { inFlight in
+            var running = 0
+            var cursor: Int64 = 0
+            var queue: ArraySlice<PendingJob> = []
+            while !stop.isStopped {
+                if queue.isEmpty {
+                    queue = ArraySlice(try await ledger.pendingJobs(batchID: batchID, afterID: cursor, limit: 512))
+                    guard let last = queue.last else { break }
+                    cursor = last.id
+                }
+                if running >= settings.concurrency {
+                    try await inFlight.next()
+                    running -= 1
+                    continue
+                }
+                if settings.maxCredits != nil, !budget.withLock({ $0.mayStart(inFlight: running) }) {
+                    if running > 0 {
+                        // Answers still to come may tell a smaller forecast; wait for one.
+                        try await inFlight.next()
+                        running -= 1
+                        continue
+                    }
+                    let left = try await ledger.countPending(batchID: batchID)
+                    budgetStop = budget.withLock { BudgetStop(estimated: $0.estimated, limit: $0.limit, jobsLeft: left) }
+                    break
+                }
+                guard try await stop.unlessStopped({ try await self.limiter.acquire() }), !stop.isStopped else { break }
+                let job = queue.removeFirst()
+                running += 1
+                inFlight.addTask { try await self.submit(job) }
+            }
+            try await inFlight.waitForAll()
+        }
+        return DispatchResult(counters: progress, stopReason: stop.reason, budget: budgetStop)
+    }
+
+    /// Sends one job, retrying what may be retried, and records every attempt.
+    private func submit(_ job: PendingJob) async throws {
+        var request = job.request
+        if request.webhookURL == nil { request.webhookURL = settings.webhookURL }
+        var random = SystemRandomNumberGenerator()
+        for attempt in 1... {
+            let attemptID = try await ledger.markSubmitting(jobID: job.id, webhookURL: request.webhookURL)
+            let started = clock.now
+            let outcome = await submitter.submit(request)
+            let latency = started.duration(to: clock.now)
+            let state = nextState(after: outcome, attempt: attempt)
+            try await ledger.recordSubmission(jobID: job.id, attemptID: attemptID, outcome: outcome,
+                                              state: state, latency: latency)
+            count(outcome, state: state)
+
+            guard case let .retryable(status, error, retryAfter) = outcome, state == .pending else { return }
+            let wait = retryAfter ?? settings.backoff.delay(afterAttempt: attempt, using: &random)
+            if status == 429 {
+                // Everyone slows down, not just this job; say so once per pause.
+                if await limiter.pause(for: retryAfter ?? settings.backoff.ceiling(afterAttempt: attempt)) {
+                    logger.notice("the service is rate limiting (HTTP 429); pausing all submissions for \(Self.format(wait))")
+                }
+            } else {
+                logger.info("job \(job.id): \(error); retrying in \(Self.format(wait))")
+            }
+            let goOn = try await stop.unlessStopped {
+                try await self.clock.sleep(for: wait)
+                try await self.limiter.acquire()
+            }
+            if !goOn || stop.isStopped { return }  // the job stays pending for the next run
+        }
+    }
+
+    private func nextState(after outcome: SubmitOutcome, attempt: Int) -> JobState {
+        switch outcome {
+        case .accepted: return .submitted
+        case .rejected: return .failed
+        case .ambiguous: return .ambiguous
+        case let .keyRejected(_, error):
+            stop.stop(.keyRejected(error))
+            return .pending
+        case let .outOfCredits(error):
+            stop.stop(.outOfCredits(error))
+            return .pending
+        case .retryable:
+            return attempt < settings.maxAttempts ? .pending : .failed
+        }
+    }
+
+    private func count(_ outcome: SubmitOutcome, state: JobState) {
+        counters.withLock { counters in
+            switch state {
+            case .submitted: counters.submitted += 1
+            case .failed: counters.failed += 1
+            case .ambiguous: counters.ambiguous += 1
+            default: break
+            }
+            if case let .retryable(status, _, _) = outcome {
+                if status == 429 { counters.rateLimited += 1 }
+                if state == .pending { counters.retries += 1 }
+            }
+            if case let .accepted(answer) = outcome {
+                counters.creditsEstimated += answer.creditEstimate ?? 0
+            }
+        }
+        budget.withLock { $0.record(outcome, state: state) }
+    }
+
+    static func format(_ duration: Duration) -> String {
+        String(format: "%.1f s", duration.seconds)
+    }
+}
+
+/// --max-credits: never start a submission that could take the batch's estimated total
+/// over the limit, forecasting each job at the largest estimate seen in the batch.
+struct BudgetTracker {
+    var limit = Double.infinity
+    var estimated = 0.0
+    var largest: Double?
+    /// Ambiguous jobs may have been charged: each counts at the forecast.
+    var ambiguous = 0
+
+    init() {}
+
+    init(limit: Double, state: CreditState) {
+        self.limit = limit
+        estimated = state.estimated
+        largest = state.largest
+        ambiguous = state.ambiguous
+    }
+
+    /// With no estimate seen yet there is no forecast: one request at a time until there is.
+    func mayStart(inFlight: Int) -> Bool {
+        guard let largest else { return inFlight == 0 && estimated < limit }
+        return estimated + Double(ambiguous + inFlight + 1) * largest <= limit
+    }
+
+    mutating func record(_ outcome: SubmitOutcome, state: JobState) {
+        if case let .accepted(answer) = outcome, let estimate = answer.creditEstimate {
+            estimated += estimate
+            largest = max(largest ?? estimate, estimate)
+        }
+        if state == .ambiguous { ambiguous += 1 }
+    }
+}

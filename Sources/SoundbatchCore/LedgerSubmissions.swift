@@ -1,0 +1,140 @@
+import Foundation
+import GRDB
+
+/// A job waiting to be sent.
+public struct PendingJob: Sendable, Equatable {
+    public var id: Int64
+    public var request: SubmitRequest
+}
+
+/// What the batch has estimated so far, for --max-credits.
+public struct CreditState: Sendable, Equatable {
+    /// Sum of credit_estimate over the batch's jobs.
+    public var estimated: Double
+    /// The largest single estimate seen, the forecast for the next job.
+    public var largest: Double?
+    /// Jobs that may have been charged without an estimate on record.
+    public var ambiguous: Int
+}
+
+extension Ledger {
+    /// The batch's id, or a clear error naming the batches there are.
+    public func batchID(named name: String) async throws -> Int64 {
+        try await database.read { db in
+            if let id = try Int64.fetchOne(db, sql: "SELECT id FROM batches WHERE name = ?", arguments: [name]) { return id }
+            throw LedgerError.noSuchBatch(name, known: try String.fetchAll(db, sql: "SELECT name FROM batches ORDER BY name"))
+        }
+    }
+
+    /// Jobs left `submitting` by a process that died mid-request become `ambiguous`: the
+    /// service may have created, and charged for, their tasks. Run with the ledger locked.
+    public func holdInterruptedSubmissions(now: Date = Date()) async throws -> Int {
+        try await database.write { db in
+            try db.execute(sql: """
+                UPDATE jobs SET state = 'ambiguous', updated_at = ?,
+                    last_error = 'soundbatch stopped while this request was in flight; the service may have created the task'
+                WHERE state = 'submitting'
+                """, arguments: [Timestamp.string(now)])
+            return db.changesCount
+        }
+    }
+
+    /// Puts the batch's ambiguous jobs back in line, at the user's explicit request.
+    public func requeueAmbiguous(batchID: Int64, now: Date = Date()) async throws -> Int {
+        try await database.write { db in
+            try db.execute(sql: """
+                UPDATE jobs SET state = 'pending', updated_at = ? WHERE batch_id = ? AND state = 'ambiguous'
+                """, arguments: [Timestamp.string(now), batchID])
+            return db.changesCount
+        }
+    }
+
+    /// The next pending jobs after `afterID`, in id order.
+    public func pendingJobs(batchID: Int64, afterID: Int64, limit: Int) async throws -> [PendingJob] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT id, prompt, audio_length, webhook_url FROM jobs
+                WHERE batch_id = ? AND id > ? AND state = 'pending' ORDER BY id LIMIT ?
+                """, arguments: [batchID, afterID, limit]).map { row in
+                PendingJob(id: row["id"], request: SubmitRequest(
+                    prompt: row["prompt"], audioLength: row["audio_length"], webhookURL: row["webhook_url"]))
+            }
+        }
+    }
+
+    public func countPending(batchID: Int64) async throws -> Int {
+        try await database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE batch_id = ? AND state = 'pending'", arguments: [batchID]) ?? 0
+        }
+    }
+
+    public func creditState(batchID: Int64) async throws -> CreditState {
+        try await database.read { db in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT TOTAL(credit_estimate) AS estimated, MAX(credit_estimate) AS largest,
+                       COUNT(CASE WHEN state IN ('ambiguous', 'submitting') THEN 1 END) AS ambiguous
+                FROM jobs WHERE batch_id = ?
+                """, arguments: [batchID])!
+            return CreditState(estimated: row["estimated"], largest: row["largest"], ambiguous: row["ambiguous"])
+        }
+    }
+
+    /// Durably marks the job as being sent and opens its attempt, in one transaction that
+    /// is on disk before this returns. Returns the attempt's id.
+    public func markSubmitting(jobID: Int64, webhookURL: String?, now: Date = Date()) async throws -> Int64 {
+        let stamp = Timestamp.string(now)
+        return try await database.write { db in
+            try db.execute(sql: """
+                UPDATE jobs SET state = 'submitting', attempt_count = attempt_count + 1, updated_at = ?,
+                    webhook_url = COALESCE(webhook_url, ?)
+                WHERE id = ? AND state = 'pending'
+                """, arguments: [stamp, webhookURL, jobID])
+            guard db.changesCount == 1 else { throw LedgerError.notPending(jobID: jobID) }
+            try db.execute(sql: "INSERT INTO attempts (job_id, kind, started_at) VALUES (?, 'submit', ?)",
+                           arguments: [jobID, stamp])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// Records the answer to one attempt and moves the job to `state`, in one transaction.
+    public func recordSubmission(jobID: Int64, attemptID: Int64, outcome: SubmitOutcome, state: JobState,
+                                 latency: Duration, now: Date = Date()) async throws {
+        let stamp = Timestamp.string(now)
+        let latencyMS = Int(latency.seconds * 1000)
+        try await database.write { db in
+            switch outcome {
+            case let .accepted(answer):
+                try db.execute(sql: """
+                    UPDATE jobs SET state = 'submitted', task_id = ?, conversion_id = ?, eta = ?, credit_estimate = ?,
+                        message = ?, submitted_at = ?, updated_at = ?, last_error = NULL, last_http_status = 200
+                    WHERE id = ?
+                    """, arguments: [answer.taskID, answer.conversionID, answer.eta, answer.creditEstimate,
+                                     answer.message, stamp, stamp, jobID])
+                try db.execute(sql: "UPDATE attempts SET finished_at = ?, http_status = 200, latency_ms = ? WHERE id = ?",
+                               arguments: [stamp, latencyMS, attemptID])
+            default:
+                let (status, error) = outcome.statusAndError
+                try db.execute(sql: """
+                    UPDATE jobs SET state = ?, last_error = ?, last_http_status = ?, updated_at = ? WHERE id = ?
+                    """, arguments: [state.rawValue, error, status, stamp, jobID])
+                try db.execute(sql: """
+                    UPDATE attempts SET finished_at = ?, http_status = ?, error = ?, latency_ms = ? WHERE id = ?
+                    """, arguments: [stamp, status, error, latencyMS, attemptID])
+            }
+        }
+    }
+}
+
+extension SubmitOutcome {
+    /// The HTTP status and error text of an outcome that is not a success.
+    var statusAndError: (Int?, String?) {
+        switch self {
+        case .accepted: (200, nil)
+        case let .rejected(status, error): (status, error)
+        case let .retryable(status, error, _): (status, error)
+        case let .keyRejected(status, error): (status, "the API key was refused (HTTP \(status)): \(error)")
+        case let .outOfCredits(error): (402, "not enough credits (HTTP 402): \(error)")
+        case let .ambiguous(status, error): (status, error)
+        }
+    }
+}

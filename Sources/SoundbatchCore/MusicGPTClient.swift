@@ -1,0 +1,296 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The user's API key. It never appears in a description, a log line or the ledger.
+public struct APIKey: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    fileprivate let value: String
+
+    public init?(_ value: String) {
+        let trimmed = value.trimmed
+        guard !trimmed.isEmpty else { return nil }
+        self.value = trimmed
+    }
+
+    public var description: String { "<api key>" }
+    public var debugDescription: String { "<api key>" }
+}
+
+/// What the service said to one submission, sorted by what soundbatch must do next.
+public enum SubmitOutcome: Sendable, Equatable {
+    /// A task was created.
+    case accepted(SubmitAnswer)
+    /// The service refused this job for good (400, 404, 409, 422, a 200 with success false, a redirect).
+    case rejected(status: Int, error: String)
+    /// Worth trying again later (429, 5xx, 408, no connection). `retryAfter` is the
+    /// service's own wish, when it said one.
+    case retryable(status: Int?, error: String, retryAfter: Duration?)
+    /// The key was refused (401, 403): nothing else will go through.
+    case keyRejected(status: Int, error: String)
+    /// Not enough credits (402).
+    case outOfCredits(error: String)
+    /// The request left, but no usable answer came back: a task may exist and be charged.
+    case ambiguous(status: Int?, error: String)
+}
+
+/// A 200 answer of the submit endpoint.
+public struct SubmitAnswer: Sendable, Equatable {
+    public var taskID: String
+    public var conversionID: String?
+    /// Seconds; nil when the service said -1 (unknown) or nothing.
+    public var eta: Int?
+    public var creditEstimate: Double?
+    public var message: String?
+
+    public init(taskID: String, conversionID: String? = nil, eta: Int? = nil, creditEstimate: Double? = nil, message: String? = nil) {
+        self.taskID = taskID
+        self.conversionID = conversionID
+        self.eta = eta
+        self.creditEstimate = creditEstimate
+        self.message = message
+    }
+}
+
+/// What one job asks of the sound generator.
+public struct SubmitRequest: Sendable, Equatable {
+    public var prompt: String
+    public var audioLength: Int?
+    public var webhookURL: String?
+
+    public init(prompt: String, audioLength: Int? = nil, webhookURL: String? = nil) {
+        self.prompt = prompt
+        self.audioLength = audioLength
+        self.webhookURL = webhookURL
+    }
+}
+
+/// The MusicGPT Sound Generator API, as `../shared/api/` describes it. One shared
+/// HTTP client for the run, connections kept alive, redirects never followed (they would
+/// carry the key to another host), answers capped at 1 MiB.
+public final class MusicGPTClient: Sendable {
+    public static let defaultBaseURL = "https://api.musicgpt.com/api/public"
+    public static let maxAnswerBytes = 1 << 20
+
+    public let baseURL: String
+    private let key: APIKey
+    private let timeout: Duration
+    private let http: HTTPClient
+
+    public init(baseURL: String, key: APIKey, timeout: Duration = .seconds(60), connections: Int = 8) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.key = key
+        self.timeout = timeout
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(10)),
+            connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: max(connections, 1)))
+        configuration.httpVersion = .automatic
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// Closes the connections. Call once, when the run is over.
+    public func shutdown() async {
+        try? await http.shutdown()
+    }
+
+    /// Sends one submission and sorts the answer. Never throws: every failure is an outcome.
+    public func submit(_ job: SubmitRequest) async -> SubmitOutcome {
+        var request = HTTPClientRequest(url: baseURL + "/v1/sound_generator")
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: key.value)
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        request.headers.add(name: "Accept", value: "application/json")
+        var form = [("prompt", job.prompt)]
+        if let audioLength = job.audioLength { form.append(("audio_length", String(audioLength))) }
+        if let webhookURL = job.webhookURL { form.append(("webhook_url", webhookURL)) }
+        request.body = .bytes(ByteBuffer(string: FormEncoding.encode(form)))
+
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.seconds * 1e9)))
+        } catch {
+            return Self.outcome(forTransportError: error)
+        }
+        let status = Int(response.status.code)
+        let body: ByteBuffer
+        do {
+            body = try await response.body.collect(upTo: Self.maxAnswerBytes)
+        } catch is NIOTooManyBytesError {
+            return Self.outcome(status: status, headers: response.headers, body: nil,
+                                bodyProblem: "the answer is larger than 1 MiB")
+        } catch {
+            return Self.outcome(status: status, headers: response.headers, body: nil,
+                                bodyProblem: "the answer broke off: \(Self.describe(error))")
+        }
+        return Self.outcome(status: status, headers: response.headers, body: Data(body.readableBytesView), bodyProblem: nil)
+    }
+
+    /// Sorts a complete (or broken-off) HTTP answer into an outcome.
+    static func outcome(status: Int, headers: HTTPHeaders, body: Data?, bodyProblem: String?) -> SubmitOutcome {
+        let answer = body.flatMap { try? JSONDecoder().decode(WireAnswer.self, from: $0) }
+        let serviceError = answer?.error?.text ?? bodyProblem ?? body.map(Self.snippet) ?? "no answer body"
+
+        switch status {
+        case 200..<300:
+            guard let answer else {
+                // A 2xx we cannot read may still mean a task was created.
+                return .ambiguous(status: status, error: "HTTP \(status) but \(bodyProblem ?? "the answer is not the expected JSON"): \(body.map(Self.snippet) ?? "")")
+            }
+            if answer.success == false {
+                return .rejected(status: status, error: answer.error?.text ?? answer.message ?? "the service answered success: false")
+            }
+            guard let taskID = answer.taskID?.trimmed, !taskID.isEmpty else {
+                return .ambiguous(status: status, error: "HTTP \(status) with no task_id in the answer")
+            }
+            let eta = answer.eta.flatMap { $0 >= 0 ? Int($0) : nil }
+            return .accepted(SubmitAnswer(
+                taskID: taskID,
+                conversionID: answer.conversionID.flatMap { $0.isEmpty ? nil : $0 },
+                eta: eta,
+                creditEstimate: answer.creditEstimate,
+                message: answer.message))
+        case 300..<400:
+            let location = headers.first(name: "Location") ?? "elsewhere"
+            return .rejected(status: status, error: "the service redirected to \(location); soundbatch does not follow redirects with your key (check --base-url)")
+        case 401, 403:
+            return .keyRejected(status: status, error: serviceError)
+        case 402:
+            return .outOfCredits(error: serviceError)
+        case 408, 429, 500..<600:
+            return .retryable(status: status, error: "HTTP \(status): \(serviceError)",
+                              retryAfter: headers.first(name: "Retry-After").flatMap { RetryAfter.parse($0) })
+        default:
+            return .rejected(status: status, error: "HTTP \(status): \(serviceError)")
+        }
+    }
+
+    /// A failure with no HTTP answer: retryable only when the request surely never left.
+    static func outcome(forTransportError error: Error) -> SubmitOutcome {
+        let text = describe(error)
+        if let client = error as? HTTPClientError,
+           [.connectTimeout, .getConnectionFromPoolTimeout, .tlsHandshakeTimeout, .invalidURL, .emptyHost].contains(client) {
+            return .retryable(status: nil, error: "could not connect: \(text)", retryAfter: nil)
+        }
+        if error is NIOConnectionError || (error as? IOError)?.errnoCode == ECONNREFUSED {
+            return .retryable(status: nil, error: "could not connect: \(text)", retryAfter: nil)
+        }
+        if let channel = error as? ChannelError, case .connectTimeout = channel {
+            return .retryable(status: nil, error: "could not connect: \(text)", retryAfter: nil)
+        }
+        return .ambiguous(status: nil, error: "no answer: \(text)")
+    }
+
+    static func describe(_ error: Error) -> String {
+        if let client = error as? HTTPClientError {
+            switch client {
+            case .deadlineExceeded: return "timed out waiting for the answer"
+            case .remoteConnectionClosed: return "the connection was closed before the answer"
+            case .readTimeout: return "timed out reading the answer"
+            default: return "\(client)"
+            }
+        }
+        return "\(error)"
+    }
+
+    /// The start of a body that is not JSON (an HTML error page from a proxy, say), on one line.
+    static func snippet(_ body: Data) -> String {
+        let text = String(decoding: body.prefix(200), as: UTF8.self)
+        let oneLine = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+        let stripped = oneLine.replacingOccurrences(of: "<[^>]*>", with: " ", options: .regularExpression)
+        return stripped.split(separator: " ").joined(separator: " ")
+    }
+}
+
+/// The answer's JSON, read leniently: unknown fields are ignored, numbers may come as
+/// integers or floats, any field may be missing.
+struct WireAnswer: Decodable {
+    var success: Bool?
+    var taskID: String?
+    var conversionID: String?
+    var eta: Double?
+    var creditEstimate: Double?
+    var message: String?
+    var error: Text?
+
+    enum CodingKeys: String, CodingKey {
+        case success, eta, message, error
+        case taskID = "task_id"
+        case conversionID = "conversion_id"
+        case creditEstimate = "credit_estimate"
+    }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        success = try? c.decodeIfPresent(Bool.self, forKey: .success)
+        taskID = Self.text(c, .taskID)
+        conversionID = Self.text(c, .conversionID)
+        eta = Self.number(c, .eta)
+        creditEstimate = Self.number(c, .creditEstimate)
+        message = Self.text(c, .message)
+        error = try? c.decodeIfPresent(Text.self, forKey: .error)
+    }
+
+    private static func text(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) -> String? {
+        if let text = try? c.decodeIfPresent(String.self, forKey: key) { return text }
+        if let number = try? c.decodeIfPresent(Int64.self, forKey: key) { return String(number) }
+        return nil
+    }
+
+    private static func number(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) -> Double? {
+        if let number = try? c.decodeIfPresent(Double.self, forKey: key), number.isFinite { return number }
+        if let text = try? c.decodeIfPresent(String.self, forKey: key) { return Double(text.trimmed) }
+        return nil
+    }
+
+    /// An `error` that may be a string or an object with a message.
+    struct Text: Decodable {
+        var text: String
+        init(from decoder: Decoder) throws {
+            if let text = try? decoder.singleValueContainer().decode(String.self) {
+                self.text = text
+            } else {
+                struct Object: Decodable { var message: String?; var detail: String? }
+                let object = try Object(from: decoder)
+                text = object.message ?? object.detail ?? "unknown error"
+            }
+        }
+    }
+}
+
+/// `Retry-After`: delay-seconds or an HTTP date.
+public enum RetryAfter {
+    public static func parse(_ value: String, now: Date = Date()) -> Duration? {
+        let text = value.trimmed
+        if let seconds = Double(text), seconds >= 0, seconds.isFinite {
+            return .milliseconds(Int64(seconds * 1000))
+        }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        for format in ["EEE, dd MMM yyyy HH:mm:ss zzz", "EEEE, dd-MMM-yy HH:mm:ss zzz", "EEE MMM d HH:mm:ss yyyy"] {
+            formatter.dateFormat = format
+            if let date = formatter.date(from: text) {
+                return .milliseconds(Int64(max(0, date.timeIntervalSince(now)) * 1000))
+            }
+        }
+        return nil
+    }
+}
+
+/// application/x-www-form-urlencoded, as HTML forms write it.
+enum FormEncoding {
+    private static let unreserved = CharacterSet(charactersIn:
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._*")
+
+    static func encode(_ pairs: [(String, String)]) -> String {
+        pairs.map { escape($0.0) + "=" + escape($0.1) }.joined(separator: "&")
+    }
+
+    static func escape(_ text: String) -> String {
+        text.split(separator: " ", omittingEmptySubsequences: false)
+            .map { $0.addingPercentEncoding(withAllowedCharacters: unreserved) ?? "" }
+            .joined(separator: "+")
+    }
+}

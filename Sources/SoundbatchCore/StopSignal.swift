@@ -1,0 +1,74 @@
+import Synchronization
+
+/// Why a run stopped sending before its jobs ran out.
+public enum StopReason: Sendable, Equatable {
+    /// SIGINT or SIGTERM.
+    case interrupted
+    /// 401 or 403: the key is refused; nothing else will go through.
+    case keyRejected(String)
+    /// 402: the account is out of credits.
+    case outOfCredits(String)
+}
+
+/// A one-way switch that says "start nothing new". The first reason given wins; anyone
+/// may wait for it, and waiting ends early on cancellation.
+public final class StopSignal: Sendable {
+    private struct State {
+        var reason: StopReason?
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public var reason: StopReason? { state.withLock { $0.reason } }
+    public var isStopped: Bool { reason != nil }
+
+    /// Stops; returns false if already stopped.
+    @discardableResult
+    public func stop(_ reason: StopReason) -> Bool {
+        let waiters: [CheckedContinuation<Void, Never>]? = state.withLock { state in
+            guard state.reason == nil else { return nil }
+            state.reason = reason
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        waiters?.forEach { $0.resume() }
+        return waiters != nil
+    }
+
+    /// Returns when stopped, or when the calling task is cancelled.
+    public func wait() async {
+        let id = state.withLock { state -> Int in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.reason != nil || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let continuation = state.withLock { $0.waiters.removeValue(forKey: id) }
+            continuation?.resume()
+        }
+    }
+
+    /// Runs `work` unless a stop comes first. Returns false if stopped (the work is then
+    /// cancelled); rethrows what the work throws.
+    public func unlessStopped(_ work: @escaping @Sendable () async throws -> Void) async throws -> Bool {
+        if isStopped { return false }
+        return try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { try await work(); return true }
+            group.addTask { await self.wait(); return false }
+            defer { group.cancelAll() }
+            return try await group.next() ?? false
+        }
+    }
+}

@@ -1,0 +1,444 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// How the sandbox behaves. The defaults match the documented service: 60 submissions
+/// and 200 status looks a minute per key.
+public struct SandboxConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    /// 0 picks a free port.
+    public var port = 0
+    /// Submissions allowed per minute; nil for no limit.
+    public var submitsPerMinute: Double? = 60
+    /// Status looks allowed per minute; nil for no limit.
+    public var pollsPerMinute: Double? = 200
+    /// How 429 answers give Retry-After.
+    public var retryAfter = RetryAfterStyle.seconds
+    /// Time before each answer, plus up to `latencyJitter` more.
+    public var latency: Duration = .zero
+    public var latencyJitter: Duration = .zero
+    /// The share of submissions that fail, spread over the kinds in `failureKinds`.
+    public var failureRate = 0.0
+    public var failureKinds = FailureKind.allCases
+    /// Credits on the account; nil for unlimited. Below a task's estimate: 402.
+    public var credits: Double?
+    /// The one key accepted (403 for another); nil accepts any key.
+    public var apiKey: String?
+    public var seed: UInt64 = 1
+    /// How long tasks take, in seconds.
+    public var taskSeconds: ClosedRange<Double> = 2...6
+    /// The share of tasks whose generation fails.
+    public var generationFailureRate = 0.05
+
+    public enum RetryAfterStyle: String, Sendable, CaseIterable { case seconds, httpDate = "http-date", none }
+
+    public enum FailureKind: String, Sendable, CaseIterable {
+        /// 500 with a JSON error.
+        case serverError = "500"
+        /// 502 with an HTML page, as a proxy would answer.
+        case badGateway = "502"
+        /// 200 with success: false.
+        case successFalse = "success-false"
+        /// The connection is dropped before the request is taken: no task.
+        case resetBefore = "reset-before"
+        /// The task is created and charged, then the connection is dropped.
+        case resetAfter = "reset-after"
+    }
+
+    public init() {}
+}
+
+/// A task as the sandbox keeps it.
+public struct SandboxTask: Sendable, Codable, Equatable {
+    public var taskID: String
+    public var conversionID: String
+    public var prompt: String
+    public var audioLength: Int?
+    public var webhookURL: String?
+    public var creditEstimate: Double
+    public var conversionCost: Double
+    public var eta: Int
+    public var willFail: Bool
+    public var createdAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case prompt, eta
+        case taskID = "task_id"
+        case conversionID = "conversion_id"
+        case audioLength = "audio_length"
+        case webhookURL = "webhook_url"
+        case creditEstimate = "credit_estimate"
+        case conversionCost = "conversion_cost"
+        case willFail = "will_fail"
+        case createdAt = "created_at"
+    }
+}
+
+/// A local stand-in for the MusicGPT API, faithful to `../shared/api/`: the submit and
+/// status endpoints, auth, validation, rate limits with Retry-After, credits, injected
+/// failures, and tasks that finish with a real WAV file to fetch.
+///
+/// `GET /_sandbox/tasks` (outside the API's paths) lists every task accepted, so tests
+/// and the fault harness can compare it with the ledger.
+public actor Sandbox {
+    public let configuration: SandboxConfiguration
+    private var random: SplitMix
+    private var tasks: [String: SandboxTask] = [:]
+    private var order: [String] = []
+    private var creditsLeft: Double?
+    private var submitWindow: ServerRateLimit?
+    private var pollWindow: ServerRateLimit?
+    /// Counts of answers by kind, for tests.
+    public private(set) var answers: [String: Int] = [:]
+
+    public init(configuration: SandboxConfiguration = SandboxConfiguration()) {
+        self.configuration = configuration
+        random = SplitMix(seed: configuration.seed)
+        creditsLeft = configuration.credits
+        submitWindow = configuration.submitsPerMinute.map { ServerRateLimit(perMinute: $0) }
+        pollWindow = configuration.pollsPerMinute.map { ServerRateLimit(perMinute: $0) }
+    }
+
+    /// Every task accepted, in order.
+    public var acceptedTasks: [SandboxTask] { order.compactMap { tasks[$0] } }
+
+    // MARK: Running
+
+    /// Serves until the calling task is cancelled; `onReady` gets the base URL once listening.
+    public func run(logger: Logger = Logger(label: "sandbox"), onReady: @escaping @Sendable (String) async -> Void) async throws {
+        let host = configuration.host
+        let router = Router()
+        router.post("/v1/sound_generator") { request, _ in try await self.submit(request) }
+        router.get("/v1/byId") { request, _ in await self.status(request) }
+        router.get("/audio/:file") { request, context in
+            await self.audio(named: context.parameters.get("file") ?? "", request: request)
+        }
+        router.get("/_sandbox/tasks") { _, _ in await self.taskList() }
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: configuration.port), serverName: "soundbatch-sandbox"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                await onReady("http://\(host):\(port)")
+            },
+            logger: logger)
+        try await app.run()
+    }
+
+    /// Starts a sandbox, runs `body` with its base URL, then stops the sandbox.
+    public static func withRunning<T: Sendable>(
+        _ configuration: SandboxConfiguration = SandboxConfiguration(),
+        _ body: @escaping @Sendable (_ baseURL: String, _ sandbox: Sandbox) async throws -> T
+    ) async throws -> T {
+        let sandbox = Sandbox(configuration: configuration)
+        let quiet = {
+            var logger = Logger(label: "sandbox")
+            logger.logLevel = .critical
+            return logger
+        }()
+        let (ready, readyContinuation) = AsyncStream.makeStream(of: String.self)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await sandbox.run(logger: quiet) { url in readyContinuation.yield(url); readyContinuation.finish() }
+                return nil
+            }
+            var iterator = ready.makeAsyncIterator()
+            guard let url = await iterator.next() else { throw CancellationError() }
+            group.addTask { try await body(url, sandbox) }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CancellationError()
+        }
+    }
+
+    // MARK: Submit
+
+    private func submit(_ request: Request) async throws -> Response {
+        try await delay()
+        guard let key = request.headers[.authorization], !key.isEmpty else {
+            return count("401", error(.unauthorized, "Missing API key in the Authorization header"))
+        }
+        if let expected = configuration.apiKey, key != expected {
+            return count("403", error(.forbidden, "Invalid API key"))
+        }
+        if submitWindow?.admit(now: .now) == false {
+            return count("429", rateLimited(retryIn: submitWindow!.retryIn(now: .now)))
+        }
+
+        var body = request.body
+        let bytes = try await body.collect(upTo: 1 << 20)
+        let fields: [String: String]
+        if request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true {
+            fields = Self.jsonFields(Data(bytes.readableBytesView))
+        } else {
+            fields = Self.formFields(String(buffer: bytes))
+        }
+        guard let prompt = fields["prompt"]?.trimmingCharacters(in: .whitespacesAndNewlines), !prompt.isEmpty else {
+            return count("422", error(.unprocessableContent, "Prompt is required for sound generation."))
+        }
+        var audioLength: Int?
+        if let text = fields["audio_length"], !text.isEmpty {
+            guard let seconds = Int(text), seconds > 0 else {
+                return count("422", error(.unprocessableContent, "audio_length must be a positive integer."))
+            }
+            audioLength = seconds
+        }
+
+        if let failure = pickFailure() {
+            switch failure {
+            case .serverError: return count("500", error(.internalServerError, "Internal Server Error"))
+            case .badGateway: return count("502", htmlPage(.badGateway))
+            case .successFalse:
+                return count("success-false", json(.ok, ["success": false, "error": "Generation queue unavailable, please retry."]))
+            case .resetBefore:
+                count("reset-before")
+                throw HTTPParserError.invalidEOFState  // Hummingbird closes the connection without an answer
+            case .resetAfter:
+                _ = try accept(prompt: prompt, audioLength: audioLength, webhookURL: fields["webhook_url"])
+                count("reset-after")
+                throw HTTPParserError.invalidEOFState
+            }
+        }
+        do {
+            let task = try accept(prompt: prompt, audioLength: audioLength, webhookURL: fields["webhook_url"])
+            var answer: [String: Any] = [
+                "success": true, "task_id": task.taskID, "conversion_id": task.conversionID,
+                "eta": task.eta, "message": "Successfully published to queue", "sandbox": true,
+            ]
+            // The contract allows an integer or a float estimate: give both kinds.
+            answer["credit_estimate"] = task.creditEstimate == task.creditEstimate.rounded()
+                ? Int(task.creditEstimate) as Any : task.creditEstimate as Any
+            return count("200", json(.ok, answer))
+        } catch is OutOfCredits {
+            return count("402", error(.init(code: 402, reasonPhrase: "Payment Required"), "Insufficient credits. Please top up your account."))
+        }
+    }
+
+    private struct OutOfCredits: Error {}
+
+    private func accept(prompt: String, audioLength: Int?, webhookURL: String?) throws -> SandboxTask {
+        let estimate = (Double(audioLength ?? 10) * 0.1 + 1).rounded(toPlaces: 2)
+        if let left = creditsLeft {
+            guard left >= estimate else { throw OutOfCredits() }
+            creditsLeft = left - estimate
+        }
+        let seconds = random.double(in: configuration.taskSeconds)
+        let number = order.count + 1
+        let task = SandboxTask(
+            taskID: String(format: "sbx-task-%06d-%08x", number, random.next() & 0xFFFF_FFFF),
+            conversionID: String(format: "sbx-conv-%06d", number),
+            prompt: prompt, audioLength: audioLength, webhookURL: webhookURL,
+            creditEstimate: estimate,
+            conversionCost: (estimate * random.double(in: 0.9...1.1)).rounded(toPlaces: 2),
+            // One task in ten says -1 (unknown), like the documented example.
+            eta: random.double(in: 0...1) < 0.1 ? -1 : Int(seconds.rounded(.up)),
+            willFail: random.double(in: 0...1) < configuration.generationFailureRate,
+            createdAt: Date(timeIntervalSinceNow: 0).addingTimeInterval(0))
+        tasks[task.taskID] = task
+        order.append(task.taskID)
+        taskSeconds[task.taskID] = seconds
+        return task
+    }
+
+    private var taskSeconds: [String: Double] = [:]
+
+    private func pickFailure() -> SandboxConfiguration.FailureKind? {
+        guard configuration.failureRate > 0, !configuration.failureKinds.isEmpty,
+              random.double(in: 0...1) < configuration.failureRate else { return nil }
+        return configuration.failureKinds[Int(random.next() % UInt64(configuration.failureKinds.count))]
+    }
+
+    // MARK: Status
+
+    private func status(_ request: Request) async -> Response {
+        try? await delay()
+        guard let key = request.headers[.authorization], !key.isEmpty else {
+            return error(.unauthorized, "Missing API key in the Authorization header")
+        }
+        if let expected = configuration.apiKey, key != expected { return error(.forbidden, "Invalid API key") }
+        if pollWindow?.admit(now: .now) == false { return rateLimited(retryIn: pollWindow!.retryIn(now: .now)) }
+        let query = request.uri.queryParameters
+        guard query["conversionType"].map(String.init)?.uppercased() == "SOUND_GENERATOR" else {
+            return error(.badRequest, "conversionType is required (SOUND_GENERATOR)")
+        }
+        let taskID = query["task_id"].map(String.init)
+        let conversionID = query["conversion_id"].map(String.init)
+        guard (taskID == nil) != (conversionID == nil) else {
+            return error(.badRequest, "Give exactly one of task_id or conversion_id")
+        }
+        let found = taskID.flatMap { tasks[$0] } ?? conversionID.flatMap { id in tasks.values.first { $0.conversionID == id } }
+        guard let task = found else { return error(.notFound, "Conversion not found") }
+
+        let elapsed = Date().timeIntervalSince(task.createdAt)
+        let duration = taskSeconds[task.taskID] ?? 0
+        var conversion: [String: Any] = [
+            "task_id": task.taskID, "conversion_id": task.conversionID, "conversion_type": "SOUND_GENERATOR",
+            "title": String(task.prompt.prefix(40)), "createdAt": Self.iso(task.createdAt), "updatedAt": Self.iso(Date()),
+        ]
+        switch elapsed {
+        case ..<(duration * 0.3):
+            conversion["status"] = "PENDING"
+            conversion["status_msg"] = "Waiting in queue"
+        case ..<duration:
+            conversion["status"] = "IN_PROGRESS"
+            conversion["status_msg"] = "Generating"
+        default:
+            if task.willFail {
+                conversion["status"] = "FAILED"
+                conversion["status_msg"] = "Generation failed: the model could not render this prompt"
+            } else {
+                conversion["status"] = "COMPLETED"
+                conversion["status_msg"] = "Completed"
+                conversion["audio_url"] = "\(Self.origin(of: request))/audio/\(task.taskID).wav"
+                conversion["conversion_cost"] = task.conversionCost
+            }
+        }
+        return json(.ok, ["success": true, "conversion": conversion])
+    }
+
+    private func audio(named file: String, request: Request) -> Response {
+        let taskID = file.hasSuffix(".wav") ? String(file.dropLast(4)) : file
+        guard let task = tasks[taskID] else { return error(.notFound, "No such audio") }
+        let wav = WAV.tone(for: task.prompt, seconds: 1)
+        return Response(status: .ok, headers: [.contentType: "audio/wav"], body: .init(byteBuffer: ByteBuffer(bytes: wav)))
+    }
+
+    private func taskList() -> Response {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        let data = (try? encoder.encode(acceptedTasks)) ?? Data("[]".utf8)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    // MARK: Helpers
+
+    private func delay() async throws {
+        let jitter = configuration.latencyJitter.seconds * random.double(in: 0...1)
+        let total = configuration.latency.seconds + jitter
+        if total > 0 { try await Task.sleep(for: .milliseconds(Int(total * 1000))) }
+    }
+
+    @discardableResult
+    private func count(_ kind: String, _ response: Response? = nil) -> Response {
+        answers[kind, default: 0] += 1
+        return response ?? Response(status: .ok)
+    }
+
+    private func rateLimited(retryIn seconds: Double) -> Response {
+        var response = error(.tooManyRequests, "Rate limit exceeded")
+        switch configuration.retryAfter {
+        case .seconds: response.headers[.retryAfter] = String(Int(seconds.rounded(.up)))
+        case .httpDate: response.headers[.retryAfter] = Self.httpDate(Date().addingTimeInterval(seconds.rounded(.up) + 1))
+        case .none: break
+        }
+        return response
+    }
+
+    private func error(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        json(status, ["success": false, "error": text])
+    }
+
+    private func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    private func htmlPage(_ status: HTTPResponse.Status) -> Response {
+        let html = "<html><head><title>\(status.code) \(status.reasonPhrase)</title></head><body><center><h1>\(status.code) \(status.reasonPhrase)</h1></center><hr><center>nginx</center></body></html>"
+        return Response(status: status, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static func formFields(_ text: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ part: Substring) -> String {
+                part.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(part)
+            }
+            fields[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        return fields
+    }
+
+    static func jsonFields(_ data: Data) -> [String: String] {
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+        return object.compactMapValues { value in
+            switch value {
+            case let text as String: text
+            case let number as NSNumber: number.stringValue
+            default: nil
+            }
+        }
+    }
+
+    static func origin(of request: Request) -> String {
+        "http://\(request.head.authority ?? "127.0.0.1")"
+    }
+
+    static func iso(_ date: Date) -> String { date.ISO8601Format() }
+
+    static func httpDate(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return formatter.string(from: date)
+    }
+}
+
+/// The server's own limit: requests spaced at the rate, each allowed at most one
+/// interval early (a burst of two), so a client at exactly the rate passes whatever its
+/// jitter, and one going faster, or bursting, is refused at once.
+struct ServerRateLimit {
+    let interval: Double
+    /// When the next request is due, in seconds on the continuous clock.
+    private var due: ContinuousClock.Instant?
+
+    init(perMinute: Double) { interval = 60 / perMinute }
+
+    mutating func admit(now: ContinuousClock.Instant) -> Bool {
+        let due = self.due ?? now
+        if (due - now).seconds > interval { return false }
+        self.due = max(due, now) + .seconds(interval)
+        return true
+    }
+
+    func retryIn(now: ContinuousClock.Instant) -> Double {
+        guard let due else { return 0 }
+        return max(0, (due - now).seconds - interval)
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (whole, attoseconds) = components
+        return Double(whole) + Double(attoseconds) / 1e18
+    }
+}
+
+extension Double {
+    func rounded(toPlaces places: Int) -> Double {
+        let factor = pow(10, Double(places))
+        return (self * factor).rounded() / factor
+    }
+}
+
+/// A small seeded generator, so a sandbox run can be replayed.
+struct SplitMix {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E3779B97F4A7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+        return z ^ (z >> 31)
+    }
+    mutating func double(in range: ClosedRange<Double>) -> Double {
+        range.lowerBound + (range.upperBound - range.lowerBound) * Double(next() >> 11) / Double(1 << 53)
+    }
+}

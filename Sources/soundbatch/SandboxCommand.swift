@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SoundbatchCore
+import SoundbatchSandbox
+
+struct SandboxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sandbox",
+        abstract: "Run a local stand-in for the MusicGPT API in the foreground, for trying soundbatch out.",
+        discussion: """
+            Point soundbatch at it with --base-url http://127.0.0.1:PORT and any key \
+            (MUSICGPT_API_KEY=anything), or the one given with --api-key. \
+            GET /_sandbox/tasks lists every task it accepted.
+            """)
+
+    @Option(help: "The address to listen on (loopback by default).")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on (0 picks a free one).")
+    var port = 8080
+
+    @Option(help: ArgumentHelp("Submissions allowed, as N/min or N/s, or 'none'.", valueName: "rate"))
+    var rate = "60/min"
+
+    @Option(help: ArgumentHelp("Status looks allowed, as N/min or N/s, or 'none'.", valueName: "rate"))
+    var pollRate = "200/min"
+
+    @Option(help: ArgumentHelp("Time before each answer, such as 300ms or 1.5s.", valueName: "duration"))
+    var latency: DurationArgument = DurationArgument(.zero)
+
+    @Option(help: ArgumentHelp("Up to this much more time, at random, before each answer.", valueName: "duration"))
+    var latencyJitter: DurationArgument = DurationArgument(.zero)
+
+    @Option(help: "The share of submissions that fail, 0 to 1 (500s, 502 HTML pages, success:false, connection resets).")
+    var failureRate = 0.0
+
+    @Option(help: ArgumentHelp("Which failures to inject, comma-separated: \(SandboxConfiguration.FailureKind.allCases.map(\.rawValue).joined(separator: ",")).", valueName: "kinds"))
+    var failures: String?
+
+    @Option(help: "Credits on the account; once spent, submissions answer 402.")
+    var credits: Double?
+
+    @Option(help: "The only key accepted (403 for any other); by default any key is.")
+    var apiKey: String?
+
+    @Option(help: "How 429 answers give Retry-After: seconds, http-date or none.")
+    var retryAfter = "seconds"
+
+    @Option(help: "Seed for the injected failures and task timings, to replay a run.")
+    var seed: UInt64 = 1
+
+    func validate() throws {
+        _ = try configuration()
+    }
+
+    func configuration() throws -> SandboxConfiguration {
+        var configuration = SandboxConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.submitsPerMinute = try Self.perMinute(rate, option: "--rate")
+        configuration.pollsPerMinute = try Self.perMinute(pollRate, option: "--poll-rate")
+        configuration.latency = latency.duration
+        configuration.latencyJitter = latencyJitter.duration
+        guard (0...1).contains(failureRate) else { throw ValidationError("--failure-rate must be from 0 to 1.") }
+        configuration.failureRate = failureRate
+        if let failures {
+            configuration.failureKinds = try failures.split(separator: ",").map { name in
+                guard let kind = SandboxConfiguration.FailureKind(rawValue: String(name).trimmed) else {
+                    throw ValidationError("--failures: unknown kind \"\(name)\"; use \(SandboxConfiguration.FailureKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+                }
+                return kind
+            }
+        }
+        configuration.credits = credits
+        configuration.apiKey = apiKey
+        guard let style = SandboxConfiguration.RetryAfterStyle(rawValue: retryAfter) else {
+            throw ValidationError("--retry-after must be seconds, http-date or none.")
+        }
+        configuration.retryAfter = style
+        configuration.seed = seed
+        return configuration
+    }
+
+    static func perMinute(_ text: String, option: String) throws -> Double? {
+        if text.lowercased() == "none" { return nil }
+        guard let rate = Rate(text) else { throw ValidationError("\(option) must look like 60/min or 2/s, or be none.") }
+        return rate.perMinute
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        let sandbox = Sandbox(configuration: try configuration())
+        try await sandbox.run { url in
+            print("sandbox listening at \(url)")
+            print("try: MUSICGPT_API_KEY=test soundbatch run jobs.example.csv --base-url \(url)")
+        }
+    }
+}
+
+/// A duration written as 300ms, 2s, 1.5s or 1m.
+struct DurationArgument: ExpressibleByArgument, Sendable {
+    var duration: Duration
+
+    init(_ duration: Duration) { self.duration = duration }
+
+    init?(argument: String) {
+        let text = argument.trimmed.lowercased()
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            guard let number = Double(text.dropLast(suffix.count)), number >= 0 else { return nil }
+            duration = .milliseconds(Int64(number * scale * 1000))
+            return
+        }
+        return nil
+    }
+
+    var defaultValueDescription: String { "\(duration.seconds)s" }
+}

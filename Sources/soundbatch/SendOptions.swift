@@ -1,0 +1,160 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SoundbatchCore
+import SoundbatchSandbox
+
+/// Options shared by the commands that send jobs: `run` and `resume`.
+struct SendOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Submissions allowed, as N/min or N/s (the documented limit is 60/min).", valueName: "rate"))
+    var rate: Rate = Rate(count: 60, per: .seconds(60))
+
+    @Option(help: "How many submissions may go at once after a quiet spell (1 never trips the service's window).")
+    var burst = 1
+
+    @Option(help: "Requests in flight at most.")
+    var concurrency = 8
+
+    @Option(help: "Attempts per job for retryable errors (429, 5xx, 408, no connection) before it is failed.")
+    var maxAttempts = 5
+
+    @Option(help: ArgumentHelp("Stop before the batch's estimated credits could pass this.", valueName: "credits"))
+    var maxCredits: Double?
+
+    @Option(help: ArgumentHelp("Seconds to wait for an answer before a request counts as ambiguous.", valueName: "seconds"))
+    var timeout: Double = 60
+
+    @Option(help: ArgumentHelp("The webhook for jobs whose row has no webhook_url.", valueName: "url"))
+    var webhookURL: String?
+
+    @Option(help: ArgumentHelp("The API's base URL (default: $MUSICGPT_BASE_URL, else \(MusicGPTClient.defaultBaseURL)).", valueName: "url"))
+    var baseURL: String?
+
+    @Option(help: ArgumentHelp("A file holding the API key (default: $MUSICGPT_API_KEY).", valueName: "path"))
+    var apiKeyFile: String?
+
+    @Flag(help: "Send to a sandbox started in this process on loopback instead of the service; no key needed.")
+    var sandbox = false
+
+    func validate() throws {
+        guard burst >= 1 else { throw ValidationError("--burst must be at least 1.") }
+        guard (1...256).contains(concurrency) else { throw ValidationError("--concurrency must be from 1 to 256.") }
+        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1.") }
+        guard timeout > 0 && timeout <= 3600 else { throw ValidationError("--timeout must be from 0 to 3600 seconds.") }
+        if let maxCredits, !(maxCredits >= 0) { throw ValidationError("--max-credits must be a number of credits, 0 or more.") }
+        if let webhookURL, URL(string: webhookURL)?.scheme.map({ ["http", "https"].contains($0.lowercased()) }) != true {
+            throw ValidationError("--webhook-url must be an absolute http or https URL.")
+        }
+        if sandbox && (baseURL != nil || apiKeyFile != nil) {
+            throw ValidationError("--sandbox picks its own URL and key; leave out --base-url and --api-key-file.")
+        }
+    }
+
+    var settings: DispatchSettings {
+        var settings = DispatchSettings()
+        settings.rate = rate
+        settings.burst = burst
+        settings.concurrency = concurrency
+        settings.maxAttempts = maxAttempts
+        settings.maxCredits = maxCredits
+        settings.webhookURL = webhookURL
+        return settings
+    }
+
+    /// The key from --api-key-file or $MUSICGPT_API_KEY; exits 64 with how to set one.
+    func apiKey(logger: Logger) throws -> APIKey {
+        if let apiKeyFile {
+            var info = stat()
+            guard stat(apiKeyFile, &info) == 0 else {
+                throw CommandFailure(Exit.usage, "cannot read the key file \(apiKeyFile): \(String(cString: strerror(errno)))")
+            }
+            guard (info.st_mode & S_IFMT) == S_IFREG else {
+                throw CommandFailure(Exit.usage, "the key file \(apiKeyFile) is not a regular file")
+            }
+            if info.st_mode & 0o077 != 0 {
+                logger.warning("the key file \(apiKeyFile) can be read by other users; chmod 600 it")
+            }
+            guard let data = FileManager.default.contents(atPath: apiKeyFile),
+                  let key = APIKey(String(decoding: data, as: UTF8.self)) else {
+                throw CommandFailure(Exit.usage, "the key file \(apiKeyFile) is empty or unreadable")
+            }
+            return key
+        }
+        if let text = ProcessInfo.processInfo.environment["MUSICGPT_API_KEY"], let key = APIKey(text) {
+            return key
+        }
+        throw CommandFailure(Exit.usage, """
+            no API key: set MUSICGPT_API_KEY (export MUSICGPT_API_KEY=...) or pass --api-key-file PATH; \
+            or try everything against a local sandbox with --sandbox
+            """)
+    }
+
+    /// Sends the batch's pending jobs, to the service or to an in-process sandbox, and
+    /// prints the summary. Returns the exit code.
+    func send(batch: String, ledger: Ledger, log: LogOptions, resendAmbiguous: Bool = false) async throws -> ExitCode {
+        let logger = Logger(label: "soundbatch")
+        let lock = try ledger.lockForSending()
+        defer { lock.release() }
+
+        let held = try await ledger.holdInterruptedSubmissions()
+        if held > 0 {
+            logger.warning("\(held) jobs were being sent when soundbatch last stopped; they are now ambiguous (see `soundbatch status`)")
+        }
+        let batchID = try await ledger.batchID(named: batch)
+        if resendAmbiguous {
+            let requeued = try await ledger.requeueAmbiguous(batchID: batchID)
+            if requeued > 0 { logger.notice("sending \(requeued) ambiguous jobs again, as asked") }
+        }
+
+        let stop = StopSignal()
+        let signals = SignalWatcher(stop: stop)
+        defer { signals.cancel() }
+
+        let result: DispatchResult
+        if sandbox {
+            result = try await Sandbox.withRunning { baseURL, _ in
+                logger.info("sandbox listening at \(baseURL)")
+                return try await dispatch(batchID: batchID, ledger: ledger, baseURL: baseURL,
+                                          key: APIKey("sandbox-key")!, stop: stop, log: log, logger: logger)
+            }
+        } else {
+            let key = try apiKey(logger: logger)
+            let base = baseURL ?? ProcessInfo.processInfo.environment["MUSICGPT_BASE_URL"] ?? MusicGPTClient.defaultBaseURL
+            result = try await dispatch(batchID: batchID, ledger: ledger, baseURL: base, key: key,
+                                        stop: stop, log: log, logger: logger)
+        }
+        return try await Summary.print(result, batch: batch, ledger: ledger, quiet: log.quiet)
+    }
+
+    private func dispatch(batchID: Int64, ledger: Ledger, baseURL: String, key: APIKey, stop: StopSignal,
+                          log: LogOptions, logger: Logger) async throws -> DispatchResult {
+        let client = MusicGPTClient(baseURL: baseURL, key: key, timeout: .milliseconds(Int64(timeout * 1000)),
+                                    connections: concurrency)
+        let dispatcher = Dispatcher(ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
+                                    stop: stop, logger: logger)
+        do {
+            let result = try await ProgressReporter.whileRunning(dispatcher, rate: rate, quiet: log.quiet) {
+                try await dispatcher.run(batchID: batchID)
+            }
+            await client.shutdown()
+            return result
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+}
+
+/// An error that already knows its message and exit code.
+struct CommandFailure: Error {
+    var code: ExitCode
+    var message: String
+    init(_ code: ExitCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+extension Rate: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
