@@ -109,8 +109,8 @@ public actor Sandbox {
     /// Serves until the calling task is cancelled; `onReady` gets the base URL once listening.
     public func run(logger: Logger = Logger(label: "sandbox"), onReady: @escaping @Sendable (String) async -> Void) async throws {
         let host = configuration.host
-        let router = Router()
-        router.post("/v1/sound_generator") { request, _ in try await self.submit(request) }
+        let router = Router(context: SandboxContext.self)
+        router.post("/v1/sound_generator") { request, context in try await self.submit(request, channel: context.channel) }
         router.get("/v1/byId") { request, _ in await self.status(request) }
         router.get("/audio/:file") { request, context in
             await self.audio(named: context.parameters.get("file") ?? "", request: request)
@@ -157,7 +157,7 @@ public actor Sandbox {
 
     // MARK: Submit
 
-    private func submit(_ request: Request) async throws -> Response {
+    private func submit(_ request: Request, channel: any Channel) async throws -> Response {
         try await delay()
         guard let key = request.headers[.authorization], !key.isEmpty else {
             return count("401", error(.unauthorized, "Missing API key in the Authorization header"))
@@ -196,11 +196,11 @@ public actor Sandbox {
                 return count("success-false", json(.ok, ["success": false, "error": "Generation queue unavailable, please retry."]))
             case .resetBefore:
                 count("reset-before")
-                throw HTTPParserError.invalidEOFState  // Hummingbird closes the connection without an answer
+                return try await reset(channel)
             case .resetAfter:
                 _ = try accept(prompt: prompt, audioLength: audioLength, webhookURL: fields["webhook_url"])
                 count("reset-after")
-                throw HTTPParserError.invalidEOFState
+                return try await reset(channel)
             }
         }
         do {
@@ -219,6 +219,12 @@ public actor Sandbox {
     }
 
     private struct OutOfCredits: Error {}
+
+    /// Drops the connection with no answer, as a crashed proxy or a network fault would.
+    private func reset(_ channel: any Channel) async throws -> Response {
+        try? await channel.close()
+        throw CancellationError()
+    }
 
     private func accept(prompt: String, audioLength: Int?, webhookURL: String?) throws -> SandboxTask {
         let estimate = (Double(audioLength ?? 10) * 0.1 + 1).rounded(toPlaces: 2)
@@ -387,6 +393,17 @@ public actor Sandbox {
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
         return formatter.string(from: date)
+    }
+}
+
+/// The request context, keeping the connection so a fault can drop it.
+struct SandboxContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
     }
 }
 

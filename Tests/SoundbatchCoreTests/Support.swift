@@ -1,8 +1,9 @@
 import Foundation
+import Synchronization
 @testable import SoundbatchCore
 
 /// A fresh folder under the system's temporary directory, removed when the value goes.
-final class TemporaryFolder {
+final class TemporaryFolder: Sendable {
     let url: URL
     var path: String { url.path }
 
@@ -104,4 +105,68 @@ func soundbatch(_ arguments: [String], in directory: String, environment: [Strin
     return ProcessResult(status: process.terminationStatus,
                          stdout: String(decoding: outData, as: UTF8.self),
                          stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// A value shared between tasks.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<T: Sendable>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
+    var value: Value { mutex.withLock { $0 } }
+}
+
+/// A `soundbatch` child process whose output goes to files in `folder`.
+struct Child {
+    let process: Process
+    let stdoutPath: String
+    let stderrPath: String
+
+    init(_ arguments: [String], in folder: TemporaryFolder, environment: [String: String] = [:], name: String = "child") throws {
+        process = Process()
+        process.executableURL = soundbatchExecutable
+        process.arguments = arguments
+        process.currentDirectoryURL = folder.url
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "SOUNDBATCH_LEDGER")
+        env.removeValue(forKey: "MUSICGPT_API_KEY")
+        env.merge(environment) { $1 }
+        process.environment = env
+        stdoutPath = folder.file("\(name).out")
+        stderrPath = folder.file("\(name).err")
+        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        try process.run()
+    }
+
+    /// Waits without blocking a thread of the cooperative pool (the sandbox needs them).
+    func exitStatus(within limit: Duration = .seconds(60)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + limit
+        while process.isRunning {
+            if ContinuousClock.now > deadline {
+                process.terminate()
+                throw ChildTimedOut()
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
+    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    struct ChildTimedOut: Error {}
+}
+
+/// Polls until `condition` holds or the time is up.
+func eventually(within limit: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return false
 }

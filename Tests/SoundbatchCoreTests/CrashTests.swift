@@ -1,0 +1,121 @@
+import Foundation
+import GRDB
+import SoundbatchSandbox
+import Testing
+@testable import SoundbatchCore
+
+/// Real `soundbatch` processes, killed and interrupted mid-run, against a sandbox in
+/// this process: nothing lost, nothing paid twice unless resent on purpose.
+@Suite(.serialized) struct CrashTests {
+    let folder = try! TemporaryFolder()
+
+    func writeJobs(_ count: Int) throws -> String {
+        let rows = (1...count).map { "j\($0),crash test sound \($0)" }
+        return try folder.write("b.csv", "id,prompt\n" + rows.joined(separator: "\n"))
+    }
+
+    func jobs() throws -> [Row] {
+        try DatabaseQueue(path: folder.file("ledger.sqlite")).read { try Row.fetchAll($0, sql: "SELECT * FROM jobs ORDER BY id") }
+    }
+
+    func states() throws -> [String: Int] {
+        Dictionary(grouping: try jobs(), by: { $0["state"] as String }).mapValues(\.count)
+    }
+
+    var environment: [String: String] { ["MUSICGPT_API_KEY": "test-key"] }
+
+    @Test func aKilledRunResumesWithoutSendingAnyJobTwice() async throws {
+        let csv = try writeJobs(40)
+        let configuration = SandboxConfiguration.with { $0.submitsPerMinute = nil; $0.latency = .milliseconds(150) }
+        try await Sandbox.withRunning(configuration) { url, sandbox in
+            let send = ["--base-url", url, "--ledger", "ledger.sqlite", "--rate", "40/s", "--concurrency", "4", "--quiet"]
+            let first = try Child(["run", csv, "--batch", "b"] + send, in: folder, environment: environment, name: "first")
+            #expect(try await eventually { await sandbox.acceptedTasks.count >= 10 })
+            first.signal(SIGKILL)
+            #expect(try await first.exitStatus() == SIGKILL + 128 || first.process.terminationReason == .uncaughtSignal)
+
+            let resumed = try Child(["resume", "--batch", "b"] + send, in: folder, environment: environment, name: "resume")
+            let status = try await resumed.exitStatus()
+            let held = try states()["ambiguous", default: 0]
+            #expect(status == (held > 0 ? 2 : 0), "\(resumed.stderr)")
+            #expect(held <= 4, "no more than the requests in flight can be ambiguous")
+            if held > 0 { #expect(resumed.stderr.contains("--resend-ambiguous")) }
+
+            let tasks = await sandbox.acceptedTasks
+            let rows = try jobs()
+            #expect(Set(tasks.map(\.prompt)).count == tasks.count, "a job was paid for twice")
+            #expect(rows.allSatisfy { ["submitted", "ambiguous"].contains($0["state"] as String) })
+            let submitted = Dictionary(uniqueKeysWithValues: rows.compactMap { row in
+                (row["task_id"] as String?).map { ($0, row["prompt"] as String) }
+            })
+            let ambiguous = Set(rows.filter { $0["state"] == "ambiguous" }.map { $0["prompt"] as String })
+            for task in tasks {
+                #expect(submitted[task.taskID] == task.prompt || ambiguous.contains(task.prompt), "task \(task.taskID) lost")
+            }
+
+            // Resending the ambiguous jobs is the user's call; it may pay for those again, and only those.
+            let resend = try Child(["resume", "--batch", "b", "--resend-ambiguous"] + send, in: folder, environment: environment, name: "resend")
+            #expect(try await resend.exitStatus() == 0, "\(resend.stderr)")
+            let after = await sandbox.acceptedTasks
+            #expect(try states() == ["submitted": 40])
+            let duplicates = after.count - Set(after.map(\.prompt)).count
+            #expect(duplicates <= held)
+        }
+    }
+
+    @Test func SIGINTLetsRequestsInFlightFinishAndSaysHowToResume() async throws {
+        let csv = try writeJobs(30)
+        let configuration = SandboxConfiguration.with { $0.submitsPerMinute = nil; $0.latency = .milliseconds(800) }
+        try await Sandbox.withRunning(configuration) { url, sandbox in
+            let child = try Child(["run", csv, "--batch", "b", "--base-url", url, "--ledger", "ledger.sqlite",
+                                   "--rate", "20/s", "--concurrency", "4"], in: folder, environment: environment)
+            #expect(try await eventually { await sandbox.acceptedTasks.count >= 4 })
+            child.signal(SIGINT)
+            #expect(try await child.exitStatus() == 2)
+            #expect(child.stderr.contains("soundbatch resume --batch b"))
+            let counts = try states()
+            #expect(counts["submitting"] == nil && counts["ambiguous"] == nil, "\(counts)")
+            #expect(counts["pending", default: 0] > 0)
+            let tasks = await sandbox.acceptedTasks
+            #expect(counts["submitted"] == tasks.count, "every request in flight was answered and recorded")
+        }
+    }
+
+    @Test func theKeyAppearsNowhere() async throws {
+        let secret = "sk-live-\(UUID().uuidString)"
+        let csv = try writeJobs(5)
+        try await Sandbox.withRunning(SandboxConfiguration.with { $0.submitsPerMinute = nil; $0.failureRate = 0.5 }) { url, _ in
+            let child = try Child(["run", csv, "--batch", "b", "--base-url", url, "--ledger", "ledger.sqlite",
+                                   "--rate", "50/s", "--log-level", "trace"], in: folder,
+                                  environment: ["MUSICGPT_API_KEY": secret])
+            _ = try await child.exitStatus()
+            // A refused key must not be echoed either.
+            let refused = try Child(["resume", "--batch", "b", "--base-url", url + "/nowhere", "--ledger", "ledger.sqlite",
+                                     "--log-level", "trace"], in: folder, environment: ["MUSICGPT_API_KEY": secret], name: "refused")
+            _ = try await refused.exitStatus()
+            for text in [child.stdout, child.stderr, refused.stdout, refused.stderr] {
+                #expect(!text.contains(secret))
+            }
+        }
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name.hasPrefix("ledger") {
+            let bytes = try Data(contentsOf: folder.url.appendingPathComponent(name))
+            #expect(bytes.range(of: Data(secret.utf8)) == nil, "the key is in \(name)")
+        }
+    }
+
+    @Test func noKeyIsAUsageErrorThatSaysHowToSetOne() async throws {
+        let csv = try writeJobs(1)
+        let child = try Child(["run", csv, "--ledger", "ledger.sqlite"], in: folder)
+        #expect(try await child.exitStatus() == 64)
+        #expect(child.stderr.contains("MUSICGPT_API_KEY") && child.stderr.contains("--sandbox"))
+    }
+
+    @Test func theSandboxFlagRunsTheWholeExample() async throws {
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("jobs.example.csv").path
+        let child = try Child(["run", example, "--sandbox", "--ledger", "ledger.sqlite"], in: folder)
+        #expect(try await child.exitStatus() == 0, "\(child.stderr)")
+        #expect(try states() == ["submitted": 12])
+        #expect(child.stdout.contains("submitted 12"))
+    }
+}

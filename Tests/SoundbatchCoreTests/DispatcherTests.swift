@@ -1,0 +1,196 @@
+import Foundation
+import GRDB
+import Logging
+import SoundbatchSandbox
+import Testing
+@testable import SoundbatchCore
+
+/// The dispatcher against the sandbox over loopback, with a real ledger.
+@Suite struct DispatcherTests {
+    let folder = try! TemporaryFolder()
+
+    /// A ledger holding one batch "b" of `count` jobs with unique prompts.
+    func ledger(jobs count: Int, audioLength: Int? = nil) throws -> (Ledger, Int64) {
+        let rows = (1...count).map { "j\($0),sound number \($0),\(audioLength.map(String.init) ?? "")" }
+        let csv = try folder.write("b.csv", "id,prompt,audio_length\n" + rows.joined(separator: "\n"))
+        let ledger = try Ledger(path: folder.file("ledger.sqlite"))
+        _ = try ledger.ingest(CSVReader(path: csv), batch: "b", skipInvalid: false)
+        let id = try ledger.database.read { try Int64.fetchOne($0, sql: "SELECT id FROM batches WHERE name = 'b'")! }
+        return (ledger, id)
+    }
+
+    func fast(_ tweak: (inout DispatchSettings) -> Void = { _ in }) -> DispatchSettings {
+        var settings = DispatchSettings()
+        settings.rate = Rate("1000/s")!
+        settings.concurrency = 8
+        settings.backoff = Backoff(base: .milliseconds(10), cap: .milliseconds(50))
+        tweak(&settings)
+        return settings
+    }
+
+    func unlimitedSandbox(_ tweak: (inout SandboxConfiguration) -> Void = { _ in }) -> SandboxConfiguration {
+        var configuration = SandboxConfiguration()
+        configuration.submitsPerMinute = nil
+        tweak(&configuration)
+        return configuration
+    }
+
+    func dispatch(_ ledger: Ledger, batchID: Int64, sandbox configuration: SandboxConfiguration,
+                  settings: DispatchSettings, key: String = "k") async throws -> (DispatchResult, [SandboxTask], [String: Int]) {
+        try await Sandbox.withRunning(configuration) { url, sandbox in
+            let client = MusicGPTClient(baseURL: url, key: APIKey(key)!, timeout: .seconds(5), connections: settings.concurrency)
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let dispatcher = Dispatcher(ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
+                                        stop: StopSignal(), logger: logger)
+            let result = try await dispatcher.run(batchID: batchID)
+            await client.shutdown()
+            return (result, await sandbox.acceptedTasks, await sandbox.answers)
+        }
+    }
+
+    func jobRows(_ ledger: Ledger) throws -> [Row] {
+        try ledger.database.read { try Row.fetchAll($0, sql: "SELECT * FROM jobs ORDER BY id") }
+    }
+
+    @Test func everyJobIsSubmittedOnceAndTheLedgerMatchesTheSandbox() async throws {
+        let (ledger, batchID) = try ledger(jobs: 40, audioLength: 12)
+        let (result, tasks, _) = try await dispatch(ledger, batchID: batchID, sandbox: unlimitedSandbox(), settings: fast())
+        #expect(result.counters.submitted == 40)
+        #expect(result.stopReason == nil)
+        let rows = try jobRows(ledger)
+        #expect(rows.allSatisfy { $0["state"] == "submitted" })
+        #expect(tasks.count == 40)
+        let byTask = Dictionary(uniqueKeysWithValues: tasks.map { ($0.taskID, $0) })
+        for row in rows {
+            let task = try #require(byTask[row["task_id"] as String])
+            #expect(task.prompt == row["prompt"])
+            #expect(task.conversionID == row["conversion_id"])
+            #expect(task.creditEstimate == row["credit_estimate"])
+            #expect(row["submitted_at"] as String? != nil)
+            #expect(row["attempt_count"] == 1)
+        }
+        let attempts = try await ledger.database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE http_status = 200 AND finished_at IS NOT NULL")! }
+        #expect(attempts == 40)
+        // Nothing left: a second run sends nothing.
+        let (again, tasksAgain, _) = try await dispatch(ledger, batchID: batchID, sandbox: unlimitedSandbox(), settings: fast())
+        #expect(again.counters.total == 0 && tasksAgain.isEmpty)
+    }
+
+    @Test func faultsAreRetriedOrHeldAndNothingIsPaidTwice() async throws {
+        let (ledger, batchID) = try ledger(jobs: 60)
+        let sandbox = unlimitedSandbox { $0.failureRate = 0.3; $0.seed = 42 }
+        let (result, tasks, answers) = try await dispatch(ledger, batchID: batchID, sandbox: sandbox, settings: fast())
+        let rows = try jobRows(ledger)
+        let states = Dictionary(grouping: rows, by: { $0["state"] as String }).mapValues(\.count)
+        #expect(states["pending", default: 0] == 0 && states["submitting", default: 0] == 0)
+        #expect(result.counters.retries > 0)
+        // Every task the sandbox accepted is in the ledger: submitted, or held as ambiguous
+        // when the connection dropped after it was taken.
+        let prompts = tasks.map(\.prompt)
+        #expect(Set(prompts).count == prompts.count, "a job was paid for twice")
+        let submitted = Set(rows.filter { $0["state"] == "submitted" }.map { $0["task_id"] as String })
+        let accepted = Set(tasks.map(\.taskID))
+        #expect(submitted.isSubset(of: accepted))
+        let ambiguousPrompts = Set(rows.filter { $0["state"] == "ambiguous" }.map { $0["prompt"] as String })
+        for task in tasks where !submitted.contains(task.taskID) {
+            #expect(ambiguousPrompts.contains(task.prompt), "task \(task.taskID) was lost")
+        }
+        #expect(answers["reset-after", default: 0] + answers["reset-before", default: 0] == states["ambiguous", default: 0])
+        #expect(answers["success-false", default: 0] == states["failed", default: 0])
+        let attempts = try await ledger.database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts")! }
+        #expect(attempts == answers.values.reduce(0, +))
+    }
+
+    @Test func aRefusedKeyStopsAfterAtMostConcurrencyRequests() async throws {
+        let (ledger, batchID) = try ledger(jobs: 50)
+        let sandbox = SandboxConfiguration.with { $0.submitsPerMinute = nil; $0.apiKey = "right"; $0.latency = .milliseconds(50) }
+        let (result, _, answers) = try await dispatch(ledger, batchID: batchID, sandbox: sandbox,
+                                                      settings: fast { $0.concurrency = 4 }, key: "wrong")
+        guard case .keyRejected? = result.stopReason else { Issue.record("\(String(describing: result.stopReason))"); return }
+        #expect(answers["403", default: 0] >= 1 && answers["403", default: 0] <= 4)
+        let rows = try jobRows(ledger)
+        #expect(rows.allSatisfy { $0["state"] == "pending" })
+    }
+
+    @Test func runningOutOfCreditsStopsWithJobsPending() async throws {
+        let (ledger, batchID) = try ledger(jobs: 20)
+        let sandbox = unlimitedSandbox { $0.credits = 10 }  // five jobs at 2 credits
+        let (result, tasks, _) = try await dispatch(ledger, batchID: batchID, sandbox: sandbox, settings: fast { $0.concurrency = 1 })
+        guard case .outOfCredits? = result.stopReason else { Issue.record("\(String(describing: result.stopReason))"); return }
+        #expect(tasks.count == 5)
+        let rows = try jobRows(ledger)
+        #expect(rows.filter { $0["state"] == "submitted" }.count == 5)
+        #expect(rows.filter { $0["state"] == "pending" }.count == 15)
+    }
+
+    @Test func maxCreditsIsNeverPassed() async throws {
+        let (ledger, batchID) = try ledger(jobs: 30, audioLength: 20)  // 3 credits each
+        let (result, tasks, _) = try await dispatch(ledger, batchID: batchID, sandbox: unlimitedSandbox(),
+                                                    settings: fast { $0.maxCredits = 20 })
+        let budget = try #require(result.budget)
+        #expect(tasks.count == 6)
+        #expect(budget.estimated == 18 && budget.limit == 20 && budget.jobsLeft == 24)
+        #expect(tasks.map(\.creditEstimate).reduce(0, +) <= 20)
+    }
+
+    @Test func rateLimitingPausesEveryoneAndEveryJobStillGoesThrough() async throws {
+        let (ledger, batchID) = try ledger(jobs: 12)
+        let sandbox = SandboxConfiguration.with { $0.submitsPerMinute = 600 }
+        let (result, tasks, answers) = try await dispatch(ledger, batchID: batchID, sandbox: sandbox,
+                                                          settings: fast { $0.rate = Rate("50/s")!; $0.maxAttempts = 20 })
+        #expect(result.counters.submitted == 12)
+        #expect(tasks.count == 12)
+        #expect(answers["429", default: 0] > 0)
+        #expect(result.counters.rateLimited == answers["429", default: 0])
+    }
+
+    @Test func aJobOutOfAttemptsFailsWithTheLastError() async throws {
+        let (ledger, batchID) = try ledger(jobs: 3)
+        let sandbox = unlimitedSandbox { $0.failureRate = 1; $0.failureKinds = [.serverError] }
+        let (result, _, answers) = try await dispatch(ledger, batchID: batchID, sandbox: sandbox,
+                                                      settings: fast { $0.maxAttempts = 3 })
+        #expect(result.counters.failed == 3)
+        #expect(answers["500"] == 9)
+        let rows = try jobRows(ledger)
+        #expect(rows.allSatisfy { $0["state"] == "failed" && $0["attempt_count"] == 3 && $0["last_http_status"] == 500 })
+        #expect(rows.allSatisfy { ($0["last_error"] as String?)?.contains("Internal Server Error") == true })
+    }
+
+    @Test func interruptedSubmissionsAreHeldAsAmbiguousAndResentOnlyOnRequest() async throws {
+        let (ledger, batchID) = try ledger(jobs: 3)
+        try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'submitting' WHERE row_key = 'j2'") }
+        #expect(try await ledger.holdInterruptedSubmissions() == 1)
+        let (first, tasks, _) = try await dispatch(ledger, batchID: batchID, sandbox: unlimitedSandbox(), settings: fast())
+        #expect(first.counters.submitted == 2)
+        #expect(!tasks.map(\.prompt).contains("sound number 2"))
+        #expect(try await ledger.requeueAmbiguous(batchID: batchID) == 1)
+        let (second, resent, _) = try await dispatch(ledger, batchID: batchID, sandbox: unlimitedSandbox(), settings: fast())
+        #expect(second.counters.submitted == 1)
+        #expect(resent.map(\.prompt) == ["sound number 2"])
+    }
+
+    @Test func theDefaultWebhookFillsRowsWithoutOne() async throws {
+        let (ledger, batchID) = try ledger(jobs: 2)
+        let (_, tasks, _) = try await dispatch(ledger, batchID: batchID, sandbox: unlimitedSandbox(),
+                                               settings: fast { $0.webhookURL = "https://example.com/hook" })
+        #expect(tasks.map(\.webhookURL) == ["https://example.com/hook", "https://example.com/hook"])
+        #expect(try jobRows(ledger).allSatisfy { $0["webhook_url"] == "https://example.com/hook" })
+    }
+
+    @Test func onlyOneProcessMaySendFromALedger() throws {
+        let (ledger, _) = try ledger(jobs: 1)
+        let lock = try ledger.lockForSending()
+        #expect { try ledger.lockForSending() } throws: { "\($0)".contains("process \(getpid())") }
+        lock.release()
+        _ = try ledger.lockForSending()
+    }
+}
+
+extension SandboxConfiguration {
+    static func with(_ tweak: (inout SandboxConfiguration) -> Void) -> SandboxConfiguration {
+        var configuration = SandboxConfiguration()
+        tweak(&configuration)
+        return configuration
+    }
+}

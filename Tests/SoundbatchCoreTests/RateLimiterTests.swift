@@ -1,0 +1,78 @@
+import Clocks
+import Synchronization
+import Testing
+@testable import SoundbatchCore
+
+@Suite struct RateLimiterTests {
+    /// Starts `count` callers at once and returns, in order, when each was let through.
+    func passTimes(count: Int, limiter: RateLimiter<TestClock<Duration>>, clock: TestClock<Duration>,
+                   advanceBy total: Duration, pauseAt: (Duration, Duration)? = nil) async -> [Duration] {
+        let times = Locked<[Duration]>([])
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    try? await limiter.acquire()
+                    let now = TestClock<Duration>.Instant().duration(to: clock.now)
+                    times.withLock { $0.append(now) }
+                }
+            }
+            var elapsed = Duration.zero
+            while elapsed < total {
+                await clock.advance(by: .milliseconds(100))
+                elapsed += .milliseconds(100)
+                if let (at, length) = pauseAt, elapsed == at { await limiter.pause(for: length) }
+            }
+        }
+        return times.withLock { $0.sorted() }
+    }
+
+    @Test func spacesRequestsExactlyAtTheRate() async {
+        let clock = TestClock<Duration>()
+        let limiter = RateLimiter(rate: Rate("60/min")!, burst: 1, clock: clock)
+        let times = await passTimes(count: 5, limiter: limiter, clock: clock, advanceBy: .seconds(6))
+        #expect(times == [0, 1, 2, 3, 4].map { Duration.seconds($0) })
+    }
+
+    @Test func aBurstGoesAtOnceThenTheRateHolds() async {
+        let clock = TestClock<Duration>()
+        let limiter = RateLimiter(rate: Rate("2/s")!, burst: 3, clock: clock)
+        let times = await passTimes(count: 6, limiter: limiter, clock: clock, advanceBy: .seconds(3))
+        #expect(times == [0, 0, 0, 0.5, 1.0, 1.5].map { Duration.seconds($0) })
+    }
+
+    @Test func aPauseHoldsEveryoneThenResumesAtTheRate() async {
+        let clock = TestClock<Duration>()
+        let limiter = RateLimiter(rate: Rate("60/min")!, burst: 1, clock: clock)
+        // Requests at 0 and 1 s; at 1.5 s the service says wait 5 s: the next goes at 6.5 s.
+        let times = await passTimes(count: 4, limiter: limiter, clock: clock, advanceBy: .seconds(10),
+                                    pauseAt: (.milliseconds(1500), .seconds(5)))
+        #expect(times == [0, 1, 6.5, 7.5].map { Duration.seconds($0) })
+    }
+
+    @Test func onlyTheFirstOfOverlappingPausesReportsItself() async {
+        let clock = TestClock<Duration>()
+        let limiter = RateLimiter(rate: Rate("1/s")!, clock: clock)
+        #expect(await limiter.pause(for: .seconds(5)) == true)
+        #expect(await limiter.pause(for: .seconds(3)) == false)
+        #expect(await limiter.pause(for: .seconds(8)) == true)
+    }
+
+    @Test func ratesParse() {
+        #expect(Rate("60/min") == Rate(count: 60, per: .seconds(60)))
+        #expect(Rate(" 2/s ") == Rate(count: 2, per: .seconds(1)))
+        #expect(Rate("1.5/m")?.perMinute == 1.5)
+        #expect(Rate("600/MIN")?.interval == .milliseconds(100))
+        for bad in ["", "60", "0/min", "-1/s", "x/min", "60/day", "nan/s", "inf/s"] {
+            #expect(Rate(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func backoffGrowsToItsCapWithFullJitter() {
+        let backoff = Backoff()
+        #expect((1...8).map { backoff.ceiling(afterAttempt: $0) } == [1, 2, 4, 8, 16, 32, 60, 60].map { Duration.seconds($0) })
+        var random = SeededGenerator(seed: 3)
+        let delays = (0..<200).map { _ in backoff.delay(afterAttempt: 3, using: &random) }
+        #expect(delays.allSatisfy { $0 >= .zero && $0 <= .seconds(4) })
+        #expect(delays.contains { $0 < .seconds(1) } && delays.contains { $0 > .seconds(3) })
+    }
+}
