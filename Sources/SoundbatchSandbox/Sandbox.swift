@@ -84,7 +84,7 @@ public struct SandboxTask: Sendable, Codable, Equatable {
 /// and the fault harness can compare it with the ledger.
 public actor Sandbox {
     public let configuration: SandboxConfiguration
-    private var random: SplitMix
+    private var random: SeededRandom
     private var tasks: [String: SandboxTask] = [:]
     private var order: [String] = []
     private var creditsLeft: Double?
@@ -95,7 +95,7 @@ public actor Sandbox {
 
     public init(configuration: SandboxConfiguration = SandboxConfiguration()) {
         self.configuration = configuration
-        random = SplitMix(seed: configuration.seed)
+        random = SeededRandom(seed: configuration.seed)
         creditsLeft = configuration.credits
         submitWindow = configuration.submitsPerMinute.map { ServerRateLimit(perMinute: $0) }
         pollWindow = configuration.pollsPerMinute.map { ServerRateLimit(perMinute: $0) }
@@ -444,11 +444,11 @@ extension Double {
     }
 }
 
-/// A small seeded generator, so a sandbox run can be replayed.
-struct SplitMix {
+/// A small seeded generator (SplitMix64), so a sandbox run, or a test, can be replayed.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E3779B97F4A7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9

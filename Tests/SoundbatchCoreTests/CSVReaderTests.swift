@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SoundbatchCore
+import SoundbatchSandbox
 
 @Suite struct CSVReaderTests {
     let folder = try! TemporaryFolder()
@@ -107,7 +108,7 @@ import Testing
 
     /// Random tables written as RFC 4180 read back exactly, whatever the chunk size.
     @Test func randomTablesRoundTrip() throws {
-        var random = SeededGenerator(seed: 20261125)
+        var random = SeededRandom(seed: 20261125)
         let alphabet: [String] = ["a", "b", " ", ",", "\"", "\n", "\r\n", "é", "🔊", "x", "\t", "0"]
         for round in 0..<300 {
             let width = Int.random(in: 1...5, using: &random)
@@ -130,7 +131,7 @@ import Testing
 
     /// Random bytes never crash the reader: every outcome is records or a CSVError.
     @Test func randomBytesNeverCrash() throws {
-        var random = SeededGenerator(seed: 7)
+        var random = SeededRandom(seed: 7)
         let interesting: [UInt8] = [0x22, 0x2C, 0x0A, 0x0D, 0x00, 0xFF, 0xC3, 0xA9, 0xEF, 0xBB, 0xBF, 0x61]
         for _ in 0..<500 {
             let bytes = (0..<Int.random(in: 0...64, using: &random)).map { _ in

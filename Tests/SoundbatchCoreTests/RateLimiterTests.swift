@@ -2,6 +2,7 @@ import Clocks
 import Synchronization
 import Testing
 @testable import SoundbatchCore
+import SoundbatchSandbox
 
 @Suite struct RateLimiterTests {
     /// Starts `count` callers at once and returns, in order, when each was let through.
@@ -70,7 +71,7 @@ import Testing
     @Test func backoffGrowsToItsCapWithFullJitter() {
         let backoff = Backoff()
         #expect((1...8).map { backoff.ceiling(afterAttempt: $0) } == [1, 2, 4, 8, 16, 32, 60, 60].map { Duration.seconds($0) })
-        var random = SeededGenerator(seed: 3)
+        var random = SeededRandom(seed: 3)
         let delays = (0..<200).map { _ in backoff.delay(afterAttempt: 3, using: &random) }
         #expect(delays.allSatisfy { $0 >= .zero && $0 <= .seconds(4) })
         #expect(delays.contains { $0 < .seconds(1) } && delays.contains { $0 > .seconds(3) })

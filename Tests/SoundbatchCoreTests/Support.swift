@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 @testable import SoundbatchCore
+import SoundbatchSandbox
 
 /// A fresh folder under the system's temporary directory, removed when the value goes.
 final class TemporaryFolder: Sendable {
@@ -36,19 +37,6 @@ func readAll(_ path: String, chunkSize: Int = 1 << 20, fieldLimit: Int = CSVRead
     var records: [CSVRecord] = []
     while let record = try reader.next() { records.append(record) }
     return records
-}
-
-/// A small deterministic generator, so a failing random case can be replayed from its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E3779B97F4A7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
 }
 
 /// Writes a table as RFC 4180, quoting only where needed.
