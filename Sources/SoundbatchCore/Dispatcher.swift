@@ -65,11 +65,14 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
     private let stop: StopSignal
     private let logger: Logger
     private let counters = Mutex(DispatchCounters())
+    /// Told of each job the service accepts (for tracking while sending goes on).
+    private let onSubmitted: @Sendable (TrackedJob) -> Void
     /// The budget's view: estimates recorded plus forecasts for requests in flight.
     private let budget = Mutex(BudgetTracker())
 
     public init(ledger: Ledger, submitter: any Submitter, settings: DispatchSettings, clock: C,
-                stop: StopSignal, logger: Logger) {
+                stop: StopSignal, logger: Logger, onSubmitted: @escaping @Sendable (TrackedJob) -> Void = { _ in }) {
+        self.onSubmitted = onSubmitted
         self.ledger = ledger
         self.submitter = submitter
         self.settings = settings
@@ -142,6 +145,9 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
             try await ledger.recordSubmission(jobID: job.id, attemptID: attemptID, outcome: outcome,
                                               state: state, latency: latency)
             count(outcome, state: state)
+            if case let .accepted(answer) = outcome {
+                onSubmitted(TrackedJob(id: job.id, taskID: answer.taskID, submittedAt: Date(), eta: answer.eta))
+            }
 
             guard case let .retryable(status, error, retryAfter) = outcome, state == .pending else { return }
             let wait = retryAfter ?? settings.backoff.delay(afterAttempt: attempt, using: &random)

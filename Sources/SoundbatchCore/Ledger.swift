@@ -179,6 +179,10 @@ public final class Ledger: Sendable {
                 CREATE INDEX attempts_by_job ON attempts(job_id);
                 """)
         }
+        migrator.registerMigration("v2: find jobs by task_id") { db in
+            // Webhooks name a task; without this each one would scan every job.
+            try db.execute(sql: "CREATE INDEX jobs_by_task ON jobs(task_id)")
+        }
         return migrator
     }
 
@@ -227,5 +231,10 @@ public final class SendingLock: @unchecked Sendable {
 enum Timestamp {
     static func string(_ date: Date) -> String {
         Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
+    }
+
+    static func date(_ text: String?) -> Date? {
+        guard let text else { return nil }
+        return try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
     }
 }

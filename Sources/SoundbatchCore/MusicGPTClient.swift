@@ -66,6 +66,42 @@ public struct SubmitRequest: Sendable, Equatable {
     }
 }
 
+/// Where a task stands, as the status endpoint or a webhook tells it.
+public struct RemoteStatus: Sendable, Equatable {
+    public enum Phase: Sendable, Equatable { case running, completed, failed }
+
+    public var taskID: String?
+    public var status: String
+    public var statusMessage: String?
+    public var audioURL: String?
+    public var conversionCost: Double?
+
+    public init(taskID: String? = nil, status: String, statusMessage: String? = nil, audioURL: String? = nil, conversionCost: Double? = nil) {
+        self.taskID = taskID
+        self.status = status
+        self.statusMessage = statusMessage
+        self.audioURL = audioURL
+        self.conversionCost = conversionCost
+    }
+
+    /// COMPLETED and FAILED end a task, in any letter case; anything else is still running.
+    public var phase: Phase {
+        switch status.trimmed.uppercased() {
+        case "COMPLETED": .completed
+        case "FAILED": .failed
+        default: .running
+        }
+    }
+}
+
+/// What one look at a task's status gave.
+public enum StatusOutcome: Sendable, Equatable {
+    case found(RemoteStatus)
+    /// Worth looking again later (429, 5xx, 408, 404 while the service catches up, no answer).
+    case retryable(status: Int?, error: String, retryAfter: Duration?)
+    case keyRejected(status: Int, error: String)
+}
+
 /// The MusicGPT Sound Generator API, as `../shared/api/` describes it. One shared
 /// HTTP client for the run, connections kept alive, redirects never followed (they would
 /// carry the key to another host), answers capped at 1 MiB.
@@ -125,6 +161,43 @@ public final class MusicGPTClient: Sendable {
                                 bodyProblem: "the answer broke off: \(Self.describe(error))")
         }
         return Self.outcome(status: status, headers: response.headers, body: Data(body.readableBytesView), bodyProblem: nil)
+    }
+
+    /// Looks up one task. Looks are safe to repeat, so every failure is retryable but a refused key.
+    public func status(taskID: String) async -> StatusOutcome {
+        var components = URLComponents(string: baseURL + "/v1/byId")
+        components?.queryItems = [URLQueryItem(name: "conversionType", value: "SOUND_GENERATOR"),
+                                  URLQueryItem(name: "task_id", value: taskID)]
+        var request = HTTPClientRequest(url: components?.string ?? baseURL)
+        request.headers.add(name: "Authorization", value: key.value)
+        request.headers.add(name: "Accept", value: "application/json")
+        do {
+            let response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.seconds * 1e9)))
+            let body = try await response.body.collect(upTo: Self.maxAnswerBytes)
+            return Self.statusOutcome(status: Int(response.status.code), headers: response.headers,
+                                      body: Data(body.readableBytesView))
+        } catch is NIOTooManyBytesError {
+            return .retryable(status: nil, error: "the status answer is larger than 1 MiB", retryAfter: nil)
+        } catch {
+            return .retryable(status: nil, error: "no answer: \(Self.describe(error))", retryAfter: nil)
+        }
+    }
+
+    static func statusOutcome(status: Int, headers: HTTPHeaders, body: Data) -> StatusOutcome {
+        let serviceError = (try? JSONDecoder().decode(WireAnswer.self, from: body))?.error?.text ?? snippet(body)
+        switch status {
+        case 200..<300:
+            guard let envelope = try? JSONDecoder().decode(StatusEnvelope.self, from: body),
+                  let remote = envelope.conversion?.remoteStatus ?? envelope.flat.remoteStatus else {
+                return .retryable(status: status, error: "HTTP \(status) but the answer has no conversion status: \(snippet(body))", retryAfter: nil)
+            }
+            return .found(remote)
+        case 401, 403:
+            return .keyRejected(status: status, error: serviceError)
+        default:
+            return .retryable(status: status, error: "HTTP \(status): \(serviceError)",
+                              retryAfter: headers.first(name: "Retry-After").flatMap { RetryAfter.parse($0) })
+        }
     }
 
     /// Sorts a complete (or broken-off) HTTP answer into an outcome.
@@ -256,6 +329,52 @@ struct WireAnswer: Decodable {
                 text = object.message ?? object.detail ?? "unknown error"
             }
         }
+    }
+}
+
+/// The status answer: `{"success": true, "conversion": {...}}`, read leniently.
+struct StatusEnvelope: Decodable {
+    var conversion: WireConversion?
+    var flat: WireConversion
+
+    init(from decoder: Decoder) throws {
+        struct Keys: Decodable { var conversion: WireConversion? }
+        conversion = (try? Keys(from: decoder))?.conversion
+        flat = try WireConversion(from: decoder)
+    }
+}
+
+/// A conversion's fields, in a status answer or a webhook's body.
+public struct WireConversion: Decodable, Sendable {
+    var taskID: String?
+    var status: String?
+    var statusMessage: String?
+    var audioURL: String?
+    var conversionCost: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case status
+        case taskID = "task_id"
+        case statusMessage = "status_msg"
+        case audioURL = "audio_url"
+        case conversionCost = "conversion_cost"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        taskID = try? c.decodeIfPresent(String.self, forKey: .taskID)
+        status = try? c.decodeIfPresent(String.self, forKey: .status)
+        statusMessage = try? c.decodeIfPresent(String.self, forKey: .statusMessage)
+        audioURL = (try? c.decodeIfPresent(String.self, forKey: .audioURL)).flatMap { $0?.isEmpty == false ? $0 : nil }
+        conversionCost = (try? c.decodeIfPresent(Double.self, forKey: .conversionCost))
+            ?? (try? c.decodeIfPresent(String.self, forKey: .conversionCost)).flatMap { $0.flatMap { Double($0) } }
+    }
+
+    /// Nil when there is no status to act on.
+    public var remoteStatus: RemoteStatus? {
+        guard let status, !status.trimmed.isEmpty else { return nil }
+        return RemoteStatus(taskID: taskID, status: status, statusMessage: statusMessage, audioURL: audioURL,
+                            conversionCost: conversionCost)
     }
 }
 

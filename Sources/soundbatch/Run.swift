@@ -29,7 +29,11 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Read, check and record the rows; send nothing.")
     var dryRun = false
 
+    @Flag(help: "After submitting, follow the tasks to their end (tracking starts while submitting goes on).")
+    var wait = false
+
     @OptionGroup var send: SendOptions
+    @OptionGroup var track: TrackOptions
     @OptionGroup var ledger: LedgerOption
     @OptionGroup var log: LogOptions
 
@@ -40,6 +44,9 @@ struct Run: AsyncParsableCommand {
     func validate() throws {
         if let batch, batch.trimmed.isEmpty {
             throw ValidationError("--batch needs a name.")
+        }
+        if track.download != nil && !wait {
+            throw ValidationError("--download goes with --wait (or use `soundbatch track --download` later).")
         }
     }
 
@@ -58,7 +65,7 @@ struct Run: AsyncParsableCommand {
                 print(line + " [\(ledger.path)]")
             }
             if dryRun { return summary.invalidJobs > 0 ? Exit.someFailed : Exit.done }
-            return try await send.send(batch: summary.batch, ledger: ledger, log: log)
+            return try await send.send(batch: summary.batch, ledger: ledger, log: log, wait: wait ? track : nil)
         }
         if code != Exit.done { throw code }
     }

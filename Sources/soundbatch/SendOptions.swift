@@ -61,37 +61,14 @@ struct SendOptions: ParsableArguments {
         return settings
     }
 
-    /// The key from --api-key-file or $MUSICGPT_API_KEY; exits 64 with how to set one.
     func apiKey(logger: Logger) throws -> APIKey {
-        if let apiKeyFile {
-            var info = stat()
-            guard stat(apiKeyFile, &info) == 0 else {
-                throw CommandFailure(Exit.usage, "cannot read the key file \(apiKeyFile): \(String(cString: strerror(errno)))")
-            }
-            guard (info.st_mode & S_IFMT) == S_IFREG else {
-                throw CommandFailure(Exit.usage, "the key file \(apiKeyFile) is not a regular file")
-            }
-            if info.st_mode & 0o077 != 0 {
-                logger.warning("the key file \(apiKeyFile) can be read by other users; chmod 600 it")
-            }
-            guard let data = FileManager.default.contents(atPath: apiKeyFile),
-                  let key = APIKey(String(decoding: data, as: UTF8.self)) else {
-                throw CommandFailure(Exit.usage, "the key file \(apiKeyFile) is empty or unreadable")
-            }
-            return key
-        }
-        if let text = ProcessInfo.processInfo.environment["MUSICGPT_API_KEY"], let key = APIKey(text) {
-            return key
-        }
-        throw CommandFailure(Exit.usage, """
-            no API key: set MUSICGPT_API_KEY (export MUSICGPT_API_KEY=...) or pass --api-key-file PATH; \
-            or try everything against a local sandbox with --sandbox
-            """)
+        try resolveAPIKey(file: apiKeyFile, logger: logger)
     }
 
     /// Sends the batch's pending jobs, to the service or to an in-process sandbox, and
     /// prints the summary. Returns the exit code.
-    func send(batch: String, ledger: Ledger, log: LogOptions, resendAmbiguous: Bool = false) async throws -> ExitCode {
+    func send(batch: String, ledger: Ledger, log: LogOptions, resendAmbiguous: Bool = false,
+              wait: TrackOptions? = nil) async throws -> ExitCode {
         let logger = Logger(label: "soundbatch")
         let lock = try ledger.lockForSending()
         defer { lock.release() }
@@ -110,39 +87,91 @@ struct SendOptions: ParsableArguments {
         let signals = SignalWatcher(stop: stop)
         defer { signals.cancel() }
 
-        let result: DispatchResult
+        let work = { @Sendable (baseURL: String, key: APIKey) async throws -> (DispatchResult, TrackCounters?) in
+            try await dispatch(batchID: batchID, ledger: ledger, baseURL: baseURL, key: key, stop: stop,
+                               log: log, logger: logger, wait: wait)
+        }
+        let (result, tracked): (DispatchResult, TrackCounters?)
         if sandbox {
-            result = try await Sandbox.withRunning { baseURL, _ in
+            (result, tracked) = try await Sandbox.withRunning { baseURL, _ in
                 logger.info("sandbox listening at \(baseURL)")
-                return try await dispatch(batchID: batchID, ledger: ledger, baseURL: baseURL,
-                                          key: APIKey("sandbox-key")!, stop: stop, log: log, logger: logger)
+                return try await work(baseURL, APIKey("sandbox-key")!)
             }
         } else {
             let key = try apiKey(logger: logger)
-            let base = baseURL ?? ProcessInfo.processInfo.environment["MUSICGPT_BASE_URL"] ?? MusicGPTClient.defaultBaseURL
-            result = try await dispatch(batchID: batchID, ledger: ledger, baseURL: base, key: key,
-                                        stop: stop, log: log, logger: logger)
+            (result, tracked) = try await work(baseURL ?? ProcessInfo.processInfo.environment["MUSICGPT_BASE_URL"] ?? MusicGPTClient.defaultBaseURL, key)
         }
-        return try await Summary.print(result, batch: batch, ledger: ledger, quiet: log.quiet)
+        let sent = try await Summary.print(result, batch: batch, ledger: ledger, quiet: log.quiet)
+        guard let tracked, sent == Exit.done || sent == Exit.someFailed else { return sent }
+        let followed = try TrackSummary.print(tracked, stopReason: nil, batch: batch, ledger: ledger, quiet: log.quiet)
+        return followed == Exit.done ? sent : followed
     }
 
+    /// Sends the jobs and, with `wait`, tracks them at the same time, so the first sounds
+    /// arrive before the last prompt is sent.
     private func dispatch(batchID: Int64, ledger: Ledger, baseURL: String, key: APIKey, stop: StopSignal,
-                          log: LogOptions, logger: Logger) async throws -> DispatchResult {
+                          log: LogOptions, logger: Logger, wait: TrackOptions?) async throws -> (DispatchResult, TrackCounters?) {
         let client = MusicGPTClient(baseURL: baseURL, key: key, timeout: .milliseconds(Int64(timeout * 1000)),
                                     connections: concurrency)
+        let downloader = try wait?.downloader(ledger: ledger)
+        let tracker = wait.map { Tracker(ledger: ledger, checker: client, settings: $0.settings(once: false),
+                                         clock: ContinuousClock(), stop: stop, logger: logger) }
+        tracker?.expectIncoming()
         let dispatcher = Dispatcher(ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
-                                    stop: stop, logger: logger)
+                                    stop: stop, logger: logger, onSubmitted: { tracker?.add($0) })
         do {
-            let result = try await ProgressReporter.whileRunning(dispatcher, rate: rate, quiet: log.quiet) {
-                try await dispatcher.run(batchID: batchID)
+            async let tracked: TrackCounters? = {
+                guard let tracker else { return nil }
+                return try await Results.follow(batchID: batchID, ledger: ledger, tracker: tracker,
+                                                downloader: downloader, logger: logger)
+            }()
+            let result: DispatchResult
+            do {
+                result = try await ProgressReporter.whileRunning(dispatcher, rate: rate, quiet: log.quiet) {
+                    try await dispatcher.run(batchID: batchID)
+                }
+            } catch {
+                tracker?.finishIncoming()
+                _ = try? await tracked
+                throw error
             }
-            await client.shutdown()
-            return result
+            tracker?.finishIncoming()
+            let counters = try await tracked
+            await client.shutdown(); await downloader?.shutdown()
+            return (result, counters)
         } catch {
-            await client.shutdown()
+            await client.shutdown(); await downloader?.shutdown()
             throw error
         }
     }
+}
+
+/// The key from the key file or $MUSICGPT_API_KEY; exits 64 with how to set one.
+func resolveAPIKey(file: String?, logger: Logger) throws -> APIKey {
+    if let file {
+        var info = stat()
+        guard stat(file, &info) == 0 else {
+            throw CommandFailure(Exit.usage, "cannot read the key file \(file): \(String(cString: strerror(errno)))")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw CommandFailure(Exit.usage, "the key file \(file) is not a regular file")
+        }
+        if info.st_mode & 0o077 != 0 {
+            logger.warning("the key file \(file) can be read by other users; chmod 600 it")
+        }
+        guard let data = FileManager.default.contents(atPath: file),
+              let key = APIKey(String(decoding: data, as: UTF8.self)) else {
+            throw CommandFailure(Exit.usage, "the key file \(file) is empty or unreadable")
+        }
+        return key
+    }
+    if let text = ProcessInfo.processInfo.environment["MUSICGPT_API_KEY"], let key = APIKey(text) {
+        return key
+    }
+    throw CommandFailure(Exit.usage, """
+        no API key: set MUSICGPT_API_KEY (export MUSICGPT_API_KEY=...) or pass --api-key-file PATH; \
+        or try everything against a local sandbox with --sandbox
+        """)
 }
 
 /// An error that already knows its message and exit code.

@@ -17,7 +17,7 @@ struct Soundbatch: AsyncParsableCommand {
             64 usage error; 65 invalid input file; 74 the ledger cannot be used; 77 API key rejected; \
             130 quit at once by a second Ctrl-C.
             """,
-        subcommands: [Run.self, Resume.self, Status.self, SandboxCommand.self]
+        subcommands: [Run.self, Resume.self, Track.self, Status.self, Webhook.self, SandboxCommand.self]
     )
 }
 

@@ -13,7 +13,7 @@ import Testing
         #expect(mode == 0o600)
         #expect(try ledger.database.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
         #expect(try ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)  // FULL
-        #expect(try ledger.database.read { try Ledger.migrator.appliedIdentifiers($0) } == ["v1"])
+        #expect(try ledger.database.read { try Ledger.migrator.appliedIdentifiers($0) } == ["v1", "v2: find jobs by task_id"])
     }
 
     @Test func reopeningAnExistingLedgerKeepsItsJobs() throws {
@@ -21,6 +21,26 @@ import Testing
         _ = try Ledger(path: path).ingest(CSVReader(path: folder.write("a.csv", "prompt\nhi\n")), batch: "a", skipInvalid: false)
         let reopened = try Ledger(path: path)
         #expect(try reopened.status().map(\.jobs) == [1])
+    }
+
+    @Test func anOlderLedgerIsUpgradedInPlace() throws {
+        let path = folder.file("old.sqlite")
+        // A ledger as the first version left it, with a job in it.
+        let old = try DatabaseQueue(path: path)
+        try Ledger.migrator.migrate(old, upTo: "v1")
+        try old.write { db in
+            try db.execute(sql: "INSERT INTO batches (name, created_at) VALUES ('b', 'x')")
+            try db.execute(sql: "INSERT INTO ingests (batch_id, source_file, started_at) VALUES (1, 'f', 'x')")
+            try db.execute(sql: """
+                INSERT INTO jobs (batch_id, row_key, source_line, prompt, state, created_at, updated_at, ingest_id, seen_ingest_id)
+                VALUES (1, 'k', 2, 'p', 'pending', 'x', 'x', 1, 1)
+                """)
+        }
+        try old.close()
+        let ledger = try Ledger(path: path)
+        #expect(try ledger.database.read { try Ledger.migrator.appliedIdentifiers($0) }.count == 2)
+        #expect(try ledger.database.read { try $0.indexes(on: "jobs").map(\.name) }.contains("jobs_by_task"))
+        #expect(try ledger.status().map(\.jobs) == [1])
     }
 
     @Test func aLedgerFromTheFutureIsRefusedAndLeftAlone() throws {

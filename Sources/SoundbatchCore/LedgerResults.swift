@@ -1,0 +1,146 @@
+import Foundation
+import GRDB
+
+/// A submitted job the tracker follows.
+public struct TrackedJob: Sendable, Equatable {
+    public var id: Int64
+    public var taskID: String
+    public var submittedAt: Date
+    /// Seconds, when the service said.
+    public var eta: Int?
+}
+
+/// A completed job whose audio should be on disk.
+public struct AudioJob: Sendable, Equatable {
+    public var id: Int64
+    public var rowKey: String
+    public var prompt: String
+    public var hasIDColumnKey: Bool
+    public var audioURL: String
+    /// What the ledger says was downloaded before, if anything.
+    public var downloadedPath: String?
+    public var downloadedSize: Int?
+    public var downloadedSHA256: String?
+}
+
+extension Ledger {
+    /// The batch's jobs still running at the service.
+    public func submittedJobs(batchID: Int64) async throws -> [TrackedJob] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT id, task_id, submitted_at, eta FROM jobs
+                WHERE batch_id = ? AND state = 'submitted' AND task_id IS NOT NULL ORDER BY id
+                """, arguments: [batchID]).map(TrackedJob.init(row:))
+        }
+    }
+
+    /// The batch's completed jobs with an audio URL.
+    public func audioJobs(batchID: Int64) async throws -> [AudioJob] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT id, row_key, prompt, audio_url, download_path, download_size, download_sha256 FROM jobs
+                WHERE batch_id = ? AND state = 'completed' AND audio_url IS NOT NULL ORDER BY id
+                """, arguments: [batchID]).map(AudioJob.init(row:))
+        }
+    }
+
+    public func audioJob(id: Int64) async throws -> AudioJob? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT id, row_key, prompt, audio_url, download_path, download_size, download_sha256 FROM jobs
+                WHERE id = ? AND state = 'completed' AND audio_url IS NOT NULL
+                """, arguments: [id]).map(AudioJob.init(row:))
+        }
+    }
+
+    /// The job that holds this task, if any.
+    public func jobID(taskID: String) async throws -> Int64? {
+        try await database.read { db in
+            try Int64.fetchOne(db, sql: "SELECT id FROM jobs WHERE task_id = ?", arguments: [taskID])
+        }
+    }
+
+    /// Records what the service says of a task: `completed` with its audio and charge,
+    /// `generation_failed`, or still running. Applying the same news twice changes
+    /// nothing. Returns the job's state afterwards, and whether anything changed.
+    @discardableResult
+    public func recordStatus(jobID: Int64, _ remote: RemoteStatus, now: Date = Date()) async throws -> (JobState, changed: Bool) {
+        let stamp = Timestamp.string(now)
+        return try await database.write { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT state, remote_status, status_msg, audio_url, conversion_cost FROM jobs WHERE id = ?
+                """, arguments: [jobID]),
+                let current = JobState(rawValue: row["state"]) else { throw LedgerError.notPending(jobID: jobID) }
+            let next: JobState = switch remote.phase {
+            case .completed: .completed
+            case .failed: .generationFailed
+            case .running: current
+            }
+            // A finished job stays finished: a late "running" cannot undo it.
+            if current == .completed || current == .generationFailed, next != current { return (current, false) }
+            let audioURL = remote.audioURL ?? row["audio_url"]
+            let cost = remote.conversionCost ?? row["conversion_cost"]
+            let unchanged = next == current && row["remote_status"] == remote.status
+                && row["status_msg"] == remote.statusMessage && row["audio_url"] == audioURL
+                && row["conversion_cost"] == cost
+            if unchanged { return (current, false) }
+            try db.execute(sql: """
+                UPDATE jobs SET state = ?, remote_status = ?, status_msg = ?, audio_url = ?, conversion_cost = ?,
+                    completed_at = CASE WHEN ? AND completed_at IS NULL THEN ? ELSE completed_at END, updated_at = ?
+                WHERE id = ?
+                """, arguments: [next.rawValue, remote.status, remote.statusMessage, audioURL, cost,
+                                 next != .submitted, stamp, stamp, jobID])
+            return (next, true)
+        }
+    }
+
+    /// Records one status look or download as an attempt.
+    public func recordAttempt(jobID: Int64, kind: String, startedAt: Date, latency: Duration, httpStatus: Int?, error: String?) async throws {
+        try await database.write { db in
+            try db.execute(sql: """
+                INSERT INTO attempts (job_id, kind, started_at, finished_at, http_status, error, latency_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [jobID, kind, Timestamp.string(startedAt), Timestamp.string(startedAt.addingTimeInterval(latency.seconds)),
+                                 httpStatus, error, Int(latency.seconds * 1000)])
+        }
+    }
+
+    public func recordDownload(jobID: Int64, path: String, size: Int, sha256: String, now: Date = Date()) async throws {
+        try await database.write { db in
+            try db.execute(sql: """
+                UPDATE jobs SET download_path = ?, download_size = ?, download_sha256 = ?, updated_at = ? WHERE id = ?
+                """, arguments: [path, size, sha256, Timestamp.string(now), jobID])
+        }
+    }
+
+    /// Whether another job already downloaded to this path (compared without case, for
+    /// file systems that ignore it).
+    public func isPathTaken(_ path: String, byOtherThan jobID: Int64) async throws -> Bool {
+        try await database.read { db in
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE download_path = ? COLLATE NOCASE AND id <> ?",
+                              arguments: [path, jobID]) ?? false
+        }
+    }
+}
+
+extension TrackedJob {
+    init(row: Row) {
+        id = row["id"]
+        taskID = row["task_id"]
+        submittedAt = Timestamp.date(row["submitted_at"]) ?? Date()
+        eta = row["eta"]
+    }
+}
+
+extension AudioJob {
+    init(row: Row) {
+        id = row["id"]
+        rowKey = row["row_key"]
+        prompt = row["prompt"]
+        hasIDColumnKey = !rowKey.hasPrefix("~")
+        audioURL = row["audio_url"]
+        downloadedPath = row["download_path"]
+        downloadedSize = row["download_size"]
+        downloadedSHA256 = row["download_sha256"]
+    }
+}

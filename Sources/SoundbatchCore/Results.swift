@@ -1,0 +1,56 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Tracking and downloading together: the tracker's completed jobs go to a few
+/// download workers, and jobs completed earlier whose audio is missing go first.
+public enum Results {
+    public static func follow<C: Clock>(
+        batchID: Int64, ledger: Ledger, tracker: Tracker<C>, downloader: Downloader?, logger: Logger
+    ) async throws -> TrackCounters where C.Duration == Duration {
+        let downloads = DownloadTally()
+        let (queue, enqueue) = AsyncStream.makeStream(of: Int64.self)
+        var counters = try await withThrowingTaskGroup(of: Void.self) { group -> TrackCounters in
+            if let downloader {
+                for _ in 0..<max(downloader.settings.concurrency, 1) {
+                    group.addTask {
+                        for await id in queue {
+                            guard let job = try await ledger.audioJob(id: id) else { continue }
+                            do {
+                                switch try await downloader.fetch(job) {
+                                case let .downloaded(path, size):
+                                    downloads.withLock { $0.done += 1 }
+                                    logger.info("job \(job.rowKey): saved \(path) (\(size) bytes)")
+                                case .alreadyThere:
+                                    downloads.withLock { $0.skipped += 1 }
+                                }
+                            } catch let error as DownloadError {
+                                downloads.withLock { $0.failed += 1 }
+                                logger.warning("job \(job.rowKey): \(error); `soundbatch track --download` will try again")
+                            }
+                        }
+                    }
+                }
+                for job in try await ledger.audioJobs(batchID: batchID) { enqueue.yield(job.id) }
+            }
+            defer { enqueue.finish() }
+            return try await tracker.run(batchID: batchID) { id in
+                if downloader != nil { enqueue.yield(id) }
+            }
+        }
+        let (done, skipped, failed) = downloads.counts
+        counters.downloaded = done
+        counters.downloadsSkipped = skipped
+        counters.downloadsFailed = failed
+        return counters
+    }
+}
+
+/// Download counts shared by the download workers.
+final class DownloadTally: Sendable {
+    private let mutex = Mutex((done: 0, skipped: 0, failed: 0))
+
+    func withLock(_ body: (inout (done: Int, skipped: Int, failed: Int)) -> Void) { mutex.withLock { body(&$0) } }
+
+    var counts: (Int, Int, Int) { mutex.withLock { ($0.done, $0.skipped, $0.failed) } }
+}

@@ -1,0 +1,153 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SoundbatchCore
+
+/// Options for following tasks to their end: `track`, and `run --wait`.
+struct TrackOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Save each completed job's audio in this folder.", valueName: "folder"))
+    var download: String?
+
+    @Option(help: ArgumentHelp("Status looks allowed, as N/min or N/s (the documented limit is 200/min).", valueName: "rate"))
+    var pollRate: Rate = Rate(count: 200, per: .seconds(60))
+
+    @Option(help: ArgumentHelp("Give up on a task still running this long after it was submitted, such as 30m or 2h; `track` later carries on.", valueName: "duration"))
+    var timeoutAfter: DurationArgument = DurationArgument(.seconds(30 * 60))
+
+    @Option(help: ArgumentHelp("The largest audio file to accept, such as 100MB.", valueName: "size"))
+    var maxDownloadSize: ByteCount = ByteCount(100_000_000)
+
+    @Option(help: "Downloads at once (separate from the API's rate limits).")
+    var downloadConcurrency = 4
+
+    func validate() throws {
+        guard (1...64).contains(downloadConcurrency) else { throw ValidationError("--download-concurrency must be from 1 to 64.") }
+    }
+
+    func settings(once: Bool) -> TrackSettings {
+        var settings = TrackSettings()
+        settings.pollRate = pollRate
+        settings.giveUpAfter = timeoutAfter.duration
+        settings.once = once
+        return settings
+    }
+
+    func downloader(ledger: Ledger) throws -> Downloader? {
+        guard let download else { return nil }
+        var settings = DownloadSettings(directory: download)
+        settings.maxBytes = maxDownloadSize.bytes
+        settings.concurrency = downloadConcurrency
+        do {
+            return try Downloader(ledger: ledger, settings: settings)
+        } catch let error as DownloadError {
+            throw CommandFailure(Exit.usage, "--download: \(error)")
+        }
+    }
+}
+
+/// A size written as 100MB, 512KB, 2GB or a plain number of bytes.
+struct ByteCount: ExpressibleByArgument, Sendable {
+    var bytes: Int
+
+    init(_ bytes: Int) { self.bytes = bytes }
+
+    init?(argument: String) {
+        let text = argument.trimmed.uppercased()
+        let units: [(String, Int)] = [("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1_000), ("B", 1)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            guard let number = Double(text.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), number > 0 else { return nil }
+            bytes = Int(number * Double(scale))
+            return
+        }
+        guard let number = Int(text), number > 0 else { return nil }
+        bytes = number
+    }
+
+    var defaultValueDescription: String { "\(bytes / 1_000_000)MB" }
+}
+
+struct Track: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Follow a batch's submitted tasks until each is finished, and fetch their audio.",
+        discussion: """
+            Each task is first looked at when its eta has passed (10 s after submission when \
+            the service gave none), then less and less often, up to once a minute.
+            """)
+
+    @Option(help: "The batch to follow.")
+    var batch: String
+
+    @Flag(help: "One look at each unfinished job, then stop.")
+    var once = false
+
+    @OptionGroup var track: TrackOptions
+
+    @Option(help: ArgumentHelp("The API's base URL (default: $MUSICGPT_BASE_URL, else \(MusicGPTClient.defaultBaseURL)).", valueName: "url"))
+    var baseURL: String?
+
+    @Option(help: ArgumentHelp("A file holding the API key (default: $MUSICGPT_API_KEY).", valueName: "path"))
+    var apiKeyFile: String?
+
+    @OptionGroup var ledger: LedgerOption
+    @OptionGroup var log: LogOptions
+
+    func run() async throws {
+        log.bootstrap()
+        let logger = Logger(label: "soundbatch")
+        let code = try await reportingErrors { () async throws -> ExitCode in
+            let ledger = try ledger.open(create: false)
+            let batchID = try await ledger.batchID(named: batch)
+            let key = try resolveAPIKey(file: apiKeyFile, logger: logger)
+            let base = baseURL ?? ProcessInfo.processInfo.environment["MUSICGPT_BASE_URL"] ?? MusicGPTClient.defaultBaseURL
+            let client = MusicGPTClient(baseURL: base, key: key)
+            let stop = StopSignal()
+            let signals = SignalWatcher(stop: stop)
+            defer { signals.cancel() }
+            let tracker = Tracker(ledger: ledger, checker: client, settings: track.settings(once: once),
+                                  clock: ContinuousClock(), stop: stop, logger: logger)
+            let downloader = try track.downloader(ledger: ledger)
+            let counters: TrackCounters
+            do {
+                counters = try await Results.follow(batchID: batchID, ledger: ledger, tracker: tracker,
+                                                    downloader: downloader, logger: logger)
+            } catch {
+                await client.shutdown(); await downloader?.shutdown()
+                throw error
+            }
+            await client.shutdown(); await downloader?.shutdown()
+            return try TrackSummary.print(counters, stopReason: stop.reason, batch: batch, ledger: ledger, quiet: log.quiet)
+        }
+        if code != Exit.done { throw code }
+    }
+}
+
+/// The end of tracking: what finished, what was saved, and what to do next.
+enum TrackSummary {
+    static func print(_ c: TrackCounters, stopReason: StopReason?, batch: String, ledger: Ledger, quiet: Bool) throws -> ExitCode {
+        let status = try ledger.status(batch: batch).first
+        if !quiet {
+            var line = "\(batch): \(c.completed) completed, \(c.generationFailed) failed to generate"
+            if c.downloaded + c.downloadsSkipped + c.downloadsFailed > 0 {
+                line += "; audio saved \(c.downloaded), already there \(c.downloadsSkipped), failed \(c.downloadsFailed)"
+            }
+            Swift.print(line + String(format: "; %.2f credits charged so far", status?.conversionCostTotal ?? 0))
+        }
+        switch stopReason {
+        case .keyRejected(let error)?:
+            printError("the service refused the API key: \(error)")
+            return Exit.keyRejected
+        case .interrupted?:
+            printError("interrupted; carry on with: soundbatch track --batch \(batch)")
+            return Exit.resumable
+        default:
+            break
+        }
+        let unfinished = c.timedOut + c.stillRunning
+        if unfinished > 0 {
+            printError("\(unfinished) tasks are still running; look again later with: soundbatch track --batch \(batch)")
+            return Exit.resumable
+        }
+        if c.downloadsFailed > 0 || c.generationFailed > 0 { return Exit.someFailed }
+        return Exit.done
+    }
+}
