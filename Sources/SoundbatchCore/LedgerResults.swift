@@ -74,15 +74,15 @@ extension Ledger {
             let next: JobState = switch remote.phase {
             case .completed: .completed
             case .failed: .generationFailed
-            case .running: current
+            case .running: .submitted
             }
-            // A finished job stays finished: a late "running" cannot undo it.
-            if current == .completed || current == .generationFailed, next != current { return (current, false) }
-            let audioURL = remote.audioURL ?? row["audio_url"]
-            let cost = remote.conversionCost ?? row["conversion_cost"]
-            let unchanged = next == current && row["remote_status"] == remote.status
-                && row["status_msg"] == remote.statusMessage && row["audio_url"] == audioURL
-                && row["conversion_cost"] == cost
+            // Only a submitted job moves; a finished one takes no contrary or late news.
+            if current != .submitted && next != current { return (current, false) }
+            let audioURL = remote.audioURL ?? (row["audio_url"] as String?)
+            let cost = remote.conversionCost ?? (row["conversion_cost"] as Double?)
+            let unchanged = next == current && row["remote_status"] as String? == remote.status
+                && row["status_msg"] as String? == remote.statusMessage && row["audio_url"] as String? == audioURL
+                && row["conversion_cost"] as Double? == cost
             if unchanged { return (current, false) }
             try db.execute(sql: """
                 UPDATE jobs SET state = ?, remote_status = ?, status_msg = ?, audio_url = ?, conversion_cost = ?,

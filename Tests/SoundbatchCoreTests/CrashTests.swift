@@ -110,12 +110,22 @@ import Testing
         #expect(child.stderr.contains("MUSICGPT_API_KEY") && child.stderr.contains("--sandbox"))
     }
 
-    @Test func theSandboxFlagRunsTheWholeExample() async throws {
+    @Test func theMainCommandFetchesAPlayableWAVForEveryCompletedJob() async throws {
         let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("jobs.example.csv").path
-        let child = try Child(["run", example, "--sandbox", "--ledger", "ledger.sqlite"], in: folder)
-        #expect(try await child.exitStatus() == 0, "\(child.stderr)")
-        #expect(try states() == ["submitted": 12])
-        #expect(child.stdout.contains("submitted 12"))
+        let child = try Child(["run", example, "--sandbox", "--wait", "--download", "sounds", "--ledger", "ledger.sqlite"],
+                              in: folder)
+        let status = try await child.exitStatus(within: .seconds(120))
+        let rows = try jobs()
+        let completed = rows.filter { $0["state"] == "completed" }
+        #expect(completed.count + rows.filter { $0["state"] == "generation_failed" }.count == 12)
+        #expect(status == (completed.count == 12 ? 0 : 1), "\(child.stderr)")
+        for row in completed {
+            let path = try #require(row["download_path"] as String?)
+            #expect(path.hasPrefix(folder.file("sounds/")))
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            #expect(data.prefix(4) == Data("RIFF".utf8) && data[8..<12] == Data("WAVE".utf8) && data[12..<16] == Data("fmt ".utf8))
+        }
+        #expect(child.stdout.contains("audio saved \(completed.count)"))
     }
 }

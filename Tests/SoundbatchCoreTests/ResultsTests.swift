@@ -1,0 +1,279 @@
+import AsyncHTTPClient
+import Foundation
+import GRDB
+import Logging
+import NIOCore
+import SoundbatchSandbox
+import Testing
+@testable import SoundbatchCore
+
+@Suite struct PollScheduleTests {
+    @Test func theFirstLookComesAtTheETAOrAfterTenSeconds() {
+        let schedule = PollSchedule()
+        #expect(schedule.firstLook(eta: 25) == .seconds(25))
+        #expect(schedule.firstLook(eta: 0) == .zero)
+        #expect(schedule.firstLook(eta: nil) == .seconds(10))
+        #expect(schedule.firstLook(eta: -1) == .seconds(10))
+    }
+
+    @Test func laterLooksBackOffToOneAMinute() {
+        let schedule = PollSchedule()
+        #expect((1...7).map { schedule.gap(afterLook: $0) } == [5, 10, 20, 40, 60, 60, 60].map { Duration.seconds($0) })
+    }
+
+    @Test func statusesAreComparedWithoutCaseAndUnknownOnesMeanRunning() {
+        for (status, phase) in [("COMPLETED", RemoteStatus.Phase.completed), ("completed", .completed), (" Completed ", .completed),
+                                ("FAILED", .failed), ("failed", .failed), ("PENDING", .running), ("IN_QUEUE", .running),
+                                ("processing", .running), ("In_Progress", .running), ("SOMETHING_NEW", .running), ("", .running)] {
+            #expect(RemoteStatus(status: status).phase == phase, "\(status)")
+        }
+    }
+
+    @Test func statusAnswersAreReadLeniently() {
+        let body = #"{"success":true,"conversion":{"task_id":"t","status":"Completed","status_msg":"ok","audio_url":"http://x/a.wav","conversion_cost":"2.5","extra":[1]}}"#
+        #expect(MusicGPTClient.statusOutcome(status: 200, headers: [:], body: Data(body.utf8))
+            == .found(RemoteStatus(taskID: "t", status: "Completed", statusMessage: "ok", audioURL: "http://x/a.wav", conversionCost: 2.5)))
+        guard case .retryable = MusicGPTClient.statusOutcome(status: 200, headers: [:], body: Data("<html>".utf8)) else {
+            Issue.record("an unreadable answer was taken"); return
+        }
+        #expect(MusicGPTClient.statusOutcome(status: 403, headers: [:], body: Data(#"{"error":"no"}"#.utf8)) == .keyRejected(status: 403, error: "no"))
+    }
+}
+
+/// Tracking, downloading and callbacks against the sandbox, with a real ledger.
+@Suite struct ResultsTests {
+    let folder = try! TemporaryFolder()
+
+    func quietLogger() -> Logger {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    /// A ledger with `count` jobs submitted to the sandbox (ids "j1"...), or with the given ids.
+    func submitted(_ count: Int = 0, ids: [String]? = nil, url: String) async throws -> (Ledger, Int64) {
+        let keys = ids ?? (1...count).map { "j\($0)" }
+        let rows = keys.enumerated().map { "\"\($0.element.replacingOccurrences(of: "\"", with: "\"\""))\",sound \($0.offset)" }
+        let csv = try folder.write("b.csv", "id,prompt\n" + rows.joined(separator: "\n"))
+        let ledger = try Ledger(path: folder.file("ledger.sqlite"))
+        _ = try ledger.ingest(CSVReader(path: csv), batch: "b", skipInvalid: false)
+        let batchID = try await ledger.batchID(named: "b")
+        var settings = DispatchSettings()
+        settings.rate = Rate("1000/s")!
+        let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)
+        _ = try await Dispatcher(ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
+                                 stop: StopSignal(), logger: quietLogger()).run(batchID: batchID)
+        await client.shutdown()
+        return (ledger, batchID)
+    }
+
+    func fastTracking(_ tweak: (inout TrackSettings) -> Void = { _ in }) -> TrackSettings {
+        var settings = TrackSettings()
+        settings.pollRate = Rate("1000/s")!
+        settings.schedule.unknownETA = .milliseconds(50)
+        settings.schedule.firstGap = .milliseconds(50)
+        settings.schedule.maxGap = .milliseconds(200)
+        tweak(&settings)
+        return settings
+    }
+
+    func quickTasks(_ tweak: (inout SandboxConfiguration) -> Void = { _ in }) -> SandboxConfiguration {
+        .with {
+            $0.submitsPerMinute = nil
+            $0.pollsPerMinute = nil
+            $0.taskSeconds = 0.2...0.6
+            tweak(&$0)
+        }
+    }
+
+    func follow(_ ledger: Ledger, _ batchID: Int64, url: String, settings: TrackSettings,
+                download: DownloadSettings? = nil) async throws -> TrackCounters {
+        let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)
+        // The service's eta is in whole seconds; track as if they had passed.
+        let tracker = Tracker(ledger: ledger, checker: client, settings: settings, clock: ContinuousClock(),
+                              wallClock: { Date().addingTimeInterval(60) }, stop: StopSignal(), logger: quietLogger())
+        let downloader = try download.map { try Downloader(ledger: ledger, settings: $0) }
+        let counters = try await Results.follow(batchID: batchID, ledger: ledger, tracker: tracker,
+                                                downloader: downloader, logger: quietLogger())
+        await client.shutdown()
+        await downloader?.shutdown()
+        return counters
+    }
+
+    func rows(_ ledger: Ledger) async throws -> [Row] {
+        try await ledger.database.read { try Row.fetchAll($0, sql: "SELECT * FROM jobs ORDER BY id") }
+    }
+
+    @Test func everyTaskIsFollowedToItsEndAndRecorded() async throws {
+        try await Sandbox.withRunning(quickTasks { $0.generationFailureRate = 0.3; $0.seed = 9 }) { url, sandbox in
+            let (ledger, batchID) = try await submitted(20, url: url)
+            let counters = try await follow(ledger, batchID, url: url, settings: fastTracking())
+            let tasks = Dictionary(uniqueKeysWithValues: await sandbox.acceptedTasks.map { ($0.taskID, $0) })
+            #expect(counters.completed + counters.generationFailed == 20)
+            #expect(counters.generationFailed > 0 && counters.completed > 0)
+            for row in try await rows(ledger) {
+                let task = try #require(tasks[row["task_id"] as String])
+                if task.willFail {
+                    #expect(row["state"] == "generation_failed")
+                    #expect((row["status_msg"] as String?)?.contains("Generation failed") == true)
+                    #expect(row["conversion_cost"] as Double? == nil)
+                } else {
+                    #expect(row["state"] == "completed")
+                    #expect(row["remote_status"] == "COMPLETED")
+                    #expect(row["conversion_cost"] == task.conversionCost)
+                    #expect((row["audio_url"] as String?)?.hasSuffix("/audio/\(task.taskID).wav") == true)
+                }
+                #expect(row["completed_at"] as String? != nil)
+            }
+            let polls = try await ledger.database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE kind = 'poll'")! }
+            #expect(polls == counters.looks)
+        }
+    }
+
+    @Test func onceLooksAtEachUnfinishedJobOneTime() async throws {
+        try await Sandbox.withRunning(quickTasks { $0.taskSeconds = 100...100 }) { url, _ in
+            let (ledger, batchID) = try await submitted(5, url: url)
+            let counters = try await follow(ledger, batchID, url: url, settings: fastTracking { $0.once = true })
+            #expect(counters.looks == 5)
+            #expect(counters.completed == 0)
+            #expect(try await rows(ledger).allSatisfy { $0["state"] == "submitted" && ["PENDING", "IN_PROGRESS"].contains($0["remote_status"] as String) })
+        }
+    }
+
+    @Test func aTaskThatNeverFinishesIsGivenUpOnAndLeftResumable() async throws {
+        try await Sandbox.withRunning(quickTasks { $0.taskSeconds = 1000...1000 }) { url, _ in
+            let (ledger, batchID) = try await submitted(2, url: url)
+            // The wall clock says an hour has passed since submission.
+            let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)
+            let tracker = Tracker(ledger: ledger, checker: client, settings: fastTracking(), clock: ContinuousClock(),
+                                  wallClock: { Date().addingTimeInterval(3600) }, stop: StopSignal(), logger: quietLogger())
+            let counters = try await tracker.run(batchID: batchID)
+            await client.shutdown()
+            #expect(counters.timedOut == 2 && counters.looks == 2)
+            #expect(try await rows(ledger).allSatisfy { $0["state"] == "submitted" })
+        }
+    }
+
+    @Test func recordingTheSameNewsTwiceChangesNothing() async throws {
+        let ledger = try Ledger(path: folder.file("l.sqlite"))
+        _ = try ledger.ingest(CSVReader(path: folder.write("b.csv", "prompt\nx\n")), batch: "b", skipInvalid: false)
+        try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 't'") }
+        let done = RemoteStatus(taskID: "t", status: "completed", statusMessage: "ok", audioURL: "http://x/a.wav", conversionCost: 2)
+        #expect(try await ledger.recordStatus(jobID: 1, done) == (.completed, true))
+        let before = try await rows(ledger)[0]
+        #expect(try await ledger.recordStatus(jobID: 1, done) == (.completed, false))
+        // A late "running" cannot undo a finished job.
+        #expect(try await ledger.recordStatus(jobID: 1, RemoteStatus(status: "IN_PROGRESS")) == (.completed, false))
+        #expect(try await rows(ledger)[0] == before)
+    }
+
+    @Test func audioIsSavedUnderSafeDistinctNamesInsideTheFolder() async throws {
+        let hostile = ["../../etc/passwd", "a/b", "a_b", "a\\b", "Door", "door", ".hidden", "..", "con",
+                       String(repeating: "long-", count: 60), "tab\there", "ok"]
+        try await Sandbox.withRunning(quickTasks { $0.generationFailureRate = 0 }) { url, _ in
+            let (ledger, batchID) = try await submitted(ids: hostile, url: url)
+            let sounds = folder.file("sounds")
+            let counters = try await follow(ledger, batchID, url: url, settings: fastTracking(),
+                                            download: DownloadSettings(directory: sounds))
+            #expect(counters.downloaded == hostile.count)
+            let files = try FileManager.default.contentsOfDirectory(atPath: sounds)
+            #expect(files.count == hostile.count, "\(files)")
+            #expect(Set(files.map { $0.lowercased() }).count == hostile.count, "names collide without regard to case")
+            #expect(files.allSatisfy { !$0.hasPrefix(".") && !$0.contains("/") && !$0.contains("\\") && $0.utf8.count <= 120 })
+            #expect(files.contains("ok.wav"))
+            #expect(!FileManager.default.fileExists(atPath: folder.file("etc/passwd")))
+            for row in try await rows(ledger) {
+                let path = try #require(row["download_path"] as String?)
+                #expect(path.hasPrefix(URL(fileURLWithPath: sounds).standardizedFileURL.path + "/"))
+                let data = try Data(contentsOf: URL(fileURLWithPath: path))
+                #expect(data.count == row["download_size"])
+                #expect(data.prefix(4) == Data("RIFF".utf8) && data[8..<12] == Data("WAVE".utf8))
+                let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+                #expect(mode == 0o644)
+            }
+        }
+    }
+
+    @Test func presentFilesAreSkippedAndMissingOrChangedOnesFetchedAgain() async throws {
+        try await Sandbox.withRunning(quickTasks { $0.generationFailureRate = 0 }) { url, _ in
+            let (ledger, batchID) = try await submitted(3, url: url)
+            let sounds = DownloadSettings(directory: folder.file("sounds"))
+            #expect(try await follow(ledger, batchID, url: url, settings: fastTracking(), download: sounds).downloaded == 3)
+            let again = try await follow(ledger, batchID, url: url, settings: fastTracking(), download: sounds)
+            #expect(again.downloaded == 0 && again.downloadsSkipped == 3)
+
+            try FileManager.default.removeItem(atPath: folder.file("sounds/j1.wav"))
+            try Data("changed".utf8).write(to: URL(fileURLWithPath: folder.file("sounds/j2.wav")))
+            let repaired = try await follow(ledger, batchID, url: url, settings: fastTracking(), download: sounds)
+            #expect(repaired.downloaded == 2 && repaired.downloadsSkipped == 1)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: folder.file("sounds/j2.wav"))).prefix(4) == Data("RIFF".utf8))
+        }
+    }
+
+    @Test func anOversizedDownloadLeavesNothingBehind() async throws {
+        try await Sandbox.withRunning(quickTasks { $0.generationFailureRate = 0 }) { url, _ in
+            let (ledger, batchID) = try await submitted(2, url: url)
+            var small = DownloadSettings(directory: folder.file("sounds"))
+            small.maxBytes = 1000  // the sandbox's WAVs are 32 KB
+            let counters = try await follow(ledger, batchID, url: url, settings: fastTracking(), download: small)
+            #expect(counters.completed == 2 && counters.downloadsFailed == 2)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: folder.file("sounds")).isEmpty)
+            #expect(try await rows(ledger).allSatisfy { $0["download_path"] as String? == nil })
+        }
+    }
+
+    @Test func fileExtensionsComeFromTheURLOrTheContentType() {
+        #expect(FileNames.fileExtension(url: "https://cdn.example/a/b.MP3?sig=1", contentType: "audio/wav") == "mp3")
+        #expect(FileNames.fileExtension(url: "https://cdn.example/a/b", contentType: "audio/mpeg; charset=x") == "mp3")
+        #expect(FileNames.fileExtension(url: "https://cdn.example/a/b.php", contentType: "audio/x-wav") == "wav")
+        #expect(FileNames.fileExtension(url: "https://cdn.example/a", contentType: nil) == "audio")
+        #expect(FileNames.slug("Rain, on a TIN roof!") == "rain-on-a-tin-roof")
+    }
+
+    @Test func webhooksAreRecordedLikeLooksAndBadOnesChangeNothing() async throws {
+        let ledger = try Ledger(path: folder.file("l.sqlite"))
+        _ = try ledger.ingest(CSVReader(path: folder.write("b.csv", "id,prompt\na,x\nb,y\n")), batch: "b", skipInvalid: false)
+        try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 'task-' || row_key") }
+        let receiver = WebhookReceiver(ledger: ledger, path: "/hook")
+        let events = Locked<[WebhookReceiver.Event]>([])
+        let (ready, readyContinuation) = AsyncStream.makeStream(of: String.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await receiver.run(host: "127.0.0.1", port: 0, logger: quietLogger()) { url in
+                    readyContinuation.yield(url)
+                } onEvent: { event in events.withLock { $0.append(event) } }
+            }
+            var iterator = ready.makeAsyncIterator()
+            let url = try #require(await iterator.next())
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            func post(_ body: String) async throws -> Int {
+                var request = HTTPClientRequest(url: url)
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: body))
+                let response = try await http.execute(request, timeout: .seconds(5))
+                _ = try await response.body.collect(upTo: 1 << 16)
+                return Int(response.status.code)
+            }
+            let completed = #"{"task_id":"task-a","conversion_id":"c","conversion_type":"SOUND_GENERATOR","status":"COMPLETED","status_msg":"done","audio_url":"http://x/a.wav","conversion_cost":1.5,"title":"t","createdAt":"x","updatedAt":"y"}"#
+            #expect(try await post(completed) == 200)
+            let afterFirst = try await rows(ledger)
+            #expect(try await post(completed) == 200)  // the same payload again
+            #expect(try await post(#"{"task_id":"task-zzz","status":"COMPLETED"}"#) == 404)
+            #expect(try await post("{not json") == 400)
+            #expect(try await post(#"{"status":"COMPLETED"}"#) == 400)
+            #expect(try await post(#"{"task_id":"task-b","status":"FAILED","pad":""# + String(repeating: "x", count: 70_000) + #""}"#) == 413)
+            try await http.shutdown()
+            group.cancelAll()
+
+            let rows = try await rows(ledger)
+            #expect(rows == afterFirst, "nothing changed after the first callback")
+            #expect(rows[0]["state"] == "completed")
+            #expect(rows[0]["conversion_cost"] == 1.5)
+            #expect(rows[0]["audio_url"] == "http://x/a.wav")
+            #expect(rows[1]["state"] == "submitted")
+            #expect(events.value.count == 6)
+            #expect(events.value[1] == .recorded(jobID: 1, taskID: "task-a", state: .completed, changed: false))
+        }
+    }
+}
