@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
@@ -116,15 +117,25 @@ public actor Sandbox {
             await self.audio(named: context.parameters.get("file") ?? "", request: request)
         }
         router.get("/_sandbox/tasks") { _, _ in await self.taskList() }
+        let (origins, originContinuation) = AsyncStream.makeStream(of: String.self)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(host, port: configuration.port), serverName: "soundbatch-sandbox"),
             onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? 0
-                await onReady("http://\(host):\(port)")
+                let origin = "http://\(host):\(channel.localAddress?.port ?? 0)"
+                originContinuation.yield(origin)
+                originContinuation.finish()
+                await onReady(origin)
             },
             logger: logger)
-        try await app.run()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.run() }
+            group.addTask {
+                for await origin in origins { try await Self.sendCallbacks(from: self, origin: origin, logger: logger) }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
     }
 
     /// Starts a sandbox, runs `body` with its base URL, then stops the sandbox.
@@ -279,6 +290,12 @@ public actor Sandbox {
         let found = taskID.flatMap { tasks[$0] } ?? conversionID.flatMap { id in tasks.values.first { $0.conversionID == id } }
         guard let task = found else { return error(.notFound, "Conversion not found") }
 
+        let conversion = conversion(of: task, origin: Self.origin(of: request))
+        return json(.ok, ["success": true, "conversion": conversion])
+    }
+
+    /// A task as the status endpoint and webhooks describe it, by how long it has run.
+    private func conversion(of task: SandboxTask, origin: String) -> [String: Any] {
         let elapsed = Date().timeIntervalSince(task.createdAt)
         let duration = taskSeconds[task.taskID] ?? 0
         var conversion: [String: Any] = [
@@ -299,11 +316,56 @@ public actor Sandbox {
             } else {
                 conversion["status"] = "COMPLETED"
                 conversion["status_msg"] = "Completed"
-                conversion["audio_url"] = "\(Self.origin(of: request))/audio/\(task.taskID).wav"
+                conversion["audio_url"] = "\(origin)/audio/\(task.taskID).wav"
                 conversion["conversion_cost"] = task.conversionCost
             }
         }
-        return json(.ok, ["success": true, "conversion": conversion])
+        return conversion
+    }
+
+    // MARK: Webhooks
+
+    private var notified: Set<String> = []
+
+    /// Finished tasks with a webhook_url not yet called, with the body to send.
+    private func dueCallbacks(origin: String) -> [(url: String, body: Data)] {
+        var due: [(String, Data)] = []
+        for id in order where !notified.contains(id) {
+            guard let task = tasks[id], let url = task.webhookURL,
+                  Date().timeIntervalSince(task.createdAt) >= taskSeconds[id] ?? 0 else { continue }
+            notified.insert(id)
+            let body = (try? JSONSerialization.data(withJSONObject: conversion(of: task, origin: origin), options: [.sortedKeys])) ?? Data()
+            due.append((url, body))
+        }
+        return due
+    }
+
+    /// Calls each finished task's webhook once, as the service does; failures are logged, not retried.
+    private static func sendCallbacks(from sandbox: Sandbox, origin: String, logger: Logger) async throws {
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            try await callLoop(sandbox: sandbox, http: http, origin: origin, logger: logger)
+        } catch {
+            // Cancelled: the sandbox is stopping.
+        }
+        try? await http.shutdown()
+    }
+
+    private static func callLoop(sandbox: Sandbox, http: HTTPClient, origin: String, logger: Logger) async throws {
+        while !Task.isCancelled {
+            for callback in await sandbox.dueCallbacks(origin: origin) {
+                var request = HTTPClientRequest(url: callback.url)
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: callback.body))
+                do {
+                    _ = try await http.execute(request, timeout: .seconds(5))
+                } catch {
+                    logger.notice("webhook \(callback.url) failed: \(error)")
+                }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
     }
 
     private func audio(named file: String, request: Request) -> Response {
@@ -439,7 +501,7 @@ extension Duration {
 
 extension Double {
     func rounded(toPlaces places: Int) -> Double {
-        let factor = pow(10, Double(places))
+        let factor = Foundation.pow(10, Double(places))
         return (self * factor).rounded() / factor
     }
 }

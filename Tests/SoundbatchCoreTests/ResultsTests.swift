@@ -276,4 +276,32 @@ import Testing
             #expect(events.value[1] == .recorded(jobID: 1, taskID: "task-a", state: .completed, changed: false))
         }
     }
+
+    @Test func theSandboxCallsBackAndTheReceiverRecordsIt() async throws {
+        let ledger = try Ledger(path: folder.file("hooks.sqlite"))
+        _ = try ledger.ingest(CSVReader(path: folder.write("h.csv", "id,prompt\na,one\nb,two\nc,three\n")), batch: "h", skipInvalid: false)
+        let batchID = try await ledger.batchID(named: "h")
+        let receiver = WebhookReceiver(ledger: ledger)
+        let (ready, readyContinuation) = AsyncStream.makeStream(of: String.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await receiver.run(host: "127.0.0.1", port: 0, logger: quietLogger()) { readyContinuation.yield($0) } onEvent: { _ in }
+            }
+            var iterator = ready.makeAsyncIterator()
+            let hook = try #require(await iterator.next())
+            try await Sandbox.withRunning(quickTasks { $0.generationFailureRate = 0 }) { url, _ in
+                var settings = DispatchSettings()
+                settings.rate = Rate("1000/s")!
+                settings.webhookURL = hook
+                let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)
+                _ = try await Dispatcher(ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
+                                         stop: StopSignal(), logger: quietLogger()).run(batchID: batchID)
+                await client.shutdown()
+                // No tracking: the callbacks alone complete the jobs.
+                #expect(try await eventually { try await rows(ledger).allSatisfy { $0["state"] == "completed" } })
+            }
+            group.cancelAll()
+        }
+        #expect(try await rows(ledger).allSatisfy { ($0["conversion_cost"] as Double?) != nil })
+    }
 }
