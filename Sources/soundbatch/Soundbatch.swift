@@ -17,7 +17,7 @@ struct Soundbatch: AsyncParsableCommand {
             64 usage error; 65 invalid input file; 74 the ledger cannot be used; 77 API key rejected; \
             130 quit at once by a second Ctrl-C.
             """,
-        subcommands: [Run.self, Resume.self, Track.self, Status.self, Webhook.self, SandboxCommand.self]
+        subcommands: [Run.self, Resume.self, Track.self, Status.self, Report.self, Webhook.self, SandboxCommand.self]
     )
 }
 
@@ -83,6 +83,9 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
         }
     } catch let error as DatabaseError {
         printError("the ledger failed: \(error.message ?? "\(error)")")
+        throw Exit.ledgerUnusable
+    } catch let error as ReportError {
+        printError(error.description)
         throw Exit.ledgerUnusable
     } catch let failure as CommandFailure {
         printError(failure.message)

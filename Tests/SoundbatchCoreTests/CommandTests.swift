@@ -92,4 +92,25 @@ import Testing
         #expect(result.status == 74)
         #expect(result.stderr.contains("cannot open the ledger"))
     }
+
+    @Test func reportWritesFilesAtomicallyAndRefusesUnknownBatches() throws {
+        try soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
+        let csv = try soundbatch(["report"], in: folder.path)
+        #expect(csv.status == 0)
+        #expect(csv.stdout.hasPrefix("batch,jobs,"))  // not a terminal: csv
+        let html = try soundbatch(["report", "--format", "html", "--output", "spend.html"], in: folder.path)
+        #expect(html.status == 0 && html.stdout.isEmpty)
+        let page = try String(contentsOfFile: folder.file("spend.html"), encoding: .utf8)
+        #expect(page.hasPrefix("<!DOCTYPE html>") && page.hasSuffix("</html>\n"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".tmp") }.isEmpty)
+        let jobs = try soundbatch(["report", "--jobs", "--format", "csv", "--batch", "jobs.example"], in: folder.path)
+        #expect(jobs.stdout.split(separator: "\r\n").count == 13)
+        #expect(jobs.stdout.split(separator: "\r\n").first?.hasSuffix(",last_error,scene") == true)
+        let unknown = try soundbatch(["report", "--batch", "nope"], in: folder.path)
+        #expect(unknown.status == 64 && unknown.stderr.contains("no batch named \"nope\""))
+        let badDate = try soundbatch(["report", "--since", "yesterday"], in: folder.path)
+        #expect(badDate.status == 64)
+        let htmlJobs = try soundbatch(["report", "--jobs", "--format", "html"], in: folder.path)
+        #expect(htmlJobs.status == 64)
+    }
 }

@@ -1,0 +1,327 @@
+import Foundation
+
+public enum ReportFormat: String, Sendable, CaseIterable {
+    case table, csv, json, markdown, html
+}
+
+/// Buffered text output to a file descriptor, so a million-row export stays fast and flat.
+public final class TextOutput {
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+
+    public init(fd: Int32) {
+        self.fd = fd
+        buffer.reserveCapacity(1 << 16)
+    }
+
+    public func write(_ text: String) throws {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 16 { try flush() }
+    }
+
+    public func flush() throws {
+        var offset = 0
+        while offset < buffer.count {
+            let written = buffer[offset...].withUnsafeBytes { writeBytes(fd, $0) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw ReportError.cannotWrite(String(cString: strerror(errno)))
+            }
+            offset += written
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+private func writeBytes(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int {
+    write(fd, bytes.baseAddress, bytes.count)
+}
+
+public enum ReportError: Error, CustomStringConvertible {
+    case cannotWrite(String)
+    public var description: String {
+        switch self {
+        case let .cannotWrite(reason): "cannot write the report: \(reason)"
+        }
+    }
+}
+
+/// Renders reports in every format. Credits show with two decimals; cells soundbatch
+/// writes as numbers stay numbers; user text never runs as a spreadsheet formula.
+public enum ReportRenderer {
+    // MARK: Totals
+
+    public static func write(_ report: SpendReport, timeline: [CreditPoint], format: ReportFormat, to out: TextOutput,
+                             title: String, generatedAt: String) throws {
+        switch format {
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try out.write(String(decoding: try encoder.encode(report), as: UTF8.self) + "\n")
+        case .csv:
+            let table = totalsTable(report, allStates: true)
+            for row in [table.header] + table.rows {
+                try out.write(row.map(csvCell).joined(separator: ",") + "\r\n")
+            }
+        case .table, .markdown:
+            let table = totalsTable(report, allStates: false)
+            try out.write(format == .table ? aligned(table) : markdown(table))
+            if report.total.unchargedJobs > 0 {
+                try out.write("\n\(report.total.unchargedJobs) jobs have no charge yet (still running or ambiguous); "
+                    + "the running ones are estimated at \(money(report.total.unchargedEstimate)) credits, not counted as charged.\n")
+            }
+        case .html:
+            try out.write(html(report, timeline: timeline, title: title, generatedAt: generatedAt))
+        }
+    }
+
+    /// A cell of a rendered table: text, or a number aligned right.
+    public enum Cell: Equatable {
+        case text(String)
+        case number(String)
+
+        var text: String {
+            switch self {
+            case let .text(text), let .number(text): text
+            }
+        }
+    }
+
+    struct Table {
+        var header: [Cell]
+        var rows: [[Cell]]
+    }
+
+    static func money(_ value: Double) -> String { String(format: "%.2f", value) }
+
+    static func totalsTable(_ report: SpendReport, allStates: Bool) -> Table {
+        let states = JobState.allCases.map(\.rawValue).filter { state in
+            allStates || report.total.states[state, default: 0] > 0
+        }
+        let header = [report.grouping, "jobs"] + states + [
+            "credits_estimated", "credits_charged", "difference", "average_per_job", "average_per_second",
+            "no_charge_yet", "no_charge_yet_estimate", "first_submitted", "last_submitted",
+        ]
+        func row(_ t: SpendTotals) -> [Cell] {
+            [.text(t.group), .number(String(t.jobs))] + states.map { .number(String(t.states[$0, default: 0])) } + [
+                .number(money(t.creditsEstimated)), .number(money(t.creditsCharged)), .number(money(t.difference)),
+                t.averagePerJob.map { .number(money($0)) } ?? .text(""),
+                t.averagePerSecond.map { .number(String(format: "%.4f", $0)) } ?? .text(""),
+                .number(String(t.unchargedJobs)), .number(money(t.unchargedEstimate)),
+                .text(t.firstSubmitted ?? ""), .text(t.lastSubmitted ?? ""),
+            ]
+        }
+        return Table(header: header.map(Cell.text), rows: report.groups.map(row) + [row(report.total)])
+    }
+
+    static func aligned(_ table: Table) -> String {
+        let all = [table.header] + table.rows
+        let widths = table.header.indices.map { column in all.map { $0[column].text.count }.max() ?? 0 }
+        return all.map { row in
+            zip(row, widths).map { cell, width in
+                let padding = String(repeating: " ", count: width - cell.text.count)
+                if case .number = cell { return padding + cell.text }
+                return cell.text + padding
+            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+        }.joined(separator: "\n") + "\n"
+    }
+
+    static func markdown(_ table: Table) -> String {
+        func line(_ cells: [String]) -> String { "| " + cells.joined(separator: " | ") + " |" }
+        let escape = { (text: String) in
+            text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+        }
+        let separator = table.header.indices.map { column -> String in
+            if let first = table.rows.first, case .number = first[column] { return "---:" }
+            return "---"
+        }
+        return ([line(table.header.map { escape($0.text) }), line(separator)]
+            + table.rows.map { line($0.map { escape($0.text) }) }).joined(separator: "\n") + "\n"
+    }
+
+    // MARK: Jobs
+
+    public static func writeJobsHeader(format: ReportFormat, metadataKeys: [String], to out: TextOutput) throws {
+        let columns = ReportJob.columns + metadataKeys
+        switch format {
+        case .csv: try out.write(columns.map { csvCell(.text($0)) }.joined(separator: ",") + "\r\n")
+        case .markdown, .table:
+            try out.write("| " + columns.joined(separator: " | ") + " |\n|" + String(repeating: " --- |", count: columns.count) + "\n")
+        case .json: try out.write("{\"jobs\": [\n")
+        case .html: break
+        }
+    }
+
+    public static func writeJob(_ job: ReportJob, index: Int, format: ReportFormat, metadataKeys: [String], to out: TextOutput) throws {
+        let cells: [Cell] = ReportJob.columns.map { column in
+            switch job.values[column] ?? .none {
+            case .none: .text("")
+            case let .number(value, decimals): .number(String(format: "%.\(decimals)f", value))
+            case let .text(text): .text(text)
+            }
+        } + metadataKeys.map { .text(job.metadata[$0] ?? "") }
+        switch format {
+        case .csv:
+            try out.write(cells.map(csvCell).joined(separator: ",") + "\r\n")
+        case .markdown, .table:
+            try out.write("| " + cells.map { $0.text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
+                .joined(separator: " | ") + " |\n")
+        case .json:
+            var object = "  {"
+            for (position, (name, cell)) in zip(ReportJob.columns + metadataKeys, cells).enumerated() {
+                if position > 0 { object += ", " }
+                JSON.appendString(name, to: &object)
+                object += ": "
+                switch cell {
+                case let .number(text): object += text
+                case let .text(text) where text.isEmpty && position < ReportJob.columns.count: object += "null"
+                case let .text(text): JSON.appendString(text, to: &object)
+                }
+            }
+            try out.write((index > 0 ? ",\n" : "") + object + "}")
+        case .html: break
+        }
+    }
+
+    public static func writeJobsFooter(format: ReportFormat, to out: TextOutput) throws {
+        if format == .json { try out.write("\n]}\n") }
+    }
+
+    // MARK: CSV
+
+    /// RFC 4180, and text that a spreadsheet would run as a formula is prefixed with '.
+    static func csvCell(_ cell: Cell) -> String {
+        var text = cell.text
+        if case .text = cell, let first = text.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) {
+            text = "'" + text
+        }
+        if text.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) {
+            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        return text
+    }
+
+    // MARK: HTML
+
+    static func escapeHTML(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    static let stateColors: [String: String] = [
+        "pending": "#9aa5b1", "submitting": "#f0b429", "submitted": "#2680c2", "ambiguous": "#e12d39",
+        "failed": "#7b1e1e", "invalid": "#616e7c", "completed": "#27ab83", "generation_failed": "#ad4e00",
+    ]
+
+    static func html(_ report: SpendReport, timeline: [CreditPoint], title: String, generatedAt: String) -> String {
+        let table = totalsTable(report, allStates: false)
+        var rows = "<tr>" + table.header.map { "<th>\(escapeHTML($0.text.replacingOccurrences(of: "_", with: " ")))</th>" }.joined() + "</tr>\n"
+        for (index, row) in table.rows.enumerated() {
+            let isTotal = index == table.rows.count - 1
+            rows += (isTotal ? "<tr class=\"total\">" : "<tr>") + row.map { cell in
+                if case .number = cell { return "<td class=\"n\">\(escapeHTML(cell.text))</td>" }
+                return "<td>\(escapeHTML(cell.text))</td>"
+            }.joined() + "</tr>\n"
+        }
+        let t = report.total
+        let note = t.unchargedJobs > 0
+            ? "<p class=\"note\">\(t.unchargedJobs) jobs have no charge yet (still running or ambiguous); the running ones are estimated at \(money(t.unchargedEstimate)) credits, which is not counted as charged.</p>"
+            : ""
+        return """
+        <!DOCTYPE html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8"/>
+        <meta name="viewport" content="width=device-width, initial-scale=1"/>
+        <title>\(escapeHTML(title))</title>
+        <style>
+        body { font: 15px/1.45 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1f2933; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; }
+        h1 { font-size: 1.5rem; margin-bottom: .25rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
+        .meta, .note { color: #52606d; }
+        .summary { display: flex; flex-wrap: wrap; gap: 1rem; margin: 1rem 0; }
+        .summary div { border: 1px solid #cbd2d9; border-radius: 6px; padding: .5rem .9rem; min-width: 9rem; }
+        .summary b { display: block; font-size: 1.3rem; }
+        .scroll { overflow-x: auto; }
+        table { border-collapse: collapse; width: 100%; font-size: .85rem; }
+        th, td { border-bottom: 1px solid #e4e7eb; padding: .3rem .5rem; text-align: left; white-space: nowrap; }
+        td.n { text-align: right; font-variant-numeric: tabular-nums; }
+        tr.total td { font-weight: bold; border-top: 2px solid #1f2933; }
+        svg { width: 100%; height: auto; display: block; }
+        .legend span { display: inline-block; margin-right: 1rem; }
+        .legend i { display: inline-block; width: .8rem; height: .8rem; margin-right: .3rem; vertical-align: middle; }
+        @media (max-width: 600px) { body { margin: 1rem auto; font-size: 14px; } .summary div { min-width: 40%; } }
+        @media print { body { margin: 0; max-width: none; } .scroll { overflow: visible; } table { font-size: 9pt; } h2 { break-after: avoid; } svg { break-inside: avoid; } }
+        </style>
+        </head>
+        <body>
+        <h1>\(escapeHTML(title))</h1>
+        <p class="meta">Generated \(escapeHTML(generatedAt)) from the soundbatch ledger.</p>
+        <div class="summary">
+        <div>Credits charged<b>\(money(t.creditsCharged))</b></div>
+        <div>Credits estimated<b>\(money(t.creditsEstimated))</b></div>
+        <div>Jobs<b>\(t.jobs)</b></div>
+        <div>No charge yet<b>\(t.unchargedJobs)</b></div>
+        </div>
+        \(note)
+        <h2>Totals by \(escapeHTML(report.grouping))</h2>
+        <div class="scroll"><table>
+        \(rows)</table></div>
+        <h2>Cumulative credits</h2>
+        \(chart(timeline))
+        <h2>Jobs per state</h2>
+        \(stateBar(t))
+        </body>
+        </html>
+
+        """
+    }
+
+    /// Two lines, credits estimated and charged, over time.
+    static func chart(_ points: [CreditPoint]) -> String {
+        guard points.count > 0 else { return "<p class=\"note\">Nothing submitted yet.</p>" }
+        let width = 800.0, height = 260.0, left = 60.0, bottom = 30.0, top = 10.0, right = 10.0
+        let top_ = max(points.map { max($0.estimated, $0.charged) }.max() ?? 1, 0.01)
+        func x(_ index: Int) -> Double {
+            points.count == 1 ? left : left + (width - left - right) * Double(index) / Double(points.count - 1)
+        }
+        func y(_ value: Double) -> Double { top + (height - top - bottom) * (1 - value / top_) }
+        func line(_ value: (CreditPoint) -> Double) -> String {
+            points.enumerated().map { String(format: "%.1f,%.1f", x($0.offset), y(value($0.element))) }.joined(separator: " ")
+        }
+        let first = escapeHTML(points.first!.time), last = escapeHTML(points.last!.time)
+        return """
+        <svg viewBox="0 0 \(Int(width)) \(Int(height))" role="img" aria-label="Cumulative credits estimated and charged over time">
+        <line x1="\(left)" y1="\(y(0))" x2="\(width - right)" y2="\(y(0))" stroke="#9aa5b1"/>
+        <line x1="\(left)" y1="\(top)" x2="\(left)" y2="\(y(0))" stroke="#9aa5b1"/>
+        <text x="\(left - 6)" y="\(top + 10)" font-size="11" text-anchor="end">\(money(top_))</text>
+        <text x="\(left - 6)" y="\(y(0))" font-size="11" text-anchor="end">0</text>
+        <text x="\(left)" y="\(height - 8)" font-size="11">\(first)</text>
+        <text x="\(width - right)" y="\(height - 8)" font-size="11" text-anchor="end">\(last)</text>
+        <polyline fill="none" stroke="#2680c2" stroke-width="2" points="\(line(\.estimated))"/>
+        <polyline fill="none" stroke="#27ab83" stroke-width="2" stroke-dasharray="6 3" points="\(line(\.charged))"/>
+        </svg>
+        <p class="legend"><span><i style="background:#2680c2"></i>estimated (by submission)</span><span><i style="background:#27ab83"></i>charged (by completion)</span></p>
+        """
+    }
+
+    /// One bar split by state.
+    static func stateBar(_ total: SpendTotals) -> String {
+        guard total.jobs > 0 else { return "<p class=\"note\">No jobs.</p>" }
+        var x = 0.0
+        var parts = "", legend = ""
+        for state in JobState.allCases.map(\.rawValue) {
+            let count = total.states[state, default: 0]
+            guard count > 0 else { continue }
+            let width = 800.0 * Double(count) / Double(total.jobs)
+            let color = stateColors[state] ?? "#000"
+            parts += String(format: "<rect x=\"%.2f\" y=\"0\" width=\"%.2f\" height=\"28\" fill=\"%@\"><title>%@: %d</title></rect>",
+                            x, width, color, state, count)
+            legend += "<span><i style=\"background:\(color)\"></i>\(state) \(count)</span>"
+            x += width
+        }
+        return """
+        <svg viewBox="0 0 800 28" role="img" aria-label="Jobs per state">\(parts)</svg>
+        <p class="legend">\(legend)</p>
+        """
+    }
+}

@@ -1,0 +1,167 @@
+import ArgumentParser
+import Foundation
+import SoundbatchCore
+
+struct Report: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what each batch cost, estimated and charged, read from the ledger alone.",
+        discussion: """
+            Credits estimated are the service's estimates for the jobs it accepted; credits \
+            charged are the conversion_cost of finished jobs. Jobs still running or ambiguous \
+            have no charge yet and are counted apart.
+            """)
+
+    @Option(help: "Report on this batch only.")
+    var batch: String?
+
+    @Option(help: ArgumentHelp("table, csv, json, markdown or html (default: table on a terminal, else csv).", valueName: "format"))
+    var format: ReportFormatArgument?
+
+    @Option(help: ArgumentHelp("Totals per batch, day (of submission) or state.", valueName: "grouping"))
+    var by: GroupingArgument = GroupingArgument(.batch)
+
+    @Flag(help: "One row per job instead of totals.")
+    var jobs = false
+
+    @Option(help: ArgumentHelp("Only jobs submitted on or after this date (YYYY-MM-DD, UTC) or time (ISO 8601).", valueName: "date"))
+    var since: String?
+
+    @Option(help: ArgumentHelp("Only jobs submitted before the end of this date (YYYY-MM-DD, UTC) or before this time.", valueName: "date"))
+    var until: String?
+
+    @Option(help: ArgumentHelp("Write to this file (atomically) instead of standard output.", valueName: "file"))
+    var output: String?
+
+    @OptionGroup var ledger: LedgerOption
+
+    var chosenFormat: ReportFormat {
+        format?.format ?? (output == nil && isatty(STDOUT_FILENO) == 1 ? .table : .csv)
+    }
+
+    func validate() throws {
+        if jobs && chosenFormat == .html {
+            throw ValidationError("--jobs works with the csv, json, markdown or table formats; html shows totals.")
+        }
+        if let since, Self.bound(since, endOfDay: false) == nil {
+            throw ValidationError("--since must be a date like 2026-11-25 or a time like 2026-11-25T14:00:00Z.")
+        }
+        if let until, Self.bound(until, endOfDay: true) == nil {
+            throw ValidationError("--until must be a date like 2026-11-25 or a time like 2026-11-25T14:00:00Z.")
+        }
+    }
+
+    /// A date or time as the ledger's sortable UTC text; a bare --until date includes that whole day.
+    static func bound(_ text: String, endOfDay: Bool) -> String? {
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        if let day = try? Date.ISO8601FormatStyle().year().month().day().parse(text.trimmed) {
+            return style.format(endOfDay ? day.addingTimeInterval(86_400) : day)
+        }
+        for format in [Date.ISO8601FormatStyle(includingFractionalSeconds: true), Date.ISO8601FormatStyle()] {
+            if let time = try? format.parse(text.trimmed) { return style.format(time) }
+        }
+        return nil
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let ledger = try ledger.open(create: false)
+            let query = ReportQuery(batch: batch, grouping: by.grouping,
+                                    since: since.flatMap { Self.bound($0, endOfDay: false) },
+                                    until: until.flatMap { Self.bound($0, endOfDay: true) })
+            let destination = try ReportDestination(path: output)
+            do {
+                try await write(query, ledger: ledger, to: destination.output)
+                try destination.commit()
+            } catch {
+                destination.abandon()
+                throw error
+            }
+        }
+    }
+
+    private func write(_ query: ReportQuery, ledger: Ledger, to out: TextOutput) async throws {
+        let format = chosenFormat
+        if jobs {
+            let keys = try await ledger.metadataKeys(query)
+            // Checks the batch exists, with a clear error, before writing anything.
+            _ = try await ledger.spendReport(ReportQuery(batch: query.batch))
+            try ReportRenderer.writeJobsHeader(format: format, metadataKeys: keys, to: out)
+            var index = 0
+            try ledger.forEachReportJob(query) { job in
+                try ReportRenderer.writeJob(job, index: index, format: format, metadataKeys: keys, to: out)
+                index += 1
+            }
+            try ReportRenderer.writeJobsFooter(format: format, to: out)
+        } else {
+            let report = try await ledger.spendReport(query)
+            let timeline = format == .html ? try await ledger.creditTimeline(query) : []
+            let title = "Sound generation spend" + (batch.map { ": \($0)" } ?? "")
+            try ReportRenderer.write(report, timeline: timeline, format: format, to: out, title: title,
+                                     generatedAt: Date().ISO8601Format())
+        }
+        try out.flush()
+    }
+}
+
+/// Standard output, or a temporary file beside the destination renamed into place at the end.
+struct ReportDestination {
+    let output: TextOutput
+    private let fd: Int32
+    private let temporary: String?
+    private let path: String?
+
+    init(path: String?) throws {
+        self.path = path
+        guard let path else {
+            fd = STDOUT_FILENO
+            temporary = nil
+            output = TextOutput(fd: fd)
+            return
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        let temporary = ((folder.isEmpty ? "." : folder) as NSString)
+            .appendingPathComponent(".\((path as NSString).lastPathComponent).\(getpid()).tmp")
+        fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw CommandFailure(Exit.usage, "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        self.temporary = temporary
+        output = TextOutput(fd: fd)
+    }
+
+    func commit() throws {
+        guard let temporary, let path else { return }
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw CommandFailure(Exit.usage, "cannot write \(path): \(reason)")
+        }
+    }
+
+    func abandon() {
+        guard let temporary else { return }
+        close(fd)
+        unlink(temporary)
+    }
+}
+
+struct ReportFormatArgument: ExpressibleByArgument {
+    var format: ReportFormat
+    init?(argument: String) {
+        guard let format = ReportFormat(rawValue: argument.lowercased()) else { return nil }
+        self.format = format
+    }
+    static var allValueStrings: [String] { ReportFormat.allCases.map(\.rawValue) }
+}
+
+struct GroupingArgument: ExpressibleByArgument {
+    var grouping: ReportQuery.Grouping
+    init(_ grouping: ReportQuery.Grouping) { self.grouping = grouping }
+    init?(argument: String) {
+        guard let grouping = ReportQuery.Grouping(rawValue: argument.lowercased()) else { return nil }
+        self.grouping = grouping
+    }
+    var defaultValueDescription: String { grouping.rawValue }
+    static var allValueStrings: [String] { ReportQuery.Grouping.allCases.map(\.rawValue) }
+}

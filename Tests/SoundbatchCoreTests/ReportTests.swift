@@ -1,0 +1,200 @@
+import Foundation
+import GRDB
+import Testing
+@testable import SoundbatchCore
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// Reports over a ledger with a job in every state, against sums worked out by hand.
+@Suite struct ReportTests {
+    let folder = try! TemporaryFolder()
+
+    /// Batch "a": eight jobs, one per state; batch "b": two completed jobs on another day.
+    func ledger() throws -> Ledger {
+        let ledger = try Ledger(path: folder.file("ledger.sqlite"))
+        let rowsA = JobState.allCases.enumerated().map { "a\($0.offset),sound \($0.offset),\($0.offset + 1),\"=HYPERLINK(\"\"x\"\")\"" }
+        _ = try ledger.ingest(CSVReader(path: folder.write("a.csv", "id,prompt,audio_length,note\n" + rowsA.joined(separator: "\n"))),
+                              batch: "a", skipInvalid: false)
+        _ = try ledger.ingest(CSVReader(path: folder.write("b.csv", "id,prompt,audio_length,note\nb1,\"-rm, -rf\",10,@home\nb2,+plus,,x\n")),
+                              batch: "b", skipInvalid: false)
+        try ledger.database.write { db in
+            // state, credit_estimate, conversion_cost, submitted_at, completed_at
+            let a: [(JobState, Double?, Double?, String?, String?)] = [
+                (.pending, nil, nil, nil, nil),
+                (.submitting, nil, nil, nil, nil),
+                (.submitted, 2.5, nil, "2026-11-20T10:00:00.000Z", nil),
+                (.ambiguous, nil, nil, nil, nil),
+                (.failed, nil, nil, nil, nil),
+                (.invalid, nil, nil, nil, nil),
+                (.completed, 3.0, 3.3, "2026-11-20T10:01:00.000Z", "2026-11-20T10:02:00.000Z"),
+                (.generationFailed, 1.5, 0.5, "2026-11-20T10:03:00.000Z", "2026-11-20T10:04:00.000Z"),
+            ]
+            for (index, job) in a.enumerated() {
+                try db.execute(sql: """
+                    UPDATE jobs SET state = ?, credit_estimate = ?, conversion_cost = ?, submitted_at = ?, completed_at = ?
+                    WHERE row_key = ?
+                    """, arguments: [job.0.rawValue, job.1, job.2, job.3, job.4, "a\(index)"])
+            }
+            try db.execute(sql: """
+                UPDATE jobs SET state = 'completed', credit_estimate = 2, conversion_cost = 2.25,
+                    submitted_at = '2026-11-22T08:00:00.000Z', completed_at = '2026-11-22T08:01:00.000Z'
+                WHERE row_key IN ('b1', 'b2')
+                """)
+        }
+        return ledger
+    }
+
+    @Test func totalsMatchSumsWorkedOutByHand() async throws {
+        let report = try await ledger().spendReport(ReportQuery())
+        #expect(report.groups.map(\.group) == ["a", "b"])
+        let a = report.groups[0]
+        #expect(a.jobs == 8)
+        #expect(JobState.allCases.allSatisfy { a.states[$0.rawValue] == 1 })
+        #expect(a.creditsEstimated == 7.0)          // 2.5 + 3.0 + 1.5
+        #expect(a.creditsCharged == 3.8)            // 3.3 + 0.5
+        #expect(a.chargedJobs == 2)
+        #expect(abs(a.difference - (3.8 - 4.5)) < 1e-9)
+        #expect(a.averagePerJob == 1.9)
+        // Charged jobs with a length: a6 (7 s, 3.3) and a7 (8 s, 0.5).
+        #expect(abs(a.averagePerSecond! - 3.8 / 15) < 1e-9)
+        #expect(a.unchargedJobs == 3)               // submitting, submitted, ambiguous
+        #expect(a.unchargedEstimate == 2.5)
+        #expect(a.firstSubmitted == "2026-11-20T10:00:00.000Z" && a.lastSubmitted == "2026-11-20T10:03:00.000Z")
+        let b = report.groups[1]
+        #expect(b.creditsCharged == 4.5 && b.averagePerSecond == 0.225)  // only b1 asked for a length
+        #expect(report.total.jobs == 10)
+        #expect(report.total.creditsCharged == 8.3 && report.total.creditsEstimated == 11)
+        #expect(report.total.firstSubmitted == "2026-11-20T10:00:00.000Z" && report.total.lastSubmitted == "2026-11-22T08:00:00.000Z")
+    }
+
+    @Test func groupingByDayAndByState() async throws {
+        let ledger = try ledger()
+        let byDay = try await ledger.spendReport(ReportQuery(grouping: .day))
+        #expect(byDay.groups.map(\.group) == ["2026-11-20", "2026-11-22", "not submitted"])
+        #expect(byDay.groups.map(\.jobs) == [3, 2, 5])
+        let byState = try await ledger.spendReport(ReportQuery(grouping: .state))
+        #expect(byState.groups.first { $0.group == "completed" }?.jobs == 3)
+        #expect(byState.total.creditsCharged == 8.3)
+    }
+
+    @Test func dateFiltersUseTheSubmissionTime() async throws {
+        let ledger = try ledger()
+        let since = try await ledger.spendReport(ReportQuery(since: "2026-11-21T00:00:00.000Z"))
+        #expect(since.total.jobs == 2 && since.groups.map(\.group) == ["b"])
+        let until = try await ledger.spendReport(ReportQuery(until: "2026-11-20T10:02:00.000Z"))
+        #expect(until.total.jobs == 2 && until.total.creditsEstimated == 5.5)
+    }
+
+    @Test func anEmptyLedgerReportsZeros() async throws {
+        let report = try await Ledger(path: folder.file("empty.sqlite")).spendReport(ReportQuery())
+        #expect(report.groups.isEmpty && report.total.jobs == 0 && report.total.creditsCharged == 0)
+        let out = try render(report, .table)
+        #expect(out.contains("total"))
+    }
+
+    @Test func anUnknownBatchIsAnError() async throws {
+        await #expect(throws: LedgerError.self) { try await ledger().spendReport(ReportQuery(batch: "zzz")) }
+    }
+
+    func render(_ report: SpendReport, _ format: ReportFormat, timeline: [CreditPoint] = []) throws -> String {
+        let path = folder.file("out-\(UUID().uuidString)")
+        let fd = open(path, O_WRONLY | O_CREAT, 0o644)
+        let out = TextOutput(fd: fd)
+        try ReportRenderer.write(report, timeline: timeline, format: format, to: out, title: "Spend <&>", generatedAt: "now")
+        try out.flush()
+        close(fd)
+        return try String(contentsOfFile: path, encoding: .utf8)
+    }
+
+    func renderJobs(_ ledger: Ledger, _ format: ReportFormat) throws -> String {
+        let path = folder.file("jobs-\(UUID().uuidString)")
+        let fd = open(path, O_WRONLY | O_CREAT, 0o644)
+        let out = TextOutput(fd: fd)
+        let keys = ["note"]
+        try ReportRenderer.writeJobsHeader(format: format, metadataKeys: keys, to: out)
+        var index = 0
+        try ledger.forEachReportJob(ReportQuery()) { job in
+            try ReportRenderer.writeJob(job, index: index, format: format, metadataKeys: keys, to: out)
+            index += 1
+        }
+        try ReportRenderer.writeJobsFooter(format: format, to: out)
+        try out.flush()
+        close(fd)
+        return path
+    }
+
+    @Test func jobsAsCSVReadBackEqualTheLedgerAndCannotRunAsFormulas() async throws {
+        let ledger = try ledger()
+        #expect(try await ledger.metadataKeys(ReportQuery()) == ["note"])
+        let records = try readAll(renderJobs(ledger, .csv))
+        #expect(records.count == 11)
+        let header = records[0].fields
+        #expect(header == ReportJob.columns + ["note"])
+        let rows = try await ledger.database.read { try Row.fetchAll($0, sql: "SELECT * FROM jobs ORDER BY id") }
+        for (record, row) in zip(records.dropFirst(), rows) {
+            let cell = Dictionary(uniqueKeysWithValues: zip(header, record.fields))
+            #expect(cell["row_key"] == row["row_key"])
+            #expect(cell["state"] == row["state"])
+            #expect(cell["source_line"] == String(row["source_line"] as Int))
+            #expect(cell["conversion_cost"] == (row["conversion_cost"] as Double?).map { String(format: "%.2f", $0) } ?? "")
+            let prompt: String = row["prompt"]
+            // User text that starts like a formula is defused with a leading quote; the rest is intact.
+            #expect(cell["prompt"] == ("=+-@".contains(prompt.first!) ? "'" + prompt : prompt))
+        }
+        let b1 = records.first { $0.fields[1] == "b1" }!.fields
+        #expect(b1[3] == "'-rm, -rf" && b1.last == "'@home")
+        #expect(records[1].fields.last == "'=HYPERLINK(\"x\")")
+    }
+
+    @Test func formulaPrefixesCoverEveryDangerousFirstCharacter() {
+        for start in ["=", "+", "-", "@", "\t", "\r"] {
+            let cell = ReportRenderer.csvCell(.text(start + "SUM(A1)"))
+            #expect(cell.hasPrefix("'") || cell.hasPrefix("\"'"), "\(start.debugDescription)")
+        }
+        #expect(ReportRenderer.csvCell(.number("-0.57")) == "-0.57")
+        #expect(ReportRenderer.csvCell(.text("plain")) == "plain")
+    }
+
+    @Test func jsonDecodesWithNumbersAsNumbers() async throws {
+        let ledger = try ledger()
+        let totals = try render(try await ledger.spendReport(ReportQuery()), .json)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(totals.utf8)) as? [String: Any])
+        let total = try #require(object["total"] as? [String: Any])
+        #expect(total["credits_charged"] as? Double == 8.3)
+        #expect(total["jobs"] as? Int == 10)
+        let jobs = try Data(contentsOf: URL(fileURLWithPath: renderJobs(ledger, .json)))
+        let list = try #require((try JSONSerialization.jsonObject(with: jobs) as? [String: Any])?["jobs"] as? [[String: Any]])
+        #expect(list.count == 10)
+        #expect(list[6]["conversion_cost"] as? Double == 3.3)
+        #expect(list[0]["task_id"] is NSNull)
+        #expect(list[0]["note"] as? String == "=HYPERLINK(\"x\")")
+    }
+
+    @Test func theHTMLPageIsWellFormedSelfContainedAndHoldsTheSameTotals() async throws {
+        let ledger = try ledger()
+        let report = try await ledger.spendReport(ReportQuery())
+        let timeline = try await ledger.creditTimeline(ReportQuery())
+        #expect(timeline.last == CreditPoint(time: "2026-11-22T08:01", estimated: 11, charged: 8.3))
+        let page = try render(report, .html, timeline: timeline)
+        let parser = XMLParser(data: Data(page.utf8))
+        #expect(parser.parse(), "\(String(describing: parser.parserError))")
+        #expect(!page.contains("<script") && !page.contains("http://") && !page.contains("https://") && !page.contains("@import"))
+        #expect(page.contains("<svg") && page.contains("<polyline") && page.contains("@media print") && page.contains("max-width: 600px"))
+        #expect(page.contains("Spend &lt;&amp;&gt;"))
+        #expect(page.contains("<b>8.30</b>") && page.contains(">11.00<"))
+        #expect(page.contains("3 jobs have no charge yet") || page.contains("have no charge yet"))
+    }
+
+    @Test func markdownAndTableLineUp() async throws {
+        let report = try await ledger().spendReport(ReportQuery())
+        let markdown = try render(report, .markdown).split(separator: "\n")
+        #expect(markdown[0].hasPrefix("| batch | jobs |"))
+        #expect(markdown[1].contains("---:"))
+        let table = try render(report, .table).split(separator: "\n").prefix(4)
+        #expect(table.count == 4)
+        // Every data row ends at the same column: numbers right-aligned, text padded.
+        #expect(Set(table.dropFirst().map(\.count)).count == 1)
+        #expect(table[3].hasPrefix("total") && table[3].contains("8.30"))
+    }
+}
