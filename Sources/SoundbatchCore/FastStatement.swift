@@ -1,11 +1,13 @@
 import GRDB
 import GRDBSQLite
 
-/// A prepared statement run through SQLite's C API, for the one hot loop of a feed.
+/// A prepared statement run through SQLite's C API, for the two hot loops that touch every
+/// job: the feed's inserts and the report's totals.
 ///
 /// GRDB's `execute(arguments:)` builds a `StatementArguments` of boxed values for each
-/// call; in a million-row feed that was a quarter of the time outside SQLite itself.
-/// Everywhere else, use GRDB.
+/// call; in a million-row feed that was a quarter of the time outside SQLite itself. And
+/// SQLite's own GROUP BY sorts every row first: 2.4 s for a million jobs, against 0.6 s
+/// for one scan summed up here. Everywhere else, use GRDB.
 struct FastStatement {
     enum Value {
         case integer(Int64)
@@ -43,6 +45,48 @@ struct FastStatement {
             let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(handle)))
             sqlite3_reset(handle)
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: sql)
+        }
+    }
+}
+
+extension FastStatement {
+    /// The current row of a query, read column by column without making values.
+    struct Columns {
+        fileprivate let handle: OpaquePointer
+
+        func isNull(_ index: Int32) -> Bool { sqlite3_column_type(handle, index) == SQLITE_NULL }
+        func int64(_ index: Int32) -> Int64 { sqlite3_column_int64(handle, index) }
+        func double(_ index: Int32) -> Double { sqlite3_column_double(handle, index) }
+
+        /// The text's bytes, valid until the next row.
+        func bytes(_ index: Int32) -> UnsafeBufferPointer<UInt8> {
+            guard let pointer = sqlite3_column_text(handle, index) else { return UnsafeBufferPointer(start: nil, count: 0) }
+            return UnsafeBufferPointer(start: pointer, count: Int(sqlite3_column_bytes(handle, index)))
+        }
+    }
+
+    /// Binds the values and calls `body` with each row of the result.
+    func forEachRow(_ values: [Value], _ body: (Columns) throws -> Void) throws {
+        let handle = statement.sqliteStatement
+        sqlite3_reset(handle)
+        for (offset, value) in values.enumerated() {
+            let index = Int32(offset + 1)
+            switch value {
+            case let .integer(number): sqlite3_bind_int64(handle, index, number)
+            case var .text(text):
+                text.withUTF8 { _ = sqlite3_bind_text(handle, index, $0.baseAddress, Int32($0.count), transient) }
+            case .null: sqlite3_bind_null(handle, index)
+            }
+        }
+        defer { sqlite3_reset(handle) }
+        while true {
+            let code = sqlite3_step(handle)
+            if code == SQLITE_DONE { return }
+            guard code == SQLITE_ROW else {
+                let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(handle)))
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: sql)
+            }
+            try body(Columns(handle: handle))
         }
     }
 }

@@ -18,11 +18,30 @@ public struct ReportQuery: Sendable {
         self.until = until
     }
 
-    /// The WHERE clause shared by every report query, with its arguments.
-    var filter: (sql: String, arguments: StatementArguments) {
-        ("""
-        (?1 IS NULL OR b.name = ?1) AND (?2 IS NULL OR j.submitted_at >= ?2) AND (?3 IS NULL OR j.submitted_at < ?3)
-        """, [batch, since, until])
+    /// The WHERE clause shared by every report query over `jobs j`, with its arguments.
+    /// Resolves the batch's name first, so the scan needs no join.
+    func filter(_ db: Database) throws -> (sql: String, arguments: StatementArguments) {
+        let (sql, batchID) = try resolvedFilter(db)
+        return (sql, [batchID, since, until])
+    }
+
+    /// The same, with the arguments for a FastStatement.
+    func fastFilter(_ db: Database) throws -> (sql: String, values: [FastStatement.Value]) {
+        let (sql, batchID) = try resolvedFilter(db)
+        return (sql, [batchID.map { .integer($0) } ?? .null, since.map { .text($0) } ?? .null, until.map { .text($0) } ?? .null])
+    }
+
+    private func resolvedFilter(_ db: Database) throws -> (String, Int64?) {
+        var batchID: Int64?
+        if let batch {
+            batchID = try Int64.fetchOne(db, sql: "SELECT id FROM batches WHERE name = ?", arguments: [batch])
+            if batchID == nil {
+                throw LedgerError.noSuchBatch(batch, known: try String.fetchAll(db, sql: "SELECT name FROM batches ORDER BY name"))
+            }
+        }
+        return ("""
+            (?1 IS NULL OR j.batch_id = ?1) AND (?2 IS NULL OR j.submitted_at >= ?2) AND (?3 IS NULL OR j.submitted_at < ?3)
+            """, batchID)
     }
 }
 
@@ -88,6 +107,41 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
                     chargedWithLength: 0, unchargedJobs: 0, unchargedEstimate: 0, firstSubmitted: nil, lastSubmitted: nil)
     }
 
+    /// Counts one job in.
+    mutating func count(state: JobState, estimate: Double?, cost: Double?, seconds: Double?,
+                        submitted: UnsafeBufferPointer<UInt8>) {
+        jobs += 1
+        states[state.rawValue, default: 0] += 1
+        creditsEstimated += estimate ?? 0
+        if let cost {
+            creditsCharged += cost
+            chargedJobs += 1
+            estimatedForCharged += estimate ?? 0
+            if let seconds {
+                secondsForCharged += seconds
+                chargedWithLength += cost
+            }
+        }
+        switch state {
+        case .submitted, .submitting:
+            unchargedJobs += 1
+            unchargedEstimate += estimate ?? 0
+        case .ambiguous:
+            unchargedJobs += 1
+        default:
+            break
+        }
+        // Timestamps sort as text: compare bytes, and make a String only for a new extreme.
+        if submitted.count > 0 {
+            if firstSubmitted.map({ submitted.lexicographicallyPrecedes($0.utf8) }) ?? true {
+                firstSubmitted = String(decoding: submitted, as: UTF8.self)
+            }
+            if lastSubmitted.map({ $0.utf8.lexicographicallyPrecedes(submitted) }) ?? true {
+                lastSubmitted = String(decoding: submitted, as: UTF8.self)
+            }
+        }
+    }
+
     /// Adds another group's figures into this one (for the grand total).
     mutating func add(_ other: SpendTotals) {
         jobs += other.jobs
@@ -125,85 +179,81 @@ extension Double {
 }
 
 extension Ledger {
-    /// Totals per group and overall, read in one pass over the jobs.
+    /// Totals per group and overall, summed here in one scan of the jobs (see FastStatement).
     public func spendReport(_ query: ReportQuery) async throws -> SpendReport {
         try await database.read { db in
-            if let batch = query.batch,
-               try Int.fetchOne(db, sql: "SELECT 1 FROM batches WHERE name = ?", arguments: [batch]) == nil {
-                throw LedgerError.noSuchBatch(batch, known: try String.fetchAll(db, sql: "SELECT name FROM batches ORDER BY name"))
+            let (filter, values) = try query.fastFilter(db)
+            let names = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, name FROM batches")
+                .map { ($0["id"] as Int64, $0["name"] as String) })
+            let scan = try FastStatement(db, sql: """
+                SELECT j.batch_id, j.state, j.credit_estimate, j.conversion_cost, j.audio_length, j.submitted_at
+                FROM jobs j WHERE \(filter)
+                """)
+            let states = JobState.allCases.map { Array($0.rawValue.utf8) }
+            var groups: [String: SpendTotals] = [:]
+            var batchKeys: [Int64: String] = [:]
+            try scan.forEachRow(values) { row in
+                let stateBytes = row.bytes(1)
+                guard let stateIndex = states.firstIndex(where: { $0.elementsEqual(stateBytes) }) else { return }
+                let state = JobState.allCases[stateIndex]
+                let submitted = row.bytes(5)
+                let key: String
+                switch query.grouping {
+                case .batch:
+                    let id = row.int64(0)
+                    if let known = batchKeys[id] { key = known } else {
+                        key = names[id] ?? "?"
+                        batchKeys[id] = key
+                    }
+                case .day: key = submitted.count >= 10 ? String(decoding: UnsafeBufferPointer(rebasing: submitted[0..<10]), as: UTF8.self) : "not submitted"
+                case .state: key = state.rawValue
+                }
+                groups[key, default: SpendTotals.empty(key)].count(
+                    state: state,
+                    estimate: row.isNull(2) ? nil : row.double(2),
+                    cost: row.isNull(3) ? nil : row.double(3),
+                    seconds: row.isNull(4) ? nil : Double(row.int64(4)),
+                    submitted: submitted)
             }
-            let group = switch query.grouping {
-            case .batch: "b.name"
-            case .day: "COALESCE(substr(j.submitted_at, 1, 10), 'not submitted')"
-            case .state: "j.state"
-            }
-            let states = JobState.allCases.map { "SUM(j.state = '\($0.rawValue)') AS \"\($0.rawValue)\"" }.joined(separator: ", ")
-            let (filter, arguments) = query.filter
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT \(group) AS grp, COUNT(*) AS jobs, \(states),
-                       TOTAL(j.credit_estimate) AS estimated,
-                       TOTAL(j.conversion_cost) AS charged,
-                       COUNT(j.conversion_cost) AS charged_jobs,
-                       TOTAL(CASE WHEN j.conversion_cost IS NOT NULL THEN j.credit_estimate END) AS estimated_for_charged,
-                       TOTAL(CASE WHEN j.conversion_cost IS NOT NULL THEN j.audio_length END) AS seconds_for_charged,
-                       TOTAL(CASE WHEN j.audio_length IS NOT NULL THEN j.conversion_cost END) AS charged_with_length,
-                       SUM(j.state IN ('submitted', 'submitting', 'ambiguous')) AS uncharged_jobs,
-                       TOTAL(CASE WHEN j.state IN ('submitted', 'submitting') THEN j.credit_estimate END) AS uncharged_estimate,
-                       MIN(j.submitted_at) AS first_submitted, MAX(j.submitted_at) AS last_submitted
-                FROM jobs j JOIN batches b ON b.id = j.batch_id
-                WHERE \(filter)
-                GROUP BY grp ORDER BY grp
-                """, arguments: arguments)
-            let groups = rows.map { row in
-                SpendTotals(
-                    group: row["grp"], jobs: row["jobs"],
-                    states: Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, row[$0.rawValue] as Int? ?? 0) }),
-                    creditsEstimated: row["estimated"], creditsCharged: row["charged"], chargedJobs: row["charged_jobs"],
-                    estimatedForCharged: row["estimated_for_charged"], secondsForCharged: row["seconds_for_charged"],
-                    chargedWithLength: row["charged_with_length"],
-                    unchargedJobs: row["uncharged_jobs"], unchargedEstimate: row["uncharged_estimate"],
-                    firstSubmitted: row["first_submitted"], lastSubmitted: row["last_submitted"])
-            }
+            let sorted = groups.values.sorted { $0.group < $1.group }
             var total = SpendTotals.empty("total")
-            for group in groups { total.add(group) }
-            return SpendReport(grouping: query.grouping.rawValue, groups: groups, total: total)
+            for group in sorted { total.add(group) }
+            return SpendReport(grouping: query.grouping.rawValue, groups: sorted, total: total)
         }
     }
 
     /// Cumulative credits estimated (by submission time) and charged (by completion time),
-    /// in at most about `points` steps.
-    public func creditTimeline(_ query: ReportQuery, points: Int = 200) async throws -> [CreditPoint] {
+    /// per minute, thinned to at most `points` points.
+    public func creditTimeline(_ query: ReportQuery, points: Int = 300) async throws -> [CreditPoint] {
         try await database.read { db in
-            let (filter, arguments) = query.filter
-            // Minutes, hours or days: the finest bucket that keeps the chart small.
-            var events: [(String, Double, Double)] = []
-            for width in [16, 13, 10] {
-                events = try Row.fetchAll(db, sql: """
-                    SELECT t, TOTAL(e) AS e, TOTAL(c) AS c FROM (
-                        SELECT substr(j.submitted_at, 1, \(width)) AS t, j.credit_estimate AS e, NULL AS c
-                        FROM jobs j JOIN batches b ON b.id = j.batch_id WHERE \(filter) AND j.submitted_at IS NOT NULL
-                        UNION ALL
-                        SELECT substr(j.completed_at, 1, \(width)), NULL, j.conversion_cost
-                        FROM jobs j JOIN batches b ON b.id = j.batch_id WHERE \(filter) AND j.completed_at IS NOT NULL
-                    ) GROUP BY t ORDER BY t
-                    """, arguments: arguments).map { ($0["t"], $0["e"], $0["c"]) }
-                if events.count <= points { break }
-            }
+            let (filter, arguments) = try query.filter(db)
+            let minutes = try Row.fetchAll(db, sql: """
+                SELECT t, TOTAL(e) AS e, TOTAL(c) AS c FROM (
+                    SELECT substr(j.submitted_at, 1, 16) AS t, j.credit_estimate AS e, NULL AS c
+                    FROM jobs j WHERE \(filter) AND j.submitted_at IS NOT NULL
+                    UNION ALL
+                    SELECT substr(j.completed_at, 1, 16), NULL, j.conversion_cost
+                    FROM jobs j WHERE \(filter) AND j.completed_at IS NOT NULL
+                ) GROUP BY t ORDER BY t
+                """, arguments: arguments)
             var estimated = 0.0, charged = 0.0
-            return events.map { time, e, c in
-                estimated += e
-                charged += c
-                return CreditPoint(time: time, estimated: estimated, charged: charged)
+            let cumulative = minutes.map { row in
+                estimated += row["e"]
+                charged += row["c"]
+                return CreditPoint(time: row["t"], estimated: estimated, charged: charged)
             }
+            guard cumulative.count > points else { return cumulative }
+            let step = Double(cumulative.count - 1) / Double(points - 1)
+            return (0..<points).map { cumulative[Int((Double($0) * step).rounded())] }
         }
     }
 
     /// The metadata keys (extra CSV columns) of the jobs a report covers, in order of first use.
     public func metadataKeys(_ query: ReportQuery) async throws -> [String] {
         try await database.read { db in
-            let (filter, arguments) = query.filter
+            let (filter, arguments) = try query.filter(db)
             return try String.fetchAll(db, sql: """
-                SELECT m.key FROM jobs j JOIN batches b ON b.id = j.batch_id, json_each(j.metadata) m
+                SELECT m.key FROM jobs j, json_each(j.metadata) m
                 WHERE \(filter) AND j.metadata IS NOT NULL
                 GROUP BY m.key ORDER BY MIN(j.id), MIN(m.id)
                 """, arguments: arguments)
@@ -211,54 +261,46 @@ extension Ledger {
     }
 
     /// Calls `body` with each job the report covers, in order, without holding them all.
-    public func forEachReportJob(_ query: ReportQuery, _ body: (ReportJob) throws -> Void) throws {
+    /// The metadata values come out of SQLite already, in the order of `metadataKeys`.
+    public func forEachReportJob(_ query: ReportQuery, metadataKeys: [String], _ body: (ReportJob) throws -> Void) throws {
         try database.read { db in
-            let (filter, arguments) = query.filter
+            let (filter, arguments) = try query.filter(db)
+            var allArguments = arguments
+            var extracts = ""
+            for (index, key) in metadataKeys.enumerated() {
+                allArguments += ["$.\"" + key + "\""]
+                extracts += ", json_extract(j.metadata, ?\(index + 4)) AS m\(index)"
+            }
             let cursor = try Row.fetchCursor(db, sql: """
                 SELECT b.name AS batch, j.row_key, j.source_line, j.prompt, j.audio_length, j.state, j.task_id,
                        j.conversion_id, j.eta, j.credit_estimate, j.conversion_cost, j.remote_status, j.audio_url,
-                       j.download_path, j.submitted_at, j.completed_at, j.attempt_count, j.last_error, j.metadata
+                       j.download_path, j.submitted_at, j.completed_at, j.attempt_count, j.last_error\(extracts)
                 FROM jobs j JOIN batches b ON b.id = j.batch_id
-                WHERE \(filter) ORDER BY b.name, j.id
-                """, arguments: arguments)
+                WHERE \(filter) ORDER BY j.batch_id, j.id
+                """, arguments: allArguments)
             while let row = try cursor.next() { try body(ReportJob(row: row)) }
         }
     }
 }
 
-/// One job as `report --jobs` shows it.
+/// One job as `report --jobs` shows it: the columns below, then the metadata values.
 public struct ReportJob: Sendable {
     public static let columns = ["batch", "row_key", "source_line", "prompt", "audio_length", "state", "task_id",
                                  "conversion_id", "eta", "credit_estimate", "conversion_cost", "remote_status", "audio_url",
                                  "downloaded_file", "submitted_at", "completed_at", "attempts", "last_error"]
-    /// Columns soundbatch writes as numbers.
-    public static let numeric: Set<String> = ["source_line", "audio_length", "eta", "credit_estimate", "conversion_cost", "attempts"]
 
-    public var values: [String: ReportValue]
-    public var metadata: [String: String]
+    public var values: [ReportValue]
 
     init(row: Row) {
-        var values: [String: ReportValue] = [:]
-        for column in Self.columns {
-            let name = switch column {
-            case "downloaded_file": "download_path"
-            case "attempts": "attempt_count"
-            default: column
-            }
-            switch row[name] as DatabaseValue? {
-            case nil: values[column] = .none
-            case let value?:
-                switch value.storage {
-                case let .int64(number): values[column] = .number(Double(number), decimals: 0)
-                case let .double(number): values[column] = .number(number, decimals: 2)
-                case let .string(text): values[column] = .text(text)
-                default: values[column] = .none
-                }
+        values = (0..<row.count).map { index in
+            let value: DatabaseValue = row[index]
+            switch value.storage {
+            case let .int64(number): return .number(Double(number), decimals: 0)
+            case let .double(number): return .number(number, decimals: 2)
+            case let .string(text): return .text(text)
+            default: return .none
             }
         }
-        self.values = values
-        let json: String? = row["metadata"]
-        metadata = json.flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:]
     }
 }
 

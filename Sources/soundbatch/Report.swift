@@ -83,11 +83,9 @@ struct Report: AsyncParsableCommand {
         let format = chosenFormat
         if jobs {
             let keys = try await ledger.metadataKeys(query)
-            // Checks the batch exists, with a clear error, before writing anything.
-            _ = try await ledger.spendReport(ReportQuery(batch: query.batch))
             try ReportRenderer.writeJobsHeader(format: format, metadataKeys: keys, to: out)
             var index = 0
-            try ledger.forEachReportJob(query) { job in
+            try ledger.forEachReportJob(query, metadataKeys: keys) { job in
                 try ReportRenderer.writeJob(job, index: index, format: format, metadataKeys: keys, to: out)
                 index += 1
             }

