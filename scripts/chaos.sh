@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The crash-and-fault harness: against a sandbox that fails, resets connections after
+# taking requests and limits the rate, it feeds a batch of unique prompts, kills the
+# runner with SIGKILL at random moments, interrupts it once with SIGINT, resends the
+# ambiguous jobs on purpose, then compares the sandbox's record of accepted tasks with
+# the ledger and prints one line:
+#   jobs=500 submitted=N ambiguous_resent=A duplicates_paid=D lost=L kills=K
+# It passes when every job is submitted or failed for good, lost=0, and no more tasks
+# were paid twice than ambiguous jobs resent on purpose.
+#
+#   scripts/chaos.sh [JOBS] [KILLS]        SEED=n replays a run; BIN=path picks the binary
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs="${1:-500}"
+kills="${2:-10}"
+seed="${SEED:-$(( $(date +%s) % 100000 ))}"
+echo "chaos: seed=$seed (replay with SEED=$seed $0 $jobs $kills)"
+
+if [ -z "${BIN:-}" ]; then
+    swift build --product soundbatch >/dev/null
+    BIN="$(swift build --show-bin-path)/soundbatch"
+fi
+work="$(mktemp -d "${TMPDIR:-/tmp}/soundbatch-chaos.XXXXXX")"
+trap 'kill "$sandbox_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+ledger="$work/ledger.sqlite"
+export MUSICGPT_API_KEY=chaos-key
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$BIN" sandbox --port "$port" --rate 1200/min --latency 40ms --latency-jitter 120ms \
+    --failure-rate 0.1 --seed "$seed" >"$work/sandbox.log" 2>&1 &
+sandbox_pid=$!
+url="http://127.0.0.1:$port"
+for _ in $(seq 200); do grep -q listening "$work/sandbox.log" && break; sleep 0.05; done
+
+python3 - "$jobs" "$work/chaos.csv" <<'PY'
+import sys
+n, path = int(sys.argv[1]), sys.argv[2]
+with open(path, "w") as out:
+    out.write("id,prompt\n")
+    for i in range(n):
+        out.write(f"c{i},chaos prompt number {i}\n")
+PY
+"$BIN" run "$work/chaos.csv" --batch chaos --dry-run --quiet --ledger "$ledger"
+
+send=(--batch chaos --base-url "$url" --rate 1200/min --concurrency 6 --timeout 2 --quiet --ledger "$ledger")
+# The kill moments come from the seed, so a failure can be replayed.
+moments=$(python3 -c "import random; r=random.Random($seed); print(' '.join(f'{r.uniform(0.2, 1.5):.2f}' for _ in range($kills)))")
+count() { sqlite3 "$ledger" "SELECT COUNT(*) FROM jobs WHERE state = '$1'"; }
+
+killed=0
+for moment in $moments; do
+    "$BIN" resume "${send[@]}" >/dev/null 2>&1 &
+    pid=$!
+    sleep "$moment"
+    if kill -9 "$pid" 2>/dev/null; then killed=$((killed + 1)); fi
+    wait "$pid" 2>/dev/null || true
+done
+
+# One interruption: in-flight requests finish, then exit 2.
+"$BIN" resume "${send[@]}" >/dev/null 2>&1 &
+pid=$!
+sleep 0.5
+kill -INT "$pid" 2>/dev/null || true
+status=0; wait "$pid" || status=$?
+if [ "$status" -ne 2 ] && [ "$status" -ne 0 ]; then echo "chaos: SIGINT run exited $status, not 2"; exit 1; fi
+
+# Carry on until nothing is pending, then resend what is ambiguous, on purpose, until
+# nothing is left in doubt.
+resent=0
+for _ in $(seq 20); do
+    "$BIN" resume "${send[@]}" >/dev/null 2>&1 || true
+    held=$(count ambiguous)
+    if [ "$(count pending)" -eq 0 ] && [ "$held" -eq 0 ]; then break; fi
+    if [ "$held" -gt 0 ]; then
+        resent=$((resent + held))
+        "$BIN" resume "${send[@]}" --resend-ambiguous >/dev/null 2>&1 || true
+    fi
+done
+
+python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('$url/_sandbox/tasks').read().decode())" >"$work/tasks.json"
+sqlite3 -json "$ledger" "SELECT prompt, state, task_id FROM jobs" >"$work/jobs.json"
+python3 - "$work/tasks.json" "$work/jobs.json" "$jobs" "$resent" "$killed" <<'PY'
+import collections, json, sys
+tasks = json.load(open(sys.argv[1]))
+text = open(sys.argv[2]).read().strip()
+jobs = json.loads(text) if text else []
+total, resent, kills = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+per_prompt = collections.Counter(t["prompt"] for t in tasks)
+accepted_ids = {t["task_id"] for t in tasks}
+state = {j["prompt"]: j for j in jobs}
+duplicates = sum(n - 1 for n in per_prompt.values())
+# Lost: a task the service made for a job the ledger does not hold as submitted, or a
+# task ID in the ledger the service never gave.
+lost = sum(1 for p in per_prompt if state.get(p, {}).get("state") != "submitted")
+lost += sum(1 for j in jobs if j["state"] == "submitted" and j["task_id"] not in accepted_ids)
+submitted = sum(1 for j in jobs if j["state"] == "submitted")
+unfinished = sum(1 for j in jobs if j["state"] not in ("submitted", "failed"))
+print(f"jobs={total} submitted={submitted} ambiguous_resent={resent} duplicates_paid={duplicates} lost={lost} kills={kills}")
+ok = lost == 0 and duplicates <= resent and unfinished == 0 and len(jobs) == total
+if not ok:
+    print(f"chaos: FAILED (unfinished={unfinished})")
+sys.exit(0 if ok else 1)
+PY
