@@ -63,7 +63,8 @@ let package = Package(
                 "SoundbatchSandbox",
                 "soundbatch",
                 .product(name: "Clocks", package: "swift-clocks"),
-            ]
+            ],
+            exclude: ["Corpus"]  // hostile CSV files, read by path
         ),
     ]
 )
