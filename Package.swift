@@ -63,6 +63,7 @@ let package = Package(
                 "SoundbatchSandbox",
                 "soundbatch",
                 .product(name: "Clocks", package: "swift-clocks"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             exclude: ["Corpus"]  // hostile CSV files, read by path
         ),

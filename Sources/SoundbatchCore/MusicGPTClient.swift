@@ -143,6 +143,7 @@ public final class MusicGPTClient: Sendable {
         if let webhookURL = job.webhookURL { form.append(("webhook_url", webhookURL)) }
         request.body = .bytes(ByteBuffer(string: FormEncoding.encode(form)))
 
+        let started = ContinuousClock.now
         let response: HTTPClientResponse
         do {
             response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.seconds * 1e9)))
@@ -152,7 +153,9 @@ public final class MusicGPTClient: Sendable {
         let status = Int(response.status.code)
         let body: ByteBuffer
         do {
-            body = try await response.body.collect(upTo: Self.maxAnswerBytes)
+            // The client's deadline covers the answer's head only: a body that drips in
+            // byte by byte must not hold the job past the timeout.
+            body = try await Self.collect(response, upTo: Self.maxAnswerBytes, deadline: started + timeout)
         } catch is NIOTooManyBytesError {
             return Self.outcome(status: status, headers: response.headers, body: nil,
                                 bodyProblem: "the answer is larger than 1 MiB")
@@ -172,8 +175,9 @@ public final class MusicGPTClient: Sendable {
         request.headers.add(name: "Authorization", value: key.value)
         request.headers.add(name: "Accept", value: "application/json")
         do {
+            let started = ContinuousClock.now
             let response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.seconds * 1e9)))
-            let body = try await response.body.collect(upTo: Self.maxAnswerBytes)
+            let body = try await Self.collect(response, upTo: Self.maxAnswerBytes, deadline: started + timeout)
             return Self.statusOutcome(status: Int(response.status.code), headers: response.headers,
                                       body: Data(body.readableBytesView))
         } catch is NIOTooManyBytesError {
@@ -197,6 +201,24 @@ public final class MusicGPTClient: Sendable {
         default:
             return .retryable(status: status, error: "HTTP \(status): \(serviceError)",
                               retryAfter: headers.first(name: "Retry-After").flatMap { RetryAfter.parse($0) })
+        }
+    }
+
+    struct AnswerTimedOut: Error, CustomStringConvertible {
+        var description: String { "timed out reading the answer" }
+    }
+
+    /// The whole body, unless it is larger than `limit` or still coming at `deadline`.
+    static func collect(_ response: HTTPClientResponse, upTo limit: Int, deadline: ContinuousClock.Instant) async throws -> ByteBuffer {
+        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask { try await response.body.collect(upTo: limit) }
+            group.addTask {
+                try await Task.sleep(until: deadline, clock: .continuous)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let body = try await group.next() ?? nil else { throw AnswerTimedOut() }
+            return body
         }
     }
 

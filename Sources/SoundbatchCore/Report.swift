@@ -223,21 +223,21 @@ extension Ledger {
     }
 
     /// Cumulative credits estimated (by submission time) and charged (by completion time),
-    /// per minute, thinned to at most `points` points.
+    /// per second, thinned to at most `points` points.
     public func creditTimeline(_ query: ReportQuery, points: Int = 300) async throws -> [CreditPoint] {
         try await database.read { db in
             let (filter, arguments) = try query.filter(db)
-            let minutes = try Row.fetchAll(db, sql: """
+            let seconds = try Row.fetchAll(db, sql: """
                 SELECT t, TOTAL(e) AS e, TOTAL(c) AS c FROM (
-                    SELECT substr(j.submitted_at, 1, 16) AS t, j.credit_estimate AS e, NULL AS c
+                    SELECT substr(j.submitted_at, 1, 19) AS t, j.credit_estimate AS e, NULL AS c
                     FROM jobs j WHERE \(filter) AND j.submitted_at IS NOT NULL
                     UNION ALL
-                    SELECT substr(j.completed_at, 1, 16), NULL, j.conversion_cost
+                    SELECT substr(j.completed_at, 1, 19), NULL, j.conversion_cost
                     FROM jobs j WHERE \(filter) AND j.completed_at IS NOT NULL
                 ) GROUP BY t ORDER BY t
                 """, arguments: arguments)
             var estimated = 0.0, charged = 0.0
-            let cumulative = minutes.map { row in
+            let cumulative = seconds.map { row in
                 estimated += row["e"]
                 charged += row["c"]
                 return CreditPoint(time: row["t"], estimated: estimated, charged: charged)

@@ -260,7 +260,7 @@ public enum ReportRenderer {
         h1 { font-size: 1.5rem; margin-bottom: .25rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
         .meta, .note { color: #52606d; }
         .summary { display: flex; flex-wrap: wrap; gap: 1rem; margin: 1rem 0; }
-        .summary div { border: 1px solid #cbd2d9; border-radius: 6px; padding: .5rem .9rem; min-width: 9rem; }
+        .summary div { border: 1px solid #cbd2d9; border-radius: 6px; padding: .5rem .9rem; flex: 1 1 8rem; max-width: 14rem; }
         .summary b { display: block; font-size: 1.3rem; }
         .scroll { overflow-x: auto; }
         table { border-collapse: collapse; width: 100%; font-size: .85rem; }
@@ -270,7 +270,7 @@ public enum ReportRenderer {
         svg { width: 100%; height: auto; display: block; }
         .legend span { display: inline-block; margin-right: 1rem; }
         .legend i { display: inline-block; width: .8rem; height: .8rem; margin-right: .3rem; vertical-align: middle; }
-        @media (max-width: 600px) { body { margin: 1rem auto; font-size: 14px; } .summary div { min-width: 40%; } }
+        @media (max-width: 600px) { body { margin: 1rem auto; font-size: 14px; } .summary { gap: .5rem; } }
         @media print { body { margin: 0; max-width: none; } .scroll { overflow: visible; } table { font-size: 9pt; } h2 { break-after: avoid; } svg { break-inside: avoid; } }
         </style>
         </head>

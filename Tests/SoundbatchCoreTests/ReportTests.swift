@@ -184,7 +184,7 @@ import FoundationXML
         let ledger = try ledger()
         let report = try await ledger.spendReport(ReportQuery())
         let timeline = try await ledger.creditTimeline(ReportQuery())
-        #expect(timeline.last == CreditPoint(time: "2026-11-22T08:01", estimated: 11, charged: 8.3))
+        #expect(timeline.last == CreditPoint(time: "2026-11-22T08:01:00", estimated: 11, charged: 8.3))
         let page = try render(report, .html, timeline: timeline)
         let parser = XMLParser(data: Data(page.utf8))
         #expect(parser.parse(), "\(String(describing: parser.parserError))")
