@@ -28,6 +28,7 @@ public enum LedgerError: Error, CustomStringConvertible {
     case noSuchBatch(String, known: [String])
     case busy(path: String, holder: String)
     case notPending(jobID: Int64)
+    case vanished(path: String)
 
     public var description: String {
         switch self {
@@ -39,6 +40,8 @@ public enum LedgerError: Error, CustomStringConvertible {
             "the ledger \(path) was written by a newer soundbatch; upgrade soundbatch to use it (nothing was changed)"
         case let .busy(path, holder):
             "another soundbatch (\(holder)) is running on the ledger \(path); wait for it to finish, or stop it first"
+        case let .vanished(path):
+            "the ledger \(path) was deleted or replaced while soundbatch was running; stopped sending so that nothing is paid for without a record"
         case let .notPending(jobID):
             "job \(jobID) is no longer pending; was another process working on this ledger?"
         case let .noSuchBatch(name, known):
@@ -54,6 +57,8 @@ public enum LedgerError: Error, CustomStringConvertible {
 public final class Ledger: Sendable {
     public let path: String
     let database: DatabaseQueue
+    /// The file's identity when opened, to notice it being deleted or replaced under us.
+    private let fileIdentity: (device: UInt64, inode: UInt64)
 
     /// Resolves the ledger's path: the option, else `SOUNDBATCH_LEDGER`, else `./soundbatch.sqlite`.
     public static func resolvePath(option: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
@@ -92,6 +97,20 @@ public final class Ledger: Sendable {
         } catch let error as DatabaseError {
             throw LedgerError.cannotOpen(path: path, reason: error.message ?? "\(error)")
         }
+        guard let identity = Self.identity(of: path) else { throw LedgerError.vanished(path: path) }
+        fileIdentity = identity
+    }
+
+    private static func identity(of path: String) -> (device: UInt64, inode: UInt64)? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return (UInt64(info.st_dev), UInt64(info.st_ino))
+    }
+
+    /// Throws if the ledger's file is no longer the one opened: writes would go to a
+    /// deleted file and be lost with the process.
+    public func checkStillThere() throws {
+        guard let now = Self.identity(of: path), now == fileIdentity else { throw LedgerError.vanished(path: path) }
     }
 
     /// Creates an empty file readable by its owner only, unless one exists already.

@@ -82,6 +82,7 @@ extension Ledger {
     /// Durably marks the job as being sent and opens its attempt, in one transaction that
     /// is on disk before this returns. Returns the attempt's id.
     public func markSubmitting(jobID: Int64, webhookURL: String?, now: Date = Date()) async throws -> Int64 {
+        try checkStillThere()
         let stamp = Timestamp.string(now)
         return try await database.write { db in
             try db.execute(sql: """

@@ -6,6 +6,21 @@ import SoundbatchCore
 
 @main
 struct Soundbatch: AsyncParsableCommand {
+    static func main() async {
+        // A file size limit (ulimit -f) should fail a write with a clear error, not kill us.
+        signal(SIGXFSZ, SIG_IGN)
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "soundbatch",
         abstract: "Turn a spreadsheet of prompts into sound effects with the MusicGPT Sound Generator API.",
@@ -79,10 +94,13 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
         printError(error.description)
         switch error {
         case .noSuchBatch, .missing, .busy: throw Exit.usage
-        case .cannotOpen, .fromTheFuture, .notPending: throw Exit.ledgerUnusable
+        case .cannotOpen, .fromTheFuture, .notPending, .vanished: throw Exit.ledgerUnusable
         }
     } catch let error as DatabaseError {
-        printError("the ledger failed: \(error.message ?? "\(error)")")
+        let hint = [.SQLITE_FULL, .SQLITE_IOERR].contains(error.resultCode)
+            ? " (is the disk full, or the file size limited?); the unfinished change was rolled back: free some space and run again"
+            : ""
+        printError("the ledger failed: \(error.message ?? "\(error)")\(hint)")
         throw Exit.ledgerUnusable
     } catch let error as ReportError {
         printError(error.description)
