@@ -128,4 +128,22 @@ import Testing
         }
         #expect(child.stdout.contains("audio saved \(completed.count)"))
     }
+
+    @Test func aKeyFileMustBeARegularFileAndPrivate() async throws {
+        let csv = try writeJobs(2)
+        let folderAsKey = try Child(["run", csv, "--ledger", "ledger.sqlite", "--api-key-file", folder.path], in: folder, name: "dir")
+        #expect(try await folderAsKey.exitStatus() == 64)
+        #expect(folderAsKey.stderr.contains("not a regular file"))
+        let secret = "sk-file-\(UUID().uuidString)"
+        let keyFile = try folder.write("key.txt", secret + "\n")
+        chmod(keyFile, 0o644)
+        try await Sandbox.withRunning(.with { $0.submitsPerMinute = nil; $0.apiKey = secret }) { url, sandbox in
+            let child = try Child(["run", csv, "--ledger", "ledger.sqlite", "--base-url", url, "--rate", "20/s",
+                                   "--api-key-file", keyFile, "--log-level", "trace"], in: folder)
+            #expect(try await child.exitStatus() == 0, "\(child.stderr)")
+            #expect(child.stderr.contains("can be read by other users; chmod 600 it"))
+            #expect(!child.stderr.contains(secret) && !child.stdout.contains(secret))
+            #expect(await sandbox.acceptedTasks.count == 2)  // the key was read and used
+        }
+    }
 }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Testing
 @testable import SoundbatchCore
+import SoundbatchSandbox
 
 @Suite struct IngestTests {
     let folder = try! TemporaryFolder()
@@ -240,5 +241,58 @@ import Testing
         #expect(status[0].conversionCostTotal == 1.5)
         #expect(try ledger().status(batch: "two").map(\.jobs) == [1])
         #expect(throws: LedgerError.self) { try ledger().status(batch: "three") }
+    }
+}
+
+/// Random valid tables go into the ledger exactly as written; random bytes never crash a feed.
+@Suite struct IngestFuzzTests {
+    let folder = try! TemporaryFolder()
+
+    @Test func randomValidTablesRoundTripThroughTheLedger() throws {
+        var random = SeededRandom(seed: 99)
+        let pieces = ["rain", ", ", "\"quoted\"", "\n", "é", "🔊", "  ", "door", "x", "\r\n", "'", "=1+1", "\t"]
+        for round in 0..<40 {
+            let count = Int.random(in: 1...30, using: &random)
+            var rows: [[String]] = [["id", "prompt", "audio_length", "scene"]]
+            for index in 0..<count {
+                var prompt = (0..<Int.random(in: 1...6, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined()
+                prompt = "p\(index) " + prompt + " end"  // never blank, and unique
+                let length = Bool.random(using: &random) ? String(Int.random(in: 1...600, using: &random)) : ""
+                let scene = (0..<Int.random(in: 0...3, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined()
+                rows.append(["id-\(index)", prompt, length, scene])
+            }
+            let path = try folder.write("r\(round).csv", csvText(rows, lineEnding: round.isMultiple(of: 2) ? "\n" : "\r\n"))
+            let ledger = try Ledger(path: folder.file("r\(round).sqlite"))
+            let summary = try ledger.ingest(CSVReader(path: path), batch: "r", skipInvalid: false)
+            #expect(summary.newJobs == count)
+            let stored = try ledger.database.read { db in
+                try Row.fetchAll(db, sql: "SELECT row_key, prompt, audio_length, metadata FROM jobs ORDER BY id")
+            }
+            for (row, written) in zip(stored, rows.dropFirst()) {
+                #expect(row["row_key"] == written[0])
+                #expect(row["prompt"] == written[1].trimmed, "round \(round)")
+                #expect(row["audio_length"] as Int? == Int(written[2]))
+                let metadata = try JSONDecoder().decode([String: String].self, from: Data((row["metadata"] as String).utf8))
+                #expect(metadata == ["scene": written[3]])
+            }
+        }
+    }
+
+    @Test func randomBytesNeverCrashAFeedAndLeaveTheLedgerSound() throws {
+        var random = SeededRandom(seed: 5)
+        let ledger = try Ledger(path: folder.file("bytes.sqlite"))
+        let interesting: [UInt8] = Array("prompt,id,\"\n\r".utf8) + [0x00, 0xFF, 0xC3, 0xA9]
+        for round in 0..<200 {
+            let bytes = Array("prompt,id\n".utf8) + (0..<Int.random(in: 0...80, using: &random)).map { _ in
+                Bool.random(using: &random) ? interesting.randomElement(using: &random)! : UInt8.random(in: 0...255, using: &random)
+            }
+            let path = try folder.write("b\(round).csv", bytes)
+            do {
+                _ = try ledger.ingest(CSVReader(path: path), batch: "b\(round % 3)", skipInvalid: round.isMultiple(of: 2))
+            } catch is IngestError {
+                // A clear refusal is a fine outcome.
+            }
+        }
+        #expect(try ledger.database.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") } == "ok")
     }
 }
