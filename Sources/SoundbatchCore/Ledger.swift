@@ -95,7 +95,11 @@ public final class Ledger: Sendable {
             try database.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
             try migrator.migrate(database)
         } catch let error as DatabaseError {
-            throw LedgerError.cannotOpen(path: path, reason: error.message ?? "\(error)")
+            var reason = error.message ?? "\(error)"
+            if error.resultCode == .SQLITE_READONLY || error.resultCode == .SQLITE_CANTOPEN {
+                reason += " (is the file, or its folder, read-only? soundbatch needs to write beside it)"
+            }
+            throw LedgerError.cannotOpen(path: path, reason: reason)
         }
         guard let identity = Self.identity(of: path) else { throw LedgerError.vanished(path: path) }
         fileIdentity = identity

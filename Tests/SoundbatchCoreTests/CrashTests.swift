@@ -127,6 +127,10 @@ import Testing
             #expect(data.prefix(4) == Data("RIFF".utf8) && data[8..<12] == Data("WAVE".utf8) && data[12..<16] == Data("fmt ".utf8))
         }
         #expect(child.stdout.contains("audio saved \(completed.count)"))
+        // Tracking runs while submitting goes on: the first sound is done before the last prompt is sent.
+        let firstDone = completed.compactMap { $0["completed_at"] as String? }.min()
+        let lastSent = rows.compactMap { $0["submitted_at"] as String? }.max()
+        #expect(firstDone != nil && lastSent != nil && firstDone! < lastSent!)
     }
 
     @Test func aKeyFileMustBeARegularFileAndPrivate() async throws {

@@ -71,4 +71,28 @@ import Testing
             #expect(await sandbox.acceptedTasks.count <= sentWhenDeleted + 2 + 1)
         }
     }
+
+    @Test func aReadOnlyLedgerIsAClearErrorAndStaysSound() async throws {
+        try soundbatch(["run", try writeJobs(3), "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path)
+        let ledger = folder.file("ledger.sqlite")
+        // Root ignores file modes; the immutable flag holds even for root (ext4 and most file systems).
+        let lock = Process()
+        lock.executableURL = URL(fileURLWithPath: "/usr/bin/chattr")
+        lock.arguments = ["+i", ledger]
+        lock.standardError = Pipe()
+        guard (try? lock.run()) != nil else { return }
+        lock.waitUntilExit()
+        guard lock.terminationStatus == 0 else { return }  // this file system cannot make it read-only
+        defer {
+            let unlock = Process()
+            unlock.executableURL = URL(fileURLWithPath: "/usr/bin/chattr")
+            unlock.arguments = ["-i", ledger]
+            try? unlock.run()
+            unlock.waitUntilExit()
+        }
+        let result = try soundbatch(["run", folder.file("b.csv"), "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path)
+        #expect(result.status == 74)
+        #expect(result.stderr.contains("read-only"), "\(result.stderr)")
+        #expect(try integrity(ledger) == "ok")
+    }
 }
