@@ -56,6 +56,8 @@ struct JobRow {
     var webhookURL: String?
     var metadata: String?
     var problem: String?
+    /// The key's stem when the file has no `id` column (worked out where the row is read).
+    var contentKey: String?
 
     /// What makes two rows the same job when the file has no `id` column.
     var content: String {
@@ -102,23 +104,28 @@ extension Ledger {
             var writer = try JobWriter(db: db, batchID: batchID, ingestID: ingestID, stamp: stamp)
             var summary = IngestSummary(batch: batch, rows: 0, newJobs: 0, knownJobs: 0, invalidJobs: 0)
 
-            do {
-                while let record = try reader.next() {
-                    summary.rows += 1
-                    let row = header.row(from: record)
-                    if let problem = row.problem { problems.add(record.line, row: problem) }
-                    switch try writer.record(row, line: record.line) {
-                    case .new:
-                        summary.newJobs += 1
-                        if row.problem != nil { summary.invalidJobs += 1 }
-                    case .known:
-                        summary.knownJobs += 1
-                    case let .conflict(problem):
-                        problems.add(record.line, fatal: problem)
+            let pipeline = RowPipeline(reader: reader, header: header)
+            defer { pipeline.drain() }
+            while let batch = pipeline.next() {
+                switch batch {
+                case let .failed(error):
+                    problems.add(error.line ?? 1, fatal: "\(error)".droppingLinePrefix)
+                case let .rows(items):
+                    for item in items {
+                        summary.rows += 1
+                        let row = item.row
+                        if let problem = row.problem { problems.add(item.line, row: problem) }
+                        switch try writer.record(row, line: item.line) {
+                        case .new:
+                            summary.newJobs += 1
+                            if row.problem != nil { summary.invalidJobs += 1 }
+                        case .known:
+                            summary.knownJobs += 1
+                        case let .conflict(problem):
+                            problems.add(item.line, fatal: problem)
+                        }
                     }
                 }
-            } catch let error as CSVError {
-                problems.add(error.line ?? 1, fatal: "\(error)".droppingLinePrefix)
             }
             if summary.rows == 0 {
                 problems.add(2, fatal: "the file has a header but no rows; add one row per sound below the header")
@@ -320,7 +327,7 @@ struct JobWriter {
         }
         // No id column: the content names the row, and identical rows are told apart
         // by their order among themselves.
-        let base = "~" + RowKey.hash(row.content)
+        let base = row.contentKey ?? "~" + RowKey.hash(row.content)
         var occurrence = occurrences[base] ?? 1
         while true {
             let outcome = try record(row, key: "\(base)-\(occurrence)", line: line)
