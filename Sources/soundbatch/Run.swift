@@ -86,14 +86,25 @@ struct Resume: AsyncParsableCommand {
     @Flag(help: "Send the batch's ambiguous jobs again. They may then be paid for twice: check your account first.")
     var resendAmbiguous = false
 
+    @Flag(help: "After submitting, follow the tasks to their end (tracking starts while submitting goes on).")
+    var wait = false
+
     @OptionGroup var send: SendOptions
+    @OptionGroup var track: TrackOptions
     @OptionGroup var ledger: LedgerOption
     @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        if track.download != nil && !wait {
+            throw ValidationError("--download goes with --wait (or use `soundbatch track --download` later).")
+        }
+    }
 
     func run() async throws {
         log.bootstrap()
         let code = try await reportingErrors {
-            try await send.send(batch: batch, ledger: ledger.open(create: false), log: log, resendAmbiguous: resendAmbiguous)
+            try await send.send(batch: batch, ledger: ledger.open(create: false), log: log,
+                                resendAmbiguous: resendAmbiguous, wait: wait ? track : nil)
         }
         if code != Exit.done { throw code }
     }
