@@ -254,7 +254,7 @@ public actor Sandbox {
             // One task in ten says -1 (unknown), like the documented example.
             eta: random.double(in: 0...1) < 0.1 ? -1 : Int(seconds.rounded(.up)),
             willFail: random.double(in: 0...1) < configuration.generationFailureRate,
-            createdAt: Date(timeIntervalSinceNow: 0).addingTimeInterval(0))
+            createdAt: Date())
         tasks[task.taskID] = task
         order.append(task.taskID)
         taskSeconds[task.taskID] = seconds
