@@ -105,18 +105,14 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
                     guard let last = queue.last else { break }
                     cursor = last.id
                 }
-                if running >= settings.concurrency {
+                let withinBudget = settings.maxCredits == nil || budget.withLock { $0.mayStart(inFlight: running) }
+                if running >= settings.concurrency || (!withinBudget && running > 0) {
+                    // Wait for an answer: it frees a slot, and may tell a smaller forecast.
                     try await inFlight.next()
                     running -= 1
                     continue
                 }
-                if settings.maxCredits != nil, !budget.withLock({ $0.mayStart(inFlight: running) }) {
-                    if running > 0 {
-                        // Answers still to come may tell a smaller forecast; wait for one.
-                        try await inFlight.next()
-                        running -= 1
-                        continue
-                    }
+                if !withinBudget {
                     let left = try await ledger.countPending(batchID: batchID)
                     budgetStop = budget.withLock { BudgetStop(estimated: $0.estimated, limit: $0.limit, jobsLeft: left) }
                     break

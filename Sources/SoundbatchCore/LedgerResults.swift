@@ -34,11 +34,13 @@ extension Ledger {
         }
     }
 
+    private static let audioJobColumns = "id, row_key, prompt, audio_url, download_path, download_size, download_sha256"
+
     /// The batch's completed jobs with an audio URL.
     public func audioJobs(batchID: Int64) async throws -> [AudioJob] {
         try await database.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT id, row_key, prompt, audio_url, download_path, download_size, download_sha256 FROM jobs
+                SELECT \(Self.audioJobColumns) FROM jobs
                 WHERE batch_id = ? AND state = 'completed' AND audio_url IS NOT NULL ORDER BY id
                 """, arguments: [batchID]).map(AudioJob.init(row:))
         }
@@ -47,7 +49,7 @@ extension Ledger {
     public func audioJob(id: Int64) async throws -> AudioJob? {
         try await database.read { db in
             try Row.fetchOne(db, sql: """
-                SELECT id, row_key, prompt, audio_url, download_path, download_size, download_sha256 FROM jobs
+                SELECT \(Self.audioJobColumns) FROM jobs
                 WHERE id = ? AND state = 'completed' AND audio_url IS NOT NULL
                 """, arguments: [id]).map(AudioJob.init(row:))
         }

@@ -133,20 +133,17 @@ public final class MusicGPTClient: Sendable {
 
     /// Sends one submission and sorts the answer. Never throws: every failure is an outcome.
     public func submit(_ job: SubmitRequest) async -> SubmitOutcome {
-        var request = HTTPClientRequest(url: baseURL + "/v1/sound_generator")
+        var request = authorizedRequest(baseURL + "/v1/sound_generator")
         request.method = .POST
-        request.headers.add(name: "Authorization", value: key.value)
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        request.headers.add(name: "Accept", value: "application/json")
         var form = [("prompt", job.prompt)]
         if let audioLength = job.audioLength { form.append(("audio_length", String(audioLength))) }
         if let webhookURL = job.webhookURL { form.append(("webhook_url", webhookURL)) }
         request.body = .bytes(ByteBuffer(string: FormEncoding.encode(form)))
 
-        let started = ContinuousClock.now
-        let response: HTTPClientResponse
+        let response: HTTPClientResponse, deadline: ContinuousClock.Instant
         do {
-            response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.seconds * 1e9)))
+            (response, deadline) = try await execute(request)
         } catch {
             return Self.outcome(forTransportError: error)
         }
@@ -155,7 +152,7 @@ public final class MusicGPTClient: Sendable {
         do {
             // The client's deadline covers the answer's head only: a body that drips in
             // byte by byte must not hold the job past the timeout.
-            body = try await Self.collect(response, upTo: Self.maxAnswerBytes, deadline: started + timeout)
+            body = try await Self.collect(response, upTo: Self.maxAnswerBytes, deadline: deadline)
         } catch is NIOTooManyBytesError {
             return Self.outcome(status: status, headers: response.headers, body: nil,
                                 bodyProblem: "the answer is larger than 1 MiB")
@@ -166,18 +163,29 @@ public final class MusicGPTClient: Sendable {
         return Self.outcome(status: status, headers: response.headers, body: Data(body.readableBytesView), bodyProblem: nil)
     }
 
+    /// A request to the API with the key, asking for JSON.
+    private func authorizedRequest(_ url: String) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Authorization", value: key.value)
+        request.headers.add(name: "Accept", value: "application/json")
+        return request
+    }
+
+    /// Sends the request; its answer's body must then be read by the deadline returned.
+    private func execute(_ request: HTTPClientRequest) async throws -> (HTTPClientResponse, ContinuousClock.Instant) {
+        let deadline = ContinuousClock.now + timeout
+        return (try await http.execute(request, timeout: .nanoseconds(Int64(timeout.seconds * 1e9))), deadline)
+    }
+
     /// Looks up one task. Looks are safe to repeat, so every failure is retryable but a refused key.
     public func status(taskID: String) async -> StatusOutcome {
         var components = URLComponents(string: baseURL + "/v1/byId")
         components?.queryItems = [URLQueryItem(name: "conversionType", value: "SOUND_GENERATOR"),
                                   URLQueryItem(name: "task_id", value: taskID)]
-        var request = HTTPClientRequest(url: components?.string ?? baseURL)
-        request.headers.add(name: "Authorization", value: key.value)
-        request.headers.add(name: "Accept", value: "application/json")
+        let request = authorizedRequest(components?.string ?? baseURL)
         do {
-            let started = ContinuousClock.now
-            let response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.seconds * 1e9)))
-            let body = try await Self.collect(response, upTo: Self.maxAnswerBytes, deadline: started + timeout)
+            let (response, deadline) = try await execute(request)
+            let body = try await Self.collect(response, upTo: Self.maxAnswerBytes, deadline: deadline)
             return Self.statusOutcome(status: Int(response.status.code), headers: response.headers,
                                       body: Data(body.readableBytesView))
         } catch is NIOTooManyBytesError {
@@ -264,17 +272,16 @@ public final class MusicGPTClient: Sendable {
     /// A failure with no HTTP answer: retryable only when the request surely never left.
     static func outcome(forTransportError error: Error) -> SubmitOutcome {
         let text = describe(error)
-        if let client = error as? HTTPClientError,
-           [.connectTimeout, .getConnectionFromPoolTimeout, .tlsHandshakeTimeout, .invalidURL, .emptyHost].contains(client) {
-            return .retryable(status: nil, error: "could not connect: \(text)", retryAfter: nil)
+        let neverLeft: Bool = if let client = error as? HTTPClientError {
+            [.connectTimeout, .getConnectionFromPoolTimeout, .tlsHandshakeTimeout, .invalidURL, .emptyHost].contains(client)
+        } else if let channel = error as? ChannelError, case .connectTimeout = channel {
+            true
+        } else {
+            error is NIOConnectionError || (error as? IOError)?.errnoCode == ECONNREFUSED
         }
-        if error is NIOConnectionError || (error as? IOError)?.errnoCode == ECONNREFUSED {
-            return .retryable(status: nil, error: "could not connect: \(text)", retryAfter: nil)
-        }
-        if let channel = error as? ChannelError, case .connectTimeout = channel {
-            return .retryable(status: nil, error: "could not connect: \(text)", retryAfter: nil)
-        }
-        return .ambiguous(status: nil, error: "no answer: \(text)")
+        return neverLeft
+            ? .retryable(status: nil, error: "could not connect: \(text)", retryAfter: nil)
+            : .ambiguous(status: nil, error: "no answer: \(text)")
     }
 
     static func describe(_ error: Error) -> String {
@@ -319,24 +326,12 @@ struct WireAnswer: Decodable {
     init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         success = try? c.decodeIfPresent(Bool.self, forKey: .success)
-        taskID = Self.text(c, .taskID)
-        conversionID = Self.text(c, .conversionID)
-        eta = Self.number(c, .eta)
-        creditEstimate = Self.number(c, .creditEstimate)
-        message = Self.text(c, .message)
+        taskID = c.lenientText(.taskID)
+        conversionID = c.lenientText(.conversionID)
+        eta = c.lenientNumber(.eta)
+        creditEstimate = c.lenientNumber(.creditEstimate)
+        message = c.lenientText(.message)
         error = try? c.decodeIfPresent(Text.self, forKey: .error)
-    }
-
-    private static func text(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) -> String? {
-        if let text = try? c.decodeIfPresent(String.self, forKey: key) { return text }
-        if let number = try? c.decodeIfPresent(Int64.self, forKey: key) { return String(number) }
-        return nil
-    }
-
-    private static func number(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) -> Double? {
-        if let number = try? c.decodeIfPresent(Double.self, forKey: key), number.isFinite { return number }
-        if let text = try? c.decodeIfPresent(String.self, forKey: key) { return Double(text.trimmed) }
-        return nil
     }
 
     /// An `error` that may be a string or an object with a message.
@@ -388,8 +383,7 @@ public struct WireConversion: Decodable, Sendable {
         status = try? c.decodeIfPresent(String.self, forKey: .status)
         statusMessage = try? c.decodeIfPresent(String.self, forKey: .statusMessage)
         audioURL = (try? c.decodeIfPresent(String.self, forKey: .audioURL)).flatMap { $0?.isEmpty == false ? $0 : nil }
-        conversionCost = (try? c.decodeIfPresent(Double.self, forKey: .conversionCost))
-            ?? (try? c.decodeIfPresent(String.self, forKey: .conversionCost)).flatMap { $0.flatMap { Double($0) } }
+        conversionCost = c.lenientNumber(.conversionCost)
     }
 
     /// Nil when there is no status to act on.
@@ -397,6 +391,22 @@ public struct WireConversion: Decodable, Sendable {
         guard let status, !status.trimmed.isEmpty else { return nil }
         return RemoteStatus(taskID: taskID, status: status, statusMessage: statusMessage, audioURL: audioURL,
                             conversionCost: conversionCost)
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// A string, or a number written as one; nil when missing or of another type.
+    func lenientText(_ key: Key) -> String? {
+        if let text = try? decodeIfPresent(String.self, forKey: key) { return text }
+        if let number = try? decodeIfPresent(Int64.self, forKey: key) { return String(number) }
+        return nil
+    }
+
+    /// A number, integer or float, or one written as a string; nil when missing or not a number.
+    func lenientNumber(_ key: Key) -> Double? {
+        if let number = try? decodeIfPresent(Double.self, forKey: key), number.isFinite { return number }
+        if let text = try? decodeIfPresent(String.self, forKey: key) { return Double(text.trimmed) }
+        return nil
     }
 }
 

@@ -128,15 +128,17 @@ public enum ReportRenderer {
 
     static func markdown(_ table: Table) -> String {
         func line(_ cells: [String]) -> String { "| " + cells.joined(separator: " | ") + " |" }
-        let escape = { (text: String) in
-            text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
-        }
         let separator = table.header.indices.map { column -> String in
             if let first = table.rows.first, case .number = first[column] { return "---:" }
             return "---"
         }
-        return ([line(table.header.map { escape($0.text) }), line(separator)]
-            + table.rows.map { line($0.map { escape($0.text) }) }).joined(separator: "\n") + "\n"
+        return ([line(table.header.map(markdownCell)), line(separator)]
+            + table.rows.map { line($0.map(markdownCell)) }).joined(separator: "\n") + "\n"
+    }
+
+    /// A cell's text that cannot break a markdown table row.
+    static func markdownCell(_ cell: Cell) -> String {
+        cell.text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
     }
 
     // MARK: Jobs
@@ -171,8 +173,7 @@ public enum ReportRenderer {
             }
             try out.write(line + "\r\n")
         case .markdown, .table:
-            try out.write("| " + cells.map { $0.text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
-                .joined(separator: " | ") + " |\n")
+            try out.write("| " + cells.map(markdownCell).joined(separator: " | ") + " |\n")
         case .json:
             var object = "  {"
             for (position, (name, cell)) in zip(ReportJob.columns + metadataKeys, cells).enumerated() {

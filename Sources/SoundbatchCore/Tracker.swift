@@ -111,7 +111,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
             for job in arrivals.jobs { schedule(job, into: &queue) }
             guard let next = queue.min else {
                 if arrivals.closed { break }
-                try await idle(for: .seconds(1))
+                try await idle(until: clock.now.advanced(by: .seconds(1)))
                 continue
             }
             let now = clock.now
@@ -127,10 +127,6 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         let left = queue.count
         counters.withLock { $0.stillRunning = left }
         return progress
-    }
-
-    private func idle(for duration: Duration) async throws {
-        _ = try await stop.unlessStopped { try await self.clock.sleep(for: duration) }
     }
 
     private func idle(until instant: C.Instant) async throws {

@@ -45,7 +45,7 @@ public struct WebhookReceiver: Sendable {
                     onEvent: @escaping @Sendable (Event) -> Void) async throws {
         let router = Router()
         router.post(RouterPath(path)) { request, _ -> Response in
-            var body = request.body
+            let body = request.body
             let bytes = try? await body.collect(upTo: Self.maxBodyBytes)
             let (status, event) = try await self.handle(body: bytes)
             onEvent(event)

@@ -170,17 +170,12 @@ public actor Sandbox {
 
     private func submit(_ request: Request, channel: any Channel) async throws -> Response {
         try await delay()
-        guard let key = request.headers[.authorization], !key.isEmpty else {
-            return count("401", error(.unauthorized, "Missing API key in the Authorization header"))
-        }
-        if let expected = configuration.apiKey, key != expected {
-            return count("403", error(.forbidden, "Invalid API key"))
-        }
+        if let refusal = authorize(request) { return refusal }
         if submitWindow?.admit(now: .now) == false {
             return count("429", rateLimited(retryIn: submitWindow!.retryIn(now: .now)))
         }
 
-        var body = request.body
+        let body = request.body
         let bytes = try await body.collect(upTo: 1 << 20)
         let fields: [String: String]
         if request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true {
@@ -231,6 +226,17 @@ public actor Sandbox {
 
     private struct OutOfCredits: Error {}
 
+    /// 401 without a key, 403 with one other than `--api-key`; nil when the key is fine.
+    private func authorize(_ request: Request) -> Response? {
+        guard let key = request.headers[.authorization], !key.isEmpty else {
+            return count("401", error(.unauthorized, "Missing API key in the Authorization header"))
+        }
+        if let expected = configuration.apiKey, key != expected {
+            return count("403", error(.forbidden, "Invalid API key"))
+        }
+        return nil
+    }
+
     /// Drops the connection with no answer, as a crashed proxy or a network fault would.
     private func reset(_ channel: any Channel) async throws -> Response {
         try? await channel.close()
@@ -273,10 +279,7 @@ public actor Sandbox {
 
     private func status(_ request: Request) async -> Response {
         try? await delay()
-        guard let key = request.headers[.authorization], !key.isEmpty else {
-            return error(.unauthorized, "Missing API key in the Authorization header")
-        }
-        if let expected = configuration.apiKey, key != expected { return error(.forbidden, "Invalid API key") }
+        if let refusal = authorize(request) { return refusal }
         if pollWindow?.admit(now: .now) == false { return rateLimited(retryIn: pollWindow!.retryIn(now: .now)) }
         let query = request.uri.queryParameters
         guard query["conversionType"].map(String.init)?.uppercased() == "SOUND_GENERATOR" else {

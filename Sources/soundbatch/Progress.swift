@@ -56,7 +56,7 @@ enum ProgressReporter {
 
 /// The end of a run: what the batch holds now, and what to do next.
 enum Summary {
-    static func print(_ result: DispatchResult, batch: String, ledger: Ledger, quiet: Bool) async throws -> ExitCode {
+    static func print(_ result: DispatchResult, batch: String, ledger: Ledger, quiet: Bool) throws -> ExitCode {
         let status = try ledger.status(batch: batch).first
         let counts = JobState.allCases.compactMap { state -> String? in
             guard let count = status?.count(state), count > 0 else { return nil }

@@ -29,11 +29,8 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Read, check and record the rows; send nothing.")
     var dryRun = false
 
-    @Flag(help: "After submitting, follow the tasks to their end (tracking starts while submitting goes on).")
-    var wait = false
-
     @OptionGroup var send: SendOptions
-    @OptionGroup var track: TrackOptions
+    @OptionGroup var wait: WaitOptions
     @OptionGroup var ledger: LedgerOption
     @OptionGroup var log: LogOptions
 
@@ -44,9 +41,6 @@ struct Run: AsyncParsableCommand {
     func validate() throws {
         if let batch, batch.trimmed.isEmpty {
             throw ValidationError("--batch needs a name.")
-        }
-        if track.download != nil && !wait {
-            throw ValidationError("--download goes with --wait (or use `soundbatch track --download` later).")
         }
     }
 
@@ -65,7 +59,7 @@ struct Run: AsyncParsableCommand {
                 print(line + " [\(ledger.path)]")
             }
             if dryRun { return summary.invalidJobs > 0 ? Exit.someFailed : Exit.done }
-            return try await send.send(batch: summary.batch, ledger: ledger, log: log, wait: wait ? track : nil)
+            return try await send.send(batch: summary.batch, ledger: ledger, log: log, wait: wait.tracking)
         }
         if code != Exit.done { throw code }
     }
@@ -86,25 +80,16 @@ struct Resume: AsyncParsableCommand {
     @Flag(help: "Send the batch's ambiguous jobs again. They may then be paid for twice: check your account first.")
     var resendAmbiguous = false
 
-    @Flag(help: "After submitting, follow the tasks to their end (tracking starts while submitting goes on).")
-    var wait = false
-
     @OptionGroup var send: SendOptions
-    @OptionGroup var track: TrackOptions
+    @OptionGroup var wait: WaitOptions
     @OptionGroup var ledger: LedgerOption
     @OptionGroup var log: LogOptions
-
-    func validate() throws {
-        if track.download != nil && !wait {
-            throw ValidationError("--download goes with --wait (or use `soundbatch track --download` later).")
-        }
-    }
 
     func run() async throws {
         log.bootstrap()
         let code = try await reportingErrors {
             try await send.send(batch: batch, ledger: ledger.open(create: false), log: log,
-                                resendAmbiguous: resendAmbiguous, wait: wait ? track : nil)
+                                resendAmbiguous: resendAmbiguous, wait: wait.tracking)
         }
         if code != Exit.done { throw code }
     }

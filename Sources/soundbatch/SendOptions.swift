@@ -27,11 +27,7 @@ struct SendOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The webhook for jobs whose row has no webhook_url.", valueName: "url"))
     var webhookURL: String?
 
-    @Option(help: ArgumentHelp("The API's base URL (default: $MUSICGPT_BASE_URL, else \(MusicGPTClient.defaultBaseURL)).", valueName: "url"))
-    var baseURL: String?
-
-    @Option(help: ArgumentHelp("A file holding the API key (default: $MUSICGPT_API_KEY).", valueName: "path"))
-    var apiKeyFile: String?
+    @OptionGroup var service: ServiceOptions
 
     @Flag(help: "Send to a sandbox started in this process on loopback instead of the service; no key needed.")
     var sandbox = false
@@ -45,7 +41,7 @@ struct SendOptions: ParsableArguments {
         if let webhookURL, URL(string: webhookURL)?.scheme.map({ ["http", "https"].contains($0.lowercased()) }) != true {
             throw ValidationError("--webhook-url must be an absolute http or https URL.")
         }
-        if sandbox && (baseURL != nil || apiKeyFile != nil) {
+        if sandbox && (service.baseURL != nil || service.apiKeyFile != nil) {
             throw ValidationError("--sandbox picks its own URL and key; leave out --base-url and --api-key-file.")
         }
     }
@@ -59,10 +55,6 @@ struct SendOptions: ParsableArguments {
         settings.maxCredits = maxCredits
         settings.webhookURL = webhookURL
         return settings
-    }
-
-    func apiKey(logger: Logger) throws -> APIKey {
-        try resolveAPIKey(file: apiKeyFile, logger: logger)
     }
 
     /// Sends the batch's pending jobs, to the service or to an in-process sandbox, and
@@ -98,10 +90,9 @@ struct SendOptions: ParsableArguments {
                 return try await work(baseURL, APIKey("sandbox-key")!)
             }
         } else {
-            let key = try apiKey(logger: logger)
-            (result, tracked) = try await work(baseURL ?? ProcessInfo.processInfo.environment["MUSICGPT_BASE_URL"] ?? MusicGPTClient.defaultBaseURL, key)
+            (result, tracked) = try await work(service.resolvedBaseURL, try service.apiKey(logger: logger))
         }
-        let sent = try await Summary.print(result, batch: batch, ledger: ledger, quiet: log.quiet)
+        let sent = try Summary.print(result, batch: batch, ledger: ledger, quiet: log.quiet)
         guard let tracked, sent == Exit.done || sent == Exit.someFailed else { return sent }
         let followed = try TrackSummary.print(tracked, stopReason: nil, batch: batch, ledger: ledger, quiet: log.quiet)
         return followed == Exit.done ? sent : followed
@@ -119,7 +110,7 @@ struct SendOptions: ParsableArguments {
         tracker?.expectIncoming()
         let dispatcher = Dispatcher(ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
                                     stop: stop, logger: logger, onSubmitted: { tracker?.add($0) })
-        do {
+        return try await shuttingDown(client, downloader) {
             async let tracked: TrackCounters? = {
                 guard let tracker else { return nil }
                 return try await Results.follow(batchID: batchID, ledger: ledger, tracker: tracker,
@@ -136,13 +127,34 @@ struct SendOptions: ParsableArguments {
                 throw error
             }
             tracker?.finishIncoming()
-            let counters = try await tracked
-            await client.shutdown(); await downloader?.shutdown()
-            return (result, counters)
-        } catch {
-            await client.shutdown(); await downloader?.shutdown()
-            throw error
+            return (result, try await tracked)
         }
+    }
+}
+
+/// Runs `body`, then closes the clients' connections, whether it succeeded or not.
+func shuttingDown<T>(_ client: MusicGPTClient, _ downloader: Downloader?, _ body: () async throws -> T) async throws -> T {
+    let outcome: Result<T, Error>
+    do { outcome = .success(try await body()) } catch { outcome = .failure(error) }
+    await client.shutdown()
+    await downloader?.shutdown()
+    return try outcome.get()
+}
+
+/// Where the API is and the key for it: `run`, `resume` and `track`.
+struct ServiceOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The API's base URL (default: $MUSICGPT_BASE_URL, else \(MusicGPTClient.defaultBaseURL)).", valueName: "url"))
+    var baseURL: String?
+
+    @Option(help: ArgumentHelp("A file holding the API key (default: $MUSICGPT_API_KEY).", valueName: "path"))
+    var apiKeyFile: String?
+
+    var resolvedBaseURL: String {
+        baseURL ?? ProcessInfo.processInfo.environment["MUSICGPT_BASE_URL"] ?? MusicGPTClient.defaultBaseURL
+    }
+
+    func apiKey(logger: Logger) throws -> APIKey {
+        try resolveAPIKey(file: apiKeyFile, logger: logger)
     }
 }
 

@@ -45,6 +45,23 @@ struct TrackOptions: ParsableArguments {
     }
 }
 
+/// `--wait` and how to follow the tasks then: `run` and `resume`.
+struct WaitOptions: ParsableArguments {
+    @Flag(help: "After submitting, follow the tasks to their end (tracking starts while submitting goes on).")
+    var wait = false
+
+    @OptionGroup var track: TrackOptions
+
+    func validate() throws {
+        if track.download != nil && !wait {
+            throw ValidationError("--download goes with --wait (or use `soundbatch track --download` later).")
+        }
+    }
+
+    /// How to track after sending, when --wait asks for it.
+    var tracking: TrackOptions? { wait ? track : nil }
+}
+
 /// A size written as 100MB, 512KB, 2GB or a plain number of bytes.
 struct ByteCount: ExpressibleByArgument, Sendable {
     var bytes: Int
@@ -82,11 +99,7 @@ struct Track: AsyncParsableCommand {
 
     @OptionGroup var track: TrackOptions
 
-    @Option(help: ArgumentHelp("The API's base URL (default: $MUSICGPT_BASE_URL, else \(MusicGPTClient.defaultBaseURL)).", valueName: "url"))
-    var baseURL: String?
-
-    @Option(help: ArgumentHelp("A file holding the API key (default: $MUSICGPT_API_KEY).", valueName: "path"))
-    var apiKeyFile: String?
+    @OptionGroup var service: ServiceOptions
 
     @OptionGroup var ledger: LedgerOption
     @OptionGroup var log: LogOptions
@@ -97,24 +110,17 @@ struct Track: AsyncParsableCommand {
         let code = try await reportingErrors { () async throws -> ExitCode in
             let ledger = try ledger.open(create: false)
             let batchID = try await ledger.batchID(named: batch)
-            let key = try resolveAPIKey(file: apiKeyFile, logger: logger)
-            let base = baseURL ?? ProcessInfo.processInfo.environment["MUSICGPT_BASE_URL"] ?? MusicGPTClient.defaultBaseURL
-            let client = MusicGPTClient(baseURL: base, key: key)
+            let client = MusicGPTClient(baseURL: service.resolvedBaseURL, key: try service.apiKey(logger: logger))
             let stop = StopSignal()
             let signals = SignalWatcher(stop: stop)
             defer { signals.cancel() }
             let tracker = Tracker(ledger: ledger, checker: client, settings: track.settings(once: once),
                                   clock: ContinuousClock(), stop: stop, logger: logger)
             let downloader = try track.downloader(ledger: ledger)
-            let counters: TrackCounters
-            do {
-                counters = try await Results.follow(batchID: batchID, ledger: ledger, tracker: tracker,
-                                                    downloader: downloader, logger: logger)
-            } catch {
-                await client.shutdown(); await downloader?.shutdown()
-                throw error
+            let counters = try await shuttingDown(client, downloader) {
+                try await Results.follow(batchID: batchID, ledger: ledger, tracker: tracker,
+                                         downloader: downloader, logger: logger)
             }
-            await client.shutdown(); await downloader?.shutdown()
             return try TrackSummary.print(counters, stopReason: stop.reason, batch: batch, ledger: ledger, quiet: log.quiet)
         }
         if code != Exit.done { throw code }

@@ -106,7 +106,7 @@ struct HostileServer {
             await client.shutdown()
             #expect(result.counters.ambiguous == 2)
         }
-        let rows = try await ledger.database.read { try Row.fetchAll($0, sql: "SELECT state, last_error FROM jobs") }
+        let rows = try ledger.database.read { try Row.fetchAll($0, sql: "SELECT state, last_error FROM jobs") }
         #expect(rows.allSatisfy { $0["state"] == "ambiguous" && ($0["last_error"] as String?)?.contains("1 MiB") == true })
         let integrity = try await ledger.database.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
         #expect(integrity == "ok")

@@ -6,7 +6,7 @@ import SoundbatchSandbox
 
 @Suite struct RateLimiterTests {
     /// Starts `count` callers at once and returns, in order, when each was let through.
-    func passTimes(count: Int, limiter: RateLimiter<TestClock<Duration>>, clock: TestClock<Duration>,
+    func passTimes(count: Int, limiter: RateLimiter<CountingClock>, clock: CountingClock,
                    advanceBy total: Duration, pauseAt: (Duration, Duration)? = nil) async -> [Duration] {
         let times = Locked<[Duration]>([])
         await withTaskGroup(of: Void.self) { group in
@@ -17,9 +17,14 @@ import SoundbatchSandbox
                     times.withLock { $0.append(now) }
                 }
             }
+            // Every caller must have queued at time zero, passing at once or asleep until its
+            // slot, before the clock moves: on a busy machine tasks can start late.
+            while times.value.count + clock.sleepsBegun.value < count {
+                try? await Task.sleep(for: .milliseconds(1))
+            }
             var elapsed = Duration.zero
             while elapsed < total {
-                await clock.advance(by: .milliseconds(100))
+                await clock.base.advance(by: .milliseconds(100))
                 elapsed += .milliseconds(100)
                 if let (at, length) = pauseAt, elapsed == at { await limiter.pause(for: length) }
             }
@@ -28,21 +33,21 @@ import SoundbatchSandbox
     }
 
     @Test func spacesRequestsExactlyAtTheRate() async {
-        let clock = TestClock<Duration>()
+        let clock = CountingClock()
         let limiter = RateLimiter(rate: Rate("60/min")!, burst: 1, clock: clock)
         let times = await passTimes(count: 5, limiter: limiter, clock: clock, advanceBy: .seconds(6))
         #expect(times == [0, 1, 2, 3, 4].map { Duration.seconds($0) })
     }
 
     @Test func aBurstGoesAtOnceThenTheRateHolds() async {
-        let clock = TestClock<Duration>()
+        let clock = CountingClock()
         let limiter = RateLimiter(rate: Rate("2/s")!, burst: 3, clock: clock)
         let times = await passTimes(count: 6, limiter: limiter, clock: clock, advanceBy: .seconds(3))
         #expect(times == [0, 0, 0, 0.5, 1.0, 1.5].map { Duration.seconds($0) })
     }
 
     @Test func aPauseHoldsEveryoneThenResumesAtTheRate() async {
-        let clock = TestClock<Duration>()
+        let clock = CountingClock()
         let limiter = RateLimiter(rate: Rate("60/min")!, burst: 1, clock: clock)
         // Requests at 0 and 1 s; at 1.5 s the service says wait 5 s: the next goes at 6.5 s.
         let times = await passTimes(count: 4, limiter: limiter, clock: clock, advanceBy: .seconds(10),
@@ -75,5 +80,20 @@ import SoundbatchSandbox
         let delays = (0..<200).map { _ in backoff.delay(afterAttempt: 3, using: &random) }
         #expect(delays.allSatisfy { $0 >= .zero && $0 <= .seconds(4) })
         #expect(delays.contains { $0 < .seconds(1) } && delays.contains { $0 > .seconds(3) })
+    }
+}
+
+/// A test clock that counts the sleeps begun on it, so a test knows when every caller has
+/// queued. Sleeps go on the `TestClock` inside, which the test advances.
+final class CountingClock: Clock, Sendable {
+    let base = TestClock<Duration>()
+    let sleepsBegun = Locked(0)
+
+    var now: TestClock<Duration>.Instant { base.now }
+    var minimumResolution: Duration { base.minimumResolution }
+
+    func sleep(until deadline: TestClock<Duration>.Instant, tolerance: Duration?) async throws {
+        sleepsBegun.withLock { $0 += 1 }
+        try await base.sleep(until: deadline, tolerance: tolerance)
     }
 }

@@ -101,7 +101,7 @@ import Testing
     }
 
     func rows(_ ledger: Ledger) async throws -> [Row] {
-        try await ledger.database.read { try Row.fetchAll($0, sql: "SELECT * FROM jobs ORDER BY id") }
+        try ledger.database.read { try Row.fetchAll($0, sql: "SELECT * FROM jobs ORDER BY id") }
     }
 
     @Test func everyTaskIsFollowedToItsEndAndRecorded() async throws {
