@@ -25,6 +25,17 @@ struct FastStatement {
 
     /// Binds the values in order and runs the statement to completion.
     func run(_ values: Value...) throws {
+        let handle = bind(values)
+        let code = sqlite3_step(handle)
+        guard code == SQLITE_DONE else {
+            let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(handle)))
+            sqlite3_reset(handle)
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: sql)
+        }
+    }
+
+    /// Resets the statement and binds the values in order; returns its handle.
+    private func bind(_ values: [Value]) -> OpaquePointer {
         let handle = statement.sqliteStatement
         sqlite3_reset(handle)
         for (offset, value) in values.enumerated() {
@@ -40,12 +51,7 @@ struct FastStatement {
                 sqlite3_bind_null(handle, index)
             }
         }
-        let code = sqlite3_step(handle)
-        guard code == SQLITE_DONE else {
-            let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(handle)))
-            sqlite3_reset(handle)
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: sql)
-        }
+        return handle
     }
 }
 
@@ -67,17 +73,7 @@ extension FastStatement {
 
     /// Binds the values and calls `body` with each row of the result.
     func forEachRow(_ values: [Value], _ body: (Columns) throws -> Void) throws {
-        let handle = statement.sqliteStatement
-        sqlite3_reset(handle)
-        for (offset, value) in values.enumerated() {
-            let index = Int32(offset + 1)
-            switch value {
-            case let .integer(number): sqlite3_bind_int64(handle, index, number)
-            case var .text(text):
-                text.withUTF8 { _ = sqlite3_bind_text(handle, index, $0.baseAddress, Int32($0.count), transient) }
-            case .null: sqlite3_bind_null(handle, index)
-            }
-        }
+        let handle = bind(values)
         defer { sqlite3_reset(handle) }
         while true {
             let code = sqlite3_step(handle)
