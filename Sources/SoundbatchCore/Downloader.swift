@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Crypto
 import Foundation
 import NIOCore
+import Synchronization
 
 public struct DownloadSettings: Sendable {
     public var directory: String
@@ -39,6 +40,9 @@ public final class Downloader: Sendable {
     public let settings: DownloadSettings
     private let ledger: Ledger
     private let http: HTTPClient
+    /// Paths (lowercased) of the downloads under way: two at once must not pick the same
+    /// name before either is in the ledger.
+    private let claimedPaths = Mutex<Set<String>>([])
 
     public init(ledger: Ledger, settings: DownloadSettings) throws {
         self.ledger = ledger
@@ -85,7 +89,8 @@ public final class Downloader: Sendable {
             throw DownloadError.tooLarge(limit: settings.maxBytes)
         }
         let ext = FileNames.fileExtension(url: job.audioURL, contentType: response.headers.first(name: "Content-Type"))
-        let path = try await destination(for: job, extension: ext)
+        let path = await destination(for: job, extension: ext)
+        defer { release(path) }
 
         // Write to a temporary file in the same folder, then rename: a reader never sees half a file.
         let temporary = (settings.directory as NSString).appendingPathComponent(".\(UUID().uuidString).part")
@@ -129,16 +134,30 @@ public final class Downloader: Sendable {
 
     /// DIR/<name>.<ext>, the name from the row's id (or a slug of its prompt), made safe,
     /// with the job's number added when another job has the name already.
-    private func destination(for job: AudioJob, extension ext: String) async throws -> String {
+    private func destination(for job: AudioJob, extension ext: String) async -> String {
         if let previous = job.downloadedPath, (previous as NSString).deletingLastPathComponent == settings.directory {
             return previous  // fetching again: keep the name it had
         }
         let base = FileNames.safeName(job.hasIDColumnKey ? job.rowKey : FileNames.slug(job.prompt), jobID: job.id)
         let plain = (settings.directory as NSString).appendingPathComponent("\(base).\(ext)")
-        if try await !ledger.isPathTaken(plain, byOtherThan: job.id) && !FileManager.default.fileExists(atPath: plain) {
-            return plain
+        let numbered = (settings.directory as NSString).appendingPathComponent("\(base)-\(job.id).\(ext)")
+        // Claim the plain name first, then look in the ledger: a download that finished
+        // and let go of its claim is in the ledger by then.
+        let claimedPlain = claimedPaths.withLock { $0.insert(plain.lowercased()).inserted }
+        if claimedPlain {
+            // A ledger that cannot be read here leaves the numbered name, which is always free.
+            let taken = (try? await ledger.isPathTaken(plain, byOtherThan: job.id)) ?? true
+                || FileManager.default.fileExists(atPath: plain)
+            if !taken { return plain }
+            release(plain)
         }
-        return (settings.directory as NSString).appendingPathComponent("\(base)-\(job.id).\(ext)")
+        claimedPaths.withLock { _ = $0.insert(numbered.lowercased()) }
+        return numbered
+    }
+
+    /// Lets go of a name once its download is recorded in the ledger, or has failed.
+    private func release(_ path: String) {
+        claimedPaths.withLock { _ = $0.remove(path.lowercased()) }
     }
 
     static func fileMatches(path: String, size: Int, sha256: String) -> Bool {

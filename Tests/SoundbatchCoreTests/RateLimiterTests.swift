@@ -17,14 +17,20 @@ import SoundbatchSandbox
                     times.withLock { $0.append(now) }
                 }
             }
-            // Every caller must have queued at time zero, passing at once or asleep until its
-            // slot, before the clock moves: on a busy machine tasks can start late.
-            while times.value.count + clock.sleepsBegun.value < count {
-                try? await Task.sleep(for: .milliseconds(1))
+            // Before the clock moves, every caller must have settled: let through (and its
+            // time noted) or asleep until a time still to come. On a busy machine tasks start
+            // and wake late, and a time noted after the clock moved on would be wrong.
+            func settle() async {
+                let giveUp = ContinuousClock.now + .seconds(10)
+                while !clock.settled(passed: times.value.count, of: count), ContinuousClock.now < giveUp {
+                    try? await Task.sleep(for: .milliseconds(1))
+                }
             }
+            await settle()
             var elapsed = Duration.zero
             while elapsed < total {
                 await clock.base.advance(by: .milliseconds(100))
+                await settle()
                 elapsed += .milliseconds(100)
                 if let (at, length) = pauseAt, elapsed == at { await limiter.pause(for: length) }
             }
@@ -83,17 +89,26 @@ import SoundbatchSandbox
     }
 }
 
-/// A test clock that counts the sleeps begun on it, so a test knows when every caller has
-/// queued. Sleeps go on the `TestClock` inside, which the test advances.
+/// A test clock that knows who is asleep on it and until when, so a test can tell when
+/// every caller has settled. Sleeps go on the `TestClock` inside, which the test advances.
 final class CountingClock: Clock, Sendable {
     let base = TestClock<Duration>()
-    let sleepsBegun = Locked(0)
+    /// The deadlines of the sleeps under way.
+    private let sleeping = Locked<[TestClock<Duration>.Instant]>([])
 
     var now: TestClock<Duration>.Instant { base.now }
     var minimumResolution: Duration { base.minimumResolution }
 
     func sleep(until deadline: TestClock<Duration>.Instant, tolerance: Duration?) async throws {
-        sleepsBegun.withLock { $0 += 1 }
+        sleeping.withLock { $0.append(deadline) }
+        defer { sleeping.withLock { $0.remove(at: $0.firstIndex(of: deadline)!) } }
         try await base.sleep(until: deadline, tolerance: tolerance)
+    }
+
+    /// True when each of `count` callers has passed or sleeps until after now. A caller
+    /// woken but not yet run still counts as asleep with a deadline come, so it is waited for.
+    func settled(passed: Int, of count: Int) -> Bool {
+        let now = base.now
+        return sleeping.withLock { sleeps in passed + sleeps.count == count && sleeps.allSatisfy { $0 > now } }
     }
 }
