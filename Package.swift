@@ -20,10 +20,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
-        // The domain: CSV -> jobs, the ledger, and (later) the client, dispatcher, tracker, reports.
+        // The domain: CSV -> jobs, the ledger, the client, dispatcher, tracker and reports.
         .target(
             name: "SoundbatchCore",
             dependencies: [
+                "CSQLiteSetup",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -36,6 +37,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
+        // sqlite3_config, which Swift cannot call (it is variadic).
+        .target(name: "CSQLiteSetup", linkerSettings: [.linkedLibrary("sqlite3")]),
         // A local stand-in for the MusicGPT API, faithful to ../shared/api/, for tests and newcomers.
         .target(
             name: "SoundbatchSandbox",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SoundbatchCore
+import Synchronization
 
 /// One live line on a terminal, a plain line every ten seconds otherwise.
 enum ProgressReporter {
@@ -19,12 +20,12 @@ enum ProgressReporter {
                         if Task.isCancelled { break }
                         let line = describe(dispatcher.progress, elapsed: start.duration(to: .now), rate: rate)
                         if onTerminal {
-                            FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+                            LiveLine.shared.show(line)
                         } else {
                             FileHandle.standardError.write(Data("soundbatch: \(line)\n".utf8))
                         }
                     }
-                    if onTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                    if onTerminal { LiveLine.shared.clear() }
                     return nil
                 }
             }
@@ -40,7 +41,9 @@ enum ProgressReporter {
         let minutes = max(elapsed.seconds / 60, 1e-9)
         let perMinute = Double(counters.submitted + counters.failed + counters.ambiguous) / minutes
         let left = max(counters.total - counters.finished, 0)
-        let secondsLeft = Double(left) * rate.interval.seconds
+        // At the configured rate, or at the rate achieved when the service holds it lower.
+        let secondsLeft = max(Double(left) * rate.interval.seconds,
+                              counters.finished > 0 ? Double(left) / perMinute * 60 : 0)
         return "\(counters.finished)/\(counters.total) done · "
             + String(format: "%.1f/min · %.2f credits estimated · ", perMinute, counters.creditsEstimated)
             + "429s \(counters.rateLimited) · retries \(counters.retries) · ~\(clock(secondsLeft)) left"
@@ -52,6 +55,33 @@ enum ProgressReporter {
         if total >= 60 { return "\(total / 60)m\(String(format: "%02d", total % 60))s" }
         return "\(total)s"
     }
+}
+
+/// The live progress line on a terminal. Log lines are written above it and it is drawn
+/// again below them, so that the two never run into each other.
+final class LiveLine: Sendable {
+    static let shared = LiveLine()
+    private let current = Mutex<String?>(nil)
+
+    func show(_ line: String) {
+        current.withLock { $0 = line; Self.write("\r\u{1B}[K" + line) }
+    }
+
+    func clear() {
+        current.withLock { $0 = nil; Self.write("\r\u{1B}[K") }
+    }
+
+    /// Writes whole lines of text above the live line.
+    func writeAbove(_ text: String) {
+        current.withLock { line in Self.write(line.map { "\r\u{1B}[K" + text + $0 } ?? text) }
+    }
+
+    private static func write(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
+}
+
+/// Standard error for the log, above the live line.
+struct LogStream: TextOutputStream, Sendable {
+    mutating func write(_ text: String) { LiveLine.shared.writeAbove(text) }
 }
 
 /// The end of a run: what the batch holds now, and what to do next.

@@ -9,6 +9,7 @@ struct Soundbatch: AsyncParsableCommand {
     static func main() async {
         // A file size limit (ulimit -f) should fail a write with a clear error, not kill us.
         signal(SIGXFSZ, SIG_IGN)
+        Ledger.setUpSQLite()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -69,7 +70,7 @@ struct LogOptions: ParsableArguments {
     func bootstrap() {
         let level: Logger.Level = quiet ? max(logLevel, .warning) : logLevel
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = StreamLogHandler(label: label, stream: LogStream())
             handler.logLevel = level
             return handler
         }

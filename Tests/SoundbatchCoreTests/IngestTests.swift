@@ -33,6 +33,20 @@ import SoundbatchSandbox
         try ledger().database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM jobs")! }
     }
 
+    @Test func theFeedLeavesReferencesCheckedAfterwards() throws {
+        // The feed switches the checks off for its own rows; every later write must be checked.
+        let ledger = try ledger()
+        _ = try ledger.ingest(CSVReader(path: folder.write("a.csv", "prompt\nx\n")), batch: "a", skipInvalid: false)
+        #expect(throws: IngestError.self) {
+            try ledger.ingest(CSVReader(path: folder.write("b.csv", "prompt\n\"open")), batch: "b", skipInvalid: false)
+        }
+        let checked = try ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA foreign_keys") }
+        #expect(checked == 1)
+        #expect(throws: DatabaseError.self) {
+            try ledger.database.write { try $0.execute(sql: "UPDATE jobs SET batch_id = 99") }
+        }
+    }
+
     @Test func recordsRowsWithTheirColumnsAndMetadata() throws {
         let summary = try feed(#"""
             ID , Prompt,AUDIO_LENGTH,webhook_url,scene,take
