@@ -209,6 +209,31 @@ import SoundbatchSandbox
         #expect(keys[0] == "~" + RowKey.hash("rain\u{1F}5\u{1F}") + "-1")
     }
 
+    @Test func aLargerFileKeepsItsKeysAndCountsWhenFedAgain() throws {
+        // More rows than the feed's reading thread hands over at once, one in ten identical.
+        let size = 1_100
+        let prompts = (0..<size).map { $0 % 10 == 0 ? "same" : "sound \($0)" }
+        let file = "prompt\n" + prompts.joined(separator: "\n") + "\n"
+        #expect(try feed(file).newJobs == size)
+        let keys = try jobs("row_key, source_line").map { ($0["source_line"] as Int, $0["row_key"] as String) }
+        let same = keys.filter { prompts[$0.0 - 2] == "same" }.map(\.1)
+        let base = "~" + RowKey.hash("same\u{1F}\u{1F}")
+        #expect(same == (1...same.count).map { "\(base)-\($0)" })
+
+        let again = try feed(file)
+        #expect(again.newJobs == 0 && again.knownJobs == size)
+        let longer = try feed("prompt\n" + (prompts.reversed() + ["same", "new one"]).joined(separator: "\n") + "\n")
+        #expect(longer.newJobs == 2 && longer.knownJobs == size)
+    }
+
+    @Test func aDuplicateIdFarDownALargerFileIsFound() throws {
+        var lines = (0..<1_100).map { "id-\($0),sound \($0)" }
+        lines[1_000] = "id-1,another sound"
+        let found = try problems("id,prompt\n" + lines.joined(separator: "\n") + "\n")
+        #expect(found.map(\.line) == [1_002])
+        #expect(try jobCount() == 0)
+    }
+
     @Test func metadataAndSpacesDoNotChangeAContentKey() throws {
         _ = try feed("prompt,audio_length,scene\nrain,5,a\n")
         let again = try feed("prompt,audio_length,scene\n  rain , 5 ,b\n")
