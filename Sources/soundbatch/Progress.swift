@@ -103,10 +103,10 @@ enum Summary {
         let resume = "soundbatch resume --batch \(batch)"
         switch result.stopReason {
         case .keyRejected(let error)?:
-            printError("the service refused the API key: \(error). Jobs not sent stay pending; fix the key, then: \(resume)")
+            printError("the service refused the API key: \(error.withoutFullStop). Jobs not sent stay pending; fix the key, then: \(resume)")
             return Exit.keyRejected
         case .outOfCredits(let error)?:
-            printError("the account is out of credits: \(error). Top up, then: \(resume)")
+            printError("the account is out of credits: \(error.withoutFullStop). Top up, then: \(resume)")
             return Exit.resumable
         case .interrupted?:
             printError("interrupted; carry on with: \(resume)")
@@ -129,4 +129,9 @@ enum Summary {
         if (status?.count(.failed) ?? 0) + (status?.count(.invalid) ?? 0) > 0 { return Exit.someFailed }
         return Exit.done
     }
+}
+
+private extension String {
+    /// The service's own sentence, to be followed by one of ours.
+    var withoutFullStop: String { hasSuffix(".") ? String(dropLast()) : self }
 }
