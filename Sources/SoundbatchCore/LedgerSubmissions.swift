@@ -97,6 +97,9 @@ extension Ledger {
         }
     }
 
+    /// Added to the error of a job that fails for good after a request of it went unanswered.
+    public static let unansweredBefore = "; an earlier request got no answer, so the service may hold a task (and a charge) for this job"
+
     /// Records the answer to one attempt and moves the job to `state`, in one transaction.
     public func recordSubmission(jobID: Int64, attemptID: Int64, outcome: SubmitOutcome, state: JobState,
                                  latency: Duration, now: Date = Date()) async throws {
@@ -114,7 +117,14 @@ extension Ledger {
                 try db.execute(sql: "UPDATE attempts SET finished_at = ?, http_status = 200, latency_ms = ? WHERE id = ?",
                                arguments: [stamp, latencyMS, attemptID])
             default:
-                let (status, error) = outcome.statusAndError
+                var (status, error) = outcome.statusAndError
+                if state == .failed, try Bool.fetchOne(db, sql: """
+                    SELECT 1 FROM attempts WHERE job_id = ? AND id <> ? AND kind = 'submit' AND http_status IS NULL
+                        AND (finished_at IS NULL OR error LIKE 'no answer%')
+                    """, arguments: [jobID, attemptID]) == true {
+                    // The failure is this request's; an earlier one may still have made a task.
+                    error = (error ?? "refused") + Self.unansweredBefore
+                }
                 try db.execute(sql: """
                     UPDATE jobs SET state = ?, last_error = ?, last_http_status = ?, updated_at = ? WHERE id = ?
                     """, arguments: [state.rawValue, error, status, stamp, jobID])

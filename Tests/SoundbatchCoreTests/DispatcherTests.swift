@@ -10,10 +10,10 @@ import Testing
     let folder = try! TemporaryFolder()
 
     /// A ledger holding one batch "b" of `count` jobs with unique prompts.
-    func ledger(jobs count: Int, audioLength: Int? = nil) throws -> (Ledger, Int64) {
+    func ledger(jobs count: Int, audioLength: Int? = nil, file: String = "ledger") throws -> (Ledger, Int64) {
         let rows = (1...count).map { "j\($0),sound number \($0),\(audioLength.map(String.init) ?? "")" }
         let csv = try folder.write("b.csv", "id,prompt,audio_length\n" + rows.joined(separator: "\n"))
-        let ledger = try Ledger(path: folder.file("ledger.sqlite"))
+        let ledger = try Ledger(path: folder.file("\(file).sqlite"))
         _ = try ledger.ingest(CSVReader(path: csv), batch: "b", skipInvalid: false)
         let id = try ledger.database.read { try Int64.fetchOne($0, sql: "SELECT id FROM batches WHERE name = 'b'")! }
         return (ledger, id)
@@ -155,6 +155,23 @@ import Testing
         let rows = try jobRows(ledger)
         #expect(rows.allSatisfy { $0["state"] == "failed" && $0["attempt_count"] == 3 && $0["last_http_status"] == 500 })
         #expect(rows.allSatisfy { ($0["last_error"] as String?)?.contains("Internal Server Error") == true })
+    }
+
+    @Test func aResentJobRefusedForGoodSaysAnEarlierRequestMayHaveMadeATask() async throws {
+        let (ledger, batchID) = try ledger(jobs: 2)
+        let dropped = unlimitedSandbox { $0.failureRate = 1; $0.failureKinds = [.resetAfter] }
+        let (first, tasks, _) = try await dispatch(ledger, batchID: batchID, sandbox: dropped, settings: fast())
+        #expect(first.counters.ambiguous == 2 && tasks.count == 2)
+        #expect(try await ledger.requeueAmbiguous(batchID: batchID) == 2)
+        let refusing = unlimitedSandbox { $0.failureRate = 1; $0.failureKinds = [.successFalse] }
+        let (second, _, _) = try await dispatch(ledger, batchID: batchID, sandbox: refusing, settings: fast())
+        #expect(second.counters.failed == 2)
+        #expect(try jobRows(ledger).allSatisfy { ($0["last_error"] as String?)?.hasSuffix(Ledger.unansweredBefore) == true })
+
+        // A job refused at its only request says nothing of the kind.
+        let (fresh, freshID) = try self.ledger(jobs: 1, file: "fresh")
+        _ = try await dispatch(fresh, batchID: freshID, sandbox: refusing, settings: fast())
+        #expect(try jobRows(fresh).allSatisfy { $0["state"] == "failed" && ($0["last_error"] as String?)?.contains("earlier request") == false })
     }
 
     @Test func interruptedSubmissionsAreHeldAsAmbiguousAndResentOnlyOnRequest() async throws {
