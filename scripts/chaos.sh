@@ -78,10 +78,11 @@ for _ in $(seq 20); do
 done
 
 python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('$url/_sandbox/tasks').read().decode())" >"$work/tasks.json"
-# A job "in doubt" had a request that got no answer (a reset, or a kill mid-request):
-# the service may hold a task for it whose ID never reached soundbatch.
-sqlite3 -json "$ledger" "SELECT prompt, state, task_id, EXISTS (SELECT 1 FROM attempts a
-    WHERE a.job_id = jobs.id AND a.kind = 'submit' AND a.http_status IS NULL) AS in_doubt FROM jobs" >"$work/jobs.json"
+# A job "in doubt" failed after a request that got no answer (a reset, or a kill
+# mid-request): the service may hold a task whose ID never reached soundbatch, and the
+# ledger must say so in the job's last_error.
+sqlite3 -json "$ledger" "SELECT prompt, state, task_id,
+    instr(COALESCE(last_error, ''), 'an earlier request got no answer') > 0 AS in_doubt FROM jobs" >"$work/jobs.json"
 python3 - "$work/tasks.json" "$work/jobs.json" "$jobs" "$resent" "$killed" <<'PY'
 import collections, json, sys
 tasks = json.load(open(sys.argv[1]))
@@ -93,9 +94,9 @@ accepted_ids = {t["task_id"] for t in tasks}
 state = {j["prompt"]: j for j in jobs}
 duplicates = sum(n - 1 for n in per_prompt.values())
 # Lost: a task the service made for a job the ledger neither holds as submitted nor
-# recorded as in doubt, or a task ID in the ledger the service never gave. (A job in
-# doubt that was resent and then refused for good ends failed, with its first task
-# unknown: that is the ambiguity the ledger recorded, not a lost ID.)
+# flags as in doubt, or a task ID in the ledger the service never gave. (A job in doubt
+# that was resent and then refused for good ends failed, with its first task unknown:
+# that is the ambiguity the ledger recorded, not a lost ID.)
 lost = sum(1 for p in per_prompt
            if state.get(p, {}).get("state") != "submitted" and not state.get(p, {}).get("in_doubt"))
 lost += sum(1 for j in jobs if j["state"] == "submitted" and j["task_id"] not in accepted_ids)

@@ -118,10 +118,13 @@ extension Ledger {
                                arguments: [stamp, latencyMS, attemptID])
             default:
                 var (status, error) = outcome.statusAndError
+                // An earlier request was ambiguous when it never finished, got no answer, or got
+                // a 2xx without a task (a job refused with a 2xx is never sent again).
                 if state == .failed, try Bool.fetchOne(db, sql: """
-                    SELECT 1 FROM attempts WHERE job_id = ? AND id <> ? AND kind = 'submit' AND http_status IS NULL
-                        AND (finished_at IS NULL OR error LIKE 'no answer%')
-                    """, arguments: [jobID, attemptID]) == true {
+                    SELECT 1 FROM attempts WHERE job_id = ? AND id <> ? AND kind = 'submit'
+                        AND (finished_at IS NULL OR http_status BETWEEN 200 AND 299
+                             OR (http_status IS NULL AND error LIKE ? || '%'))
+                    """, arguments: [jobID, attemptID, MusicGPTClient.noAnswer]) == true {
                     // The failure is this request's; an earlier one may still have made a task.
                     error = (error ?? "refused") + Self.unansweredBefore
                 }

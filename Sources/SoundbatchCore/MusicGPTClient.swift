@@ -191,7 +191,7 @@ public final class MusicGPTClient: Sendable {
         } catch is NIOTooManyBytesError {
             return .retryable(status: nil, error: "the status answer is larger than 1 MiB", retryAfter: nil)
         } catch {
-            return .retryable(status: nil, error: "no answer: \(Self.describe(error))", retryAfter: nil)
+            return .retryable(status: nil, error: "\(Self.noAnswer): \(Self.describe(error))", retryAfter: nil)
         }
     }
 
@@ -269,6 +269,9 @@ public final class MusicGPTClient: Sendable {
         }
     }
 
+    /// How the error of a request that left but got no answer begins.
+    static let noAnswer = "no answer"
+
     /// A failure with no HTTP answer: retryable only when the request surely never left.
     static func outcome(forTransportError error: Error) -> SubmitOutcome {
         let text = describe(error)
@@ -281,7 +284,7 @@ public final class MusicGPTClient: Sendable {
         }
         return neverLeft
             ? .retryable(status: nil, error: "could not connect: \(text)", retryAfter: nil)
-            : .ambiguous(status: nil, error: "no answer: \(text)")
+            : .ambiguous(status: nil, error: "\(noAnswer): \(text)")
     }
 
     static func describe(_ error: Error) -> String {

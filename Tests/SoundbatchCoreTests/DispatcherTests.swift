@@ -174,6 +174,18 @@ import Testing
         #expect(try jobRows(fresh).allSatisfy { $0["state"] == "failed" && ($0["last_error"] as String?)?.contains("earlier request") == false })
     }
 
+    @Test func aTwoHundredWithoutATaskCountsAsAnEarlierRequestInDoubt() async throws {
+        let (ledger, batchID) = try ledger(jobs: 1)
+        let first = try await ledger.markSubmitting(jobID: 1, webhookURL: nil)
+        try await ledger.recordSubmission(jobID: 1, attemptID: first, outcome: .ambiguous(status: 200, error: "HTTP 200 with no task_id in the answer"),
+                                          state: .ambiguous, latency: .zero)
+        #expect(try await ledger.requeueAmbiguous(batchID: batchID) == 1)
+        let second = try await ledger.markSubmitting(jobID: 1, webhookURL: nil)
+        try await ledger.recordSubmission(jobID: 1, attemptID: second, outcome: .rejected(status: 422, error: "bad prompt"),
+                                          state: .failed, latency: .zero)
+        #expect(try jobRows(ledger)[0]["last_error"] == "bad prompt" + Ledger.unansweredBefore)
+    }
+
     @Test func interruptedSubmissionsAreHeldAsAmbiguousAndResentOnlyOnRequest() async throws {
         let (ledger, batchID) = try ledger(jobs: 3)
         try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'submitting' WHERE row_key = 'j2'") }
