@@ -19,11 +19,7 @@ enum ProgressReporter {
                         try? await Task.sleep(for: onTerminal ? .milliseconds(500) : .seconds(10))
                         if Task.isCancelled { break }
                         let line = describe(dispatcher.progress, elapsed: start.duration(to: .now), rate: rate)
-                        if onTerminal {
-                            LiveLine.shared.show(line)
-                        } else {
-                            FileHandle.standardError.write(Data("soundbatch: \(line)\n".utf8))
-                        }
+                        if onTerminal { LiveLine.shared.show(line) } else { printError(line) }
                     }
                     if onTerminal { LiveLine.shared.clear() }
                     return nil
@@ -39,7 +35,7 @@ enum ProgressReporter {
 
     static func describe(_ counters: DispatchCounters, elapsed: Duration, rate: Rate) -> String {
         let minutes = max(elapsed.seconds / 60, 1e-9)
-        let perMinute = Double(counters.submitted + counters.failed + counters.ambiguous) / minutes
+        let perMinute = Double(counters.finished) / minutes
         let left = max(counters.total - counters.finished, 0)
         // At the configured rate, or at the rate achieved when the service holds it lower.
         let secondsLeft = max(Double(left) * rate.interval.seconds,

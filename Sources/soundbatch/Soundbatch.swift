@@ -113,8 +113,8 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
 }
 
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data(text.split(separator: "\n", omittingEmptySubsequences: false)
-        .map { "soundbatch: \($0)\n" }.joined().utf8))
+    LiveLine.shared.writeAbove(text.split(separator: "\n", omittingEmptySubsequences: false)
+        .map { "soundbatch: \($0)\n" }.joined())
 }
 
 /// 12345 -> "12,345": counts read better grouped, whatever the locale.
