@@ -12,6 +12,8 @@ struct FastStatement {
     enum Value {
         case integer(Int64)
         case text(String)
+        /// Text borrowed for the call only: SQLite copies it before the call returns.
+        case bytes(UnsafeBufferPointer<UInt8>)
         case null
     }
 
@@ -23,8 +25,14 @@ struct FastStatement {
         self.sql = sql
     }
 
-    /// Binds the values in order and runs the statement to completion.
-    func run(_ values: Value...) throws {
+    /// Binds values that stay the same for every run, from parameter `first` on: SQLite
+    /// keeps a binding until it is replaced, so `run` need not pass them each time.
+    func bindOnce(from first: Int32, _ values: [Value]) {
+        bind(values, from: first)
+    }
+
+    /// Binds the values in order, from the first parameter, and runs the statement to completion.
+    func run(_ values: [Value]) throws {
         let handle = bind(values)
         let code = sqlite3_step(handle)
         guard code == SQLITE_DONE else {
@@ -34,18 +42,25 @@ struct FastStatement {
         }
     }
 
-    /// Resets the statement and binds the values in order; returns its handle.
-    private func bind(_ values: [Value]) -> OpaquePointer {
+    /// Resets the statement and binds the values in order from parameter `first`; returns its handle.
+    @discardableResult
+    private func bind(_ values: [Value], from first: Int32 = 1) -> OpaquePointer {
         let handle = statement.sqliteStatement
         sqlite3_reset(handle)
         for (offset, value) in values.enumerated() {
-            let index = Int32(offset + 1)
+            let index = first + Int32(offset)
             switch value {
             case let .integer(number):
                 sqlite3_bind_int64(handle, index, number)
             case var .text(text):
                 text.withUTF8 { bytes in
                     _ = sqlite3_bind_text(handle, index, bytes.baseAddress, Int32(bytes.count), transient)
+                }
+            case let .bytes(bytes):
+                if let address = bytes.baseAddress {
+                    _ = sqlite3_bind_text(handle, index, address, Int32(bytes.count), transient)
+                } else {
+                    _ = sqlite3_bind_text(handle, index, "", 0, transient)  // empty text; no address is NULL
                 }
             case .null:
                 sqlite3_bind_null(handle, index)

@@ -90,6 +90,12 @@ public final class Ledger: Sendable {
             var configuration = Configuration()
             configuration.journalMode = .wal
             configuration.busyMode = .timeout(10)
+            configuration.prepareDatabase { db in
+                // For a new ledger only (an existing one keeps its size): a million-row feed
+                // ran 12% faster on 16 KiB pages than on 4 KiB (six runs each), and the larger
+                // pages a submission writes are nothing beside its request.
+                try db.execute(sql: "PRAGMA page_size = 16384")
+            }
             database = try DatabaseQueue(path: path, configuration: configuration)
             // GRDB picks NORMAL for WAL, which can lose the last commits on power loss.
             // A job marked `submitting` must be on disk before its request leaves.

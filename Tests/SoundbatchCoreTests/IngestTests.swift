@@ -226,6 +226,28 @@ import SoundbatchSandbox
         #expect(longer.newJobs == 2 && longer.knownJobs == size)
     }
 
+    @Test func knownAndNewRowsMixedInEveryChunkComeOutAsIfFedOneByOne() throws {
+        // The feed inserts rows in chunks; here each chunk mixes known rows, new ones and
+        // rows set aside as invalid that are now corrected.
+        let size = 200
+        let old = (0..<size).filter { $0 % 3 == 0 }
+        let oldFile = old.map { "id-\($0),\($0 % 9 == 0 ? "" : "sound \($0)")" }
+        _ = try feed("id,prompt\n" + oldFile.joined(separator: "\n") + "\n", skipInvalid: true)
+        let fixed = old.filter { $0 % 9 == 0 }
+
+        let summary = try feed("id,prompt\n" + (0..<size).map { "id-\($0),sound \($0)" }.joined(separator: "\n") + "\n")
+        #expect(summary.newJobs == size - old.count && summary.knownJobs == old.count && summary.invalidJobs == 0)
+        let rows = try jobs("row_key, source_line, prompt, state")
+        #expect(rows.map { $0["row_key"] as String } == (old + (0..<size).filter { $0 % 3 != 0 }).map { "id-\($0)" })
+        #expect(rows.allSatisfy { $0["state"] == "pending" && $0["prompt"] == "sound \(($0["row_key"] as String).dropFirst(3))" })
+        // New rows and corrected ones carry their line in the newer file; the others keep theirs.
+        let lines = Dictionary(uniqueKeysWithValues: rows.map { ($0["row_key"] as String, $0["source_line"] as Int) })
+        for number in 0..<size {
+            let line = old.contains(number) && !fixed.contains(number) ? old.firstIndex(of: number)! + 2 : number + 2
+            #expect(lines["id-\(number)"] == line, "id-\(number)")
+        }
+    }
+
     @Test func aDuplicateIdFarDownALargerFileIsFound() throws {
         var lines = (0..<1_100).map { "id-\($0),sound \($0)" }
         lines[1_000] = "id-1,another sound"

@@ -40,8 +40,8 @@ import Testing
         let csv = try writeJobs(20_000)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        // 200 blocks of 512 bytes: the feed cannot fit.
-        process.arguments = ["-c", "ulimit -f 200; exec \"$0\" run \"$1\" --dry-run --ledger ledger.sqlite",
+        // 2,000 blocks of 512 bytes: room for a new ledger, not for the feed.
+        process.arguments = ["-c", "ulimit -f 2000; exec \"$0\" run \"$1\" --dry-run --ledger ledger.sqlite",
                              soundbatchExecutable.path, csv]
         process.currentDirectoryURL = folder.url
         let errors = Pipe()

@@ -13,6 +13,7 @@ import Testing
         #expect(mode == 0o600)
         #expect(try ledger.database.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
         #expect(try ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)  // FULL
+        #expect(try ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA page_size") } == 16_384)
         #expect(try ledger.database.read { try Ledger.migrator.appliedIdentifiers($0) } == ["v1", "v2: find jobs by task_id"])
     }
 
@@ -41,6 +42,7 @@ import Testing
         #expect(try ledger.database.read { try Ledger.migrator.appliedIdentifiers($0) }.count == 2)
         #expect(try ledger.database.read { try $0.indexes(on: "jobs").map(\.name) }.contains("jobs_by_task"))
         #expect(try ledger.status().map(\.jobs) == [1])
+        #expect(try ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA page_size") } == 4_096)  // kept as it was
     }
 
     @Test func aLedgerFromTheFutureIsRefusedAndLeftAlone() throws {
