@@ -351,11 +351,16 @@ struct JobWriter {
                 let own = (1...Self.rowValues).map { "?\(first + $0)" }.joined(separator: ", ")
                 return "(\(own), ?\(fixed + 1), ?\(fixed + 2), ?\(fixed + 2), ?\(fixed + 3), ?\(fixed + 3))"
             }
+            // Several rows: OR IGNORE, since a statement that could fail halfway (on a NOT
+            // NULL column) makes SQLite copy each page it touches aside to undo it: that was
+            // most of the feed's writes. A row it ignored goes again through `insertOne`,
+            // which would fail on such a column.
             let statement = try FastStatement(db, sql: """
-                INSERT INTO jobs (row_key, source_line, prompt, audio_length, webhook_url, metadata, state, last_error,
-                                  batch_id, created_at, updated_at, ingest_id, seen_ingest_id)
+                INSERT \(rows > 1 ? "OR IGNORE " : "")INTO jobs (
+                    row_key, source_line, prompt, audio_length, webhook_url, metadata, state, last_error,
+                    batch_id, created_at, updated_at, ingest_id, seen_ingest_id)
                 VALUES \(values.joined(separator: ",\n"))
-                ON CONFLICT (batch_id, row_key) DO NOTHING
+                \(rows > 1 ? "" : "ON CONFLICT (batch_id, row_key) DO NOTHING")
                 """)
             statement.bindOnce(from: Int32(fixed + 1), [.integer(batchID), .text(stamp), .integer(ingestID)])
             return statement
