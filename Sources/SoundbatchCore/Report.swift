@@ -60,7 +60,8 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
     /// Seconds of audio requested by the charged jobs that asked for a length, and their charge.
     public var secondsForCharged: Double
     public var chargedWithLength: Double
-    /// Jobs still running or ambiguous: no charge yet. What the running ones are estimated at.
+    /// Jobs still running, or sent without an answer (ambiguous, or failed after an earlier
+    /// request got none): no charge yet. What the running ones are estimated at.
     public var unchargedJobs: Int
     public var unchargedEstimate: Double
     public var firstSubmitted: String?
@@ -108,8 +109,9 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
     }
 
     /// Counts one job in.
+    /// `unanswered`: the job failed after an earlier request got no answer.
     mutating func count(state: JobState, estimate: Double?, cost: Double?, seconds: Double?,
-                        submitted: UnsafeBufferPointer<UInt8>) {
+                        submitted: UnsafeBufferPointer<UInt8>, unanswered: Bool) {
         jobs += 1
         states[state.rawValue, default: 0] += 1
         creditsEstimated += estimate ?? 0
@@ -128,6 +130,8 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
             unchargedEstimate += estimate ?? 0
         case .ambiguous:
             unchargedJobs += 1
+        case .failed where unanswered:
+            unchargedJobs += 1  // the service may hold a task, and a charge, from that request
         default:
             break
         }
@@ -185,8 +189,11 @@ extension Ledger {
             let (filter, values) = try query.fastFilter(db)
             let names = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, name FROM batches")
                 .map { ($0["id"] as Int64, $0["name"] as String) })
+            // The ledger's own flag on a job that failed after a request without an answer.
+            let unanswered = "'" + Ledger.unansweredBefore.replacingOccurrences(of: "'", with: "''") + "'"
             let scan = try FastStatement(db, sql: """
-                SELECT j.batch_id, j.state, j.credit_estimate, j.conversion_cost, j.audio_length, j.submitted_at
+                SELECT j.batch_id, j.state, j.credit_estimate, j.conversion_cost, j.audio_length, j.submitted_at,
+                       j.state = 'failed' AND instr(j.last_error, \(unanswered)) > 0
                 FROM jobs j WHERE \(filter)
                 """)
             let states = JobState.allCases.map { Array($0.rawValue.utf8) }
@@ -213,7 +220,8 @@ extension Ledger {
                     estimate: row.isNull(2) ? nil : row.double(2),
                     cost: row.isNull(3) ? nil : row.double(3),
                     seconds: row.isNull(4) ? nil : Double(row.int64(4)),
-                    submitted: submitted)
+                    submitted: submitted,
+                    unanswered: row.int64(6) != 0)
             }
             let sorted = groups.values.sorted { $0.group < $1.group }
             var total = SpendTotals.empty("total")

@@ -67,7 +67,7 @@ public enum ReportRenderer {
             let table = totalsTable(report, allStates: false)
             try out.write(format == .table ? aligned(table) : markdown(table))
             if report.total.unchargedJobs > 0 {
-                try out.write("\n\(report.total.unchargedJobs) jobs have no charge yet (still running or ambiguous); "
+                try out.write("\n\(report.total.unchargedJobs) jobs have no charge yet (still running, or sent without an answer); "
                     + "the running ones are estimated at \(money(report.total.unchargedEstimate)) credits, not counted as charged.\n")
             }
         case .html:
@@ -247,7 +247,7 @@ public enum ReportRenderer {
         }
         let t = report.total
         let note = t.unchargedJobs > 0
-            ? "<p class=\"note\">\(t.unchargedJobs) jobs have no charge yet (still running or ambiguous); the running ones are estimated at \(money(t.unchargedEstimate)) credits, which is not counted as charged.</p>"
+            ? "<p class=\"note\">\(t.unchargedJobs) jobs have no charge yet (still running, or sent without an answer); the running ones are estimated at \(money(t.unchargedEstimate)) credits, which is not counted as charged.</p>"
             : ""
         return """
         <!DOCTYPE html>

@@ -68,6 +68,19 @@ import FoundationXML
         #expect(report.total.firstSubmitted == "2026-11-20T10:00:00.000Z" && report.total.lastSubmitted == "2026-11-22T08:00:00.000Z")
     }
 
+    @Test func aJobFailedAfterAnUnansweredRequestHasNoChargeYet() async throws {
+        let ledger = try ledger()
+        // a4 failed, refused outright: nothing can have been charged for it.
+        #expect(try await ledger.spendReport(ReportQuery()).groups[0].unchargedJobs == 3)
+        try await ledger.database.write {
+            try $0.execute(sql: "UPDATE jobs SET last_error = ? WHERE row_key = 'a4'", arguments: ["bad prompt" + Ledger.unansweredBefore])
+        }
+        // Refused after an earlier request got no answer: the service may hold a task for it.
+        let report = try await ledger.spendReport(ReportQuery())
+        #expect(report.groups[0].unchargedJobs == 4 && report.total.unchargedJobs == 4)
+        #expect(report.groups[0].unchargedEstimate == 2.5)
+    }
+
     @Test func groupingByDayAndByState() async throws {
         let ledger = try ledger()
         let byDay = try await ledger.spendReport(ReportQuery(grouping: .day))
