@@ -321,7 +321,7 @@ import SoundbatchSandbox
         var random = SeededRandom(seed: 99)
         let pieces = ["rain", ", ", "\"quoted\"", "\n", "é", "🔊", "  ", "door", "x", "\r\n", "'", "=1+1", "\t"]
         for round in 0..<40 {
-            let count = Int.random(in: 1...30, using: &random)
+            let count = Int.random(in: 1...100, using: &random)  // the feed inserts by 32 rows: full chunks and a rest
             var rows: [[String]] = [["id", "prompt", "audio_length", "scene"]]
             for index in 0..<count {
                 var prompt = (0..<Int.random(in: 1...6, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined()
@@ -344,6 +344,34 @@ import SoundbatchSandbox
                 let metadata = try JSONDecoder().decode([String: String].self, from: Data((row["metadata"] as String).utf8))
                 #expect(metadata == ["scene": written[3]])
             }
+        }
+    }
+
+    @Test func randomRefeedsWithManyIdenticalRowsMatchAModel() throws {
+        // Rows without ids from a few prompts, so identical rows meet inside chunks and across
+        // them; each feed reorders, drops and adds rows. The model: the k-th row with prompt p
+        // in a file is job (p, k), new when the ledger does not hold it yet.
+        var random = SeededRandom(seed: 7)
+        let ledger = try Ledger(path: folder.file("refeed.sqlite"))
+        var held: Set<String> = []
+        for round in 0..<12 {
+            let prompts = (0..<Int.random(in: 1...250, using: &random)).map { _ in "sound \(Int.random(in: 0..<20, using: &random))" }
+            var seen: [String: Int] = [:]
+            let keys = prompts.map { prompt -> String in
+                seen[prompt, default: 0] += 1
+                return "~" + RowKey.hash("\(prompt)\u{1F}\u{1F}") + "-\(seen[prompt]!)"
+            }
+            let path = try folder.write("f\(round).csv", "prompt\n" + prompts.joined(separator: "\n") + "\n")
+            let summary = try ledger.ingest(CSVReader(path: path), batch: "b", skipInvalid: false)
+            let new = Set(keys).subtracting(held)
+            #expect(summary.newJobs == new.count && summary.knownJobs == keys.count - new.count, "round \(round)")
+            held.formUnion(keys)
+            let stored = try ledger.database.read { db in
+                try Row.fetchAll(db, sql: "SELECT row_key, prompt FROM jobs")
+            }
+            #expect(Set(stored.map { $0["row_key"] as String }) == held, "round \(round)")
+            #expect(stored.count == held.count)
+            #expect(stored.allSatisfy { ($0["row_key"] as String).hasPrefix("~" + RowKey.hash("\($0["prompt"] as String)\u{1F}\u{1F}") + "-") })
         }
     }
 
