@@ -47,21 +47,22 @@ struct FastStatement {
     private func bind(_ values: [Value], from first: Int32 = 1) -> OpaquePointer {
         let handle = statement.sqliteStatement
         sqlite3_reset(handle)
+        func bindText(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int32) {
+            if let address = bytes.baseAddress {
+                _ = sqlite3_bind_text(handle, index, address, Int32(bytes.count), transient)
+            } else {
+                _ = sqlite3_bind_text(handle, index, "", 0, transient)  // empty text; no address is NULL
+            }
+        }
         for (offset, value) in values.enumerated() {
             let index = first + Int32(offset)
             switch value {
             case let .integer(number):
                 sqlite3_bind_int64(handle, index, number)
             case var .text(text):
-                text.withUTF8 { bytes in
-                    _ = sqlite3_bind_text(handle, index, bytes.baseAddress, Int32(bytes.count), transient)
-                }
+                text.withUTF8 { bindText($0, at: index) }
             case let .bytes(bytes):
-                if let address = bytes.baseAddress {
-                    _ = sqlite3_bind_text(handle, index, address, Int32(bytes.count), transient)
-                } else {
-                    _ = sqlite3_bind_text(handle, index, "", 0, transient)  // empty text; no address is NULL
-                }
+                bindText(bytes, at: index)
             case .null:
                 sqlite3_bind_null(handle, index)
             }

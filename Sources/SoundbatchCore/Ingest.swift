@@ -415,9 +415,8 @@ struct JobWriter {
         func bytes(_ range: Range<Int>?) -> FastStatement.Value {
             range.map { .bytes(UnsafeBufferPointer(rebasing: text[$0])) } ?? .null
         }
-        let state = row.problem == nil ? JobState.pending : .invalid
         values += [.bytes(key), .integer(Int64(row.line)), bytes(row.prompt), row.audioLength.map { .integer(Int64($0)) } ?? .null,
-                   bytes(row.webhookURL), bytes(row.metadata), .text(state.rawValue), bytes(row.problem)]
+                   bytes(row.webhookURL), bytes(row.metadata), .text(row.state.rawValue), bytes(row.problem)]
     }
 
     /// Records one row; `text` holds the bytes that the row's ranges point into.
@@ -451,13 +450,14 @@ struct JobWriter {
 
         // The key is in the ledger already: the rare path, where strings are made.
         let keyText = String(decoding: key, as: UTF8.self)
-        let prompt = String(text, row.prompt)
-        let webhookURL = row.webhookURL.map { String(text, $0) }
         guard let existing = try Row.fetchOne(db, sql: """
             UPDATE jobs SET seen_ingest_id = ? WHERE batch_id = ? AND row_key = ? AND seen_ingest_id <> ?
             RETURNING id, state, prompt, audio_length, webhook_url
             """, arguments: [ingestID, batchID, keyText, ingestID])
         else { return nil }
+
+        let prompt = String(text, row.prompt)
+        let webhookURL = row.webhookURL.map { String(text, $0) }
 
         let sameContent = existing["prompt"] == prompt
             && existing["audio_length"] as Int? == row.audioLength
@@ -469,7 +469,7 @@ struct JobWriter {
                                 state = ?, last_error = ?, updated_at = ?
                 WHERE id = ?
                 """, arguments: [row.line, prompt, row.audioLength, webhookURL, row.metadata.map { String(text, $0) },
-                                 (row.problem == nil ? JobState.pending : .invalid).rawValue, row.problem.map { String(text, $0) }, stamp, existing["id"] as Int64])
+                                 row.state.rawValue, row.problem.map { String(text, $0) }, stamp, existing["id"] as Int64])
             return .known
         }
         if !sameContent {

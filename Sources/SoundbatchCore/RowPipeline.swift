@@ -98,6 +98,9 @@ struct RowBatch {
         var webhookURL: Range<Int>?
         var metadata: Range<Int>?
         var problem: Range<Int>?
+
+        /// A row with a problem is recorded only with --skip-invalid, and set aside.
+        var state: JobState { problem == nil ? .pending : .invalid }
     }
 
     private(set) var text: [UInt8] = []
