@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import Serving
 
 /// Receives the service's completion callbacks and records them in the ledger exactly as
 /// a status look would. A payload for an unknown task, a malformed body or one over
@@ -39,10 +40,11 @@ public struct WebhookReceiver: Sendable {
         return (.ok, .recorded(jobID: jobID, taskID: taskID, state: state, changed: changed))
     }
 
-    /// Serves until cancelled; `onEvent` hears every callback, `onReady` gets the URL.
-    public func run(host: String, port: Int, logger: Logger,
-                    onReady: @escaping @Sendable (String) async -> Void,
-                    onEvent: @escaping @Sendable (Event) -> Void) async throws {
+    /// Listens for callbacks for as long as `body` runs, then stops gracefully. `body` gets
+    /// the callback URL; `onEvent` hears every callback.
+    public func serve<Value>(host: String, port: Int, logger: Logger,
+                             onEvent: @escaping @Sendable (Event) -> Void,
+                             while body: (_ url: String) async throws -> Value) async throws -> Value {
         let router = Router()
         router.post(RouterPath(path)) { request, _ -> Response in
             let body = request.body
@@ -56,12 +58,9 @@ public struct WebhookReceiver: Sendable {
             let data = (try? JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys])) ?? Data()
             return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
-        let path = self.path
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: "soundbatch-webhook"),
-            onServerRunning: { channel in await onReady("http://\(host):\(channel.localAddress?.port ?? port)\(path)") },
-            logger: logger)
-        try await app.run()
+        return try await serving(router.buildResponder(), host: host, port: port, serverName: "soundbatch-webhook",
+                                 logger: logger) { boundPort in
+            try await body("http://\(host):\(boundPort)\(path)")
+        }
     }
 }

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import Serving
 
 /// How the sandbox behaves. The defaults match the documented service: 60 submissions
 /// and 200 status looks a minute per key.
@@ -107,8 +108,10 @@ public actor Sandbox {
 
     // MARK: Running
 
-    /// Serves until the calling task is cancelled; `onReady` gets the base URL once listening.
-    public func run(logger: Logger = Logger(label: "sandbox"), onReady: @escaping @Sendable (String) async -> Void) async throws {
+    /// Serves for as long as `body` runs, calling back finished tasks' webhooks meanwhile,
+    /// then stops gracefully. `body` gets the base URL.
+    public nonisolated func serve<Value>(logger: Logger = Logger(label: "sandbox"),
+                                         while body: (_ baseURL: String) async throws -> Value) async throws -> Value {
         let host = configuration.host
         let router = Router(context: SandboxContext.self)
         router.post("/v1/sound_generator") { request, context in try await self.submit(request, channel: context.channel) }
@@ -117,53 +120,26 @@ public actor Sandbox {
             await self.audio(named: context.parameters.get("file") ?? "", request: request)
         }
         router.get("/_sandbox/tasks") { _, _ in await self.taskList() }
-        let (origins, originContinuation) = AsyncStream.makeStream(of: String.self)
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname(host, port: configuration.port), serverName: "soundbatch-sandbox"),
-            onServerRunning: { channel in
-                let origin = "http://\(host):\(channel.localAddress?.port ?? 0)"
-                originContinuation.yield(origin)
-                originContinuation.finish()
-                await onReady(origin)
-            },
-            logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
-            group.addTask {
-                for await origin in origins { try await Self.sendCallbacks(from: self, origin: origin, logger: logger) }
+        return try await serving(router.buildResponder(), host: host, port: configuration.port,
+                                 serverName: "soundbatch-sandbox", logger: logger) { port in
+            let origin = "http://\(host):\(port)"
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await Self.sendCallbacks(from: self, origin: origin, logger: logger) }
+                defer { group.cancelAll() }  // the callbacks run until the sandbox stops
+                return try await body(origin)
             }
-            try await group.next()
-            group.cancelAll()
         }
     }
 
-    /// Starts a sandbox, runs `body` with its base URL, then stops the sandbox.
+    /// Starts a quiet sandbox, runs `body` with its base URL, then stops the sandbox.
     public static func withRunning<T: Sendable>(
         _ configuration: SandboxConfiguration = SandboxConfiguration(),
-        _ body: @escaping @Sendable (_ baseURL: String, _ sandbox: Sandbox) async throws -> T
+        _ body: (_ baseURL: String, _ sandbox: Sandbox) async throws -> T
     ) async throws -> T {
         let sandbox = Sandbox(configuration: configuration)
-        let quiet = {
-            var logger = Logger(label: "sandbox")
-            logger.logLevel = .critical
-            return logger
-        }()
-        let (ready, readyContinuation) = AsyncStream.makeStream(of: String.self)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await sandbox.run(logger: quiet) { url in readyContinuation.yield(url); readyContinuation.finish() }
-                return nil
-            }
-            var iterator = ready.makeAsyncIterator()
-            guard let url = await iterator.next() else { throw CancellationError() }
-            group.addTask { try await body(url, sandbox) }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let result { return result }
-            }
-            throw CancellationError()
-        }
+        var quiet = Logger(label: "sandbox")
+        quiet.logLevel = .critical
+        return try await sandbox.serve(logger: quiet) { url in try await body(url, sandbox) }
     }
 
     // MARK: Submit
@@ -344,7 +320,7 @@ public actor Sandbox {
     }
 
     /// Calls each finished task's webhook once, as the service does; failures are logged, not retried.
-    private static func sendCallbacks(from sandbox: Sandbox, origin: String, logger: Logger) async throws {
+    private static func sendCallbacks(from sandbox: Sandbox, origin: String, logger: Logger) async {
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
             try await callLoop(sandbox: sandbox, http: http, origin: origin, logger: logger)

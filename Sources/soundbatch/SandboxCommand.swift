@@ -91,9 +91,14 @@ struct SandboxCommand: AsyncParsableCommand {
     func run() async throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         let sandbox = Sandbox(configuration: try configuration())
-        try await sandbox.run { url in
-            print("sandbox listening at \(url)")
+        let stop = StopSignal()
+        let signals = SignalWatcher.server(stop: stop)
+        defer { signals.cancel() }
+        try await sandbox.serve { url in
+            print("sandbox listening at \(url) (Ctrl-C stops it)")
             print("try: MUSICGPT_API_KEY=test soundbatch run jobs.example.csv --base-url \(url)")
+            fflush(nil)  // standard output too, at once: a script may be reading the URL through a pipe
+            await stop.wait()
         }
     }
 }

@@ -2,26 +2,35 @@ import Dispatch
 import Foundation
 import SoundbatchCore
 
-/// SIGINT and SIGTERM: the first stops new submissions and lets those in flight finish;
-/// a second SIGINT quits at once (in-flight jobs become ambiguous on the next start).
+/// SIGINT and SIGTERM: the first stops new work and lets the work in flight finish (for a
+/// run: new submissions); a second SIGINT quits at once (for a run, in-flight jobs become
+/// ambiguous on the next start).
 final class SignalWatcher {
     private let sources: [any DispatchSourceSignal]
 
-    init(stop: StopSignal) {
+    init(stop: StopSignal,
+         stopping: String = "stopping: no new submissions; waiting for those in flight (Ctrl-C again to quit at once)",
+         quitting: String = "quitting at once; jobs in flight will be held as ambiguous") {
         sources = [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
                 if stop.stop(.interrupted) {
-                    printError("stopping: no new submissions; waiting for those in flight (Ctrl-C again to quit at once)")
+                    printError(stopping)
                 } else if number == SIGINT {
-                    printError("quitting at once; jobs in flight will be held as ambiguous")
+                    printError(quitting)
                     exit(130)
                 }
             }
             source.resume()
             return source
         }
+    }
+
+    /// For a command that serves HTTP: a stop closes the listener and answers what it has taken.
+    static func server(stop: StopSignal) -> SignalWatcher {
+        SignalWatcher(stop: stop, stopping: "stopping: answering the requests already taken (Ctrl-C again to quit at once)",
+                      quitting: "quitting at once")
     }
 
     func cancel() {

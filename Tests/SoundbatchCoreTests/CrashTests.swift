@@ -1,5 +1,7 @@
+import AsyncHTTPClient
 import Foundation
 import GRDB
+import NIOCore
 import SoundbatchSandbox
 import Testing
 @testable import SoundbatchCore
@@ -149,5 +151,28 @@ import Testing
             #expect(!child.stderr.contains(secret) && !child.stdout.contains(secret))
             #expect(await sandbox.acceptedTasks.count == 2)  // the key was read and used
         }
+    }
+
+    @Test func theWebhookCommandRecordsACallbackThenStopsCleanlyOnSIGINT() async throws {
+        let ledger = try Ledger(path: folder.file("ledger.sqlite"))
+        _ = try ledger.ingest(CSVReader(path: try writeJobs(1)), batch: "b", skipInvalid: false)
+        try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 'task-1'") }
+        let child = try Child(["webhook", "--listen", "127.0.0.1:0", "--ledger", "ledger.sqlite"], in: folder)
+        // The URL is on standard output (a file here) while the server runs: it must not wait in a buffer.
+        #expect(try await eventually { child.stdout.contains("/hook") }, "\(child.stderr)")
+        let url = try #require(child.stdout.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init))
+
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.body = .bytes(ByteBuffer(string: #"{"task_id":"task-1","status":"COMPLETED","audio_url":"http://x/1.wav","conversion_cost":2}"#))
+        let response = try await http.execute(request, timeout: .seconds(5))
+        try await http.shutdown()
+        #expect(response.status == .ok)
+
+        child.signal(SIGINT)
+        #expect(try await child.exitStatus() == 0, "\(child.stderr)")
+        #expect(child.stderr.contains("stopping"))
+        #expect(try jobs().map { $0["state"] as String } == ["completed"])
     }
 }

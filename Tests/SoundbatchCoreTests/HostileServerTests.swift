@@ -3,6 +3,7 @@ import GRDB
 import Hummingbird
 import Logging
 import NIOCore
+import Serving
 import Testing
 @testable import SoundbatchCore
 
@@ -11,7 +12,7 @@ struct HostileServer {
     /// Whether anything reached the path a redirect points to (with the key, that would be a leak).
     let stolen = Locked<[String]>([])
 
-    func run(_ body: @escaping @Sendable (_ url: String) async throws -> Void) async throws {
+    func run(_ body: (_ url: String) async throws -> Void) async throws {
         let stolen = self.stolen
         let router = Router()
         router.post("/big/v1/sound_generator") { _, _ in
@@ -39,18 +40,11 @@ struct HostileServer {
             stolen.withLock { $0.append(request.headers[.authorization] ?? "") }
             return Self.json(#"{"success": true, "task_id": "stolen"}"#)
         }
-        let (ready, continuation) = AsyncStream.makeStream(of: String.self)
         var logger = Logger(label: "hostile")
         logger.logLevel = .critical
-        let app = Application(router: router, configuration: .init(address: .hostname("0.0.0.0", port: 0)),
-                              onServerRunning: { continuation.yield("http://127.0.0.1:\($0.localAddress?.port ?? 0)") },
-                              logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
-            var iterator = ready.makeAsyncIterator()
-            let url = await iterator.next()!
-            defer { group.cancelAll() }
-            try await body(url)
+        // 0.0.0.0, so that 127.0.0.2 (the redirect's other host) reaches it too.
+        try await serving(router.buildResponder(), host: "0.0.0.0", port: 0, serverName: "hostile", logger: logger) { port in
+            try await body("http://127.0.0.1:\(port)")
         }
     }
 

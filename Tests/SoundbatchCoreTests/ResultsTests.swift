@@ -236,15 +236,9 @@ import Testing
         try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 'task-' || row_key") }
         let receiver = WebhookReceiver(ledger: ledger, path: "/hook")
         let events = Locked<[WebhookReceiver.Event]>([])
-        let (ready, readyContinuation) = AsyncStream.makeStream(of: String.self)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try await receiver.run(host: "127.0.0.1", port: 0, logger: quietLogger()) { url in
-                    readyContinuation.yield(url)
-                } onEvent: { event in events.withLock { $0.append(event) } }
-            }
-            var iterator = ready.makeAsyncIterator()
-            let url = try #require(await iterator.next())
+        let afterFirst = try await receiver.serve(host: "127.0.0.1", port: 0, logger: quietLogger()) { event in
+            events.withLock { $0.append(event) }
+        } while: { url in
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             func post(_ body: String) async throws -> Int {
                 var request = HTTPClientRequest(url: url)
@@ -264,17 +258,16 @@ import Testing
             #expect(try await post(#"{"status":"COMPLETED"}"#) == 400)
             #expect(try await post(#"{"task_id":"task-b","status":"FAILED","pad":""# + String(repeating: "x", count: 70_000) + #""}"#) == 413)
             try await http.shutdown()
-            group.cancelAll()
-
-            let rows = try await rows(ledger)
-            #expect(rows == afterFirst, "nothing changed after the first callback")
-            #expect(rows[0]["state"] == "completed")
-            #expect(rows[0]["conversion_cost"] == 1.5)
-            #expect(rows[0]["audio_url"] == "http://x/a.wav")
-            #expect(rows[1]["state"] == "submitted")
-            #expect(events.value.count == 6)
-            #expect(events.value[1] == .recorded(jobID: 1, taskID: "task-a", state: .completed, changed: false))
+            return afterFirst
         }
+        let recorded = try await rows(ledger)
+        #expect(recorded == afterFirst, "nothing changed after the first callback")
+        #expect(recorded[0]["state"] == "completed")
+        #expect(recorded[0]["conversion_cost"] == 1.5)
+        #expect(recorded[0]["audio_url"] == "http://x/a.wav")
+        #expect(recorded[1]["state"] == "submitted")
+        #expect(events.value.count == 6)
+        #expect(events.value[1] == .recorded(jobID: 1, taskID: "task-a", state: .completed, changed: false))
     }
 
     @Test func theSandboxCallsBackAndTheReceiverRecordsIt() async throws {
@@ -282,13 +275,7 @@ import Testing
         _ = try ledger.ingest(CSVReader(path: folder.write("h.csv", "id,prompt\na,one\nb,two\nc,three\n")), batch: "h", skipInvalid: false)
         let batchID = try await ledger.batchID(named: "h")
         let receiver = WebhookReceiver(ledger: ledger)
-        let (ready, readyContinuation) = AsyncStream.makeStream(of: String.self)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try await receiver.run(host: "127.0.0.1", port: 0, logger: quietLogger()) { readyContinuation.yield($0) } onEvent: { _ in }
-            }
-            var iterator = ready.makeAsyncIterator()
-            let hook = try #require(await iterator.next())
+        try await receiver.serve(host: "127.0.0.1", port: 0, logger: quietLogger()) { _ in } while: { hook in
             try await Sandbox.withRunning(quickTasks { $0.generationFailureRate = 0 }) { url, _ in
                 var settings = DispatchSettings()
                 settings.rate = Rate("1000/s")!
@@ -300,7 +287,6 @@ import Testing
                 // No tracking: the callbacks alone complete the jobs.
                 #expect(try await eventually { try await rows(ledger).allSatisfy { $0["state"] == "completed" } })
             }
-            group.cancelAll()
         }
         #expect(try await rows(ledger).allSatisfy { ($0["conversion_cost"] as Double?) != nil })
     }
