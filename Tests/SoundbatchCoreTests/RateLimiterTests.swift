@@ -101,7 +101,7 @@ final class CountingClock: Clock, Sendable {
 
     func sleep(until deadline: TestClock<Duration>.Instant, tolerance: Duration?) async throws {
         sleeping.withLock { $0.append(deadline) }
-        defer { sleeping.withLock { $0.remove(at: $0.firstIndex(of: deadline)!) } }
+        defer { _ = sleeping.withLock { $0.remove(at: $0.firstIndex(of: deadline)!) } }
         try await base.sleep(until: deadline, tolerance: tolerance)
     }
 
