@@ -1,5 +1,7 @@
+import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// Serves HTTP with `responder` on `host:port` for as long as `body` runs, then shuts the
@@ -32,8 +34,13 @@ public func serving<Responder: HTTPResponder, Value>(
         }
         var ports = boundPorts.makeAsyncIterator()
         guard let port = await ports.next() else {
-            try await group.waitForAll()  // throws why the server did not start (the port is taken, say)
-            throw ServerStoppedBeforeListening(host: host, port: port)
+            do { try await group.waitForAll() } catch is CancellationError { throw CancellationError() } catch let error as IOError {
+                throw CouldNotListen(host: host, port: port, reason: String(cString: strerror(error.errnoCode)),
+                                     portTaken: error.errnoCode == EADDRINUSE)
+            } catch {
+                throw CouldNotListen(host: host, port: port, reason: "\(error)", portTaken: false)
+            }
+            throw CouldNotListen(host: host, port: port, reason: "the server stopped first", portTaken: false)
         }
         let outcome: Result<Value, any Error>
         do { outcome = .success(try await body(port)) } catch { outcome = .failure(error) }
@@ -43,9 +50,11 @@ public func serving<Responder: HTTPResponder, Value>(
     }
 }
 
-/// The server ended without an error before it was listening.
-public struct ServerStoppedBeforeListening: Error, CustomStringConvertible {
+/// The server never listened: the port is taken, say, or the host is not this machine's.
+public struct CouldNotListen: Error, CustomStringConvertible {
     public let host: String
     public let port: Int
-    public var description: String { "the server on \(host):\(port) stopped before it was listening" }
+    public let reason: String
+    public let portTaken: Bool
+    public var description: String { "could not listen on \(host):\(port): \(reason)" }
 }

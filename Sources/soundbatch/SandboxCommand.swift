@@ -94,11 +94,13 @@ struct SandboxCommand: AsyncParsableCommand {
         let stop = StopSignal()
         let signals = SignalWatcher.server(stop: stop)
         defer { signals.cancel() }
-        try await sandbox.serve { url in
-            print("sandbox listening at \(url) (Ctrl-C stops it)")
-            print("try: MUSICGPT_API_KEY=test soundbatch run jobs.example.csv --base-url \(url)")
-            fflush(nil)  // standard output too, at once: a script may be reading the URL through a pipe
-            await stop.wait()
+        try await reportingErrors {
+            try await sandbox.serve { url in
+                print("sandbox listening at \(url) (Ctrl-C stops it)")
+                print("try: MUSICGPT_API_KEY=test soundbatch run jobs.example.csv --base-url \(url)")
+                fflush(nil)  // standard output too, at once: a script may be reading the URL through a pipe
+                await stop.wait()
+            }
         }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GRDB
 import Logging
+import Serving
 import SoundbatchCore
 
 @main
@@ -106,6 +107,9 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     } catch let error as ReportError {
         printError(error.description)
         throw Exit.ledgerUnusable
+    } catch let error as CouldNotListen {
+        printError("\(error); \(error.portTaken ? "choose another port, or stop what holds it" : "check the address")")
+        throw Exit.usage
     } catch let failure as CommandFailure {
         printError(failure.message)
         throw failure.code

@@ -175,4 +175,14 @@ import Testing
         #expect(child.stderr.contains("stopping"))
         #expect(try jobs().map { $0["state"] as String } == ["completed"])
     }
+
+    @Test func aTakenPortIsAUsageErrorThatSaysSo() async throws {
+        try await Sandbox.withRunning { url, _ in
+            let port = String(url.split(separator: ":").last ?? "")
+            let child = try Child(["sandbox", "--port", port], in: folder)
+            #expect(try await child.exitStatus() == 64)
+            #expect(child.stderr.contains("could not listen on 127.0.0.1:\(port): Address already in use; choose another port"),
+                    "\(child.stderr)")
+        }
+    }
 }

@@ -39,12 +39,13 @@ import Testing
         logger.logLevel = .critical
         let router = Router()
         try await serving(router.buildResponder(), host: "127.0.0.1", port: 0, serverName: "a", logger: logger) { port in
-            let error = await #expect(throws: (any Error).self) {
+            let error = await #expect(throws: CouldNotListen.self) {
                 try await serving(router.buildResponder(), host: "127.0.0.1", port: port, serverName: "b", logger: logger) { _ in
                     Issue.record("a second server listened on a port already taken")
                 }
             }
-            #expect(error.map { "\($0)".contains("in use") } == true, "\(String(describing: error))")
+            #expect(error?.portTaken == true)
+            #expect(error?.description == "could not listen on 127.0.0.1:\(port): Address already in use")
         }
     }
 
