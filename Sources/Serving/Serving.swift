@@ -34,13 +34,10 @@ public func serving<Responder: HTTPResponder, Value>(
         }
         var ports = boundPorts.makeAsyncIterator()
         guard let port = await ports.next() else {
-            do { try await group.waitForAll() } catch is CancellationError { throw CancellationError() } catch let error as IOError {
-                throw CouldNotListen(host: host, port: port, reason: String(cString: strerror(error.errnoCode)),
-                                     portTaken: error.errnoCode == EADDRINUSE)
-            } catch {
-                throw CouldNotListen(host: host, port: port, reason: "\(error)", portTaken: false)
+            do { try await group.waitForAll() } catch let error as CancellationError { throw error } catch {
+                throw CouldNotListen(host: host, port: port, cause: error)
             }
-            throw CouldNotListen(host: host, port: port, reason: "the server stopped first", portTaken: false)
+            throw CouldNotListen(host: host, port: port, cause: nil)
         }
         let outcome: Result<Value, any Error>
         do { outcome = .success(try await body(port)) } catch { outcome = .failure(error) }
@@ -54,7 +51,17 @@ public func serving<Responder: HTTPResponder, Value>(
 public struct CouldNotListen: Error, CustomStringConvertible {
     public let host: String
     public let port: Int
-    public let reason: String
-    public let portTaken: Bool
-    public var description: String { "could not listen on \(host):\(port): \(reason)" }
+    /// What the server failed with; nil if it stopped without an error.
+    public let cause: (any Error)?
+
+    public var portTaken: Bool { (cause as? IOError)?.errnoCode == EADDRINUSE }
+
+    public var description: String {
+        let reason = switch cause {
+        case let error as IOError: String(cString: strerror(error.errnoCode))
+        case let error?: "\(error)"
+        case nil: "the server stopped first"
+        }
+        return "could not listen on \(host):\(port): \(reason)"
+    }
 }

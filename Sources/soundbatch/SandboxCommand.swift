@@ -91,15 +91,12 @@ struct SandboxCommand: AsyncParsableCommand {
     func run() async throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         let sandbox = Sandbox(configuration: try configuration())
-        let stop = StopSignal()
-        let signals = SignalWatcher.server(stop: stop)
-        defer { signals.cancel() }
         try await reportingErrors {
-            try await sandbox.serve { url in
-                print("sandbox listening at \(url) (Ctrl-C stops it)")
-                print("try: MUSICGPT_API_KEY=test soundbatch run jobs.example.csv --base-url \(url)")
-                fflush(nil)  // standard output too, at once: a script may be reading the URL through a pipe
-                await stop.wait()
+            try await servingUntilInterrupted { announceAndWait in
+                try await sandbox.serve { url in
+                    await announceAndWait("sandbox listening at \(url) (Ctrl-C stops it)\n"
+                                          + "try: MUSICGPT_API_KEY=test soundbatch run jobs.example.csv --base-url \(url)")
+                }
             }
         }
     }

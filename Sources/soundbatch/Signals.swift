@@ -27,15 +27,26 @@ final class SignalWatcher {
         }
     }
 
-    /// For a command that serves HTTP: a stop closes the listener and answers what it has taken.
-    static func server(stop: StopSignal) -> SignalWatcher {
-        SignalWatcher(stop: stop, stopping: "stopping: answering the requests already taken (Ctrl-C again to quit at once)",
-                      quitting: "quitting at once")
-    }
-
     func cancel() {
         for source in sources { source.cancel() }
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)
+    }
+}
+
+/// For a command that serves HTTP until stopped. `serve` is handed `announceAndWait`, to call
+/// once listening: it prints where, at once (a script may be reading it through a pipe), and
+/// returns on the first SIGINT or SIGTERM, after which the server answers what it has taken.
+/// A second Ctrl-C quits at once.
+func servingUntilInterrupted<T>(_ serve: (_ announceAndWait: (_ announcement: String) async -> Void) async throws -> T)
+    async throws -> T {
+    let stop = StopSignal()
+    let signals = SignalWatcher(stop: stop, stopping: "stopping: answering the requests already taken (Ctrl-C again to quit at once)",
+                                quitting: "quitting at once")
+    defer { signals.cancel() }
+    return try await serve { announcement in
+        print(announcement)
+        fflush(nil)
+        await stop.wait()
     }
 }

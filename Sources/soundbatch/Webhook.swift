@@ -42,20 +42,17 @@ struct Webhook: AsyncParsableCommand {
             let receiver = WebhookReceiver(ledger: try ledger.open(create: false), path: path)
             var quiet = Logger(label: "soundbatch.webhook.server")
             quiet.logLevel = .warning
-            let stop = StopSignal()
-            let signals = SignalWatcher.server(stop: stop)
-            defer { signals.cancel() }
-            try await receiver.serve(host: host, port: port, logger: quiet) { event in
-                switch event {
-                case let .recorded(jobID, taskID, state, changed):
-                    logger.info("task \(taskID) (job \(jobID)): \(state.rawValue)\(changed ? "" : ", already recorded")")
-                case let .refused(status, reason):
-                    logger.warning("refused a callback (HTTP \(status)): \(reason)")
+            try await servingUntilInterrupted { announceAndWait in
+                try await receiver.serve(host: host, port: port, logger: quiet) { event in
+                    switch event {
+                    case let .recorded(jobID, taskID, state, changed):
+                        logger.info("task \(taskID) (job \(jobID)): \(state.rawValue)\(changed ? "" : ", already recorded")")
+                    case let .refused(status, reason):
+                        logger.warning("refused a callback (HTTP \(status)): \(reason)")
+                    }
+                } while: { url in
+                    await announceAndWait("listening for callbacks at \(url) (Ctrl-C stops it)")
                 }
-            } while: { url in
-                print("listening for callbacks at \(url) (Ctrl-C stops it)")
-                fflush(nil)  // standard output too, at once: a script may be reading the URL through a pipe
-                await stop.wait()
             }
         }
     }

@@ -1,7 +1,5 @@
-import AsyncHTTPClient
 import Foundation
 import GRDB
-import NIOCore
 import SoundbatchSandbox
 import Testing
 @testable import SoundbatchCore
@@ -161,14 +159,8 @@ import Testing
         // The URL is on standard output (a file here) while the server runs: it must not wait in a buffer.
         #expect(try await eventually { child.stdout.contains("/hook") }, "\(child.stderr)")
         let url = try #require(child.stdout.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init))
-
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.body = .bytes(ByteBuffer(string: #"{"task_id":"task-1","status":"COMPLETED","audio_url":"http://x/1.wav","conversion_cost":2}"#))
-        let response = try await http.execute(request, timeout: .seconds(5))
-        try await http.shutdown()
-        #expect(response.status == .ok)
+        let completed = #"{"task_id":"task-1","status":"COMPLETED","audio_url":"http://x/1.wav","conversion_cost":2}"#
+        #expect(try await postJSON(completed, to: url) == 200)
 
         child.signal(SIGINT)
         #expect(try await child.exitStatus() == 0, "\(child.stderr)")

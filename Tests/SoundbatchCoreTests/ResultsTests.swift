@@ -1,8 +1,6 @@
-import AsyncHTTPClient
 import Foundation
 import GRDB
 import Logging
-import NIOCore
 import SoundbatchSandbox
 import Testing
 @testable import SoundbatchCore
@@ -239,16 +237,7 @@ import Testing
         let afterFirst = try await receiver.serve(host: "127.0.0.1", port: 0, logger: quietLogger()) { event in
             events.withLock { $0.append(event) }
         } while: { url in
-            let http = HTTPClient(eventLoopGroupProvider: .singleton)
-            func post(_ body: String) async throws -> Int {
-                var request = HTTPClientRequest(url: url)
-                request.method = .POST
-                request.headers.add(name: "Content-Type", value: "application/json")
-                request.body = .bytes(ByteBuffer(string: body))
-                let response = try await http.execute(request, timeout: .seconds(5))
-                _ = try await response.body.collect(upTo: 1 << 16)
-                return Int(response.status.code)
-            }
+            func post(_ body: String) async throws -> Int { try await postJSON(body, to: url) }
             let completed = #"{"task_id":"task-a","conversion_id":"c","conversion_type":"SOUND_GENERATOR","status":"COMPLETED","status_msg":"done","audio_url":"http://x/a.wav","conversion_cost":1.5,"title":"t","createdAt":"x","updatedAt":"y"}"#
             #expect(try await post(completed) == 200)
             let afterFirst = try await rows(ledger)
@@ -257,7 +246,6 @@ import Testing
             #expect(try await post("{not json") == 400)
             #expect(try await post(#"{"status":"COMPLETED"}"#) == 400)
             #expect(try await post(#"{"task_id":"task-b","status":"FAILED","pad":""# + String(repeating: "x", count: 70_000) + #""}"#) == 413)
-            try await http.shutdown()
             return afterFirst
         }
         let recorded = try await rows(ledger)

@@ -16,20 +16,20 @@ import Testing
             router.get("/") { _, _ in "ok" }
             let connecting = Locked(true)
             let connected = Locked(0)
-            let done = DispatchSemaphore(value: 0)
+            let stoppedConnecting = Locked(false)
             let answer = try await serving(router.buildResponder(), host: "127.0.0.1", port: 0, serverName: "t",
                                            logger: logger) { port in
                 Thread.detachNewThread {
                     while connecting.value {
                         if Self.connectAndClose(port: port) { connected.withLock { $0 += 1 } }
                     }
-                    done.signal()
+                    stoppedConnecting.withLock { $0 = true }
                 }
                 while connected.value < 3 { try await Task.sleep(for: .milliseconds(1)) }
                 return "served"
             }
             connecting.withLock { $0 = false }
-            done.wait()
+            #expect(try await eventually { stoppedConnecting.value })
             #expect(answer == "served")
         }
     }

@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
 import Synchronization
 @testable import SoundbatchCore
 import SoundbatchSandbox
@@ -157,4 +159,15 @@ func eventually(within limit: Duration = .seconds(20), _ condition: () async thr
         try await Task.sleep(for: .milliseconds(10))
     }
     return false
+}
+
+/// POSTs a JSON body, as the service's callbacks do, and returns the answer's status code.
+func postJSON(_ body: String, to url: String) async throws -> Int {
+    var request = HTTPClientRequest(url: url)
+    request.method = .POST
+    request.headers.add(name: "Content-Type", value: "application/json")
+    request.body = .bytes(ByteBuffer(string: body))
+    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+    _ = try await response.body.collect(upTo: 1 << 16)
+    return Int(response.status.code)
 }
