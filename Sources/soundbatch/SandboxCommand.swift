@@ -55,6 +55,7 @@ struct SandboxCommand: AsyncParsableCommand {
     }
 
     func configuration() throws -> SandboxConfiguration {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535 (0 picks a free one).") }
         var configuration = SandboxConfiguration()
         configuration.host = host
         configuration.port = port

@@ -84,6 +84,9 @@ import Testing
         #expect(unknownBatch.stderr.contains("no batch named \"nothing\""))
         let badOption = try soundbatch(["run", exampleCSV, "--dry-run", "--batch", " "], in: folder.path)
         #expect(badOption.status == 64)
+        let badPort = try soundbatch(["sandbox", "--port", "99999"], in: folder.path)
+        #expect(badPort.status == 64)
+        #expect(badPort.stderr.contains("--port must be 0 to 65535"))
     }
 
     @Test func anUnusableLedgerExits74() throws {
