@@ -82,53 +82,6 @@ final class RowPipeline: @unchecked Sendable {
     }
 }
 
-/// Rows checked on the reading thread, on their way to the feed. Their text lies end to end
-/// in one buffer, so the feed's thread, the slower of the two, hands SQLite bytes and never
-/// holds a Swift string: retaining, releasing and freeing each row's strings there took
-/// about a sixth of its time (perf samples, a million rows).
-struct RowBatch {
-    struct Row {
-        var line: Int
-        /// The id; or, when the row has none, the first key for its content: "~HASH-1".
-        var key: Range<Int>
-        /// When the row has no id: the length of the key's stem, "~HASH".
-        var contentStemCount: Int?
-        var prompt: Range<Int>
-        var audioLength: Int?
-        var webhookURL: Range<Int>?
-        var metadata: Range<Int>?
-        var problem: Range<Int>?
-
-        /// A row with a problem is recorded only with --skip-invalid, and set aside.
-        var state: JobState { problem == nil ? .pending : .invalid }
-    }
-
-    private(set) var text: [UInt8] = []
-    private(set) var rows: [Row] = []
-
-    mutating func append(_ row: JobRow, line: Int) {
-        func put(_ string: String) -> Range<Int> {
-            let start = text.count
-            text.append(contentsOf: string.utf8)
-            return start..<text.count
-        }
-        var key: Range<Int>
-        var contentStemCount: Int?
-        if let id = row.key {
-            key = put(id)
-        } else {
-            // No id: the content names the row (see JobWriter).
-            let stem = "~" + RowKey.hash(row.content)
-            key = put(stem + "-1")
-            contentStemCount = stem.utf8.count
-        }
-        rows.append(Row(
-            line: line, key: key, contentStemCount: contentStemCount, prompt: put(row.prompt),
-            audioLength: row.audioLength, webhookURL: row.webhookURL.map(put), metadata: row.metadata.map(put),
-            problem: row.problem.map(put)))
-    }
-}
-
 /// Hands a non-Sendable value to the one thread that will use it from then on.
 private struct UncheckedBox<T>: @unchecked Sendable {
     let value: T

@@ -2,57 +2,6 @@ import CSQLiteSetup
 import Foundation
 import GRDB
 
-/// Where a job stands. The ledger stores the raw value.
-public enum JobState: String, CaseIterable, Codable, Sendable {
-    /// Recorded from the CSV, not sent yet.
-    case pending
-    /// About to be sent, or being sent; durably marked before the request leaves.
-    case submitting
-    /// Accepted by the service: task_id, eta and credit_estimate are known.
-    case submitted
-    /// Sent, but no answer came back: the service may or may not have created a task.
-    case ambiguous
-    /// Refused by the service for good, or out of attempts; last_error says why.
-    case failed
-    /// The CSV row broke a rule (recorded only with --skip-invalid); last_error says which.
-    case invalid
-    /// The service finished the task: audio_url and conversion_cost are known.
-    case completed
-    /// The service reports the generation itself failed.
-    case generationFailed = "generation_failed"
-}
-
-public enum LedgerError: Error, CustomStringConvertible {
-    case cannotOpen(path: String, reason: String)
-    case missing(path: String)
-    case fromTheFuture(path: String)
-    case noSuchBatch(String, known: [String])
-    case busy(path: String, holder: String)
-    case notPending(jobID: Int64)
-    case vanished(path: String)
-
-    public var description: String {
-        switch self {
-        case let .cannotOpen(path, reason):
-            "cannot open the ledger \(path): \(reason)"
-        case let .missing(path):
-            "there is no ledger at \(path); feed one with `soundbatch run FILE.csv`, or point at yours with --ledger or SOUNDBATCH_LEDGER"
-        case let .fromTheFuture(path):
-            "the ledger \(path) was written by a newer soundbatch; upgrade soundbatch to use it (nothing was changed)"
-        case let .busy(path, holder):
-            "another soundbatch (\(holder)) is running on the ledger \(path); wait for it to finish, or stop it first"
-        case let .vanished(path):
-            "the ledger \(path) was deleted or replaced while soundbatch was running; stopped sending so that nothing is paid for without a record"
-        case let .notPending(jobID):
-            "job \(jobID) is no longer pending; was another process working on this ledger?"
-        case let .noSuchBatch(name, known):
-            known.isEmpty
-                ? "no batch named \"\(name)\": the ledger holds no batches yet"
-                : "no batch named \"\(name)\"; the ledger holds: \(known.joined(separator: ", "))"
-        }
-    }
-}
-
 /// The SQLite file that records every batch, job and HTTP attempt. It is the single
 /// source of truth: a run can stop at any moment and carry on from it alone.
 public final class Ledger: Sendable {
@@ -263,16 +212,4 @@ public final class SendingLock: @unchecked Sendable {
     }
 
     deinit { release() }
-}
-
-/// ISO 8601 timestamps in UTC with milliseconds: they sort as text and read well.
-enum Timestamp {
-    static func string(_ date: Date) -> String {
-        Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
-    }
-
-    static func date(_ text: String?) -> Date? {
-        guard let text else { return nil }
-        return try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
-    }
 }

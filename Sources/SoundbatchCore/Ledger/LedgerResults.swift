@@ -1,28 +1,6 @@
 import Foundation
 import GRDB
 
-/// A submitted job the tracker follows.
-public struct TrackedJob: Sendable, Equatable {
-    public var id: Int64
-    public var taskID: String
-    public var submittedAt: Date
-    /// Seconds, when the service said.
-    public var eta: Int?
-}
-
-/// A completed job whose audio should be on disk.
-public struct AudioJob: Sendable, Equatable {
-    public var id: Int64
-    public var rowKey: String
-    public var prompt: String
-    public var hasIDColumnKey: Bool
-    public var audioURL: String
-    /// What the ledger says was downloaded before, if anything.
-    public var downloadedPath: String?
-    public var downloadedSize: Int?
-    public var downloadedSHA256: String?
-}
-
 extension Ledger {
     /// The batch's jobs still running at the service.
     public func submittedJobs(batchID: Int64) async throws -> [TrackedJob] {

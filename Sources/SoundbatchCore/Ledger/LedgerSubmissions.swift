@@ -1,22 +1,6 @@
 import Foundation
 import GRDB
 
-/// A job waiting to be sent.
-public struct PendingJob: Sendable, Equatable {
-    public var id: Int64
-    public var request: SubmitRequest
-}
-
-/// What the batch has estimated so far, for --max-credits.
-public struct CreditState: Sendable, Equatable {
-    /// Sum of credit_estimate over the batch's jobs.
-    public var estimated: Double
-    /// The largest single estimate seen, the forecast for the next job.
-    public var largest: Double?
-    /// Jobs that may have been charged without an estimate on record.
-    public var ambiguous: Int
-}
-
 extension Ledger {
     /// The batch's id, or a clear error naming the batches there are.
     public func batchID(named name: String) async throws -> Int64 {

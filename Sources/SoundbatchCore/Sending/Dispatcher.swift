@@ -45,12 +45,6 @@ public struct DispatchResult: Sendable, Equatable {
     public var budget: BudgetStop?
 }
 
-public struct BudgetStop: Sendable, Equatable {
-    public var estimated: Double
-    public var limit: Double
-    public var jobsLeft: Int
-}
-
 /// Takes a batch's pending jobs from the ledger and submits each to the service, at the
 /// configured rate and concurrency and never faster, recording every attempt and answer.
 ///
@@ -200,38 +194,5 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
 
     static func format(_ duration: Duration) -> String {
         String(format: "%.1f s", duration.seconds)
-    }
-}
-
-/// --max-credits: never start a submission that could take the batch's estimated total
-/// over the limit, forecasting each job at the largest estimate seen in the batch.
-struct BudgetTracker {
-    var limit = Double.infinity
-    var estimated = 0.0
-    var largest: Double?
-    /// Ambiguous jobs may have been charged: each counts at the forecast.
-    var ambiguous = 0
-
-    init() {}
-
-    init(limit: Double, state: CreditState) {
-        self.limit = limit
-        estimated = state.estimated
-        largest = state.largest
-        ambiguous = state.ambiguous
-    }
-
-    /// With no estimate seen yet there is no forecast: one request at a time until there is.
-    func mayStart(inFlight: Int) -> Bool {
-        guard let largest else { return inFlight == 0 && estimated < limit }
-        return estimated + Double(ambiguous + inFlight + 1) * largest <= limit
-    }
-
-    mutating func record(_ outcome: SubmitOutcome, state: JobState) {
-        if case let .accepted(answer) = outcome, let estimate = answer.creditEstimate {
-            estimated += estimate
-            largest = max(largest ?? estimate, estimate)
-        }
-        if state == .ambiguous { ambiguous += 1 }
     }
 }

@@ -1,49 +1,3 @@
-/// A request rate such as `60/min` or `2/s`.
-public struct Rate: Sendable, Equatable, CustomStringConvertible {
-    public var count: Double
-    public var per: Duration
-
-    public init(count: Double, per: Duration) {
-        self.count = count
-        self.per = per
-    }
-
-    /// Parses `N/min`, `N/m`, `N/s`, `N/sec` or `N/h`; N may have a fraction.
-    public init?(_ text: String) {
-        let parts = text.trimmed.lowercased().split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let count = Double(parts[0]), count > 0, count.isFinite else { return nil }
-        switch parts[1] {
-        case "s", "sec", "second": per = .seconds(1)
-        case "m", "min", "minute": per = .seconds(60)
-        case "h", "hour": per = .seconds(3600)
-        default: return nil
-        }
-        self.count = count
-    }
-
-    /// The time between two requests at this rate.
-    public var interval: Duration { per / count }
-
-    public var perMinute: Double { count * 60 / per.seconds }
-
-    public var description: String {
-        let number = count == count.rounded() ? String(Int(count)) : String(count)
-        switch per {
-        case .seconds(1): return "\(number)/s"
-        case .seconds(3600): return "\(number)/h"
-        default: return "\(number)/min"
-        }
-    }
-}
-
-extension Duration {
-    /// The duration in seconds, as a Double.
-    public var seconds: Double {
-        let (whole, attoseconds) = components
-        return Double(whole) + Double(attoseconds) / 1e18
-    }
-}
-
 /// Spaces requests out to a rate, with room for `burst` at once, and pauses everyone
 /// when the service says to slow down.
 ///
@@ -96,28 +50,4 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
         nextSlot = max(nextSlot, until)
         return true
     }
-}
-
-/// Exponential backoff with full jitter: a random wait between zero and
-/// min(cap, base * 2^(attempt - 1)).
-public struct Backoff: Sendable {
-    public var base: Duration = .seconds(1)
-    public var cap: Duration = .seconds(60)
-
-    public init(base: Duration = .seconds(1), cap: Duration = .seconds(60)) {
-        self.base = base
-        self.cap = cap
-    }
-
-    /// The longest wait after the given failed attempt (1 for the first).
-    public func ceiling(afterAttempt attempt: Int) -> Duration {
-        let factor = pow2(min(max(attempt - 1, 0), 30))
-        return min(cap, base * factor)
-    }
-
-    public func delay(afterAttempt attempt: Int, using random: inout some RandomNumberGenerator) -> Duration {
-        ceiling(afterAttempt: attempt) * Double.random(in: 0...1, using: &random)
-    }
-
-    private func pow2(_ exponent: Int) -> Double { Double(1 << exponent) }
 }

@@ -1,0 +1,130 @@
+import Foundation
+
+/// The columns soundbatch reads itself; every other column is metadata.
+enum KnownColumn: String {
+    case id, prompt, audioLength = "audio_length", webhookURL = "webhook_url"
+}
+
+/// What one CSV row says, once checked.
+struct JobRow {
+    var key: String?           // the row's `id`, when the file has that column
+    var prompt: String
+    var audioLengthText: String
+    var audioLength: Int?
+    var webhookURL: String?
+    var metadata: String?
+    var problem: String?
+
+    /// What makes two rows the same job when the file has no `id` column.
+    var content: String {
+        [prompt, audioLength.map(String.init) ?? audioLengthText, webhookURL ?? ""].joined(separator: "\u{1F}")
+    }
+}
+
+/// The header row: which column holds what.
+struct Header {
+    var names: [String]
+    var id: Int?
+    var prompt: Int
+    var audioLength: Int?
+    var webhookURL: Int?
+    /// Indices and names of the columns kept as metadata.
+    var extra: [(index: Int, name: String)]
+
+    static func parse(_ record: CSVRecord) -> Result<Header, HeaderProblem> {
+        if let problem = record.problem { return .failure(HeaderProblem("the header: \(problem)")) }
+        let names = record.fields.map { $0.trimmed.lowercased() }
+        var seen: [String: Int] = [:]
+        for (index, name) in names.enumerated() {
+            if name.isEmpty {
+                return .failure(HeaderProblem("column \(index + 1) of the header has no name; name every column, or delete the empty column"))
+            }
+            if let first = seen[name] {
+                return .failure(HeaderProblem("the header names \"\(name)\" twice (columns \(first + 1) and \(index + 1)); column names must be unique"))
+            }
+            seen[name] = index
+        }
+        guard let prompt = seen[KnownColumn.prompt.rawValue] else {
+            return .failure(HeaderProblem("the header has no prompt column (found: \(names.joined(separator: ", "))); the first line must name the columns, one of them \"prompt\""))
+        }
+        let known = Set([KnownColumn.id, .prompt, .audioLength, .webhookURL].map(\.rawValue))
+        return .success(Header(
+            names: names,
+            id: seen[KnownColumn.id.rawValue],
+            prompt: prompt,
+            audioLength: seen[KnownColumn.audioLength.rawValue],
+            webhookURL: seen[KnownColumn.webhookURL.rawValue],
+            extra: names.enumerated().filter { !known.contains($0.element) }.map { ($0.offset, $0.element) }))
+    }
+
+    struct HeaderProblem: Error { var text: String; init(_ text: String) { self.text = text } }
+
+    /// Reads and checks one row. A row with a problem still yields its values, so that
+    /// --skip-invalid can record it.
+    func row(from record: CSVRecord) -> JobRow {
+        let fields = record.fields
+        func field(_ index: Int?) -> String {
+            guard let index, index < fields.count else { return "" }
+            return fields[index]
+        }
+        var problem = record.problem
+        func flag(_ text: String) { if problem == nil { problem = text } }
+
+        if fields.count > names.count {
+            flag("this row has \(fields.count) fields but the header has \(names.count); enclose fields that contain commas in quotes")
+        }
+        let prompt = field(self.prompt).trimmed
+        if prompt.isEmpty { flag("the prompt is empty; describe the sound to generate") }
+
+        let audioLengthText = field(audioLength).trimmed
+        var audioLength: Int?
+        if !audioLengthText.isEmpty {
+            if let seconds = Int(audioLengthText), (1...600).contains(seconds) {
+                audioLength = seconds
+            } else {
+                flag("audio_length \"\(audioLengthText)\" is not a whole number of seconds from 1 to 600; write one, or leave it empty for the service's default")
+            }
+        }
+
+        let webhookText = field(webhookURL).trimmed
+        if !webhookText.isEmpty && !Self.isWebURL(webhookText) {
+            flag("webhook_url \"\(webhookText)\" is not an absolute http or https URL; write one like https://example.com/hook, or leave it empty")
+        }
+
+        var key: String?
+        if let id {
+            let text = field(id).trimmed
+            if text.isEmpty { flag("the id is empty; give every row an id, unique in the file") } else { key = text }
+        }
+
+        return JobRow(
+            key: key,
+            prompt: prompt,
+            audioLengthText: audioLengthText,
+            audioLength: audioLength,
+            webhookURL: webhookText.isEmpty ? nil : webhookText,
+            metadata: metadata(fields),
+            problem: problem)
+    }
+
+    static func isWebURL(_ text: String) -> Bool {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", let host = url.host, !host.isEmpty
+        else { return false }
+        return true
+    }
+
+    /// The extra columns as a JSON object, in header order; nil when there are none.
+    private func metadata(_ fields: [String]) -> String? {
+        guard !extra.isEmpty else { return nil }
+        var json = "{"
+        for (position, column) in extra.enumerated() {
+            if position > 0 { json += "," }
+            JSON.appendString(column.name, to: &json)
+            json += ":"
+            JSON.appendString(column.index < fields.count ? fields[column.index] : "", to: &json)
+        }
+        json += "}"
+        return json
+    }
+}

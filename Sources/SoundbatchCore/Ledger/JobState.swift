@@ -1,0 +1,19 @@
+/// Where a job stands. The ledger stores the raw value.
+public enum JobState: String, CaseIterable, Codable, Sendable {
+    /// Recorded from the CSV, not sent yet.
+    case pending
+    /// About to be sent, or being sent; durably marked before the request leaves.
+    case submitting
+    /// Accepted by the service: task_id, eta and credit_estimate are known.
+    case submitted
+    /// Sent, but no answer came back: the service may or may not have created a task.
+    case ambiguous
+    /// Refused by the service for good, or out of attempts; last_error says why.
+    case failed
+    /// The CSV row broke a rule (recorded only with --skip-invalid); last_error says which.
+    case invalid
+    /// The service finished the task: audio_url and conversion_cost are known.
+    case completed
+    /// The service reports the generation itself failed.
+    case generationFailed = "generation_failed"
+}

@@ -1,0 +1,163 @@
+import Foundation
+import GRDB
+
+/// Writes rows into the jobs table within the feed's transaction.
+struct JobWriter {
+    enum Outcome { case new, known, conflict(String) }
+
+    private let db: Database
+    private let batchID: Int64
+    private let ingestID: Int64
+    private let stamp: String
+    /// Inserts one row, and `chunkSize` rows in one go: SQLite's cost of running a statement
+    /// is then paid once per chunk, not per row (15% fewer instructions in SQLite, measured
+    /// with callgrind on a C program doing the same inserts).
+    private let insertOne: FastStatement
+    private let insertChunk: FastStatement
+    private static let chunkSize = 32
+    /// The values bound for each row; the batch, time and feed are bound once.
+    private static let rowValues = 8
+    /// Content stems seen more than once in this file, and the highest occurrence given.
+    /// Only duplicates land here, so memory stays flat for ordinary files.
+    private var occurrences: [String: Int] = [:]
+
+    init(db: Database, batchID: Int64, ingestID: Int64, stamp: String) throws {
+        self.db = db
+        self.batchID = batchID
+        self.ingestID = ingestID
+        self.stamp = stamp
+        func insert(rows: Int) throws -> FastStatement {
+            let fixed = rows * Self.rowValues
+            let values = (0..<rows).map { row in
+                let first = row * Self.rowValues
+                let own = (1...Self.rowValues).map { "?\(first + $0)" }.joined(separator: ", ")
+                return "(\(own), ?\(fixed + 1), ?\(fixed + 2), ?\(fixed + 2), ?\(fixed + 3), ?\(fixed + 3))"
+            }
+            // Several rows: OR IGNORE, since a statement that could fail halfway (on a NOT
+            // NULL column) makes SQLite copy each page it touches aside to undo it: that was
+            // most of the feed's writes. A row it ignored goes again through `insertOne`,
+            // which would fail on such a column.
+            let statement = try FastStatement(db, sql: """
+                INSERT \(rows > 1 ? "OR IGNORE " : "")INTO jobs (
+                    row_key, source_line, prompt, audio_length, webhook_url, metadata, state, last_error,
+                    batch_id, created_at, updated_at, ingest_id, seen_ingest_id)
+                VALUES \(values.joined(separator: ",\n"))
+                \(rows > 1 ? "" : "ON CONFLICT (batch_id, row_key) DO NOTHING")
+                """)
+            statement.bindOnce(from: Int32(fixed + 1), [.integer(batchID), .text(stamp), .integer(ingestID)])
+            return statement
+        }
+        insertOne = try insert(rows: 1)
+        insertChunk = try insert(rows: Self.chunkSize)
+    }
+
+    /// Records the batch's rows and tells `each` what became of each row, in file order,
+    /// with the row's problem if it has one.
+    mutating func record(_ batch: RowBatch, each: (RowBatch.Row, String?, Outcome) throws -> Void) throws {
+        try batch.text.withUnsafeBufferPointer { text in
+            var start = batch.rows.startIndex
+            while start < batch.rows.endIndex {
+                let chunk = batch.rows[start..<min(start + Self.chunkSize, batch.rows.endIndex)]
+                start = chunk.endIndex
+                let leftOver = chunk.count == Self.chunkSize ? try insert(chunk, text: text) : Set(chunk.map(\.line))
+                for row in chunk {
+                    // A row the chunk could not insert is in the ledger already, or its key
+                    // was taken by an earlier row of this file: it goes on its own.
+                    let outcome = leftOver.contains(row.line) ? try record(row, text: text) : .new
+                    try each(row, row.problem.map { String(text, $0) }, outcome)
+                }
+            }
+        }
+    }
+
+    /// Inserts the chunk's rows under their first keys; returns the lines of the rows it
+    /// could not insert.
+    private func insert(_ chunk: ArraySlice<RowBatch.Row>, text: UnsafeBufferPointer<UInt8>) throws -> Set<Int> {
+        var values: [FastStatement.Value] = []
+        values.reserveCapacity(chunk.count * Self.rowValues)
+        for row in chunk { Self.append(row, key: UnsafeBufferPointer(rebasing: text[row.key]), text: text, to: &values) }
+        try insertChunk.run(values)
+        let inserted = db.changesCount
+        if inserted == chunk.count { return [] }
+        let lines = Set(chunk.map(\.line))
+        if inserted == 0 { return lines }
+        // A statement's new rows take consecutive ids, after the largest one before it.
+        let last = db.lastInsertedRowID
+        let insertedLines = try Int.fetchSet(db, sql: "SELECT source_line FROM jobs WHERE id BETWEEN ? AND ?",
+                                             arguments: [last - Int64(inserted) + 1, last])
+        guard insertedLines.count == inserted, insertedLines.isSubset(of: lines) else {
+            throw DatabaseError(message: "the ledger did not number a feed's new jobs in order")
+        }
+        return lines.subtracting(insertedLines)
+    }
+
+    /// Appends the row's own values for an insert, in the order of its columns.
+    private static func append(_ row: RowBatch.Row, key: UnsafeBufferPointer<UInt8>, text: UnsafeBufferPointer<UInt8>,
+                               to values: inout [FastStatement.Value]) {
+        func bytes(_ range: Range<Int>?) -> FastStatement.Value {
+            range.map { .bytes(UnsafeBufferPointer(rebasing: text[$0])) } ?? .null
+        }
+        values += [.bytes(key), .integer(Int64(row.line)), bytes(row.prompt), row.audioLength.map { .integer(Int64($0)) } ?? .null,
+                   bytes(row.webhookURL), bytes(row.metadata), .text(row.state.rawValue), bytes(row.problem)]
+    }
+
+    /// Records one row; `text` holds the bytes that the row's ranges point into.
+    private mutating func record(_ row: RowBatch.Row, text: UnsafeBufferPointer<UInt8>) throws -> Outcome {
+        let firstKey = UnsafeBufferPointer(rebasing: text[row.key])
+        guard let stemCount = row.contentStemCount else {
+            return try record(row, key: firstKey, text: text)
+                ?? .conflict("the id \"\(String(decoding: firstKey, as: UTF8.self))\" is used by an earlier row of this file; ids must be unique")
+        }
+        // No id column: the content names the row, and identical rows are told apart
+        // by their order among themselves.
+        let stem = String(decoding: firstKey.prefix(stemCount), as: UTF8.self)
+        var occurrence = occurrences[stem] ?? 1
+        while true {
+            var key = "\(stem)-\(occurrence)"
+            if let outcome = try key.withUTF8({ try record(row, key: $0, text: text) }) {
+                if occurrence > 1 { occurrences[stem] = occurrence }
+                return outcome
+            }
+            occurrence += 1
+        }
+    }
+
+    /// Inserts the row under `key`, or claims the job already there for this feed.
+    /// Returns nil when an earlier row of this feed has the key already.
+    private func record(_ row: RowBatch.Row, key: UnsafeBufferPointer<UInt8>, text: UnsafeBufferPointer<UInt8>) throws -> Outcome? {
+        var values: [FastStatement.Value] = []
+        Self.append(row, key: key, text: text, to: &values)
+        try insertOne.run(values)
+        if db.changesCount == 1 { return .new }
+
+        // The key is in the ledger already: the rare path, where strings are made.
+        let keyText = String(decoding: key, as: UTF8.self)
+        guard let existing = try Row.fetchOne(db, sql: """
+            UPDATE jobs SET seen_ingest_id = ? WHERE batch_id = ? AND row_key = ? AND seen_ingest_id <> ?
+            RETURNING id, state, prompt, audio_length, webhook_url
+            """, arguments: [ingestID, batchID, keyText, ingestID])
+        else { return nil }
+
+        let prompt = String(text, row.prompt)
+        let webhookURL = row.webhookURL.map { String(text, $0) }
+
+        let sameContent = existing["prompt"] == prompt
+            && existing["audio_length"] as Int? == row.audioLength
+            && existing["webhook_url"] as String? == webhookURL
+        if existing["state"] == JobState.invalid.rawValue && (!sameContent || row.problem == nil) {
+            // A row set aside as invalid was never sent: take the corrected one in its place.
+            try db.execute(sql: """
+                UPDATE jobs SET source_line = ?, prompt = ?, audio_length = ?, webhook_url = ?, metadata = ?,
+                                state = ?, last_error = ?, updated_at = ?
+                WHERE id = ?
+                """, arguments: [row.line, prompt, row.audioLength, webhookURL, row.metadata.map { String(text, $0) },
+                                 row.state.rawValue, row.problem.map { String(text, $0) }, stamp, existing["id"] as Int64])
+            return .known
+        }
+        if !sameContent {
+            return .conflict("the id \"\(keyText)\" is already in the ledger with a different prompt, audio_length or webhook_url; "
+                + "give the changed row a new id, or feed it into another batch with --batch")
+        }
+        return .known
+    }
+}

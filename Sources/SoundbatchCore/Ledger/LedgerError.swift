@@ -1,0 +1,30 @@
+public enum LedgerError: Error, CustomStringConvertible {
+    case cannotOpen(path: String, reason: String)
+    case missing(path: String)
+    case fromTheFuture(path: String)
+    case noSuchBatch(String, known: [String])
+    case busy(path: String, holder: String)
+    case notPending(jobID: Int64)
+    case vanished(path: String)
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(path, reason):
+            "cannot open the ledger \(path): \(reason)"
+        case let .missing(path):
+            "there is no ledger at \(path); feed one with `soundbatch run FILE.csv`, or point at yours with --ledger or SOUNDBATCH_LEDGER"
+        case let .fromTheFuture(path):
+            "the ledger \(path) was written by a newer soundbatch; upgrade soundbatch to use it (nothing was changed)"
+        case let .busy(path, holder):
+            "another soundbatch (\(holder)) is running on the ledger \(path); wait for it to finish, or stop it first"
+        case let .vanished(path):
+            "the ledger \(path) was deleted or replaced while soundbatch was running; stopped sending so that nothing is paid for without a record"
+        case let .notPending(jobID):
+            "job \(jobID) is no longer pending; was another process working on this ledger?"
+        case let .noSuchBatch(name, known):
+            known.isEmpty
+                ? "no batch named \"\(name)\": the ledger holds no batches yet"
+                : "no batch named \"\(name)\"; the ledger holds: \(known.joined(separator: ", "))"
+        }
+    }
+}

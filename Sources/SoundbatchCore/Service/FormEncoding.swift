@@ -1,0 +1,17 @@
+import Foundation
+
+/// application/x-www-form-urlencoded, as HTML forms write it.
+enum FormEncoding {
+    private static let unreserved = CharacterSet(charactersIn:
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._*")
+
+    static func encode(_ pairs: [(String, String)]) -> String {
+        pairs.map { escape($0.0) + "=" + escape($0.1) }.joined(separator: "&")
+    }
+
+    static func escape(_ text: String) -> String {
+        text.split(separator: " ", omittingEmptySubsequences: false)
+            .map { $0.addingPercentEncoding(withAllowedCharacters: unreserved) ?? "" }
+            .joined(separator: "+")
+    }
+}

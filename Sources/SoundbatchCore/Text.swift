@@ -1,0 +1,15 @@
+extension String {
+    /// The text without leading and trailing white space (line breaks included).
+    /// Foundation's `trimmingCharacters(in:)` goes through NSString and UTF-16 on Linux and
+    /// took 30% of a million-row ingest; almost every field needs no trimming at all.
+    public var trimmed: String {
+        guard let first = utf8.first, let last = utf8.last else { return self }
+        func maybeSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) || byte >= 0x80 }
+        if !maybeSpace(first) && !maybeSpace(last) { return self }
+        let scalars = unicodeScalars
+        var start = scalars.startIndex, end = scalars.endIndex
+        while start < end, scalars[start].properties.isWhitespace { start = scalars.index(after: start) }
+        while end > start, scalars[scalars.index(before: end)].properties.isWhitespace { end = scalars.index(before: end) }
+        return String(scalars[start..<end])
+    }
+}
