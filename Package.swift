@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "soundbatch", targets: ["soundbatch"]),
         .library(name: "SoundbatchCore", targets: ["SoundbatchCore"]),
+        .library(name: "SoundbatchSQLite", targets: ["SoundbatchSQLite"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -21,13 +22,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
-        // The domain: CSV -> jobs, the ledger, the client, dispatcher, tracker and reports.
+        // The domain in folders by stage (CSV -> jobs -> requests -> sounds -> reports), the
+        // ledger's seam, and the workflow of a batch run. No storage code: see SoundbatchSQLite.
         .target(
             name: "SoundbatchCore",
             dependencies: [
-                "CSQLiteSetup",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -39,6 +38,18 @@ let package = Package(
                 "Serving",
             ]
         ),
+        // The ledger in one SQLite file (GRDB), the default backend. The only code that touches SQLite.
+        .target(
+            name: "SoundbatchSQLite",
+            dependencies: [
+                "SoundbatchCore",
+                "CSQLiteSetup",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
+        ),
+        // Picks the ledger's backend from where it is; all the command line knows of storage.
+        .target(name: "SoundbatchLedgers", dependencies: ["SoundbatchCore", "SoundbatchSQLite"]),
         // Runs an HTTP server for as long as a piece of work, then stops it gracefully.
         .target(
             name: "Serving",
@@ -55,6 +66,7 @@ let package = Package(
         .target(
             name: "SoundbatchSandbox",
             dependencies: [
+                "SoundbatchCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -67,6 +79,7 @@ let package = Package(
             name: "soundbatch",
             dependencies: [
                 "SoundbatchCore",
+                "SoundbatchLedgers",
                 "SoundbatchSandbox",
                 "Serving",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -77,8 +90,10 @@ let package = Package(
             name: "SoundbatchCoreTests",
             dependencies: [
                 "SoundbatchCore",
+                "SoundbatchSQLite",
                 "SoundbatchSandbox",
                 "soundbatch",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 "Serving",

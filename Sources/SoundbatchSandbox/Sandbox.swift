@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Serving
+import SoundbatchCore
 
 /// How the sandbox behaves. The defaults match the documented service: 60 submissions
 /// and 200 status looks a minute per key.
@@ -379,7 +380,7 @@ public actor Sandbox {
         var response = error(.tooManyRequests, "Rate limit exceeded")
         switch configuration.retryAfter {
         case .seconds: response.headers[.retryAfter] = String(Int(seconds.rounded(.up)))
-        case .httpDate: response.headers[.retryAfter] = Self.httpDate(Date().addingTimeInterval(seconds.rounded(.up) + 1))
+        case .httpDate: response.headers[.retryAfter] = HTTPDate.format(Date().addingTimeInterval(seconds.rounded(.up) + 1))
         case .none: break
         }
         return response
@@ -428,13 +429,6 @@ public actor Sandbox {
 
     static func iso(_ date: Date) -> String { date.ISO8601Format() }
 
-    static func httpDate(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        return formatter.string(from: date)
-    }
 }
 
 /// The request context, keeping the connection so a fault can drop it.
@@ -498,5 +492,24 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     }
     mutating func double(in range: ClosedRange<Double>) -> Double {
         range.lowerBound + (range.upperBound - range.lowerBound) * Double(next() >> 11) / Double(1 << 53)
+    }
+}
+
+/// A sandbox started in this process for as long as a run lasts, answering to a test key:
+/// `soundbatch run --sandbox`.
+public struct InProcessSandbox: ServiceEndpoint {
+    public var configuration: SandboxConfiguration
+    public var logger: Logger
+
+    public init(configuration: SandboxConfiguration = SandboxConfiguration(), logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func withService<T: Sendable>(_ body: (String, APIKey) async throws -> T) async throws -> T {
+        try await Sandbox.withRunning(configuration) { baseURL, _ in
+            logger.info("sandbox listening at \(baseURL)")
+            return try await body(baseURL, APIKey("sandbox-key")!)
+        }
     }
 }

@@ -5,31 +5,18 @@ import Synchronization
 
 /// One live line on a terminal, a plain line every ten seconds otherwise.
 enum ProgressReporter {
-    static func whileRunning<C: Clock>(
-        _ dispatcher: Dispatcher<C>, rate: Rate, quiet: Bool,
-        _ work: @escaping @Sendable () async throws -> DispatchResult
-    ) async throws -> DispatchResult where C.Duration == Duration {
-        let onTerminal = isatty(STDERR_FILENO) == 1
-        let start = ContinuousClock.now
-        return try await withThrowingTaskGroup(of: DispatchResult?.self) { group in
-            group.addTask { try await work() }
-            if !quiet {
-                group.addTask {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: onTerminal ? .milliseconds(500) : .seconds(10))
-                        if Task.isCancelled { break }
-                        let line = describe(dispatcher.progress, elapsed: start.duration(to: .now), rate: rate)
-                        if onTerminal { LiveLine.shared.show(line) } else { printError(line) }
-                    }
-                    if onTerminal { LiveLine.shared.clear() }
-                    return nil
-                }
+    /// Draws the progress line until cancelled, then clears it.
+    static func display(rate: Rate) -> ProgressDisplay {
+        { counters in
+            let onTerminal = isatty(STDERR_FILENO) == 1
+            let start = ContinuousClock.now
+            while !Task.isCancelled {
+                try? await Task.sleep(for: onTerminal ? .milliseconds(500) : .seconds(10))
+                if Task.isCancelled { break }
+                let line = describe(counters(), elapsed: start.duration(to: .now), rate: rate)
+                if onTerminal { LiveLine.shared.show(line) } else { printError(line) }
             }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let result { return result }
-            }
-            throw CancellationError()
+            if onTerminal { LiveLine.shared.clear() }
         }
     }
 
@@ -82,48 +69,71 @@ struct LogStream: TextOutputStream, Sendable {
 
 /// The end of a run: what the batch holds now, and what to do next.
 enum Summary {
-    static func print(_ result: DispatchResult, batch: String, ledger: Ledger, quiet: Bool) throws -> ExitCode {
-        let status = try ledger.status(batch: batch).first
-        let counts = JobState.allCases.compactMap { state -> String? in
-            guard let count = status?.count(state), count > 0 else { return nil }
-            return "\(state.rawValue) \(grouped(count))"
-        }
-        let c = result.counters
-        if !quiet {
+    /// Prints what the run did and what to do next; returns the exit code.
+    static func print(_ report: RunReport, quiet: Bool) -> ExitCode {
+        let batch = report.batch
+        let status = report.status
+        if let sent = report.sent, !quiet {
+            let counts = JobState.allCases.compactMap { state -> String? in
+                status.count(state) > 0 ? "\(state.rawValue) \(grouped(status.count(state)))" : nil
+            }
+            let c = sent.counters
             Swift.print("\(batch): this run submitted \(grouped(c.submitted)), failed \(grouped(c.failed)), "
                 + "ambiguous \(grouped(c.ambiguous)) (\(c.rateLimited) answers 429, \(c.retries) retries); "
-                + String(format: "%.2f credits estimated for the batch", status?.creditEstimateTotal ?? 0))
+                + String(format: "%.2f credits estimated for the batch", status.creditEstimateTotal))
             Swift.print("  " + counts.joined(separator: ", "))
         }
-        let ambiguous = status?.count(.ambiguous) ?? 0
-        let resume = "soundbatch resume --batch \(batch)"
-        switch result.stopReason {
-        case .keyRejected(let error)?:
-            printError("the service refused the API key: \(error.withoutFullStop). Jobs not sent stay pending; fix the key, then: \(resume)")
-            return Exit.keyRejected
-        case .outOfCredits(let error)?:
-            printError("the account is out of credits: \(error.withoutFullStop). Top up, then: \(resume)")
-            return Exit.resumable
-        case .interrupted?:
-            printError("interrupted; carry on with: \(resume)")
-            return Exit.resumable
-        case nil:
-            break
+        if let sendOutcome = report.sendOutcome, !sendOutcome.finishedSending {
+            advise(sendOutcome, batch: batch, tracking: false)
+            return exitCode(sendOutcome)
         }
-        if let budget = result.budget {
+        if let c = report.tracked {
+            if !quiet {
+                var line = "\(batch): \(c.completed) completed, \(c.generationFailed) failed to generate"
+                if c.downloaded + c.downloadsSkipped + c.downloadsFailed > 0 {
+                    line += "; audio saved \(c.downloaded), already there \(c.downloadsSkipped), failed \(c.downloadsFailed)"
+                }
+                Swift.print(line + String(format: "; %.2f credits charged so far", status.conversionCostTotal))
+            }
+            advise(report.outcome, batch: batch, tracking: true)
+        }
+        return exitCode(report.outcome)
+    }
+
+    /// What the user should do next, on standard error.
+    private static func advise(_ outcome: RunOutcome, batch: String, tracking: Bool) {
+        let resume = "soundbatch resume --batch \(batch)"
+        let track = "soundbatch track --batch \(batch)"
+        switch outcome {
+        case let .keyRejected(error) where tracking:
+            printError("the service refused the API key: \(error)")
+        case let .keyRejected(error):
+            printError("the service refused the API key: \(error.withoutFullStop). Jobs not sent stay pending; fix the key, then: \(resume)")
+        case let .resumable(.outOfCredits(error)):
+            printError("the account is out of credits: \(error.withoutFullStop). Top up, then: \(resume)")
+        case .resumable(.interrupted):
+            printError("interrupted; carry on with: \(tracking ? track : resume)")
+        case let .resumable(.budgetReached(budget)):
             printError(String(format: "stopped at the budget: %.2f credits estimated of --max-credits %.2f; %@ jobs left. ",
                               budget.estimated, budget.limit, grouped(budget.jobsLeft))
                 + "Raise --max-credits and run: \(resume) --max-credits N")
-            return Exit.resumable
-        }
-        if ambiguous > 0 {
-            printError("\(ambiguous) jobs are ambiguous: the service may have created and charged for them. "
+        case let .resumable(.ambiguousHeld(count)):
+            printError("\(count) jobs are ambiguous: the service may have created and charged for them. "
                 + "Check your MusicGPT account, then send them again with: \(resume) --resend-ambiguous")
-            return Exit.resumable
+        case let .resumable(.tasksRunning(count)):
+            printError("\(count) tasks are still running; look again later with: \(track)")
+        case .resumable(.pendingLeft), .someFailed, .done:
+            break
         }
-        if (status?.count(.pending) ?? 0) > 0 { return Exit.resumable }
-        if (status?.count(.failed) ?? 0) + (status?.count(.invalid) ?? 0) > 0 { return Exit.someFailed }
-        return Exit.done
+    }
+
+    static func exitCode(_ outcome: RunOutcome) -> ExitCode {
+        switch outcome {
+        case .done: Exit.done
+        case .someFailed: Exit.someFailed
+        case .resumable: Exit.resumable
+        case .keyRejected: Exit.keyRejected
+        }
     }
 }
 

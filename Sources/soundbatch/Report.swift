@@ -68,79 +68,37 @@ struct Report: AsyncParsableCommand {
             let query = ReportQuery(batch: batch, grouping: by.grouping,
                                     since: since.flatMap { Self.bound($0, endOfDay: false) },
                                     until: until.flatMap { Self.bound($0, endOfDay: true) })
-            let destination = try ReportDestination(path: output)
+            guard let output else { return try await write(query, ledger: ledger, to: TextOutput(fd: STDOUT_FILENO)) }
+            let file = try AtomicFile(path: output)
             do {
-                try await write(query, ledger: ledger, to: destination.output)
-                try destination.commit()
+                try await write(query, ledger: ledger, to: TextOutput(fd: file.descriptor))
+                try file.commit(sync: false)
             } catch {
-                destination.abandon()
+                file.abandon()
                 throw error
             }
         }
     }
 
-    private func write(_ query: ReportQuery, ledger: Ledger, to out: TextOutput) async throws {
+    private func write(_ query: ReportQuery, ledger: any LedgerStore, to out: TextOutput) async throws {
         let format = chosenFormat
         if jobs {
             let keys = try await ledger.metadataKeys(query)
             try ReportRenderer.writeJobsHeader(format: format, metadataKeys: keys, to: out)
             var index = 0
-            try ledger.forEachReportJob(query, metadataKeys: keys) { job in
+            try await ledger.forEachReportJob(query, metadataKeys: keys) { job in
                 try ReportRenderer.writeJob(job, index: index, format: format, metadataKeys: keys, to: out)
                 index += 1
             }
             try ReportRenderer.writeJobsFooter(format: format, to: out)
         } else {
             let report = try await ledger.spendReport(query)
-            let timeline = format == .html ? try await ledger.creditTimeline(query) : []
+            let timeline = format == .html ? try await ledger.creditTimeline(query, points: 300) : []
             let title = "Sound generation spend" + (batch.map { ": \($0)" } ?? "")
             try ReportRenderer.write(report, timeline: timeline, format: format, to: out, title: title,
                                      generatedAt: Date().ISO8601Format())
         }
         try out.flush()
-    }
-}
-
-/// Standard output, or a temporary file beside the destination renamed into place at the end.
-struct ReportDestination {
-    let output: TextOutput
-    private let fd: Int32
-    private let temporary: String?
-    private let path: String?
-
-    init(path: String?) throws {
-        self.path = path
-        guard let path else {
-            fd = STDOUT_FILENO
-            temporary = nil
-            output = TextOutput(fd: fd)
-            return
-        }
-        let folder = (path as NSString).deletingLastPathComponent
-        let temporary = ((folder.isEmpty ? "." : folder) as NSString)
-            .appendingPathComponent(".\((path as NSString).lastPathComponent).\(getpid()).tmp")
-        fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw CommandFailure(Exit.usage, "cannot write \(path): \(String(cString: strerror(errno)))")
-        }
-        self.temporary = temporary
-        output = TextOutput(fd: fd)
-    }
-
-    func commit() throws {
-        guard let temporary, let path else { return }
-        close(fd)
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw CommandFailure(Exit.usage, "cannot write \(path): \(reason)")
-        }
-    }
-
-    func abandon() {
-        guard let temporary else { return }
-        close(fd)
-        unlink(temporary)
     }
 }
 

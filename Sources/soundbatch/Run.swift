@@ -56,7 +56,7 @@ struct Run: AsyncParsableCommand {
                 if summary.invalidJobs > 0 {
                     line += " (\(grouped(summary.invalidJobs)) of the new ones invalid, set aside)"
                 }
-                print(line + " [\(ledger.path)]")
+                print(line + " [\(ledger.location)]")
             }
             if dryRun { return summary.invalidJobs > 0 ? Exit.someFailed : Exit.done }
             return try await send.send(batch: summary.batch, ledger: ledger, log: log, wait: wait.tracking)

@@ -46,99 +46,37 @@ struct SendOptions: ParsableArguments {
         }
     }
 
-    var settings: DispatchSettings {
-        var settings = DispatchSettings()
-        settings.rate = rate
-        settings.burst = burst
-        settings.concurrency = concurrency
-        settings.maxAttempts = maxAttempts
-        settings.maxCredits = maxCredits
-        settings.webhookURL = webhookURL
+    var settings: SendSettings {
+        var settings = SendSettings()
+        settings.dispatch.rate = rate
+        settings.dispatch.burst = burst
+        settings.dispatch.concurrency = concurrency
+        settings.dispatch.maxAttempts = maxAttempts
+        settings.dispatch.maxCredits = maxCredits
+        settings.dispatch.webhookURL = webhookURL
+        settings.requestTimeout = .milliseconds(Int64(timeout * 1000))
         return settings
     }
 
     /// Sends the batch's pending jobs, to the service or to an in-process sandbox, and
     /// prints the summary. Returns the exit code.
-    func send(batch: String, ledger: Ledger, log: LogOptions, resendAmbiguous: Bool = false,
+    func send(batch: String, ledger: any LedgerStore, log: LogOptions, resendAmbiguous: Bool = false,
               wait: TrackOptions? = nil) async throws -> ExitCode {
         let logger = Logger(label: "soundbatch")
-        let lock = try ledger.lockForSending()
-        defer { lock.release() }
-
-        let held = try await ledger.holdInterruptedSubmissions()
-        if held > 0 {
-            logger.warning("\(held) jobs were being sent when soundbatch last stopped; they are now ambiguous (see `soundbatch status`)")
-        }
-        let batchID = try await ledger.batchID(named: batch)
-        if resendAmbiguous {
-            let requeued = try await ledger.requeueAmbiguous(batchID: batchID)
-            if requeued > 0 { logger.notice("sending \(requeued) ambiguous jobs again, as asked") }
-        }
+        let service: any ServiceEndpoint = sandbox
+            ? InProcessSandbox(logger: logger)
+            : RemoteService(baseURL: self.service.resolvedBaseURL, key: try self.service.apiKey(logger: logger))
+        var settings = self.settings
+        settings.resendAmbiguous = resendAmbiguous
+        settings.follow = wait?.followSettings(once: false)
 
         let stop = StopSignal()
         let signals = SignalWatcher(stop: stop)
         defer { signals.cancel() }
-
-        let work = { @Sendable (baseURL: String, key: APIKey) async throws -> (DispatchResult, TrackCounters?) in
-            try await dispatch(batchID: batchID, ledger: ledger, baseURL: baseURL, key: key, stop: stop,
-                               log: log, logger: logger, wait: wait)
-        }
-        let (result, tracked): (DispatchResult, TrackCounters?)
-        if sandbox {
-            (result, tracked) = try await Sandbox.withRunning { baseURL, _ in
-                logger.info("sandbox listening at \(baseURL)")
-                return try await work(baseURL, APIKey("sandbox-key")!)
-            }
-        } else {
-            (result, tracked) = try await work(service.resolvedBaseURL, try service.apiKey(logger: logger))
-        }
-        let sent = try Summary.print(result, batch: batch, ledger: ledger, quiet: log.quiet)
-        guard let tracked, sent == Exit.done || sent == Exit.someFailed else { return sent }
-        let followed = try TrackSummary.print(tracked, stopReason: nil, batch: batch, ledger: ledger, quiet: log.quiet)
-        return followed == Exit.done ? sent : followed
+        let report = try await BatchRun(ledger: ledger, batch: batch, stop: stop, logger: logger)
+            .send(settings, to: service, progress: log.quiet ? nil : ProgressReporter.display(rate: rate))
+        return Summary.print(report, quiet: log.quiet)
     }
-
-    /// Sends the jobs and, with `wait`, tracks them at the same time, so the first sounds
-    /// arrive before the last prompt is sent.
-    private func dispatch(batchID: Int64, ledger: Ledger, baseURL: String, key: APIKey, stop: StopSignal,
-                          log: LogOptions, logger: Logger, wait: TrackOptions?) async throws -> (DispatchResult, TrackCounters?) {
-        let client = MusicGPTClient(baseURL: baseURL, key: key, timeout: .milliseconds(Int64(timeout * 1000)),
-                                    connections: concurrency)
-        let downloader = try wait?.downloader(ledger: ledger)
-        let tracker = wait.map { Tracker(ledger: ledger, checker: client, settings: $0.settings(once: false),
-                                         clock: ContinuousClock(), stop: stop, logger: logger) }
-        tracker?.expectIncoming()
-        let dispatcher = Dispatcher(ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
-                                    stop: stop, logger: logger, onSubmitted: { tracker?.add($0) })
-        return try await shuttingDown(client, downloader) {
-            async let tracked: TrackCounters? = {
-                guard let tracker else { return nil }
-                return try await Results.follow(batchID: batchID, ledger: ledger, tracker: tracker,
-                                                downloader: downloader, logger: logger)
-            }()
-            let result: DispatchResult
-            do {
-                result = try await ProgressReporter.whileRunning(dispatcher, rate: rate, quiet: log.quiet) {
-                    try await dispatcher.run(batchID: batchID)
-                }
-            } catch {
-                tracker?.finishIncoming()
-                _ = try? await tracked
-                throw error
-            }
-            tracker?.finishIncoming()
-            return (result, try await tracked)
-        }
-    }
-}
-
-/// Runs `body`, then closes the clients' connections, whether it succeeded or not.
-func shuttingDown<T>(_ client: MusicGPTClient, _ downloader: Downloader?, _ body: () async throws -> T) async throws -> T {
-    let outcome: Result<T, Error>
-    do { outcome = .success(try await body()) } catch { outcome = .failure(error) }
-    await client.shutdown()
-    await downloader?.shutdown()
-    return try outcome.get()
 }
 
 /// Where the API is and the key for it: `run`, `resume` and `track`.

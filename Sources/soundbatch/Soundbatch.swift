@@ -1,16 +1,15 @@
 import ArgumentParser
 import Foundation
-import GRDB
 import Logging
 import Serving
 import SoundbatchCore
+import SoundbatchLedgers
 
 @main
 struct Soundbatch: AsyncParsableCommand {
     static func main() async {
         // A file size limit (ulimit -f) should fail a write with a clear error, not kill us.
         signal(SIGXFSZ, SIG_IGN)
-        Ledger.setUpSQLite()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -56,8 +55,8 @@ struct LedgerOption: ParsableArguments {
     var ledger: String?
 
     /// Opens the ledger; commands that only read it pass `create: false`.
-    func open(create: Bool = true) throws -> Ledger {
-        try Ledger(path: Ledger.resolvePath(option: ledger), create: create)
+    func open(create: Bool = true) throws -> any LedgerStore {
+        try openLedger(at: LedgerLocation.resolve(option: ledger), create: create)
     }
 }
 
@@ -96,14 +95,15 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
         printError(error.description)
         switch error {
         case .noSuchBatch, .missing, .busy: throw Exit.usage
-        case .cannotOpen, .fromTheFuture, .notPending, .vanished: throw Exit.ledgerUnusable
+        case .cannotOpen, .fromTheFuture, .notPending, .vanished, .failed: throw Exit.ledgerUnusable
         }
-    } catch let error as DatabaseError {
-        let hint = [.SQLITE_FULL, .SQLITE_IOERR].contains(error.resultCode)
-            ? " (is the disk full, or the file size limited?); the unfinished change was rolled back: free some space and run again"
-            : ""
-        printError("the ledger failed: \(error.message ?? "\(error)")\(hint)")
-        throw Exit.ledgerUnusable
+    } catch let error as DownloadError {
+        // Only setting the downloads up reaches here: a failed download is counted, not thrown.
+        printError("--download: \(error)")
+        throw Exit.usage
+    } catch let error as FileError {
+        printError("cannot write \(error)")
+        throw Exit.usage
     } catch let error as ReportError {
         printError(error.description)
         throw Exit.ledgerUnusable

@@ -15,7 +15,7 @@ struct Status: AsyncParsableCommand {
     @OptionGroup var ledger: LedgerOption
 
     func run() async throws {
-        let batches = try await reportingErrors { try ledger.open(create: false).status(batch: batch) }
+        let batches = try await reportingErrors { try await ledger.open(create: false).status(batch: batch) }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

@@ -24,24 +24,18 @@ struct TrackOptions: ParsableArguments {
         guard (1...64).contains(downloadConcurrency) else { throw ValidationError("--download-concurrency must be from 1 to 64.") }
     }
 
-    func settings(once: Bool) -> TrackSettings {
-        var settings = TrackSettings()
-        settings.pollRate = pollRate
-        settings.giveUpAfter = timeoutAfter.duration
-        settings.once = once
-        return settings
-    }
-
-    func downloader(ledger: Ledger) throws -> Downloader? {
-        guard let download else { return nil }
-        var settings = DownloadSettings(directory: download)
-        settings.maxBytes = maxDownloadSize.bytes
-        settings.concurrency = downloadConcurrency
-        do {
-            return try Downloader(ledger: ledger, settings: settings)
-        } catch let error as DownloadError {
-            throw CommandFailure(Exit.usage, "--download: \(error)")
+    func followSettings(once: Bool) -> FollowSettings {
+        var settings = FollowSettings()
+        settings.tracking.pollRate = pollRate
+        settings.tracking.giveUpAfter = timeoutAfter.duration
+        settings.tracking.once = once
+        settings.download = download.map { folder in
+            var download = DownloadSettings(directory: folder)
+            download.maxBytes = maxDownloadSize.bytes
+            download.concurrency = downloadConcurrency
+            return download
         }
+        return settings
     }
 }
 
@@ -109,51 +103,14 @@ struct Track: AsyncParsableCommand {
         let logger = Logger(label: "soundbatch")
         let code = try await reportingErrors { () async throws -> ExitCode in
             let ledger = try ledger.open(create: false)
-            let batchID = try await ledger.batchID(named: batch)
-            let client = MusicGPTClient(baseURL: service.resolvedBaseURL, key: try service.apiKey(logger: logger))
+            let service = RemoteService(baseURL: self.service.resolvedBaseURL, key: try self.service.apiKey(logger: logger))
             let stop = StopSignal()
             let signals = SignalWatcher(stop: stop)
             defer { signals.cancel() }
-            let tracker = Tracker(ledger: ledger, checker: client, settings: track.settings(once: once),
-                                  clock: ContinuousClock(), stop: stop, logger: logger)
-            let downloader = try track.downloader(ledger: ledger)
-            let counters = try await shuttingDown(client, downloader) {
-                try await Results.follow(batchID: batchID, ledger: ledger, tracker: tracker,
-                                         downloader: downloader, logger: logger)
-            }
-            return try TrackSummary.print(counters, stopReason: stop.reason, batch: batch, ledger: ledger, quiet: log.quiet)
+            let report = try await BatchRun(ledger: ledger, batch: batch, stop: stop, logger: logger)
+                .track(track.followSettings(once: once), at: service)
+            return Summary.print(report, quiet: log.quiet)
         }
         if code != Exit.done { throw code }
-    }
-}
-
-/// The end of tracking: what finished, what was saved, and what to do next.
-enum TrackSummary {
-    static func print(_ c: TrackCounters, stopReason: StopReason?, batch: String, ledger: Ledger, quiet: Bool) throws -> ExitCode {
-        let status = try ledger.status(batch: batch).first
-        if !quiet {
-            var line = "\(batch): \(c.completed) completed, \(c.generationFailed) failed to generate"
-            if c.downloaded + c.downloadsSkipped + c.downloadsFailed > 0 {
-                line += "; audio saved \(c.downloaded), already there \(c.downloadsSkipped), failed \(c.downloadsFailed)"
-            }
-            Swift.print(line + String(format: "; %.2f credits charged so far", status?.conversionCostTotal ?? 0))
-        }
-        switch stopReason {
-        case .keyRejected(let error)?:
-            printError("the service refused the API key: \(error)")
-            return Exit.keyRejected
-        case .interrupted?:
-            printError("interrupted; carry on with: soundbatch track --batch \(batch)")
-            return Exit.resumable
-        default:
-            break
-        }
-        let unfinished = c.timedOut + c.stillRunning
-        if unfinished > 0 {
-            printError("\(unfinished) tasks are still running; look again later with: soundbatch track --batch \(batch)")
-            return Exit.resumable
-        }
-        if c.downloadsFailed > 0 || c.generationFailed > 0 { return Exit.someFailed }
-        return Exit.done
     }
 }

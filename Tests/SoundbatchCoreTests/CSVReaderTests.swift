@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SoundbatchCore
+@testable import SoundbatchSQLite
 import SoundbatchSandbox
 
 @Suite struct CSVReaderTests {

@@ -3,6 +3,7 @@ import NIOHTTP1
 import SoundbatchSandbox
 import Testing
 @testable import SoundbatchCore
+@testable import SoundbatchSQLite
 
 @Suite struct ClientDecodingTests {
     func outcome(_ status: Int, _ body: String, headers: HTTPHeaders = [:]) -> SubmitOutcome {

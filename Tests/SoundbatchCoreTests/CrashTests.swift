@@ -3,6 +3,7 @@ import GRDB
 import SoundbatchSandbox
 import Testing
 @testable import SoundbatchCore
+@testable import SoundbatchSQLite
 
 /// Real `soundbatch` processes, killed and interrupted mid-run, against a sandbox in
 /// this process: nothing lost, nothing paid twice unless resent on purpose.
@@ -152,7 +153,7 @@ import Testing
     }
 
     @Test func theWebhookCommandRecordsACallbackThenStopsCleanlyOnSIGINT() async throws {
-        let ledger = try Ledger(path: folder.file("ledger.sqlite"))
+        let ledger = try SQLiteLedger(path: folder.file("ledger.sqlite"))
         _ = try ledger.ingest(CSVReader(path: try writeJobs(1)), batch: "b", skipInvalid: false)
         try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 'task-1'") }
         let child = try Child(["webhook", "--listen", "127.0.0.1:0", "--ledger", "ledger.sqlite"], in: folder)

@@ -4,16 +4,17 @@ import Logging
 import SoundbatchSandbox
 import Testing
 @testable import SoundbatchCore
+@testable import SoundbatchSQLite
 
 /// The dispatcher against the sandbox over loopback, with a real ledger.
 @Suite struct DispatcherTests {
     let folder = try! TemporaryFolder()
 
     /// A ledger holding one batch "b" of `count` jobs with unique prompts.
-    func ledger(jobs count: Int, audioLength: Int? = nil, file: String = "ledger") throws -> (Ledger, Int64) {
+    func ledger(jobs count: Int, audioLength: Int? = nil, file: String = "ledger") throws -> (SQLiteLedger, Int64) {
         let rows = (1...count).map { "j\($0),sound number \($0),\(audioLength.map(String.init) ?? "")" }
         let csv = try folder.write("b.csv", "id,prompt,audio_length\n" + rows.joined(separator: "\n"))
-        let ledger = try Ledger(path: folder.file("\(file).sqlite"))
+        let ledger = try SQLiteLedger(path: folder.file("\(file).sqlite"))
         _ = try ledger.ingest(CSVReader(path: csv), batch: "b", skipInvalid: false)
         let id = try ledger.database.read { try Int64.fetchOne($0, sql: "SELECT id FROM batches WHERE name = 'b'")! }
         return (ledger, id)
@@ -35,7 +36,7 @@ import Testing
         return configuration
     }
 
-    func dispatch(_ ledger: Ledger, batchID: Int64, sandbox configuration: SandboxConfiguration,
+    func dispatch(_ ledger: SQLiteLedger, batchID: Int64, sandbox configuration: SandboxConfiguration,
                   settings: DispatchSettings, key: String = "k") async throws -> (DispatchResult, [SandboxTask], [String: Int]) {
         try await Sandbox.withRunning(configuration) { url, sandbox in
             let client = MusicGPTClient(baseURL: url, key: APIKey(key)!, timeout: .seconds(5), connections: settings.concurrency)
@@ -49,7 +50,7 @@ import Testing
         }
     }
 
-    func jobRows(_ ledger: Ledger) throws -> [Row] {
+    func jobRows(_ ledger: SQLiteLedger) throws -> [Row] {
         try ledger.database.read { try Row.fetchAll($0, sql: "SELECT * FROM jobs ORDER BY id") }
     }
 
@@ -166,7 +167,7 @@ import Testing
         let refusing = unlimitedSandbox { $0.failureRate = 1; $0.failureKinds = [.successFalse] }
         let (second, _, _) = try await dispatch(ledger, batchID: batchID, sandbox: refusing, settings: fast())
         #expect(second.counters.failed == 2)
-        #expect(try jobRows(ledger).allSatisfy { ($0["last_error"] as String?)?.hasSuffix(Ledger.unansweredBefore) == true })
+        #expect(try jobRows(ledger).allSatisfy { ($0["last_error"] as String?)?.hasSuffix(LedgerNote.unansweredBefore) == true })
 
         // A job refused at its only request says nothing of the kind.
         let (fresh, freshID) = try self.ledger(jobs: 1, file: "fresh")
@@ -183,7 +184,7 @@ import Testing
         let second = try await ledger.markSubmitting(jobID: 1, webhookURL: nil)
         try await ledger.recordSubmission(jobID: 1, attemptID: second, outcome: .rejected(status: 422, error: "bad prompt"),
                                           state: .failed, latency: .zero)
-        #expect(try jobRows(ledger)[0]["last_error"] == "bad prompt" + Ledger.unansweredBefore)
+        #expect(try jobRows(ledger)[0]["last_error"] == "bad prompt" + LedgerNote.unansweredBefore)
     }
 
     @Test func interruptedSubmissionsAreHeldAsAmbiguousAndResentOnlyOnRequest() async throws {

@@ -6,6 +6,7 @@ import NIOCore
 import Serving
 import Testing
 @testable import SoundbatchCore
+@testable import SoundbatchSQLite
 
 /// A scripted server that answers badly on purpose, one way per path prefix.
 struct HostileServer {
@@ -86,7 +87,7 @@ struct HostileServer {
     }
 
     @Test func theLedgerHoldsAHostileAnswerAsAnAmbiguousJob() async throws {
-        let ledger = try Ledger(path: folder.file("l.sqlite"))
+        let ledger = try SQLiteLedger(path: folder.file("l.sqlite"))
         _ = try ledger.ingest(CSVReader(path: folder.write("b.csv", "prompt\none\ntwo\n")), batch: "b", skipInvalid: false)
         let batchID = try await ledger.batchID(named: "b")
         try await HostileServer().run { url in

@@ -2,13 +2,14 @@ import Foundation
 import GRDB
 import Testing
 @testable import SoundbatchCore
+@testable import SoundbatchSQLite
 import SoundbatchSandbox
 
 @Suite struct IngestTests {
     let folder = try! TemporaryFolder()
     var ledgerPath: String { folder.file("ledger.sqlite") }
 
-    func ledger() throws -> Ledger { try Ledger(path: ledgerPath) }
+    func ledger() throws -> SQLiteLedger { try SQLiteLedger(path: ledgerPath) }
 
     func feed(_ text: String, name: String = "jobs.csv", batch: String = "jobs", skipInvalid: Bool = false) throws -> IngestSummary {
         try ledger().ingest(CSVReader(path: folder.write(name, text)), batch: batch, skipInvalid: skipInvalid)
@@ -290,7 +291,7 @@ import SoundbatchSandbox
         _ = try feed("id,prompt\na,one\n", batch: "first")
         let other = try feed("id,prompt\na,one\n", batch: "second")
         #expect(other.newJobs == 1)
-        #expect(try ledger().batchNames() == ["first", "second"])
+        #expect(try ledger().status(batch: nil).map(\.name) == ["first", "second"])
     }
 
     @Test func statusCountsStatesAndCredits() throws {
@@ -331,7 +332,7 @@ import SoundbatchSandbox
                 rows.append(["id-\(index)", prompt, length, scene])
             }
             let path = try folder.write("r\(round).csv", csvText(rows, lineEnding: round.isMultiple(of: 2) ? "\n" : "\r\n"))
-            let ledger = try Ledger(path: folder.file("r\(round).sqlite"))
+            let ledger = try SQLiteLedger(path: folder.file("r\(round).sqlite"))
             let summary = try ledger.ingest(CSVReader(path: path), batch: "r", skipInvalid: false)
             #expect(summary.newJobs == count)
             let stored = try ledger.database.read { db in
@@ -352,7 +353,7 @@ import SoundbatchSandbox
         // them; each feed reorders, drops and adds rows. The model: the k-th row with prompt p
         // in a file is job (p, k), new when the ledger does not hold it yet.
         var random = SeededRandom(seed: 7)
-        let ledger = try Ledger(path: folder.file("refeed.sqlite"))
+        let ledger = try SQLiteLedger(path: folder.file("refeed.sqlite"))
         var held: Set<String> = []
         for round in 0..<12 {
             let prompts = (0..<Int.random(in: 1...250, using: &random)).map { _ in "sound \(Int.random(in: 0..<20, using: &random))" }
@@ -377,7 +378,7 @@ import SoundbatchSandbox
 
     @Test func randomBytesNeverCrashAFeedAndLeaveTheLedgerSound() throws {
         var random = SeededRandom(seed: 5)
-        let ledger = try Ledger(path: folder.file("bytes.sqlite"))
+        let ledger = try SQLiteLedger(path: folder.file("bytes.sqlite"))
         let interesting: [UInt8] = Array("prompt,id,\"\n\r".utf8) + [0x00, 0xFF, 0xC3, 0xA9]
         for round in 0..<200 {
             let bytes = Array("prompt,id\n".utf8) + (0..<Int.random(in: 0...80, using: &random)).map { _ in

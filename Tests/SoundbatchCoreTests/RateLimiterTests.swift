@@ -2,6 +2,7 @@ import Clocks
 import Synchronization
 import Testing
 @testable import SoundbatchCore
+@testable import SoundbatchSQLite
 import SoundbatchSandbox
 
 @Suite struct RateLimiterTests {

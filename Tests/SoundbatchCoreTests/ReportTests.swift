@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Testing
 @testable import SoundbatchCore
+@testable import SoundbatchSQLite
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -11,8 +12,8 @@ import FoundationXML
     let folder = try! TemporaryFolder()
 
     /// Batch "a": eight jobs, one per state; batch "b": two completed jobs on another day.
-    func ledger() throws -> Ledger {
-        let ledger = try Ledger(path: folder.file("ledger.sqlite"))
+    func ledger() throws -> SQLiteLedger {
+        let ledger = try SQLiteLedger(path: folder.file("ledger.sqlite"))
         let rowsA = JobState.allCases.enumerated().map { "a\($0.offset),sound \($0.offset),\($0.offset + 1),\"=HYPERLINK(\"\"x\"\")\"" }
         _ = try ledger.ingest(CSVReader(path: folder.write("a.csv", "id,prompt,audio_length,note\n" + rowsA.joined(separator: "\n"))),
                               batch: "a", skipInvalid: false)
@@ -73,7 +74,7 @@ import FoundationXML
         // a4 failed, refused outright: nothing can have been charged for it.
         #expect(try await ledger.spendReport(ReportQuery()).groups[0].unchargedJobs == 3)
         try await ledger.database.write {
-            try $0.execute(sql: "UPDATE jobs SET last_error = ? WHERE row_key = 'a4'", arguments: ["bad prompt" + Ledger.unansweredBefore])
+            try $0.execute(sql: "UPDATE jobs SET last_error = ? WHERE row_key = 'a4'", arguments: ["bad prompt" + LedgerNote.unansweredBefore])
         }
         // Refused after an earlier request got no answer: the service may hold a task for it.
         let report = try await ledger.spendReport(ReportQuery())
@@ -100,7 +101,7 @@ import FoundationXML
     }
 
     @Test func anEmptyLedgerReportsZeros() async throws {
-        let report = try await Ledger(path: folder.file("empty.sqlite")).spendReport(ReportQuery())
+        let report = try await SQLiteLedger(path: folder.file("empty.sqlite")).spendReport(ReportQuery())
         #expect(report.groups.isEmpty && report.total.jobs == 0 && report.total.creditsCharged == 0)
         let out = try render(report, .table)
         #expect(out.contains("total"))
@@ -120,7 +121,7 @@ import FoundationXML
         return try String(contentsOfFile: path, encoding: .utf8)
     }
 
-    func renderJobs(_ ledger: Ledger, _ format: ReportFormat) throws -> String {
+    func renderJobs(_ ledger: SQLiteLedger, _ format: ReportFormat) throws -> String {
         let path = folder.file("jobs-\(UUID().uuidString)")
         let fd = open(path, O_WRONLY | O_CREAT, 0o644)
         let out = TextOutput(fd: fd)

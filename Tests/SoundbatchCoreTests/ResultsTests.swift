@@ -4,6 +4,7 @@ import Logging
 import SoundbatchSandbox
 import Testing
 @testable import SoundbatchCore
+@testable import SoundbatchSQLite
 
 @Suite struct PollScheduleTests {
     @Test func theFirstLookComesAtTheETAOrAfterTenSeconds() {
@@ -49,11 +50,11 @@ import Testing
     }
 
     /// A ledger with `count` jobs submitted to the sandbox (ids "j1"...), or with the given ids.
-    func submitted(_ count: Int = 0, ids: [String]? = nil, url: String) async throws -> (Ledger, Int64) {
+    func submitted(_ count: Int = 0, ids: [String]? = nil, url: String) async throws -> (SQLiteLedger, Int64) {
         let keys = ids ?? (1...count).map { "j\($0)" }
         let rows = keys.enumerated().map { "\"\($0.element.replacingOccurrences(of: "\"", with: "\"\""))\",sound \($0.offset)" }
         let csv = try folder.write("b.csv", "id,prompt\n" + rows.joined(separator: "\n"))
-        let ledger = try Ledger(path: folder.file("ledger.sqlite"))
+        let ledger = try SQLiteLedger(path: folder.file("ledger.sqlite"))
         _ = try ledger.ingest(CSVReader(path: csv), batch: "b", skipInvalid: false)
         let batchID = try await ledger.batchID(named: "b")
         var settings = DispatchSettings()
@@ -84,7 +85,7 @@ import Testing
         }
     }
 
-    func follow(_ ledger: Ledger, _ batchID: Int64, url: String, settings: TrackSettings,
+    func follow(_ ledger: SQLiteLedger, _ batchID: Int64, url: String, settings: TrackSettings,
                 download: DownloadSettings? = nil) async throws -> TrackCounters {
         let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)
         // The service's eta is in whole seconds; track as if they had passed.
@@ -98,7 +99,7 @@ import Testing
         return counters
     }
 
-    func rows(_ ledger: Ledger) async throws -> [Row] {
+    func rows(_ ledger: SQLiteLedger) async throws -> [Row] {
         try ledger.database.read { try Row.fetchAll($0, sql: "SELECT * FROM jobs ORDER BY id") }
     }
 
@@ -153,7 +154,7 @@ import Testing
     }
 
     @Test func recordingTheSameNewsTwiceChangesNothing() async throws {
-        let ledger = try Ledger(path: folder.file("l.sqlite"))
+        let ledger = try SQLiteLedger(path: folder.file("l.sqlite"))
         _ = try ledger.ingest(CSVReader(path: folder.write("b.csv", "prompt\nx\n")), batch: "b", skipInvalid: false)
         try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 't'") }
         let done = RemoteStatus(taskID: "t", status: "completed", statusMessage: "ok", audioURL: "http://x/a.wav", conversionCost: 2)
@@ -229,7 +230,7 @@ import Testing
     }
 
     @Test func webhooksAreRecordedLikeLooksAndBadOnesChangeNothing() async throws {
-        let ledger = try Ledger(path: folder.file("l.sqlite"))
+        let ledger = try SQLiteLedger(path: folder.file("l.sqlite"))
         _ = try ledger.ingest(CSVReader(path: folder.write("b.csv", "id,prompt\na,x\nb,y\n")), batch: "b", skipInvalid: false)
         try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 'task-' || row_key") }
         let receiver = WebhookReceiver(ledger: ledger, path: "/hook")
@@ -259,7 +260,7 @@ import Testing
     }
 
     @Test func theSandboxCallsBackAndTheReceiverRecordsIt() async throws {
-        let ledger = try Ledger(path: folder.file("hooks.sqlite"))
+        let ledger = try SQLiteLedger(path: folder.file("hooks.sqlite"))
         _ = try ledger.ingest(CSVReader(path: folder.write("h.csv", "id,prompt\na,one\nb,two\nc,three\n")), batch: "h", skipInvalid: false)
         let batchID = try await ledger.batchID(named: "h")
         let receiver = WebhookReceiver(ledger: ledger)

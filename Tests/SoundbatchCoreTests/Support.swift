@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import Synchronization
 @testable import SoundbatchCore
+@testable import SoundbatchSQLite
 import SoundbatchSandbox
 
 /// A fresh folder under the system's temporary directory, removed when the value goes.

@@ -4,6 +4,7 @@ import GRDB
 import Logging
 import Testing
 @testable import SoundbatchCore
+@testable import SoundbatchSQLite
 
 /// The tracker's schedule on a test clock: the looks come exactly when they should.
 @Suite struct TrackerClockTests {
@@ -24,8 +25,8 @@ import Testing
 
     /// Runs the tracker on one job submitted at `start` with `eta`, advancing the test
     /// clock a second at a time, but only while the tracker waits on it.
-    func track(eta: Int?, status: String, giveUpAfter: Duration) async throws -> ([Duration], TrackCounters, Ledger) {
-        let ledger = try Ledger(path: folder.file("l.sqlite"))
+    func track(eta: Int?, status: String, giveUpAfter: Duration) async throws -> ([Duration], TrackCounters, SQLiteLedger) {
+        let ledger = try SQLiteLedger(path: folder.file("l.sqlite"))
         _ = try ledger.ingest(CSVReader(path: folder.write("b.csv", "prompt\nx\n")), batch: "b", skipInvalid: false)
         let start = Date(timeIntervalSince1970: 1_790_000_000)
         try await ledger.database.write { db in

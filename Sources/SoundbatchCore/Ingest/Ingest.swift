@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// A problem with one line of the input file.
 public struct LineProblem: Sendable, Equatable {
@@ -42,7 +41,7 @@ public struct IngestSummary: Sendable, Equatable {
     public var invalidJobs: Int
 }
 
-extension Ledger {
+extension IngestLedger {
     /// Feeds a CSV file into a batch, all or nothing: if any row is invalid nothing is
     /// recorded, unless `skipInvalid`, which records such rows in state `invalid`.
     /// Rows already in the batch are recognised by their key and not added again.
@@ -70,20 +69,10 @@ extension Ledger {
             throw fail(problems)
         }
 
-        let stamp = Timestamp.string(now)
         let absolutePath = URL(fileURLWithPath: csvPath).standardizedFileURL.path
-
-        /// Records the rows within the feed's transaction; throws (and so rolls back) when
-        /// the file may not be recorded.
-        func feed(_ db: Database) throws -> IngestSummary {
-            let batchID = try Self.batchID(db, name: batch, sourceFile: absolutePath, stamp: stamp)
-            try db.execute(
-                sql: "INSERT INTO ingests (batch_id, source_file, started_at) VALUES (?, ?, ?)",
-                arguments: [batchID, absolutePath, stamp])
-            let ingestID = db.lastInsertedRowID
-            var writer = try JobWriter(db: db, batchID: batchID, ingestID: ingestID, stamp: stamp)
+        // Throwing inside the feed rolls the whole of it back.
+        return try withFeed(batch: batch, sourceFile: absolutePath, now: now) { writer in
             var summary = IngestSummary(batch: batch, rows: 0, newJobs: 0, knownJobs: 0, invalidJobs: 0)
-
             let pipeline = RowPipeline(reader: reader, header: header)
             defer { pipeline.drain() }
             while let next = pipeline.next() {
@@ -110,43 +99,11 @@ extension Ledger {
                 problems.add(2, fatal: "the file has a header but no rows; add one row per sound below the header")
             }
             if problems.fatalCount > 0 || (problems.count > 0 && !skipInvalid) {
-                throw fail(problems)  // rolls the whole feed back
+                throw fail(problems)
             }
-            try db.execute(
-                sql: "UPDATE ingests SET new_jobs = ?, known_jobs = ? WHERE id = ?",
-                arguments: [summary.newJobs, summary.knownJobs, ingestID])
+            try writer.finish(newJobs: summary.newJobs, knownJobs: summary.knownJobs)
             return summary
         }
-
-        return try database.writeWithoutTransaction { db -> IngestSummary in
-            // Every row points at the batch and the feed written just before it in the same
-            // transaction: checking those references for each of a million rows cost a tenth
-            // of the feed. SQLite switches the checks only outside a transaction.
-            try db.execute(sql: "PRAGMA foreign_keys = OFF")
-            defer { try? db.execute(sql: "PRAGMA foreign_keys = ON") }
-            // Keys made from content land all over the index, and a page pushed out of
-            // SQLite's 2 MiB cache is written out and read back: with 16 MiB a file without
-            // ids went a fifth faster (100,000 and 1,000,000 rows), peak memory 54 MB.
-            let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000
-            try db.execute(sql: "PRAGMA cache_size = -16384")
-            defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
-            var recorded = IngestSummary(batch: batch, rows: 0, newJobs: 0, knownJobs: 0, invalidJobs: 0)
-            try db.inTransaction {
-                recorded = try feed(db)
-                return .commit
-            }
-            return recorded
-        }
-    }
-
-    private static func batchID(_ db: Database, name: String, sourceFile: String, stamp: String) throws -> Int64 {
-        if let id = try Int64.fetchOne(db, sql: "SELECT id FROM batches WHERE name = ?", arguments: [name]) {
-            return id
-        }
-        try db.execute(
-            sql: "INSERT INTO batches (name, source_file, created_at) VALUES (?, ?, ?)",
-            arguments: [name, sourceFile, stamp])
-        return db.lastInsertedRowID
     }
 }
 

@@ -2,25 +2,25 @@
 /// in one buffer, so the feed's thread, the slower of the two, hands SQLite bytes and never
 /// holds a Swift string: retaining, releasing and freeing each row's strings there took
 /// about a sixth of its time (perf samples, a million rows).
-struct RowBatch {
-    struct Row {
-        var line: Int
+public struct RowBatch {
+    public struct Row {
+        public var line: Int
         /// The id; or, when the row has none, the first key for its content: "~HASH-1".
-        var key: Range<Int>
+        public var key: Range<Int>
         /// When the row has no id: the length of the key's stem, "~HASH".
-        var contentStemCount: Int?
-        var prompt: Range<Int>
-        var audioLength: Int?
-        var webhookURL: Range<Int>?
-        var metadata: Range<Int>?
-        var problem: Range<Int>?
+        public var contentStemCount: Int?
+        public var prompt: Range<Int>
+        public var audioLength: Int?
+        public var webhookURL: Range<Int>?
+        public var metadata: Range<Int>?
+        public var problem: Range<Int>?
 
         /// A row with a problem is recorded only with --skip-invalid, and set aside.
-        var state: JobState { problem == nil ? .pending : .invalid }
+        public var state: JobState { problem == nil ? .pending : .invalid }
     }
 
-    private(set) var text: [UInt8] = []
-    private(set) var rows: [Row] = []
+    public private(set) var text: [UInt8] = []
+    public private(set) var rows: [Row] = []
 
     mutating func append(_ row: JobRow, line: Int) {
         func put(_ string: String) -> Range<Int> {

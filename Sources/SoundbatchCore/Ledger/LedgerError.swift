@@ -6,6 +6,8 @@ public enum LedgerError: Error, CustomStringConvertible {
     case busy(path: String, holder: String)
     case notPending(jobID: Int64)
     case vanished(path: String)
+    /// A read or write failed; the unfinished change was rolled back.
+    case failed(reason: String)
 
     public var description: String {
         switch self {
@@ -19,6 +21,8 @@ public enum LedgerError: Error, CustomStringConvertible {
             "another soundbatch (\(holder)) is running on the ledger \(path); wait for it to finish, or stop it first"
         case let .vanished(path):
             "the ledger \(path) was deleted or replaced while soundbatch was running; stopped sending so that nothing is paid for without a record"
+        case let .failed(reason):
+            "the ledger failed: \(reason)"
         case let .notPending(jobID):
             "job \(jobID) is no longer pending; was another process working on this ledger?"
         case let .noSuchBatch(name, known):

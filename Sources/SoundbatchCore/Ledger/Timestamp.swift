@@ -1,12 +1,12 @@
 import Foundation
 
 /// ISO 8601 timestamps in UTC with milliseconds: they sort as text and read well.
-enum Timestamp {
-    static func string(_ date: Date) -> String {
+public enum Timestamp {
+    public static func string(_ date: Date) -> String {
         Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
     }
 
-    static func date(_ text: String?) -> Date? {
+    public static func date(_ text: String?) -> Date? {
         guard let text else { return nil }
         return try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
     }

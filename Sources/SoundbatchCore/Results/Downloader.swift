@@ -38,13 +38,21 @@ public enum DownloadError: Error, CustomStringConvertible {
 /// followed there (they carry nothing secret).
 public final class Downloader: Sendable {
     public let settings: DownloadSettings
-    private let ledger: Ledger
+    private let ledger: any DownloadLedger
     private let http: HTTPClient
     /// Paths (lowercased) of the downloads under way: two at once must not pick the same
     /// name before either is in the ledger.
     private let claimedPaths = Mutex<Set<String>>([])
 
-    public init(ledger: Ledger, settings: DownloadSettings) throws {
+    /// Runs `body` with a downloader into the settings' folder (made if missing), then
+    /// closes its connections.
+    public static func withDownloader<T>(ledger: any DownloadLedger, settings: DownloadSettings,
+                                         _ body: (Downloader) async throws -> T) async throws -> T {
+        let downloader = try Downloader(ledger: ledger, settings: settings)
+        return try await run({ try await body(downloader) }, thenAwait: downloader.shutdown)
+    }
+
+    init(ledger: any DownloadLedger, settings: DownloadSettings) throws {
         self.ledger = ledger
         self.settings = settings
         var isFolder: ObjCBool = false
@@ -63,7 +71,7 @@ public final class Downloader: Sendable {
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    public func shutdown() async { try? await http.shutdown() }
+    func shutdown() async { try? await http.shutdown() }
 
     public enum Result: Sendable, Equatable {
         case downloaded(path: String, size: Int)
@@ -92,43 +100,30 @@ public final class Downloader: Sendable {
         let path = await destination(for: job, extension: ext)
         defer { release(path) }
 
-        // Write to a temporary file in the same folder, then rename: a reader never sees half a file.
-        let temporary = (settings.directory as NSString).appendingPathComponent(".\(UUID().uuidString).part")
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw DownloadError.file("\(temporary): \(String(cString: strerror(errno)))") }
+        let file: AtomicFile
+        do { file = try AtomicFile(path: path) } catch { throw DownloadError.file(error.description) }
         var hasher = SHA256()
         var size = 0
         do {
-            defer { close(fd) }
             for try await chunk in response.body {
                 size += chunk.readableBytes
                 if size > settings.maxBytes { throw DownloadError.tooLarge(limit: settings.maxBytes) }
                 try chunk.withUnsafeReadableBytes { bytes in
                     hasher.update(bufferPointer: bytes)
-                    var offset = 0
-                    while offset < bytes.count {
-                        let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                        if written < 0 {
-                            if errno == EINTR { continue }
-                            throw DownloadError.file("\(temporary): \(String(cString: strerror(errno)))")
-                        }
-                        offset += written
-                    }
+                    try file.write(bytes)
                 }
             }
-            guard fsync(fd) == 0 else { throw DownloadError.file("\(temporary): \(String(cString: strerror(errno)))") }
+            try file.commit(sync: true)
         } catch {
-            unlink(temporary)
-            if let error = error as? DownloadError { throw error }
-            throw DownloadError.transport(MusicGPTClient.describe(error))
+            file.abandon()
+            switch error {
+            case let error as DownloadError: throw error
+            case let error as FileError: throw DownloadError.file(error.description)
+            default: throw DownloadError.transport(MusicGPTClient.describe(error))
+            }
         }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw DownloadError.file("\(path): \(reason)")
-        }
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        try await ledger.recordDownload(jobID: job.id, path: path, size: size, sha256: digest)
+        let digest = hasher.finalize().hex
+        try await ledger.recordDownload(jobID: job.id, path: path, size: size, sha256: digest, now: Date())
         return .downloaded(path: path, size: size)
     }
 
@@ -164,6 +159,6 @@ public final class Downloader: Sendable {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
               (attributes[.size] as? Int) == size,
               let data = FileManager.default.contents(atPath: path) else { return false }
-        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined() == sha256
+        return SHA256.hash(data: data).hex == sha256
     }
 }

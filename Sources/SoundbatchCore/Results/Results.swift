@@ -6,7 +6,8 @@ import Synchronization
 /// download workers, and jobs completed earlier whose audio is missing go first.
 public enum Results {
     public static func follow<C: Clock>(
-        batchID: Int64, ledger: Ledger, tracker: Tracker<C>, downloader: Downloader?, logger: Logger
+        batchID: Int64, ledger: any DownloadLedger, tracker: Tracker<C>, downloader: Downloader?,
+        incoming: AsyncStream<TrackedJob>? = nil, logger: Logger
     ) async throws -> TrackCounters where C.Duration == Duration {
         let downloads = DownloadTally()
         let (queue, enqueue) = AsyncStream.makeStream(of: Int64.self)
@@ -34,7 +35,7 @@ public enum Results {
                 for job in try await ledger.audioJobs(batchID: batchID) { enqueue.yield(job.id) }
             }
             defer { enqueue.finish() }
-            return try await tracker.run(batchID: batchID) { id in
+            return try await tracker.run(batchID: batchID, incoming: incoming) { id in
                 if downloader != nil { enqueue.yield(id) }
             }
         }

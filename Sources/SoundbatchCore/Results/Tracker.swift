@@ -38,7 +38,7 @@ public struct TrackCounters: Sendable, Equatable {
 /// Follows a batch's submitted tasks to their end through the status endpoint, records
 /// what the service says, and hands completed jobs to the downloader.
 public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
-    private let ledger: Ledger
+    private let ledger: any StatusLedger
     private let checker: any StatusChecker
     private let settings: TrackSettings
     private let clock: C
@@ -47,10 +47,8 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
     private let stop: StopSignal
     private let logger: Logger
     private let counters = Mutex(TrackCounters())
-    /// Jobs submitted while tracking runs (`run --wait`), waiting to be scheduled.
-    private let inbox = Mutex<(jobs: [TrackedJob], closed: Bool)>(([], true))
 
-    public init(ledger: Ledger, checker: any StatusChecker, settings: TrackSettings, clock: C,
+    public init(ledger: any StatusLedger, checker: any StatusChecker, settings: TrackSettings, clock: C,
                 wallClock: @escaping @Sendable () -> Date = { Date() }, stop: StopSignal, logger: Logger) {
         self.ledger = ledger
         self.checker = checker
@@ -64,50 +62,76 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
 
     public var progress: TrackCounters { counters.withLock { $0 } }
 
-    /// Keeps the tracker going until `finishIncoming` is called: jobs given to `add` are
-    /// tracked too. Call before `run`.
-    public func expectIncoming() { inbox.withLock { $0.closed = false } }
+    /// What wakes the tracker when no look is due.
+    private enum Wake: Sendable {
+        case arrived(TrackedJob)
+        case arrivalsEnded
+        case lookDue
+        case stopped
+    }
 
-    /// A job just submitted, to track as well.
-    public func add(_ job: TrackedJob) { inbox.withLock { $0.jobs.append(job) } }
-
-    /// No more jobs will be added.
-    public func finishIncoming() { inbox.withLock { $0.closed = true } }
-
-    /// Tracks every submitted job of the batch until each has finished or been given up
-    /// on; `completed` is called with each job that completes (for its download).
-    public func run(batchID: Int64, completed: @escaping @Sendable (Int64) async -> Void = { _ in }) async throws -> TrackCounters {
+    /// Tracks every submitted job of the batch, and the jobs `incoming` brings while it runs
+    /// (`run --wait`), until each has finished or been given up on and `incoming` has
+    /// ended; `completed` is called with each job that completes (for its download).
+    public func run(batchID: Int64, incoming: AsyncStream<TrackedJob>? = nil,
+                    completed: @escaping @Sendable (Int64) async -> Void = { _ in }) async throws -> TrackCounters {
         var queue = Heap<Due<C.Instant>>()
         for job in try await ledger.submittedJobs(batchID: batchID) { schedule(job, into: &queue) }
 
-        while !stop.isStopped {
-            let arrivals = inbox.withLock { state -> (jobs: [TrackedJob], closed: Bool) in
-                defer { state.jobs = [] }
-                return state
+        let (wakes, wake) = AsyncStream.makeStream(of: Wake.self)
+        try await withThrowingDiscardingTaskGroup { group in
+            var arriving = incoming != nil
+            if let incoming {
+                group.addTask {
+                    for await job in incoming { wake.yield(.arrived(job)) }
+                    wake.yield(.arrivalsEnded)
+                }
             }
-            for job in arrivals.jobs { schedule(job, into: &queue) }
-            guard let next = queue.min else {
-                if arrivals.closed { break }
-                try await idle(until: clock.now.advanced(by: .seconds(1)))
-                continue
+            group.addTask {
+                await self.stop.wait()
+                wake.yield(.stopped)
             }
-            let now = clock.now
-            if next.due > now && !settings.once {
-                // Wake at the due time, or within a second to take in new arrivals.
-                try await idle(until: min(next.due, now.advanced(by: .seconds(1))))
-                continue
+            /// The earliest time a wake-up is already set for.
+            var alarm: C.Instant?
+            var wakeUps = wakes.makeAsyncIterator()
+            while !stop.isStopped {
+                if let next = queue.min, next.due <= clock.now || settings.once {
+                    queue.removeMin()
+                    guard try await stop.unlessStopped({ try await self.limiter.acquire() }) else { break }
+                    try await look(at: next, into: &queue, completed: completed)
+                    continue
+                }
+                guard let next = queue.min?.due else {
+                    if !arriving { break }  // nothing left, and nothing more coming
+                    guard let woken = await wakeUps.next() else { break }
+                    take(woken, into: &queue, arriving: &arriving)
+                    continue
+                }
+                // Sleep until the next look is due, unless a wake-up is set for then already.
+                if alarm.map({ next < $0 }) ?? true {
+                    alarm = next
+                    group.addTask {
+                        try? await self.clock.sleep(until: next, tolerance: nil)
+                        wake.yield(.lookDue)
+                    }
+                }
+                guard let woken = await wakeUps.next() else { break }
+                if let set = alarm, clock.now >= set { alarm = nil }
+                take(woken, into: &queue, arriving: &arriving)
             }
-            queue.removeMin()
-            guard try await stop.unlessStopped({ try await self.limiter.acquire() }) else { break }
-            try await look(at: next, into: &queue, completed: completed)
+            group.cancelAll()
         }
         let left = queue.count
         counters.withLock { $0.stillRunning = left }
         return progress
     }
 
-    private func idle(until instant: C.Instant) async throws {
-        _ = try await stop.unlessStopped { try await self.clock.sleep(until: instant, tolerance: nil) }
+    private func take(_ wake: Wake, into queue: inout Heap<Due<C.Instant>>, arriving: inout Bool) {
+        switch wake {
+        case let .arrived(job): schedule(job, into: &queue)
+        case .arrivalsEnded: arriving = false
+        case .lookDue, .stopped: break
+        }
     }
 
     private func schedule(_ job: TrackedJob, into queue: inout Heap<Due<C.Instant>>) {
@@ -128,8 +152,8 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         var reschedule = true
         switch outcome {
         case let .found(remote):
-            try await ledger.recordAttempt(jobID: job.id, kind: "poll", startedAt: started, latency: latency, httpStatus: 200, error: nil)
-            let (state, _) = try await ledger.recordStatus(jobID: job.id, remote)
+            try await ledger.recordAttempt(jobID: job.id, kind: .poll, startedAt: started, latency: latency, httpStatus: 200, error: nil)
+            let (state, _) = try await ledger.recordStatus(jobID: job.id, remote, now: wallClock())
             switch state {
             case .completed:
                 counters.withLock { $0.completed += 1 }
@@ -143,7 +167,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                 break
             }
         case let .retryable(status, error, retryAfter):
-            try await ledger.recordAttempt(jobID: job.id, kind: "poll", startedAt: started, latency: latency, httpStatus: status, error: error)
+            try await ledger.recordAttempt(jobID: job.id, kind: .poll, startedAt: started, latency: latency, httpStatus: status, error: error)
             if status == 429 {
                 counters.withLock { $0.rateLimited += 1 }
                 let pause = retryAfter ?? settings.schedule.firstGap
@@ -154,7 +178,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                 logger.info("job \(job.id): status look failed: \(error)")
             }
         case let .keyRejected(status, error):
-            try await ledger.recordAttempt(jobID: job.id, kind: "poll", startedAt: started, latency: latency, httpStatus: status, error: error)
+            try await ledger.recordAttempt(jobID: job.id, kind: .poll, startedAt: started, latency: latency, httpStatus: status, error: error)
             stop.stop(.keyRejected(error))
             return
         }

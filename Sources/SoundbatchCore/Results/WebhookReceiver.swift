@@ -16,10 +16,10 @@ public struct WebhookReceiver: Sendable {
         case refused(status: Int, reason: String)
     }
 
-    let ledger: Ledger
+    let ledger: any StatusLedger
     let path: String
 
-    public init(ledger: Ledger, path: String = "/hook") {
+    public init(ledger: any StatusLedger, path: String = "/hook") {
         self.ledger = ledger
         self.path = path.hasPrefix("/") ? path : "/" + path
     }
@@ -36,7 +36,7 @@ public struct WebhookReceiver: Sendable {
         guard let jobID = try await ledger.jobID(taskID: taskID) else {
             return (.notFound, .refused(status: 404, reason: "no job in the ledger has task \(taskID)"))
         }
-        let (state, changed) = try await ledger.recordStatus(jobID: jobID, remote)
+        let (state, changed) = try await ledger.recordStatus(jobID: jobID, remote, now: Date())
         return (.ok, .recorded(jobID: jobID, taskID: taskID, state: state, changed: changed))
     }
 

@@ -51,7 +51,7 @@ public struct DispatchResult: Sendable, Equatable {
 /// Before a request leaves, its job is durably `submitting`; an answer moves it to
 /// `submitted`, `failed` or back to `pending` (to retry); no answer makes it `ambiguous`.
 public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
-    private let ledger: Ledger
+    private let ledger: any SubmissionLedger
     private let submitter: any Submitter
     private let settings: DispatchSettings
     private let clock: C
@@ -64,7 +64,7 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
     /// The budget's view: estimates recorded plus forecasts for requests in flight.
     private let budget = Mutex(BudgetTracker())
 
-    public init(ledger: Ledger, submitter: any Submitter, settings: DispatchSettings, clock: C,
+    public init(ledger: any SubmissionLedger, submitter: any Submitter, settings: DispatchSettings, clock: C,
                 stop: StopSignal, logger: Logger, onSubmitted: @escaping @Sendable (TrackedJob) -> Void = { _ in }) {
         self.onSubmitted = onSubmitted
         self.ledger = ledger
@@ -127,13 +127,13 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
         if request.webhookURL == nil { request.webhookURL = settings.webhookURL }
         var random = SystemRandomNumberGenerator()
         for attempt in 1... {
-            let attemptID = try await ledger.markSubmitting(jobID: job.id, webhookURL: request.webhookURL)
+            let attemptID = try await ledger.markSubmitting(jobID: job.id, webhookURL: request.webhookURL, now: Date())
             let started = clock.now
             let outcome = await submitter.submit(request)
             let latency = started.duration(to: clock.now)
             let state = nextState(after: outcome, attempt: attempt)
             try await ledger.recordSubmission(jobID: job.id, attemptID: attemptID, outcome: outcome,
-                                              state: state, latency: latency)
+                                              state: state, latency: latency, now: Date())
             count(outcome, state: state)
             if case let .accepted(answer) = outcome {
                 onSubmitted(TrackedJob(id: job.id, taskID: answer.taskID, submittedAt: Date(), eta: answer.eta))

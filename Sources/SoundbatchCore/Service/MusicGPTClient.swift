@@ -16,7 +16,14 @@ public final class MusicGPTClient: Sendable {
     private let timeout: Duration
     private let http: HTTPClient
 
-    public init(baseURL: String, key: APIKey, timeout: Duration = .seconds(60), connections: Int = 8) {
+    /// Runs `body` with a client of the API, then closes its connections.
+    public static func withClient<T>(baseURL: String, key: APIKey, timeout: Duration = .seconds(60), connections: Int = 8,
+                                     _ body: (MusicGPTClient) async throws -> T) async throws -> T {
+        let client = MusicGPTClient(baseURL: baseURL, key: key, timeout: timeout, connections: connections)
+        return try await run({ try await body(client) }, thenAwait: client.shutdown)
+    }
+
+    init(baseURL: String, key: APIKey, timeout: Duration = .seconds(60), connections: Int = 8) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.key = key
         self.timeout = timeout
@@ -29,7 +36,7 @@ public final class MusicGPTClient: Sendable {
     }
 
     /// Closes the connections. Call once, when the run is over.
-    public func shutdown() async {
+    func shutdown() async {
         try? await http.shutdown()
     }
 
@@ -172,7 +179,7 @@ public final class MusicGPTClient: Sendable {
     }
 
     /// How the error of a request that left but got no answer begins.
-    static let noAnswer = "no answer"
+    public static let noAnswer = "no answer"
 
     /// A failure with no HTTP answer: retryable only when the request surely never left.
     static func outcome(forTransportError error: Error) -> SubmitOutcome {

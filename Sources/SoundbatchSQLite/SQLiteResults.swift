@@ -1,14 +1,15 @@
 import Foundation
 import GRDB
+import SoundbatchCore
 
-extension Ledger {
+extension SQLiteLedger {
     /// The batch's jobs still running at the service.
     public func submittedJobs(batchID: Int64) async throws -> [TrackedJob] {
-        try await database.read { db in
-            try Row.fetchAll(db, sql: """
+        try await read { db in
+            try TrackedJob.fetchAll(db, sql: """
                 SELECT id, task_id, submitted_at, eta FROM jobs
                 WHERE batch_id = ? AND state = 'submitted' AND task_id IS NOT NULL ORDER BY id
-                """, arguments: [batchID]).map(TrackedJob.init(row:))
+                """, arguments: [batchID])
         }
     }
 
@@ -16,26 +17,26 @@ extension Ledger {
 
     /// The batch's completed jobs with an audio URL.
     public func audioJobs(batchID: Int64) async throws -> [AudioJob] {
-        try await database.read { db in
-            try Row.fetchAll(db, sql: """
+        try await read { db in
+            try AudioJob.fetchAll(db, sql: """
                 SELECT \(Self.audioJobColumns) FROM jobs
                 WHERE batch_id = ? AND state = 'completed' AND audio_url IS NOT NULL ORDER BY id
-                """, arguments: [batchID]).map(AudioJob.init(row:))
+                """, arguments: [batchID])
         }
     }
 
     public func audioJob(id: Int64) async throws -> AudioJob? {
-        try await database.read { db in
-            try Row.fetchOne(db, sql: """
+        try await read { db in
+            try AudioJob.fetchOne(db, sql: """
                 SELECT \(Self.audioJobColumns) FROM jobs
                 WHERE id = ? AND state = 'completed' AND audio_url IS NOT NULL
-                """, arguments: [id]).map(AudioJob.init(row:))
+                """, arguments: [id])
         }
     }
 
     /// The job that holds this task, if any.
     public func jobID(taskID: String) async throws -> Int64? {
-        try await database.read { db in
+        try await read { db in
             try Int64.fetchOne(db, sql: "SELECT id FROM jobs WHERE task_id = ?", arguments: [taskID])
         }
     }
@@ -46,7 +47,7 @@ extension Ledger {
     @discardableResult
     public func recordStatus(jobID: Int64, _ remote: RemoteStatus, now: Date = Date()) async throws -> (JobState, changed: Bool) {
         let stamp = Timestamp.string(now)
-        return try await database.write { db in
+        return try await write { db in
             guard let row = try Row.fetchOne(db, sql: """
                 SELECT state, remote_status, status_msg, audio_url, conversion_cost FROM jobs WHERE id = ?
                 """, arguments: [jobID]),
@@ -75,18 +76,18 @@ extension Ledger {
     }
 
     /// Records one status look or download as an attempt.
-    public func recordAttempt(jobID: Int64, kind: String, startedAt: Date, latency: Duration, httpStatus: Int?, error: String?) async throws {
-        try await database.write { db in
+    public func recordAttempt(jobID: Int64, kind: AttemptKind, startedAt: Date, latency: Duration, httpStatus: Int?, error: String?) async throws {
+        try await write { db in
             try db.execute(sql: """
                 INSERT INTO attempts (job_id, kind, started_at, finished_at, http_status, error, latency_ms)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [jobID, kind, Timestamp.string(startedAt), Timestamp.string(startedAt.addingTimeInterval(latency.seconds)),
+                """, arguments: [jobID, kind.rawValue, Timestamp.string(startedAt), Timestamp.string(startedAt.addingTimeInterval(latency.seconds)),
                                  httpStatus, error, Int(latency.seconds * 1000)])
         }
     }
 
     public func recordDownload(jobID: Int64, path: String, size: Int, sha256: String, now: Date = Date()) async throws {
-        try await database.write { db in
+        try await write { db in
             try db.execute(sql: """
                 UPDATE jobs SET download_path = ?, download_size = ?, download_sha256 = ?, updated_at = ? WHERE id = ?
                 """, arguments: [path, size, sha256, Timestamp.string(now), jobID])
@@ -96,31 +97,25 @@ extension Ledger {
     /// Whether another job already downloaded to this path (compared without case, for
     /// file systems that ignore it).
     public func isPathTaken(_ path: String, byOtherThan jobID: Int64) async throws -> Bool {
-        try await database.read { db in
+        try await read { db in
             try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE download_path = ? COLLATE NOCASE AND id <> ?",
                               arguments: [path, jobID]) ?? false
         }
     }
 }
 
-extension TrackedJob {
-    init(row: Row) {
-        id = row["id"]
-        taskID = row["task_id"]
-        submittedAt = Timestamp.date(row["submitted_at"]) ?? Date()
-        eta = row["eta"]
+extension TrackedJob: FetchableRecord {
+    public init(row: Row) {
+        self.init(id: row["id"], taskID: row["task_id"], submittedAt: Timestamp.date(row["submitted_at"]) ?? Date(),
+                  eta: row["eta"])
     }
 }
 
-extension AudioJob {
-    init(row: Row) {
-        id = row["id"]
-        rowKey = row["row_key"]
-        prompt = row["prompt"]
-        hasIDColumnKey = !rowKey.hasPrefix("~")
-        audioURL = row["audio_url"]
-        downloadedPath = row["download_path"]
-        downloadedSize = row["download_size"]
-        downloadedSHA256 = row["download_sha256"]
+extension AudioJob: FetchableRecord {
+    public init(row: Row) {
+        let rowKey: String = row["row_key"]
+        self.init(id: row["id"], rowKey: rowKey, prompt: row["prompt"], hasIDColumnKey: !rowKey.hasPrefix("~"),
+                  audioURL: row["audio_url"], downloadedPath: row["download_path"], downloadedSize: row["download_size"],
+                  downloadedSHA256: row["download_sha256"])
     }
 }

@@ -1,19 +1,12 @@
 import Foundation
 import GRDB
+import SoundbatchCore
 
-extension Ledger {
-    /// The batch's id, or a clear error naming the batches there are.
-    public func batchID(named name: String) async throws -> Int64 {
-        try await database.read { db in
-            if let id = try Int64.fetchOne(db, sql: "SELECT id FROM batches WHERE name = ?", arguments: [name]) { return id }
-            throw LedgerError.noSuchBatch(name, known: try String.fetchAll(db, sql: "SELECT name FROM batches ORDER BY name"))
-        }
-    }
-
+extension SQLiteLedger {
     /// Jobs left `submitting` by a process that died mid-request become `ambiguous`: the
     /// service may have created, and charged for, their tasks. Run with the ledger locked.
     public func holdInterruptedSubmissions(now: Date = Date()) async throws -> Int {
-        try await database.write { db in
+        try await write { db in
             try db.execute(sql: """
                 UPDATE jobs SET state = 'ambiguous', updated_at = ?,
                     last_error = 'soundbatch stopped while this request was in flight; the service may have created the task'
@@ -25,7 +18,7 @@ extension Ledger {
 
     /// Puts the batch's ambiguous jobs back in line, at the user's explicit request.
     public func requeueAmbiguous(batchID: Int64, now: Date = Date()) async throws -> Int {
-        try await database.write { db in
+        try await write { db in
             try db.execute(sql: """
                 UPDATE jobs SET state = 'pending', updated_at = ? WHERE batch_id = ? AND state = 'ambiguous'
                 """, arguments: [Timestamp.string(now), batchID])
@@ -35,25 +28,22 @@ extension Ledger {
 
     /// The next pending jobs after `afterID`, in id order.
     public func pendingJobs(batchID: Int64, afterID: Int64, limit: Int) async throws -> [PendingJob] {
-        try await database.read { db in
-            try Row.fetchAll(db, sql: """
+        try await read { db in
+            try PendingJob.fetchAll(db, sql: """
                 SELECT id, prompt, audio_length, webhook_url FROM jobs
                 WHERE batch_id = ? AND id > ? AND state = 'pending' ORDER BY id LIMIT ?
-                """, arguments: [batchID, afterID, limit]).map { row in
-                PendingJob(id: row["id"], request: SubmitRequest(
-                    prompt: row["prompt"], audioLength: row["audio_length"], webhookURL: row["webhook_url"]))
-            }
+                """, arguments: [batchID, afterID, limit])
         }
     }
 
     public func countPending(batchID: Int64) async throws -> Int {
-        try await database.read { db in
+        try await read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE batch_id = ? AND state = 'pending'", arguments: [batchID]) ?? 0
         }
     }
 
     public func creditState(batchID: Int64) async throws -> CreditState {
-        try await database.read { db in
+        try await read { db in
             let row = try Row.fetchOne(db, sql: """
                 SELECT TOTAL(credit_estimate) AS estimated, MAX(credit_estimate) AS largest,
                        COUNT(CASE WHEN state IN ('ambiguous', 'submitting') THEN 1 END) AS ambiguous
@@ -68,7 +58,7 @@ extension Ledger {
     public func markSubmitting(jobID: Int64, webhookURL: String?, now: Date = Date()) async throws -> Int64 {
         try checkStillThere()
         let stamp = Timestamp.string(now)
-        return try await database.write { db in
+        return try await write { db in
             try db.execute(sql: """
                 UPDATE jobs SET state = 'submitting', attempt_count = attempt_count + 1, updated_at = ?,
                     webhook_url = COALESCE(webhook_url, ?)
@@ -81,15 +71,12 @@ extension Ledger {
         }
     }
 
-    /// Added to the error of a job that fails for good after a request of it went unanswered.
-    public static let unansweredBefore = "; an earlier request got no answer, so the service may hold a task (and a charge) for this job"
-
     /// Records the answer to one attempt and moves the job to `state`, in one transaction.
     public func recordSubmission(jobID: Int64, attemptID: Int64, outcome: SubmitOutcome, state: JobState,
                                  latency: Duration, now: Date = Date()) async throws {
         let stamp = Timestamp.string(now)
         let latencyMS = Int(latency.seconds * 1000)
-        try await database.write { db in
+        try await write { db in
             switch outcome {
             case let .accepted(answer):
                 try db.execute(sql: """
@@ -110,7 +97,7 @@ extension Ledger {
                              OR (http_status IS NULL AND error LIKE ? || '%'))
                     """, arguments: [jobID, attemptID, MusicGPTClient.noAnswer]) == true {
                     // The failure is this request's; an earlier one may still have made a task.
-                    error = (error ?? "refused") + Self.unansweredBefore
+                    error = (error ?? "refused") + LedgerNote.unansweredBefore
                 }
                 try db.execute(sql: """
                     UPDATE jobs SET state = ?, last_error = ?, last_http_status = ?, updated_at = ? WHERE id = ?
@@ -134,5 +121,12 @@ extension SubmitOutcome {
         case let .outOfCredits(error): (402, "not enough credits (HTTP 402): \(error)")
         case let .ambiguous(status, error): (status, error)
         }
+    }
+}
+
+extension PendingJob: FetchableRecord {
+    public init(row: Row) {
+        self.init(id: row["id"], request: SubmitRequest(prompt: row["prompt"], audioLength: row["audio_length"],
+                                                        webhookURL: row["webhook_url"]))
     }
 }

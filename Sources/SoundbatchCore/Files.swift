@@ -1,0 +1,82 @@
+import Crypto
+import Foundation
+
+/// A file written under a temporary name beside its destination and renamed into place
+/// once whole: a reader never sees half a file, and a failed write leaves nothing behind.
+/// Used for downloaded audio and for reports written with --output.
+public final class AtomicFile {
+    public let path: String
+    /// Where the bytes go until `commit`.
+    public let descriptor: Int32
+    private let temporary: String
+    private var open = true
+
+    public init(path: String, mode: mode_t = 0o644) throws(FileError) {
+        self.path = path
+        let name = (path as NSString).lastPathComponent
+        let folder = (path as NSString).deletingLastPathComponent
+        temporary = ((folder.isEmpty ? "." : folder) as NSString)
+            .appendingPathComponent(".\(name).\(UUID().uuidString.prefix(8)).part")
+        descriptor = Foundation.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard descriptor >= 0 else { throw FileError(path: path, errno: errno) }
+    }
+
+    /// Writes all of `bytes`.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(FileError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = Foundation.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw FileError(path: path, errno: errno)
+            }
+            offset += written
+        }
+    }
+
+    /// Puts the file in place, on disk first when `sync`.
+    public func commit(sync: Bool) throws(FileError) {
+        guard open else { return }
+        open = false
+        let synced = !sync || fsync(descriptor) == 0
+        let code = errno
+        close(descriptor)
+        guard synced else {
+            unlink(temporary)
+            throw FileError(path: path, errno: code)
+        }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw FileError(path: path, errno: code)
+        }
+    }
+
+    /// Leaves the destination as it was.
+    public func abandon() {
+        guard open else { return }
+        open = false
+        close(descriptor)
+        unlink(temporary)
+    }
+
+    deinit { abandon() }
+}
+
+/// A file that could not be written: its path and the system's reason.
+public struct FileError: Error, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+
+    init(path: String, errno code: Int32) {
+        self.path = path
+        reason = String(cString: strerror(code))
+    }
+
+    public var description: String { "\(path): \(reason)" }
+}
+
+extension SHA256.Digest {
+    /// The digest as 64 lowercase hex digits, as the ledger keeps it.
+    var hex: String { map { String(format: "%02x", $0) }.joined() }
+}

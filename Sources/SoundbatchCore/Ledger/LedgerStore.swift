@@ -1,0 +1,170 @@
+import Foundation
+
+// The storage seam. Each stage of the pipeline talks to the protocol shaped by what it
+// needs, never to a backend: the feed to `IngestLedger`, the dispatcher to
+// `SubmissionLedger`, a run to `SendingLedger`, the tracker and the webhook receiver to
+// `StatusLedger`, the downloader to `DownloadLedger`, reports and status to
+// `ReportLedger`. `LedgerStore` is all of them: what a backend implements.
+//
+// The guarantees below are the ledger's promise about money; every backend keeps them.
+// The SQLite backend (`SoundbatchSQLite`) keeps them with one file, full syncs and a
+// lock file; a server database keeps them with transactions and leases.
+
+/// One backend of the ledger: every stage's view of it.
+public protocol LedgerStore: IngestLedger, SendingLedger, StatusLedger, DownloadLedger, ReportLedger {
+    /// Where the ledger is, for messages: a file path or a database URL without its password.
+    var location: String { get }
+}
+
+/// Finds a batch by the name the user gave it.
+public protocol BatchDirectory: Sendable {
+    /// The batch's id; `LedgerError.noSuchBatch`, naming the batches there are, if none has the name.
+    func batchID(named name: String) async throws -> Int64
+}
+
+/// Where a CSV file's rows become jobs.
+public protocol IngestLedger: BatchDirectory {
+    /// Runs `body` in one transaction with a writer for the batch's jobs, creating the batch
+    /// when it is new and recording the feed. What `body` wrote is kept when it returns and
+    /// nothing is kept when it throws: a feed is all or nothing.
+    func withFeed<T>(batch: String, sourceFile: String, now: Date, _ body: (any FeedWriter) throws -> T) throws -> T
+}
+
+/// Writes one feed's rows, inside the feed's transaction.
+public protocol FeedWriter: AnyObject {
+    /// Records the rows and tells `each`, in file order, what became of each one, with the
+    /// row's problem if it has one. A row is known by its key in the batch: a key already
+    /// there is not added again (see `FeedOutcome`).
+    func record(_ rows: RowBatch, each: (RowBatch.Row, _ problem: String?, FeedOutcome) throws -> Void) throws
+
+    /// Keeps the feed's counts with it.
+    func finish(newJobs: Int, knownJobs: Int) throws
+}
+
+/// What a feed did with one row.
+public enum FeedOutcome: Sendable, Equatable {
+    case new
+    /// In the batch already (a row set aside as invalid is replaced by a corrected one).
+    case known
+    /// Its key is in the batch with other content; the text says what to do.
+    case conflict(String)
+}
+
+/// What the dispatcher needs: pending jobs out, answers in.
+public protocol SubmissionLedger: Sendable {
+    func countPending(batchID: Int64) async throws -> Int
+
+    /// The next pending jobs after `afterID`, in id order.
+    func pendingJobs(batchID: Int64, afterID: Int64, limit: Int) async throws -> [PendingJob]
+
+    /// What the batch has estimated so far, for --max-credits.
+    func creditState(batchID: Int64) async throws -> CreditState
+
+    /// Durably marks the job `submitting` and opens its attempt, in one transaction that is
+    /// on stable storage before this returns: only then may the request leave. Throws
+    /// `LedgerError.notPending` when the job is no longer pending, and stops everything
+    /// when the ledger itself is gone. Returns the attempt's id.
+    func markSubmitting(jobID: Int64, webhookURL: String?, now: Date) async throws -> Int64
+
+    /// Records the answer to one attempt and moves the job to `state`, in one transaction.
+    func recordSubmission(jobID: Int64, attemptID: Int64, outcome: SubmitOutcome, state: JobState,
+                          latency: Duration, now: Date) async throws
+}
+
+/// What a run needs around the dispatcher: one sender, and the jobs an earlier one left.
+public protocol SendingLedger: SubmissionLedger, BatchDirectory {
+    /// Makes this process the only sender of the batch until the claim is released or the
+    /// process dies: a second sender would take the first one's requests in flight for
+    /// interrupted ones. Throws `LedgerError.busy`, naming the holder, when another has it.
+    /// (SQLite: a lock on a file beside the ledger, for every batch. A server database: a
+    /// lease on the batch, renewed while held.)
+    func claimSending(batch: String) throws -> any SendingClaim
+
+    /// Jobs left `submitting` by a sender that died mid-request become `ambiguous`: the
+    /// service may have created, and charged for, their tasks. Call with the claim held.
+    func holdInterruptedSubmissions(now: Date) async throws -> Int
+
+    /// Puts the batch's ambiguous jobs back in line, at the user's explicit request.
+    func requeueAmbiguous(batchID: Int64, now: Date) async throws -> Int
+}
+
+/// Held by the one sender of a batch.
+public protocol SendingClaim: Sendable {
+    func release()
+}
+
+/// What the tracker and the webhook receiver need: tasks to follow, news of them in.
+public protocol StatusLedger: BatchDirectory {
+    /// The batch's jobs still running at the service, in id order.
+    func submittedJobs(batchID: Int64) async throws -> [TrackedJob]
+
+    /// The job that holds this task, if any.
+    func jobID(taskID: String) async throws -> Int64?
+
+    /// Records what the service says of a task, in one transaction: `completed` with its
+    /// audio and charge, `generation_failed`, or still running. Only a submitted job moves;
+    /// the same news twice changes nothing. Returns the job's state afterwards and whether
+    /// anything changed.
+    @discardableResult
+    func recordStatus(jobID: Int64, _ remote: RemoteStatus, now: Date) async throws -> (JobState, changed: Bool)
+
+    /// Records one status look as an attempt.
+    func recordAttempt(jobID: Int64, kind: AttemptKind, startedAt: Date, latency: Duration, httpStatus: Int?,
+                       error: String?) async throws
+}
+
+/// What the downloader needs: completed jobs' audio, and where it went.
+public protocol DownloadLedger: Sendable {
+    /// The batch's completed jobs with an audio URL, in id order.
+    func audioJobs(batchID: Int64) async throws -> [AudioJob]
+
+    func audioJob(id: Int64) async throws -> AudioJob?
+
+    func recordDownload(jobID: Int64, path: String, size: Int, sha256: String, now: Date) async throws
+
+    /// Whether another job already downloaded to this path (compared without case, for
+    /// file systems that ignore it).
+    func isPathTaken(_ path: String, byOtherThan jobID: Int64) async throws -> Bool
+}
+
+/// What reports and status read.
+public protocol ReportLedger: Sendable {
+    /// Counts per state and credit totals, per batch, in name order; `batch` narrows it to one.
+    func status(batch: String?) async throws -> [BatchStatus]
+
+    /// Totals per group and overall, summed in one pass over the jobs the query covers.
+    func spendReport(_ query: ReportQuery) async throws -> SpendReport
+
+    /// Cumulative credits estimated (by submission time) and charged (by completion time),
+    /// thinned to at most `points` points.
+    func creditTimeline(_ query: ReportQuery, points: Int) async throws -> [CreditPoint]
+
+    /// The metadata keys (extra CSV columns) of the jobs a report covers, in order of first use.
+    func metadataKeys(_ query: ReportQuery) async throws -> [String]
+
+    /// Calls `body` with each job the report covers, in order, without holding them all.
+    func forEachReportJob(_ query: ReportQuery, metadataKeys: [String], _ body: (ReportJob) throws -> Void) async throws
+}
+
+/// What an attempt was.
+public enum AttemptKind: String, Sendable {
+    case submit, poll
+}
+
+/// Where the ledger is: `--ledger`, else `$SOUNDBATCH_LEDGER`, else `./soundbatch.sqlite`.
+public enum LedgerLocation {
+    public static func resolve(option: String?, environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> String
+    {
+        if let option, !option.isEmpty { return option }
+        if let fromEnvironment = environment["SOUNDBATCH_LEDGER"], !fromEnvironment.isEmpty { return fromEnvironment }
+        return "soundbatch.sqlite"
+    }
+}
+
+/// Notes the ledger adds to a job's `last_error`, for the person reconciling an account.
+public enum LedgerNote {
+    /// Added to the error of a job that fails for good after a request of it went unanswered.
+    public static let unansweredBefore =
+        "; an earlier request got no answer, so the service may hold a task (and a charge) for this job"
+}

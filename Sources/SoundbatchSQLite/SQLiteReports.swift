@@ -1,0 +1,176 @@
+import Foundation
+import GRDB
+import SoundbatchCore
+
+extension ReportQuery {
+    /// The WHERE clause shared by every report query over `jobs j`, with its arguments.
+    /// Resolves the batch's name first, so the scan needs no join.
+    func filter(_ db: Database) throws -> (sql: String, arguments: StatementArguments) {
+        let (sql, batchID) = try resolvedFilter(db)
+        return (sql, [batchID, since, until])
+    }
+
+    /// The same, with the arguments for a FastStatement.
+    func fastFilter(_ db: Database) throws -> (sql: String, values: [FastStatement.Value]) {
+        let (sql, batchID) = try resolvedFilter(db)
+        return (sql, [batchID.map { .integer($0) } ?? .null, since.map { .text($0) } ?? .null, until.map { .text($0) } ?? .null])
+    }
+
+    private func resolvedFilter(_ db: Database) throws -> (String, Int64?) {
+        let batchID = try batch.map { try SQLiteLedger.batchID(db, named: $0) }
+        return ("""
+            (?1 IS NULL OR j.batch_id = ?1) AND (?2 IS NULL OR j.submitted_at >= ?2) AND (?3 IS NULL OR j.submitted_at < ?3)
+            """, batchID)
+    }
+}
+
+extension SQLiteLedger {
+    /// Totals per group and overall, summed here in one scan of the jobs (see FastStatement).
+    public func spendReport(_ query: ReportQuery) async throws -> SpendReport {
+        try await read { db in
+            let (filter, values) = try query.fastFilter(db)
+            let names = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, name FROM batches")
+                .map { ($0["id"] as Int64, $0["name"] as String) })
+            // The ledger's own flag on a job that failed after a request without an answer.
+            let unanswered = "'" + LedgerNote.unansweredBefore.replacingOccurrences(of: "'", with: "''") + "'"
+            let scan = try FastStatement(db, sql: """
+                SELECT j.batch_id, j.state, j.credit_estimate, j.conversion_cost, j.audio_length, j.submitted_at,
+                       j.state = 'failed' AND instr(j.last_error, \(unanswered)) > 0
+                FROM jobs j WHERE \(filter)
+                """)
+            let states = JobState.allCases.map { Array($0.rawValue.utf8) }
+            var groups: [String: SpendTotals] = [:]
+            var batchKeys: [Int64: String] = [:]
+            try scan.forEachRow(values) { row in
+                let stateBytes = row.bytes(1)
+                guard let stateIndex = states.firstIndex(where: { $0.elementsEqual(stateBytes) }) else { return }
+                let state = JobState.allCases[stateIndex]
+                let submitted = row.bytes(5)
+                let key: String
+                switch query.grouping {
+                case .batch:
+                    let id = row.int64(0)
+                    if let known = batchKeys[id] { key = known } else {
+                        key = names[id] ?? "?"
+                        batchKeys[id] = key
+                    }
+                case .day: key = submitted.count >= 10 ? String(decoding: UnsafeBufferPointer(rebasing: submitted[0..<10]), as: UTF8.self) : "not submitted"
+                case .state: key = state.rawValue
+                }
+                groups[key, default: SpendTotals.empty(key)].count(
+                    state: state,
+                    estimate: row.isNull(2) ? nil : row.double(2),
+                    cost: row.isNull(3) ? nil : row.double(3),
+                    seconds: row.isNull(4) ? nil : Double(row.int64(4)),
+                    submitted: submitted,
+                    unanswered: row.int64(6) != 0)
+            }
+            return SpendReport(grouping: query.grouping, groups: groups.values)
+        }
+    }
+
+    /// Cumulative credits estimated (by submission time) and charged (by completion time),
+    /// per second, thinned to at most `points` points.
+    public func creditTimeline(_ query: ReportQuery, points: Int = 300) async throws -> [CreditPoint] {
+        try await read { db in
+            let (filter, arguments) = try query.filter(db)
+            let seconds = try Row.fetchAll(db, sql: """
+                SELECT t, TOTAL(e) AS e, TOTAL(c) AS c FROM (
+                    SELECT substr(j.submitted_at, 1, 19) AS t, j.credit_estimate AS e, NULL AS c
+                    FROM jobs j WHERE \(filter) AND j.submitted_at IS NOT NULL
+                    UNION ALL
+                    SELECT substr(j.completed_at, 1, 19), NULL, j.conversion_cost
+                    FROM jobs j WHERE \(filter) AND j.completed_at IS NOT NULL
+                ) GROUP BY t ORDER BY t
+                """, arguments: arguments)
+            var estimated = 0.0, charged = 0.0
+            let cumulative = seconds.map { row in
+                estimated += row["e"]
+                charged += row["c"]
+                return CreditPoint(time: row["t"], estimated: estimated, charged: charged)
+            }
+            guard cumulative.count > points else { return cumulative }
+            let step = Double(cumulative.count - 1) / Double(points - 1)
+            return (0..<points).map { cumulative[Int((Double($0) * step).rounded())] }
+        }
+    }
+
+    /// The metadata keys (extra CSV columns) of the jobs a report covers, in order of first use.
+    public func metadataKeys(_ query: ReportQuery) async throws -> [String] {
+        try await read { db in
+            let (filter, arguments) = try query.filter(db)
+            return try String.fetchAll(db, sql: """
+                SELECT m.key FROM jobs j, json_each(j.metadata) m
+                WHERE \(filter) AND j.metadata IS NOT NULL
+                GROUP BY m.key ORDER BY MIN(j.id), MIN(m.id)
+                """, arguments: arguments)
+        }
+    }
+
+    /// Calls `body` with each job the report covers, in order, without holding them all.
+    /// The metadata values come out of SQLite already, in the order of `metadataKeys`.
+    public func forEachReportJob(_ query: ReportQuery, metadataKeys: [String], _ body: (ReportJob) throws -> Void) throws {
+        try readNow { db in
+            let (filter, arguments) = try query.filter(db)
+            var allArguments = arguments
+            var extracts = ""
+            for (index, key) in metadataKeys.enumerated() {
+                allArguments += ["$.\"" + key + "\""]
+                extracts += ", json_extract(j.metadata, ?\(index + 4)) AS m\(index)"
+            }
+            let cursor = try Row.fetchCursor(db, sql: """
+                SELECT b.name AS batch, j.row_key, j.source_line, j.prompt, j.audio_length, j.state, j.task_id,
+                       j.conversion_id, j.eta, j.credit_estimate, j.conversion_cost, j.remote_status, j.audio_url,
+                       j.download_path, j.submitted_at, j.completed_at, j.attempt_count, j.last_error\(extracts)
+                FROM jobs j JOIN batches b ON b.id = j.batch_id
+                WHERE \(filter) ORDER BY j.batch_id, j.id
+                """, arguments: allArguments)
+            while let row = try cursor.next() { try body(ReportJob(row: row)) }
+        }
+    }
+}
+
+extension SQLiteLedger {
+    /// Counts per state and credit totals, per batch, in name order; `batch` narrows it to one.
+    public func status(batch: String? = nil) throws -> [BatchStatus] {
+        try readNow { db in
+            if let batch { _ = try SQLiteLedger.batchID(db, named: batch) }
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT b.name, j.state, COUNT(j.id) AS jobs,
+                       TOTAL(j.credit_estimate) AS estimated, TOTAL(j.conversion_cost) AS charged
+                FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id
+                WHERE ?1 IS NULL OR b.name = ?1
+                GROUP BY b.id, j.state
+                ORDER BY b.name
+                """, arguments: [batch])
+            var result: [BatchStatus] = []
+            for row in rows {
+                let name: String = row["name"]
+                if result.last?.name != name {
+                    result.append(BatchStatus(name: name))
+                }
+                guard let state: String = row["state"] else { continue }  // a batch with no jobs
+                let jobs: Int = row["jobs"]
+                result[result.count - 1].jobs += jobs
+                result[result.count - 1].states[state, default: 0] += jobs
+                result[result.count - 1].creditEstimateTotal += row["estimated"]
+                result[result.count - 1].conversionCostTotal += row["charged"]
+            }
+            return result
+        }
+    }
+}
+
+extension ReportJob {
+    init(row: Row) {
+        self.init(values: (0..<row.count).map { index in
+            let value: DatabaseValue = row[index]
+            switch value.storage {
+            case let .int64(number): return .number(Double(number), decimals: 0)
+            case let .double(number): return .number(number, decimals: 2)
+            case let .string(text): return .text(text)
+            default: return .none
+            }
+        })
+    }
+}
