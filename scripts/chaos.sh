@@ -80,9 +80,8 @@ done
 python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('$url/_sandbox/tasks').read().decode())" >"$work/tasks.json"
 # A job "in doubt" failed after a request that got no answer (a reset, or a kill
 # mid-request): the service may hold a task whose ID never reached soundbatch, and the
-# ledger must say so in the job's last_error.
-sqlite3 -json "$ledger" "SELECT prompt, state, task_id,
-    instr(COALESCE(last_error, ''), 'an earlier request got no answer') > 0 AS in_doubt FROM jobs" >"$work/jobs.json"
+# ledger must say so in the job's own fact, request_in_doubt.
+sqlite3 -json "$ledger" "SELECT prompt, state, task_id, request_in_doubt AS in_doubt FROM jobs" >"$work/jobs.json"
 python3 - "$work/tasks.json" "$work/jobs.json" "$jobs" "$resent" "$killed" <<'PY'
 import collections, json, sys
 tasks = json.load(open(sys.argv[1]))

@@ -75,6 +75,44 @@ extension SQLiteLedger {
             // Partial: jobs not yet sent have no task, and a feed of a million rows should not pay for them.
             try db.execute(sql: "CREATE INDEX jobs_by_task ON jobs(task_id) WHERE task_id IS NOT NULL")
         }
+        migrator.registerMigration("v3: facts as columns") { db in
+            // What the code used to read out of message text is kept as columns, so that no
+            // rewording can change a report. Existing rows get their facts from that text,
+            // the one time it is read.
+            try db.execute(sql: """
+                -- What came of each attempt (AttemptOutcome).
+                ALTER TABLE attempts ADD COLUMN outcome TEXT;
+                -- A request of the job got no answer: the service may hold a task, and a charge, for it.
+                ALTER TABLE jobs ADD COLUMN request_in_doubt INTEGER NOT NULL DEFAULT 0;
+                -- row_key is a hash of the row's content (the file had no id column), not the row's own id.
+                ALTER TABLE jobs ADD COLUMN keyed_by_content INTEGER NOT NULL DEFAULT 0;
+
+                UPDATE attempts SET outcome = CASE
+                    WHEN finished_at IS NULL THEN 'interrupted'
+                    WHEN kind = 'poll' THEN CASE
+                        WHEN http_status BETWEEN 200 AND 299 AND error IS NULL THEN 'found'
+                        WHEN http_status IN (401, 403) THEN 'key_rejected'
+                        ELSE 'retryable' END
+                    WHEN http_status BETWEEN 200 AND 299 AND error IS NULL THEN 'accepted'
+                    WHEN http_status IS NULL AND error LIKE 'no answer%' THEN 'no_answer'
+                    WHEN http_status IS NULL THEN 'retryable'
+                    WHEN http_status IN (401, 403) THEN 'key_rejected'
+                    WHEN http_status = 402 THEN 'out_of_credits'
+                    WHEN http_status IN (408, 429) OR http_status >= 500 THEN 'retryable'
+                    WHEN http_status BETWEEN 200 AND 299 AND error LIKE 'HTTP%' THEN 'no_answer'
+                    ELSE 'rejected' END;
+
+                UPDATE jobs SET request_in_doubt = 1
+                WHERE state = 'ambiguous'
+                   OR (state = 'failed' AND instr(last_error, 'an earlier request got no answer') > 0)
+                   OR EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = jobs.id AND a.kind = 'submit'
+                              AND a.outcome IN ('no_answer', 'interrupted'));
+
+                -- Content keys were written "~" and 32 hex digits, then "-" and the occurrence.
+                UPDATE jobs SET keyed_by_content = 1
+                WHERE row_key GLOB '~' || replace(hex(zeroblob(32)), '00', '[0-9a-f]') || '-[0-9]*';
+                """)
+        }
         return migrator
     }
 }

@@ -56,7 +56,7 @@ final class JobWriter: FeedWriter {
     private let insertChunk: FastStatement
     private static let chunkSize = 32
     /// The values bound for each row; the batch, time and feed are bound once.
-    private static let rowValues = 8
+    private static let rowValues = 9
     /// Content stems seen more than once in this file, and the highest occurrence given.
     /// Only duplicates land here, so memory stays flat for ordinary files.
     private var occurrences: [String: Int] = [:]
@@ -79,8 +79,8 @@ final class JobWriter: FeedWriter {
             // which would fail on such a column.
             let statement = try FastStatement(db, sql: """
                 INSERT \(rows > 1 ? "OR IGNORE " : "")INTO jobs (
-                    row_key, source_line, prompt, audio_length, webhook_url, metadata, state, last_error,
-                    batch_id, created_at, updated_at, ingest_id, seen_ingest_id)
+                    row_key, keyed_by_content, source_line, prompt, audio_length, webhook_url, metadata, state,
+                    last_error, batch_id, created_at, updated_at, ingest_id, seen_ingest_id)
                 VALUES \(values.joined(separator: ",\n"))
                 \(rows > 1 ? "" : "ON CONFLICT (batch_id, row_key) DO NOTHING")
                 """)
@@ -142,7 +142,7 @@ final class JobWriter: FeedWriter {
         func bytes(_ range: Range<Int>?) -> FastStatement.Value {
             range.map { .bytes(UnsafeBufferPointer(rebasing: text[$0])) } ?? .null
         }
-        values += [.bytes(key), .integer(Int64(row.line)), bytes(row.prompt), row.audioLength.map { .integer(Int64($0)) } ?? .null,
+        values += [.bytes(key), .integer(row.contentStemCount == nil ? 0 : 1), .integer(Int64(row.line)), bytes(row.prompt), row.audioLength.map { .integer(Int64($0)) } ?? .null,
                    bytes(row.webhookURL), bytes(row.metadata), .text(row.state.rawValue), bytes(row.problem)]
     }
 

@@ -31,11 +31,9 @@ extension SQLiteLedger {
             let (filter, values) = try query.fastFilter(db)
             let names = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, name FROM batches")
                 .map { ($0["id"] as Int64, $0["name"] as String) })
-            // The ledger's own flag on a job that failed after a request without an answer.
-            let unanswered = "'" + LedgerNote.unansweredBefore.replacingOccurrences(of: "'", with: "''") + "'"
             let scan = try FastStatement(db, sql: """
                 SELECT j.batch_id, j.state, j.credit_estimate, j.conversion_cost, j.audio_length, j.submitted_at,
-                       j.state = 'failed' AND instr(j.last_error, \(unanswered)) > 0
+                       j.request_in_doubt
                 FROM jobs j WHERE \(filter)
                 """)
             let states = JobState.allCases.map { Array($0.rawValue.utf8) }
@@ -63,7 +61,7 @@ extension SQLiteLedger {
                     cost: row.isNull(3) ? nil : row.double(3),
                     seconds: row.isNull(4) ? nil : Double(row.int64(4)),
                     submitted: submitted,
-                    unanswered: row.int64(6) != 0)
+                    inDoubt: row.int64(6) != 0)
             }
             return SpendReport(grouping: query.grouping, groups: groups.values)
         }

@@ -8,20 +8,20 @@ extension SQLiteLedger {
         try await read { db in
             try TrackedJob.fetchAll(db, sql: """
                 SELECT id, task_id, submitted_at, eta FROM jobs
-                WHERE batch_id = ? AND state = 'submitted' AND task_id IS NOT NULL ORDER BY id
-                """, arguments: [batchID])
+                WHERE batch_id = ? AND state = ? AND task_id IS NOT NULL ORDER BY id
+                """, arguments: [batchID, JobState.submitted])
         }
     }
 
-    private static let audioJobColumns = "id, row_key, prompt, audio_url, download_path, download_size, download_sha256"
+    private static let audioJobColumns = "id, row_key, keyed_by_content, prompt, audio_url, download_path, download_size, download_sha256"
 
     /// The batch's completed jobs with an audio URL.
     public func audioJobs(batchID: Int64) async throws -> [AudioJob] {
         try await read { db in
             try AudioJob.fetchAll(db, sql: """
                 SELECT \(Self.audioJobColumns) FROM jobs
-                WHERE batch_id = ? AND state = 'completed' AND audio_url IS NOT NULL ORDER BY id
-                """, arguments: [batchID])
+                WHERE batch_id = ? AND state = ? AND audio_url IS NOT NULL ORDER BY id
+                """, arguments: [batchID, JobState.completed])
         }
     }
 
@@ -29,8 +29,8 @@ extension SQLiteLedger {
         try await read { db in
             try AudioJob.fetchOne(db, sql: """
                 SELECT \(Self.audioJobColumns) FROM jobs
-                WHERE id = ? AND state = 'completed' AND audio_url IS NOT NULL
-                """, arguments: [id])
+                WHERE id = ? AND state = ? AND audio_url IS NOT NULL
+                """, arguments: [id, JobState.completed])
         }
     }
 
@@ -51,7 +51,7 @@ extension SQLiteLedger {
             guard let row = try Row.fetchOne(db, sql: """
                 SELECT state, remote_status, status_msg, audio_url, conversion_cost FROM jobs WHERE id = ?
                 """, arguments: [jobID]),
-                let current = JobState(rawValue: row["state"]) else { throw LedgerError.notPending(jobID: jobID) }
+                let current = row["state"] as JobState? else { throw LedgerError.notPending(jobID: jobID) }
             let next: JobState = switch remote.phase {
             case .completed: .completed
             case .failed: .generationFailed
@@ -69,20 +69,21 @@ extension SQLiteLedger {
                 UPDATE jobs SET state = ?, remote_status = ?, status_msg = ?, audio_url = ?, conversion_cost = ?,
                     completed_at = CASE WHEN ? AND completed_at IS NULL THEN ? ELSE completed_at END, updated_at = ?
                 WHERE id = ?
-                """, arguments: [next.rawValue, remote.status, remote.statusMessage, audioURL, cost,
+                """, arguments: [next, remote.status, remote.statusMessage, audioURL, cost,
                                  next != .submitted, stamp, stamp, jobID])
             return (next, true)
         }
     }
 
-    /// Records one status look or download as an attempt.
-    public func recordAttempt(jobID: Int64, kind: AttemptKind, startedAt: Date, latency: Duration, httpStatus: Int?, error: String?) async throws {
+    public func recordAttempt(jobID: Int64, kind: AttemptKind, outcome: AttemptOutcome, startedAt: Date,
+                              latency: Duration, httpStatus: Int?, error: String?) async throws {
         try await write { db in
             try db.execute(sql: """
-                INSERT INTO attempts (job_id, kind, started_at, finished_at, http_status, error, latency_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [jobID, kind.rawValue, Timestamp.string(startedAt), Timestamp.string(startedAt.addingTimeInterval(latency.seconds)),
-                                 httpStatus, error, Int(latency.seconds * 1000)])
+                INSERT INTO attempts (job_id, kind, outcome, started_at, finished_at, http_status, error, latency_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [jobID, kind, outcome, Timestamp.string(startedAt),
+                                 Timestamp.string(startedAt.addingTimeInterval(latency.seconds)), httpStatus, error,
+                                 Int(latency.seconds * 1000)])
         }
     }
 
@@ -114,7 +115,7 @@ extension TrackedJob: FetchableRecord {
 extension AudioJob: FetchableRecord {
     public init(row: Row) {
         let rowKey: String = row["row_key"]
-        self.init(id: row["id"], rowKey: rowKey, prompt: row["prompt"], hasIDColumnKey: !rowKey.hasPrefix("~"),
+        self.init(id: row["id"], rowKey: rowKey, prompt: row["prompt"], hasIDColumnKey: !row["keyed_by_content"],
                   audioURL: row["audio_url"], downloadedPath: row["download_path"], downloadedSize: row["download_size"],
                   downloadedSHA256: row["download_sha256"])
     }

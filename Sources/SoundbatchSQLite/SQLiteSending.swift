@@ -3,42 +3,43 @@ import GRDB
 import SoundbatchCore
 
 extension SQLiteLedger {
-    /// Jobs left `submitting` by a process that died mid-request become `ambiguous`: the
-    /// service may have created, and charged for, their tasks. Run with the ledger locked.
     public func holdInterruptedSubmissions(now: Date = Date()) async throws -> Int {
         try await write { db in
+            let stamp = Timestamp.string(now)
             try db.execute(sql: """
-                UPDATE jobs SET state = 'ambiguous', updated_at = ?,
+                UPDATE attempts SET outcome = ? WHERE kind = ? AND finished_at IS NULL AND outcome IS NULL
+                    AND job_id IN (SELECT id FROM jobs WHERE state = ?)
+                """, arguments: [AttemptOutcome.interrupted, AttemptKind.submit, JobState.submitting])
+            try db.execute(sql: """
+                UPDATE jobs SET state = ?, request_in_doubt = 1, updated_at = ?,
                     last_error = 'soundbatch stopped while this request was in flight; the service may have created the task'
-                WHERE state = 'submitting'
-                """, arguments: [Timestamp.string(now)])
+                WHERE state = ?
+                """, arguments: [JobState.ambiguous, stamp, JobState.submitting])
             return db.changesCount
         }
     }
 
-    /// Puts the batch's ambiguous jobs back in line, at the user's explicit request.
     public func requeueAmbiguous(batchID: Int64, now: Date = Date()) async throws -> Int {
         try await write { db in
-            try db.execute(sql: """
-                UPDATE jobs SET state = 'pending', updated_at = ? WHERE batch_id = ? AND state = 'ambiguous'
-                """, arguments: [Timestamp.string(now), batchID])
+            try db.execute(sql: "UPDATE jobs SET state = ?, updated_at = ? WHERE batch_id = ? AND state = ?",
+                           arguments: [JobState.pending, Timestamp.string(now), batchID, JobState.ambiguous])
             return db.changesCount
         }
     }
 
-    /// The next pending jobs after `afterID`, in id order.
     public func pendingJobs(batchID: Int64, afterID: Int64, limit: Int) async throws -> [PendingJob] {
         try await read { db in
             try PendingJob.fetchAll(db, sql: """
                 SELECT id, prompt, audio_length, webhook_url FROM jobs
-                WHERE batch_id = ? AND id > ? AND state = 'pending' ORDER BY id LIMIT ?
-                """, arguments: [batchID, afterID, limit])
+                WHERE batch_id = ? AND id > ? AND state = ? ORDER BY id LIMIT ?
+                """, arguments: [batchID, afterID, JobState.pending, limit])
         }
     }
 
     public func countPending(batchID: Int64) async throws -> Int {
         try await read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE batch_id = ? AND state = 'pending'", arguments: [batchID]) ?? 0
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE batch_id = ? AND state = ?",
+                             arguments: [batchID, JobState.pending]) ?? 0
         }
     }
 
@@ -46,32 +47,29 @@ extension SQLiteLedger {
         try await read { db in
             let row = try Row.fetchOne(db, sql: """
                 SELECT TOTAL(credit_estimate) AS estimated, MAX(credit_estimate) AS largest,
-                       COUNT(CASE WHEN state IN ('ambiguous', 'submitting') THEN 1 END) AS ambiguous
+                       COUNT(CASE WHEN state IN (?, ?) THEN 1 END) AS ambiguous
                 FROM jobs WHERE batch_id = ?
-                """, arguments: [batchID])!
+                """, arguments: [JobState.ambiguous, JobState.submitting, batchID])!
             return CreditState(estimated: row["estimated"], largest: row["largest"], ambiguous: row["ambiguous"])
         }
     }
 
-    /// Durably marks the job as being sent and opens its attempt, in one transaction that
-    /// is on disk before this returns. Returns the attempt's id.
     public func markSubmitting(jobID: Int64, webhookURL: String?, now: Date = Date()) async throws -> Int64 {
         try checkStillThere()
         let stamp = Timestamp.string(now)
         return try await write { db in
             try db.execute(sql: """
-                UPDATE jobs SET state = 'submitting', attempt_count = attempt_count + 1, updated_at = ?,
+                UPDATE jobs SET state = ?, attempt_count = attempt_count + 1, updated_at = ?,
                     webhook_url = COALESCE(webhook_url, ?)
-                WHERE id = ? AND state = 'pending'
-                """, arguments: [stamp, webhookURL, jobID])
+                WHERE id = ? AND state = ?
+                """, arguments: [JobState.submitting, stamp, webhookURL, jobID, JobState.pending])
             guard db.changesCount == 1 else { throw LedgerError.notPending(jobID: jobID) }
-            try db.execute(sql: "INSERT INTO attempts (job_id, kind, started_at) VALUES (?, 'submit', ?)",
-                           arguments: [jobID, stamp])
+            try db.execute(sql: "INSERT INTO attempts (job_id, kind, started_at) VALUES (?, ?, ?)",
+                           arguments: [jobID, AttemptKind.submit, stamp])
             return db.lastInsertedRowID
         }
     }
 
-    /// Records the answer to one attempt and moves the job to `state`, in one transaction.
     public func recordSubmission(jobID: Int64, attemptID: Int64, outcome: SubmitOutcome, state: JobState,
                                  latency: Duration, now: Date = Date()) async throws {
         let stamp = Timestamp.string(now)
@@ -80,31 +78,32 @@ extension SQLiteLedger {
             switch outcome {
             case let .accepted(answer):
                 try db.execute(sql: """
-                    UPDATE jobs SET state = 'submitted', task_id = ?, conversion_id = ?, eta = ?, credit_estimate = ?,
+                    UPDATE jobs SET state = ?, task_id = ?, conversion_id = ?, eta = ?, credit_estimate = ?,
                         message = ?, submitted_at = ?, updated_at = ?, last_error = NULL, last_http_status = 200
                     WHERE id = ?
-                    """, arguments: [answer.taskID, answer.conversionID, answer.eta, answer.creditEstimate,
-                                     answer.message, stamp, stamp, jobID])
-                try db.execute(sql: "UPDATE attempts SET finished_at = ?, http_status = 200, latency_ms = ? WHERE id = ?",
-                               arguments: [stamp, latencyMS, attemptID])
+                    """, arguments: [JobState.submitted, answer.taskID, answer.conversionID, answer.eta,
+                                     answer.creditEstimate, answer.message, stamp, stamp, jobID])
+                try db.execute(sql: """
+                    UPDATE attempts SET finished_at = ?, http_status = 200, latency_ms = ?, outcome = ? WHERE id = ?
+                    """, arguments: [stamp, latencyMS, outcome.attemptOutcome, attemptID])
             default:
                 var (status, error) = outcome.statusAndError
-                // An earlier request was ambiguous when it never finished, got no answer, or got
-                // a 2xx without a task (a job refused with a 2xx is never sent again).
-                if state == .failed, try Bool.fetchOne(db, sql: """
-                    SELECT 1 FROM attempts WHERE job_id = ? AND id <> ? AND kind = 'submit'
-                        AND (finished_at IS NULL OR http_status BETWEEN 200 AND 299
-                             OR (http_status IS NULL AND error LIKE ? || '%'))
-                    """, arguments: [jobID, attemptID, MusicGPTClient.noAnswer]) == true {
+                let unanswered = outcome.attemptOutcome == .noAnswer
+                let inDoubt = try Bool.fetchOne(db, sql: "SELECT request_in_doubt FROM jobs WHERE id = ?",
+                                                arguments: [jobID]) ?? false
+                if state == .failed && inDoubt {
                     // The failure is this request's; an earlier one may still have made a task.
                     error = (error ?? "refused") + LedgerNote.unansweredBefore
                 }
                 try db.execute(sql: """
-                    UPDATE jobs SET state = ?, last_error = ?, last_http_status = ?, updated_at = ? WHERE id = ?
-                    """, arguments: [state.rawValue, error, status, stamp, jobID])
+                    UPDATE jobs SET state = ?, last_error = ?, last_http_status = ?, updated_at = ?,
+                        request_in_doubt = request_in_doubt OR ?
+                    WHERE id = ?
+                    """, arguments: [state, error, status, stamp, unanswered, jobID])
                 try db.execute(sql: """
-                    UPDATE attempts SET finished_at = ?, http_status = ?, error = ?, latency_ms = ? WHERE id = ?
-                    """, arguments: [stamp, status, error, latencyMS, attemptID])
+                    UPDATE attempts SET finished_at = ?, http_status = ?, error = ?, latency_ms = ?, outcome = ?
+                    WHERE id = ?
+                    """, arguments: [stamp, status, error, latencyMS, outcome.attemptOutcome, attemptID])
             }
         }
     }
@@ -130,3 +129,7 @@ extension PendingJob: FetchableRecord {
                                                         webhookURL: row["webhook_url"]))
     }
 }
+
+extension JobState: DatabaseValueConvertible {}
+extension AttemptKind: DatabaseValueConvertible {}
+extension AttemptOutcome: DatabaseValueConvertible {}

@@ -187,6 +187,32 @@ import Testing
         #expect(try jobRows(ledger)[0]["last_error"] == "bad prompt" + LedgerNote.unansweredBefore)
     }
 
+    @Test func whatCameOfEachRequestIsAColumnNotAMessage() async throws {
+        let (ledger, batchID) = try ledger(jobs: 3)
+        let (one, two, three): (Int64, Int64, Int64) = (1, 2, 3)
+        let first = try await ledger.markSubmitting(jobID: one, webhookURL: nil)
+        try await ledger.recordSubmission(jobID: one, attemptID: first, outcome: .ambiguous(status: nil, error: "reset"),
+                                          state: .ambiguous, latency: .zero)
+        let accepted = try await ledger.markSubmitting(jobID: two, webhookURL: nil)
+        try await ledger.recordSubmission(jobID: two, attemptID: accepted, outcome: .accepted(SubmitAnswer(taskID: "t2")),
+                                          state: .submitted, latency: .zero)
+        let busy = try await ledger.markSubmitting(jobID: three, webhookURL: nil)
+        try await ledger.recordSubmission(jobID: three, attemptID: busy,
+                                          outcome: .retryable(status: 503, error: "busy", retryAfter: nil),
+                                          state: .pending, latency: .zero)
+        _ = try await ledger.markSubmitting(jobID: three, webhookURL: nil)
+        #expect(try await ledger.holdInterruptedSubmissions() == 1)
+        let outcomes = try await ledger.database.read {
+            try String.fetchAll($0, sql: "SELECT outcome FROM attempts ORDER BY id")
+        }
+        #expect(outcomes == ["no_answer", "accepted", "retryable", "interrupted"])
+        let inDoubt = try await ledger.database.read {
+            try Bool.fetchAll($0, sql: "SELECT request_in_doubt FROM jobs ORDER BY id")
+        }
+        #expect(inDoubt == [true, false, true])
+        #expect(try await ledger.requeueAmbiguous(batchID: batchID) == 2)
+    }
+
     @Test func interruptedSubmissionsAreHeldAsAmbiguousAndResentOnlyOnRequest() async throws {
         let (ledger, batchID) = try ledger(jobs: 3)
         try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'submitting' WHERE row_key = 'j2'") }

@@ -15,7 +15,7 @@ import Testing
         #expect(try ledger.database.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
         #expect(try ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)  // FULL
         #expect(try ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA page_size") } == 16_384)
-        #expect(try ledger.database.read { try SQLiteLedger.migrator.appliedIdentifiers($0) } == ["v1", "v2: find jobs by task_id"])
+        #expect(try ledger.database.read { try SQLiteLedger.migrator.appliedIdentifiers($0) } == ["v1", "v2: find jobs by task_id", "v3: facts as columns"])
     }
 
     @Test func reopeningAnExistingLedgerKeepsItsJobs() throws {
@@ -40,10 +40,93 @@ import Testing
         }
         try old.close()
         let ledger = try SQLiteLedger(path: path)
-        #expect(try ledger.database.read { try SQLiteLedger.migrator.appliedIdentifiers($0) }.count == 2)
+        #expect(try ledger.database.read { try SQLiteLedger.migrator.appliedIdentifiers($0) }.count == 3)
         #expect(try ledger.database.read { try $0.indexes(on: "jobs").map(\.name) }.contains("jobs_by_task"))
         #expect(try ledger.status().map(\.jobs) == [1])
         #expect(try ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA page_size") } == 4_096)  // kept as it was
+    }
+
+    /// A ledger as the previous release (schema v2) wrote it, made with that release's own
+    /// SQL, holding a job in every state the report counts apart.
+    static let v2Ledger = """
+        CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+        INSERT INTO grdb_migrations VALUES ('v1'), ('v2: find jobs by task_id');
+        CREATE TABLE batches (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, source_file TEXT, created_at TEXT NOT NULL);
+        CREATE TABLE ingests (
+            id INTEGER PRIMARY KEY, batch_id INTEGER NOT NULL REFERENCES batches(id), source_file TEXT NOT NULL,
+            started_at TEXT NOT NULL, new_jobs INTEGER NOT NULL DEFAULT 0, known_jobs INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY, batch_id INTEGER NOT NULL REFERENCES batches(id), row_key TEXT NOT NULL,
+            source_line INTEGER NOT NULL, prompt TEXT NOT NULL, audio_length INTEGER, webhook_url TEXT, metadata TEXT,
+            state TEXT NOT NULL, attempt_count INTEGER NOT NULL DEFAULT 0, task_id TEXT, conversion_id TEXT, eta INTEGER,
+            credit_estimate REAL, message TEXT, last_error TEXT, last_http_status INTEGER, created_at TEXT NOT NULL,
+            submitted_at TEXT, updated_at TEXT NOT NULL, remote_status TEXT, status_msg TEXT, audio_url TEXT,
+            conversion_cost REAL, completed_at TEXT, download_path TEXT, download_size INTEGER, download_sha256 TEXT,
+            ingest_id INTEGER NOT NULL REFERENCES ingests(id), seen_ingest_id INTEGER NOT NULL);
+        CREATE UNIQUE INDEX jobs_by_key ON jobs(batch_id, row_key);
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL REFERENCES jobs(id), kind TEXT NOT NULL,
+            started_at TEXT NOT NULL, finished_at TEXT, http_status INTEGER, error TEXT, latency_ms INTEGER);
+        CREATE INDEX attempts_by_job ON attempts(job_id);
+        CREATE INDEX jobs_by_task ON jobs(task_id) WHERE task_id IS NOT NULL;
+
+        INSERT INTO batches VALUES (1, 'b', '/x/b.csv', '2026-11-20T09:00:00.000Z');
+        INSERT INTO ingests VALUES (1, 1, '/x/b.csv', '2026-11-20T09:00:00.000Z', 8, 0);
+        INSERT INTO jobs (id, batch_id, row_key, source_line, prompt, audio_length, state, task_id, credit_estimate,
+                          conversion_cost, last_error, submitted_at, created_at, updated_at, ingest_id, seen_ingest_id)
+        VALUES
+            (1, 1, '~0123456789abcdef0123456789abcdef-1', 2, 'rain', NULL, 'pending', NULL, NULL, NULL, NULL, NULL, 'x', 'x', 1, 1),
+            (2, 1, '~door', 3, 'door', 5, 'submitted', 't2', 2.5, NULL, NULL, '2026-11-20T10:00:00.000Z', 'x', 'x', 1, 1),
+            (3, 1, 'c', 4, 'wind', NULL, 'ambiguous', NULL, NULL, NULL, 'no answer: reset', NULL, 'x', 'x', 1, 1),
+            (4, 1, 'd', 5, 'fire', NULL, 'failed', NULL, NULL, NULL,
+             'bad prompt; an earlier request got no answer, so the service may hold a task (and a charge) for this job',
+             NULL, 'x', 'x', 1, 1),
+            (5, 1, 'e', 6, 'ice', NULL, 'failed', NULL, NULL, NULL, 'bad prompt', NULL, 'x', 'x', 1, 1),
+            (6, 1, 'f', 7, 'bell', 7, 'completed', 't6', 3.0, 3.3, NULL, '2026-11-20T10:01:00.000Z', 'x', 'x', 1, 1),
+            (7, 1, 'g', 8, 'hum', 8, 'generation_failed', 't7', 1.5, 0.5, NULL, '2026-11-20T10:03:00.000Z', 'x', 'x', 1, 1),
+            (8, 1, 'h', 9, 'drip', NULL, 'submitting', NULL, NULL, NULL, NULL, NULL, 'x', 'x', 1, 1);
+        INSERT INTO attempts (job_id, kind, started_at, finished_at, http_status, error) VALUES
+            (2, 'submit', 'x', 'x', 200, NULL),
+            (2, 'poll', 'x', 'x', 200, NULL),
+            (3, 'submit', 'x', 'x', NULL, 'no answer: the connection was closed before the answer'),
+            (4, 'submit', 'x', 'x', NULL, 'no answer: timed out waiting for the answer'),
+            (4, 'submit', 'x', 'x', 422, 'bad prompt; an earlier request got no answer'),
+            (5, 'submit', 'x', 'x', 503, 'HTTP 503: busy'),
+            (5, 'submit', 'x', 'x', 422, 'bad prompt'),
+            (8, 'submit', 'x', NULL, NULL, NULL);
+        """
+
+    @Test func aV2LedgerUpgradesToV3AndReportsTheSameTotals() async throws {
+        let path = folder.file("v2.sqlite")
+        let old = try DatabaseQueue(path: path)
+        try await old.write { try $0.execute(sql: Self.v2Ledger) }
+        // What the previous release's report counted as "no charge yet", by its own rule.
+        let unchargedBefore = try await old.read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM jobs WHERE state IN ('submitted', 'submitting', 'ambiguous')
+                    OR (state = 'failed' AND instr(last_error, 'an earlier request got no answer') > 0)
+                """)
+        }
+        try old.close()
+
+        let ledger = try SQLiteLedger(path: path, create: false)
+        #expect(try await ledger.database.read { try SQLiteLedger.migrator.appliedIdentifiers($0) }.contains("v3: facts as columns"))
+        let total = try await ledger.spendReport(ReportQuery()).total
+        #expect(total.jobs == 8)
+        #expect(total.creditsEstimated == 7.0 && total.creditsCharged == 3.8)
+        #expect(unchargedBefore == 4 && total.unchargedJobs == 4)  // submitted, submitting, ambiguous, d
+        #expect(total.unchargedEstimate == 2.5)
+
+        let facts = try await ledger.database.read { db in
+            try Row.fetchAll(db, sql: "SELECT row_key, keyed_by_content, request_in_doubt FROM jobs ORDER BY id")
+        }
+        #expect(facts.map { $0["keyed_by_content"] as Bool } == [true, false, false, false, false, false, false, false])
+        #expect(facts.map { $0["request_in_doubt"] as Bool } == [false, false, true, true, false, false, false, true])
+        let outcomes = try await ledger.database.read { try String.fetchAll($0, sql: "SELECT outcome FROM attempts ORDER BY id") }
+        #expect(outcomes == ["accepted", "found", "no_answer", "no_answer", "rejected", "retryable", "rejected", "interrupted"])
+        // Every row is still there, and the ledger goes on working.
+        #expect(try ledger.status(batch: nil).map(\.jobs) == [8])
+        #expect(try await ledger.holdInterruptedSubmissions() == 1)
     }
 
     @Test func aLedgerFromTheFutureIsRefusedAndLeftAlone() throws {

@@ -74,12 +74,40 @@ import FoundationXML
         // a4 failed, refused outright: nothing can have been charged for it.
         #expect(try await ledger.spendReport(ReportQuery()).groups[0].unchargedJobs == 3)
         try await ledger.database.write {
-            try $0.execute(sql: "UPDATE jobs SET last_error = ? WHERE row_key = 'a4'", arguments: ["bad prompt" + LedgerNote.unansweredBefore])
+            try $0.execute(sql: "UPDATE jobs SET last_error = ?, request_in_doubt = 1 WHERE row_key = 'a4'",
+                           arguments: ["bad prompt" + LedgerNote.unansweredBefore])
         }
         // Refused after an earlier request got no answer: the service may hold a task for it.
         let report = try await ledger.spendReport(ReportQuery())
         #expect(report.groups[0].unchargedJobs == 4 && report.total.unchargedJobs == 4)
         #expect(report.groups[0].unchargedEstimate == 2.5)
+    }
+
+    @Test func rewordingEveryMessageChangesNoReport() async throws {
+        let ledger = try ledger()
+        // a4 is refused after a request of it went unanswered, as the ledger records it.
+        let a4 = try await ledger.database.read { try Int64.fetchOne($0, sql: "SELECT id FROM jobs WHERE row_key = 'a4'")! }
+        try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'pending' WHERE id = ?", arguments: [a4]) }
+        let first = try await ledger.markSubmitting(jobID: a4, webhookURL: nil)
+        try await ledger.recordSubmission(jobID: a4, attemptID: first, outcome: .ambiguous(status: nil, error: "no answer: reset"),
+                                          state: .pending, latency: .zero)
+        let second = try await ledger.markSubmitting(jobID: a4, webhookURL: nil)
+        try await ledger.recordSubmission(jobID: a4, attemptID: second, outcome: .rejected(status: 422, error: "bad prompt"),
+                                          state: .failed, latency: .zero)
+        let queries = ReportQuery.Grouping.allCases.map { ReportQuery(grouping: $0) } + [ReportQuery(batch: "a")]
+        var before: [SpendReport] = []
+        for query in queries { before.append(try await ledger.spendReport(query)) }
+        #expect(before[0].groups[0].unchargedJobs == 4)
+
+        // Every sentence the ledger holds, said another way.
+        try await ledger.database.write { db in
+            try db.execute(sql: "UPDATE jobs SET last_error = 'reworded' WHERE last_error IS NOT NULL")
+            try db.execute(sql: "UPDATE jobs SET message = 'reworded', status_msg = 'reworded'")
+            try db.execute(sql: "UPDATE attempts SET error = 'said differently' WHERE error IS NOT NULL")
+        }
+        for (query, earlier) in zip(queries, before) {
+            #expect(try await ledger.spendReport(query) == earlier)
+        }
     }
 
     @Test func groupingByDayAndByState() async throws {

@@ -109,8 +109,8 @@ public protocol StatusLedger: BatchDirectory {
     func recordStatus(jobID: Int64, _ remote: RemoteStatus, now: Date) async throws -> (JobState, changed: Bool)
 
     /// Records one status look as an attempt.
-    func recordAttempt(jobID: Int64, kind: AttemptKind, startedAt: Date, latency: Duration, httpStatus: Int?,
-                       error: String?) async throws
+    func recordAttempt(jobID: Int64, kind: AttemptKind, outcome: AttemptOutcome, startedAt: Date, latency: Duration,
+                       httpStatus: Int?, error: String?) async throws
 }
 
 /// What the downloader needs: completed jobs' audio, and where it went.
@@ -149,6 +149,48 @@ public protocol ReportLedger: Sendable {
 /// What an attempt was.
 public enum AttemptKind: String, Sendable {
     case submit, poll
+}
+
+/// What came of an attempt, kept as a fact beside its status and error text: reports and
+/// rules read this, never the wording of a message.
+public enum AttemptOutcome: String, Sendable, CaseIterable {
+    /// A task was created.
+    case accepted
+    /// Refused for good.
+    case rejected
+    /// Worth trying again: a 429, a 5xx, a 408, or a request that never left.
+    case retryable
+    case keyRejected = "key_rejected"
+    case outOfCredits = "out_of_credits"
+    /// The request left and no usable answer came back: the service may hold a task.
+    case noAnswer = "no_answer"
+    /// soundbatch stopped while the request was in flight: the same doubt as no answer.
+    case interrupted
+    /// A status look that found the task.
+    case found
+}
+
+extension SubmitOutcome {
+    public var attemptOutcome: AttemptOutcome {
+        switch self {
+        case .accepted: .accepted
+        case .rejected: .rejected
+        case .retryable: .retryable
+        case .keyRejected: .keyRejected
+        case .outOfCredits: .outOfCredits
+        case .ambiguous: .noAnswer
+        }
+    }
+}
+
+extension StatusOutcome {
+    public var attemptOutcome: AttemptOutcome {
+        switch self {
+        case .found: .found
+        case .retryable: .retryable
+        case .keyRejected: .keyRejected
+        }
+    }
 }
 
 /// Where the ledger is: `--ledger`, else `$SOUNDBATCH_LEDGER`, else `./soundbatch.sqlite`.

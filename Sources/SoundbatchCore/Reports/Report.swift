@@ -82,9 +82,9 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
     }
 
     /// Counts one job in.
-    /// `unanswered`: the job failed after an earlier request got no answer.
+    /// `inDoubt`: a request of the job got no answer, so the service may hold a task for it.
     public mutating func count(state: JobState, estimate: Double?, cost: Double?, seconds: Double?,
-                        submitted: UnsafeBufferPointer<UInt8>, unanswered: Bool) {
+                        submitted: UnsafeBufferPointer<UInt8>, inDoubt: Bool) {
         jobs += 1
         states[state.rawValue, default: 0] += 1
         creditsEstimated += estimate ?? 0
@@ -103,7 +103,7 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
             unchargedEstimate += estimate ?? 0
         case .ambiguous:
             unchargedJobs += 1
-        case .failed where unanswered:
+        case .failed where inDoubt:
             unchargedJobs += 1  // the service may hold a task, and a charge, from that request
         default:
             break

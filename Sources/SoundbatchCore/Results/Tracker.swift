@@ -152,7 +152,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         var reschedule = true
         switch outcome {
         case let .found(remote):
-            try await ledger.recordAttempt(jobID: job.id, kind: .poll, startedAt: started, latency: latency, httpStatus: 200, error: nil)
+            try await ledger.recordAttempt(jobID: job.id, kind: .poll, outcome: outcome.attemptOutcome, startedAt: started, latency: latency, httpStatus: 200, error: nil)
             let (state, _) = try await ledger.recordStatus(jobID: job.id, remote, now: wallClock())
             switch state {
             case .completed:
@@ -167,7 +167,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                 break
             }
         case let .retryable(status, error, retryAfter):
-            try await ledger.recordAttempt(jobID: job.id, kind: .poll, startedAt: started, latency: latency, httpStatus: status, error: error)
+            try await ledger.recordAttempt(jobID: job.id, kind: .poll, outcome: outcome.attemptOutcome, startedAt: started, latency: latency, httpStatus: status, error: error)
             if status == 429 {
                 counters.withLock { $0.rateLimited += 1 }
                 let pause = retryAfter ?? settings.schedule.firstGap
@@ -178,7 +178,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                 logger.info("job \(job.id): status look failed: \(error)")
             }
         case let .keyRejected(status, error):
-            try await ledger.recordAttempt(jobID: job.id, kind: .poll, startedAt: started, latency: latency, httpStatus: status, error: error)
+            try await ledger.recordAttempt(jobID: job.id, kind: .poll, outcome: outcome.attemptOutcome, startedAt: started, latency: latency, httpStatus: status, error: error)
             stop.stop(.keyRejected(error))
             return
         }

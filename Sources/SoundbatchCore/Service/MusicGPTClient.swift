@@ -179,7 +179,7 @@ public final class MusicGPTClient: Sendable {
     }
 
     /// How the error of a request that left but got no answer begins.
-    public static let noAnswer = "no answer"
+    static let noAnswer = "no answer"
 
     /// A failure with no HTTP answer: retryable only when the request surely never left.
     static func outcome(forTransportError error: Error) -> SubmitOutcome {
