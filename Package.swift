@@ -7,7 +7,7 @@ let package = Package(
     products: [
         .executable(name: "soundbatch", targets: ["soundbatch"]),
         .library(name: "SoundbatchCore", targets: ["SoundbatchCore"]),
-        .library(name: "SoundbatchSQLite", targets: ["SoundbatchSQLite"]),
+        .library(name: "SoundbatchSQLite", targets: ["SoundbatchSQLite"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -19,7 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/pointfreeco/swift-clocks", from: "1.1.1"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
-        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0")
     ],
     targets: [
         // The domain in folders by stage (CSV -> jobs -> requests -> sounds -> reports), the
@@ -35,7 +35,7 @@ let package = Package(
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                "Serving",
+                "Serving"
             ]
         ),
         // The ledger in one SQLite file (GRDB), the default backend. The only code that touches SQLite.
@@ -45,7 +45,7 @@ let package = Package(
                 "SoundbatchCore",
                 "CSQLiteSetup",
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift")
             ]
         ),
         // Picks the ledger's backend from where it is; all the command line knows of storage.
@@ -57,7 +57,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio")
             ]
         ),
         // sqlite3_config, which Swift cannot call (it is variadic).
@@ -71,7 +71,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                "Serving",
+                "Serving"
             ]
         ),
         // A thin layer of commands over the core.
@@ -83,7 +83,7 @@ let package = Package(
                 "SoundbatchSandbox",
                 "Serving",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ]
         ),
         .testTarget(
@@ -96,9 +96,9 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                "Serving",
+                "Serving"
             ],
             exclude: ["Corpus"]  // hostile CSV files, read by path
-        ),
+        )
     ]
 )

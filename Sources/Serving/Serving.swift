@@ -57,11 +57,12 @@ public struct CouldNotListen: Error, CustomStringConvertible {
     public var portTaken: Bool { (cause as? IOError)?.errnoCode == EADDRINUSE }
 
     public var description: String {
-        let reason = switch cause {
-        case let error as IOError: String(cString: strerror(error.errnoCode))
-        case let error?: "\(error)"
-        case nil: "the server stopped first"
-        }
+        let reason =
+            switch cause {
+            case let error as IOError: String(cString: strerror(error.errnoCode))
+            case let error?: "\(error)"
+            case nil: "the server stopped first"
+            }
         return "could not listen on \(host):\(port): \(reason)"
     }
 }

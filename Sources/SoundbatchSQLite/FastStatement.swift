@@ -82,7 +82,9 @@ extension FastStatement {
 
         /// The text's bytes, valid until the next row.
         func bytes(_ index: Int32) -> UnsafeBufferPointer<UInt8> {
-            guard let pointer = sqlite3_column_text(handle, index) else { return UnsafeBufferPointer(start: nil, count: 0) }
+            guard let pointer = sqlite3_column_text(handle, index) else {
+                return UnsafeBufferPointer(start: nil, count: 0)
+            }
             return UnsafeBufferPointer(start: pointer, count: Int(sqlite3_column_bytes(handle, index)))
         }
     }

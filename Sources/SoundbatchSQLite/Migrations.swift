@@ -6,69 +6,70 @@ extension SQLiteLedger {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE batches (
-                    id INTEGER PRIMARY KEY,
-                    name TEXT NOT NULL UNIQUE,
-                    source_file TEXT,
-                    created_at TEXT NOT NULL
-                );
-                -- One row each time a CSV file is fed into a batch.
-                CREATE TABLE ingests (
-                    id INTEGER PRIMARY KEY,
-                    batch_id INTEGER NOT NULL REFERENCES batches(id),
-                    source_file TEXT NOT NULL,
-                    started_at TEXT NOT NULL,
-                    new_jobs INTEGER NOT NULL DEFAULT 0,
-                    known_jobs INTEGER NOT NULL DEFAULT 0
-                );
-                CREATE TABLE jobs (
-                    id INTEGER PRIMARY KEY,
-                    batch_id INTEGER NOT NULL REFERENCES batches(id),
-                    row_key TEXT NOT NULL,
-                    source_line INTEGER NOT NULL,
-                    prompt TEXT NOT NULL,
-                    audio_length INTEGER,
-                    webhook_url TEXT,
-                    metadata TEXT,                 -- the row's other columns, as a JSON object
-                    state TEXT NOT NULL,
-                    attempt_count INTEGER NOT NULL DEFAULT 0,
-                    task_id TEXT,
-                    conversion_id TEXT,
-                    eta INTEGER,
-                    credit_estimate REAL,
-                    message TEXT,
-                    last_error TEXT,
-                    last_http_status INTEGER,
-                    created_at TEXT NOT NULL,
-                    submitted_at TEXT,
-                    updated_at TEXT NOT NULL,
-                    remote_status TEXT,
-                    status_msg TEXT,
-                    audio_url TEXT,
-                    conversion_cost REAL,
-                    completed_at TEXT,
-                    download_path TEXT,
-                    download_size INTEGER,
-                    download_sha256 TEXT,
-                    ingest_id INTEGER NOT NULL REFERENCES ingests(id),   -- the feed that created it
-                    seen_ingest_id INTEGER NOT NULL                      -- the last feed whose file holds it
-                );
-                -- No index on state: it would cost a fifth of a large feed, and the
-                -- dispatcher walks a batch's jobs in id order anyway.
-                CREATE UNIQUE INDEX jobs_by_key ON jobs(batch_id, row_key);
-                CREATE TABLE attempts (
-                    id INTEGER PRIMARY KEY,
-                    job_id INTEGER NOT NULL REFERENCES jobs(id),
-                    kind TEXT NOT NULL,            -- submit, poll, download
-                    started_at TEXT NOT NULL,
-                    finished_at TEXT,
-                    http_status INTEGER,
-                    error TEXT,
-                    latency_ms INTEGER
-                );
-                CREATE INDEX attempts_by_job ON attempts(job_id);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE batches (
+                        id INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL UNIQUE,
+                        source_file TEXT,
+                        created_at TEXT NOT NULL
+                    );
+                    -- One row each time a CSV file is fed into a batch.
+                    CREATE TABLE ingests (
+                        id INTEGER PRIMARY KEY,
+                        batch_id INTEGER NOT NULL REFERENCES batches(id),
+                        source_file TEXT NOT NULL,
+                        started_at TEXT NOT NULL,
+                        new_jobs INTEGER NOT NULL DEFAULT 0,
+                        known_jobs INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE TABLE jobs (
+                        id INTEGER PRIMARY KEY,
+                        batch_id INTEGER NOT NULL REFERENCES batches(id),
+                        row_key TEXT NOT NULL,
+                        source_line INTEGER NOT NULL,
+                        prompt TEXT NOT NULL,
+                        audio_length INTEGER,
+                        webhook_url TEXT,
+                        metadata TEXT,                 -- the row's other columns, as a JSON object
+                        state TEXT NOT NULL,
+                        attempt_count INTEGER NOT NULL DEFAULT 0,
+                        task_id TEXT,
+                        conversion_id TEXT,
+                        eta INTEGER,
+                        credit_estimate REAL,
+                        message TEXT,
+                        last_error TEXT,
+                        last_http_status INTEGER,
+                        created_at TEXT NOT NULL,
+                        submitted_at TEXT,
+                        updated_at TEXT NOT NULL,
+                        remote_status TEXT,
+                        status_msg TEXT,
+                        audio_url TEXT,
+                        conversion_cost REAL,
+                        completed_at TEXT,
+                        download_path TEXT,
+                        download_size INTEGER,
+                        download_sha256 TEXT,
+                        ingest_id INTEGER NOT NULL REFERENCES ingests(id),   -- the feed that created it
+                        seen_ingest_id INTEGER NOT NULL                      -- the last feed whose file holds it
+                    );
+                    -- No index on state: it would cost a fifth of a large feed, and the
+                    -- dispatcher walks a batch's jobs in id order anyway.
+                    CREATE UNIQUE INDEX jobs_by_key ON jobs(batch_id, row_key);
+                    CREATE TABLE attempts (
+                        id INTEGER PRIMARY KEY,
+                        job_id INTEGER NOT NULL REFERENCES jobs(id),
+                        kind TEXT NOT NULL,            -- submit, poll, download
+                        started_at TEXT NOT NULL,
+                        finished_at TEXT,
+                        http_status INTEGER,
+                        error TEXT,
+                        latency_ms INTEGER
+                    );
+                    CREATE INDEX attempts_by_job ON attempts(job_id);
+                    """)
         }
         migrator.registerMigration("v2: find jobs by task_id") { db in
             // Webhooks name a task; without this each one would scan every job.
@@ -79,39 +80,40 @@ extension SQLiteLedger {
             // What the code used to read out of message text is kept as columns, so that no
             // rewording can change a report. Existing rows get their facts from that text,
             // the one time it is read.
-            try db.execute(sql: """
-                -- What came of each attempt (AttemptOutcome).
-                ALTER TABLE attempts ADD COLUMN outcome TEXT;
-                -- A request of the job got no answer: the service may hold a task, and a charge, for it.
-                ALTER TABLE jobs ADD COLUMN request_in_doubt INTEGER NOT NULL DEFAULT 0;
-                -- row_key is a hash of the row's content (the file had no id column), not the row's own id.
-                ALTER TABLE jobs ADD COLUMN keyed_by_content INTEGER NOT NULL DEFAULT 0;
+            try db.execute(
+                sql: """
+                    -- What came of each attempt (AttemptOutcome).
+                    ALTER TABLE attempts ADD COLUMN outcome TEXT;
+                    -- A request of the job got no answer: the service may hold a task, and a charge, for it.
+                    ALTER TABLE jobs ADD COLUMN request_in_doubt INTEGER NOT NULL DEFAULT 0;
+                    -- row_key is a hash of the row's content (the file had no id column), not the row's own id.
+                    ALTER TABLE jobs ADD COLUMN keyed_by_content INTEGER NOT NULL DEFAULT 0;
 
-                UPDATE attempts SET outcome = CASE
-                    WHEN finished_at IS NULL THEN 'interrupted'
-                    WHEN kind = 'poll' THEN CASE
-                        WHEN http_status BETWEEN 200 AND 299 AND error IS NULL THEN 'found'
+                    UPDATE attempts SET outcome = CASE
+                        WHEN finished_at IS NULL THEN 'interrupted'
+                        WHEN kind = 'poll' THEN CASE
+                            WHEN http_status BETWEEN 200 AND 299 AND error IS NULL THEN 'found'
+                            WHEN http_status IN (401, 403) THEN 'key_rejected'
+                            ELSE 'retryable' END
+                        WHEN http_status BETWEEN 200 AND 299 AND error IS NULL THEN 'accepted'
+                        WHEN http_status IS NULL AND error LIKE 'no answer%' THEN 'no_answer'
+                        WHEN http_status IS NULL THEN 'retryable'
                         WHEN http_status IN (401, 403) THEN 'key_rejected'
-                        ELSE 'retryable' END
-                    WHEN http_status BETWEEN 200 AND 299 AND error IS NULL THEN 'accepted'
-                    WHEN http_status IS NULL AND error LIKE 'no answer%' THEN 'no_answer'
-                    WHEN http_status IS NULL THEN 'retryable'
-                    WHEN http_status IN (401, 403) THEN 'key_rejected'
-                    WHEN http_status = 402 THEN 'out_of_credits'
-                    WHEN http_status IN (408, 429) OR http_status >= 500 THEN 'retryable'
-                    WHEN http_status BETWEEN 200 AND 299 AND error LIKE 'HTTP%' THEN 'no_answer'
-                    ELSE 'rejected' END;
+                        WHEN http_status = 402 THEN 'out_of_credits'
+                        WHEN http_status IN (408, 429) OR http_status >= 500 THEN 'retryable'
+                        WHEN http_status BETWEEN 200 AND 299 AND error LIKE 'HTTP%' THEN 'no_answer'
+                        ELSE 'rejected' END;
 
-                UPDATE jobs SET request_in_doubt = 1
-                WHERE state = 'ambiguous'
-                   OR (state = 'failed' AND instr(last_error, 'an earlier request got no answer') > 0)
-                   OR EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = jobs.id AND a.kind = 'submit'
-                              AND a.outcome IN ('no_answer', 'interrupted'));
+                    UPDATE jobs SET request_in_doubt = 1
+                    WHERE state = 'ambiguous'
+                       OR (state = 'failed' AND instr(last_error, 'an earlier request got no answer') > 0)
+                       OR EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = jobs.id AND a.kind = 'submit'
+                                  AND a.outcome IN ('no_answer', 'interrupted'));
 
-                -- Content keys were written "~" and 32 hex digits, then "-" and the occurrence.
-                UPDATE jobs SET keyed_by_content = 1
-                WHERE row_key GLOB '~' || replace(hex(zeroblob(32)), '00', '[0-9a-f]') || '-[0-9]*';
-                """)
+                    -- Content keys were written "~" and 32 hex digits, then "-" and the occurrence.
+                    UPDATE jobs SET keyed_by_content = 1
+                    WHERE row_key GLOB '~' || replace(hex(zeroblob(32)), '00', '[0-9a-f]') || '-[0-9]*';
+                    """)
         }
         return migrator
     }

@@ -3,7 +3,9 @@ import GRDB
 import SoundbatchCore
 
 extension SQLiteLedger {
-    public func withFeed<T>(batch: String, sourceFile: String, now: Date, _ body: (any FeedWriter) throws -> T) throws -> T {
+    public func withFeed<T>(
+        batch: String, sourceFile: String, now: Date, _ body: (any FeedWriter) throws -> T
+    ) throws -> T {
         let stamp = Timestamp.string(now)
         return try writeWithoutTransaction { db in
             // Every row points at the batch and the feed written just before it in the same
@@ -77,13 +79,15 @@ final class JobWriter: FeedWriter {
             // NULL column) makes SQLite copy each page it touches aside to undo it: that was
             // most of the feed's writes. A row it ignored goes again through `insertOne`,
             // which would fail on such a column.
-            let statement = try FastStatement(db, sql: """
-                INSERT \(rows > 1 ? "OR IGNORE " : "")INTO jobs (
-                    row_key, keyed_by_content, source_line, prompt, audio_length, webhook_url, metadata, state,
-                    last_error, batch_id, created_at, updated_at, ingest_id, seen_ingest_id)
-                VALUES \(values.joined(separator: ",\n"))
-                \(rows > 1 ? "" : "ON CONFLICT (batch_id, row_key) DO NOTHING")
-                """)
+            let statement = try FastStatement(
+                db,
+                sql: """
+                    INSERT \(rows > 1 ? "OR IGNORE " : "")INTO jobs (
+                        row_key, keyed_by_content, source_line, prompt, audio_length, webhook_url, metadata, state,
+                        last_error, batch_id, created_at, updated_at, ingest_id, seen_ingest_id)
+                    VALUES \(values.joined(separator: ",\n"))
+                    \(rows > 1 ? "" : "ON CONFLICT (batch_id, row_key) DO NOTHING")
+                    """)
             statement.bindOnce(from: Int32(fixed + 1), [.integer(batchID), .text(stamp), .integer(ingestID)])
             return statement
         }
@@ -92,8 +96,9 @@ final class JobWriter: FeedWriter {
     }
 
     func finish(newJobs: Int, knownJobs: Int) throws {
-        try db.execute(sql: "UPDATE ingests SET new_jobs = ?, known_jobs = ? WHERE id = ?",
-                       arguments: [newJobs, knownJobs, ingestID])
+        try db.execute(
+            sql: "UPDATE ingests SET new_jobs = ?, known_jobs = ? WHERE id = ?",
+            arguments: [newJobs, knownJobs, ingestID])
     }
 
     /// Records the batch's rows and tells `each` what became of each row, in file order,
@@ -120,7 +125,9 @@ final class JobWriter: FeedWriter {
     private func insert(_ chunk: ArraySlice<RowBatch.Row>, text: UnsafeBufferPointer<UInt8>) throws -> Set<Int> {
         var values: [FastStatement.Value] = []
         values.reserveCapacity(chunk.count * Self.rowValues)
-        for row in chunk { Self.append(row, key: UnsafeBufferPointer(rebasing: text[row.key]), text: text, to: &values) }
+        for row in chunk {
+            Self.append(row, key: UnsafeBufferPointer(rebasing: text[row.key]), text: text, to: &values)
+        }
         try insertChunk.run(values)
         let inserted = db.changesCount
         if inserted == chunk.count { return [] }
@@ -128,8 +135,9 @@ final class JobWriter: FeedWriter {
         if inserted == 0 { return lines }
         // A statement's new rows take consecutive ids, after the largest one before it.
         let last = db.lastInsertedRowID
-        let insertedLines = try Int.fetchSet(db, sql: "SELECT source_line FROM jobs WHERE id BETWEEN ? AND ?",
-                                             arguments: [last - Int64(inserted) + 1, last])
+        let insertedLines = try Int.fetchSet(
+            db, sql: "SELECT source_line FROM jobs WHERE id BETWEEN ? AND ?",
+            arguments: [last - Int64(inserted) + 1, last])
         guard insertedLines.count == inserted, insertedLines.isSubset(of: lines) else {
             throw DatabaseError(message: "the ledger did not number a feed's new jobs in order")
         }
@@ -137,13 +145,18 @@ final class JobWriter: FeedWriter {
     }
 
     /// Appends the row's own values for an insert, in the order of its columns.
-    private static func append(_ row: RowBatch.Row, key: UnsafeBufferPointer<UInt8>, text: UnsafeBufferPointer<UInt8>,
-                               to values: inout [FastStatement.Value]) {
+    private static func append(
+        _ row: RowBatch.Row, key: UnsafeBufferPointer<UInt8>, text: UnsafeBufferPointer<UInt8>,
+        to values: inout [FastStatement.Value]
+    ) {
         func bytes(_ range: Range<Int>?) -> FastStatement.Value {
             range.map { .bytes(UnsafeBufferPointer(rebasing: text[$0])) } ?? .null
         }
-        values += [.bytes(key), .integer(row.contentStemCount == nil ? 0 : 1), .integer(Int64(row.line)), bytes(row.prompt), row.audioLength.map { .integer(Int64($0)) } ?? .null,
-                   bytes(row.webhookURL), bytes(row.metadata), .text(row.state.rawValue), bytes(row.problem)]
+        values += [
+            .bytes(key), .integer(row.contentStemCount == nil ? 0 : 1), .integer(Int64(row.line)), bytes(row.prompt),
+            row.audioLength.map { .integer(Int64($0)) } ?? .null,
+            bytes(row.webhookURL), bytes(row.metadata), .text(row.state.rawValue), bytes(row.problem)
+        ]
     }
 
     /// Records one row; `text` holds the bytes that the row's ranges point into.
@@ -151,7 +164,9 @@ final class JobWriter: FeedWriter {
         let firstKey = UnsafeBufferPointer(rebasing: text[row.key])
         guard let stemCount = row.contentStemCount else {
             return try record(row, key: firstKey, text: text)
-                ?? .conflict("the id \"\(String(decoding: firstKey, as: UTF8.self))\" is used by an earlier row of this file; ids must be unique")
+                ?? .conflict(
+                    "the id \"\(String(decoding: firstKey, as: UTF8.self))\" is used by an earlier row of this file; ids must be unique"
+                )
         }
         // No id column: the content names the row, and identical rows are told apart
         // by their order among themselves.
@@ -169,7 +184,9 @@ final class JobWriter: FeedWriter {
 
     /// Inserts the row under `key`, or claims the job already there for this feed.
     /// Returns nil when an earlier row of this feed has the key already.
-    private func record(_ row: RowBatch.Row, key: UnsafeBufferPointer<UInt8>, text: UnsafeBufferPointer<UInt8>) throws -> Outcome? {
+    private func record(
+        _ row: RowBatch.Row, key: UnsafeBufferPointer<UInt8>, text: UnsafeBufferPointer<UInt8>
+    ) throws -> Outcome? {
         var values: [FastStatement.Value] = []
         Self.append(row, key: key, text: text, to: &values)
         try insertOne.run(values)
@@ -177,31 +194,40 @@ final class JobWriter: FeedWriter {
 
         // The key is in the ledger already: the rare path, where strings are made.
         let keyText = String(decoding: key, as: UTF8.self)
-        guard let existing = try Row.fetchOne(db, sql: """
-            UPDATE jobs SET seen_ingest_id = ? WHERE batch_id = ? AND row_key = ? AND seen_ingest_id <> ?
-            RETURNING id, state, prompt, audio_length, webhook_url
-            """, arguments: [ingestID, batchID, keyText, ingestID])
+        guard
+            let existing = try Row.fetchOne(
+                db,
+                sql: """
+                    UPDATE jobs SET seen_ingest_id = ? WHERE batch_id = ? AND row_key = ? AND seen_ingest_id <> ?
+                    RETURNING id, state, prompt, audio_length, webhook_url
+                    """, arguments: [ingestID, batchID, keyText, ingestID])
         else { return nil }
 
         let prompt = String(text, row.prompt)
         let webhookURL = row.webhookURL.map { String(text, $0) }
 
-        let sameContent = existing["prompt"] == prompt
+        let sameContent =
+            existing["prompt"] == prompt
             && existing["audio_length"] as Int? == row.audioLength
             && existing["webhook_url"] as String? == webhookURL
         if existing["state"] == JobState.invalid.rawValue && (!sameContent || row.problem == nil) {
             // A row set aside as invalid was never sent: take the corrected one in its place.
-            try db.execute(sql: """
-                UPDATE jobs SET source_line = ?, prompt = ?, audio_length = ?, webhook_url = ?, metadata = ?,
-                                state = ?, last_error = ?, updated_at = ?
-                WHERE id = ?
-                """, arguments: [row.line, prompt, row.audioLength, webhookURL, row.metadata.map { String(text, $0) },
-                                 row.state.rawValue, row.problem.map { String(text, $0) }, stamp, existing["id"] as Int64])
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET source_line = ?, prompt = ?, audio_length = ?, webhook_url = ?, metadata = ?,
+                                    state = ?, last_error = ?, updated_at = ?
+                    WHERE id = ?
+                    """,
+                arguments: [
+                    row.line, prompt, row.audioLength, webhookURL, row.metadata.map { String(text, $0) },
+                    row.state.rawValue, row.problem.map { String(text, $0) }, stamp, existing["id"] as Int64
+                ])
             return .known
         }
         if !sameContent {
-            return .conflict("the id \"\(keyText)\" is already in the ledger with a different prompt, audio_length or webhook_url; "
-                + "give the changed row a new id, or feed it into another batch with --batch")
+            return .conflict(
+                "the id \"\(keyText)\" is already in the ledger with a different prompt, audio_length or webhook_url; "
+                    + "give the changed row a new id, or feed it into another batch with --batch")
         }
         return .known
     }

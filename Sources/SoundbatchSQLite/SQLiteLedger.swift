@@ -85,7 +85,10 @@ public final class SQLiteLedger: LedgerStore {
     /// SQLite gives its -wal and -shm files the same permissions.
     private static func createPrivately(_ path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        if fd >= 0 { close(fd); return }
+        if fd >= 0 {
+            close(fd)
+            return
+        }
         let code = errno
         if code == EEXIST {
             var info = stat()
@@ -104,7 +107,8 @@ public final class SQLiteLedger: LedgerStore {
     /// The one lookup of a batch by name: its id, or an error naming the batches there are.
     static func batchID(_ db: Database, named name: String) throws -> Int64 {
         if let id = try findBatch(db, named: name) { return id }
-        throw LedgerError.noSuchBatch(name, known: try String.fetchAll(db, sql: "SELECT name FROM batches ORDER BY name"))
+        throw LedgerError.noSuchBatch(
+            name, known: try String.fetchAll(db, sql: "SELECT name FROM batches ORDER BY name"))
     }
 
     static func findBatch(_ db: Database, named name: String) throws -> Int64? {
@@ -122,25 +126,26 @@ public final class SQLiteLedger: LedgerStore {
     }
 
     func readNow<T>(_ body: (Database) throws -> T) throws -> T {
-        try translatingErrors { try database.read(body) }
+        try translatingErrorsNow { try database.read(body) }
     }
 
     func writeWithoutTransaction<T>(_ body: (Database) throws -> T) throws -> T {
-        try translatingErrors { try database.writeWithoutTransaction(body) }
+        try translatingErrorsNow { try database.writeWithoutTransaction(body) }
     }
 
     private func translatingErrors<T>(_ body: () async throws -> T) async throws -> T {
         do { return try await body() } catch let error as DatabaseError { throw Self.ledgerError(error) }
     }
 
-    private func translatingErrors<T>(_ body: () throws -> T) throws -> T {
+    private func translatingErrorsNow<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as DatabaseError { throw Self.ledgerError(error) }
     }
 
     static func ledgerError(_ error: DatabaseError) -> LedgerError {
         let hint =
             [.SQLITE_FULL, .SQLITE_IOERR].contains(error.resultCode)
-            ? " (is the disk full, or the file size limited?); the unfinished change was rolled back: free some space and run again"
+            ? " (is the disk full, or the file size limited?); "
+                + "the unfinished change was rolled back: free some space and run again"
             : ""
         return .failed(reason: "\(error.message ?? "\(error)")\(hint)")
     }

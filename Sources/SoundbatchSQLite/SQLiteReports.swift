@@ -13,14 +13,19 @@ extension ReportQuery {
     /// The same, with the arguments for a FastStatement.
     func fastFilter(_ db: Database) throws -> (sql: String, values: [FastStatement.Value]) {
         let (sql, batchID) = try resolvedFilter(db)
-        return (sql, [batchID.map { .integer($0) } ?? .null, since.map { .text($0) } ?? .null, until.map { .text($0) } ?? .null])
+        return (
+            sql,
+            [batchID.map { .integer($0) } ?? .null, since.map { .text($0) } ?? .null, until.map { .text($0) } ?? .null]
+        )
     }
 
     private func resolvedFilter(_ db: Database) throws -> (String, Int64?) {
         let batchID = try batch.map { try SQLiteLedger.batchID(db, named: $0) }
-        return ("""
+        return (
+            """
             (?1 IS NULL OR j.batch_id = ?1) AND (?2 IS NULL OR j.submitted_at >= ?2) AND (?3 IS NULL OR j.submitted_at < ?3)
-            """, batchID)
+            """, batchID
+        )
     }
 }
 
@@ -29,13 +34,16 @@ extension SQLiteLedger {
     public func spendReport(_ query: ReportQuery) async throws -> SpendReport {
         try await read { db in
             let (filter, values) = try query.fastFilter(db)
-            let names = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, name FROM batches")
-                .map { ($0["id"] as Int64, $0["name"] as String) })
-            let scan = try FastStatement(db, sql: """
-                SELECT j.batch_id, j.state, j.credit_estimate, j.conversion_cost, j.audio_length, j.submitted_at,
-                       j.request_in_doubt
-                FROM jobs j WHERE \(filter)
-                """)
+            let names = try Dictionary(
+                uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, name FROM batches")
+                    .map { ($0["id"] as Int64, $0["name"] as String) })
+            let scan = try FastStatement(
+                db,
+                sql: """
+                    SELECT j.batch_id, j.state, j.credit_estimate, j.conversion_cost, j.audio_length, j.submitted_at,
+                           j.request_in_doubt
+                    FROM jobs j WHERE \(filter)
+                    """)
             let states = JobState.allCases.map { Array($0.rawValue.utf8) }
             var groups: [String: SpendTotals] = [:]
             var batchKeys: [Int64: String] = [:]
@@ -48,11 +56,17 @@ extension SQLiteLedger {
                 switch query.grouping {
                 case .batch:
                     let id = row.int64(0)
-                    if let known = batchKeys[id] { key = known } else {
+                    if let known = batchKeys[id] {
+                        key = known
+                    } else {
                         key = names[id] ?? "?"
                         batchKeys[id] = key
                     }
-                case .day: key = submitted.count >= 10 ? String(decoding: UnsafeBufferPointer(rebasing: submitted[0..<10]), as: UTF8.self) : "not submitted"
+                case .day:
+                    key =
+                        submitted.count >= 10
+                        ? String(decoding: UnsafeBufferPointer(rebasing: submitted[0..<10]), as: UTF8.self)
+                        : "not submitted"
                 case .state: key = state.rawValue
                 }
                 groups[key, default: SpendTotals.empty(key)].count(
@@ -72,16 +86,19 @@ extension SQLiteLedger {
     public func creditTimeline(_ query: ReportQuery, points: Int = 300) async throws -> [CreditPoint] {
         try await read { db in
             let (filter, arguments) = try query.filter(db)
-            let seconds = try Row.fetchAll(db, sql: """
-                SELECT t, TOTAL(e) AS e, TOTAL(c) AS c FROM (
-                    SELECT substr(j.submitted_at, 1, 19) AS t, j.credit_estimate AS e, NULL AS c
-                    FROM jobs j WHERE \(filter) AND j.submitted_at IS NOT NULL
-                    UNION ALL
-                    SELECT substr(j.completed_at, 1, 19), NULL, j.conversion_cost
-                    FROM jobs j WHERE \(filter) AND j.completed_at IS NOT NULL
-                ) GROUP BY t ORDER BY t
-                """, arguments: arguments)
-            var estimated = 0.0, charged = 0.0
+            let seconds = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT t, TOTAL(e) AS e, TOTAL(c) AS c FROM (
+                        SELECT substr(j.submitted_at, 1, 19) AS t, j.credit_estimate AS e, NULL AS c
+                        FROM jobs j WHERE \(filter) AND j.submitted_at IS NOT NULL
+                        UNION ALL
+                        SELECT substr(j.completed_at, 1, 19), NULL, j.conversion_cost
+                        FROM jobs j WHERE \(filter) AND j.completed_at IS NOT NULL
+                    ) GROUP BY t ORDER BY t
+                    """, arguments: arguments)
+            var estimated = 0.0
+            var charged = 0.0
             let cumulative = seconds.map { row in
                 estimated += row["e"]
                 charged += row["c"]
@@ -97,17 +114,21 @@ extension SQLiteLedger {
     public func metadataKeys(_ query: ReportQuery) async throws -> [String] {
         try await read { db in
             let (filter, arguments) = try query.filter(db)
-            return try String.fetchAll(db, sql: """
-                SELECT m.key FROM jobs j, json_each(j.metadata) m
-                WHERE \(filter) AND j.metadata IS NOT NULL
-                GROUP BY m.key ORDER BY MIN(j.id), MIN(m.id)
-                """, arguments: arguments)
+            return try String.fetchAll(
+                db,
+                sql: """
+                    SELECT m.key FROM jobs j, json_each(j.metadata) m
+                    WHERE \(filter) AND j.metadata IS NOT NULL
+                    GROUP BY m.key ORDER BY MIN(j.id), MIN(m.id)
+                    """, arguments: arguments)
         }
     }
 
     /// Calls `body` with each job the report covers, in order, without holding them all.
     /// The metadata values come out of SQLite already, in the order of `metadataKeys`.
-    public func forEachReportJob(_ query: ReportQuery, metadataKeys: [String], _ body: (ReportJob) throws -> Void) throws {
+    public func forEachReportJob(
+        _ query: ReportQuery, metadataKeys: [String], _ body: (ReportJob) throws -> Void
+    ) throws {
         try readNow { db in
             let (filter, arguments) = try query.filter(db)
             var allArguments = arguments
@@ -116,14 +137,16 @@ extension SQLiteLedger {
                 allArguments += ["$.\"" + key + "\""]
                 extracts += ", json_extract(j.metadata, ?\(index + 4)) AS m\(index)"
             }
-            let cursor = try Row.fetchCursor(db, sql: """
-                SELECT b.name AS batch, j.row_key, j.source_line, j.prompt, j.audio_length, j.state, j.task_id,
-                       j.conversion_id, j.eta, j.credit_estimate, j.conversion_cost, j.remote_status, j.audio_url,
-                       j.download_path, j.submitted_at, j.completed_at, j.attempt_count, j.last_error\(extracts)
-                FROM jobs j JOIN batches b ON b.id = j.batch_id
-                WHERE \(filter) ORDER BY j.batch_id, j.id
-                """, arguments: allArguments)
-            while let row = try cursor.next() { try body(ReportJob(row: row)) }
+            let cursor = try ReportJob.fetchCursor(
+                db,
+                sql: """
+                    SELECT b.name AS batch, j.row_key, j.source_line, j.prompt, j.audio_length, j.state, j.task_id,
+                           j.conversion_id, j.eta, j.credit_estimate, j.conversion_cost, j.remote_status, j.audio_url,
+                           j.download_path, j.submitted_at, j.completed_at, j.attempt_count, j.last_error\(extracts)
+                    FROM jobs j JOIN batches b ON b.id = j.batch_id
+                    WHERE \(filter) ORDER BY j.batch_id, j.id
+                    """, arguments: allArguments)
+            while let job = try cursor.next() { try body(job) }
         }
     }
 }
@@ -133,14 +156,16 @@ extension SQLiteLedger {
     public func status(batch: String? = nil) throws -> [BatchStatus] {
         try readNow { db in
             if let batch { _ = try SQLiteLedger.batchID(db, named: batch) }
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT b.name, j.state, COUNT(j.id) AS jobs,
-                       TOTAL(j.credit_estimate) AS estimated, TOTAL(j.conversion_cost) AS charged
-                FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id
-                WHERE ?1 IS NULL OR b.name = ?1
-                GROUP BY b.id, j.state
-                ORDER BY b.name
-                """, arguments: [batch])
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT b.name, j.state, COUNT(j.id) AS jobs,
+                           TOTAL(j.credit_estimate) AS estimated, TOTAL(j.conversion_cost) AS charged
+                    FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id
+                    WHERE ?1 IS NULL OR b.name = ?1
+                    GROUP BY b.id, j.state
+                    ORDER BY b.name
+                    """, arguments: [batch])
             var result: [BatchStatus] = []
             for row in rows {
                 let name: String = row["name"]
@@ -159,16 +184,18 @@ extension SQLiteLedger {
     }
 }
 
-extension ReportJob {
-    init(row: Row) {
-        self.init(values: (0..<row.count).map { index in
-            let value: DatabaseValue = row[index]
-            switch value.storage {
-            case let .int64(number): return .number(Double(number), decimals: 0)
-            case let .double(number): return .number(number, decimals: 2)
-            case let .string(text): return .text(text)
-            default: return .none
-            }
-        })
+extension ReportJob: FetchableRecord {
+    /// Numbers stay numbers (two decimals for reals), text stays text.
+    public init(row: Row) {
+        self.init(
+            values: (0..<row.count).map { index in
+                let value: DatabaseValue = row[index]
+                switch value.storage {
+                case let .int64(number): return .number(Double(number), decimals: 0)
+                case let .double(number): return .number(number, decimals: 2)
+                case let .string(text): return .text(text)
+                default: return .none
+                }
+            })
     }
 }

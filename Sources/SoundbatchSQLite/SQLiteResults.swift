@@ -6,31 +6,38 @@ extension SQLiteLedger {
     /// The batch's jobs still running at the service.
     public func submittedJobs(batchID: Int64) async throws -> [TrackedJob] {
         try await read { db in
-            try TrackedJob.fetchAll(db, sql: """
-                SELECT id, task_id, submitted_at, eta FROM jobs
-                WHERE batch_id = ? AND state = ? AND task_id IS NOT NULL ORDER BY id
-                """, arguments: [batchID, JobState.submitted])
+            try TrackedJob.fetchAll(
+                db,
+                sql: """
+                    SELECT id, task_id, submitted_at, eta FROM jobs
+                    WHERE batch_id = ? AND state = ? AND task_id IS NOT NULL ORDER BY id
+                    """, arguments: [batchID, JobState.submitted])
         }
     }
 
-    private static let audioJobColumns = "id, row_key, keyed_by_content, prompt, audio_url, download_path, download_size, download_sha256"
+    private static let audioJobColumns =
+        "id, row_key, keyed_by_content, prompt, audio_url, download_path, download_size, download_sha256"
 
     /// The batch's completed jobs with an audio URL.
     public func audioJobs(batchID: Int64) async throws -> [AudioJob] {
         try await read { db in
-            try AudioJob.fetchAll(db, sql: """
-                SELECT \(Self.audioJobColumns) FROM jobs
-                WHERE batch_id = ? AND state = ? AND audio_url IS NOT NULL ORDER BY id
-                """, arguments: [batchID, JobState.completed])
+            try AudioJob.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Self.audioJobColumns) FROM jobs
+                    WHERE batch_id = ? AND state = ? AND audio_url IS NOT NULL ORDER BY id
+                    """, arguments: [batchID, JobState.completed])
         }
     }
 
     public func audioJob(id: Int64) async throws -> AudioJob? {
         try await read { db in
-            try AudioJob.fetchOne(db, sql: """
-                SELECT \(Self.audioJobColumns) FROM jobs
-                WHERE id = ? AND state = ? AND audio_url IS NOT NULL
-                """, arguments: [id, JobState.completed])
+            try AudioJob.fetchOne(
+                db,
+                sql: """
+                    SELECT \(Self.audioJobColumns) FROM jobs
+                    WHERE id = ? AND state = ? AND audio_url IS NOT NULL
+                    """, arguments: [id, JobState.completed])
         }
     }
 
@@ -45,53 +52,72 @@ extension SQLiteLedger {
     /// `generation_failed`, or still running. Applying the same news twice changes
     /// nothing. Returns the job's state afterwards, and whether anything changed.
     @discardableResult
-    public func recordStatus(jobID: Int64, _ remote: RemoteStatus, now: Date = Date()) async throws -> (JobState, changed: Bool) {
+    public func recordStatus(
+        jobID: Int64, _ remote: RemoteStatus, now: Date = Date()
+    ) async throws -> (JobState, changed: Bool) {
         let stamp = Timestamp.string(now)
         return try await write { db in
-            guard let row = try Row.fetchOne(db, sql: """
-                SELECT state, remote_status, status_msg, audio_url, conversion_cost FROM jobs WHERE id = ?
-                """, arguments: [jobID]),
-                let current = row["state"] as JobState? else { throw LedgerError.notPending(jobID: jobID) }
-            let next: JobState = switch remote.phase {
-            case .completed: .completed
-            case .failed: .generationFailed
-            case .running: .submitted
-            }
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT state, remote_status, status_msg, audio_url, conversion_cost FROM jobs WHERE id = ?
+                        """, arguments: [jobID]),
+                let current = row["state"] as JobState?
+            else { throw LedgerError.notPending(jobID: jobID) }
+            let next: JobState =
+                switch remote.phase {
+                case .completed: .completed
+                case .failed: .generationFailed
+                case .running: .submitted
+                }
             // Only a submitted job moves; a finished one takes no contrary or late news.
             if current != .submitted && next != current { return (current, false) }
             let audioURL = remote.audioURL ?? (row["audio_url"] as String?)
             let cost = remote.conversionCost ?? (row["conversion_cost"] as Double?)
-            let unchanged = next == current && row["remote_status"] as String? == remote.status
+            let unchanged =
+                next == current && row["remote_status"] as String? == remote.status
                 && row["status_msg"] as String? == remote.statusMessage && row["audio_url"] as String? == audioURL
                 && row["conversion_cost"] as Double? == cost
             if unchanged { return (current, false) }
-            try db.execute(sql: """
-                UPDATE jobs SET state = ?, remote_status = ?, status_msg = ?, audio_url = ?, conversion_cost = ?,
-                    completed_at = CASE WHEN ? AND completed_at IS NULL THEN ? ELSE completed_at END, updated_at = ?
-                WHERE id = ?
-                """, arguments: [next, remote.status, remote.statusMessage, audioURL, cost,
-                                 next != .submitted, stamp, stamp, jobID])
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET state = ?, remote_status = ?, status_msg = ?, audio_url = ?, conversion_cost = ?,
+                        completed_at = CASE WHEN ? AND completed_at IS NULL THEN ? ELSE completed_at END, updated_at = ?
+                    WHERE id = ?
+                    """,
+                arguments: [
+                    next, remote.status, remote.statusMessage, audioURL, cost,
+                    next != .submitted, stamp, stamp, jobID
+                ])
             return (next, true)
         }
     }
 
-    public func recordAttempt(jobID: Int64, kind: AttemptKind, outcome: AttemptOutcome, startedAt: Date,
-                              latency: Duration, httpStatus: Int?, error: String?) async throws {
+    public func recordAttempt(
+        jobID: Int64, kind: AttemptKind, outcome: AttemptOutcome, startedAt: Date,
+        latency: Duration, httpStatus: Int?, error: String?
+    ) async throws {
         try await write { db in
-            try db.execute(sql: """
-                INSERT INTO attempts (job_id, kind, outcome, started_at, finished_at, http_status, error, latency_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [jobID, kind, outcome, Timestamp.string(startedAt),
-                                 Timestamp.string(startedAt.addingTimeInterval(latency.seconds)), httpStatus, error,
-                                 Int(latency.seconds * 1000)])
+            try db.execute(
+                sql: """
+                    INSERT INTO attempts (job_id, kind, outcome, started_at, finished_at, http_status, error, latency_ms)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    jobID, kind, outcome, Timestamp.string(startedAt),
+                    Timestamp.string(startedAt.addingTimeInterval(latency.seconds)), httpStatus, error,
+                    Int(latency.seconds * 1000)
+                ])
         }
     }
 
     public func recordDownload(jobID: Int64, path: String, size: Int, sha256: String, now: Date = Date()) async throws {
         try await write { db in
-            try db.execute(sql: """
-                UPDATE jobs SET download_path = ?, download_size = ?, download_sha256 = ?, updated_at = ? WHERE id = ?
-                """, arguments: [path, size, sha256, Timestamp.string(now), jobID])
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET download_path = ?, download_size = ?, download_sha256 = ?, updated_at = ? WHERE id = ?
+                    """, arguments: [path, size, sha256, Timestamp.string(now), jobID])
         }
     }
 
@@ -99,24 +125,27 @@ extension SQLiteLedger {
     /// file systems that ignore it).
     public func isPathTaken(_ path: String, byOtherThan jobID: Int64) async throws -> Bool {
         try await read { db in
-            try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE download_path = ? COLLATE NOCASE AND id <> ?",
-                              arguments: [path, jobID]) ?? false
+            try Bool.fetchOne(
+                db, sql: "SELECT 1 FROM jobs WHERE download_path = ? COLLATE NOCASE AND id <> ?",
+                arguments: [path, jobID]) ?? false
         }
     }
 }
 
 extension TrackedJob: FetchableRecord {
     public init(row: Row) {
-        self.init(id: row["id"], taskID: row["task_id"], submittedAt: Timestamp.date(row["submitted_at"]) ?? Date(),
-                  eta: row["eta"])
+        self.init(
+            id: row["id"], taskID: row["task_id"], submittedAt: Timestamp.date(row["submitted_at"]) ?? Date(),
+            eta: row["eta"])
     }
 }
 
 extension AudioJob: FetchableRecord {
     public init(row: Row) {
         let rowKey: String = row["row_key"]
-        self.init(id: row["id"], rowKey: rowKey, prompt: row["prompt"], hasIDColumnKey: !row["keyed_by_content"],
-                  audioURL: row["audio_url"], downloadedPath: row["download_path"], downloadedSize: row["download_size"],
-                  downloadedSHA256: row["download_sha256"])
+        self.init(
+            id: row["id"], rowKey: rowKey, prompt: row["prompt"], hasIDColumnKey: !row["keyed_by_content"],
+            audioURL: row["audio_url"], downloadedPath: row["download_path"], downloadedSize: row["download_size"],
+            downloadedSHA256: row["download_sha256"])
     }
 }

@@ -6,50 +6,58 @@ extension SQLiteLedger {
     public func holdInterruptedSubmissions(now: Date = Date()) async throws -> Int {
         try await write { db in
             let stamp = Timestamp.string(now)
-            try db.execute(sql: """
-                UPDATE attempts SET outcome = ? WHERE kind = ? AND finished_at IS NULL AND outcome IS NULL
-                    AND job_id IN (SELECT id FROM jobs WHERE state = ?)
-                """, arguments: [AttemptOutcome.interrupted, AttemptKind.submit, JobState.submitting])
-            try db.execute(sql: """
-                UPDATE jobs SET state = ?, request_in_doubt = 1, updated_at = ?,
-                    last_error = 'soundbatch stopped while this request was in flight; the service may have created the task'
-                WHERE state = ?
-                """, arguments: [JobState.ambiguous, stamp, JobState.submitting])
+            try db.execute(
+                sql: """
+                    UPDATE attempts SET outcome = ? WHERE kind = ? AND finished_at IS NULL AND outcome IS NULL
+                        AND job_id IN (SELECT id FROM jobs WHERE state = ?)
+                    """, arguments: [AttemptOutcome.interrupted, AttemptKind.submit, JobState.submitting])
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET state = ?, request_in_doubt = 1, updated_at = ?,
+                        last_error = 'soundbatch stopped while this request was in flight; the service may have created the task'
+                    WHERE state = ?
+                    """, arguments: [JobState.ambiguous, stamp, JobState.submitting])
             return db.changesCount
         }
     }
 
     public func requeueAmbiguous(batchID: Int64, now: Date = Date()) async throws -> Int {
         try await write { db in
-            try db.execute(sql: "UPDATE jobs SET state = ?, updated_at = ? WHERE batch_id = ? AND state = ?",
-                           arguments: [JobState.pending, Timestamp.string(now), batchID, JobState.ambiguous])
+            try db.execute(
+                sql: "UPDATE jobs SET state = ?, updated_at = ? WHERE batch_id = ? AND state = ?",
+                arguments: [JobState.pending, Timestamp.string(now), batchID, JobState.ambiguous])
             return db.changesCount
         }
     }
 
     public func pendingJobs(batchID: Int64, afterID: Int64, limit: Int) async throws -> [PendingJob] {
         try await read { db in
-            try PendingJob.fetchAll(db, sql: """
-                SELECT id, prompt, audio_length, webhook_url FROM jobs
-                WHERE batch_id = ? AND id > ? AND state = ? ORDER BY id LIMIT ?
-                """, arguments: [batchID, afterID, JobState.pending, limit])
+            try PendingJob.fetchAll(
+                db,
+                sql: """
+                    SELECT id, prompt, audio_length, webhook_url FROM jobs
+                    WHERE batch_id = ? AND id > ? AND state = ? ORDER BY id LIMIT ?
+                    """, arguments: [batchID, afterID, JobState.pending, limit])
         }
     }
 
     public func countPending(batchID: Int64) async throws -> Int {
         try await read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE batch_id = ? AND state = ?",
-                             arguments: [batchID, JobState.pending]) ?? 0
+            try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM jobs WHERE batch_id = ? AND state = ?",
+                arguments: [batchID, JobState.pending]) ?? 0
         }
     }
 
     public func creditState(batchID: Int64) async throws -> CreditState {
         try await read { db in
-            let row = try Row.fetchOne(db, sql: """
-                SELECT TOTAL(credit_estimate) AS estimated, MAX(credit_estimate) AS largest,
-                       COUNT(CASE WHEN state IN (?, ?) THEN 1 END) AS ambiguous
-                FROM jobs WHERE batch_id = ?
-                """, arguments: [JobState.ambiguous, JobState.submitting, batchID])!
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT TOTAL(credit_estimate) AS estimated, MAX(credit_estimate) AS largest,
+                           COUNT(CASE WHEN state IN (?, ?) THEN 1 END) AS ambiguous
+                    FROM jobs WHERE batch_id = ?
+                    """, arguments: [JobState.ambiguous, JobState.submitting, batchID])!
             return CreditState(estimated: row["estimated"], largest: row["largest"], ambiguous: row["ambiguous"])
         }
     }
@@ -58,52 +66,65 @@ extension SQLiteLedger {
         try checkStillThere()
         let stamp = Timestamp.string(now)
         return try await write { db in
-            try db.execute(sql: """
-                UPDATE jobs SET state = ?, attempt_count = attempt_count + 1, updated_at = ?,
-                    webhook_url = COALESCE(webhook_url, ?)
-                WHERE id = ? AND state = ?
-                """, arguments: [JobState.submitting, stamp, webhookURL, jobID, JobState.pending])
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET state = ?, attempt_count = attempt_count + 1, updated_at = ?,
+                        webhook_url = COALESCE(webhook_url, ?)
+                    WHERE id = ? AND state = ?
+                    """, arguments: [JobState.submitting, stamp, webhookURL, jobID, JobState.pending])
             guard db.changesCount == 1 else { throw LedgerError.notPending(jobID: jobID) }
-            try db.execute(sql: "INSERT INTO attempts (job_id, kind, started_at) VALUES (?, ?, ?)",
-                           arguments: [jobID, AttemptKind.submit, stamp])
+            try db.execute(
+                sql: "INSERT INTO attempts (job_id, kind, started_at) VALUES (?, ?, ?)",
+                arguments: [jobID, AttemptKind.submit, stamp])
             return db.lastInsertedRowID
         }
     }
 
-    public func recordSubmission(jobID: Int64, attemptID: Int64, outcome: SubmitOutcome, state: JobState,
-                                 latency: Duration, now: Date = Date()) async throws {
+    public func recordSubmission(
+        jobID: Int64, attemptID: Int64, outcome: SubmitOutcome, state: JobState,
+        latency: Duration, now: Date = Date()
+    ) async throws {
         let stamp = Timestamp.string(now)
         let latencyMS = Int(latency.seconds * 1000)
         try await write { db in
             switch outcome {
             case let .accepted(answer):
-                try db.execute(sql: """
-                    UPDATE jobs SET state = ?, task_id = ?, conversion_id = ?, eta = ?, credit_estimate = ?,
-                        message = ?, submitted_at = ?, updated_at = ?, last_error = NULL, last_http_status = 200
-                    WHERE id = ?
-                    """, arguments: [JobState.submitted, answer.taskID, answer.conversionID, answer.eta,
-                                     answer.creditEstimate, answer.message, stamp, stamp, jobID])
-                try db.execute(sql: """
-                    UPDATE attempts SET finished_at = ?, http_status = 200, latency_ms = ?, outcome = ? WHERE id = ?
-                    """, arguments: [stamp, latencyMS, outcome.attemptOutcome, attemptID])
+                try db.execute(
+                    sql: """
+                        UPDATE jobs SET state = ?, task_id = ?, conversion_id = ?, eta = ?, credit_estimate = ?,
+                            message = ?, submitted_at = ?, updated_at = ?, last_error = NULL, last_http_status = 200
+                        WHERE id = ?
+                        """,
+                    arguments: [
+                        JobState.submitted, answer.taskID, answer.conversionID, answer.eta,
+                        answer.creditEstimate, answer.message, stamp, stamp, jobID
+                    ])
+                try db.execute(
+                    sql: """
+                        UPDATE attempts SET finished_at = ?, http_status = 200, latency_ms = ?, outcome = ? WHERE id = ?
+                        """, arguments: [stamp, latencyMS, outcome.attemptOutcome, attemptID])
             default:
                 var (status, error) = outcome.statusAndError
                 let unanswered = outcome.attemptOutcome == .noAnswer
-                let inDoubt = try Bool.fetchOne(db, sql: "SELECT request_in_doubt FROM jobs WHERE id = ?",
-                                                arguments: [jobID]) ?? false
+                let inDoubt =
+                    try Bool.fetchOne(
+                        db, sql: "SELECT request_in_doubt FROM jobs WHERE id = ?",
+                        arguments: [jobID]) ?? false
                 if state == .failed && inDoubt {
                     // The failure is this request's; an earlier one may still have made a task.
                     error = (error ?? "refused") + LedgerNote.unansweredBefore
                 }
-                try db.execute(sql: """
-                    UPDATE jobs SET state = ?, last_error = ?, last_http_status = ?, updated_at = ?,
-                        request_in_doubt = request_in_doubt OR ?
-                    WHERE id = ?
-                    """, arguments: [state, error, status, stamp, unanswered, jobID])
-                try db.execute(sql: """
-                    UPDATE attempts SET finished_at = ?, http_status = ?, error = ?, latency_ms = ?, outcome = ?
-                    WHERE id = ?
-                    """, arguments: [stamp, status, error, latencyMS, outcome.attemptOutcome, attemptID])
+                try db.execute(
+                    sql: """
+                        UPDATE jobs SET state = ?, last_error = ?, last_http_status = ?, updated_at = ?,
+                            request_in_doubt = request_in_doubt OR ?
+                        WHERE id = ?
+                        """, arguments: [state, error, status, stamp, unanswered, jobID])
+                try db.execute(
+                    sql: """
+                        UPDATE attempts SET finished_at = ?, http_status = ?, error = ?, latency_ms = ?, outcome = ?
+                        WHERE id = ?
+                        """, arguments: [stamp, status, error, latencyMS, outcome.attemptOutcome, attemptID])
             }
         }
     }
@@ -125,8 +146,11 @@ extension SubmitOutcome {
 
 extension PendingJob: FetchableRecord {
     public init(row: Row) {
-        self.init(id: row["id"], request: SubmitRequest(prompt: row["prompt"], audioLength: row["audio_length"],
-                                                        webhookURL: row["webhook_url"]))
+        self.init(
+            id: row["id"],
+            request: SubmitRequest(
+                prompt: row["prompt"], audioLength: row["audio_length"],
+                webhookURL: row["webhook_url"]))
     }
 }
 

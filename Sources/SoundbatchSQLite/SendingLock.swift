@@ -36,7 +36,10 @@ public final class SendingLock: SendingClaim, @unchecked Sendable {
     init(fd: Int32) { self.fd = fd }
 
     public func release() {
-        if fd >= 0 { close(fd); fd = -1 }
+        if fd >= 0 {
+            close(fd)
+            fd = -1
+        }
     }
 
     deinit { release() }

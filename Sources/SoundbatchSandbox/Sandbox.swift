@@ -35,7 +35,11 @@ public struct SandboxConfiguration: Sendable {
     /// The share of tasks whose generation fails.
     public var generationFailureRate = 0.05
 
-    public enum RetryAfterStyle: String, Sendable, CaseIterable { case seconds, httpDate = "http-date", none }
+    public enum RetryAfterStyle: String, Sendable, CaseIterable {
+        case seconds
+        case httpDate = "http-date"
+        case none
+    }
 
     public enum FailureKind: String, Sendable, CaseIterable {
         /// 500 with a JSON error.
@@ -111,18 +115,24 @@ public actor Sandbox {
 
     /// Serves for as long as `body` runs, calling back finished tasks' webhooks meanwhile,
     /// then stops gracefully. `body` gets the base URL.
-    public nonisolated func serve<Value>(logger: Logger = Logger(label: "sandbox"),
-                                         while body: (_ baseURL: String) async throws -> Value) async throws -> Value {
+    public nonisolated func serve<Value>(
+        logger: Logger = Logger(label: "sandbox"),
+        while body: (_ baseURL: String) async throws -> Value
+    ) async throws -> Value {
         let host = configuration.host
         let router = Router(context: SandboxContext.self)
-        router.post("/v1/sound_generator") { request, context in try await self.submit(request, channel: context.channel) }
+        router.post("/v1/sound_generator") { request, context in
+            try await self.submit(request, channel: context.channel)
+        }
         router.get("/v1/byId") { request, _ in await self.status(request) }
         router.get("/audio/:file") { request, context in
             await self.audio(named: context.parameters.get("file") ?? "", request: request)
         }
         router.get("/_sandbox/tasks") { _, _ in await self.taskList() }
-        return try await serving(router.buildResponder(), host: host, port: configuration.port,
-                                 serverName: "soundbatch-sandbox", logger: logger) { port in
+        return try await serving(
+            router.buildResponder(), host: host, port: configuration.port,
+            serverName: "soundbatch-sandbox", logger: logger
+        ) { port in
             let origin = "http://\(host):\(port)"
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await Self.sendCallbacks(from: self, origin: origin, logger: logger) }
@@ -176,7 +186,9 @@ public actor Sandbox {
             case .serverError: return count("500", error(.internalServerError, "Internal Server Error"))
             case .badGateway: return count("502", htmlPage(.badGateway))
             case .successFalse:
-                return count("success-false", json(.ok, ["success": false, "error": "Generation queue unavailable, please retry."]))
+                return count(
+                    "success-false",
+                    json(.ok, ["success": false, "error": "Generation queue unavailable, please retry."]))
             case .resetBefore:
                 count("reset-before")
                 return try await reset(channel)
@@ -190,14 +202,19 @@ public actor Sandbox {
             let task = try accept(prompt: prompt, audioLength: audioLength, webhookURL: fields["webhook_url"])
             var answer: [String: Any] = [
                 "success": true, "task_id": task.taskID, "conversion_id": task.conversionID,
-                "eta": task.eta, "message": "Successfully published to queue", "sandbox": true,
+                "eta": task.eta, "message": "Successfully published to queue", "sandbox": true
             ]
             // The contract allows an integer or a float estimate: give both kinds.
-            answer["credit_estimate"] = task.creditEstimate == task.creditEstimate.rounded()
+            answer["credit_estimate"] =
+                task.creditEstimate == task.creditEstimate.rounded()
                 ? Int(task.creditEstimate) as Any : task.creditEstimate as Any
             return count("200", json(.ok, answer))
         } catch is OutOfCredits {
-            return count("402", error(.init(code: 402, reasonPhrase: "Payment Required"), "Insufficient credits. Please top up your account."))
+            return count(
+                "402",
+                error(
+                    .init(code: 402, reasonPhrase: "Payment Required"),
+                    "Insufficient credits. Please top up your account."))
         }
     }
 
@@ -248,7 +265,8 @@ public actor Sandbox {
 
     private func pickFailure() -> SandboxConfiguration.FailureKind? {
         guard configuration.failureRate > 0, !configuration.failureKinds.isEmpty,
-              random.double(in: 0...1) < configuration.failureRate else { return nil }
+            random.double(in: 0...1) < configuration.failureRate
+        else { return nil }
         return configuration.failureKinds[Int(random.next() % UInt64(configuration.failureKinds.count))]
     }
 
@@ -267,7 +285,8 @@ public actor Sandbox {
         guard (taskID == nil) != (conversionID == nil) else {
             return error(.badRequest, "Give exactly one of task_id or conversion_id")
         }
-        let found = taskID.flatMap { tasks[$0] } ?? conversionID.flatMap { id in tasks.values.first { $0.conversionID == id } }
+        let found =
+            taskID.flatMap { tasks[$0] } ?? conversionID.flatMap { id in tasks.values.first { $0.conversionID == id } }
         guard let task = found else { return error(.notFound, "Conversion not found") }
 
         let conversion = conversion(of: task, origin: Self.origin(of: request))
@@ -280,7 +299,8 @@ public actor Sandbox {
         let duration = taskSeconds[task.taskID] ?? 0
         var conversion: [String: Any] = [
             "task_id": task.taskID, "conversion_id": task.conversionID, "conversion_type": "SOUND_GENERATOR",
-            "title": String(task.prompt.prefix(40)), "createdAt": Self.iso(task.createdAt), "updatedAt": Self.iso(Date()),
+            "title": String(task.prompt.prefix(40)), "createdAt": Self.iso(task.createdAt),
+            "updatedAt": Self.iso(Date())
         ]
         switch elapsed {
         case ..<(duration * 0.3):
@@ -312,9 +332,12 @@ public actor Sandbox {
         var due: [(String, Data)] = []
         for id in order where !notified.contains(id) {
             guard let task = tasks[id], let url = task.webhookURL,
-                  Date().timeIntervalSince(task.createdAt) >= taskSeconds[id] ?? 0 else { continue }
+                Date().timeIntervalSince(task.createdAt) >= taskSeconds[id] ?? 0
+            else { continue }
             notified.insert(id)
-            let body = (try? JSONSerialization.data(withJSONObject: conversion(of: task, origin: origin), options: [.sortedKeys])) ?? Data()
+            let body =
+                (try? JSONSerialization.data(
+                    withJSONObject: conversion(of: task, origin: origin), options: [.sortedKeys])) ?? Data()
             due.append((url, body))
         }
         return due
@@ -352,14 +375,16 @@ public actor Sandbox {
         let taskID = file.hasSuffix(".wav") ? String(file.dropLast(4)) : file
         guard let task = tasks[taskID] else { return error(.notFound, "No such audio") }
         let wav = WAV.tone(for: task.prompt, seconds: 1)
-        return Response(status: .ok, headers: [.contentType: "audio/wav"], body: .init(byteBuffer: ByteBuffer(bytes: wav)))
+        return Response(
+            status: .ok, headers: [.contentType: "audio/wav"], body: .init(byteBuffer: ByteBuffer(bytes: wav)))
     }
 
     private func taskList() -> Response {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         let data = (try? encoder.encode(acceptedTasks)) ?? Data("[]".utf8)
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     // MARK: Helpers
@@ -380,7 +405,8 @@ public actor Sandbox {
         var response = error(.tooManyRequests, "Rate limit exceeded")
         switch configuration.retryAfter {
         case .seconds: response.headers[.retryAfter] = String(Int(seconds.rounded(.up)))
-        case .httpDate: response.headers[.retryAfter] = HTTPDate.format(Date().addingTimeInterval(seconds.rounded(.up) + 1))
+        case .httpDate:
+            response.headers[.retryAfter] = HTTPDate.format(Date().addingTimeInterval(seconds.rounded(.up) + 1))
         case .none: break
         }
         return response
@@ -392,12 +418,16 @@ public actor Sandbox {
 
     private func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     private func htmlPage(_ status: HTTPResponse.Status) -> Response {
-        let html = "<html><head><title>\(status.code) \(status.reasonPhrase)</title></head><body><center><h1>\(status.code) \(status.reasonPhrase)</h1></center><hr><center>nginx</center></body></html>"
-        return Response(status: status, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: html)))
+        let html =
+            "<html><head><title>\(status.code) \(status.reasonPhrase)</title></head><body><center><h1>\(status.code) \(status.reasonPhrase)</h1></center><hr><center>nginx</center></body></html>"
+        return Response(
+            status: status, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
     static func formFields(_ text: String) -> [String: String] {

@@ -26,10 +26,19 @@ enum WAV {
         func append32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
         func append16(_ value: UInt16) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
         let dataSize = UInt32(samples.count * 2)
-        append("RIFF"); append32(36 + dataSize); append("WAVE")
-        append("fmt "); append32(16); append16(1); append16(1)
-        append32(UInt32(sampleRate)); append32(UInt32(sampleRate * 2)); append16(2); append16(16)
-        append("data"); append32(dataSize)
+        append("RIFF")
+        append32(36 + dataSize)
+        append("WAVE")
+        append("fmt ")
+        append32(16)
+        append16(1)
+        append16(1)
+        append32(UInt32(sampleRate))
+        append32(UInt32(sampleRate * 2))
+        append16(2)
+        append16(16)
+        append("data")
+        append32(dataSize)
         for sample in samples { append16(UInt16(bitPattern: sample)) }
         return bytes
     }

@@ -25,8 +25,9 @@ enum ProgressReporter {
         let perMinute = Double(counters.finished) / minutes
         let left = max(counters.total - counters.finished, 0)
         // At the configured rate, or at the rate achieved when the service holds it lower.
-        let secondsLeft = max(Double(left) * rate.interval.seconds,
-                              counters.finished > 0 ? Double(left) / perMinute * 60 : 0)
+        let secondsLeft = max(
+            Double(left) * rate.interval.seconds,
+            counters.finished > 0 ? Double(left) / perMinute * 60 : 0)
         return "\(counters.finished)/\(counters.total) done · "
             + String(format: "%.1f/min · %.2f credits estimated · ", perMinute, counters.creditsEstimated)
             + "429s \(counters.rateLimited) · retries \(counters.retries) · ~\(clock(secondsLeft)) left"
@@ -47,11 +48,17 @@ final class LiveLine: Sendable {
     private let current = Mutex<String?>(nil)
 
     func show(_ line: String) {
-        current.withLock { $0 = line; Self.write("\r\u{1B}[K" + line) }
+        current.withLock {
+            $0 = line
+            Self.write("\r\u{1B}[K" + line)
+        }
     }
 
     func clear() {
-        current.withLock { $0 = nil; Self.write("\r\u{1B}[K") }
+        current.withLock {
+            $0 = nil
+            Self.write("\r\u{1B}[K")
+        }
     }
 
     /// Writes whole lines of text above the live line.
@@ -78,9 +85,10 @@ enum Summary {
                 status.count(state) > 0 ? "\(state.rawValue) \(grouped(status.count(state)))" : nil
             }
             let c = sent.counters
-            Swift.print("\(batch): this run submitted \(grouped(c.submitted)), failed \(grouped(c.failed)), "
-                + "ambiguous \(grouped(c.ambiguous)) (\(c.rateLimited) answers 429, \(c.retries) retries); "
-                + String(format: "%.2f credits estimated for the batch", status.creditEstimateTotal))
+            Swift.print(
+                "\(batch): this run submitted \(grouped(c.submitted)), failed \(grouped(c.failed)), "
+                    + "ambiguous \(grouped(c.ambiguous)) (\(c.rateLimited) answers 429, \(c.retries) retries); "
+                    + String(format: "%.2f credits estimated for the batch", status.creditEstimateTotal))
             Swift.print("  " + counts.joined(separator: ", "))
         }
         if let sendOutcome = report.sendOutcome, !sendOutcome.finishedSending {
@@ -91,7 +99,9 @@ enum Summary {
             if !quiet {
                 var line = "\(batch): \(c.completed) completed, \(c.generationFailed) failed to generate"
                 if c.downloaded + c.downloadsSkipped + c.downloadsFailed > 0 {
-                    line += "; audio saved \(c.downloaded), already there \(c.downloadsSkipped), failed \(c.downloadsFailed)"
+                    line +=
+                        "; audio saved \(c.downloaded), already there \(c.downloadsSkipped), "
+                        + "failed \(c.downloadsFailed)"
                 }
                 Swift.print(line + String(format: "; %.2f credits charged so far", status.conversionCostTotal))
             }
@@ -108,18 +118,24 @@ enum Summary {
         case let .keyRejected(error) where tracking:
             printError("the service refused the API key: \(error)")
         case let .keyRejected(error):
-            printError("the service refused the API key: \(error.withoutFullStop). Jobs not sent stay pending; fix the key, then: \(resume)")
+            printError(
+                "the service refused the API key: \(error.withoutFullStop). Jobs not sent stay pending; "
+                    + "fix the key, then: \(resume)"
+            )
         case let .resumable(.outOfCredits(error)):
             printError("the account is out of credits: \(error.withoutFullStop). Top up, then: \(resume)")
         case .resumable(.interrupted):
             printError("interrupted; carry on with: \(tracking ? track : resume)")
         case let .resumable(.budgetReached(budget)):
-            printError(String(format: "stopped at the budget: %.2f credits estimated of --max-credits %.2f; %@ jobs left. ",
-                              budget.estimated, budget.limit, grouped(budget.jobsLeft))
-                + "Raise --max-credits and run: \(resume) --max-credits N")
+            printError(
+                String(
+                    format: "stopped at the budget: %.2f credits estimated of --max-credits %.2f; %@ jobs left. ",
+                    budget.estimated, budget.limit, grouped(budget.jobsLeft))
+                    + "Raise --max-credits and run: \(resume) --max-credits N")
         case let .resumable(.ambiguousHeld(count)):
-            printError("\(count) jobs are ambiguous: the service may have created and charged for them. "
-                + "Check your MusicGPT account, then send them again with: \(resume) --resend-ambiguous")
+            printError(
+                "\(count) jobs are ambiguous: the service may have created and charged for them. "
+                    + "Check your MusicGPT account, then send them again with: \(resume) --resend-ambiguous")
         case let .resumable(.tasksRunning(count)):
             printError("\(count) tasks are still running; look again later with: \(track)")
         case .resumable(.pendingLeft), .someFailed, .done:

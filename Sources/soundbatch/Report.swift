@@ -14,7 +14,9 @@ struct Report: AsyncParsableCommand {
     @Option(help: "Report on this batch only.")
     var batch: String?
 
-    @Option(help: ArgumentHelp("table, csv, json, markdown or html (default: table on a terminal, else csv).", valueName: "format"))
+    @Option(
+        help: ArgumentHelp(
+            "table, csv, json, markdown or html (default: table on a terminal, else csv).", valueName: "format"))
     var format: ReportFormatArgument?
 
     @Option(help: ArgumentHelp("Totals per batch, day (of submission) or state.", valueName: "grouping"))
@@ -23,10 +25,15 @@ struct Report: AsyncParsableCommand {
     @Flag(help: "One row per job instead of totals.")
     var jobs = false
 
-    @Option(help: ArgumentHelp("Only jobs submitted on or after this date (YYYY-MM-DD, UTC) or time (ISO 8601).", valueName: "date"))
+    @Option(
+        help: ArgumentHelp(
+            "Only jobs submitted on or after this date (YYYY-MM-DD, UTC) or time (ISO 8601).", valueName: "date"))
     var since: String?
 
-    @Option(help: ArgumentHelp("Only jobs submitted before the end of this date (YYYY-MM-DD, UTC) or before this time.", valueName: "date"))
+    @Option(
+        help: ArgumentHelp(
+            "Only jobs submitted before the end of this date (YYYY-MM-DD, UTC) or before this time.", valueName: "date")
+    )
     var until: String?
 
     @Option(help: ArgumentHelp("Write to this file (atomically) instead of standard output.", valueName: "file"))
@@ -65,9 +72,10 @@ struct Report: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let ledger = try ledger.open(create: false)
-            let query = ReportQuery(batch: batch, grouping: by.grouping,
-                                    since: since.flatMap { Self.bound($0, endOfDay: false) },
-                                    until: until.flatMap { Self.bound($0, endOfDay: true) })
+            let query = ReportQuery(
+                batch: batch, grouping: by.grouping,
+                since: since.flatMap { Self.bound($0, endOfDay: false) },
+                until: until.flatMap { Self.bound($0, endOfDay: true) })
             guard let output else { return try await write(query, ledger: ledger, to: TextOutput(fd: STDOUT_FILENO)) }
             let file = try AtomicFile(path: output)
             do {
@@ -95,8 +103,9 @@ struct Report: AsyncParsableCommand {
             let report = try await ledger.spendReport(query)
             let timeline = format == .html ? try await ledger.creditTimeline(query, points: 300) : []
             let title = "Sound generation spend" + (batch.map { ": \($0)" } ?? "")
-            try ReportRenderer.write(report, timeline: timeline, format: format, to: out, title: title,
-                                     generatedAt: Date().ISO8601Format())
+            try ReportRenderer.write(
+                report, timeline: timeline, format: format, to: out, title: title,
+                generatedAt: Date().ISO8601Format())
         }
         try out.flush()
     }

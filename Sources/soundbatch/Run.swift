@@ -51,7 +51,8 @@ struct Run: AsyncParsableCommand {
             let ledger = try ledger.open()
             let summary = try ledger.ingest(csv, batch: batchName, skipInvalid: skipInvalid)
             if !log.quiet {
-                var line = "\(csvFile) -> batch \"\(summary.batch)\": \(grouped(summary.newJobs)) new, "
+                var line =
+                    "\(csvFile) -> batch \"\(summary.batch)\": \(grouped(summary.newJobs)) new, "
                     + "\(grouped(summary.knownJobs)) already in the ledger"
                 if summary.invalidJobs > 0 {
                     line += " (\(grouped(summary.invalidJobs)) of the new ones invalid, set aside)"
@@ -88,8 +89,9 @@ struct Resume: AsyncParsableCommand {
     func run() async throws {
         log.bootstrap()
         let code = try await reportingErrors {
-            try await send.send(batch: batch, ledger: ledger.open(create: false), log: log,
-                                resendAmbiguous: resendAmbiguous, wait: wait.tracking)
+            try await send.send(
+                batch: batch, ledger: ledger.open(create: false), log: log,
+                resendAmbiguous: resendAmbiguous, wait: wait.tracking)
         }
         if code != Exit.done { throw code }
     }

@@ -32,10 +32,14 @@ struct SandboxCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Up to this much more time, at random, before each answer.", valueName: "duration"))
     var latencyJitter: DurationArgument = DurationArgument(.zero)
 
-    @Option(help: "The share of submissions that fail, 0 to 1 (500s, 502 HTML pages, success:false, connection resets).")
+    @Option(
+        help: "The share of submissions that fail, 0 to 1 (500s, 502 HTML pages, success:false, connection resets).")
     var failureRate = 0.0
 
-    @Option(help: ArgumentHelp("Which failures to inject, comma-separated: \(SandboxConfiguration.FailureKind.allCases.map(\.rawValue).joined(separator: ",")).", valueName: "kinds"))
+    @Option(
+        help: ArgumentHelp(
+            "Which failures to inject, comma-separated: \(SandboxConfiguration.FailureKind.allCases.map(\.rawValue).joined(separator: ",")).",
+            valueName: "kinds"))
     var failures: String?
 
     @Option(help: "Credits on the account; once spent, submissions answer 402.")
@@ -55,7 +59,9 @@ struct SandboxCommand: AsyncParsableCommand {
     }
 
     func configuration() throws -> SandboxConfiguration {
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535 (0 picks a free one).") }
+        guard (0...65535).contains(port) else {
+            throw ValidationError("--port must be 0 to 65535 (0 picks a free one).")
+        }
         var configuration = SandboxConfiguration()
         configuration.host = host
         configuration.port = port
@@ -68,7 +74,9 @@ struct SandboxCommand: AsyncParsableCommand {
         if let failures {
             configuration.failureKinds = try failures.split(separator: ",").map { name in
                 guard let kind = SandboxConfiguration.FailureKind(rawValue: String(name).trimmed) else {
-                    throw ValidationError("--failures: unknown kind \"\(name)\"; use \(SandboxConfiguration.FailureKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+                    throw ValidationError(
+                        "--failures: unknown kind \"\(name)\"; use \(SandboxConfiguration.FailureKind.allCases.map(\.rawValue).joined(separator: ", "))."
+                    )
                 }
                 return kind
             }
@@ -85,7 +93,9 @@ struct SandboxCommand: AsyncParsableCommand {
 
     static func perMinute(_ text: String, option: String) throws -> Double? {
         if text.lowercased() == "none" { return nil }
-        guard let rate = Rate(text) else { throw ValidationError("\(option) must look like 60/min or 2/s, or be none.") }
+        guard let rate = Rate(text) else {
+            throw ValidationError("\(option) must look like 60/min or 2/s, or be none.")
+        }
         return rate.perMinute
     }
 
@@ -95,8 +105,9 @@ struct SandboxCommand: AsyncParsableCommand {
         try await reportingErrors {
             try await servingUntilInterrupted { announceAndWait in
                 try await sandbox.serve { url in
-                    await announceAndWait("sandbox listening at \(url) (Ctrl-C stops it)\n"
-                                          + "try: MUSICGPT_API_KEY=test soundbatch run jobs.example.csv --base-url \(url)")
+                    await announceAndWait(
+                        "sandbox listening at \(url) (Ctrl-C stops it)\n"
+                            + "try: MUSICGPT_API_KEY=test soundbatch run jobs.example.csv --base-url \(url)")
                 }
             }
         }

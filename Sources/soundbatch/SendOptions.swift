@@ -6,7 +6,8 @@ import SoundbatchSandbox
 
 /// Options shared by the commands that send jobs: `run` and `resume`.
 struct SendOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Submissions allowed, as N/min or N/s (the documented limit is 60/min).", valueName: "rate"))
+    @Option(
+        help: ArgumentHelp("Submissions allowed, as N/min or N/s (the documented limit is 60/min).", valueName: "rate"))
     var rate: Rate = Rate(count: 60, per: .seconds(60))
 
     @Option(help: "How many submissions may go at once after a quiet spell (1 never trips the service's window).")
@@ -21,7 +22,8 @@ struct SendOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Stop before the batch's estimated credits could pass this.", valueName: "credits"))
     var maxCredits: Double?
 
-    @Option(help: ArgumentHelp("Seconds to wait for an answer before a request counts as ambiguous.", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp("Seconds to wait for an answer before a request counts as ambiguous.", valueName: "seconds"))
     var timeout: Double = 60
 
     @Option(help: ArgumentHelp("The webhook for jobs whose row has no webhook_url.", valueName: "url"))
@@ -37,8 +39,11 @@ struct SendOptions: ParsableArguments {
         guard (1...256).contains(concurrency) else { throw ValidationError("--concurrency must be from 1 to 256.") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1.") }
         guard timeout > 0 && timeout <= 3600 else { throw ValidationError("--timeout must be from 0 to 3600 seconds.") }
-        if let maxCredits, !(maxCredits >= 0) { throw ValidationError("--max-credits must be a number of credits, 0 or more.") }
-        if let webhookURL, URL(string: webhookURL)?.scheme.map({ ["http", "https"].contains($0.lowercased()) }) != true {
+        if let maxCredits, !(maxCredits >= 0) {
+            throw ValidationError("--max-credits must be a number of credits, 0 or more.")
+        }
+        if let webhookURL, URL(string: webhookURL)?.scheme.map({ ["http", "https"].contains($0.lowercased()) }) != true
+        {
             throw ValidationError("--webhook-url must be an absolute http or https URL.")
         }
         if sandbox && (service.baseURL != nil || service.apiKeyFile != nil) {
@@ -60,10 +65,13 @@ struct SendOptions: ParsableArguments {
 
     /// Sends the batch's pending jobs, to the service or to an in-process sandbox, and
     /// prints the summary. Returns the exit code.
-    func send(batch: String, ledger: any LedgerStore, log: LogOptions, resendAmbiguous: Bool = false,
-              wait: TrackOptions? = nil) async throws -> ExitCode {
+    func send(
+        batch: String, ledger: any LedgerStore, log: LogOptions, resendAmbiguous: Bool = false,
+        wait: TrackOptions? = nil
+    ) async throws -> ExitCode {
         let logger = Logger(label: "soundbatch")
-        let service: any ServiceEndpoint = sandbox
+        let service: any ServiceEndpoint =
+            sandbox
             ? InProcessSandbox(logger: logger)
             : RemoteService(baseURL: self.service.resolvedBaseURL, key: try self.service.apiKey(logger: logger))
         var settings = self.settings
@@ -81,7 +89,10 @@ struct SendOptions: ParsableArguments {
 
 /// Where the API is and the key for it: `run`, `resume` and `track`.
 struct ServiceOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The API's base URL (default: $MUSICGPT_BASE_URL, else \(MusicGPTClient.defaultBaseURL)).", valueName: "url"))
+    @Option(
+        help: ArgumentHelp(
+            "The API's base URL (default: $MUSICGPT_BASE_URL, else \(MusicGPTClient.defaultBaseURL)).", valueName: "url"
+        ))
     var baseURL: String?
 
     @Option(help: ArgumentHelp("A file holding the API key (default: $MUSICGPT_API_KEY).", valueName: "path"))
@@ -110,7 +121,8 @@ func resolveAPIKey(file: String?, logger: Logger) throws -> APIKey {
             logger.warning("the key file \(file) can be read by other users; chmod 600 it")
         }
         guard let data = FileManager.default.contents(atPath: file),
-              let key = APIKey(String(decoding: data, as: UTF8.self)) else {
+            let key = APIKey(String(decoding: data, as: UTF8.self))
+        else {
             throw CommandFailure(Exit.usage, "the key file \(file) is empty or unreadable")
         }
         return key
@@ -118,7 +130,9 @@ func resolveAPIKey(file: String?, logger: Logger) throws -> APIKey {
     if let text = ProcessInfo.processInfo.environment["MUSICGPT_API_KEY"], let key = APIKey(text) {
         return key
     }
-    throw CommandFailure(Exit.usage, """
+    throw CommandFailure(
+        Exit.usage,
+        """
         no API key: set MUSICGPT_API_KEY (export MUSICGPT_API_KEY=...) or pass --api-key-file PATH; \
         or try everything against a local sandbox with --sandbox
         """)

@@ -8,9 +8,11 @@ import SoundbatchCore
 final class SignalWatcher {
     private let sources: [any DispatchSourceSignal]
 
-    init(stop: StopSignal,
-         stopping: String = "stopping: no new submissions; waiting for those in flight (Ctrl-C again to quit at once)",
-         quitting: String = "quitting at once; jobs in flight will be held as ambiguous") {
+    init(
+        stop: StopSignal,
+        stopping: String = "stopping: no new submissions; waiting for those in flight (Ctrl-C again to quit at once)",
+        quitting: String = "quitting at once; jobs in flight will be held as ambiguous"
+    ) {
         sources = [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -38,11 +40,15 @@ final class SignalWatcher {
 /// once listening: it prints where, at once (a script may be reading it through a pipe), and
 /// returns on the first SIGINT or SIGTERM, after which the server answers what it has taken.
 /// A second Ctrl-C quits at once.
-func servingUntilInterrupted<T>(_ serve: (_ announceAndWait: (_ announcement: String) async -> Void) async throws -> T)
-    async throws -> T {
+func servingUntilInterrupted<T>(
+    _ serve: (_ announceAndWait: (_ announcement: String) async -> Void) async throws -> T
+)
+    async throws -> T
+{
     let stop = StopSignal()
-    let signals = SignalWatcher(stop: stop, stopping: "stopping: answering the requests already taken (Ctrl-C again to quit at once)",
-                                quitting: "quitting at once")
+    let signals = SignalWatcher(
+        stop: stop, stopping: "stopping: answering the requests already taken (Ctrl-C again to quit at once)",
+        quitting: "quitting at once")
     defer { signals.cancel() }
     return try await serve { announcement in
         print(announcement)

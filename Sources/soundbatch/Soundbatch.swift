@@ -49,9 +49,11 @@ enum Exit {
 }
 
 struct LedgerOption: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp(
-        "The ledger file (default: $SOUNDBATCH_LEDGER, else ./soundbatch.sqlite).",
-        valueName: "path"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The ledger file (default: $SOUNDBATCH_LEDGER, else ./soundbatch.sqlite).",
+            valueName: "path"))
     var ledger: String?
 
     /// Opens the ledger; commands that only read it pass `create: false`.
@@ -117,8 +119,9 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
 }
 
 func printError(_ text: String) {
-    LiveLine.shared.writeAbove(text.split(separator: "\n", omittingEmptySubsequences: false)
-        .map { "soundbatch: \($0)\n" }.joined())
+    LiveLine.shared.writeAbove(
+        text.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { "soundbatch: \($0)\n" }.joined())
 }
 
 /// 12345 -> "12,345": counts read better grouped, whatever the locale.

@@ -28,13 +28,20 @@ struct Status: AsyncParsableCommand {
             return
         }
         for batch in batches {
-            print("\(batch.name): \(grouped(batch.jobs)) jobs, "
-                + String(format: "%.2f credits estimated, %.2f charged", batch.creditEstimateTotal, batch.conversionCostTotal))
-            let counts = JobState.allCases.filter { batch.count($0) > 0 }.map { "\($0.rawValue) \(grouped(batch.count($0)))" }
+            print(
+                "\(batch.name): \(grouped(batch.jobs)) jobs, "
+                    + String(
+                        format: "%.2f credits estimated, %.2f charged", batch.creditEstimateTotal,
+                        batch.conversionCostTotal))
+            let counts = JobState.allCases.filter { batch.count($0) > 0 }.map {
+                "\($0.rawValue) \(grouped(batch.count($0)))"
+            }
             if !counts.isEmpty { print("  " + counts.joined(separator: ", ")) }
             if batch.count(.ambiguous) > 0 {
-                print("  \(batch.count(.ambiguous)) ambiguous: the service may have created and charged for them; "
-                    + "check your account, then `soundbatch resume --batch \(batch.name) --resend-ambiguous` to send them again")
+                print(
+                    "  \(batch.count(.ambiguous)) ambiguous: the service may have created and charged for them; "
+                        + "check your account, then `soundbatch resume --batch \(batch.name) --resend-ambiguous` to send them again"
+                )
             }
         }
     }

@@ -8,10 +8,16 @@ struct TrackOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Save each completed job's audio in this folder.", valueName: "folder"))
     var download: String?
 
-    @Option(help: ArgumentHelp("Status looks allowed, as N/min or N/s (the documented limit is 200/min).", valueName: "rate"))
+    @Option(
+        help: ArgumentHelp(
+            "Status looks allowed, as N/min or N/s (the documented limit is 200/min).", valueName: "rate"))
     var pollRate: Rate = Rate(count: 200, per: .seconds(60))
 
-    @Option(help: ArgumentHelp("Give up on a task still running this long after it was submitted, such as 30m or 2h; `track` later carries on.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "Give up on a task still running this long after it was submitted, such as 30m or 2h; "
+                + "`track` later carries on.",
+            valueName: "duration"))
     var timeoutAfter: DurationArgument = DurationArgument(.seconds(30 * 60))
 
     @Option(help: ArgumentHelp("The largest audio file to accept, such as 100MB.", valueName: "size"))
@@ -21,7 +27,9 @@ struct TrackOptions: ParsableArguments {
     var downloadConcurrency = 4
 
     func validate() throws {
-        guard (1...64).contains(downloadConcurrency) else { throw ValidationError("--download-concurrency must be from 1 to 64.") }
+        guard (1...64).contains(downloadConcurrency) else {
+            throw ValidationError("--download-concurrency must be from 1 to 64.")
+        }
     }
 
     func followSettings(once: Bool) -> FollowSettings {
@@ -66,7 +74,8 @@ struct ByteCount: ExpressibleByArgument, Sendable {
         let text = argument.trimmed.uppercased()
         let units: [(String, Int)] = [("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1_000), ("B", 1)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
-            guard let number = Double(text.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), number > 0 else { return nil }
+            guard let number = Double(text.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), number > 0
+            else { return nil }
             bytes = Int(number * Double(scale))
             return
         }
@@ -103,7 +112,8 @@ struct Track: AsyncParsableCommand {
         let logger = Logger(label: "soundbatch")
         let code = try await reportingErrors { () async throws -> ExitCode in
             let ledger = try ledger.open(create: false)
-            let service = RemoteService(baseURL: self.service.resolvedBaseURL, key: try self.service.apiKey(logger: logger))
+            let service = RemoteService(
+                baseURL: self.service.resolvedBaseURL, key: try self.service.apiKey(logger: logger))
             let stop = StopSignal()
             let signals = SignalWatcher(stop: stop)
             defer { signals.cancel() }

@@ -24,7 +24,8 @@ struct Webhook: AsyncParsableCommand {
 
     var hostAndPort: (String, Int)? {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-              (0...65535).contains(port) else { return nil }
+            (0...65535).contains(port)
+        else { return nil }
         let host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         return (host.isEmpty ? "127.0.0.1" : host, port)
     }
@@ -46,7 +47,8 @@ struct Webhook: AsyncParsableCommand {
                 try await receiver.serve(host: host, port: port, logger: quiet) { event in
                     switch event {
                     case let .recorded(jobID, taskID, state, changed):
-                        logger.info("task \(taskID) (job \(jobID)): \(state.rawValue)\(changed ? "" : ", already recorded")")
+                        logger.info(
+                            "task \(taskID) (job \(jobID)): \(state.rawValue)\(changed ? "" : ", already recorded")")
                     case let .refused(status, reason):
                         logger.warning("refused a callback (HTTP \(status)): \(reason)")
                     }

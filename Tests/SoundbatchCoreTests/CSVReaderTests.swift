@@ -1,8 +1,9 @@
 import Foundation
+import SoundbatchSandbox
 import Testing
+
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
-import SoundbatchSandbox
 
 @Suite struct CSVReaderTests {
     let folder = try! TemporaryFolder()
@@ -21,9 +22,11 @@ import SoundbatchSandbox
     @Test func quotedFieldsWithCommasQuotesAndNewlines() throws {
         let text = "prompt,n\n\"rain, heavy\",1\n\"say \"\"hi\"\"\",2\n\"two\nlines\",3\n\"\",4\nlast,5\n"
         let records = try readAll(folder.write("t.csv", text))
-        #expect(records.map(\.fields) == [
-            ["prompt", "n"], ["rain, heavy", "1"], ["say \"hi\"", "2"], ["two\nlines", "3"], ["", "4"], ["last", "5"],
-        ])
+        #expect(
+            records.map(\.fields) == [
+                ["prompt", "n"], ["rain, heavy", "1"], ["say \"hi\"", "2"], ["two\nlines", "3"], ["", "4"],
+                ["last", "5"]
+            ])
         // The record after a two-line field starts two lines further down.
         #expect(records.map(\.line) == [1, 2, 3, 4, 6, 7])
     }
@@ -116,7 +119,8 @@ import SoundbatchSandbox
             let height = Int.random(in: 1...6, using: &random)
             let rows: [[String]] = (0..<height).map { _ in
                 (0..<width).map { _ in
-                    (0..<Int.random(in: 0...8, using: &random)).map { _ in alphabet.randomElement(using: &random)! }.joined()
+                    (0..<Int.random(in: 0...8, using: &random)).map { _ in alphabet.randomElement(using: &random)! }
+                        .joined()
                 }
             }
             // A row of one empty field is a blank line, which the reader skips by design.
@@ -136,7 +140,8 @@ import SoundbatchSandbox
         let interesting: [UInt8] = [0x22, 0x2C, 0x0A, 0x0D, 0x00, 0xFF, 0xC3, 0xA9, 0xEF, 0xBB, 0xBF, 0x61]
         for _ in 0..<500 {
             let bytes = (0..<Int.random(in: 0...64, using: &random)).map { _ in
-                Bool.random(using: &random) ? interesting.randomElement(using: &random)! : UInt8.random(in: 0...255, using: &random)
+                Bool.random(using: &random)
+                    ? interesting.randomElement(using: &random)! : UInt8.random(in: 0...255, using: &random)
             }
             let path = try folder.write("b.csv", bytes)
             do {

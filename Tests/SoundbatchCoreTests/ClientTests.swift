@@ -2,6 +2,7 @@ import Foundation
 import NIOHTTP1
 import SoundbatchSandbox
 import Testing
+
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
 
@@ -11,24 +12,35 @@ import Testing
     }
 
     @Test func theDocumentedExampleIsAccepted() {
-        let answer = outcome(200, #"{"success": true, "task_id": "soundgen789", "conversion_id": "conv456", "eta": -1, "credit_estimate": 100.1, "message": "Successfully published to queue"}"#)
-        #expect(answer == .accepted(SubmitAnswer(taskID: "soundgen789", conversionID: "conv456", eta: nil,
-                                                 creditEstimate: 100.1, message: "Successfully published to queue")))
+        let answer = outcome(
+            200,
+            #"{"success": true, "task_id": "soundgen789", "conversion_id": "conv456", "eta": -1, "credit_estimate": 100.1, "message": "Successfully published to queue"}"#
+        )
+        #expect(
+            answer
+                == .accepted(
+                    SubmitAnswer(
+                        taskID: "soundgen789", conversionID: "conv456", eta: nil,
+                        creditEstimate: 100.1, message: "Successfully published to queue")))
     }
 
     @Test func extraFieldsMissingConversionIDAndIntegerEstimateAreFine() {
-        let answer = outcome(200, #"{"success":true,"task_id":"t1","eta":12,"credit_estimate":3,"queue":{"position":4},"new":[1,2]}"#)
+        let answer = outcome(
+            200, #"{"success":true,"task_id":"t1","eta":12,"credit_estimate":3,"queue":{"position":4},"new":[1,2]}"#)
         #expect(answer == .accepted(SubmitAnswer(taskID: "t1", conversionID: nil, eta: 12, creditEstimate: 3)))
     }
 
     @Test func successFalseInsideA200IsARefusalWithTheReason() {
-        #expect(outcome(200, #"{"success": false, "error": "Prompt violates policy"}"#)
-            == .rejected(status: 200, error: "Prompt violates policy"))
+        #expect(
+            outcome(200, #"{"success": false, "error": "Prompt violates policy"}"#)
+                == .rejected(status: 200, error: "Prompt violates policy"))
     }
 
     @Test func a200WithoutAUsableTaskIDIsAmbiguousNotLost() {
-        for body in [#"{"success": true}"#, #"{"success": true, "task_id": ""}"#, #"{"success": true, "task_id": "  "}"#,
-                     "<html>OK</html>", "", "{not json"] {
+        for body in [
+            #"{"success": true}"#, #"{"success": true, "task_id": ""}"#, #"{"success": true, "task_id": "  "}"#,
+            "<html>OK</html>", "", "{not json"
+        ] {
             guard case .ambiguous(status: 200, _) = outcome(200, body) else {
                 Issue.record("\(body) was not ambiguous: \(outcome(200, body))")
                 continue
@@ -51,7 +63,9 @@ import Testing
 
     @Test func aProxyHTMLPageIsRetryableWithReadableText() {
         let page = "<html><head><title>502 Bad Gateway</title></head>\n<body><h1>502 Bad Gateway</h1></body></html>"
-        #expect(outcome(502, page) == .retryable(status: 502, error: "HTTP 502: 502 Bad Gateway 502 Bad Gateway", retryAfter: nil))
+        #expect(
+            outcome(502, page)
+                == .retryable(status: 502, error: "HTTP 502: 502 Bad Gateway 502 Bad Gateway", retryAfter: nil))
     }
 
     @Test func retryAfterInSecondsOrAsAnHTTPDate() {
@@ -62,12 +76,16 @@ import Testing
         #expect(RetryAfter.parse(later, now: now) == .seconds(20))
         #expect(RetryAfter.parse("Thu, 01 Jan 1970 00:00:00 GMT", now: now) == .zero)
         #expect(RetryAfter.parse("soon") == nil)
-        #expect(outcome(429, "{}", headers: ["Retry-After": "3"]) == .retryable(status: 429, error: "HTTP 429: {}", retryAfter: .seconds(3)))
+        #expect(
+            outcome(429, "{}", headers: ["Retry-After": "3"])
+                == .retryable(status: 429, error: "HTTP 429: {}", retryAfter: .seconds(3)))
     }
 
     @Test func aRedirectIsNotFollowed() {
-        guard case let .rejected(status, error) = outcome(307, "", headers: ["Location": "https://elsewhere.example/x"]) else {
-            Issue.record("a redirect was not refused"); return
+        guard case let .rejected(status, error) = outcome(307, "", headers: ["Location": "https://elsewhere.example/x"])
+        else {
+            Issue.record("a redirect was not refused")
+            return
         }
         #expect(status == 307)
         #expect(error.contains("https://elsewhere.example/x") && error.contains("--base-url"))
@@ -81,15 +99,18 @@ import Testing
     }
 
     @Test func formEncoding() {
-        #expect(FormEncoding.encode([("prompt", "rain & thunder, 100% loud"), ("audio_length", "5")])
-            == "prompt=rain+%26+thunder%2C+100%25+loud&audio_length=5")
+        #expect(
+            FormEncoding.encode([("prompt", "rain & thunder, 100% loud"), ("audio_length", "5")])
+                == "prompt=rain+%26+thunder%2C+100%25+loud&audio_length=5")
     }
 }
 
 /// The client against the sandbox over loopback: each error class of the contract.
 @Suite struct ClientOverHTTPTests {
-    func submit(_ configuration: SandboxConfiguration, key: String = "test-key",
-                _ request: SubmitRequest = SubmitRequest(prompt: "a door creaks"), times: Int = 1) async throws -> [SubmitOutcome] {
+    func submit(
+        _ configuration: SandboxConfiguration, key: String = "test-key",
+        _ request: SubmitRequest = SubmitRequest(prompt: "a door creaks"), times: Int = 1
+    ) async throws -> [SubmitOutcome] {
         try await Sandbox.withRunning(configuration) { url, _ in
             let client = MusicGPTClient(baseURL: url, key: APIKey(key)!, timeout: .seconds(5))
             var outcomes: [SubmitOutcome] = []
@@ -110,16 +131,23 @@ import Testing
             let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)
             var outcomes: [SubmitOutcome] = []
             for length in [nil, 5, 30] {
-                outcomes.append(await client.submit(SubmitRequest(prompt: "wind, gusting", audioLength: length, webhookURL: "https://example.com/h")))
+                outcomes.append(
+                    await client.submit(
+                        SubmitRequest(prompt: "wind, gusting", audioLength: length, webhookURL: "https://example.com/h")
+                    ))
             }
             await client.shutdown()
             return (outcomes, await sandbox.acceptedTasks)
         }
         #expect(tasks.count == 3)
         for (outcome, task) in zip(outcomes, tasks) {
-            #expect(outcome == .accepted(SubmitAnswer(taskID: task.taskID, conversionID: task.conversionID,
-                                                      eta: task.eta < 0 ? nil : task.eta, creditEstimate: task.creditEstimate,
-                                                      message: "Successfully published to queue")))
+            #expect(
+                outcome
+                    == .accepted(
+                        SubmitAnswer(
+                            taskID: task.taskID, conversionID: task.conversionID,
+                            eta: task.eta < 0 ? nil : task.eta, creditEstimate: task.creditEstimate,
+                            message: "Successfully published to queue")))
             #expect(task.prompt == "wind, gusting")
             #expect(task.webhookURL == "https://example.com/h")
         }
@@ -152,8 +180,14 @@ import Testing
         configuration.submitsPerMinute = 6
         configuration.retryAfter = style
         let outcomes = try await submit(configuration, times: 3)
-        guard case .accepted = outcomes[0] else { Issue.record("\(outcomes[0])"); return }
-        guard case let .retryable(429, _, retryAfter) = outcomes[2] else { Issue.record("\(outcomes[2])"); return }
+        guard case .accepted = outcomes[0] else {
+            Issue.record("\(outcomes[0])")
+            return
+        }
+        guard case let .retryable(429, _, retryAfter) = outcomes[2] else {
+            Issue.record("\(outcomes[2])")
+            return
+        }
         switch style {
         case .seconds: #expect(retryAfter.map { $0 > .zero && $0 <= .seconds(10) } == true)
         case .httpDate: #expect(retryAfter.map { $0 > .zero && $0 <= .seconds(12) } == true)
@@ -171,12 +205,20 @@ import Testing
         let serverError = try await submit(only(.serverError))[0]
         #expect(serverError == .retryable(status: 500, error: "HTTP 500: Internal Server Error", retryAfter: nil))
         let badGateway = try await submit(only(.badGateway))[0]
-        guard case let .retryable(502, text, nil) = badGateway else { Issue.record("\(badGateway)"); return }
+        guard case let .retryable(502, text, nil) = badGateway else {
+            Issue.record("\(badGateway)")
+            return
+        }
         #expect(text.contains("502 Bad Gateway") && !text.contains("<"))
-        #expect(try await submit(only(.successFalse))[0] == .rejected(status: 200, error: "Generation queue unavailable, please retry."))
+        #expect(
+            try await submit(only(.successFalse))[0]
+                == .rejected(status: 200, error: "Generation queue unavailable, please retry."))
         for kind in [SandboxConfiguration.FailureKind.resetBefore, .resetAfter] {
             let outcome = try await submit(only(kind))[0]
-            guard case .ambiguous(nil, _) = outcome else { Issue.record("\(kind) was not ambiguous: \(outcome)"); continue }
+            guard case .ambiguous(nil, _) = outcome else {
+                Issue.record("\(kind) was not ambiguous: \(outcome)")
+                continue
+            }
         }
     }
 
@@ -186,7 +228,10 @@ import Testing
         let client = MusicGPTClient(baseURL: url, key: APIKey("k")!, timeout: .seconds(5))
         let outcome = await client.submit(SubmitRequest(prompt: "x"))
         await client.shutdown()
-        guard case .retryable(nil, _, nil) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .retryable(nil, _, nil) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
     }
 
     @Test func aSlowAnswerPastTheTimeoutIsAmbiguous() async throws {
@@ -198,7 +243,10 @@ import Testing
             await client.shutdown()
             return outcome
         }
-        guard case .ambiguous(nil, let text) = outcome else { Issue.record("\(outcome)"); return }
+        guard case .ambiguous(nil, let text) = outcome else {
+            Issue.record("\(outcome)")
+            return
+        }
         #expect(text.contains("timed out"))
     }
 }

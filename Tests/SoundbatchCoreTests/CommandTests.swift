@@ -37,14 +37,16 @@ import Testing
     }
 
     @Test func ledgerComesFromTheEnvironmentOrTheOption() throws {
-        try soundbatch(["run", exampleCSV, "--dry-run", "--batch", "env"], in: folder.path,
-                       environment: ["SOUNDBATCH_LEDGER": folder.file("from-env.sqlite")])
+        try soundbatch(
+            ["run", exampleCSV, "--dry-run", "--batch", "env"], in: folder.path,
+            environment: ["SOUNDBATCH_LEDGER": folder.file("from-env.sqlite")])
         try soundbatch(["run", exampleCSV, "--dry-run", "--ledger", "opt.sqlite"], in: folder.path)
         #expect(FileManager.default.fileExists(atPath: folder.file("from-env.sqlite")))
         #expect(FileManager.default.fileExists(atPath: folder.file("opt.sqlite")))
         #expect(!FileManager.default.fileExists(atPath: folder.file("soundbatch.sqlite")))
-        let status = try soundbatch(["status", "--batch", "env"], in: folder.path,
-                                    environment: ["SOUNDBATCH_LEDGER": folder.file("from-env.sqlite")])
+        let status = try soundbatch(
+            ["status", "--batch", "env"], in: folder.path,
+            environment: ["SOUNDBATCH_LEDGER": folder.file("from-env.sqlite")])
         #expect(status.stdout.contains("env: 12 jobs"))
     }
 
@@ -105,7 +107,8 @@ import Testing
         #expect(html.status == 0 && html.stdout.isEmpty)
         let page = try String(contentsOfFile: folder.file("spend.html"), encoding: .utf8)
         #expect(page.hasPrefix("<!DOCTYPE html>") && page.hasSuffix("</html>\n"))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".tmp") }.isEmpty)
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".tmp") }.isEmpty)
         let jobs = try soundbatch(["report", "--jobs", "--format", "csv", "--batch", "jobs.example"], in: folder.path)
         #expect(jobs.stdout.split(separator: "\r\n").count == 13)
         #expect(jobs.stdout.split(separator: "\r\n").first?.hasSuffix(",last_error,scene") == true)

@@ -22,8 +22,14 @@ import Testing
         ("only-header.csv", 65, ["only-header.csv:2:", "header but no rows"]),
         ("empty.csv", 65, ["empty.csv:1:", "the file is empty"]),
         ("binary.png", 65, ["binary.png:1:"]),
-        ("bad-values.csv", 65, ["bad-values.csv:2: the prompt is empty", "bad-values.csv:3: audio_length \"0\"",
-                                "bad-values.csv:4: audio_length \"abc\"", "bad-values.csv:5: webhook_url", "bad-values.csv:6: the id is empty"]),
+        (
+            "bad-values.csv", 65,
+            [
+                "bad-values.csv:2: the prompt is empty", "bad-values.csv:3: audio_length \"0\"",
+                "bad-values.csv:4: audio_length \"abc\"", "bad-values.csv:5: webhook_url",
+                "bad-values.csv:6: the id is empty"
+            ]
+        )
     ]
 
     func ledgerIsEmpty() throws -> Bool {
@@ -69,10 +75,15 @@ import Testing
     @Test func aFileThatBreaksLateLeavesAnExistingLedgerAsItWas() throws {
         let good = try folder.write("jobs.csv", "id,prompt\na,one\nb,two\n")
         try soundbatch(["run", good, "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path)
-        let before = try soundbatch(["report", "--jobs", "--format", "csv", "--ledger", "ledger.sqlite"], in: folder.path).stdout
+        let before = try soundbatch(
+            ["report", "--jobs", "--format", "csv", "--ledger", "ledger.sqlite"], in: folder.path
+        ).stdout
         let broken = try folder.write("jobs.csv", "id,prompt\na,one\nb,two\nc,three\nd,\"open\n")
-        let result = try soundbatch(["run", broken, "--dry-run", "--skip-invalid", "--ledger", "ledger.sqlite"], in: folder.path)
+        let result = try soundbatch(
+            ["run", broken, "--dry-run", "--skip-invalid", "--ledger", "ledger.sqlite"], in: folder.path)
         #expect(result.status == 65 && result.stderr.contains("jobs.csv:5:"))
-        #expect(try soundbatch(["report", "--jobs", "--format", "csv", "--ledger", "ledger.sqlite"], in: folder.path).stdout == before)
+        #expect(
+            try soundbatch(["report", "--jobs", "--format", "csv", "--ledger", "ledger.sqlite"], in: folder.path).stdout
+                == before)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import SoundbatchSandbox
 import Testing
+
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
 
@@ -16,7 +17,9 @@ import Testing
     }
 
     func jobs() throws -> [Row] {
-        try DatabaseQueue(path: folder.file("ledger.sqlite")).read { try Row.fetchAll($0, sql: "SELECT * FROM jobs ORDER BY id") }
+        try DatabaseQueue(path: folder.file("ledger.sqlite")).read {
+            try Row.fetchAll($0, sql: "SELECT * FROM jobs ORDER BY id")
+        }
     }
 
     func states() throws -> [String: Int] {
@@ -27,15 +30,22 @@ import Testing
 
     @Test func aKilledRunResumesWithoutSendingAnyJobTwice() async throws {
         let csv = try writeJobs(40)
-        let configuration = SandboxConfiguration.with { $0.submitsPerMinute = nil; $0.latency = .milliseconds(150) }
+        let configuration = SandboxConfiguration.with {
+            $0.submitsPerMinute = nil
+            $0.latency = .milliseconds(150)
+        }
         try await Sandbox.withRunning(configuration) { url, sandbox in
-            let send = ["--base-url", url, "--ledger", "ledger.sqlite", "--rate", "40/s", "--concurrency", "4", "--quiet"]
-            let first = try Child(["run", csv, "--batch", "b"] + send, in: folder, environment: environment, name: "first")
+            let send = [
+                "--base-url", url, "--ledger", "ledger.sqlite", "--rate", "40/s", "--concurrency", "4", "--quiet"
+            ]
+            let first = try Child(
+                ["run", csv, "--batch", "b"] + send, in: folder, environment: environment, name: "first")
             #expect(try await eventually { await sandbox.acceptedTasks.count >= 10 })
             first.signal(SIGKILL)
             #expect(try await first.exitStatus() == SIGKILL + 128 || first.process.terminationReason == .uncaughtSignal)
 
-            let resumed = try Child(["resume", "--batch", "b"] + send, in: folder, environment: environment, name: "resume")
+            let resumed = try Child(
+                ["resume", "--batch", "b"] + send, in: folder, environment: environment, name: "resume")
             let status = try await resumed.exitStatus()
             let held = try states()["ambiguous", default: 0]
             #expect(status == (held > 0 ? 2 : 0), "\(resumed.stderr)")
@@ -46,16 +56,21 @@ import Testing
             let rows = try jobs()
             #expect(Set(tasks.map(\.prompt)).count == tasks.count, "a job was paid for twice")
             #expect(rows.allSatisfy { ["submitted", "ambiguous"].contains($0["state"] as String) })
-            let submitted = Dictionary(uniqueKeysWithValues: rows.compactMap { row in
-                (row["task_id"] as String?).map { ($0, row["prompt"] as String) }
-            })
+            let submitted = Dictionary(
+                uniqueKeysWithValues: rows.compactMap { row in
+                    (row["task_id"] as String?).map { ($0, row["prompt"] as String) }
+                })
             let ambiguous = Set(rows.filter { $0["state"] == "ambiguous" }.map { $0["prompt"] as String })
             for task in tasks {
-                #expect(submitted[task.taskID] == task.prompt || ambiguous.contains(task.prompt), "task \(task.taskID) lost")
+                #expect(
+                    submitted[task.taskID] == task.prompt || ambiguous.contains(task.prompt), "task \(task.taskID) lost"
+                )
             }
 
             // Resending the ambiguous jobs is the user's call; it may pay for those again, and only those.
-            let resend = try Child(["resume", "--batch", "b", "--resend-ambiguous"] + send, in: folder, environment: environment, name: "resend")
+            let resend = try Child(
+                ["resume", "--batch", "b", "--resend-ambiguous"] + send, in: folder, environment: environment,
+                name: "resend")
             #expect(try await resend.exitStatus() == 0, "\(resend.stderr)")
             let after = await sandbox.acceptedTasks
             #expect(try states() == ["submitted": 40])
@@ -66,10 +81,16 @@ import Testing
 
     @Test func SIGINTLetsRequestsInFlightFinishAndSaysHowToResume() async throws {
         let csv = try writeJobs(30)
-        let configuration = SandboxConfiguration.with { $0.submitsPerMinute = nil; $0.latency = .milliseconds(800) }
+        let configuration = SandboxConfiguration.with {
+            $0.submitsPerMinute = nil
+            $0.latency = .milliseconds(800)
+        }
         try await Sandbox.withRunning(configuration) { url, sandbox in
-            let child = try Child(["run", csv, "--batch", "b", "--base-url", url, "--ledger", "ledger.sqlite",
-                                   "--rate", "20/s", "--concurrency", "4"], in: folder, environment: environment)
+            let child = try Child(
+                [
+                    "run", csv, "--batch", "b", "--base-url", url, "--ledger", "ledger.sqlite",
+                    "--rate", "20/s", "--concurrency", "4"
+                ], in: folder, environment: environment)
             #expect(try await eventually { await sandbox.acceptedTasks.count >= 4 })
             child.signal(SIGINT)
             #expect(try await child.exitStatus() == 2)
@@ -85,14 +106,25 @@ import Testing
     @Test func theKeyAppearsNowhere() async throws {
         let secret = "sk-live-\(UUID().uuidString)"
         let csv = try writeJobs(5)
-        try await Sandbox.withRunning(SandboxConfiguration.with { $0.submitsPerMinute = nil; $0.failureRate = 0.5 }) { url, _ in
-            let child = try Child(["run", csv, "--batch", "b", "--base-url", url, "--ledger", "ledger.sqlite",
-                                   "--rate", "50/s", "--log-level", "trace"], in: folder,
-                                  environment: ["MUSICGPT_API_KEY": secret])
+        try await Sandbox.withRunning(
+            SandboxConfiguration.with {
+                $0.submitsPerMinute = nil
+                $0.failureRate = 0.5
+            }
+        ) { url, _ in
+            let child = try Child(
+                [
+                    "run", csv, "--batch", "b", "--base-url", url, "--ledger", "ledger.sqlite",
+                    "--rate", "50/s", "--log-level", "trace"
+                ], in: folder,
+                environment: ["MUSICGPT_API_KEY": secret])
             _ = try await child.exitStatus()
             // A refused key must not be echoed either.
-            let refused = try Child(["resume", "--batch", "b", "--base-url", url + "/nowhere", "--ledger", "ledger.sqlite",
-                                     "--log-level", "trace"], in: folder, environment: ["MUSICGPT_API_KEY": secret], name: "refused")
+            let refused = try Child(
+                [
+                    "resume", "--batch", "b", "--base-url", url + "/nowhere", "--ledger", "ledger.sqlite",
+                    "--log-level", "trace"
+                ], in: folder, environment: ["MUSICGPT_API_KEY": secret], name: "refused")
             _ = try await refused.exitStatus()
             for text in [child.stdout, child.stderr, refused.stdout, refused.stderr] {
                 #expect(!text.contains(secret))
@@ -114,8 +146,9 @@ import Testing
     @Test func theMainCommandFetchesAPlayableWAVForEveryCompletedJob() async throws {
         let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("jobs.example.csv").path
-        let child = try Child(["run", example, "--sandbox", "--wait", "--download", "sounds", "--ledger", "ledger.sqlite"],
-                              in: folder)
+        let child = try Child(
+            ["run", example, "--sandbox", "--wait", "--download", "sounds", "--ledger", "ledger.sqlite"],
+            in: folder)
         let status = try await child.exitStatus(within: .seconds(120))
         let rows = try jobs()
         let completed = rows.filter { $0["state"] == "completed" }
@@ -125,7 +158,9 @@ import Testing
             let path = try #require(row["download_path"] as String?)
             #expect(path.hasPrefix(folder.file("sounds/")))
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            #expect(data.prefix(4) == Data("RIFF".utf8) && data[8..<12] == Data("WAVE".utf8) && data[12..<16] == Data("fmt ".utf8))
+            #expect(
+                data.prefix(4) == Data("RIFF".utf8) && data[8..<12] == Data("WAVE".utf8)
+                    && data[12..<16] == Data("fmt ".utf8))
         }
         #expect(child.stdout.contains("audio saved \(completed.count)"))
         // Tracking runs while submitting goes on: the first sound is done before the last prompt is sent.
@@ -136,15 +171,24 @@ import Testing
 
     @Test func aKeyFileMustBeARegularFileAndPrivate() async throws {
         let csv = try writeJobs(2)
-        let folderAsKey = try Child(["run", csv, "--ledger", "ledger.sqlite", "--api-key-file", folder.path], in: folder, name: "dir")
+        let folderAsKey = try Child(
+            ["run", csv, "--ledger", "ledger.sqlite", "--api-key-file", folder.path], in: folder, name: "dir")
         #expect(try await folderAsKey.exitStatus() == 64)
         #expect(folderAsKey.stderr.contains("not a regular file"))
         let secret = "sk-file-\(UUID().uuidString)"
         let keyFile = try folder.write("key.txt", secret + "\n")
         chmod(keyFile, 0o644)
-        try await Sandbox.withRunning(.with { $0.submitsPerMinute = nil; $0.apiKey = secret }) { url, sandbox in
-            let child = try Child(["run", csv, "--ledger", "ledger.sqlite", "--base-url", url, "--rate", "20/s",
-                                   "--api-key-file", keyFile, "--log-level", "trace"], in: folder)
+        try await Sandbox.withRunning(
+            .with {
+                $0.submitsPerMinute = nil
+                $0.apiKey = secret
+            }
+        ) { url, sandbox in
+            let child = try Child(
+                [
+                    "run", csv, "--ledger", "ledger.sqlite", "--base-url", url, "--rate", "20/s",
+                    "--api-key-file", keyFile, "--log-level", "trace"
+                ], in: folder)
             #expect(try await child.exitStatus() == 0, "\(child.stderr)")
             #expect(child.stderr.contains("can be read by other users; chmod 600 it"))
             #expect(!child.stderr.contains(secret) && !child.stdout.contains(secret))
@@ -155,7 +199,9 @@ import Testing
     @Test func theWebhookCommandRecordsACallbackThenStopsCleanlyOnSIGINT() async throws {
         let ledger = try SQLiteLedger(path: folder.file("ledger.sqlite"))
         _ = try ledger.ingest(CSVReader(path: try writeJobs(1)), batch: "b", skipInvalid: false)
-        try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 'task-1'") }
+        try await ledger.database.write {
+            try $0.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 'task-1'")
+        }
         let child = try Child(["webhook", "--listen", "127.0.0.1:0", "--ledger", "ledger.sqlite"], in: folder)
         // The URL is on standard output (a file here) while the server runs: it must not wait in a buffer.
         #expect(try await eventually { child.stdout.contains("/hook") }, "\(child.stderr)")
@@ -174,8 +220,10 @@ import Testing
             let port = String(url.split(separator: ":").last ?? "")
             let child = try Child(["sandbox", "--port", port], in: folder)
             #expect(try await child.exitStatus() == 64)
-            #expect(child.stderr.contains("could not listen on 127.0.0.1:\(port): Address already in use; choose another port"),
-                    "\(child.stderr)")
+            #expect(
+                child.stderr.contains(
+                    "could not listen on 127.0.0.1:\(port): Address already in use; choose another port"),
+                "\(child.stderr)")
         }
     }
 }

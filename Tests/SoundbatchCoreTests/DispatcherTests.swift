@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import SoundbatchSandbox
 import Testing
+
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
 
@@ -36,14 +37,18 @@ import Testing
         return configuration
     }
 
-    func dispatch(_ ledger: SQLiteLedger, batchID: Int64, sandbox configuration: SandboxConfiguration,
-                  settings: DispatchSettings, key: String = "k") async throws -> (DispatchResult, [SandboxTask], [String: Int]) {
+    func dispatch(
+        _ ledger: SQLiteLedger, batchID: Int64, sandbox configuration: SandboxConfiguration,
+        settings: DispatchSettings, key: String = "k"
+    ) async throws -> (DispatchResult, [SandboxTask], [String: Int]) {
         try await Sandbox.withRunning(configuration) { url, sandbox in
-            let client = MusicGPTClient(baseURL: url, key: APIKey(key)!, timeout: .seconds(5), connections: settings.concurrency)
+            let client = MusicGPTClient(
+                baseURL: url, key: APIKey(key)!, timeout: .seconds(5), connections: settings.concurrency)
             var logger = Logger(label: "test")
             logger.logLevel = .critical
-            let dispatcher = Dispatcher(ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
-                                        stop: StopSignal(), logger: logger)
+            let dispatcher = Dispatcher(
+                ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
+                stop: StopSignal(), logger: logger)
             let result = try await dispatcher.run(batchID: batchID)
             await client.shutdown()
             return (result, await sandbox.acceptedTasks, await sandbox.answers)
@@ -56,7 +61,8 @@ import Testing
 
     @Test func everyJobIsSubmittedOnceAndTheLedgerMatchesTheSandbox() async throws {
         let (ledger, batchID) = try ledger(jobs: 40, audioLength: 12)
-        let (result, tasks, _) = try await dispatch(ledger, batchID: batchID, sandbox: unlimitedSandbox(), settings: fast())
+        let (result, tasks, _) = try await dispatch(
+            ledger, batchID: batchID, sandbox: unlimitedSandbox(), settings: fast())
         #expect(result.counters.submitted == 40)
         #expect(result.stopReason == nil)
         let rows = try jobRows(ledger)
@@ -71,16 +77,23 @@ import Testing
             #expect(row["submitted_at"] as String? != nil)
             #expect(row["attempt_count"] == 1)
         }
-        let attempts = try await ledger.database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE http_status = 200 AND finished_at IS NOT NULL")! }
+        let attempts = try await ledger.database.read {
+            try Int.fetchOne(
+                $0, sql: "SELECT COUNT(*) FROM attempts WHERE http_status = 200 AND finished_at IS NOT NULL")!
+        }
         #expect(attempts == 40)
         // Nothing left: a second run sends nothing.
-        let (again, tasksAgain, _) = try await dispatch(ledger, batchID: batchID, sandbox: unlimitedSandbox(), settings: fast())
+        let (again, tasksAgain, _) = try await dispatch(
+            ledger, batchID: batchID, sandbox: unlimitedSandbox(), settings: fast())
         #expect(again.counters.total == 0 && tasksAgain.isEmpty)
     }
 
     @Test func faultsAreRetriedOrHeldAndNothingIsPaidTwice() async throws {
         let (ledger, batchID) = try ledger(jobs: 60)
-        let sandbox = unlimitedSandbox { $0.failureRate = 0.3; $0.seed = 42 }
+        let sandbox = unlimitedSandbox {
+            $0.failureRate = 0.3
+            $0.seed = 42
+        }
         let (result, tasks, answers) = try await dispatch(ledger, batchID: batchID, sandbox: sandbox, settings: fast())
         let rows = try jobRows(ledger)
         let states = Dictionary(grouping: rows, by: { $0["state"] as String }).mapValues(\.count)
@@ -97,7 +110,8 @@ import Testing
         for task in tasks where !submitted.contains(task.taskID) {
             #expect(ambiguousPrompts.contains(task.prompt), "task \(task.taskID) was lost")
         }
-        #expect(answers["reset-after", default: 0] + answers["reset-before", default: 0] == states["ambiguous", default: 0])
+        #expect(
+            answers["reset-after", default: 0] + answers["reset-before", default: 0] == states["ambiguous", default: 0])
         #expect(answers["success-false", default: 0] == states["failed", default: 0])
         let attempts = try await ledger.database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts")! }
         #expect(attempts == answers.values.reduce(0, +))
@@ -105,10 +119,18 @@ import Testing
 
     @Test func aRefusedKeyStopsAfterAtMostConcurrencyRequests() async throws {
         let (ledger, batchID) = try ledger(jobs: 50)
-        let sandbox = SandboxConfiguration.with { $0.submitsPerMinute = nil; $0.apiKey = "right"; $0.latency = .milliseconds(50) }
-        let (result, _, answers) = try await dispatch(ledger, batchID: batchID, sandbox: sandbox,
-                                                      settings: fast { $0.concurrency = 4 }, key: "wrong")
-        guard case .keyRejected? = result.stopReason else { Issue.record("\(String(describing: result.stopReason))"); return }
+        let sandbox = SandboxConfiguration.with {
+            $0.submitsPerMinute = nil
+            $0.apiKey = "right"
+            $0.latency = .milliseconds(50)
+        }
+        let (result, _, answers) = try await dispatch(
+            ledger, batchID: batchID, sandbox: sandbox,
+            settings: fast { $0.concurrency = 4 }, key: "wrong")
+        guard case .keyRejected? = result.stopReason else {
+            Issue.record("\(String(describing: result.stopReason))")
+            return
+        }
         #expect(answers["403", default: 0] >= 1 && answers["403", default: 0] <= 4)
         let rows = try jobRows(ledger)
         #expect(rows.allSatisfy { $0["state"] == "pending" })
@@ -117,8 +139,12 @@ import Testing
     @Test func runningOutOfCreditsStopsWithJobsPending() async throws {
         let (ledger, batchID) = try ledger(jobs: 20)
         let sandbox = unlimitedSandbox { $0.credits = 10 }  // five jobs at 2 credits
-        let (result, tasks, _) = try await dispatch(ledger, batchID: batchID, sandbox: sandbox, settings: fast { $0.concurrency = 1 })
-        guard case .outOfCredits? = result.stopReason else { Issue.record("\(String(describing: result.stopReason))"); return }
+        let (result, tasks, _) = try await dispatch(
+            ledger, batchID: batchID, sandbox: sandbox, settings: fast { $0.concurrency = 1 })
+        guard case .outOfCredits? = result.stopReason else {
+            Issue.record("\(String(describing: result.stopReason))")
+            return
+        }
         #expect(tasks.count == 5)
         let rows = try jobRows(ledger)
         #expect(rows.filter { $0["state"] == "submitted" }.count == 5)
@@ -127,8 +153,9 @@ import Testing
 
     @Test func maxCreditsIsNeverPassed() async throws {
         let (ledger, batchID) = try ledger(jobs: 30, audioLength: 20)  // 3 credits each
-        let (result, tasks, _) = try await dispatch(ledger, batchID: batchID, sandbox: unlimitedSandbox(),
-                                                    settings: fast { $0.maxCredits = 20 })
+        let (result, tasks, _) = try await dispatch(
+            ledger, batchID: batchID, sandbox: unlimitedSandbox(),
+            settings: fast { $0.maxCredits = 20 })
         let budget = try #require(result.budget)
         #expect(tasks.count == 6)
         #expect(budget.estimated == 18 && budget.limit == 20 && budget.jobsLeft == 24)
@@ -138,8 +165,12 @@ import Testing
     @Test func rateLimitingPausesEveryoneAndEveryJobStillGoesThrough() async throws {
         let (ledger, batchID) = try ledger(jobs: 12)
         let sandbox = SandboxConfiguration.with { $0.submitsPerMinute = 600 }
-        let (result, tasks, answers) = try await dispatch(ledger, batchID: batchID, sandbox: sandbox,
-                                                          settings: fast { $0.rate = Rate("50/s")!; $0.maxAttempts = 20 })
+        let (result, tasks, answers) = try await dispatch(
+            ledger, batchID: batchID, sandbox: sandbox,
+            settings: fast {
+                $0.rate = Rate("50/s")!
+                $0.maxAttempts = 20
+            })
         #expect(result.counters.submitted == 12)
         #expect(tasks.count == 12)
         #expect(answers["429", default: 0] > 0)
@@ -148,42 +179,62 @@ import Testing
 
     @Test func aJobOutOfAttemptsFailsWithTheLastError() async throws {
         let (ledger, batchID) = try ledger(jobs: 3)
-        let sandbox = unlimitedSandbox { $0.failureRate = 1; $0.failureKinds = [.serverError] }
-        let (result, _, answers) = try await dispatch(ledger, batchID: batchID, sandbox: sandbox,
-                                                      settings: fast { $0.maxAttempts = 3 })
+        let sandbox = unlimitedSandbox {
+            $0.failureRate = 1
+            $0.failureKinds = [.serverError]
+        }
+        let (result, _, answers) = try await dispatch(
+            ledger, batchID: batchID, sandbox: sandbox,
+            settings: fast { $0.maxAttempts = 3 })
         #expect(result.counters.failed == 3)
         #expect(answers["500"] == 9)
         let rows = try jobRows(ledger)
-        #expect(rows.allSatisfy { $0["state"] == "failed" && $0["attempt_count"] == 3 && $0["last_http_status"] == 500 })
+        #expect(
+            rows.allSatisfy { $0["state"] == "failed" && $0["attempt_count"] == 3 && $0["last_http_status"] == 500 })
         #expect(rows.allSatisfy { ($0["last_error"] as String?)?.contains("Internal Server Error") == true })
     }
 
     @Test func aResentJobRefusedForGoodSaysAnEarlierRequestMayHaveMadeATask() async throws {
         let (ledger, batchID) = try ledger(jobs: 2)
-        let dropped = unlimitedSandbox { $0.failureRate = 1; $0.failureKinds = [.resetAfter] }
+        let dropped = unlimitedSandbox {
+            $0.failureRate = 1
+            $0.failureKinds = [.resetAfter]
+        }
         let (first, tasks, _) = try await dispatch(ledger, batchID: batchID, sandbox: dropped, settings: fast())
         #expect(first.counters.ambiguous == 2 && tasks.count == 2)
         #expect(try await ledger.requeueAmbiguous(batchID: batchID) == 2)
-        let refusing = unlimitedSandbox { $0.failureRate = 1; $0.failureKinds = [.successFalse] }
+        let refusing = unlimitedSandbox {
+            $0.failureRate = 1
+            $0.failureKinds = [.successFalse]
+        }
         let (second, _, _) = try await dispatch(ledger, batchID: batchID, sandbox: refusing, settings: fast())
         #expect(second.counters.failed == 2)
-        #expect(try jobRows(ledger).allSatisfy { ($0["last_error"] as String?)?.hasSuffix(LedgerNote.unansweredBefore) == true })
+        #expect(
+            try jobRows(ledger).allSatisfy {
+                ($0["last_error"] as String?)?.hasSuffix(LedgerNote.unansweredBefore) == true
+            })
 
         // A job refused at its only request says nothing of the kind.
         let (fresh, freshID) = try self.ledger(jobs: 1, file: "fresh")
         _ = try await dispatch(fresh, batchID: freshID, sandbox: refusing, settings: fast())
-        #expect(try jobRows(fresh).allSatisfy { $0["state"] == "failed" && ($0["last_error"] as String?)?.contains("earlier request") == false })
+        #expect(
+            try jobRows(fresh).allSatisfy {
+                $0["state"] == "failed" && ($0["last_error"] as String?)?.contains("earlier request") == false
+            })
     }
 
     @Test func aTwoHundredWithoutATaskCountsAsAnEarlierRequestInDoubt() async throws {
         let (ledger, batchID) = try ledger(jobs: 1)
         let first = try await ledger.markSubmitting(jobID: 1, webhookURL: nil)
-        try await ledger.recordSubmission(jobID: 1, attemptID: first, outcome: .ambiguous(status: 200, error: "HTTP 200 with no task_id in the answer"),
-                                          state: .ambiguous, latency: .zero)
+        try await ledger.recordSubmission(
+            jobID: 1, attemptID: first,
+            outcome: .ambiguous(status: 200, error: "HTTP 200 with no task_id in the answer"),
+            state: .ambiguous, latency: .zero)
         #expect(try await ledger.requeueAmbiguous(batchID: batchID) == 1)
         let second = try await ledger.markSubmitting(jobID: 1, webhookURL: nil)
-        try await ledger.recordSubmission(jobID: 1, attemptID: second, outcome: .rejected(status: 422, error: "bad prompt"),
-                                          state: .failed, latency: .zero)
+        try await ledger.recordSubmission(
+            jobID: 1, attemptID: second, outcome: .rejected(status: 422, error: "bad prompt"),
+            state: .failed, latency: .zero)
         #expect(try jobRows(ledger)[0]["last_error"] == "bad prompt" + LedgerNote.unansweredBefore)
     }
 
@@ -191,15 +242,18 @@ import Testing
         let (ledger, batchID) = try ledger(jobs: 3)
         let (one, two, three): (Int64, Int64, Int64) = (1, 2, 3)
         let first = try await ledger.markSubmitting(jobID: one, webhookURL: nil)
-        try await ledger.recordSubmission(jobID: one, attemptID: first, outcome: .ambiguous(status: nil, error: "reset"),
-                                          state: .ambiguous, latency: .zero)
+        try await ledger.recordSubmission(
+            jobID: one, attemptID: first, outcome: .ambiguous(status: nil, error: "reset"),
+            state: .ambiguous, latency: .zero)
         let accepted = try await ledger.markSubmitting(jobID: two, webhookURL: nil)
-        try await ledger.recordSubmission(jobID: two, attemptID: accepted, outcome: .accepted(SubmitAnswer(taskID: "t2")),
-                                          state: .submitted, latency: .zero)
+        try await ledger.recordSubmission(
+            jobID: two, attemptID: accepted, outcome: .accepted(SubmitAnswer(taskID: "t2")),
+            state: .submitted, latency: .zero)
         let busy = try await ledger.markSubmitting(jobID: three, webhookURL: nil)
-        try await ledger.recordSubmission(jobID: three, attemptID: busy,
-                                          outcome: .retryable(status: 503, error: "busy", retryAfter: nil),
-                                          state: .pending, latency: .zero)
+        try await ledger.recordSubmission(
+            jobID: three, attemptID: busy,
+            outcome: .retryable(status: 503, error: "busy", retryAfter: nil),
+            state: .pending, latency: .zero)
         _ = try await ledger.markSubmitting(jobID: three, webhookURL: nil)
         #expect(try await ledger.holdInterruptedSubmissions() == 1)
         let outcomes = try await ledger.database.read {
@@ -215,21 +269,26 @@ import Testing
 
     @Test func interruptedSubmissionsAreHeldAsAmbiguousAndResentOnlyOnRequest() async throws {
         let (ledger, batchID) = try ledger(jobs: 3)
-        try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'submitting' WHERE row_key = 'j2'") }
+        try await ledger.database.write {
+            try $0.execute(sql: "UPDATE jobs SET state = 'submitting' WHERE row_key = 'j2'")
+        }
         #expect(try await ledger.holdInterruptedSubmissions() == 1)
-        let (first, tasks, _) = try await dispatch(ledger, batchID: batchID, sandbox: unlimitedSandbox(), settings: fast())
+        let (first, tasks, _) = try await dispatch(
+            ledger, batchID: batchID, sandbox: unlimitedSandbox(), settings: fast())
         #expect(first.counters.submitted == 2)
         #expect(!tasks.map(\.prompt).contains("sound number 2"))
         #expect(try await ledger.requeueAmbiguous(batchID: batchID) == 1)
-        let (second, resent, _) = try await dispatch(ledger, batchID: batchID, sandbox: unlimitedSandbox(), settings: fast())
+        let (second, resent, _) = try await dispatch(
+            ledger, batchID: batchID, sandbox: unlimitedSandbox(), settings: fast())
         #expect(second.counters.submitted == 1)
         #expect(resent.map(\.prompt) == ["sound number 2"])
     }
 
     @Test func theDefaultWebhookFillsRowsWithoutOne() async throws {
         let (ledger, batchID) = try ledger(jobs: 2)
-        let (_, tasks, _) = try await dispatch(ledger, batchID: batchID, sandbox: unlimitedSandbox(),
-                                               settings: fast { $0.webhookURL = "https://example.com/hook" })
+        let (_, tasks, _) = try await dispatch(
+            ledger, batchID: batchID, sandbox: unlimitedSandbox(),
+            settings: fast { $0.webhookURL = "https://example.com/hook" })
         #expect(tasks.map(\.webhookURL) == ["https://example.com/hook", "https://example.com/hook"])
         #expect(try jobRows(ledger).allSatisfy { $0["webhook_url"] == "https://example.com/hook" })
     }

@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
+import SoundbatchSandbox
 import Testing
+
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
-import SoundbatchSandbox
 
 @Suite struct IngestTests {
     let folder = try! TemporaryFolder()
@@ -11,7 +12,9 @@ import SoundbatchSandbox
 
     func ledger() throws -> SQLiteLedger { try SQLiteLedger(path: ledgerPath) }
 
-    func feed(_ text: String, name: String = "jobs.csv", batch: String = "jobs", skipInvalid: Bool = false) throws -> IngestSummary {
+    func feed(
+        _ text: String, name: String = "jobs.csv", batch: String = "jobs", skipInvalid: Bool = false
+    ) throws -> IngestSummary {
         try ledger().ingest(CSVReader(path: folder.write(name, text)), batch: batch, skipInvalid: skipInvalid)
     }
 
@@ -26,7 +29,9 @@ import SoundbatchSandbox
         return []
     }
 
-    func jobs(_ columns: String = "row_key, source_line, prompt, audio_length, webhook_url, metadata, state, last_error") throws -> [Row] {
+    func jobs(
+        _ columns: String = "row_key, source_line, prompt, audio_length, webhook_url, metadata, state, last_error"
+    ) throws -> [Row] {
         try ledger().database.read { try Row.fetchAll($0, sql: "SELECT \(columns) FROM jobs ORDER BY id") }
     }
 
@@ -49,7 +54,8 @@ import SoundbatchSandbox
     }
 
     @Test func recordsRowsWithTheirColumnsAndMetadata() throws {
-        let summary = try feed(#"""
+        let summary = try feed(
+            #"""
             ID , Prompt,AUDIO_LENGTH,webhook_url,scene,take
             a,"Rain, heavy",30,https://example.com/hook,"night, storm",1
             b,  Door slam  ,,,"say ""hi""",
@@ -78,7 +84,8 @@ import SoundbatchSandbox
     }
 
     @Test func everyRowProblemIsListedAndNothingIsRecorded() throws {
-        let found = try problems("""
+        let found = try problems(
+            """
             id,prompt,audio_length,webhook_url
             1,ok,10,
             2,   ,10,
@@ -112,7 +119,10 @@ import SoundbatchSandbox
             _ = try feed("id,prompt,audio_length\n" + rows)
             Issue.record("accepted")
         } catch let error as IngestError {
-            guard case let .invalidFile(_, problems, count) = error else { Issue.record("\(error)"); return }
+            guard case let .invalidFile(_, problems, count) = error else {
+                Issue.record("\(error)")
+                return
+            }
             #expect(problems.count == 50)
             #expect(count == 120)
             #expect(error.description.contains("... and 70 more problems"))
@@ -147,7 +157,7 @@ import SoundbatchSandbox
             ("prompt\n", "header but no rows"),
             ("prompt,,x\nhi,,\n", "column 2 of the header has no name"),
             ("prompt,Scene,scene \nhi,a,b\n", "names \"scene\" twice"),
-            ("text,length\nhi,3\n", "no prompt column (found: text, length)"),
+            ("text,length\nhi,3\n", "no prompt column (found: text, length)")
         ]
         for (text, expected) in cases {
             let found = try problems(text, skipInvalid: true)
@@ -168,7 +178,9 @@ import SoundbatchSandbox
     }
 
     @Test func invalidUTF8AndNULBytesAreRowProblems() throws {
-        let path = try folder.write("bytes.csv", Array("prompt,n\nok,1\n".utf8) + [0xC3, 0x28, 0x2C, 0x31, 0x0A, 0x61, 0x00, 0x62, 0x2C, 0x32, 0x0A])
+        let path = try folder.write(
+            "bytes.csv",
+            Array("prompt,n\nok,1\n".utf8) + [0xC3, 0x28, 0x2C, 0x31, 0x0A, 0x61, 0x00, 0x62, 0x2C, 0x32, 0x0A])
         do {
             _ = try ledger().ingest(CSVReader(path: path), batch: "b", skipInvalid: false)
             Issue.record("accepted")
@@ -248,7 +260,10 @@ import SoundbatchSandbox
         #expect(summary.newJobs == size - old.count && summary.knownJobs == old.count && summary.invalidJobs == 0)
         let rows = try jobs("row_key, source_line, prompt, state")
         #expect(rows.map { $0["row_key"] as String } == (old + (0..<size).filter { $0 % 3 != 0 }).map { "id-\($0)" })
-        #expect(rows.allSatisfy { $0["state"] == "pending" && $0["prompt"] == "sound \(($0["row_key"] as String).dropFirst(3))" })
+        #expect(
+            rows.allSatisfy {
+                $0["state"] == "pending" && $0["prompt"] == "sound \(($0["row_key"] as String).dropFirst(3))"
+            })
         // New rows and corrected ones carry their line in the newer file; the others keep theirs.
         let lines = Dictionary(uniqueKeysWithValues: rows.map { ($0["row_key"] as String, $0["source_line"] as Int) })
         for number in 0..<size {
@@ -299,7 +314,10 @@ import SoundbatchSandbox
         _ = try feed("prompt\nx\n", batch: "two")
         try ledger().database.write { db in
             try db.execute(sql: "UPDATE jobs SET state = 'submitted', credit_estimate = 2.5 WHERE row_key = 'a'")
-            try db.execute(sql: "UPDATE jobs SET state = 'completed', credit_estimate = 1.25, conversion_cost = 1.5 WHERE row_key = 'c'")
+            try db.execute(
+                sql:
+                    "UPDATE jobs SET state = 'completed', credit_estimate = 1.25, conversion_cost = 1.5 WHERE row_key = 'c'"
+            )
         }
         let status = try ledger().status()
         #expect(status.map(\.name) == ["one", "two"])
@@ -325,13 +343,17 @@ import SoundbatchSandbox
             let count = Int.random(in: 1...100, using: &random)  // the feed inserts by 32 rows: full chunks and a rest
             var rows: [[String]] = [["id", "prompt", "audio_length", "scene"]]
             for index in 0..<count {
-                var prompt = (0..<Int.random(in: 1...6, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined()
+                var prompt = (0..<Int.random(in: 1...6, using: &random)).map { _ in
+                    pieces.randomElement(using: &random)!
+                }.joined()
                 prompt = "p\(index) " + prompt + " end"  // never blank, and unique
                 let length = Bool.random(using: &random) ? String(Int.random(in: 1...600, using: &random)) : ""
-                let scene = (0..<Int.random(in: 0...3, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined()
+                let scene = (0..<Int.random(in: 0...3, using: &random)).map { _ in pieces.randomElement(using: &random)!
+                }.joined()
                 rows.append(["id-\(index)", prompt, length, scene])
             }
-            let path = try folder.write("r\(round).csv", csvText(rows, lineEnding: round.isMultiple(of: 2) ? "\n" : "\r\n"))
+            let path = try folder.write(
+                "r\(round).csv", csvText(rows, lineEnding: round.isMultiple(of: 2) ? "\n" : "\r\n"))
             let ledger = try SQLiteLedger(path: folder.file("r\(round).sqlite"))
             let summary = try ledger.ingest(CSVReader(path: path), batch: "r", skipInvalid: false)
             #expect(summary.newJobs == count)
@@ -342,7 +364,8 @@ import SoundbatchSandbox
                 #expect(row["row_key"] == written[0])
                 #expect(row["prompt"] == written[1].trimmed, "round \(round)")
                 #expect(row["audio_length"] as Int? == Int(written[2]))
-                let metadata = try JSONDecoder().decode([String: String].self, from: Data((row["metadata"] as String).utf8))
+                let metadata = try JSONDecoder().decode(
+                    [String: String].self, from: Data((row["metadata"] as String).utf8))
                 #expect(metadata == ["scene": written[3]])
             }
         }
@@ -356,7 +379,9 @@ import SoundbatchSandbox
         let ledger = try SQLiteLedger(path: folder.file("refeed.sqlite"))
         var held: Set<String> = []
         for round in 0..<12 {
-            let prompts = (0..<Int.random(in: 1...250, using: &random)).map { _ in "sound \(Int.random(in: 0..<20, using: &random))" }
+            let prompts = (0..<Int.random(in: 1...250, using: &random)).map { _ in
+                "sound \(Int.random(in: 0..<20, using: &random))"
+            }
             var seen: [String: Int] = [:]
             let keys = prompts.map { prompt -> String in
                 seen[prompt, default: 0] += 1
@@ -372,7 +397,11 @@ import SoundbatchSandbox
             }
             #expect(Set(stored.map { $0["row_key"] as String }) == held, "round \(round)")
             #expect(stored.count == held.count)
-            #expect(stored.allSatisfy { ($0["row_key"] as String).hasPrefix("~" + RowKey.hash("\($0["prompt"] as String)\u{1F}\u{1F}") + "-") })
+            #expect(
+                stored.allSatisfy {
+                    ($0["row_key"] as String).hasPrefix(
+                        "~" + RowKey.hash("\($0["prompt"] as String)\u{1F}\u{1F}") + "-")
+                })
         }
     }
 
@@ -381,12 +410,16 @@ import SoundbatchSandbox
         let ledger = try SQLiteLedger(path: folder.file("bytes.sqlite"))
         let interesting: [UInt8] = Array("prompt,id,\"\n\r".utf8) + [0x00, 0xFF, 0xC3, 0xA9]
         for round in 0..<200 {
-            let bytes = Array("prompt,id\n".utf8) + (0..<Int.random(in: 0...80, using: &random)).map { _ in
-                Bool.random(using: &random) ? interesting.randomElement(using: &random)! : UInt8.random(in: 0...255, using: &random)
-            }
+            let bytes =
+                Array("prompt,id\n".utf8)
+                + (0..<Int.random(in: 0...80, using: &random)).map { _ in
+                    Bool.random(using: &random)
+                        ? interesting.randomElement(using: &random)! : UInt8.random(in: 0...255, using: &random)
+                }
             let path = try folder.write("b\(round).csv", bytes)
             do {
-                _ = try ledger.ingest(CSVReader(path: path), batch: "b\(round % 3)", skipInvalid: round.isMultiple(of: 2))
+                _ = try ledger.ingest(
+                    CSVReader(path: path), batch: "b\(round % 3)", skipInvalid: round.isMultiple(of: 2))
             } catch is IngestError {
                 // A clear refusal is a fine outcome.
             }

@@ -9,7 +9,8 @@ import Testing
     let folder = try! TemporaryFolder()
 
     func writeJobs(_ count: Int) throws -> String {
-        try folder.write("b.csv", "id,prompt\n" + (1...count).map { "j\($0),stress sound \($0)" }.joined(separator: "\n"))
+        try folder.write(
+            "b.csv", "id,prompt\n" + (1...count).map { "j\($0),stress sound \($0)" }.joined(separator: "\n"))
     }
 
     func integrity(_ path: String) throws -> String? {
@@ -20,8 +21,15 @@ import Testing
 
     @Test func aSecondSenderOnTheSameLedgerIsRefused() async throws {
         let csv = try writeJobs(30)
-        try await Sandbox.withRunning(.with { $0.submitsPerMinute = nil; $0.latency = .milliseconds(300) }) { url, sandbox in
-            let send = ["--batch", "b", "--base-url", url, "--ledger", "ledger.sqlite", "--rate", "10/s", "--concurrency", "2"]
+        try await Sandbox.withRunning(
+            .with {
+                $0.submitsPerMinute = nil
+                $0.latency = .milliseconds(300)
+            }
+        ) { url, sandbox in
+            let send = [
+                "--batch", "b", "--base-url", url, "--ledger", "ledger.sqlite", "--rate", "10/s", "--concurrency", "2"
+            ]
             let first = try Child(["run", csv] + send, in: folder, environment: key, name: "first")
             #expect(try await eventually { await sandbox.acceptedTasks.count >= 1 })
             let second = try Child(["resume"] + send, in: folder, environment: key, name: "second")
@@ -41,8 +49,10 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         // 2,000 blocks of 512 bytes: room for a new ledger, not for the feed.
-        process.arguments = ["-c", "ulimit -f 2000; exec \"$0\" run \"$1\" --dry-run --ledger ledger.sqlite",
-                             soundbatchExecutable.path, csv]
+        process.arguments = [
+            "-c", "ulimit -f 2000; exec \"$0\" run \"$1\" --dry-run --ledger ledger.sqlite",
+            soundbatchExecutable.path, csv
+        ]
         process.currentDirectoryURL = folder.url
         let errors = Pipe()
         process.standardError = errors
@@ -53,15 +63,25 @@ import Testing
         #expect(process.terminationReason == .exit && process.terminationStatus == 74, "\(message)")
         #expect(message.contains("the ledger failed"), "\(message)")
         #expect(try integrity(folder.file("ledger.sqlite")) == "ok")
-        let jobs = try await DatabaseQueue(path: folder.file("ledger.sqlite")).read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM jobs") }
+        let jobs = try await DatabaseQueue(path: folder.file("ledger.sqlite")).read {
+            try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM jobs")
+        }
         #expect(jobs == 0, "a failed feed records nothing")
     }
 
     @Test func aLedgerDeletedMidRunStopsTheSending() async throws {
         let csv = try writeJobs(40)
-        try await Sandbox.withRunning(.with { $0.submitsPerMinute = nil; $0.latency = .milliseconds(100) }) { url, sandbox in
-            let child = try Child(["run", csv, "--batch", "b", "--base-url", url, "--ledger", "ledger.sqlite",
-                                   "--rate", "20/s", "--concurrency", "2"], in: folder, environment: key)
+        try await Sandbox.withRunning(
+            .with {
+                $0.submitsPerMinute = nil
+                $0.latency = .milliseconds(100)
+            }
+        ) { url, sandbox in
+            let child = try Child(
+                [
+                    "run", csv, "--batch", "b", "--base-url", url, "--ledger", "ledger.sqlite",
+                    "--rate", "20/s", "--concurrency", "2"
+                ], in: folder, environment: key)
             #expect(try await eventually { await sandbox.acceptedTasks.count >= 3 })
             for suffix in ["", "-wal", "-shm"] { unlink(folder.file("ledger.sqlite" + suffix)) }
             let sentWhenDeleted = await sandbox.acceptedTasks.count
@@ -90,7 +110,8 @@ import Testing
             try? unlock.run()
             unlock.waitUntilExit()
         }
-        let result = try soundbatch(["run", folder.file("b.csv"), "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path)
+        let result = try soundbatch(
+            ["run", folder.file("b.csv"), "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path)
         #expect(result.status == 74)
         #expect(result.stderr.contains("read-only"), "\(result.stderr)")
         #expect(try integrity(ledger) == "ok")

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
 
@@ -15,12 +16,16 @@ import Testing
         #expect(try ledger.database.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
         #expect(try ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)  // FULL
         #expect(try ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA page_size") } == 16_384)
-        #expect(try ledger.database.read { try SQLiteLedger.migrator.appliedIdentifiers($0) } == ["v1", "v2: find jobs by task_id", "v3: facts as columns"])
+        #expect(
+            try ledger.database.read { try SQLiteLedger.migrator.appliedIdentifiers($0) } == [
+                "v1", "v2: find jobs by task_id", "v3: facts as columns"
+            ])
     }
 
     @Test func reopeningAnExistingLedgerKeepsItsJobs() throws {
         let path = folder.file("l.sqlite")
-        _ = try SQLiteLedger(path: path).ingest(CSVReader(path: folder.write("a.csv", "prompt\nhi\n")), batch: "a", skipInvalid: false)
+        _ = try SQLiteLedger(path: path).ingest(
+            CSVReader(path: folder.write("a.csv", "prompt\nhi\n")), batch: "a", skipInvalid: false)
         let reopened = try SQLiteLedger(path: path)
         #expect(try reopened.status().map(\.jobs) == [1])
     }
@@ -33,10 +38,11 @@ import Testing
         try old.write { db in
             try db.execute(sql: "INSERT INTO batches (name, created_at) VALUES ('b', 'x')")
             try db.execute(sql: "INSERT INTO ingests (batch_id, source_file, started_at) VALUES (1, 'f', 'x')")
-            try db.execute(sql: """
-                INSERT INTO jobs (batch_id, row_key, source_line, prompt, state, created_at, updated_at, ingest_id, seen_ingest_id)
-                VALUES (1, 'k', 2, 'p', 'pending', 'x', 'x', 1, 1)
-                """)
+            try db.execute(
+                sql: """
+                    INSERT INTO jobs (batch_id, row_key, source_line, prompt, state, created_at, updated_at, ingest_id, seen_ingest_id)
+                    VALUES (1, 'k', 2, 'p', 'pending', 'x', 'x', 1, 1)
+                    """)
         }
         try old.close()
         let ledger = try SQLiteLedger(path: path)
@@ -102,15 +108,19 @@ import Testing
         try await old.write { try $0.execute(sql: Self.v2Ledger) }
         // What the previous release's report counted as "no charge yet", by its own rule.
         let unchargedBefore = try await old.read { db in
-            try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM jobs WHERE state IN ('submitted', 'submitting', 'ambiguous')
-                    OR (state = 'failed' AND instr(last_error, 'an earlier request got no answer') > 0)
-                """)
+            try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) FROM jobs WHERE state IN ('submitted', 'submitting', 'ambiguous')
+                        OR (state = 'failed' AND instr(last_error, 'an earlier request got no answer') > 0)
+                    """)
         }
         try old.close()
 
         let ledger = try SQLiteLedger(path: path, create: false)
-        #expect(try await ledger.database.read { try SQLiteLedger.migrator.appliedIdentifiers($0) }.contains("v3: facts as columns"))
+        #expect(
+            try await ledger.database.read { try SQLiteLedger.migrator.appliedIdentifiers($0) }.contains(
+                "v3: facts as columns"))
         let total = try await ledger.spendReport(ReportQuery()).total
         #expect(total.jobs == 8)
         #expect(total.creditsEstimated == 7.0 && total.creditsCharged == 3.8)
@@ -122,8 +132,13 @@ import Testing
         }
         #expect(facts.map { $0["keyed_by_content"] as Bool } == [true, false, false, false, false, false, false, false])
         #expect(facts.map { $0["request_in_doubt"] as Bool } == [false, false, true, true, false, false, false, true])
-        let outcomes = try await ledger.database.read { try String.fetchAll($0, sql: "SELECT outcome FROM attempts ORDER BY id") }
-        #expect(outcomes == ["accepted", "found", "no_answer", "no_answer", "rejected", "retryable", "rejected", "interrupted"])
+        let outcomes = try await ledger.database.read {
+            try String.fetchAll($0, sql: "SELECT outcome FROM attempts ORDER BY id")
+        }
+        #expect(
+            outcomes == [
+                "accepted", "found", "no_answer", "no_answer", "rejected", "retryable", "rejected", "interrupted"
+            ])
         // Every row is still there, and the ledger goes on working.
         #expect(try ledger.status(batch: nil).map(\.jobs) == [8])
         #expect(try await ledger.holdInterruptedSubmissions() == 1)
@@ -152,7 +167,8 @@ import Testing
     }
 
     @Test func ledgerPathComesFromOptionThenEnvironmentThenDefault() {
-        #expect(LedgerLocation.resolve(option: "x.sqlite", environment: ["SOUNDBATCH_LEDGER": "y.sqlite"]) == "x.sqlite")
+        #expect(
+            LedgerLocation.resolve(option: "x.sqlite", environment: ["SOUNDBATCH_LEDGER": "y.sqlite"]) == "x.sqlite")
         #expect(LedgerLocation.resolve(option: nil, environment: ["SOUNDBATCH_LEDGER": "y.sqlite"]) == "y.sqlite")
         #expect(LedgerLocation.resolve(option: nil, environment: [:]) == "soundbatch.sqlite")
     }

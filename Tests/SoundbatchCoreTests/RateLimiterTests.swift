@@ -1,14 +1,17 @@
 import Clocks
+import SoundbatchSandbox
 import Synchronization
 import Testing
+
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
-import SoundbatchSandbox
 
 @Suite struct RateLimiterTests {
     /// Starts `count` callers at once and returns, in order, when each was let through.
-    func passTimes(count: Int, limiter: RateLimiter<CountingClock>, clock: CountingClock,
-                   advanceBy total: Duration, pauseAt: (Duration, Duration)? = nil) async -> [Duration] {
+    func passTimes(
+        count: Int, limiter: RateLimiter<CountingClock>, clock: CountingClock,
+        advanceBy total: Duration, pauseAt: (Duration, Duration)? = nil
+    ) async -> [Duration] {
         let times = Locked<[Duration]>([])
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<count {
@@ -57,8 +60,9 @@ import SoundbatchSandbox
         let clock = CountingClock()
         let limiter = RateLimiter(rate: Rate("60/min")!, burst: 1, clock: clock)
         // Requests at 0 and 1 s; at 1.5 s the service says wait 5 s: the next goes at 6.5 s.
-        let times = await passTimes(count: 4, limiter: limiter, clock: clock, advanceBy: .seconds(10),
-                                    pauseAt: (.milliseconds(1500), .seconds(5)))
+        let times = await passTimes(
+            count: 4, limiter: limiter, clock: clock, advanceBy: .seconds(10),
+            pauseAt: (.milliseconds(1500), .seconds(5)))
         #expect(times == [0, 1, 6.5, 7.5].map { Duration.seconds($0) })
     }
 
@@ -82,7 +86,9 @@ import SoundbatchSandbox
 
     @Test func backoffGrowsToItsCapWithFullJitter() {
         let backoff = Backoff()
-        #expect((1...8).map { backoff.ceiling(afterAttempt: $0) } == [1, 2, 4, 8, 16, 32, 60, 60].map { Duration.seconds($0) })
+        #expect(
+            (1...8).map { backoff.ceiling(afterAttempt: $0) }
+                == [1, 2, 4, 8, 16, 32, 60, 60].map { Duration.seconds($0) })
         var random = SeededRandom(seed: 3)
         let delays = (0..<200).map { _ in backoff.delay(afterAttempt: 3, using: &random) }
         #expect(delays.allSatisfy { $0 >= .zero && $0 <= .seconds(4) })

@@ -1,10 +1,12 @@
 import Foundation
 import GRDB
 import Testing
+
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
+
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 
 /// Reports over a ledger with a job in every state, against sums worked out by hand.
@@ -14,11 +16,16 @@ import FoundationXML
     /// Batch "a": eight jobs, one per state; batch "b": two completed jobs on another day.
     func ledger() throws -> SQLiteLedger {
         let ledger = try SQLiteLedger(path: folder.file("ledger.sqlite"))
-        let rowsA = JobState.allCases.enumerated().map { "a\($0.offset),sound \($0.offset),\($0.offset + 1),\"=HYPERLINK(\"\"x\"\")\"" }
-        _ = try ledger.ingest(CSVReader(path: folder.write("a.csv", "id,prompt,audio_length,note\n" + rowsA.joined(separator: "\n"))),
-                              batch: "a", skipInvalid: false)
-        _ = try ledger.ingest(CSVReader(path: folder.write("b.csv", "id,prompt,audio_length,note\nb1,\"-rm, -rf\",10,@home\nb2,+plus,,x\n")),
-                              batch: "b", skipInvalid: false)
+        let rowsA = JobState.allCases.enumerated().map {
+            "a\($0.offset),sound \($0.offset),\($0.offset + 1),\"=HYPERLINK(\"\"x\"\")\""
+        }
+        _ = try ledger.ingest(
+            CSVReader(path: folder.write("a.csv", "id,prompt,audio_length,note\n" + rowsA.joined(separator: "\n"))),
+            batch: "a", skipInvalid: false)
+        _ = try ledger.ingest(
+            CSVReader(
+                path: folder.write("b.csv", "id,prompt,audio_length,note\nb1,\"-rm, -rf\",10,@home\nb2,+plus,,x\n")),
+            batch: "b", skipInvalid: false)
         try ledger.database.write { db in
             // state, credit_estimate, conversion_cost, submitted_at, completed_at
             let a: [(JobState, Double?, Double?, String?, String?)] = [
@@ -29,19 +36,21 @@ import FoundationXML
                 (.failed, nil, nil, nil, nil),
                 (.invalid, nil, nil, nil, nil),
                 (.completed, 3.0, 3.3, "2026-11-20T10:01:00.000Z", "2026-11-20T10:02:00.000Z"),
-                (.generationFailed, 1.5, 0.5, "2026-11-20T10:03:00.000Z", "2026-11-20T10:04:00.000Z"),
+                (.generationFailed, 1.5, 0.5, "2026-11-20T10:03:00.000Z", "2026-11-20T10:04:00.000Z")
             ]
             for (index, job) in a.enumerated() {
-                try db.execute(sql: """
-                    UPDATE jobs SET state = ?, credit_estimate = ?, conversion_cost = ?, submitted_at = ?, completed_at = ?
-                    WHERE row_key = ?
-                    """, arguments: [job.0.rawValue, job.1, job.2, job.3, job.4, "a\(index)"])
+                try db.execute(
+                    sql: """
+                        UPDATE jobs SET state = ?, credit_estimate = ?, conversion_cost = ?, submitted_at = ?, completed_at = ?
+                        WHERE row_key = ?
+                        """, arguments: [job.0.rawValue, job.1, job.2, job.3, job.4, "a\(index)"])
             }
-            try db.execute(sql: """
-                UPDATE jobs SET state = 'completed', credit_estimate = 2, conversion_cost = 2.25,
-                    submitted_at = '2026-11-22T08:00:00.000Z', completed_at = '2026-11-22T08:01:00.000Z'
-                WHERE row_key IN ('b1', 'b2')
-                """)
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET state = 'completed', credit_estimate = 2, conversion_cost = 2.25,
+                        submitted_at = '2026-11-22T08:00:00.000Z', completed_at = '2026-11-22T08:01:00.000Z'
+                    WHERE row_key IN ('b1', 'b2')
+                    """)
         }
         return ledger
     }
@@ -52,21 +61,23 @@ import FoundationXML
         let a = report.groups[0]
         #expect(a.jobs == 8)
         #expect(JobState.allCases.allSatisfy { a.states[$0.rawValue] == 1 })
-        #expect(a.creditsEstimated == 7.0)          // 2.5 + 3.0 + 1.5
-        #expect(a.creditsCharged == 3.8)            // 3.3 + 0.5
+        #expect(a.creditsEstimated == 7.0)  // 2.5 + 3.0 + 1.5
+        #expect(a.creditsCharged == 3.8)  // 3.3 + 0.5
         #expect(a.chargedJobs == 2)
         #expect(abs(a.difference - (3.8 - 4.5)) < 1e-9)
         #expect(a.averagePerJob == 1.9)
         // Charged jobs with a length: a6 (7 s, 3.3) and a7 (8 s, 0.5).
         #expect(abs(a.averagePerSecond! - 3.8 / 15) < 1e-9)
-        #expect(a.unchargedJobs == 3)               // submitting, submitted, ambiguous
+        #expect(a.unchargedJobs == 3)  // submitting, submitted, ambiguous
         #expect(a.unchargedEstimate == 2.5)
         #expect(a.firstSubmitted == "2026-11-20T10:00:00.000Z" && a.lastSubmitted == "2026-11-20T10:03:00.000Z")
         let b = report.groups[1]
         #expect(b.creditsCharged == 4.5 && b.averagePerSecond == 0.225)  // only b1 asked for a length
         #expect(report.total.jobs == 10)
         #expect(report.total.creditsCharged == 8.3 && report.total.creditsEstimated == 11)
-        #expect(report.total.firstSubmitted == "2026-11-20T10:00:00.000Z" && report.total.lastSubmitted == "2026-11-22T08:00:00.000Z")
+        #expect(
+            report.total.firstSubmitted == "2026-11-20T10:00:00.000Z"
+                && report.total.lastSubmitted == "2026-11-22T08:00:00.000Z")
     }
 
     @Test func aJobFailedAfterAnUnansweredRequestHasNoChargeYet() async throws {
@@ -74,8 +85,9 @@ import FoundationXML
         // a4 failed, refused outright: nothing can have been charged for it.
         #expect(try await ledger.spendReport(ReportQuery()).groups[0].unchargedJobs == 3)
         try await ledger.database.write {
-            try $0.execute(sql: "UPDATE jobs SET last_error = ?, request_in_doubt = 1 WHERE row_key = 'a4'",
-                           arguments: ["bad prompt" + LedgerNote.unansweredBefore])
+            try $0.execute(
+                sql: "UPDATE jobs SET last_error = ?, request_in_doubt = 1 WHERE row_key = 'a4'",
+                arguments: ["bad prompt" + LedgerNote.unansweredBefore])
         }
         // Refused after an earlier request got no answer: the service may hold a task for it.
         let report = try await ledger.spendReport(ReportQuery())
@@ -86,14 +98,20 @@ import FoundationXML
     @Test func rewordingEveryMessageChangesNoReport() async throws {
         let ledger = try ledger()
         // a4 is refused after a request of it went unanswered, as the ledger records it.
-        let a4 = try await ledger.database.read { try Int64.fetchOne($0, sql: "SELECT id FROM jobs WHERE row_key = 'a4'")! }
-        try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'pending' WHERE id = ?", arguments: [a4]) }
+        let a4 = try await ledger.database.read {
+            try Int64.fetchOne($0, sql: "SELECT id FROM jobs WHERE row_key = 'a4'")!
+        }
+        try await ledger.database.write {
+            try $0.execute(sql: "UPDATE jobs SET state = 'pending' WHERE id = ?", arguments: [a4])
+        }
         let first = try await ledger.markSubmitting(jobID: a4, webhookURL: nil)
-        try await ledger.recordSubmission(jobID: a4, attemptID: first, outcome: .ambiguous(status: nil, error: "no answer: reset"),
-                                          state: .pending, latency: .zero)
+        try await ledger.recordSubmission(
+            jobID: a4, attemptID: first, outcome: .ambiguous(status: nil, error: "no answer: reset"),
+            state: .pending, latency: .zero)
         let second = try await ledger.markSubmitting(jobID: a4, webhookURL: nil)
-        try await ledger.recordSubmission(jobID: a4, attemptID: second, outcome: .rejected(status: 422, error: "bad prompt"),
-                                          state: .failed, latency: .zero)
+        try await ledger.recordSubmission(
+            jobID: a4, attemptID: second, outcome: .rejected(status: 422, error: "bad prompt"),
+            state: .failed, latency: .zero)
         let queries = ReportQuery.Grouping.allCases.map { ReportQuery(grouping: $0) } + [ReportQuery(batch: "a")]
         var before: [SpendReport] = []
         for query in queries { before.append(try await ledger.spendReport(query)) }
@@ -143,7 +161,8 @@ import FoundationXML
         let path = folder.file("out-\(UUID().uuidString)")
         let fd = open(path, O_WRONLY | O_CREAT, 0o644)
         let out = TextOutput(fd: fd)
-        try ReportRenderer.write(report, timeline: timeline, format: format, to: out, title: "Spend <&>", generatedAt: "now")
+        try ReportRenderer.write(
+            report, timeline: timeline, format: format, to: out, title: "Spend <&>", generatedAt: "now")
         try out.flush()
         close(fd)
         return try String(contentsOfFile: path, encoding: .utf8)
@@ -179,7 +198,8 @@ import FoundationXML
             #expect(cell["row_key"] == row["row_key"])
             #expect(cell["state"] == row["state"])
             #expect(cell["source_line"] == String(row["source_line"] as Int))
-            #expect(cell["conversion_cost"] == (row["conversion_cost"] as Double?).map { String(format: "%.2f", $0) } ?? "")
+            #expect(
+                cell["conversion_cost"] == (row["conversion_cost"] as Double?).map { String(format: "%.2f", $0) } ?? "")
             let prompt: String = row["prompt"]
             // User text that starts like a formula is defused with a leading quote; the rest is intact.
             #expect(cell["prompt"] == ("=+-@".contains(prompt.first!) ? "'" + prompt : prompt))
@@ -191,8 +211,10 @@ import FoundationXML
 
     @Test func decimalsAreWrittenLikePrintf() {
         for value in [0, 0.005, 1.005, -0.57, 12.345, 1e9 + 0.5, 22.6, 3] {
-            #expect(ReportRenderer.decimal(value, places: 2) == String(format: "%.2f", value) || abs(value) == 1.005 || abs(value) == 0.005,
-                    "\(value)")
+            #expect(
+                ReportRenderer.decimal(value, places: 2) == String(format: "%.2f", value) || abs(value) == 1.005
+                    || abs(value) == 0.005,
+                "\(value)")
         }
         #expect(ReportRenderer.decimal(-0.004, places: 2) == "0.00")
         #expect(ReportRenderer.decimal(7, places: 0) == "7")
@@ -215,7 +237,8 @@ import FoundationXML
         #expect(total["credits_charged"] as? Double == 8.3)
         #expect(total["jobs"] as? Int == 10)
         let jobs = try Data(contentsOf: URL(fileURLWithPath: renderJobs(ledger, .json)))
-        let list = try #require((try JSONSerialization.jsonObject(with: jobs) as? [String: Any])?["jobs"] as? [[String: Any]])
+        let list = try #require(
+            (try JSONSerialization.jsonObject(with: jobs) as? [String: Any])?["jobs"] as? [[String: Any]])
         #expect(list.count == 10)
         #expect(list[6]["conversion_cost"] as? Double == 3.3)
         #expect(list[0]["task_id"] is NSNull)
@@ -230,8 +253,12 @@ import FoundationXML
         let page = try render(report, .html, timeline: timeline)
         let parser = XMLParser(data: Data(page.utf8))
         #expect(parser.parse(), "\(String(describing: parser.parserError))")
-        #expect(!page.contains("<script") && !page.contains("http://") && !page.contains("https://") && !page.contains("@import"))
-        #expect(page.contains("<svg") && page.contains("<polyline") && page.contains("@media print") && page.contains("max-width: 600px"))
+        #expect(
+            !page.contains("<script") && !page.contains("http://") && !page.contains("https://")
+                && !page.contains("@import"))
+        #expect(
+            page.contains("<svg") && page.contains("<polyline") && page.contains("@media print")
+                && page.contains("max-width: 600px"))
         #expect(page.contains("Spend &lt;&amp;&gt;"))
         #expect(page.contains("<b>8.30</b>") && page.contains(">11.00<"))
         #expect(page.contains("3 jobs have no charge yet") || page.contains("have no charge yet"))

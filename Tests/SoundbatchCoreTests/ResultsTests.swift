@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import SoundbatchSandbox
 import Testing
+
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
 
@@ -21,21 +22,32 @@ import Testing
     }
 
     @Test func statusesAreComparedWithoutCaseAndUnknownOnesMeanRunning() {
-        for (status, phase) in [("COMPLETED", RemoteStatus.Phase.completed), ("completed", .completed), (" Completed ", .completed),
-                                ("FAILED", .failed), ("failed", .failed), ("PENDING", .running), ("IN_QUEUE", .running),
-                                ("processing", .running), ("In_Progress", .running), ("SOMETHING_NEW", .running), ("", .running)] {
+        for (status, phase) in [
+            ("COMPLETED", RemoteStatus.Phase.completed), ("completed", .completed), (" Completed ", .completed),
+            ("FAILED", .failed), ("failed", .failed), ("PENDING", .running), ("IN_QUEUE", .running),
+            ("processing", .running), ("In_Progress", .running), ("SOMETHING_NEW", .running), ("", .running)
+        ] {
             #expect(RemoteStatus(status: status).phase == phase, "\(status)")
         }
     }
 
     @Test func statusAnswersAreReadLeniently() {
-        let body = #"{"success":true,"conversion":{"task_id":"t","status":"Completed","status_msg":"ok","audio_url":"http://x/a.wav","conversion_cost":"2.5","extra":[1]}}"#
-        #expect(MusicGPTClient.statusOutcome(status: 200, headers: [:], body: Data(body.utf8))
-            == .found(RemoteStatus(taskID: "t", status: "Completed", statusMessage: "ok", audioURL: "http://x/a.wav", conversionCost: 2.5)))
-        guard case .retryable = MusicGPTClient.statusOutcome(status: 200, headers: [:], body: Data("<html>".utf8)) else {
-            Issue.record("an unreadable answer was taken"); return
+        let body =
+            #"{"success":true,"conversion":{"task_id":"t","status":"Completed","status_msg":"ok","audio_url":"http://x/a.wav","conversion_cost":"2.5","extra":[1]}}"#
+        #expect(
+            MusicGPTClient.statusOutcome(status: 200, headers: [:], body: Data(body.utf8))
+                == .found(
+                    RemoteStatus(
+                        taskID: "t", status: "Completed", statusMessage: "ok", audioURL: "http://x/a.wav",
+                        conversionCost: 2.5)))
+        guard case .retryable = MusicGPTClient.statusOutcome(status: 200, headers: [:], body: Data("<html>".utf8))
+        else {
+            Issue.record("an unreadable answer was taken")
+            return
         }
-        #expect(MusicGPTClient.statusOutcome(status: 403, headers: [:], body: Data(#"{"error":"no"}"#.utf8)) == .keyRejected(status: 403, error: "no"))
+        #expect(
+            MusicGPTClient.statusOutcome(status: 403, headers: [:], body: Data(#"{"error":"no"}"#.utf8))
+                == .keyRejected(status: 403, error: "no"))
     }
 }
 
@@ -52,7 +64,9 @@ import Testing
     /// A ledger with `count` jobs submitted to the sandbox (ids "j1"...), or with the given ids.
     func submitted(_ count: Int = 0, ids: [String]? = nil, url: String) async throws -> (SQLiteLedger, Int64) {
         let keys = ids ?? (1...count).map { "j\($0)" }
-        let rows = keys.enumerated().map { "\"\($0.element.replacingOccurrences(of: "\"", with: "\"\""))\",sound \($0.offset)" }
+        let rows = keys.enumerated().map {
+            "\"\($0.element.replacingOccurrences(of: "\"", with: "\"\""))\",sound \($0.offset)"
+        }
         let csv = try folder.write("b.csv", "id,prompt\n" + rows.joined(separator: "\n"))
         let ledger = try SQLiteLedger(path: folder.file("ledger.sqlite"))
         _ = try ledger.ingest(CSVReader(path: csv), batch: "b", skipInvalid: false)
@@ -60,8 +74,10 @@ import Testing
         var settings = DispatchSettings()
         settings.rate = Rate("1000/s")!
         let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)
-        _ = try await Dispatcher(ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
-                                 stop: StopSignal(), logger: quietLogger()).run(batchID: batchID)
+        _ = try await Dispatcher(
+            ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
+            stop: StopSignal(), logger: quietLogger()
+        ).run(batchID: batchID)
         await client.shutdown()
         return (ledger, batchID)
     }
@@ -85,15 +101,19 @@ import Testing
         }
     }
 
-    func follow(_ ledger: SQLiteLedger, _ batchID: Int64, url: String, settings: TrackSettings,
-                download: DownloadSettings? = nil) async throws -> TrackCounters {
+    func follow(
+        _ ledger: SQLiteLedger, _ batchID: Int64, url: String, settings: TrackSettings,
+        download: DownloadSettings? = nil
+    ) async throws -> TrackCounters {
         let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)
         // The service's eta is in whole seconds; track as if they had passed.
-        let tracker = Tracker(ledger: ledger, checker: client, settings: settings, clock: ContinuousClock(),
-                              wallClock: { Date().addingTimeInterval(60) }, stop: StopSignal(), logger: quietLogger())
+        let tracker = Tracker(
+            ledger: ledger, checker: client, settings: settings, clock: ContinuousClock(),
+            wallClock: { Date().addingTimeInterval(60) }, stop: StopSignal(), logger: quietLogger())
         let downloader = try download.map { try Downloader(ledger: ledger, settings: $0) }
-        let counters = try await Results.follow(batchID: batchID, ledger: ledger, tracker: tracker,
-                                                downloader: downloader, logger: quietLogger())
+        let counters = try await Results.follow(
+            batchID: batchID, ledger: ledger, tracker: tracker,
+            downloader: downloader, logger: quietLogger())
         await client.shutdown()
         await downloader?.shutdown()
         return counters
@@ -104,7 +124,12 @@ import Testing
     }
 
     @Test func everyTaskIsFollowedToItsEndAndRecorded() async throws {
-        try await Sandbox.withRunning(quickTasks { $0.generationFailureRate = 0.3; $0.seed = 9 }) { url, sandbox in
+        try await Sandbox.withRunning(
+            quickTasks {
+                $0.generationFailureRate = 0.3
+                $0.seed = 9
+            }
+        ) { url, sandbox in
             let (ledger, batchID) = try await submitted(20, url: url)
             let counters = try await follow(ledger, batchID, url: url, settings: fastTracking())
             let tasks = Dictionary(uniqueKeysWithValues: await sandbox.acceptedTasks.map { ($0.taskID, $0) })
@@ -124,7 +149,9 @@ import Testing
                 }
                 #expect(row["completed_at"] as String? != nil)
             }
-            let polls = try await ledger.database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE kind = 'poll'")! }
+            let polls = try await ledger.database.read {
+                try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE kind = 'poll'")!
+            }
             #expect(polls == counters.looks)
         }
     }
@@ -135,7 +162,10 @@ import Testing
             let counters = try await follow(ledger, batchID, url: url, settings: fastTracking { $0.once = true })
             #expect(counters.looks == 5)
             #expect(counters.completed == 0)
-            #expect(try await rows(ledger).allSatisfy { $0["state"] == "submitted" && ["PENDING", "IN_PROGRESS"].contains($0["remote_status"] as String) })
+            #expect(
+                try await rows(ledger).allSatisfy {
+                    $0["state"] == "submitted" && ["PENDING", "IN_PROGRESS"].contains($0["remote_status"] as String)
+                })
         }
     }
 
@@ -144,8 +174,9 @@ import Testing
             let (ledger, batchID) = try await submitted(2, url: url)
             // The wall clock says an hour has passed since submission.
             let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)
-            let tracker = Tracker(ledger: ledger, checker: client, settings: fastTracking(), clock: ContinuousClock(),
-                                  wallClock: { Date().addingTimeInterval(3600) }, stop: StopSignal(), logger: quietLogger())
+            let tracker = Tracker(
+                ledger: ledger, checker: client, settings: fastTracking(), clock: ContinuousClock(),
+                wallClock: { Date().addingTimeInterval(3600) }, stop: StopSignal(), logger: quietLogger())
             let counters = try await tracker.run(batchID: batchID)
             await client.shutdown()
             #expect(counters.timedOut == 2 && counters.looks == 2)
@@ -157,7 +188,8 @@ import Testing
         let ledger = try SQLiteLedger(path: folder.file("l.sqlite"))
         _ = try ledger.ingest(CSVReader(path: folder.write("b.csv", "prompt\nx\n")), batch: "b", skipInvalid: false)
         try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 't'") }
-        let done = RemoteStatus(taskID: "t", status: "completed", statusMessage: "ok", audioURL: "http://x/a.wav", conversionCost: 2)
+        let done = RemoteStatus(
+            taskID: "t", status: "completed", statusMessage: "ok", audioURL: "http://x/a.wav", conversionCost: 2)
         #expect(try await ledger.recordStatus(jobID: 1, done) == (.completed, true))
         let before = try await rows(ledger)[0]
         #expect(try await ledger.recordStatus(jobID: 1, done) == (.completed, false))
@@ -167,18 +199,24 @@ import Testing
     }
 
     @Test func audioIsSavedUnderSafeDistinctNamesInsideTheFolder() async throws {
-        let hostile = ["../../etc/passwd", "a/b", "a_b", "a\\b", "Door", "door", ".hidden", "..", "con",
-                       String(repeating: "long-", count: 60), "tab\there", "ok"]
+        let hostile = [
+            "../../etc/passwd", "a/b", "a_b", "a\\b", "Door", "door", ".hidden", "..", "con",
+            String(repeating: "long-", count: 60), "tab\there", "ok"
+        ]
         try await Sandbox.withRunning(quickTasks { $0.generationFailureRate = 0 }) { url, _ in
             let (ledger, batchID) = try await submitted(ids: hostile, url: url)
             let sounds = folder.file("sounds")
-            let counters = try await follow(ledger, batchID, url: url, settings: fastTracking(),
-                                            download: DownloadSettings(directory: sounds))
+            let counters = try await follow(
+                ledger, batchID, url: url, settings: fastTracking(),
+                download: DownloadSettings(directory: sounds))
             #expect(counters.downloaded == hostile.count)
             let files = try FileManager.default.contentsOfDirectory(atPath: sounds)
             #expect(files.count == hostile.count, "\(files)")
             #expect(Set(files.map { $0.lowercased() }).count == hostile.count, "names collide without regard to case")
-            #expect(files.allSatisfy { !$0.hasPrefix(".") && !$0.contains("/") && !$0.contains("\\") && $0.utf8.count <= 120 })
+            #expect(
+                files.allSatisfy {
+                    !$0.hasPrefix(".") && !$0.contains("/") && !$0.contains("\\") && $0.utf8.count <= 120
+                })
             #expect(files.contains("ok.wav"))
             #expect(!FileManager.default.fileExists(atPath: folder.file("etc/passwd")))
             for row in try await rows(ledger) {
@@ -197,7 +235,8 @@ import Testing
         try await Sandbox.withRunning(quickTasks { $0.generationFailureRate = 0 }) { url, _ in
             let (ledger, batchID) = try await submitted(3, url: url)
             let sounds = DownloadSettings(directory: folder.file("sounds"))
-            #expect(try await follow(ledger, batchID, url: url, settings: fastTracking(), download: sounds).downloaded == 3)
+            #expect(
+                try await follow(ledger, batchID, url: url, settings: fastTracking(), download: sounds).downloaded == 3)
             let again = try await follow(ledger, batchID, url: url, settings: fastTracking(), download: sounds)
             #expect(again.downloaded == 0 && again.downloadsSkipped == 3)
 
@@ -205,7 +244,8 @@ import Testing
             try Data("changed".utf8).write(to: URL(fileURLWithPath: folder.file("sounds/j2.wav")))
             let repaired = try await follow(ledger, batchID, url: url, settings: fastTracking(), download: sounds)
             #expect(repaired.downloaded == 2 && repaired.downloadsSkipped == 1)
-            #expect(try Data(contentsOf: URL(fileURLWithPath: folder.file("sounds/j2.wav"))).prefix(4) == Data("RIFF".utf8))
+            #expect(
+                try Data(contentsOf: URL(fileURLWithPath: folder.file("sounds/j2.wav"))).prefix(4) == Data("RIFF".utf8))
         }
     }
 
@@ -231,22 +271,29 @@ import Testing
 
     @Test func webhooksAreRecordedLikeLooksAndBadOnesChangeNothing() async throws {
         let ledger = try SQLiteLedger(path: folder.file("l.sqlite"))
-        _ = try ledger.ingest(CSVReader(path: folder.write("b.csv", "id,prompt\na,x\nb,y\n")), batch: "b", skipInvalid: false)
-        try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 'task-' || row_key") }
+        _ = try ledger.ingest(
+            CSVReader(path: folder.write("b.csv", "id,prompt\na,x\nb,y\n")), batch: "b", skipInvalid: false)
+        try await ledger.database.write {
+            try $0.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 'task-' || row_key")
+        }
         let receiver = WebhookReceiver(ledger: ledger, path: "/hook")
         let events = Locked<[WebhookReceiver.Event]>([])
         let afterFirst = try await receiver.serve(host: "127.0.0.1", port: 0, logger: quietLogger()) { event in
             events.withLock { $0.append(event) }
         } while: { url in
             func post(_ body: String) async throws -> Int { try await postJSON(body, to: url) }
-            let completed = #"{"task_id":"task-a","conversion_id":"c","conversion_type":"SOUND_GENERATOR","status":"COMPLETED","status_msg":"done","audio_url":"http://x/a.wav","conversion_cost":1.5,"title":"t","createdAt":"x","updatedAt":"y"}"#
+            let completed =
+                #"{"task_id":"task-a","conversion_id":"c","conversion_type":"SOUND_GENERATOR","status":"COMPLETED","status_msg":"done","audio_url":"http://x/a.wav","conversion_cost":1.5,"title":"t","createdAt":"x","updatedAt":"y"}"#
             #expect(try await post(completed) == 200)
             let afterFirst = try await rows(ledger)
             #expect(try await post(completed) == 200)  // the same payload again
             #expect(try await post(#"{"task_id":"task-zzz","status":"COMPLETED"}"#) == 404)
             #expect(try await post("{not json") == 400)
             #expect(try await post(#"{"status":"COMPLETED"}"#) == 400)
-            #expect(try await post(#"{"task_id":"task-b","status":"FAILED","pad":""# + String(repeating: "x", count: 70_000) + #""}"#) == 413)
+            #expect(
+                try await post(
+                    #"{"task_id":"task-b","status":"FAILED","pad":""# + String(repeating: "x", count: 70_000) + #""}"#)
+                    == 413)
             return afterFirst
         }
         let recorded = try await rows(ledger)
@@ -261,17 +308,22 @@ import Testing
 
     @Test func theSandboxCallsBackAndTheReceiverRecordsIt() async throws {
         let ledger = try SQLiteLedger(path: folder.file("hooks.sqlite"))
-        _ = try ledger.ingest(CSVReader(path: folder.write("h.csv", "id,prompt\na,one\nb,two\nc,three\n")), batch: "h", skipInvalid: false)
+        _ = try ledger.ingest(
+            CSVReader(path: folder.write("h.csv", "id,prompt\na,one\nb,two\nc,three\n")), batch: "h", skipInvalid: false
+        )
         let batchID = try await ledger.batchID(named: "h")
         let receiver = WebhookReceiver(ledger: ledger)
-        try await receiver.serve(host: "127.0.0.1", port: 0, logger: quietLogger()) { _ in } while: { hook in
+        try await receiver.serve(host: "127.0.0.1", port: 0, logger: quietLogger()) { _ in
+        } while: { hook in
             try await Sandbox.withRunning(quickTasks { $0.generationFailureRate = 0 }) { url, _ in
                 var settings = DispatchSettings()
                 settings.rate = Rate("1000/s")!
                 settings.webhookURL = hook
                 let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)
-                _ = try await Dispatcher(ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
-                                         stop: StopSignal(), logger: quietLogger()).run(batchID: batchID)
+                _ = try await Dispatcher(
+                    ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
+                    stop: StopSignal(), logger: quietLogger()
+                ).run(batchID: batchID)
                 await client.shutdown()
                 // No tracking: the callbacks alone complete the jobs.
                 #expect(try await eventually { try await rows(ledger).allSatisfy { $0["state"] == "completed" } })

@@ -17,8 +17,10 @@ import Testing
             let connecting = Locked(true)
             let connected = Locked(0)
             let stoppedConnecting = Locked(false)
-            let answer = try await serving(router.buildResponder(), host: "127.0.0.1", port: 0, serverName: "t",
-                                           logger: logger) { port in
+            let answer = try await serving(
+                router.buildResponder(), host: "127.0.0.1", port: 0, serverName: "t",
+                logger: logger
+            ) { port in
                 Thread.detachNewThread {
                     while connecting.value {
                         if Self.connectAndClose(port: port) { connected.withLock { $0 += 1 } }
@@ -38,9 +40,12 @@ import Testing
         var logger = Logger(label: "serving")
         logger.logLevel = .critical
         let router = Router()
-        try await serving(router.buildResponder(), host: "127.0.0.1", port: 0, serverName: "a", logger: logger) { port in
+        try await serving(router.buildResponder(), host: "127.0.0.1", port: 0, serverName: "a", logger: logger) {
+            port in
             let error = await #expect(throws: CouldNotListen.self) {
-                try await serving(router.buildResponder(), host: "127.0.0.1", port: port, serverName: "b", logger: logger) { _ in
+                try await serving(
+                    router.buildResponder(), host: "127.0.0.1", port: port, serverName: "b", logger: logger
+                ) { _ in
                     Issue.record("a second server listened on a port already taken")
                 }
             }

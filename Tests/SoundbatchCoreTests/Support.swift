@@ -1,10 +1,11 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import SoundbatchSandbox
 import Synchronization
+
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
-import SoundbatchSandbox
 
 /// A fresh folder under the system's temporary directory, removed when the value goes.
 final class TemporaryFolder: Sendable {
@@ -35,7 +36,9 @@ final class TemporaryFolder: Sendable {
 }
 
 /// Reads every record of a file.
-func readAll(_ path: String, chunkSize: Int = 1 << 20, fieldLimit: Int = CSVReader.defaultFieldLimit) throws -> [CSVRecord] {
+func readAll(
+    _ path: String, chunkSize: Int = 1 << 20, fieldLimit: Int = CSVReader.defaultFieldLimit
+) throws -> [CSVRecord] {
     let reader = try CSVReader(path: path, fieldLimit: fieldLimit, chunkSize: chunkSize)
     var records: [CSVRecord] = []
     while let record = try reader.next() { records.append(record) }
@@ -63,7 +66,9 @@ struct ProcessResult {
 /// The `soundbatch` executable built beside the tests.
 let soundbatchExecutable: URL = {
     let beside = Bundle.main.bundleURL.deletingLastPathComponent()
-    for folder in [beside, Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()] {
+    for folder in [
+        beside, Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    ] {
         let candidate = folder.appendingPathComponent("soundbatch")
         if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
     }
@@ -72,7 +77,9 @@ let soundbatchExecutable: URL = {
 
 /// Runs `soundbatch` with the arguments, in `directory`, and waits for it.
 @discardableResult
-func soundbatch(_ arguments: [String], in directory: String, environment: [String: String] = [:]) throws -> ProcessResult {
+func soundbatch(
+    _ arguments: [String], in directory: String, environment: [String: String] = [:]
+) throws -> ProcessResult {
     let process = Process()
     process.executableURL = soundbatchExecutable
     process.arguments = arguments
@@ -82,7 +89,8 @@ func soundbatch(_ arguments: [String], in directory: String, environment: [Strin
     env.removeValue(forKey: "MUSICGPT_API_KEY")
     env.merge(environment) { $1 }
     process.environment = env
-    let out = Pipe(), err = Pipe()
+    let out = Pipe()
+    let err = Pipe()
     process.standardOutput = out
     process.standardError = err
     try process.run()
@@ -93,9 +101,10 @@ func soundbatch(_ arguments: [String], in directory: String, environment: [Strin
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     while !errReader.isFinished { usleep(1000) }
-    return ProcessResult(status: process.terminationStatus,
-                         stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+    return ProcessResult(
+        status: process.terminationStatus,
+        stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData, as: UTF8.self))
 }
 
 /// A value shared between tasks.
@@ -112,7 +121,9 @@ struct Child {
     let stdoutPath: String
     let stderrPath: String
 
-    init(_ arguments: [String], in folder: TemporaryFolder, environment: [String: String] = [:], name: String = "child") throws {
+    init(
+        _ arguments: [String], in folder: TemporaryFolder, environment: [String: String] = [:], name: String = "child"
+    ) throws {
         process = Process()
         process.executableURL = soundbatchExecutable
         process.arguments = arguments

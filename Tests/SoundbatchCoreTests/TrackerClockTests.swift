@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Logging
 import Testing
+
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
 
@@ -25,13 +26,16 @@ import Testing
 
     /// Runs the tracker on one job submitted at `start` with `eta`, advancing the test
     /// clock a second at a time, but only while the tracker waits on it.
-    func track(eta: Int?, status: String, giveUpAfter: Duration) async throws -> ([Duration], TrackCounters, SQLiteLedger) {
+    func track(
+        eta: Int?, status: String, giveUpAfter: Duration
+    ) async throws -> ([Duration], TrackCounters, SQLiteLedger) {
         let ledger = try SQLiteLedger(path: folder.file("l.sqlite"))
         _ = try ledger.ingest(CSVReader(path: folder.write("b.csv", "prompt\nx\n")), batch: "b", skipInvalid: false)
         let start = Date(timeIntervalSince1970: 1_790_000_000)
         try await ledger.database.write { db in
-            try db.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 't', submitted_at = ?, eta = ?",
-                           arguments: [Timestamp.string(start), eta])
+            try db.execute(
+                sql: "UPDATE jobs SET state = 'submitted', task_id = 't', submitted_at = ?, eta = ?",
+                arguments: [Timestamp.string(start), eta])
         }
         let clock = TestClock<Duration>()
         let service = ScriptedService(clock: clock, status: status)
@@ -39,9 +43,10 @@ import Testing
         settings.giveUpAfter = giveUpAfter
         var logger = Logger(label: "t")
         logger.logLevel = .critical
-        let tracker = Tracker(ledger: ledger, checker: service, settings: settings, clock: clock,
-                              wallClock: { start.addingTimeInterval(TestClock<Duration>.Instant().duration(to: clock.now).seconds) },
-                              stop: StopSignal(), logger: logger)
+        let tracker = Tracker(
+            ledger: ledger, checker: service, settings: settings, clock: clock,
+            wallClock: { start.addingTimeInterval(TestClock<Duration>.Instant().duration(to: clock.now).seconds) },
+            stop: StopSignal(), logger: logger)
         let finished = Locked<TrackCounters?>(nil)
         let batchID = try await ledger.batchID(named: "b")
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -65,7 +70,9 @@ import Testing
         let (looks, counters, ledger) = try await track(eta: 3, status: "in_progress", giveUpAfter: .seconds(200))
         #expect(looks == [3, 8, 18, 38, 78, 138, 198, 258].map { Duration.seconds($0) })
         #expect(counters.timedOut == 1 && counters.looks == 8)
-        let state = try await ledger.database.read { try String.fetchOne($0, sql: "SELECT state || ' ' || remote_status FROM jobs") }
+        let state = try await ledger.database.read {
+            try String.fetchOne($0, sql: "SELECT state || ' ' || remote_status FROM jobs")
+        }
         #expect(state == "submitted in_progress")
     }
 

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One record of a CSV file.
@@ -27,9 +27,11 @@ public enum CSVError: Error, Equatable, CustomStringConvertible {
         case let .cannotOpen(path, reason): "cannot open \(path): \(reason)"
         case let .cannotRead(path, reason): "cannot read \(path): \(reason)"
         case let .unterminatedQuote(line):
-            "\(line): a quoted field opens here and is never closed; close it with \" (a quote inside a quoted field is written \"\")"
+            "\(line): a quoted field opens here and is never closed; "
+                + "close it with \" (a quote inside a quoted field is written \"\")"
         case let .fieldTooLong(line, limit):
-            "\(line): a field in the record starting here is longer than \(limit / (1 << 20)) MiB; is a quote left open, or is this not a CSV file?"
+            "\(line): a field in the record starting here is longer than \(limit / (1 << 20)) MiB; "
+                + "is a quote left open, or is this not a CSV file?"
         case let .recordTooLong(line, limit):
             "\(line): the record starting here is longer than \(limit / (1 << 20)) MiB; is this a CSV file?"
         }
@@ -161,7 +163,10 @@ public final class CSVReader {
             let byte = buffer[position]
             if swallowLF {
                 swallowLF = false
-                if byte == Self.lf { position += 1; continue }
+                if byte == Self.lf {
+                    position += 1
+                    continue
+                }
             }
             switch state {
             case .fieldStart, .unquoted:
@@ -186,7 +191,10 @@ public final class CSVReader {
                     if state == .fieldStart {
                         state = .quoted
                     } else {
-                        problem = problem ?? "a quote inside an unquoted field; enclose the field in quotes and write the quote as \"\""
+                        problem =
+                            problem
+                            ?? "a quote inside an unquoted field; "
+                            + "enclose the field in quotes and write the quote as \"\""
                         recordBytes.append(byte)
                     }
                 } else {
@@ -224,7 +232,8 @@ public final class CSVReader {
                 } else if byte == Self.comma || byte == Self.lf || byte == Self.cr {
                     state = .unquoted  // the field is closed; the separator is handled above
                 } else {
-                    problem = problem ?? "text after the closing quote of a field; put the whole field inside the quotes"
+                    problem =
+                        problem ?? "text after the closing quote of a field; put the whole field inside the quotes"
                     state = .unquoted
                 }
             }
@@ -245,7 +254,8 @@ public final class CSVReader {
     private func makeRecord(line: Int, problem: String?) -> CSVRecord {
         var problem = problem
         let fields = recordBytes.withUnsafeBufferPointer { bytes -> [String] in
-            var isASCII = true, hasNUL = false
+            var isASCII = true
+            var hasNUL = false
             for b in bytes {
                 if b >= 0x80 { isASCII = false } else if b == 0 { hasNUL = true }
             }

@@ -2,12 +2,14 @@ import Foundation
 
 /// The columns soundbatch reads itself; every other column is metadata.
 enum KnownColumn: String {
-    case id, prompt, audioLength = "audio_length", webhookURL = "webhook_url"
+    case id, prompt
+    case audioLength = "audio_length"
+    case webhookURL = "webhook_url"
 }
 
 /// What one CSV row says, once checked.
 struct JobRow {
-    var key: String?           // the row's `id`, when the file has that column
+    var key: String?  // the row's `id`, when the file has that column
     var prompt: String
     var audioLengthText: String
     var audioLength: Int?
@@ -37,27 +39,41 @@ struct Header {
         var seen: [String: Int] = [:]
         for (index, name) in names.enumerated() {
             if name.isEmpty {
-                return .failure(HeaderProblem("column \(index + 1) of the header has no name; name every column, or delete the empty column"))
+                return .failure(
+                    HeaderProblem(
+                        "column \(index + 1) of the header has no name; name every column, or delete the empty column"))
             }
             if let first = seen[name] {
-                return .failure(HeaderProblem("the header names \"\(name)\" twice (columns \(first + 1) and \(index + 1)); column names must be unique"))
+                return .failure(
+                    HeaderProblem(
+                        "the header names \"\(name)\" twice (columns \(first + 1) and \(index + 1)); "
+                            + "column names must be unique"
+                    ))
             }
             seen[name] = index
         }
         guard let prompt = seen[KnownColumn.prompt.rawValue] else {
-            return .failure(HeaderProblem("the header has no prompt column (found: \(names.joined(separator: ", "))); the first line must name the columns, one of them \"prompt\""))
+            return .failure(
+                HeaderProblem(
+                    "the header has no prompt column (found: \(names.joined(separator: ", "))); "
+                        + "the first line must name the columns, one of them \"prompt\""
+                ))
         }
         let known = Set([KnownColumn.id, .prompt, .audioLength, .webhookURL].map(\.rawValue))
-        return .success(Header(
-            names: names,
-            id: seen[KnownColumn.id.rawValue],
-            prompt: prompt,
-            audioLength: seen[KnownColumn.audioLength.rawValue],
-            webhookURL: seen[KnownColumn.webhookURL.rawValue],
-            extra: names.enumerated().filter { !known.contains($0.element) }.map { ($0.offset, $0.element) }))
+        return .success(
+            Header(
+                names: names,
+                id: seen[KnownColumn.id.rawValue],
+                prompt: prompt,
+                audioLength: seen[KnownColumn.audioLength.rawValue],
+                webhookURL: seen[KnownColumn.webhookURL.rawValue],
+                extra: names.enumerated().filter { !known.contains($0.element) }.map { ($0.offset, $0.element) }))
     }
 
-    struct HeaderProblem: Error { var text: String; init(_ text: String) { self.text = text } }
+    struct HeaderProblem: Error {
+        var text: String
+        init(_ text: String) { self.text = text }
+    }
 
     /// Reads and checks one row. A row with a problem still yields its values, so that
     /// --skip-invalid can record it.
@@ -71,7 +87,10 @@ struct Header {
         func flag(_ text: String) { if problem == nil { problem = text } }
 
         if fields.count > names.count {
-            flag("this row has \(fields.count) fields but the header has \(names.count); enclose fields that contain commas in quotes")
+            flag(
+                "this row has \(fields.count) fields but the header has \(names.count); "
+                    + "enclose fields that contain commas in quotes"
+            )
         }
         let prompt = field(self.prompt).trimmed
         if prompt.isEmpty { flag("the prompt is empty; describe the sound to generate") }
@@ -82,13 +101,19 @@ struct Header {
             if let seconds = Int(audioLengthText), (1...600).contains(seconds) {
                 audioLength = seconds
             } else {
-                flag("audio_length \"\(audioLengthText)\" is not a whole number of seconds from 1 to 600; write one, or leave it empty for the service's default")
+                flag(
+                    "audio_length \"\(audioLengthText)\" is not a whole number of seconds from 1 to 600; "
+                        + "write one, or leave it empty for the service's default"
+                )
             }
         }
 
         let webhookText = field(webhookURL).trimmed
         if !webhookText.isEmpty && !Self.isWebURL(webhookText) {
-            flag("webhook_url \"\(webhookText)\" is not an absolute http or https URL; write one like https://example.com/hook, or leave it empty")
+            flag(
+                "webhook_url \"\(webhookText)\" is not an absolute http or https URL; "
+                    + "write one like https://example.com/hook, or leave it empty"
+            )
         }
 
         var key: String?
@@ -109,7 +134,7 @@ struct Header {
 
     static func isWebURL(_ text: String) -> Bool {
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(),
-              scheme == "http" || scheme == "https", let host = url.host, !host.isEmpty
+            scheme == "http" || scheme == "https", let host = url.host, !host.isEmpty
         else { return false }
         return true
     }

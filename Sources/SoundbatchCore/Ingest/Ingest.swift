@@ -24,8 +24,9 @@ public enum IngestError: Error, CustomStringConvertible {
             if problemCount > problems.count {
                 lines.append("... and \(problemCount - problems.count) more problems")
             }
-            lines.append("\(path): nothing was recorded; fix the file and run again"
-                + (problems.contains { !$0.stopsFeed } ? " (or record the valid rows with --skip-invalid)" : ""))
+            lines.append(
+                "\(path): nothing was recorded; fix the file and run again"
+                    + (problems.contains { !$0.stopsFeed } ? " (or record the valid rows with --skip-invalid)" : ""))
             return lines.joined(separator: "\n")
         }
     }
@@ -45,7 +46,9 @@ extension IngestLedger {
     /// Feeds a CSV file into a batch, all or nothing: if any row is invalid nothing is
     /// recorded, unless `skipInvalid`, which records such rows in state `invalid`.
     /// Rows already in the batch are recognised by their key and not added again.
-    public func ingest(_ reader: CSVReader, batch: String, skipInvalid: Bool, now: Date = Date()) throws -> IngestSummary {
+    public func ingest(
+        _ reader: CSVReader, batch: String, skipInvalid: Bool, now: Date = Date()
+    ) throws -> IngestSummary {
         let csvPath = reader.path
         var problems = ProblemList()
         let fail = { (problems: ProblemList) in
@@ -55,7 +58,8 @@ extension IngestLedger {
         let header: Header
         do {
             guard let record = try reader.next() else {
-                problems.add(1, fatal: "the file is empty; the first line must be a header naming at least a prompt column")
+                problems.add(
+                    1, fatal: "the file is empty; the first line must be a header naming at least a prompt column")
                 throw fail(problems)
             }
             switch Header.parse(record) {

@@ -38,10 +38,11 @@ public struct RowBatch {
             key = put(stem + "-1")
             contentStemCount = stem.utf8.count
         }
-        rows.append(Row(
-            line: line, key: key, contentStemCount: contentStemCount, prompt: put(row.prompt),
-            audioLength: row.audioLength, webhookURL: row.webhookURL.map(put), metadata: row.metadata.map(put),
-            problem: row.problem.map(put)))
+        rows.append(
+            Row(
+                line: line, key: key, contentStemCount: contentStemCount, prompt: put(row.prompt),
+                audioLength: row.audioLength, webhookURL: row.webhookURL.map(put), metadata: row.metadata.map(put),
+                problem: row.problem.map(put)))
     }
 }
 

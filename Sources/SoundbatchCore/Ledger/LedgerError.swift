@@ -14,13 +14,15 @@ public enum LedgerError: Error, CustomStringConvertible {
         case let .cannotOpen(path, reason):
             "cannot open the ledger \(path): \(reason)"
         case let .missing(path):
-            "there is no ledger at \(path); feed one with `soundbatch run FILE.csv`, or point at yours with --ledger or SOUNDBATCH_LEDGER"
+            "there is no ledger at \(path); feed one with `soundbatch run FILE.csv`, "
+                + "or point at yours with --ledger or SOUNDBATCH_LEDGER"
         case let .fromTheFuture(path):
             "the ledger \(path) was written by a newer soundbatch; upgrade soundbatch to use it (nothing was changed)"
         case let .busy(path, holder):
             "another soundbatch (\(holder)) is running on the ledger \(path); wait for it to finish, or stop it first"
         case let .vanished(path):
-            "the ledger \(path) was deleted or replaced while soundbatch was running; stopped sending so that nothing is paid for without a record"
+            "the ledger \(path) was deleted or replaced while soundbatch was running; "
+                + "stopped sending so that nothing is paid for without a record"
         case let .failed(reason):
             "the ledger failed: \(reason)"
         case let .notPending(jobID):

@@ -67,8 +67,9 @@ public protocol SubmissionLedger: Sendable {
     func markSubmitting(jobID: Int64, webhookURL: String?, now: Date) async throws -> Int64
 
     /// Records the answer to one attempt and moves the job to `state`, in one transaction.
-    func recordSubmission(jobID: Int64, attemptID: Int64, outcome: SubmitOutcome, state: JobState,
-                          latency: Duration, now: Date) async throws
+    func recordSubmission(
+        jobID: Int64, attemptID: Int64, outcome: SubmitOutcome, state: JobState,
+        latency: Duration, now: Date) async throws
 }
 
 /// What a run needs around the dispatcher: one sender, and the jobs an earlier one left.
@@ -109,8 +110,9 @@ public protocol StatusLedger: BatchDirectory {
     func recordStatus(jobID: Int64, _ remote: RemoteStatus, now: Date) async throws -> (JobState, changed: Bool)
 
     /// Records one status look as an attempt.
-    func recordAttempt(jobID: Int64, kind: AttemptKind, outcome: AttemptOutcome, startedAt: Date, latency: Duration,
-                       httpStatus: Int?, error: String?) async throws
+    func recordAttempt(
+        jobID: Int64, kind: AttemptKind, outcome: AttemptOutcome, startedAt: Date, latency: Duration,
+        httpStatus: Int?, error: String?) async throws
 }
 
 /// What the downloader needs: completed jobs' audio, and where it went.
@@ -195,7 +197,9 @@ extension StatusOutcome {
 
 /// Where the ledger is: `--ledger`, else `$SOUNDBATCH_LEDGER`, else `./soundbatch.sqlite`.
 public enum LedgerLocation {
-    public static func resolve(option: String?, environment: [String: String] = ProcessInfo.processInfo.environment)
+    public static func resolve(
+        option: String?, environment: [String: String] = ProcessInfo.processInfo.environment
+    )
         -> String
     {
         if let option, !option.isEmpty { return option }

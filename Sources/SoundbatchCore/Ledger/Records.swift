@@ -59,8 +59,10 @@ public struct AudioJob: Sendable, Equatable {
     public var downloadedSize: Int?
     public var downloadedSHA256: String?
 
-    public init(id: Int64, rowKey: String, prompt: String, hasIDColumnKey: Bool, audioURL: String,
-                downloadedPath: String?, downloadedSize: Int?, downloadedSHA256: String?) {
+    public init(
+        id: Int64, rowKey: String, prompt: String, hasIDColumnKey: Bool, audioURL: String,
+        downloadedPath: String?, downloadedSize: Int?, downloadedSHA256: String?
+    ) {
         self.id = id
         self.rowKey = rowKey
         self.prompt = prompt

@@ -76,15 +76,18 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
     }
 
     public static func empty(_ group: String) -> SpendTotals {
-        SpendTotals(group: group, jobs: 0, states: Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, 0) }),
-                    creditsEstimated: 0, creditsCharged: 0, chargedJobs: 0, estimatedForCharged: 0, secondsForCharged: 0,
-                    chargedWithLength: 0, unchargedJobs: 0, unchargedEstimate: 0, firstSubmitted: nil, lastSubmitted: nil)
+        SpendTotals(
+            group: group, jobs: 0, states: Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, 0) }),
+            creditsEstimated: 0, creditsCharged: 0, chargedJobs: 0, estimatedForCharged: 0, secondsForCharged: 0,
+            chargedWithLength: 0, unchargedJobs: 0, unchargedEstimate: 0, firstSubmitted: nil, lastSubmitted: nil)
     }
 
     /// Counts one job in.
     /// `inDoubt`: a request of the job got no answer, so the service may hold a task for it.
-    public mutating func count(state: JobState, estimate: Double?, cost: Double?, seconds: Double?,
-                        submitted: UnsafeBufferPointer<UInt8>, inDoubt: Bool) {
+    public mutating func count(
+        state: JobState, estimate: Double?, cost: Double?, seconds: Double?,
+        submitted: UnsafeBufferPointer<UInt8>, inDoubt: Bool
+    ) {
         jobs += 1
         states[state.rawValue, default: 0] += 1
         creditsEstimated += estimate ?? 0
@@ -171,9 +174,11 @@ extension Double {
 
 /// One job as `report --jobs` shows it: the columns below, then the metadata values.
 public struct ReportJob: Sendable {
-    public static let columns = ["batch", "row_key", "source_line", "prompt", "audio_length", "state", "task_id",
-                                 "conversion_id", "eta", "credit_estimate", "conversion_cost", "remote_status", "audio_url",
-                                 "downloaded_file", "submitted_at", "completed_at", "attempts", "last_error"]
+    public static let columns = [
+        "batch", "row_key", "source_line", "prompt", "audio_length", "state", "task_id",
+        "conversion_id", "eta", "credit_estimate", "conversion_cost", "remote_status", "audio_url",
+        "downloaded_file", "submitted_at", "completed_at", "attempts", "last_error"
+    ]
 
     public var values: [ReportValue]
 

@@ -51,8 +51,10 @@ public enum ReportError: Error, CustomStringConvertible {
 public enum ReportRenderer {
     // MARK: Totals
 
-    public static func write(_ report: SpendReport, timeline: [CreditPoint], format: ReportFormat, to out: TextOutput,
-                             title: String, generatedAt: String) throws {
+    public static func write(
+        _ report: SpendReport, timeline: [CreditPoint], format: ReportFormat, to out: TextOutput,
+        title: String, generatedAt: String
+    ) throws {
         switch format {
         case .json:
             let encoder = JSONEncoder()
@@ -67,8 +69,12 @@ public enum ReportRenderer {
             let table = totalsTable(report, allStates: false)
             try out.write(format == .table ? aligned(table) : markdown(table))
             if report.total.unchargedJobs > 0 {
-                try out.write("\n\(report.total.unchargedJobs) jobs have no charge yet (still running, or sent without an answer); "
-                    + "the running ones are estimated at \(money(report.total.unchargedEstimate)) credits, not counted as charged.\n")
+                try out.write(
+                    "\n\(report.total.unchargedJobs) jobs have no charge yet (still running, "
+                        + "or sent without an answer); "
+                        + "the running ones are estimated at \(money(report.total.unchargedEstimate)) credits, "
+                        + "not counted as charged.\n"
+                )
             }
         case .html:
             try out.write(html(report, timeline: timeline, title: title, generatedAt: generatedAt))
@@ -98,17 +104,18 @@ public enum ReportRenderer {
         let states = JobState.allCases.map(\.rawValue).filter { state in
             allStates || report.total.states[state, default: 0] > 0
         }
-        let header = [report.grouping, "jobs"] + states + [
-            "credits_estimated", "credits_charged", "difference", "average_per_job", "average_per_second",
-            "no_charge_yet", "no_charge_yet_estimate", "first_submitted", "last_submitted",
-        ]
+        let header =
+            [report.grouping, "jobs"] + states + [
+                "credits_estimated", "credits_charged", "difference", "average_per_job", "average_per_second",
+                "no_charge_yet", "no_charge_yet_estimate", "first_submitted", "last_submitted"
+            ]
         func row(_ t: SpendTotals) -> [Cell] {
             [.text(t.group), .number(String(t.jobs))] + states.map { .number(String(t.states[$0, default: 0])) } + [
                 .number(money(t.creditsEstimated)), .number(money(t.creditsCharged)), .number(money(t.difference)),
                 t.averagePerJob.map { .number(money($0)) } ?? .text(""),
                 t.averagePerSecond.map { .number(String(format: "%.4f", $0)) } ?? .text(""),
                 .number(String(t.unchargedJobs)), .number(money(t.unchargedEstimate)),
-                .text(t.firstSubmitted ?? ""), .text(t.lastSubmitted ?? ""),
+                .text(t.firstSubmitted ?? ""), .text(t.lastSubmitted ?? "")
             ]
         }
         return Table(header: header.map(Cell.text), rows: report.groups.map(row) + [row(report.total)])
@@ -132,7 +139,8 @@ public enum ReportRenderer {
             if let first = table.rows.first, case .number = first[column] { return "---:" }
             return "---"
         }
-        return ([line(table.header.map(markdownCell)), line(separator)]
+        return
+            ([line(table.header.map(markdownCell)), line(separator)]
             + table.rows.map { line($0.map(markdownCell)) }).joined(separator: "\n") + "\n"
     }
 
@@ -148,19 +156,24 @@ public enum ReportRenderer {
         switch format {
         case .csv: try out.write(columns.map { csvCell(.text($0)) }.joined(separator: ",") + "\r\n")
         case .markdown, .table:
-            try out.write("| " + columns.joined(separator: " | ") + " |\n|" + String(repeating: " --- |", count: columns.count) + "\n")
+            try out.write(
+                "| " + columns.joined(separator: " | ") + " |\n|" + String(repeating: " --- |", count: columns.count)
+                    + "\n")
         case .json: try out.write("{\"jobs\": [\n")
         case .html: break
         }
     }
 
-    public static func writeJob(_ job: ReportJob, index: Int, format: ReportFormat, metadataKeys: [String], to out: TextOutput) throws {
+    public static func writeJob(
+        _ job: ReportJob, index: Int, format: ReportFormat, metadataKeys: [String], to out: TextOutput
+    ) throws {
         let cells: [Cell] = job.values.enumerated().map { position, value in
             switch value {
             case .none: .text("")
             case let .number(number, decimals):
                 // Metadata is user text even when it looks like a number.
-                position < ReportJob.columns.count ? .number(decimal(number, places: decimals)) : .text(decimal(number, places: decimals))
+                position < ReportJob.columns.count
+                    ? .number(decimal(number, places: decimals)) : .text(decimal(number, places: decimals))
             case let .text(text): .text(text)
             }
         }
@@ -198,7 +211,8 @@ public enum ReportRenderer {
         if places == 0 { return String(Int64(value.rounded())) }
         let scale = places == 2 ? 100.0 : Foundation.pow(10, Double(places))
         let scaled = Int64((abs(value) * scale).rounded())
-        let whole = scaled / Int64(scale), fraction = String(scaled % Int64(scale))
+        let whole = scaled / Int64(scale)
+        let fraction = String(scaled % Int64(scale))
         let sign = value < 0 && scaled != 0 ? "-" : ""
         return sign + String(whole) + "." + String(repeating: "0", count: places - fraction.count) + fraction
     }
@@ -213,11 +227,13 @@ public enum ReportRenderer {
     static func csvCell(_ cell: Cell) -> String {
         var text = cell.text
         if case .text = cell, let first = text.utf8.first,
-           first == UInt8(ascii: "=") || first == UInt8(ascii: "+") || first == UInt8(ascii: "-")
-            || first == UInt8(ascii: "@") || first == 0x09 || first == 0x0D {
+            first == UInt8(ascii: "=") || first == UInt8(ascii: "+") || first == UInt8(ascii: "-")
+                || first == UInt8(ascii: "@") || first == 0x09 || first == 0x0D
+        {
             text = "'" + text
         }
-        if text.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }) {
+        if text.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }
+        ) {
             return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }
         return text
@@ -232,118 +248,134 @@ public enum ReportRenderer {
 
     static let stateColors: [String: String] = [
         "pending": "#9aa5b1", "submitting": "#f0b429", "submitted": "#2680c2", "ambiguous": "#e12d39",
-        "failed": "#7b1e1e", "invalid": "#616e7c", "completed": "#27ab83", "generation_failed": "#ad4e00",
+        "failed": "#7b1e1e", "invalid": "#616e7c", "completed": "#27ab83", "generation_failed": "#ad4e00"
     ]
 
     static func html(_ report: SpendReport, timeline: [CreditPoint], title: String, generatedAt: String) -> String {
         let table = totalsTable(report, allStates: false)
-        var rows = "<tr>" + table.header.map { "<th>\(escapeHTML($0.text.replacingOccurrences(of: "_", with: " ")))</th>" }.joined() + "</tr>\n"
+        var rows =
+            "<tr>"
+            + table.header.map { "<th>\(escapeHTML($0.text.replacingOccurrences(of: "_", with: " ")))</th>" }.joined()
+            + "</tr>\n"
         for (index, row) in table.rows.enumerated() {
             let isTotal = index == table.rows.count - 1
-            rows += (isTotal ? "<tr class=\"total\">" : "<tr>") + row.map { cell in
-                if case .number = cell { return "<td class=\"n\">\(escapeHTML(cell.text))</td>" }
-                return "<td>\(escapeHTML(cell.text))</td>"
-            }.joined() + "</tr>\n"
+            rows +=
+                (isTotal ? "<tr class=\"total\">" : "<tr>")
+                + row.map { cell in
+                    if case .number = cell { return "<td class=\"n\">\(escapeHTML(cell.text))</td>" }
+                    return "<td>\(escapeHTML(cell.text))</td>"
+                }.joined() + "</tr>\n"
         }
         let t = report.total
-        let note = t.unchargedJobs > 0
+        let note =
+            t.unchargedJobs > 0
             ? "<p class=\"note\">\(t.unchargedJobs) jobs have no charge yet (still running, or sent without an answer); the running ones are estimated at \(money(t.unchargedEstimate)) credits, which is not counted as charged.</p>"
             : ""
         return """
-        <!DOCTYPE html>
-        <html lang="en">
-        <head>
-        <meta charset="utf-8"/>
-        <meta name="viewport" content="width=device-width, initial-scale=1"/>
-        <title>\(escapeHTML(title))</title>
-        <style>
-        body { font: 15px/1.45 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1f2933; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; }
-        h1 { font-size: 1.5rem; margin-bottom: .25rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
-        .meta, .note { color: #52606d; }
-        .summary { display: flex; flex-wrap: wrap; gap: 1rem; margin: 1rem 0; }
-        .summary div { border: 1px solid #cbd2d9; border-radius: 6px; padding: .5rem .9rem; flex: 1 1 8rem; max-width: 14rem; }
-        .summary b { display: block; font-size: 1.3rem; }
-        .scroll { overflow-x: auto; }
-        table { border-collapse: collapse; width: 100%; font-size: .85rem; }
-        th, td { border-bottom: 1px solid #e4e7eb; padding: .3rem .5rem; text-align: left; white-space: nowrap; }
-        td.n { text-align: right; font-variant-numeric: tabular-nums; }
-        tr.total td { font-weight: bold; border-top: 2px solid #1f2933; }
-        svg { width: 100%; height: auto; display: block; }
-        .legend span { display: inline-block; margin-right: 1rem; }
-        .legend i { display: inline-block; width: .8rem; height: .8rem; margin-right: .3rem; vertical-align: middle; }
-        @media (max-width: 600px) { body { margin: 1rem auto; font-size: 14px; } .summary { gap: .5rem; } }
-        @media print { body { margin: 0; max-width: none; } .scroll { overflow: visible; } table { font-size: 9pt; } h2 { break-after: avoid; } svg { break-inside: avoid; } }
-        </style>
-        </head>
-        <body>
-        <h1>\(escapeHTML(title))</h1>
-        <p class="meta">Generated \(escapeHTML(generatedAt)) from the soundbatch ledger.</p>
-        <div class="summary">
-        <div>Credits charged<b>\(money(t.creditsCharged))</b></div>
-        <div>Credits estimated<b>\(money(t.creditsEstimated))</b></div>
-        <div>Jobs<b>\(t.jobs)</b></div>
-        <div>No charge yet<b>\(t.unchargedJobs)</b></div>
-        </div>
-        \(note)
-        <h2>Totals by \(escapeHTML(report.grouping))</h2>
-        <div class="scroll"><table>
-        \(rows)</table></div>
-        <h2>Cumulative credits</h2>
-        \(chart(timeline))
-        <h2>Jobs per state</h2>
-        \(stateBar(t))
-        </body>
-        </html>
+            <!DOCTYPE html>
+            <html lang="en">
+            <head>
+            <meta charset="utf-8"/>
+            <meta name="viewport" content="width=device-width, initial-scale=1"/>
+            <title>\(escapeHTML(title))</title>
+            <style>
+            body { font: 15px/1.45 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1f2933; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; }
+            h1 { font-size: 1.5rem; margin-bottom: .25rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
+            .meta, .note { color: #52606d; }
+            .summary { display: flex; flex-wrap: wrap; gap: 1rem; margin: 1rem 0; }
+            .summary div { border: 1px solid #cbd2d9; border-radius: 6px; padding: .5rem .9rem; flex: 1 1 8rem; max-width: 14rem; }
+            .summary b { display: block; font-size: 1.3rem; }
+            .scroll { overflow-x: auto; }
+            table { border-collapse: collapse; width: 100%; font-size: .85rem; }
+            th, td { border-bottom: 1px solid #e4e7eb; padding: .3rem .5rem; text-align: left; white-space: nowrap; }
+            td.n { text-align: right; font-variant-numeric: tabular-nums; }
+            tr.total td { font-weight: bold; border-top: 2px solid #1f2933; }
+            svg { width: 100%; height: auto; display: block; }
+            .legend span { display: inline-block; margin-right: 1rem; }
+            .legend i { display: inline-block; width: .8rem; height: .8rem; margin-right: .3rem; vertical-align: middle; }
+            @media (max-width: 600px) { body { margin: 1rem auto; font-size: 14px; } .summary { gap: .5rem; } }
+            @media print { body { margin: 0; max-width: none; } .scroll { overflow: visible; } table { font-size: 9pt; } h2 { break-after: avoid; } svg { break-inside: avoid; } }
+            </style>
+            </head>
+            <body>
+            <h1>\(escapeHTML(title))</h1>
+            <p class="meta">Generated \(escapeHTML(generatedAt)) from the soundbatch ledger.</p>
+            <div class="summary">
+            <div>Credits charged<b>\(money(t.creditsCharged))</b></div>
+            <div>Credits estimated<b>\(money(t.creditsEstimated))</b></div>
+            <div>Jobs<b>\(t.jobs)</b></div>
+            <div>No charge yet<b>\(t.unchargedJobs)</b></div>
+            </div>
+            \(note)
+            <h2>Totals by \(escapeHTML(report.grouping))</h2>
+            <div class="scroll"><table>
+            \(rows)</table></div>
+            <h2>Cumulative credits</h2>
+            \(chart(timeline))
+            <h2>Jobs per state</h2>
+            \(stateBar(t))
+            </body>
+            </html>
 
-        """
+            """
     }
 
     /// Two lines, credits estimated and charged, over time.
     static func chart(_ points: [CreditPoint]) -> String {
         guard points.count > 0 else { return "<p class=\"note\">Nothing submitted yet.</p>" }
-        let width = 800.0, height = 260.0, left = 60.0, bottom = 30.0, top = 10.0, right = 10.0
+        let width = 800.0
+        let height = 260.0
+        let left = 60.0
+        let bottom = 30.0
+        let top = 10.0
+        let right = 10.0
         let top_ = max(points.map { max($0.estimated, $0.charged) }.max() ?? 1, 0.01)
         func x(_ index: Int) -> Double {
             points.count == 1 ? left : left + (width - left - right) * Double(index) / Double(points.count - 1)
         }
         func y(_ value: Double) -> Double { top + (height - top - bottom) * (1 - value / top_) }
         func line(_ value: (CreditPoint) -> Double) -> String {
-            points.enumerated().map { String(format: "%.1f,%.1f", x($0.offset), y(value($0.element))) }.joined(separator: " ")
+            points.enumerated().map { String(format: "%.1f,%.1f", x($0.offset), y(value($0.element))) }.joined(
+                separator: " ")
         }
-        let first = escapeHTML(points.first!.time), last = escapeHTML(points.last!.time)
+        let first = escapeHTML(points.first!.time)
+        let last = escapeHTML(points.last!.time)
         return """
-        <svg viewBox="0 0 \(Int(width)) \(Int(height))" role="img" aria-label="Cumulative credits estimated and charged over time">
-        <line x1="\(left)" y1="\(y(0))" x2="\(width - right)" y2="\(y(0))" stroke="#9aa5b1"/>
-        <line x1="\(left)" y1="\(top)" x2="\(left)" y2="\(y(0))" stroke="#9aa5b1"/>
-        <text x="\(left - 6)" y="\(top + 10)" font-size="11" text-anchor="end">\(money(top_))</text>
-        <text x="\(left - 6)" y="\(y(0))" font-size="11" text-anchor="end">0</text>
-        <text x="\(left)" y="\(height - 8)" font-size="11">\(first)</text>
-        <text x="\(width - right)" y="\(height - 8)" font-size="11" text-anchor="end">\(last)</text>
-        <polyline fill="none" stroke="#2680c2" stroke-width="2" points="\(line(\.estimated))"/>
-        <polyline fill="none" stroke="#27ab83" stroke-width="2" stroke-dasharray="6 3" points="\(line(\.charged))"/>
-        </svg>
-        <p class="legend"><span><i style="background:#2680c2"></i>estimated (by submission)</span><span><i style="background:#27ab83"></i>charged (by completion)</span></p>
-        """
+            <svg viewBox="0 0 \(Int(width)) \(Int(height))" role="img" aria-label="Cumulative credits estimated and charged over time">
+            <line x1="\(left)" y1="\(y(0))" x2="\(width - right)" y2="\(y(0))" stroke="#9aa5b1"/>
+            <line x1="\(left)" y1="\(top)" x2="\(left)" y2="\(y(0))" stroke="#9aa5b1"/>
+            <text x="\(left - 6)" y="\(top + 10)" font-size="11" text-anchor="end">\(money(top_))</text>
+            <text x="\(left - 6)" y="\(y(0))" font-size="11" text-anchor="end">0</text>
+            <text x="\(left)" y="\(height - 8)" font-size="11">\(first)</text>
+            <text x="\(width - right)" y="\(height - 8)" font-size="11" text-anchor="end">\(last)</text>
+            <polyline fill="none" stroke="#2680c2" stroke-width="2" points="\(line(\.estimated))"/>
+            <polyline fill="none" stroke="#27ab83" stroke-width="2" stroke-dasharray="6 3" points="\(line(\.charged))"/>
+            </svg>
+            <p class="legend"><span><i style="background:#2680c2"></i>estimated (by submission)</span><span><i style="background:#27ab83"></i>charged (by completion)</span></p>
+            """
     }
 
     /// One bar split by state.
     static func stateBar(_ total: SpendTotals) -> String {
         guard total.jobs > 0 else { return "<p class=\"note\">No jobs.</p>" }
         var x = 0.0
-        var parts = "", legend = ""
+        var parts = ""
+        var legend = ""
         for state in JobState.allCases.map(\.rawValue) {
             let count = total.states[state, default: 0]
             guard count > 0 else { continue }
             let width = 800.0 * Double(count) / Double(total.jobs)
             let color = stateColors[state] ?? "#000"
-            parts += String(format: "<rect x=\"%.2f\" y=\"0\" width=\"%.2f\" height=\"28\" fill=\"%@\"><title>%@: %d</title></rect>",
-                            x, width, color, state, count)
+            parts += String(
+                format:
+                    "<rect x=\"%.2f\" y=\"0\" width=\"%.2f\" height=\"28\" fill=\"%@\"><title>%@: %d</title></rect>",
+                x, width, color, state, count)
             legend += "<span><i style=\"background:\(color)\"></i>\(state) \(count)</span>"
             x += width
         }
         return """
-        <svg viewBox="0 0 800 28" role="img" aria-label="Jobs per state">\(parts)</svg>
-        <p class="legend">\(legend)</p>
-        """
+            <svg viewBox="0 0 800 28" role="img" aria-label="Jobs per state">\(parts)</svg>
+            <p class="legend">\(legend)</p>
+            """
     }
 }

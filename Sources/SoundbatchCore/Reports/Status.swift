@@ -1,4 +1,3 @@
-
 /// What the ledger holds for one batch.
 public struct BatchStatus: Sendable, Equatable, Encodable {
     public var name: String
@@ -25,4 +24,3 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
         case conversionCostTotal = "conversion_cost_total"
     }
 }
-

@@ -46,8 +46,10 @@ public final class Downloader: Sendable {
 
     /// Runs `body` with a downloader into the settings' folder (made if missing), then
     /// closes its connections.
-    public static func withDownloader<T>(ledger: any DownloadLedger, settings: DownloadSettings,
-                                         _ body: (Downloader) async throws -> T) async throws -> T {
+    public static func withDownloader<T>(
+        ledger: any DownloadLedger, settings: DownloadSettings,
+        _ body: (Downloader) async throws -> T
+    ) async throws -> T {
         let downloader = try Downloader(ledger: ledger, settings: settings)
         return try await run({ try await body(downloader) }, thenAwait: downloader.shutdown)
     }
@@ -65,8 +67,9 @@ public final class Downloader: Sendable {
         } else if !isFolder.boolValue {
             throw DownloadError.file("\(settings.directory) is a file, not a folder")
         }
-        var configuration = HTTPClient.Configuration(redirectConfiguration: .follow(max: 5, allowCycles: false),
-                                                     timeout: .init(connect: .seconds(10)))
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .follow(max: 5, allowCycles: false),
+            timeout: .init(connect: .seconds(10)))
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(settings.concurrency, 1)
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
@@ -81,7 +84,8 @@ public final class Downloader: Sendable {
     /// Makes sure the job's audio is on disk.
     public func fetch(_ job: AudioJob) async throws -> Result {
         if let path = job.downloadedPath, let size = job.downloadedSize, let sha = job.downloadedSHA256,
-           Self.fileMatches(path: path, size: size, sha256: sha) {
+            Self.fileMatches(path: path, size: size, sha256: sha)
+        {
             return .alreadyThere(path: path)
         }
         var request = HTTPClientRequest(url: job.audioURL)
@@ -92,7 +96,9 @@ public final class Downloader: Sendable {
         } catch {
             throw DownloadError.transport(MusicGPTClient.describe(error))
         }
-        guard (200..<300).contains(response.status.code) else { throw DownloadError.http(status: Int(response.status.code)) }
+        guard (200..<300).contains(response.status.code) else {
+            throw DownloadError.http(status: Int(response.status.code))
+        }
         if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > settings.maxBytes {
             throw DownloadError.tooLarge(limit: settings.maxBytes)
         }
@@ -141,7 +147,8 @@ public final class Downloader: Sendable {
         let claimedPlain = claimedPaths.withLock { $0.insert(plain.lowercased()).inserted }
         if claimedPlain {
             // A ledger that cannot be read here leaves the numbered name, which is always free.
-            let taken = (try? await ledger.isPathTaken(plain, byOtherThan: job.id)) ?? true
+            let taken =
+                (try? await ledger.isPathTaken(plain, byOtherThan: job.id)) ?? true
                 || FileManager.default.fileExists(atPath: plain)
             if !taken { return plain }
             release(plain)
@@ -157,8 +164,9 @@ public final class Downloader: Sendable {
 
     static func fileMatches(path: String, size: Int, sha256: String) -> Bool {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-              (attributes[.size] as? Int) == size,
-              let data = FileManager.default.contents(atPath: path) else { return false }
+            (attributes[.size] as? Int) == size,
+            let data = FileManager.default.contents(atPath: path)
+        else { return false }
         return SHA256.hash(data: data).hex == sha256
     }
 }

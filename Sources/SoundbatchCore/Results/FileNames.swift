@@ -34,9 +34,11 @@ public enum FileNames {
     }
 
     static let audioExtensions = ["wav", "mp3", "flac", "ogg", "m4a", "aac", "opus", "webm"]
-    static let byContentType = ["audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/mpeg": "mp3",
-                                "audio/mp3": "mp3", "audio/flac": "flac", "audio/ogg": "ogg", "audio/mp4": "m4a",
-                                "audio/aac": "aac", "audio/opus": "opus", "audio/webm": "webm"]
+    static let byContentType = [
+        "audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/mpeg": "mp3",
+        "audio/mp3": "mp3", "audio/flac": "flac", "audio/ogg": "ogg", "audio/mp4": "m4a",
+        "audio/aac": "aac", "audio/opus": "opus", "audio/webm": "webm"
+    ]
 
     /// From the URL's path when it names an audio type, else from the content type.
     public static func fileExtension(url: String, contentType: String?) -> String {

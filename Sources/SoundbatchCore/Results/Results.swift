@@ -27,7 +27,8 @@ public enum Results {
                                 }
                             } catch let error as DownloadError {
                                 downloads.withLock { $0.failed += 1 }
-                                logger.warning("job \(job.rowKey): \(error); `soundbatch track --download` will try again")
+                                logger.warning(
+                                    "job \(job.rowKey): \(error); `soundbatch track --download` will try again")
                             }
                         }
                     }

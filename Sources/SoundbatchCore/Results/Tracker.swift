@@ -48,8 +48,10 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
     private let logger: Logger
     private let counters = Mutex(TrackCounters())
 
-    public init(ledger: any StatusLedger, checker: any StatusChecker, settings: TrackSettings, clock: C,
-                wallClock: @escaping @Sendable () -> Date = { Date() }, stop: StopSignal, logger: Logger) {
+    public init(
+        ledger: any StatusLedger, checker: any StatusChecker, settings: TrackSettings, clock: C,
+        wallClock: @escaping @Sendable () -> Date = { Date() }, stop: StopSignal, logger: Logger
+    ) {
         self.ledger = ledger
         self.checker = checker
         self.settings = settings
@@ -73,8 +75,10 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
     /// Tracks every submitted job of the batch, and the jobs `incoming` brings while it runs
     /// (`run --wait`), until each has finished or been given up on and `incoming` has
     /// ended; `completed` is called with each job that completes (for its download).
-    public func run(batchID: Int64, incoming: AsyncStream<TrackedJob>? = nil,
-                    completed: @escaping @Sendable (Int64) async -> Void = { _ in }) async throws -> TrackCounters {
+    public func run(
+        batchID: Int64, incoming: AsyncStream<TrackedJob>? = nil,
+        completed: @escaping @Sendable (Int64) async -> Void = { _ in }
+    ) async throws -> TrackCounters {
         var queue = Heap<Due<C.Instant>>()
         for job in try await ledger.submittedJobs(batchID: batchID) { schedule(job, into: &queue) }
 
@@ -141,8 +145,10 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         queue.insert(Due(due: clock.now.advanced(by: .milliseconds(Int64(wait * 1000))), job: job, looks: 0))
     }
 
-    private func look(at entry: Due<C.Instant>, into queue: inout Heap<Due<C.Instant>>,
-                      completed: @escaping @Sendable (Int64) async -> Void) async throws {
+    private func look(
+        at entry: Due<C.Instant>, into queue: inout Heap<Due<C.Instant>>,
+        completed: @escaping @Sendable (Int64) async -> Void
+    ) async throws {
         let job = entry.job
         let started = wallClock()
         let startInstant = clock.now
@@ -152,7 +158,9 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         var reschedule = true
         switch outcome {
         case let .found(remote):
-            try await ledger.recordAttempt(jobID: job.id, kind: .poll, outcome: outcome.attemptOutcome, startedAt: started, latency: latency, httpStatus: 200, error: nil)
+            try await ledger.recordAttempt(
+                jobID: job.id, kind: .poll, outcome: outcome.attemptOutcome, startedAt: started, latency: latency,
+                httpStatus: 200, error: nil)
             let (state, _) = try await ledger.recordStatus(jobID: job.id, remote, now: wallClock())
             switch state {
             case .completed:
@@ -161,24 +169,34 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                 await completed(job.id)
             case .generationFailed:
                 counters.withLock { $0.generationFailed += 1 }
-                logger.warning("job \(job.id): the service could not generate it: \(remote.statusMessage ?? remote.status)")
+                logger.warning(
+                    "job \(job.id): the service could not generate it: \(remote.statusMessage ?? remote.status)")
                 reschedule = false
             default:
                 break
             }
         case let .retryable(status, error, retryAfter):
-            try await ledger.recordAttempt(jobID: job.id, kind: .poll, outcome: outcome.attemptOutcome, startedAt: started, latency: latency, httpStatus: status, error: error)
+            try await ledger.recordAttempt(
+                jobID: job.id, kind: .poll, outcome: outcome.attemptOutcome, startedAt: started, latency: latency,
+                httpStatus: status, error: error)
             if status == 429 {
                 counters.withLock { $0.rateLimited += 1 }
                 let pause = retryAfter ?? settings.schedule.firstGap
                 if await limiter.pause(for: pause) {
-                    logger.notice("the status endpoint is rate limiting (HTTP 429); pausing looks for \(Dispatcher<C>.format(pause))")
+                    logger.notice(
+                        """
+                        the status endpoint is rate limiting (HTTP 429); \
+                        pausing looks for \(Dispatcher<C>.format(pause))
+                        """
+                    )
                 }
             } else {
                 logger.info("job \(job.id): status look failed: \(error)")
             }
         case let .keyRejected(status, error):
-            try await ledger.recordAttempt(jobID: job.id, kind: .poll, outcome: outcome.attemptOutcome, startedAt: started, latency: latency, httpStatus: status, error: error)
+            try await ledger.recordAttempt(
+                jobID: job.id, kind: .poll, outcome: outcome.attemptOutcome, startedAt: started, latency: latency,
+                httpStatus: status, error: error)
             stop.stop(.keyRejected(error))
             return
         }
@@ -186,7 +204,12 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         let age = wallClock().timeIntervalSince(job.submittedAt)
         if age >= settings.giveUpAfter.seconds {
             counters.withLock { $0.timedOut += 1 }
-            logger.warning("job \(job.id): task \(job.taskID) still not finished after \(Int(age / 60)) minutes; giving up for now (run `soundbatch track` later)")
+            logger.warning(
+                """
+                job \(job.id): task \(job.taskID) still not finished after \(Int(age / 60)) minutes; \
+                giving up for now (run `soundbatch track` later)
+                """
+            )
             return
         }
         let looks = entry.looks + 1

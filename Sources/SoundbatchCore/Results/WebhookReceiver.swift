@@ -30,7 +30,8 @@ public struct WebhookReceiver: Sendable {
             return (.contentTooLarge, .refused(status: 413, reason: "body over \(Self.maxBodyBytes / 1024) KB"))
         }
         guard let conversion = try? JSONDecoder().decode(WireConversion.self, from: Data(body.readableBytesView)),
-              let remote = conversion.remoteStatus, let taskID = remote.taskID?.trimmed, !taskID.isEmpty else {
+            let remote = conversion.remoteStatus, let taskID = remote.taskID?.trimmed, !taskID.isEmpty
+        else {
             return (.badRequest, .refused(status: 400, reason: "not a JSON object with task_id and status"))
         }
         guard let jobID = try await ledger.jobID(taskID: taskID) else {
@@ -42,24 +43,31 @@ public struct WebhookReceiver: Sendable {
 
     /// Listens for callbacks for as long as `body` runs, then stops gracefully. `body` gets
     /// the callback URL; `onEvent` hears every callback.
-    public func serve<Value>(host: String, port: Int, logger: Logger,
-                             onEvent: @escaping @Sendable (Event) -> Void,
-                             while body: (_ url: String) async throws -> Value) async throws -> Value {
+    public func serve<Value>(
+        host: String, port: Int, logger: Logger,
+        onEvent: @escaping @Sendable (Event) -> Void,
+        while body: (_ url: String) async throws -> Value
+    ) async throws -> Value {
         let router = Router()
         router.post(RouterPath(path)) { request, _ -> Response in
             let body = request.body
             let bytes = try? await body.collect(upTo: Self.maxBodyBytes)
             let (status, event) = try await self.handle(body: bytes)
             onEvent(event)
-            let answer: [String: Any] = switch event {
-            case let .recorded(_, _, state, changed): ["ok": true, "state": state.rawValue, "changed": changed]
-            case let .refused(_, reason): ["ok": false, "error": reason]
-            }
+            let answer: [String: Any] =
+                switch event {
+                case let .recorded(_, _, state, changed): ["ok": true, "state": state.rawValue, "changed": changed]
+                case let .refused(_, reason): ["ok": false, "error": reason]
+                }
             let data = (try? JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys])) ?? Data()
-            return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            return Response(
+                status: status, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
-        return try await serving(router.buildResponder(), host: host, port: port, serverName: "soundbatch-webhook",
-                                 logger: logger) { boundPort in
+        return try await serving(
+            router.buildResponder(), host: host, port: port, serverName: "soundbatch-webhook",
+            logger: logger
+        ) { boundPort in
             try await body("http://\(host):\(boundPort)\(path)")
         }
     }

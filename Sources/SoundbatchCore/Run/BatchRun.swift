@@ -65,14 +65,21 @@ public struct BatchRun: Sendable {
     /// Before anything is sent, this process becomes the batch's only sender, and the jobs
     /// an earlier run left in flight are held as ambiguous: the service may have made, and
     /// charged for, their tasks.
-    public func send(_ settings: SendSettings, to service: any ServiceEndpoint,
-                     progress: ProgressDisplay? = nil) async throws -> RunReport {
+    public func send(
+        _ settings: SendSettings, to service: any ServiceEndpoint,
+        progress: ProgressDisplay? = nil
+    ) async throws -> RunReport {
         let claim = try ledger.claimSending(batch: batch)
         defer { claim.release() }
 
         let held = try await ledger.holdInterruptedSubmissions(now: Date())
         if held > 0 {
-            logger.warning("\(held) jobs were being sent when soundbatch last stopped; they are now ambiguous (see `soundbatch status`)")
+            logger.warning(
+                """
+                \(held) jobs were being sent when soundbatch last stopped; \
+                they are now ambiguous (see `soundbatch status`)
+                """
+            )
         }
         let batchID = try await ledger.batchID(named: batch)
         if settings.resendAmbiguous {
@@ -81,11 +88,14 @@ public struct BatchRun: Sendable {
         }
 
         let (sent, tracked) = try await service.withService { baseURL, key in
-            try await MusicGPTClient.withClient(baseURL: baseURL, key: key, timeout: settings.requestTimeout,
-                                                connections: settings.dispatch.concurrency) { client in
+            try await MusicGPTClient.withClient(
+                baseURL: baseURL, key: key, timeout: settings.requestTimeout,
+                connections: settings.dispatch.concurrency
+            ) { client in
                 try await withDownloader(settings.follow?.download) { downloader in
-                    try await dispatch(batchID: batchID, settings: settings, client: client, downloader: downloader,
-                                       progress: progress)
+                    try await dispatch(
+                        batchID: batchID, settings: settings, client: client, downloader: downloader,
+                        progress: progress)
                 }
             }
         }
@@ -96,8 +106,9 @@ public struct BatchRun: Sendable {
             let followed = RunOutcome.afterTracking(tracked, stopReason: nil)
             if followed != .done { outcome = followed }
         }
-        return RunReport(batch: batch, sent: sent, tracked: tracked, status: status, sendOutcome: sendOutcome,
-                         outcome: outcome)
+        return RunReport(
+            batch: batch, sent: sent, tracked: tracked, status: status, sendOutcome: sendOutcome,
+            outcome: outcome)
     }
 
     /// Follows the batch's submitted tasks at `service` to their end and saves their audio.
@@ -105,29 +116,37 @@ public struct BatchRun: Sendable {
         let batchID = try await ledger.batchID(named: batch)
         let tracked = try await MusicGPTClient.withClient(baseURL: service.baseURL, key: service.key) { client in
             try await withDownloader(settings.download) { downloader in
-                let tracker = Tracker(ledger: ledger, checker: client, settings: settings.tracking,
-                                      clock: ContinuousClock(), stop: stop, logger: logger)
-                return try await Results.follow(batchID: batchID, ledger: ledger, tracker: tracker,
-                                                downloader: downloader, logger: logger)
+                let tracker = Tracker(
+                    ledger: ledger, checker: client, settings: settings.tracking,
+                    clock: ContinuousClock(), stop: stop, logger: logger)
+                return try await Results.follow(
+                    batchID: batchID, ledger: ledger, tracker: tracker,
+                    downloader: downloader, logger: logger)
             }
         }
-        return RunReport(batch: batch, sent: nil, tracked: tracked, status: try await batchStatus(), sendOutcome: nil,
-                         outcome: .afterTracking(tracked, stopReason: stop.reason))
+        return RunReport(
+            batch: batch, sent: nil, tracked: tracked, status: try await batchStatus(), sendOutcome: nil,
+            outcome: .afterTracking(tracked, stopReason: stop.reason))
     }
 
     /// Sends the jobs, with the tracker taking each accepted one as it comes.
-    private func dispatch(batchID: Int64, settings: SendSettings, client: MusicGPTClient, downloader: Downloader?,
-                          progress: ProgressDisplay?) async throws -> (DispatchResult, TrackCounters?) {
+    private func dispatch(
+        batchID: Int64, settings: SendSettings, client: MusicGPTClient, downloader: Downloader?,
+        progress: ProgressDisplay?
+    ) async throws -> (DispatchResult, TrackCounters?) {
         let (accepted, arrival) = AsyncStream.makeStream(of: TrackedJob.self)
-        let dispatcher = Dispatcher(ledger: ledger, submitter: client, settings: settings.dispatch,
-                                    clock: ContinuousClock(), stop: stop, logger: logger,
-                                    onSubmitted: { arrival.yield($0) })
+        let dispatcher = Dispatcher(
+            ledger: ledger, submitter: client, settings: settings.dispatch,
+            clock: ContinuousClock(), stop: stop, logger: logger,
+            onSubmitted: { arrival.yield($0) })
         async let tracked: TrackCounters? = {
             guard let follow = settings.follow else { return nil }
-            let tracker = Tracker(ledger: ledger, checker: client, settings: follow.tracking, clock: ContinuousClock(),
-                                  stop: stop, logger: logger)
-            return try await Results.follow(batchID: batchID, ledger: ledger, tracker: tracker, downloader: downloader,
-                                            incoming: accepted, logger: logger)
+            let tracker = Tracker(
+                ledger: ledger, checker: client, settings: follow.tracking, clock: ContinuousClock(),
+                stop: stop, logger: logger)
+            return try await Results.follow(
+                batchID: batchID, ledger: ledger, tracker: tracker, downloader: downloader,
+                incoming: accepted, logger: logger)
         }()
         let result: DispatchResult
         do {
@@ -161,7 +180,9 @@ public struct BatchRun: Sendable {
         }
     }
 
-    private func withDownloader<T>(_ settings: DownloadSettings?, _ body: (Downloader?) async throws -> T)
+    private func withDownloader<T>(
+        _ settings: DownloadSettings?, _ body: (Downloader?) async throws -> T
+    )
         async throws -> T
     {
         guard let settings else { return try await body(nil) }

@@ -65,8 +65,14 @@ public final class StopSignal: Sendable {
     public func unlessStopped(_ work: @escaping @Sendable () async throws -> Void) async throws -> Bool {
         if isStopped { return false }
         return try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask { try await work(); return true }
-            group.addTask { await self.wait(); return false }
+            group.addTask {
+                try await work()
+                return true
+            }
+            group.addTask {
+                await self.wait()
+                return false
+            }
             defer { group.cancelAll() }
             return try await group.next() ?? false
         }

@@ -64,8 +64,10 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
     /// The budget's view: estimates recorded plus forecasts for requests in flight.
     private let budget = Mutex(BudgetTracker())
 
-    public init(ledger: any SubmissionLedger, submitter: any Submitter, settings: DispatchSettings, clock: C,
-                stop: StopSignal, logger: Logger, onSubmitted: @escaping @Sendable (TrackedJob) -> Void = { _ in }) {
+    public init(
+        ledger: any SubmissionLedger, submitter: any Submitter, settings: DispatchSettings, clock: C,
+        stop: StopSignal, logger: Logger, onSubmitted: @escaping @Sendable (TrackedJob) -> Void = { _ in }
+    ) {
         self.onSubmitted = onSubmitted
         self.ledger = ledger
         self.submitter = submitter
@@ -108,7 +110,9 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
                 }
                 if !withinBudget {
                     let left = try await ledger.countPending(batchID: batchID)
-                    budgetStop = budget.withLock { BudgetStop(estimated: $0.estimated, limit: $0.limit, jobsLeft: left) }
+                    budgetStop = budget.withLock {
+                        BudgetStop(estimated: $0.estimated, limit: $0.limit, jobsLeft: left)
+                    }
                     break
                 }
                 guard try await stop.unlessStopped({ try await self.limiter.acquire() }), !stop.isStopped else { break }
@@ -132,8 +136,9 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
             let outcome = await submitter.submit(request)
             let latency = started.duration(to: clock.now)
             let state = nextState(after: outcome, attempt: attempt)
-            try await ledger.recordSubmission(jobID: job.id, attemptID: attemptID, outcome: outcome,
-                                              state: state, latency: latency, now: Date())
+            try await ledger.recordSubmission(
+                jobID: job.id, attemptID: attemptID, outcome: outcome,
+                state: state, latency: latency, now: Date())
             count(outcome, state: state)
             if case let .accepted(answer) = outcome {
                 onSubmitted(TrackedJob(id: job.id, taskID: answer.taskID, submittedAt: Date(), eta: answer.eta))
@@ -144,7 +149,8 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
             if status == 429 {
                 // Everyone slows down, not just this job; say so once per pause.
                 if await limiter.pause(for: retryAfter ?? settings.backoff.ceiling(afterAttempt: attempt)) {
-                    logger.notice("the service is rate limiting (HTTP 429); pausing all submissions for \(Self.format(wait))")
+                    logger.notice(
+                        "the service is rate limiting (HTTP 429); pausing all submissions for \(Self.format(wait))")
                 }
             } else {
                 logger.info("job \(job.id): \(error); retrying in \(Self.format(wait))")

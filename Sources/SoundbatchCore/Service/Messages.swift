@@ -26,7 +26,10 @@ public struct SubmitAnswer: Sendable, Equatable {
     public var creditEstimate: Double?
     public var message: String?
 
-    public init(taskID: String, conversionID: String? = nil, eta: Int? = nil, creditEstimate: Double? = nil, message: String? = nil) {
+    public init(
+        taskID: String, conversionID: String? = nil, eta: Int? = nil, creditEstimate: Double? = nil,
+        message: String? = nil
+    ) {
         self.taskID = taskID
         self.conversionID = conversionID
         self.eta = eta
@@ -58,7 +61,10 @@ public struct RemoteStatus: Sendable, Equatable {
     public var audioURL: String?
     public var conversionCost: Double?
 
-    public init(taskID: String? = nil, status: String, statusMessage: String? = nil, audioURL: String? = nil, conversionCost: Double? = nil) {
+    public init(
+        taskID: String? = nil, status: String, statusMessage: String? = nil, audioURL: String? = nil,
+        conversionCost: Double? = nil
+    ) {
         self.taskID = taskID
         self.status = status
         self.statusMessage = statusMessage

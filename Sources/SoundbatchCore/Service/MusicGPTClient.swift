@@ -17,8 +17,10 @@ public final class MusicGPTClient: Sendable {
     private let http: HTTPClient
 
     /// Runs `body` with a client of the API, then closes its connections.
-    public static func withClient<T>(baseURL: String, key: APIKey, timeout: Duration = .seconds(60), connections: Int = 8,
-                                     _ body: (MusicGPTClient) async throws -> T) async throws -> T {
+    public static func withClient<T>(
+        baseURL: String, key: APIKey, timeout: Duration = .seconds(60), connections: Int = 8,
+        _ body: (MusicGPTClient) async throws -> T
+    ) async throws -> T {
         let client = MusicGPTClient(baseURL: baseURL, key: key, timeout: timeout, connections: connections)
         return try await run({ try await body(client) }, thenAwait: client.shutdown)
     }
@@ -30,7 +32,8 @@ public final class MusicGPTClient: Sendable {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(10)),
-            connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: max(connections, 1)))
+            connectionPool: .init(
+                idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: max(connections, 1)))
         configuration.httpVersion = .automatic
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
@@ -50,7 +53,8 @@ public final class MusicGPTClient: Sendable {
         if let webhookURL = job.webhookURL { form.append(("webhook_url", webhookURL)) }
         request.body = .bytes(ByteBuffer(string: FormEncoding.encode(form)))
 
-        let response: HTTPClientResponse, deadline: ContinuousClock.Instant
+        let response: HTTPClientResponse
+        let deadline: ContinuousClock.Instant
         do {
             (response, deadline) = try await execute(request)
         } catch {
@@ -63,13 +67,16 @@ public final class MusicGPTClient: Sendable {
             // byte by byte must not hold the job past the timeout.
             body = try await Self.collect(response, upTo: Self.maxAnswerBytes, deadline: deadline)
         } catch is NIOTooManyBytesError {
-            return Self.outcome(status: status, headers: response.headers, body: nil,
-                                bodyProblem: "the answer is larger than 1 MiB")
+            return Self.outcome(
+                status: status, headers: response.headers, body: nil,
+                bodyProblem: "the answer is larger than 1 MiB")
         } catch {
-            return Self.outcome(status: status, headers: response.headers, body: nil,
-                                bodyProblem: "the answer broke off: \(Self.describe(error))")
+            return Self.outcome(
+                status: status, headers: response.headers, body: nil,
+                bodyProblem: "the answer broke off: \(Self.describe(error))")
         }
-        return Self.outcome(status: status, headers: response.headers, body: Data(body.readableBytesView), bodyProblem: nil)
+        return Self.outcome(
+            status: status, headers: response.headers, body: Data(body.readableBytesView), bodyProblem: nil)
     }
 
     /// A request to the API with the key, asking for JSON.
@@ -89,14 +96,17 @@ public final class MusicGPTClient: Sendable {
     /// Looks up one task. Looks are safe to repeat, so every failure is retryable but a refused key.
     public func status(taskID: String) async -> StatusOutcome {
         var components = URLComponents(string: baseURL + "/v1/byId")
-        components?.queryItems = [URLQueryItem(name: "conversionType", value: "SOUND_GENERATOR"),
-                                  URLQueryItem(name: "task_id", value: taskID)]
+        components?.queryItems = [
+            URLQueryItem(name: "conversionType", value: "SOUND_GENERATOR"),
+            URLQueryItem(name: "task_id", value: taskID)
+        ]
         let request = authorizedRequest(components?.string ?? baseURL)
         do {
             let (response, deadline) = try await execute(request)
             let body = try await Self.collect(response, upTo: Self.maxAnswerBytes, deadline: deadline)
-            return Self.statusOutcome(status: Int(response.status.code), headers: response.headers,
-                                      body: Data(body.readableBytesView))
+            return Self.statusOutcome(
+                status: Int(response.status.code), headers: response.headers,
+                body: Data(body.readableBytesView))
         } catch is NIOTooManyBytesError {
             return .retryable(status: nil, error: "the status answer is larger than 1 MiB", retryAfter: nil)
         } catch {
@@ -109,15 +119,19 @@ public final class MusicGPTClient: Sendable {
         switch status {
         case 200..<300:
             guard let envelope = try? JSONDecoder().decode(StatusEnvelope.self, from: body),
-                  let remote = envelope.conversion?.remoteStatus ?? envelope.flat.remoteStatus else {
-                return .retryable(status: status, error: "HTTP \(status) but the answer has no conversion status: \(snippet(body))", retryAfter: nil)
+                let remote = envelope.conversion?.remoteStatus ?? envelope.flat.remoteStatus
+            else {
+                return .retryable(
+                    status: status, error: "HTTP \(status) but the answer has no conversion status: \(snippet(body))",
+                    retryAfter: nil)
             }
             return .found(remote)
         case 401, 403:
             return .keyRejected(status: status, error: serviceError)
         default:
-            return .retryable(status: status, error: "HTTP \(status): \(serviceError)",
-                              retryAfter: headers.first(name: "Retry-After").flatMap { RetryAfter.parse($0) })
+            return .retryable(
+                status: status, error: "HTTP \(status): \(serviceError)",
+                retryAfter: headers.first(name: "Retry-After").flatMap { RetryAfter.parse($0) })
         }
     }
 
@@ -126,7 +140,9 @@ public final class MusicGPTClient: Sendable {
     }
 
     /// The whole body, unless it is larger than `limit` or still coming at `deadline`.
-    static func collect(_ response: HTTPClientResponse, upTo limit: Int, deadline: ContinuousClock.Instant) async throws -> ByteBuffer {
+    static func collect(
+        _ response: HTTPClientResponse, upTo limit: Int, deadline: ContinuousClock.Instant
+    ) async throws -> ByteBuffer {
         try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
             group.addTask { try await response.body.collect(upTo: limit) }
             group.addTask {
@@ -148,31 +164,44 @@ public final class MusicGPTClient: Sendable {
         case 200..<300:
             guard let answer else {
                 // A 2xx we cannot read may still mean a task was created.
-                return .ambiguous(status: status, error: "HTTP \(status) but \(bodyProblem ?? "the answer is not the expected JSON"): \(body.map(Self.snippet) ?? "")")
+                return .ambiguous(
+                    status: status,
+                    error:
+                        "HTTP \(status) but \(bodyProblem ?? "the answer is not the expected JSON"): \(body.map(Self.snippet) ?? "")"
+                )
             }
             if answer.success == false {
-                return .rejected(status: status, error: answer.error?.text ?? answer.message ?? "the service answered success: false")
+                return .rejected(
+                    status: status, error: answer.error?.text ?? answer.message ?? "the service answered success: false"
+                )
             }
             guard let taskID = answer.taskID?.trimmed, !taskID.isEmpty else {
                 return .ambiguous(status: status, error: "HTTP \(status) with no task_id in the answer")
             }
             let eta = answer.eta.flatMap { $0 >= 0 ? Int($0) : nil }
-            return .accepted(SubmitAnswer(
-                taskID: taskID,
-                conversionID: answer.conversionID.flatMap { $0.isEmpty ? nil : $0 },
-                eta: eta,
-                creditEstimate: answer.creditEstimate,
-                message: answer.message))
+            return .accepted(
+                SubmitAnswer(
+                    taskID: taskID,
+                    conversionID: answer.conversionID.flatMap { $0.isEmpty ? nil : $0 },
+                    eta: eta,
+                    creditEstimate: answer.creditEstimate,
+                    message: answer.message))
         case 300..<400:
             let location = headers.first(name: "Location") ?? "elsewhere"
-            return .rejected(status: status, error: "the service redirected to \(location); soundbatch does not follow redirects with your key (check --base-url)")
+            return .rejected(
+                status: status,
+                error:
+                    "the service redirected to \(location); "
+                    + "soundbatch does not follow redirects with your key (check --base-url)"
+            )
         case 401, 403:
             return .keyRejected(status: status, error: serviceError)
         case 402:
             return .outOfCredits(error: serviceError)
         case 408, 429, 500..<600:
-            return .retryable(status: status, error: "HTTP \(status): \(serviceError)",
-                              retryAfter: headers.first(name: "Retry-After").flatMap { RetryAfter.parse($0) })
+            return .retryable(
+                status: status, error: "HTTP \(status): \(serviceError)",
+                retryAfter: headers.first(name: "Retry-After").flatMap { RetryAfter.parse($0) })
         default:
             return .rejected(status: status, error: "HTTP \(status): \(serviceError)")
         }
@@ -184,13 +213,15 @@ public final class MusicGPTClient: Sendable {
     /// A failure with no HTTP answer: retryable only when the request surely never left.
     static func outcome(forTransportError error: Error) -> SubmitOutcome {
         let text = describe(error)
-        let neverLeft: Bool = if let client = error as? HTTPClientError {
-            [.connectTimeout, .getConnectionFromPoolTimeout, .tlsHandshakeTimeout, .invalidURL, .emptyHost].contains(client)
-        } else if let channel = error as? ChannelError, case .connectTimeout = channel {
-            true
-        } else {
-            error is NIOConnectionError || (error as? IOError)?.errnoCode == ECONNREFUSED
-        }
+        let neverLeft: Bool =
+            if let client = error as? HTTPClientError {
+                [.connectTimeout, .getConnectionFromPoolTimeout, .tlsHandshakeTimeout, .invalidURL, .emptyHost]
+                    .contains(client)
+            } else if let channel = error as? ChannelError, case .connectTimeout = channel {
+                true
+            } else {
+                error is NIOConnectionError || (error as? IOError)?.errnoCode == ECONNREFUSED
+            }
         return neverLeft
             ? .retryable(status: nil, error: "could not connect: \(text)", retryAfter: nil)
             : .ambiguous(status: nil, error: "\(noAnswer): \(text)")

@@ -15,7 +15,9 @@ public enum RetryAfter {
 /// Dates as HTTP headers write them (RFC 9110): the preferred form, and the two obsolete
 /// ones a server may still send.
 public enum HTTPDate {
-    private static let formats = ["EEE, dd MMM yyyy HH:mm:ss zzz", "EEEE, dd-MMM-yy HH:mm:ss zzz", "EEE MMM d HH:mm:ss yyyy"]
+    private static let formats = [
+        "EEE, dd MMM yyyy HH:mm:ss zzz", "EEEE, dd-MMM-yy HH:mm:ss zzz", "EEE MMM d HH:mm:ss yyyy"
+    ]
 
     public static func parse(_ text: String) -> Date? {
         let formatter = gmtFormatter()

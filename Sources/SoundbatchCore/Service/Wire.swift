@@ -36,7 +36,10 @@ struct WireAnswer: Decodable {
             if let text = try? decoder.singleValueContainer().decode(String.self) {
                 self.text = text
             } else {
-                struct Object: Decodable { var message: String?; var detail: String? }
+                struct Object: Decodable {
+                    var message: String?
+                    var detail: String?
+                }
                 let object = try Object(from: decoder)
                 text = object.message ?? object.detail ?? "unknown error"
             }
@@ -84,8 +87,9 @@ public struct WireConversion: Decodable, Sendable {
     /// Nil when there is no status to act on.
     public var remoteStatus: RemoteStatus? {
         guard let status, !status.trimmed.isEmpty else { return nil }
-        return RemoteStatus(taskID: taskID, status: status, statusMessage: statusMessage, audioURL: audioURL,
-                            conversionCost: conversionCost)
+        return RemoteStatus(
+            taskID: taskID, status: status, statusMessage: statusMessage, audioURL: audioURL,
+            conversionCost: conversionCost)
     }
 }
 
