@@ -115,6 +115,10 @@ extension SQLiteLedger {
                     WHERE row_key GLOB '~' || replace(hex(zeroblob(32)), '00', '[0-9a-f]') || '-[0-9]*';
                     """)
         }
+        migrator.registerMigration("v4: batches remember how they are run") { db in
+            // BatchSettings as JSON: the service, pace, retries, budget, waiting and downloads.
+            try db.execute(sql: "ALTER TABLE batches ADD COLUMN settings TEXT")
+        }
         return migrator
     }
 }

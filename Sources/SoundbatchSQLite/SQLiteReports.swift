@@ -159,7 +159,7 @@ extension SQLiteLedger {
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT b.name, j.state, COUNT(j.id) AS jobs,
+                    SELECT b.name, b.settings, j.state, COUNT(j.id) AS jobs,
                            TOTAL(j.credit_estimate) AS estimated, TOTAL(j.conversion_cost) AS charged
                     FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id
                     WHERE ?1 IS NULL OR b.name = ?1
@@ -170,7 +170,9 @@ extension SQLiteLedger {
             for row in rows {
                 let name: String = row["name"]
                 if result.last?.name != name {
-                    result.append(BatchStatus(name: name))
+                    var batch = BatchStatus(name: name)
+                    batch.settings = (row["settings"] as String?).flatMap(Self.decodeSettings)
+                    result.append(batch)
                 }
                 guard let state: String = row["state"] else { continue }  // a batch with no jobs
                 let jobs: Int = row["jobs"]

@@ -30,6 +30,10 @@ public struct SandboxConfiguration: Sendable {
     /// The one key accepted (403 for another); nil accepts any key.
     public var apiKey: String?
     public var seed: UInt64 = 1
+    /// A file the sandbox keeps its tasks in, one JSON line each, so that a sandbox started
+    /// later with the same file answers for them (a batch run with `--sandbox` can be
+    /// resumed and tracked by a later command).
+    public var stateFile: String?
     /// How long tasks take, in seconds.
     public var taskSeconds: ClosedRange<Double> = 2...6
     /// The share of tasks whose generation fails.
@@ -106,6 +110,37 @@ public actor Sandbox {
         creditsLeft = configuration.credits
         submitWindow = configuration.submitsPerMinute.map { ServerRateLimit(perMinute: $0) }
         pollWindow = configuration.pollsPerMinute.map { ServerRateLimit(perMinute: $0) }
+        for saved in configuration.stateFile.map(Self.savedTasks) ?? [] {
+            tasks[saved.task.taskID] = saved.task
+            order.append(saved.task.taskID)
+            taskSeconds[saved.task.taskID] = saved.seconds
+        }
+    }
+
+    /// A task and how long it takes, as the state file keeps it.
+    private struct SavedTask: Codable {
+        var task: SandboxTask
+        var seconds: Double
+    }
+
+    /// The tasks a state file holds; a line that cannot be read (cut off by a kill) is skipped.
+    private static func savedTasks(in path: String) -> [SavedTask] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        return data.split(separator: UInt8(ascii: "\n")).compactMap {
+            try? JSONDecoder().decode(SavedTask.self, from: $0)
+        }
+    }
+
+    /// Appends the task to the state file: one line, so that a kill loses at most that line.
+    private func save(_ task: SandboxTask, seconds: Double) {
+        guard let path = configuration.stateFile,
+            var line = try? JSONEncoder().encode(SavedTask(task: task, seconds: seconds))
+        else { return }
+        line.append(UInt8(ascii: "\n"))
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
     /// Every task accepted, in order.
@@ -258,6 +293,7 @@ public actor Sandbox {
         tasks[task.taskID] = task
         order.append(task.taskID)
         taskSeconds[task.taskID] = seconds
+        save(task, seconds: seconds)
         return task
     }
 
@@ -525,21 +561,24 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     }
 }
 
-/// A sandbox started in this process for as long as a run lasts, answering to a test key:
-/// `soundbatch run --sandbox`.
-public struct InProcessSandbox: ServiceEndpoint {
+/// The sandbox soundbatch starts for a batch run against it (`--sandbox`), with a key
+/// it takes; its tasks are kept in the state file it is given.
+public struct BuiltInSandbox: SandboxLauncher {
     public var configuration: SandboxConfiguration
-    public var logger: Logger
 
-    public init(configuration: SandboxConfiguration = SandboxConfiguration(), logger: Logger) {
+    public init(configuration: SandboxConfiguration = SandboxConfiguration()) {
         self.configuration = configuration
-        self.logger = logger
     }
 
-    public func withService<T: Sendable>(_ body: (String, APIKey) async throws -> T) async throws -> T {
-        try await Sandbox.withRunning(configuration) { baseURL, _ in
-            logger.info("sandbox listening at \(baseURL)")
-            return try await body(baseURL, APIKey("sandbox-key")!)
+    public func withSandbox<T: Sendable>(
+        port: Int, stateFile: String, _ body: (String, Int, APIKey) async throws -> T
+    ) async throws -> T {
+        var configuration = configuration
+        configuration.port = port
+        configuration.stateFile = stateFile
+        return try await Sandbox.withRunning(configuration) { baseURL, _ in
+            let boundPort = baseURL.split(separator: ":").last.flatMap { Int($0) } ?? port
+            return try await body(baseURL, boundPort, APIKey("sandbox-key")!)
         }
     }
 }

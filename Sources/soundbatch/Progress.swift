@@ -6,18 +6,16 @@ import Synchronization
 /// One live line on a terminal, a plain line every ten seconds otherwise.
 enum ProgressReporter {
     /// Draws the progress line until cancelled, then clears it.
-    static func display(rate: Rate) -> ProgressDisplay {
-        { counters in
-            let onTerminal = isatty(STDERR_FILENO) == 1
-            let start = ContinuousClock.now
-            while !Task.isCancelled {
-                try? await Task.sleep(for: onTerminal ? .milliseconds(500) : .seconds(10))
-                if Task.isCancelled { break }
-                let line = describe(counters(), elapsed: start.duration(to: .now), rate: rate)
-                if onTerminal { LiveLine.shared.show(line) } else { printError(line) }
-            }
-            if onTerminal { LiveLine.shared.clear() }
+    static let display: ProgressDisplay = { rate, counters in
+        let onTerminal = isatty(STDERR_FILENO) == 1
+        let start = ContinuousClock.now
+        while !Task.isCancelled {
+            try? await Task.sleep(for: onTerminal ? .milliseconds(500) : .seconds(10))
+            if Task.isCancelled { break }
+            let line = describe(counters(), elapsed: start.duration(to: .now), rate: rate)
+            if onTerminal { LiveLine.shared.show(line) } else { printError(line) }
         }
+        if onTerminal { LiveLine.shared.clear() }
     }
 
     static func describe(_ counters: DispatchCounters, elapsed: Duration, rate: Rate) -> String {

@@ -60,7 +60,7 @@ struct Run: AsyncParsableCommand {
                 print(line + " [\(ledger.location)]")
             }
             if dryRun { return summary.invalidJobs > 0 ? Exit.someFailed : Exit.done }
-            return try await send.send(batch: summary.batch, ledger: ledger, log: log, wait: wait.tracking)
+            return try await send.send(batch: summary.batch, ledger: ledger, log: log, wait: wait)
         }
         if code != Exit.done { throw code }
     }
@@ -91,7 +91,7 @@ struct Resume: AsyncParsableCommand {
         let code = try await reportingErrors {
             try await send.send(
                 batch: batch, ledger: ledger.open(create: false), log: log,
-                resendAmbiguous: resendAmbiguous, wait: wait.tracking)
+                resendAmbiguous: resendAmbiguous, wait: wait)
         }
         if code != Exit.done { throw code }
     }

@@ -4,41 +4,56 @@ import Logging
 import SoundbatchCore
 import SoundbatchSandbox
 
-/// Options shared by the commands that send jobs: `run` and `resume`.
+/// Options shared by the commands that send jobs: `run` and `resume`. Each one not given
+/// comes from how the batch was run before, else its default; each one given is kept
+/// with the batch for next time.
 struct SendOptions: ParsableArguments {
     @Option(
-        help: ArgumentHelp("Submissions allowed, as N/min or N/s (the documented limit is 60/min).", valueName: "rate"))
-    var rate: Rate = Rate(count: 60, per: .seconds(60))
+        help: ArgumentHelp(
+            "Submissions allowed, as N/min or N/s (default: 60/min, the documented limit).", valueName: "rate"))
+    var rate: Rate?
 
-    @Option(help: "How many submissions may go at once after a quiet spell (1 never trips the service's window).")
-    var burst = 1
+    @Option(
+        help:
+            "How many submissions may go at once after a quiet spell (default: 1, which never trips the service's window)."
+    )
+    var burst: Int?
 
-    @Option(help: "Requests in flight at most.")
-    var concurrency = 8
+    @Option(help: "Requests in flight at most (default: 8).")
+    var concurrency: Int?
 
-    @Option(help: "Attempts per job for retryable errors (429, 5xx, 408, no connection) before it is failed.")
-    var maxAttempts = 5
+    @Option(
+        help: "Attempts per job for retryable errors (429, 5xx, 408, no connection) before it is failed (default: 5).")
+    var maxAttempts: Int?
 
     @Option(help: ArgumentHelp("Stop before the batch's estimated credits could pass this.", valueName: "credits"))
     var maxCredits: Double?
 
     @Option(
-        help: ArgumentHelp("Seconds to wait for an answer before a request counts as ambiguous.", valueName: "seconds"))
-    var timeout: Double = 60
+        help: ArgumentHelp(
+            "Seconds to wait for an answer before a request counts as ambiguous (default: 60).", valueName: "seconds"))
+    var timeout: Double?
 
     @Option(help: ArgumentHelp("The webhook for jobs whose row has no webhook_url.", valueName: "url"))
     var webhookURL: String?
 
     @OptionGroup var service: ServiceOptions
 
-    @Flag(help: "Send to a sandbox started in this process on loopback instead of the service; no key needed.")
+    @Flag(
+        help:
+            "Send to a sandbox soundbatch starts on loopback instead of the service; no key needed. Later commands on the batch start it again."
+    )
     var sandbox = false
 
     func validate() throws {
-        guard burst >= 1 else { throw ValidationError("--burst must be at least 1.") }
-        guard (1...256).contains(concurrency) else { throw ValidationError("--concurrency must be from 1 to 256.") }
-        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1.") }
-        guard timeout > 0 && timeout <= 3600 else { throw ValidationError("--timeout must be from 0 to 3600 seconds.") }
+        if let burst, burst < 1 { throw ValidationError("--burst must be at least 1.") }
+        if let concurrency, !(1...256).contains(concurrency) {
+            throw ValidationError("--concurrency must be from 1 to 256.")
+        }
+        if let maxAttempts, maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1.") }
+        if let timeout, !(timeout > 0 && timeout <= 3600) {
+            throw ValidationError("--timeout must be from 0 to 3600 seconds.")
+        }
         if let maxCredits, !(maxCredits >= 0) {
             throw ValidationError("--max-credits must be a number of credits, 0 or more.")
         }
@@ -51,39 +66,45 @@ struct SendOptions: ParsableArguments {
         }
     }
 
-    var settings: SendSettings {
-        var settings = SendSettings()
-        settings.dispatch.rate = rate
-        settings.dispatch.burst = burst
-        settings.dispatch.concurrency = concurrency
-        settings.dispatch.maxAttempts = maxAttempts
-        settings.dispatch.maxCredits = maxCredits
-        settings.dispatch.webhookURL = webhookURL
-        settings.requestTimeout = .milliseconds(Int64(timeout * 1000))
+    /// What this command line says of how the batch is run.
+    var given: BatchSettings {
+        var settings = BatchSettings()
+        settings.service = sandbox ? .sandbox(port: 0) : service.baseURL.map { .api(baseURL: $0) }
+        settings.rate = rate?.description
+        settings.burst = burst
+        settings.concurrency = concurrency
+        settings.maxAttempts = maxAttempts
+        settings.maxCredits = maxCredits
+        settings.timeout = timeout
+        settings.webhookURL = webhookURL
         return settings
     }
 
-    /// Sends the batch's pending jobs, to the service or to an in-process sandbox, and
-    /// prints the summary. Returns the exit code.
+    /// Sends the batch's pending jobs as the batch is run, and prints the summary.
+    /// Returns the exit code.
     func send(
-        batch: String, ledger: any LedgerStore, log: LogOptions, resendAmbiguous: Bool = false,
-        wait: TrackOptions? = nil
+        batch: String, ledger: any LedgerStore, log: LogOptions, resendAmbiguous: Bool = false, wait: WaitOptions
     ) async throws -> ExitCode {
         let logger = Logger(label: "soundbatch")
-        let service: any ServiceEndpoint =
-            sandbox
-            ? InProcessSandbox(logger: logger)
-            : RemoteService(baseURL: self.service.resolvedBaseURL, key: try self.service.apiKey(logger: logger))
-        var settings = self.settings
-        settings.resendAmbiguous = resendAmbiguous
-        settings.follow = wait?.followSettings(once: false)
-
         let stop = StopSignal()
         let signals = SignalWatcher(stop: stop)
         defer { signals.cancel() }
-        let report = try await BatchRun(ledger: ledger, batch: batch, stop: stop, logger: logger)
-            .send(settings, to: service, progress: log.quiet ? nil : ProgressReporter.display(rate: rate))
+        let report = try await BatchRun(service: service, ledger: ledger, batch: batch, stop: stop, logger: logger)
+            .send(
+                given.overridden(by: wait.given), resendAmbiguous: resendAmbiguous,
+                key: { [service] in try service.apiKey(logger: logger) },
+                progress: log.quiet ? nil : ProgressReporter.display)
         return Summary.print(report, quiet: log.quiet)
+    }
+}
+
+extension BatchRun {
+    /// A run of the batch by this command line: unbound batches go to $MUSICGPT_BASE_URL,
+    /// else the API, and batches run against the sandbox start it again.
+    init(service: ServiceOptions, ledger: any LedgerStore, batch: String, stop: StopSignal, logger: Logger) {
+        self.init(ledger: ledger, batch: batch, stop: stop, logger: logger)
+        fallbackBaseURL = service.environmentBaseURL ?? MusicGPTClient.defaultBaseURL
+        sandbox = BuiltInSandbox()
     }
 }
 
@@ -91,15 +112,17 @@ struct SendOptions: ParsableArguments {
 struct ServiceOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "The API's base URL (default: $MUSICGPT_BASE_URL, else \(MusicGPTClient.defaultBaseURL)).", valueName: "url"
+            "The API's base URL (default: where the batch runs; for a new batch $MUSICGPT_BASE_URL, else \(MusicGPTClient.defaultBaseURL)).",
+            valueName: "url"
         ))
     var baseURL: String?
 
     @Option(help: ArgumentHelp("A file holding the API key (default: $MUSICGPT_API_KEY).", valueName: "path"))
     var apiKeyFile: String?
 
-    var resolvedBaseURL: String {
-        baseURL ?? ProcessInfo.processInfo.environment["MUSICGPT_BASE_URL"] ?? MusicGPTClient.defaultBaseURL
+    /// `$MUSICGPT_BASE_URL`: where a batch not yet bound to a service goes when not told.
+    var environmentBaseURL: String? {
+        ProcessInfo.processInfo.environment["MUSICGPT_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     func apiKey(logger: Logger) throws -> APIKey {

@@ -99,6 +99,9 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
         case .noSuchBatch, .missing, .busy: throw Exit.usage
         case .cannotOpen, .fromTheFuture, .notPending, .vanished, .failed: throw Exit.ledgerUnusable
         }
+    } catch let error as BatchRunError {
+        printError(error.description)
+        throw Exit.usage
     } catch let error as DownloadError {
         // Only setting the downloads up reaches here: a failed download is counted, not thrown.
         printError("--download: \(error)")

@@ -37,6 +37,7 @@ struct Status: AsyncParsableCommand {
                 "\($0.rawValue) \(grouped(batch.count($0)))"
             }
             if !counts.isEmpty { print("  " + counts.joined(separator: ", ")) }
+            if let settings = batch.settings { print("  " + Self.describe(settings)) }
             if batch.count(.ambiguous) > 0 {
                 print(
                     "  \(batch.count(.ambiguous)) ambiguous: the service may have created and charged for them; "
@@ -44,5 +45,19 @@ struct Status: AsyncParsableCommand {
                 )
             }
         }
+    }
+
+    /// The settings in force, on one line: where, how fast, and what happens after.
+    static func describe(_ remembered: BatchSettings) -> String {
+        let settings = BatchSettings.defaults.overridden(by: remembered)
+        var parts = ["runs at \(settings.service?.description ?? "the API")"]
+        parts.append(
+            "\(settings.rate ?? "?"), burst \(settings.burst ?? 1), \(settings.concurrency ?? 8) at once, "
+                + "\(settings.maxAttempts ?? 5) attempts, \(Int(settings.timeout ?? 60)) s timeout")
+        if let limit = settings.maxCredits { parts.append(String(format: "at most %.2f credits", limit)) }
+        if let webhook = settings.webhookURL { parts.append("callbacks to \(webhook)") }
+        if settings.wait == true { parts.append("waits for the sounds (looks at \(settings.pollRate ?? "?"))") }
+        if let folder = settings.download { parts.append("saves them in \(folder)") }
+        return parts.joined(separator: "; ")
     }
 }

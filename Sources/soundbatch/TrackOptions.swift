@@ -3,65 +3,69 @@ import Foundation
 import Logging
 import SoundbatchCore
 
-/// Options for following tasks to their end: `track`, and `run --wait`.
+/// Options for following tasks to their end: `track`, and `run --wait`. Each one not
+/// given comes from how the batch was run before, else its default.
 struct TrackOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Save each completed job's audio in this folder.", valueName: "folder"))
     var download: String?
 
     @Option(
         help: ArgumentHelp(
-            "Status looks allowed, as N/min or N/s (the documented limit is 200/min).", valueName: "rate"))
-    var pollRate: Rate = Rate(count: 200, per: .seconds(60))
+            "Status looks allowed, as N/min or N/s (default: 200/min, the documented limit).", valueName: "rate"))
+    var pollRate: Rate?
 
     @Option(
         help: ArgumentHelp(
-            "Give up on a task still running this long after it was submitted, such as 30m or 2h; "
-                + "`track` later carries on.",
+            "Give up on a task still running this long after it was submitted, such as 30m or 2h "
+                + "(default: 30m); `track` later carries on.",
             valueName: "duration"))
-    var timeoutAfter: DurationArgument = DurationArgument(.seconds(30 * 60))
+    var timeoutAfter: DurationArgument?
 
-    @Option(help: ArgumentHelp("The largest audio file to accept, such as 100MB.", valueName: "size"))
-    var maxDownloadSize: ByteCount = ByteCount(100_000_000)
+    @Option(help: ArgumentHelp("The largest audio file to accept, such as 100MB (default: 100MB).", valueName: "size"))
+    var maxDownloadSize: ByteCount?
 
-    @Option(help: "Downloads at once (separate from the API's rate limits).")
-    var downloadConcurrency = 4
+    @Option(help: "Downloads at once, apart from the API's rate limits (default: 4).")
+    var downloadConcurrency: Int?
 
     func validate() throws {
-        guard (1...64).contains(downloadConcurrency) else {
+        if let downloadConcurrency, !(1...64).contains(downloadConcurrency) {
             throw ValidationError("--download-concurrency must be from 1 to 64.")
         }
     }
 
-    func followSettings(once: Bool) -> FollowSettings {
-        var settings = FollowSettings()
-        settings.tracking.pollRate = pollRate
-        settings.tracking.giveUpAfter = timeoutAfter.duration
-        settings.tracking.once = once
-        settings.download = download.map { folder in
-            var download = DownloadSettings(directory: folder)
-            download.maxBytes = maxDownloadSize.bytes
-            download.concurrency = downloadConcurrency
-            return download
-        }
+    /// What this command line says of how the batch's tasks are followed.
+    var given: BatchSettings {
+        var settings = BatchSettings()
+        settings.pollRate = pollRate?.description
+        settings.timeoutAfter = timeoutAfter?.duration.seconds
+        settings.download = download.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        settings.maxDownloadSize = maxDownloadSize?.bytes
+        settings.downloadConcurrency = downloadConcurrency
         return settings
     }
 }
 
 /// `--wait` and how to follow the tasks then: `run` and `resume`.
 struct WaitOptions: ParsableArguments {
-    @Flag(help: "After submitting, follow the tasks to their end (tracking starts while submitting goes on).")
-    var wait = false
+    @Flag(
+        inversion: .prefixedNo,
+        help: "After submitting, follow the tasks to their end (tracking starts while submitting goes on).")
+    var wait: Bool?
 
     @OptionGroup var track: TrackOptions
 
     func validate() throws {
-        if track.download != nil && !wait {
+        if track.download != nil && wait == false {
             throw ValidationError("--download goes with --wait (or use `soundbatch track --download` later).")
         }
     }
 
-    /// How to track after sending, when --wait asks for it.
-    var tracking: TrackOptions? { wait ? track : nil }
+    /// What this command line says of waiting; `--download` means waiting for the audio.
+    var given: BatchSettings {
+        var settings = track.given
+        settings.wait = wait ?? (track.download != nil ? true : nil)
+        return settings
+    }
 }
 
 /// A size written as 100MB, 512KB, 2GB or a plain number of bytes.
@@ -112,13 +116,13 @@ struct Track: AsyncParsableCommand {
         let logger = Logger(label: "soundbatch")
         let code = try await reportingErrors { () async throws -> ExitCode in
             let ledger = try ledger.open(create: false)
-            let service = RemoteService(
-                baseURL: self.service.resolvedBaseURL, key: try self.service.apiKey(logger: logger))
             let stop = StopSignal()
             let signals = SignalWatcher(stop: stop)
             defer { signals.cancel() }
-            let report = try await BatchRun(ledger: ledger, batch: batch, stop: stop, logger: logger)
-                .track(track.followSettings(once: once), at: service)
+            var given = track.given
+            given.service = service.baseURL.map { .api(baseURL: $0) }
+            let report = try await BatchRun(service: service, ledger: ledger, batch: batch, stop: stop, logger: logger)
+                .track(given, once: once, key: { [service] in try service.apiKey(logger: logger) })
             return Summary.print(report, quiet: log.quiet)
         }
         if code != Exit.done { throw code }

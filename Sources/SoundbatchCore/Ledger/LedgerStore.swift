@@ -11,7 +11,7 @@ import Foundation
 // lock file; a server database keeps them with transactions and leases.
 
 /// One backend of the ledger: every stage's view of it.
-public protocol LedgerStore: IngestLedger, SendingLedger, StatusLedger, DownloadLedger, ReportLedger {
+public protocol LedgerStore: IngestLedger, SendingLedger, StatusLedger, DownloadLedger, ReportLedger, BatchMemory {
     /// Where the ledger is, for messages: a file path or a database URL without its password.
     var location: String { get }
 }
@@ -20,6 +20,19 @@ public protocol LedgerStore: IngestLedger, SendingLedger, StatusLedger, Download
 public protocol BatchDirectory: Sendable {
     /// The batch's id; `LedgerError.noSuchBatch`, naming the batches there are, if none has the name.
     func batchID(named name: String) async throws -> Int64
+}
+
+/// What a batch remembers of how it is run.
+public protocol BatchMemory: BatchDirectory {
+    /// The settings the batch was last run with; nil if it has never been run.
+    func settings(ofBatch batchID: Int64) async throws -> BatchSettings?
+
+    /// Keeps the settings the batch is run with from now on.
+    func recordSettings(_ settings: BatchSettings, ofBatch batchID: Int64) async throws
+
+    /// Whether the service may hold tasks of the batch: a job has a task ID, or sent a
+    /// request that got no answer, or is being sent.
+    func hasTasks(batchID: Int64) async throws -> Bool
 }
 
 /// Where a CSV file's rows become jobs.

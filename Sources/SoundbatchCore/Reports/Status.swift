@@ -6,6 +6,8 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
     public var states: [String: Int]
     public var creditEstimateTotal: Double
     public var conversionCostTotal: Double
+    /// How the batch is run, once it has been.
+    public var settings: BatchSettings?
 
     public func count(_ state: JobState) -> Int { states[state.rawValue] ?? 0 }
 
@@ -22,5 +24,6 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
         case name, jobs, states
         case creditEstimateTotal = "credit_estimate_total"
         case conversionCostTotal = "conversion_cost_total"
+        case settings
     }
 }

@@ -39,9 +39,42 @@ public struct RunReport: Sendable {
     public var outcome: RunOutcome
 }
 
-/// Shows a run's progress while it sends: called once, with a way to read the counters,
-/// and cancelled when sending ends.
-public typealias ProgressDisplay = @Sendable (_ counters: @escaping @Sendable () -> DispatchCounters) async -> Void
+/// Shows a run's progress while it sends: called once, with the pace in force and a way to
+/// read the counters, and cancelled when sending ends.
+public typealias ProgressDisplay =
+    @Sendable (_ rate: Rate, _ counters: @escaping @Sendable () -> DispatchCounters) async -> Void
+
+/// Where the API key comes from, asked only when a run goes to the API.
+public typealias KeySource = @Sendable () throws -> APIKey
+
+/// Starts the built-in sandbox for a run. The command line hands one in, so that the core
+/// holds no server code.
+public protocol SandboxLauncher: Sendable {
+    /// Runs `body` with a sandbox on loopback at `port` (0: any free one) whose tasks are
+    /// kept in `stateFile`; `body` gets its base URL, its port and a key it takes.
+    func withSandbox<T: Sendable>(
+        port: Int, stateFile: String, _ body: (_ baseURL: String, _ port: Int, _ key: APIKey) async throws -> T
+    ) async throws -> T
+}
+
+/// Why a run would not start.
+public enum BatchRunError: Error, Equatable, CustomStringConvertible {
+    /// The batch's tasks are at one service and the run was pointed at another.
+    case boundElsewhere(batch: String, boundTo: ServiceAddress, asked: ServiceAddress)
+    /// The batch was run against the built-in sandbox, and this command cannot start one.
+    case noSandbox(batch: String)
+
+    public var description: String {
+        switch self {
+        case let .boundElsewhere(batch, bound, asked):
+            "batch \"\(batch)\" has tasks at \(bound); they can only be tracked, and must only be resent, "
+                + "there, not at \(asked). Leave out --base-url and --sandbox to carry on where the batch runs, "
+                + "or feed the rows into a new batch with --batch"
+        case let .noSandbox(batch):
+            "batch \"\(batch)\" runs against the built-in sandbox, which this command cannot start"
+        }
+    }
+}
 
 /// The workflow of a batch, from the ledger's lock to the last answer recorded: the one
 /// place that decides what a run does before, while and after it sends.
@@ -51,6 +84,11 @@ public struct BatchRun: Sendable {
     /// Set by Ctrl-C or SIGTERM (or a refused key): no new work starts.
     public var stop: StopSignal
     public var logger: Logger
+    /// Where a batch not yet bound to a service goes when not told: `$MUSICGPT_BASE_URL`,
+    /// else the API. It never moves a batch that has tasks somewhere.
+    public var fallbackBaseURL = MusicGPTClient.defaultBaseURL
+    /// Starts the sandbox for batches run against it.
+    public var sandbox: (any SandboxLauncher)?
 
     public init(ledger: any LedgerStore, batch: String, stop: StopSignal, logger: Logger) {
         self.ledger = ledger
@@ -59,14 +97,34 @@ public struct BatchRun: Sendable {
         self.logger = logger
     }
 
-    /// Sends the batch's pending jobs to `service` and, with `settings.follow`, follows
-    /// them at the same time, so the first sounds arrive before the last prompt is sent.
+    /// The settings a run goes by: what the batch remembers, with what was said now put
+    /// over it, and kept for next time. A batch whose tasks are at a service stays there.
+    public func settle(_ given: BatchSettings) async throws -> BatchSettings {
+        let batchID = try await ledger.batchID(named: batch)
+        let remembered = try await ledger.settings(ofBatch: batchID) ?? BatchSettings()
+        var asked = given
+        if let bound = remembered.service, let service = given.service {
+            if case .sandbox = bound, case .sandbox = service {
+                asked.service = bound  // the same sandbox, on the port its tasks know
+            } else if bound != service, try await ledger.hasTasks(batchID: batchID) {
+                throw BatchRunError.boundElsewhere(batch: batch, boundTo: bound, asked: service)
+            }
+        }
+        var settings = remembered.overridden(by: asked)
+        if settings.service == nil { settings.service = .api(baseURL: fallbackBaseURL) }
+        if settings != remembered { try await ledger.recordSettings(settings, ofBatch: batchID) }
+        return settings
+    }
+
+    /// Sends the batch's pending jobs as the batch is run (see `settle`) and, when it
+    /// waits, follows them at the same time, so the first sounds arrive before the last
+    /// prompt is sent.
     ///
     /// Before anything is sent, this process becomes the batch's only sender, and the jobs
     /// an earlier run left in flight are held as ambiguous: the service may have made, and
     /// charged for, their tasks.
     public func send(
-        _ settings: SendSettings, to service: any ServiceEndpoint,
+        _ given: BatchSettings, resendAmbiguous: Bool = false, key: @escaping KeySource,
         progress: ProgressDisplay? = nil
     ) async throws -> RunReport {
         let claim = try ledger.claimSending(batch: batch)
@@ -82,12 +140,15 @@ public struct BatchRun: Sendable {
             )
         }
         let batchID = try await ledger.batchID(named: batch)
-        if settings.resendAmbiguous {
+        let remembered = try await settle(given)
+        var settings = remembered.sendSettings
+        settings.resendAmbiguous = resendAmbiguous
+        if resendAmbiguous {
             let requeued = try await ledger.requeueAmbiguous(batchID: batchID, now: Date())
             if requeued > 0 { logger.notice("sending \(requeued) ambiguous jobs again, as asked") }
         }
 
-        let (sent, tracked) = try await service.withService { baseURL, key in
+        let (sent, tracked) = try await withService(remembered, key: key) { baseURL, key in
             try await MusicGPTClient.withClient(
                 baseURL: baseURL, key: key, timeout: settings.requestTimeout,
                 connections: settings.dispatch.concurrency
@@ -111,22 +172,51 @@ public struct BatchRun: Sendable {
             outcome: outcome)
     }
 
-    /// Follows the batch's submitted tasks at `service` to their end and saves their audio.
-    public func track(_ settings: FollowSettings, at service: RemoteService) async throws -> RunReport {
+    /// Follows the batch's submitted tasks to their end, where the batch runs, and saves
+    /// their audio where the batch saves it.
+    public func track(_ given: BatchSettings, once: Bool = false, key: @escaping KeySource) async throws -> RunReport {
         let batchID = try await ledger.batchID(named: batch)
-        let tracked = try await MusicGPTClient.withClient(baseURL: service.baseURL, key: service.key) { client in
-            try await withDownloader(settings.download) { downloader in
-                let tracker = Tracker(
-                    ledger: ledger, checker: client, settings: settings.tracking,
-                    clock: ContinuousClock(), stop: stop, logger: logger)
-                return try await Results.follow(
-                    batchID: batchID, ledger: ledger, tracker: tracker,
-                    downloader: downloader, logger: logger)
+        let remembered = try await settle(given)
+        let settings = remembered.followSettings(once: once)
+        let tracked = try await withService(remembered, key: key) { baseURL, key in
+            try await MusicGPTClient.withClient(baseURL: baseURL, key: key) { client in
+                try await withDownloader(settings.download) { downloader in
+                    let tracker = Tracker(
+                        ledger: ledger, checker: client, settings: settings.tracking,
+                        clock: ContinuousClock(), stop: stop, logger: logger)
+                    return try await Results.follow(
+                        batchID: batchID, ledger: ledger, tracker: tracker,
+                        downloader: downloader, logger: logger)
+                }
             }
         }
         return RunReport(
             batch: batch, sent: nil, tracked: tracked, status: try await batchStatus(), sendOutcome: nil,
             outcome: .afterTracking(tracked, stopReason: stop.reason))
+    }
+
+    /// Runs `body` with the service the batch runs at: the API with the user's key, or the
+    /// built-in sandbox, started with the batch's earlier tasks.
+    private func withService<T: Sendable>(
+        _ settings: BatchSettings, key: KeySource, _ body: (_ baseURL: String, _ key: APIKey) async throws -> T
+    ) async throws -> T {
+        switch settings.service ?? .api(baseURL: fallbackBaseURL) {
+        case let .api(baseURL):
+            return try await body(baseURL, try key())
+        case let .sandbox(port):
+            guard let sandbox else { throw BatchRunError.noSandbox(batch: batch) }
+            let batchID = try await ledger.batchID(named: batch)
+            return try await sandbox.withSandbox(port: port, stateFile: ledger.location + ".sandbox.json") {
+                baseURL, boundPort, key in
+                if boundPort != port {  // the first start, on a free port: keep it for next time
+                    var bound = settings
+                    bound.service = .sandbox(port: boundPort)
+                    try await ledger.recordSettings(bound, ofBatch: batchID)
+                }
+                logger.info("sandbox listening at \(baseURL)")
+                return try await body(baseURL, key)
+            }
+        }
     }
 
     /// Sends the jobs, with the tracker taking each accepted one as it comes.
@@ -150,7 +240,9 @@ public struct BatchRun: Sendable {
         }()
         let result: DispatchResult
         do {
-            result = try await Self.showing(progress, of: dispatcher) { try await dispatcher.run(batchID: batchID) }
+            result = try await Self.showing(progress, rate: settings.dispatch.rate, of: dispatcher) {
+                try await dispatcher.run(batchID: batchID)
+            }
         } catch {
             arrival.finish()
             _ = try? await tracked
@@ -162,14 +254,14 @@ public struct BatchRun: Sendable {
 
     /// Runs `work` with `progress` shown beside it until it ends.
     private static func showing<C: Clock>(
-        _ progress: ProgressDisplay?, of dispatcher: Dispatcher<C>,
+        _ progress: ProgressDisplay?, rate: Rate, of dispatcher: Dispatcher<C>,
         _ work: @escaping @Sendable () async throws -> DispatchResult
     ) async throws -> DispatchResult {
         guard let progress else { return try await work() }
         return try await withThrowingTaskGroup(of: DispatchResult?.self) { group in
             group.addTask { try await work() }
             group.addTask {
-                await progress { dispatcher.progress }
+                await progress(rate) { dispatcher.progress }
                 return nil
             }
             defer { group.cancelAll() }

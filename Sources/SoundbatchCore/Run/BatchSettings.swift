@@ -1,0 +1,114 @@
+import Foundation
+
+/// How a batch is run, kept in the ledger with the batch: a later `resume` or `track`
+/// carries on exactly as the batch was run, unless told otherwise. Every field is optional:
+/// nil means "not said", and the batch's remembered value, else the default, holds.
+/// The API key is never part of it.
+public struct BatchSettings: Codable, Sendable, Equatable {
+    /// Where the batch's requests go. Once the service holds tasks of the batch, this is
+    /// where they can be tracked, and the only place they may be resent to.
+    public var service: ServiceAddress?
+    /// Submissions allowed, as `Rate` writes it (`60/min`).
+    public var rate: String?
+    public var burst: Int?
+    public var concurrency: Int?
+    public var maxAttempts: Int?
+    public var maxCredits: Double?
+    /// Seconds to wait for an answer.
+    public var timeout: Double?
+    public var webhookURL: String?
+    /// Follow the tasks to their end after sending.
+    public var wait: Bool?
+    public var pollRate: String?
+    /// Seconds after submission to give up on a task still running.
+    public var timeoutAfter: Double?
+    /// The folder the audio is saved in, as an absolute path.
+    public var download: String?
+    public var maxDownloadSize: Int?
+    public var downloadConcurrency: Int?
+
+    public init() {}
+
+    /// What a run uses when nothing was said: the documented limits.
+    public static let defaults: BatchSettings = {
+        var settings = BatchSettings()
+        settings.rate = "60/min"
+        settings.burst = 1
+        settings.concurrency = 8
+        settings.maxAttempts = 5
+        settings.timeout = 60
+        settings.wait = false
+        settings.pollRate = "200/min"
+        settings.timeoutAfter = 30 * 60
+        settings.maxDownloadSize = 100_000_000
+        settings.downloadConcurrency = 4
+        return settings
+    }()
+
+    /// These settings, with every one that `newer` says put over them.
+    public func overridden(by newer: BatchSettings) -> BatchSettings {
+        var merged = self
+        merged.service = newer.service ?? service
+        merged.rate = newer.rate ?? rate
+        merged.burst = newer.burst ?? burst
+        merged.concurrency = newer.concurrency ?? concurrency
+        merged.maxAttempts = newer.maxAttempts ?? maxAttempts
+        merged.maxCredits = newer.maxCredits ?? maxCredits
+        merged.timeout = newer.timeout ?? timeout
+        merged.webhookURL = newer.webhookURL ?? webhookURL
+        merged.wait = newer.wait ?? wait
+        merged.pollRate = newer.pollRate ?? pollRate
+        merged.timeoutAfter = newer.timeoutAfter ?? timeoutAfter
+        merged.download = newer.download ?? download
+        merged.maxDownloadSize = newer.maxDownloadSize ?? maxDownloadSize
+        merged.downloadConcurrency = newer.downloadConcurrency ?? downloadConcurrency
+        return merged
+    }
+
+    /// How sending goes with these settings (over the defaults).
+    public var sendSettings: SendSettings {
+        let all = Self.defaults.overridden(by: self)
+        var settings = SendSettings()
+        settings.dispatch.rate = all.rate.flatMap(Rate.init) ?? settings.dispatch.rate
+        settings.dispatch.burst = all.burst ?? settings.dispatch.burst
+        settings.dispatch.concurrency = all.concurrency ?? settings.dispatch.concurrency
+        settings.dispatch.maxAttempts = all.maxAttempts ?? settings.dispatch.maxAttempts
+        settings.dispatch.maxCredits = all.maxCredits
+        settings.dispatch.webhookURL = all.webhookURL
+        settings.requestTimeout = .milliseconds(Int64((all.timeout ?? 60) * 1000))
+        if all.wait == true { settings.follow = followSettings(once: false) }
+        return settings
+    }
+
+    /// How following the tasks goes with these settings (over the defaults).
+    public func followSettings(once: Bool) -> FollowSettings {
+        let all = Self.defaults.overridden(by: self)
+        var settings = FollowSettings()
+        settings.tracking.pollRate = all.pollRate.flatMap(Rate.init) ?? settings.tracking.pollRate
+        settings.tracking.giveUpAfter = .milliseconds(Int64((all.timeoutAfter ?? 1800) * 1000))
+        settings.tracking.once = once
+        settings.download = all.download.map { folder in
+            var download = DownloadSettings(directory: folder)
+            download.maxBytes = all.maxDownloadSize ?? download.maxBytes
+            download.concurrency = all.downloadConcurrency ?? download.concurrency
+            return download
+        }
+        return settings
+    }
+}
+
+/// Where a batch's requests go.
+public enum ServiceAddress: Codable, Sendable, Equatable, CustomStringConvertible {
+    /// The MusicGPT API (or anything that answers like it) at a base URL.
+    case api(baseURL: String)
+    /// The sandbox soundbatch starts itself, on loopback at this port, its tasks kept
+    /// beside the ledger so that a later command finds them.
+    case sandbox(port: Int)
+
+    public var description: String {
+        switch self {
+        case let .api(baseURL): baseURL
+        case let .sandbox(port): "the built-in sandbox (127.0.0.1:\(port))"
+        }
+    }
+}
