@@ -14,7 +14,14 @@ struct Run: AsyncParsableCommand {
             If any row is invalid, every problem is listed and nothing is recorded (exit 65), \
             unless --skip-invalid is given.
 
-            The key comes from $MUSICGPT_API_KEY or --api-key-file; --sandbox needs none.
+            The key comes from $MUSICGPT_API_KEY or --api-key-file; --sandbox needs none. \
+            The batch remembers the options it is run with (never the key): a later \
+            `resume` or `track` carries on the same way.
+
+            Examples:
+              soundbatch run jobs.csv --sandbox --wait --download sounds/
+              soundbatch run jobs.csv --rate 120/min --max-credits 500
+              soundbatch run jobs.csv --dry-run
             """)
 
     @Argument(help: ArgumentHelp("The CSV file of prompts.", valueName: "csv-file"))
@@ -73,6 +80,15 @@ struct Resume: AsyncParsableCommand {
             Jobs that were in flight when soundbatch last stopped are held as ambiguous: the \
             service may have created and charged for them. They are sent again only with \
             --resend-ambiguous.
+
+            Every option not given comes from how the batch was run before: the same service \
+            (a batch with tasks at one is never sent elsewhere), the same pace, waiting and \
+            saving the audio where it did. An option given again is kept for next time.
+
+            Examples:
+              soundbatch resume --batch jobs
+              soundbatch resume --batch jobs --max-credits 800
+              soundbatch resume --batch jobs --resend-ambiguous
             """)
 
     @Option(help: "The batch to carry on with.")

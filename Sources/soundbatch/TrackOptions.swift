@@ -95,7 +95,14 @@ struct Track: AsyncParsableCommand {
         abstract: "Follow a batch's submitted tasks until each is finished, and fetch their audio.",
         discussion: """
             Each task is first looked at when its eta has passed (10 s after submission when \
-            the service gave none), then less and less often, up to once a minute.
+            the service gave none), then less and less often, up to once a minute. The tasks \
+            are looked up where the batch runs, and the audio saved where it saves it, unless \
+            told otherwise.
+
+            Examples:
+              soundbatch track --batch jobs
+              soundbatch track --batch jobs --download sounds/
+              soundbatch track --batch jobs --once
             """)
 
     @Option(help: "The batch to follow.")
