@@ -94,6 +94,15 @@ extension SQLiteLedger {
         }
     }
 
+    public func recordMissing(jobID: Int64, reason: String, now: Date = Date()) async throws -> Bool {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE jobs SET state = ?, last_error = ?, updated_at = ? WHERE id = ? AND state = ?",
+                arguments: [JobState.remoteMissing, reason, Timestamp.string(now), jobID, JobState.submitted])
+            return db.changesCount == 1
+        }
+    }
+
     public func recordAttempt(
         jobID: Int64, kind: AttemptKind, outcome: AttemptOutcome, startedAt: Date,
         latency: Duration, httpStatus: Int?, error: String?

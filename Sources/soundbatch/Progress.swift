@@ -96,6 +96,7 @@ enum Summary {
         if let c = report.tracked {
             if !quiet {
                 var line = "\(batch): \(c.completed) completed, \(c.generationFailed) failed to generate"
+                if c.remoteMissing > 0 { line += ", \(c.remoteMissing) unknown to the service" }
                 if c.downloaded + c.downloadsSkipped + c.downloadsFailed > 0 {
                     line +=
                         "; audio saved \(c.downloaded), already there \(c.downloadsSkipped), "

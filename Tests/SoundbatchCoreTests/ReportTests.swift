@@ -13,10 +13,16 @@ import Testing
 @Suite struct ReportTests {
     let folder = try! TemporaryFolder()
 
+    /// The states of batch "a"'s jobs, one each (every state but remote_missing, which
+    /// came later and is counted like failed).
+    static let fixtureStates: [JobState] = [
+        .pending, .submitting, .submitted, .ambiguous, .failed, .invalid, .completed, .generationFailed
+    ]
+
     /// Batch "a": eight jobs, one per state; batch "b": two completed jobs on another day.
     func ledger() throws -> SQLiteLedger {
         let ledger = try SQLiteLedger(path: folder.file("ledger.sqlite"))
-        let rowsA = JobState.allCases.enumerated().map {
+        let rowsA = Self.fixtureStates.enumerated().map {
             "a\($0.offset),sound \($0.offset),\($0.offset + 1),\"=HYPERLINK(\"\"x\"\")\""
         }
         _ = try ledger.ingest(
@@ -60,7 +66,7 @@ import Testing
         #expect(report.groups.map(\.group) == ["a", "b"])
         let a = report.groups[0]
         #expect(a.jobs == 8)
-        #expect(JobState.allCases.allSatisfy { a.states[$0.rawValue] == 1 })
+        #expect(Self.fixtureStates.allSatisfy { a.states[$0.rawValue] == 1 })
         #expect(a.creditsEstimated == 7.0)  // 2.5 + 3.0 + 1.5
         #expect(a.creditsCharged == 3.8)  // 3.3 + 0.5
         #expect(a.chargedJobs == 2)

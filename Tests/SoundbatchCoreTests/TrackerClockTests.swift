@@ -16,10 +16,13 @@ import Testing
         let clock: TestClock<Duration>
         let looks = Locked<[Duration]>([])
         let status: String
+        /// Answer 404, as for a task the service does not know.
+        var notFound = false
 
         func status(taskID: String) async -> StatusOutcome {
             let now = TestClock<Duration>.Instant().duration(to: clock.now)
             looks.withLock { $0.append(now) }
+            if notFound { return .retryable(status: 404, error: "HTTP 404: no such task", retryAfter: nil) }
             return .found(RemoteStatus(taskID: taskID, status: status))
         }
     }
@@ -27,7 +30,7 @@ import Testing
     /// Runs the tracker on one job submitted at `start` with `eta`, advancing the test
     /// clock a second at a time, but only while the tracker waits on it.
     func track(
-        eta: Int?, status: String, giveUpAfter: Duration
+        eta: Int?, status: String, giveUpAfter: Duration, notFound: Bool = false
     ) async throws -> ([Duration], TrackCounters, SQLiteLedger) {
         let ledger = try SQLiteLedger(path: folder.file("l.sqlite"))
         _ = try ledger.ingest(CSVReader(path: folder.write("b.csv", "prompt\nx\n")), batch: "b", skipInvalid: false)
@@ -38,7 +41,7 @@ import Testing
                 arguments: [Timestamp.string(start), eta])
         }
         let clock = TestClock<Duration>()
-        let service = ScriptedService(clock: clock, status: status)
+        let service = ScriptedService(clock: clock, status: status, notFound: notFound)
         var settings = TrackSettings()
         settings.giveUpAfter = giveUpAfter
         var logger = Logger(label: "t")
@@ -80,5 +83,20 @@ import Testing
         let (looks, counters, _) = try await track(eta: nil, status: "Completed", giveUpAfter: .seconds(600))
         #expect(looks == [.seconds(10)])
         #expect(counters.completed == 1)
+    }
+
+    @Test func aTaskAnswered404ForAMinuteIsUnknownToTheService() async throws {
+        let (looks, counters, ledger) = try await track(eta: nil, status: "", giveUpAfter: .seconds(600), notFound: true)
+        // 404s at 10, 15, 25 and 45 s are not yet a minute apart; at 85 s they are.
+        #expect(looks == [10, 15, 25, 45, 85].map { Duration.seconds($0) })
+        #expect(counters.remoteMissing == 1 && counters.timedOut == 0 && counters.stillRunning == 0)
+        let job = try await ledger.database.read { try Row.fetchOne($0, sql: "SELECT state, last_error FROM jobs")! }
+        #expect(job["state"] == "remote_missing")
+        #expect((job["last_error"] as String).contains("404 5 times over 75 s"))
+        let outcomes = try await ledger.database.read {
+            try String.fetchAll($0, sql: "SELECT DISTINCT outcome FROM attempts")
+        }
+        #expect(outcomes == ["not_found"])
+        #expect(RunOutcome.afterTracking(counters, stopReason: nil) == .someFailed)
     }
 }

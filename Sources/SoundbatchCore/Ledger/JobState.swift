@@ -16,4 +16,7 @@ public enum JobState: String, CaseIterable, Codable, Sendable {
     case completed
     /// The service reports the generation itself failed.
     case generationFailed = "generation_failed"
+    /// The service does not know the task: its status answered 404, again and again, for
+    /// at least a minute.
+    case remoteMissing = "remote_missing"
 }

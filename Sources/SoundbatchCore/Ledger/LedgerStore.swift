@@ -122,6 +122,11 @@ public protocol StatusLedger: BatchDirectory {
     @discardableResult
     func recordStatus(jobID: Int64, _ remote: RemoteStatus, now: Date) async throws -> (JobState, changed: Bool)
 
+    /// Records that the service does not know the job's task: a submitted job becomes
+    /// `remote_missing`, with `reason` as its error. Returns whether it changed.
+    @discardableResult
+    func recordMissing(jobID: Int64, reason: String, now: Date) async throws -> Bool
+
     /// Records one status look as an attempt.
     func recordAttempt(
         jobID: Int64, kind: AttemptKind, outcome: AttemptOutcome, startedAt: Date, latency: Duration,
@@ -183,6 +188,8 @@ public enum AttemptOutcome: String, Sendable, CaseIterable {
     case interrupted
     /// A status look that found the task.
     case found
+    /// A status look answered 404: the service does not know the task (yet, or at all).
+    case notFound = "not_found"
 }
 
 extension SubmitOutcome {
@@ -202,6 +209,7 @@ extension StatusOutcome {
     public var attemptOutcome: AttemptOutcome {
         switch self {
         case .found: .found
+        case .retryable(404, _, _): .notFound
         case .retryable: .retryable
         case .keyRejected: .keyRejected
         }

@@ -248,7 +248,8 @@ public enum ReportRenderer {
 
     static let stateColors: [String: String] = [
         "pending": "#9aa5b1", "submitting": "#f0b429", "submitted": "#2680c2", "ambiguous": "#e12d39",
-        "failed": "#7b1e1e", "invalid": "#616e7c", "completed": "#27ab83", "generation_failed": "#ad4e00"
+        "failed": "#7b1e1e", "invalid": "#616e7c", "completed": "#27ab83", "generation_failed": "#ad4e00",
+        "remote_missing": "#8e6a9b"
     ]
 
     static func html(_ report: SpendReport, timeline: [CreditPoint], title: String, generatedAt: String) -> String {

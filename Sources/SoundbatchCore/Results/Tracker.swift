@@ -17,6 +17,10 @@ public struct TrackSettings: Sendable {
     public var giveUpAfter: Duration = .seconds(30 * 60)
     /// One look at each unfinished job, then stop.
     public var once = false
+    /// A task whose looks answer 404 this many times in a row, over at least `missingAfter`,
+    /// is one the service does not know: its job becomes `remote_missing`.
+    public var missingAfterLooks = 3
+    public var missingAfter: Duration = .seconds(60)
 
     public init() {}
 }
@@ -25,6 +29,8 @@ public struct TrackSettings: Sendable {
 public struct TrackCounters: Sendable, Equatable {
     public var completed = 0
     public var generationFailed = 0
+    /// Tasks the service does not know (`remote_missing`).
+    public var remoteMissing = 0
     /// Still running when tracking gave up on them (resumable).
     public var timedOut = 0
     public var stillRunning = 0
@@ -156,6 +162,8 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         let latency = startInstant.duration(to: clock.now)
         counters.withLock { $0.looks += 1 }
         var reschedule = true
+        /// The 404s in a row so far, and when the first came.
+        var notFound: (since: Date, count: Int)?
         switch outcome {
         case let .found(remote):
             try await ledger.recordAttempt(
@@ -179,7 +187,22 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
             try await ledger.recordAttempt(
                 jobID: job.id, kind: .poll, outcome: outcome.attemptOutcome, startedAt: started, latency: latency,
                 httpStatus: status, error: error)
-            if status == 429 {
+            if status == 404 {
+                notFound = entry.notFound.map { ($0.since, $0.count + 1) } ?? (started, 1)
+                if let notFound, notFound.count >= settings.missingAfterLooks,
+                    wallClock().timeIntervalSince(notFound.since) >= settings.missingAfter.seconds
+                {
+                    let seconds = Int(wallClock().timeIntervalSince(notFound.since))
+                    let reason =
+                        "the service does not know task \(job.taskID): its status answered 404 "
+                        + "\(notFound.count) times over \(seconds) s"
+                    if try await ledger.recordMissing(jobID: job.id, reason: reason, now: wallClock()) {
+                        counters.withLock { $0.remoteMissing += 1 }
+                        logger.warning("job \(job.id): \(reason)")
+                    }
+                    return
+                }
+            } else if status == 429 {
                 counters.withLock { $0.rateLimited += 1 }
                 let pause = retryAfter ?? settings.schedule.firstGap
                 if await limiter.pause(for: pause) {
@@ -213,7 +236,10 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
             return
         }
         let looks = entry.looks + 1
-        queue.insert(Due(due: clock.now.advanced(by: settings.schedule.gap(afterLook: looks)), job: job, looks: looks))
+        queue.insert(
+            Due(
+                due: clock.now.advanced(by: settings.schedule.gap(afterLook: looks)), job: job, looks: looks,
+                notFound: notFound))
     }
 }
 
@@ -222,6 +248,8 @@ struct Due<Instant: Comparable>: Comparable {
     var due: Instant
     var job: TrackedJob
     var looks: Int
+    /// The 404s in a row so far, and when the first came.
+    var notFound: (since: Date, count: Int)? = nil
 
     static func < (a: Due, b: Due) -> Bool { a.due < b.due }
     static func == (a: Due, b: Due) -> Bool { a.due == b.due && a.job == b.job }

@@ -3,8 +3,8 @@
 public enum RunOutcome: Sendable, Equatable {
     /// Every job is finished.
     case done
-    /// Finished, but some jobs failed for good (failed, invalid, generation_failed, or
-    /// their audio could not be saved).
+    /// Finished, but some jobs failed for good (failed, invalid, generation_failed,
+    /// remote_missing, or their audio could not be saved).
     case someFailed
     /// Stopped early; the batch can carry on.
     case resumable(Resumable)
@@ -50,7 +50,9 @@ public enum RunOutcome: Sendable, Equatable {
         }
         let unfinished = counters.timedOut + counters.stillRunning
         if unfinished > 0 { return .resumable(.tasksRunning(unfinished)) }
-        if counters.downloadsFailed > 0 || counters.generationFailed > 0 { return .someFailed }
+        if counters.downloadsFailed > 0 || counters.generationFailed > 0 || counters.remoteMissing > 0 {
+            return .someFailed
+        }
         return .done
     }
 
