@@ -9,14 +9,26 @@ extension SQLiteLedger {
             try TrackedJob.fetchAll(
                 db,
                 sql: """
-                    SELECT id, task_id, submitted_at, eta FROM jobs
+                    SELECT id, task_id, submitted_at, eta, \(Self.rowNameColumns) FROM jobs
                     WHERE batch_id = ? AND state = ? AND task_id IS NOT NULL ORDER BY id
                     """, arguments: [batchID, JobState.submitted])
         }
     }
 
     private static let audioJobColumns =
-        "id, row_key, keyed_by_content, prompt, audio_url, download_path, download_size, download_sha256"
+        "id, audio_url, download_path, download_size, download_sha256, \(rowNameColumns)"
+
+    /// What a job's `RowName` is made of.
+    static let rowNameColumns = """
+        row_key, keyed_by_content, source_line, prompt,
+        (SELECT source_file FROM ingests WHERE ingests.id = jobs.ingest_id) AS source_file
+        """
+
+    static func rowName(_ row: Row) -> String {
+        RowName.of(
+            rowKey: row["row_key"], keyedByContent: row["keyed_by_content"], sourceFile: row["source_file"],
+            line: row["source_line"], prompt: row["prompt"])
+    }
 
     /// The batch's completed jobs with an audio URL.
     public func audioJobs(batchID: Int64) async throws -> [AudioJob] {
@@ -144,16 +156,17 @@ extension SQLiteLedger {
 extension TrackedJob: FetchableRecord {
     public init(row: Row) {
         self.init(
-            id: row["id"], taskID: row["task_id"], submittedAt: Timestamp.date(row["submitted_at"]) ?? Date(),
+            id: row["id"], row: SQLiteLedger.rowName(row), taskID: row["task_id"],
+            submittedAt: Timestamp.date(row["submitted_at"]) ?? Date(),
             eta: row["eta"])
     }
 }
 
 extension AudioJob: FetchableRecord {
     public init(row: Row) {
-        let rowKey: String = row["row_key"]
         self.init(
-            id: row["id"], rowKey: rowKey, prompt: row["prompt"], hasIDColumnKey: !row["keyed_by_content"],
+            id: row["id"], row: SQLiteLedger.rowName(row), rowKey: row["row_key"], prompt: row["prompt"],
+            hasIDColumnKey: !row["keyed_by_content"],
             audioURL: row["audio_url"], downloadedPath: row["download_path"], downloadedSize: row["download_size"],
             downloadedSHA256: row["download_sha256"])
     }

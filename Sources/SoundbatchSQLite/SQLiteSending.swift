@@ -35,7 +35,7 @@ extension SQLiteLedger {
             try PendingJob.fetchAll(
                 db,
                 sql: """
-                    SELECT id, prompt, audio_length, webhook_url FROM jobs
+                    SELECT id, audio_length, webhook_url, \(Self.rowNameColumns) FROM jobs
                     WHERE batch_id = ? AND id > ? AND state = ? ORDER BY id LIMIT ?
                     """, arguments: [batchID, afterID, JobState.pending, limit])
         }
@@ -147,7 +147,7 @@ extension SubmitOutcome {
 extension PendingJob: FetchableRecord {
     public init(row: Row) {
         self.init(
-            id: row["id"],
+            id: row["id"], row: SQLiteLedger.rowName(row),
             request: SubmitRequest(
                 prompt: row["prompt"], audioLength: row["audio_length"],
                 webhookURL: row["webhook_url"]))

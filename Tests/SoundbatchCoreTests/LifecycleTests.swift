@@ -106,4 +106,24 @@ import Testing
         let saved = try FileManager.default.contentsOfDirectory(atPath: folder.file("sounds"))
         #expect(saved.count == done["completed"])
     }
+
+    @Test func messagesNameRowsNotLedgerNumbers() async throws {
+        let csv = try folder.write("rows.csv", "prompt\na door creaks open slowly in an old empty house\nrain\n")
+        let child = try Child(
+            ["run", csv, "--sandbox", "--wait", "--download", "sounds", "--ledger", "ledger.sqlite"], in: folder)
+        #expect(try await child.exitStatus() <= 1, "\(child.stderr)")
+        // Rows without an id are named by file, line and the start of the prompt.
+        #expect(child.stderr.contains(#"rows.csv:2 "a door creaks open slowly in an…""#), "\(child.stderr)")
+        #expect(child.stderr.contains(#"rows.csv:3 "rain""#))
+        #expect(!child.stderr.contains("job 1") && !child.stderr.contains("~"))
+    }
+
+    @Test func aRowIsNamedByItsIDElseByItsPlaceInTheFile() {
+        #expect(
+            RowName.of(rowKey: "door-1", keyedByContent: false, sourceFile: "/x/b.csv", line: 4, prompt: "door")
+                == "door-1")
+        #expect(
+            RowName.of(rowKey: "~abc-1", keyedByContent: true, sourceFile: "/x/b.csv", line: 4, prompt: "door")
+                == #"b.csv:4 "door""#)
+    }
 }

@@ -86,7 +86,8 @@ import Testing
     }
 
     @Test func aTaskAnswered404ForAMinuteIsUnknownToTheService() async throws {
-        let (looks, counters, ledger) = try await track(eta: nil, status: "", giveUpAfter: .seconds(600), notFound: true)
+        let (looks, counters, ledger) = try await track(
+            eta: nil, status: "", giveUpAfter: .seconds(600), notFound: true)
         // 404s at 10, 15, 25 and 45 s are not yet a minute apart; at 85 s they are.
         #expect(looks == [10, 15, 25, 45, 85].map { Duration.seconds($0) })
         #expect(counters.remoteMissing == 1 && counters.timedOut == 0 && counters.stillRunning == 0)

@@ -3,13 +3,32 @@ import Foundation
 // The rows each stage reads from the ledger, as plain values: a backend makes them from
 // its own rows (the SQLite one as GRDB records).
 
+/// How a person finds a job's row in their file: its `id` when the file had that column,
+/// else the file and line and how the prompt begins (`jobs.csv:14 "rain on a tin roof"`).
+/// Messages name jobs by it, never by the ledger's own number.
+public enum RowName {
+    public static func of(
+        rowKey: String, keyedByContent: Bool, sourceFile: String?, line: Int, prompt: String
+    )
+        -> String
+    {
+        guard keyedByContent else { return rowKey }
+        let file = sourceFile.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "line"
+        let start = prompt.count > 32 ? String(prompt.prefix(32)).trimmed + "…" : prompt
+        return "\(file):\(line) \"\(start)\""
+    }
+}
+
 /// A job waiting to be sent.
 public struct PendingJob: Sendable, Equatable {
     public var id: Int64
+    /// The row, as a person finds it (`RowName`).
+    public var row: String
     public var request: SubmitRequest
 
-    public init(id: Int64, request: SubmitRequest) {
+    public init(id: Int64, row: String, request: SubmitRequest) {
         self.id = id
+        self.row = row
         self.request = request
     }
 }
@@ -33,13 +52,16 @@ public struct CreditState: Sendable, Equatable {
 /// A submitted job the tracker follows.
 public struct TrackedJob: Sendable, Equatable {
     public var id: Int64
+    /// The row, as a person finds it (`RowName`).
+    public var row: String
     public var taskID: String
     public var submittedAt: Date
     /// Seconds, when the service said.
     public var eta: Int?
 
-    public init(id: Int64, taskID: String, submittedAt: Date, eta: Int?) {
+    public init(id: Int64, row: String, taskID: String, submittedAt: Date, eta: Int?) {
         self.id = id
+        self.row = row
         self.taskID = taskID
         self.submittedAt = submittedAt
         self.eta = eta
@@ -49,6 +71,8 @@ public struct TrackedJob: Sendable, Equatable {
 /// A completed job whose audio should be on disk.
 public struct AudioJob: Sendable, Equatable {
     public var id: Int64
+    /// The row, as a person finds it (`RowName`).
+    public var row: String
     public var rowKey: String
     public var prompt: String
     /// The key is the row's own `id`, not a hash of its content: it names the file.
@@ -60,10 +84,11 @@ public struct AudioJob: Sendable, Equatable {
     public var downloadedSHA256: String?
 
     public init(
-        id: Int64, rowKey: String, prompt: String, hasIDColumnKey: Bool, audioURL: String,
+        id: Int64, row: String, rowKey: String, prompt: String, hasIDColumnKey: Bool, audioURL: String,
         downloadedPath: String?, downloadedSize: Int?, downloadedSHA256: String?
     ) {
         self.id = id
+        self.row = row
         self.rowKey = rowKey
         self.prompt = prompt
         self.hasIDColumnKey = hasIDColumnKey

@@ -21,14 +21,14 @@ public enum Results {
                                 switch try await downloader.fetch(job) {
                                 case let .downloaded(path, size):
                                     downloads.withLock { $0.done += 1 }
-                                    logger.info("job \(job.rowKey): saved \(path) (\(size) bytes)")
+                                    logger.info("\(job.row): saved \(path) (\(size) bytes)")
                                 case .alreadyThere:
                                     downloads.withLock { $0.skipped += 1 }
                                 }
                             } catch let error as DownloadError {
                                 downloads.withLock { $0.failed += 1 }
                                 logger.warning(
-                                    "job \(job.rowKey): \(error); `soundbatch track --download` will try again")
+                                    "\(job.row): \(error); `soundbatch track --download` will try again")
                             }
                         }
                     }

@@ -178,7 +178,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
             case .generationFailed:
                 counters.withLock { $0.generationFailed += 1 }
                 logger.warning(
-                    "job \(job.id): the service could not generate it: \(remote.statusMessage ?? remote.status)")
+                    "\(job.row): the service could not generate it: \(remote.statusMessage ?? remote.status)")
                 reschedule = false
             default:
                 break
@@ -198,7 +198,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                         + "\(notFound.count) times over \(seconds) s"
                     if try await ledger.recordMissing(jobID: job.id, reason: reason, now: wallClock()) {
                         counters.withLock { $0.remoteMissing += 1 }
-                        logger.warning("job \(job.id): \(reason)")
+                        logger.warning("\(job.row): \(reason)")
                     }
                     return
                 }
@@ -214,7 +214,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                     )
                 }
             } else {
-                logger.info("job \(job.id): status look failed: \(error)")
+                logger.info("\(job.row): status look failed: \(error)")
             }
         case let .keyRejected(status, error):
             try await ledger.recordAttempt(
@@ -229,7 +229,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
             counters.withLock { $0.timedOut += 1 }
             logger.warning(
                 """
-                job \(job.id): task \(job.taskID) still not finished after \(Int(age / 60)) minutes; \
+                \(job.row): task \(job.taskID) still not finished after \(Int(age / 60)) minutes; \
                 giving up for now (run `soundbatch track` later)
                 """
             )

@@ -141,7 +141,8 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
                 state: state, latency: latency, now: Date())
             count(outcome, state: state)
             if case let .accepted(answer) = outcome {
-                onSubmitted(TrackedJob(id: job.id, taskID: answer.taskID, submittedAt: Date(), eta: answer.eta))
+                onSubmitted(
+                    TrackedJob(id: job.id, row: job.row, taskID: answer.taskID, submittedAt: Date(), eta: answer.eta))
             }
 
             guard case let .retryable(status, error, retryAfter) = outcome, state == .pending else { return }
@@ -153,7 +154,7 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
                         "the service is rate limiting (HTTP 429); pausing all submissions for \(Self.format(wait))")
                 }
             } else {
-                logger.info("job \(job.id): \(error); retrying in \(Self.format(wait))")
+                logger.info("\(job.row): \(error); retrying in \(Self.format(wait))")
             }
             let goOn = try await stop.unlessStopped {
                 try await self.clock.sleep(for: wait)
