@@ -53,10 +53,10 @@ extension SQLiteLedger {
         }
     }
 
-    /// The job that holds this task, if any.
-    public func jobID(taskID: String) async throws -> Int64? {
+    public func job(taskID: String) async throws -> (id: Int64, batchID: Int64)? {
         try await read { db in
-            try Int64.fetchOne(db, sql: "SELECT id FROM jobs WHERE task_id = ?", arguments: [taskID])
+            try Row.fetchOne(db, sql: "SELECT id, batch_id FROM jobs WHERE task_id = ?", arguments: [taskID])
+                .map { ($0["id"], $0["batch_id"]) }
         }
     }
 

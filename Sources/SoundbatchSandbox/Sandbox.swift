@@ -578,7 +578,7 @@ public struct BuiltInSandbox: SandboxLauncher {
         configuration.stateFile = stateFile
         return try await Sandbox.withRunning(configuration) { baseURL, _ in
             let boundPort = baseURL.split(separator: ":").last.flatMap { Int($0) } ?? port
-            return try await body(baseURL, boundPort, APIKey("sandbox-key")!)
+            return try await body(baseURL, boundPort, .sandbox)
         }
     }
 }

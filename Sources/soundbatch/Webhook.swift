@@ -7,10 +7,14 @@ struct Webhook: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Receive the service's completion callbacks and record them in the ledger.",
         discussion: """
-            Give jobs the callback with `run --webhook-url http://HOST:PORT/hook`. A callback for \
-            a task the ledger knows updates its job as a status look would; one for an unknown \
-            task, a malformed body or one over 64 KB is answered 4xx and changes nothing. It can \
-            run beside `track`.
+            Give jobs the callback with `run --webhook-url http://HOST:PORT/hook`. A callback is \
+            taken as a hint, since anyone who reaches the port can post one: its task is looked \
+            up at the service its batch runs at (with the key from $MUSICGPT_API_KEY or \
+            --api-key-file), and only what that answer says is recorded, as a status look would \
+            be. Nothing a callback's body says is written, and nothing is fetched from a URL it \
+            names. One that cannot be confirmed is answered 503; one for an unknown task, a \
+            malformed body or one over 64 KB is answered 4xx. Those change nothing. It can run \
+            beside `track`.
             """)
 
     @Option(help: ArgumentHelp("The address and port to listen on.", valueName: "host:port"))
@@ -18,6 +22,9 @@ struct Webhook: AsyncParsableCommand {
 
     @Option(help: "The path the callbacks are posted to.")
     var path = "/hook"
+
+    @Option(help: ArgumentHelp("A file holding the API key (default: $MUSICGPT_API_KEY).", valueName: "path"))
+    var apiKeyFile: String?
 
     @OptionGroup var ledger: LedgerOption
     @OptionGroup var log: LogOptions
@@ -40,20 +47,25 @@ struct Webhook: AsyncParsableCommand {
         let logger = Logger(label: "soundbatch.webhook")
         let (host, port) = hostAndPort!
         try await reportingErrors {
-            let receiver = WebhookReceiver(ledger: try ledger.open(create: false), path: path)
+            let ledger = try ledger.open(create: false)
             var quiet = Logger(label: "soundbatch.webhook.server")
             quiet.logLevel = .warning
-            try await servingUntilInterrupted { announceAndWait in
-                try await receiver.serve(host: host, port: port, logger: quiet) { event in
-                    switch event {
-                    case let .recorded(jobID, taskID, state, changed):
-                        logger.info(
-                            "task \(taskID) (job \(jobID)): \(state.rawValue)\(changed ? "" : ", already recorded")")
-                    case let .refused(status, reason):
-                        logger.warning("refused a callback (HTTP \(status)): \(reason)")
+            let key: KeySource = { [apiKeyFile] in try resolveAPIKey(file: apiKeyFile, logger: logger) }
+            try await BoundServiceLookups.with(ledger: ledger, key: key) { lookups in
+                let receiver = WebhookReceiver(ledger: ledger, confirmer: lookups, path: path)
+                try await servingUntilInterrupted { announceAndWait in
+                    try await receiver.serve(host: host, port: port, logger: quiet) { event in
+                        switch event {
+                        case let .recorded(_, taskID, state, changed):
+                            logger.info(
+                                "task \(taskID): \(state.rawValue), confirmed by the service\(changed ? "" : "; already recorded")"
+                            )
+                        case let .refused(status, reason):
+                            logger.warning("refused a callback (HTTP \(status)): \(reason)")
+                        }
+                    } while: { url in
+                        await announceAndWait("listening for callbacks at \(url) (Ctrl-C stops it)")
                     }
-                } while: { url in
-                    await announceAndWait("listening for callbacks at \(url) (Ctrl-C stops it)")
                 }
             }
         }

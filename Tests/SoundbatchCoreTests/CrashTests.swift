@@ -197,22 +197,66 @@ import Testing
     }
 
     @Test func theWebhookCommandRecordsACallbackThenStopsCleanlyOnSIGINT() async throws {
+        try await Sandbox.withRunning(
+            .with {
+                $0.taskSeconds = 0.1...0.2
+                $0.generationFailureRate = 0
+            }
+        ) {
+            url, _ in
+            // One job, submitted to the sandbox by `run`, so the batch is bound to it.
+            let run = try Child(
+                ["run", try writeJobs(1), "--batch", "b", "--base-url", url, "--ledger", "ledger.sqlite"], in: folder,
+                environment: environment, name: "run")
+            #expect(try await run.exitStatus() == 0, "\(run.stderr)")
+            let taskID = try #require(try jobs().first?["task_id"] as String?)
+            try await Task.sleep(for: .milliseconds(500))  // the task is done at the sandbox
+
+            let child = try Child(
+                ["webhook", "--listen", "127.0.0.1:0", "--ledger", "ledger.sqlite"], in: folder,
+                environment: environment)
+            // The URL is on standard output (a file here) while the server runs: it must not wait in a buffer.
+            #expect(try await eventually { child.stdout.contains("/hook") }, "\(child.stderr)")
+            let hook = try #require(
+                child.stdout.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init))
+            let forged =
+                #"{"task_id":"\#(taskID)","status":"COMPLETED","audio_url":"http://evil/1.wav","conversion_cost":999}"#
+            #expect(try await postJSON(forged, to: hook) == 200)
+            let recorded = try #require(try jobs().first)
+            #expect(recorded["state"] == "completed")
+            #expect(
+                recorded["audio_url"] as String? == "\(url)/audio/\(taskID).wav",
+                "the service's URL, not the callback's")
+            #expect(recorded["conversion_cost"] as Double? != 999)
+
+            child.signal(SIGINT)
+            #expect(try await child.exitStatus() == 0, "\(child.stderr)")
+            #expect(child.stderr.contains("stopping"))
+        }
+    }
+
+    @Test func aCallbackTheServiceCannotConfirmChangesNothing() async throws {
         let ledger = try SQLiteLedger(path: folder.file("ledger.sqlite"))
         _ = try ledger.ingest(CSVReader(path: try writeJobs(1)), batch: "b", skipInvalid: false)
         try await ledger.database.write {
             try $0.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 'task-1'")
         }
-        let child = try Child(["webhook", "--listen", "127.0.0.1:0", "--ledger", "ledger.sqlite"], in: folder)
-        // The URL is on standard output (a file here) while the server runs: it must not wait in a buffer.
+        let stopped = try await Sandbox.withRunning { url, _ in url }  // nothing listens there any more
+        var bound = BatchSettings()
+        bound.service = .api(baseURL: stopped)
+        try await ledger.recordSettings(bound, ofBatch: try await ledger.batchID(named: "b"))
+        let child = try Child(
+            ["webhook", "--listen", "127.0.0.1:0", "--ledger", "ledger.sqlite"], in: folder, environment: environment)
         #expect(try await eventually { child.stdout.contains("/hook") }, "\(child.stderr)")
-        let url = try #require(child.stdout.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init))
+        let hook = try #require(child.stdout.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init))
         let completed = #"{"task_id":"task-1","status":"COMPLETED","audio_url":"http://x/1.wav","conversion_cost":2}"#
-        #expect(try await postJSON(completed, to: url) == 200)
-
+        #expect(try await postJSON(completed, to: hook, timeout: 20) == 503)  // after the look times out
         child.signal(SIGINT)
         #expect(try await child.exitStatus() == 0, "\(child.stderr)")
         #expect(child.stderr.contains("stopping"))
-        #expect(try jobs().map { $0["state"] as String } == ["completed"])
+        let job = try #require(try jobs().first)
+        #expect(job["state"] == "submitted" && job["audio_url"] as String? == nil, "nothing the callback said was kept")
+        #expect(child.stderr.contains("could not confirm task task-1 with the service"))
     }
 
     @Test func aTakenPortIsAUsageErrorThatSaysSo() async throws {

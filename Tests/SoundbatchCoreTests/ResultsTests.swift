@@ -269,6 +269,20 @@ import Testing
         #expect(FileNames.slug("Rain, on a TIN roof!") == "rain-on-a-tin-roof")
     }
 
+    /// What the service says of its tasks, looked up by the webhook receiver.
+    struct KnownTasks: CallbackConfirmer {
+        let tasks: [String: RemoteStatus]
+        let lookups = Locked<[String]>([])
+
+        func lookUp(taskID: String, batchID: Int64) async -> StatusOutcome {
+            lookups.withLock { $0.append(taskID) }
+            guard let task = tasks[taskID] else {
+                return .retryable(status: 404, error: "HTTP 404: no such task", retryAfter: nil)
+            }
+            return .found(task)
+        }
+    }
+
     @Test func webhooksAreRecordedLikeLooksAndBadOnesChangeNothing() async throws {
         let ledger = try SQLiteLedger(path: folder.file("l.sqlite"))
         _ = try ledger.ingest(
@@ -276,7 +290,13 @@ import Testing
         try await ledger.database.write {
             try $0.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 'task-' || row_key")
         }
-        let receiver = WebhookReceiver(ledger: ledger, path: "/hook")
+        let service = KnownTasks(tasks: [
+            "task-a": RemoteStatus(
+                taskID: "task-a", status: "COMPLETED", statusMessage: "done", audioURL: "http://x/a.wav",
+                conversionCost: 1.5),
+            "task-b": RemoteStatus(taskID: "task-b", status: "IN_PROGRESS")
+        ])
+        let receiver = WebhookReceiver(ledger: ledger, confirmer: service, path: "/hook")
         let events = Locked<[WebhookReceiver.Event]>([])
         let afterFirst = try await receiver.serve(host: "127.0.0.1", port: 0, logger: quietLogger()) { event in
             events.withLock { $0.append(event) }
@@ -298,11 +318,23 @@ import Testing
         }
         let recorded = try await rows(ledger)
         #expect(recorded == afterFirst, "nothing changed after the first callback")
+        // A forged callback: the service says task-b is still running, so nothing it claims is written.
+        let forged = #"{"task_id":"task-b","status":"COMPLETED","audio_url":"http://evil/x.wav","conversion_cost":999}"#
+        let answer = try await receiver.serve(host: "127.0.0.1", port: 0, logger: quietLogger()) { event in
+            events.withLock { $0.append(event) }
+        } while: { url in
+            try await postJSON(forged, to: url)
+        }
+        #expect(answer == 200)
+        let afterForged = try await rows(ledger)
+        #expect(afterForged[1]["state"] == "submitted" && afterForged[1]["remote_status"] == "IN_PROGRESS")
         #expect(recorded[0]["state"] == "completed")
         #expect(recorded[0]["conversion_cost"] == 1.5)
         #expect(recorded[0]["audio_url"] == "http://x/a.wav")
         #expect(recorded[1]["state"] == "submitted")
-        #expect(events.value.count == 6)
+        #expect(afterForged[1]["audio_url"] as String? == nil && afterForged[1]["conversion_cost"] as Double? == nil)
+        #expect(service.lookups.value == ["task-a", "task-a", "task-b"], "only known tasks are looked up")
+        #expect(events.value.count == 7)
         #expect(events.value[1] == .recorded(jobID: 1, taskID: "task-a", state: .completed, changed: false))
     }
 
@@ -312,21 +344,26 @@ import Testing
             CSVReader(path: folder.write("h.csv", "id,prompt\na,one\nb,two\nc,three\n")), batch: "h", skipInvalid: false
         )
         let batchID = try await ledger.batchID(named: "h")
-        let receiver = WebhookReceiver(ledger: ledger)
-        try await receiver.serve(host: "127.0.0.1", port: 0, logger: quietLogger()) { _ in
-        } while: { hook in
-            try await Sandbox.withRunning(quickTasks { $0.generationFailureRate = 0 }) { url, _ in
-                var settings = DispatchSettings()
-                settings.rate = Rate("1000/s")!
-                settings.webhookURL = hook
-                let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)
-                _ = try await Dispatcher(
-                    ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
-                    stop: StopSignal(), logger: quietLogger()
-                ).run(batchID: batchID)
-                await client.shutdown()
-                // No tracking: the callbacks alone complete the jobs.
-                #expect(try await eventually { try await rows(ledger).allSatisfy { $0["state"] == "completed" } })
+        try await Sandbox.withRunning(quickTasks { $0.generationFailureRate = 0 }) { url, _ in
+            var bound = BatchSettings()
+            bound.service = .api(baseURL: url)
+            try await ledger.recordSettings(bound, ofBatch: batchID)
+            try await BoundServiceLookups.with(ledger: ledger, key: { APIKey("k")! }) { lookups in
+                let receiver = WebhookReceiver(ledger: ledger, confirmer: lookups)
+                try await receiver.serve(host: "127.0.0.1", port: 0, logger: quietLogger()) { _ in
+                } while: { hook in
+                    var settings = DispatchSettings()
+                    settings.rate = Rate("1000/s")!
+                    settings.webhookURL = hook
+                    let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)
+                    _ = try await Dispatcher(
+                        ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
+                        stop: StopSignal(), logger: quietLogger()
+                    ).run(batchID: batchID)
+                    await client.shutdown()
+                    // No tracking: the callbacks alone complete the jobs.
+                    #expect(try await eventually { try await rows(ledger).allSatisfy { $0["state"] == "completed" } })
+                }
             }
         }
         #expect(try await rows(ledger).allSatisfy { ($0["conversion_cost"] as Double?) != nil })

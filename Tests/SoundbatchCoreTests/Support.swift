@@ -174,12 +174,12 @@ func eventually(within limit: Duration = .seconds(20), _ condition: () async thr
 }
 
 /// POSTs a JSON body, as the service's callbacks do, and returns the answer's status code.
-func postJSON(_ body: String, to url: String) async throws -> Int {
+func postJSON(_ body: String, to url: String, timeout: Int64 = 5) async throws -> Int {
     var request = HTTPClientRequest(url: url)
     request.method = .POST
     request.headers.add(name: "Content-Type", value: "application/json")
     request.body = .bytes(ByteBuffer(string: body))
-    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeout))
     _ = try await response.body.collect(upTo: 1 << 16)
     return Int(response.status.code)
 }

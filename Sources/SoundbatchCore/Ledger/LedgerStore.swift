@@ -112,8 +112,8 @@ public protocol StatusLedger: BatchDirectory {
     /// The batch's jobs still running at the service, in id order.
     func submittedJobs(batchID: Int64) async throws -> [TrackedJob]
 
-    /// The job that holds this task, if any.
-    func jobID(taskID: String) async throws -> Int64?
+    /// The job that holds this task, and its batch, if any.
+    func job(taskID: String) async throws -> (id: Int64, batchID: Int64)?
 
     /// Records what the service says of a task, in one transaction: `completed` with its
     /// audio and charge, `generation_failed`, or still running. Only a submitted job moves;

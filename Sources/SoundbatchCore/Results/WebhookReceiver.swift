@@ -3,10 +3,20 @@ import Hummingbird
 import Logging
 import NIOCore
 import Serving
+import Synchronization
 
-/// Receives the service's completion callbacks and records them in the ledger exactly as
-/// a status look would. A payload for an unknown task, a malformed body or one over
-/// 64 KB is answered 4xx, logged, and changes nothing.
+/// Looks a task up at the service its batch runs at, to confirm what a callback says.
+public protocol CallbackConfirmer: Sendable {
+    func lookUp(taskID: String, batchID: Int64) async -> StatusOutcome
+}
+
+/// Receives the service's completion callbacks. A callback is only a hint: anyone who can
+/// reach the port can post one. Before anything is recorded, the task is looked up at the
+/// service its batch runs at, and what that status answer says is recorded, exactly as a
+/// tracker's look would be; nothing the callback's body says is written, and nothing is
+/// fetched from a URL it names. A callback that cannot be confirmed is answered 503; one
+/// for an unknown task, a malformed body or one over 64 KB is answered 4xx. All of those
+/// change nothing.
 public struct WebhookReceiver: Sendable {
     public static let maxBodyBytes = 64 * 1024
 
@@ -17,10 +27,12 @@ public struct WebhookReceiver: Sendable {
     }
 
     let ledger: any StatusLedger
+    let confirmer: any CallbackConfirmer
     let path: String
 
-    public init(ledger: any StatusLedger, path: String = "/hook") {
+    public init(ledger: any StatusLedger, confirmer: any CallbackConfirmer, path: String = "/hook") {
         self.ledger = ledger
+        self.confirmer = confirmer
         self.path = path.hasPrefix("/") ? path : "/" + path
     }
 
@@ -30,15 +42,32 @@ public struct WebhookReceiver: Sendable {
             return (.contentTooLarge, .refused(status: 413, reason: "body over \(Self.maxBodyBytes / 1024) KB"))
         }
         guard let conversion = try? JSONDecoder().decode(WireConversion.self, from: Data(body.readableBytesView)),
-            let remote = conversion.remoteStatus, let taskID = remote.taskID?.trimmed, !taskID.isEmpty
+            let hint = conversion.remoteStatus, let taskID = hint.taskID?.trimmed, !taskID.isEmpty
         else {
             return (.badRequest, .refused(status: 400, reason: "not a JSON object with task_id and status"))
         }
-        guard let jobID = try await ledger.jobID(taskID: taskID) else {
+        guard let job = try await ledger.job(taskID: taskID) else {
             return (.notFound, .refused(status: 404, reason: "no job in the ledger has task \(taskID)"))
         }
-        let (state, changed) = try await ledger.recordStatus(jobID: jobID, remote, now: Date())
-        return (.ok, .recorded(jobID: jobID, taskID: taskID, state: state, changed: changed))
+        let confirmed: RemoteStatus
+        switch await confirmer.lookUp(taskID: taskID, batchID: job.batchID) {
+        case let .found(answer) where answer.taskID == nil || answer.taskID == taskID:
+            confirmed = answer
+        case .found:
+            return (
+                .serviceUnavailable,
+                .refused(status: 503, reason: "the service answered for another task than \(taskID)")
+            )
+        case let .retryable(_, error, _), let .keyRejected(_, error):
+            return (
+                .serviceUnavailable,
+                .refused(
+                    status: 503, reason: "could not confirm task \(taskID) with the service: \(error); nothing recorded"
+                )
+            )
+        }
+        let (state, changed) = try await ledger.recordStatus(jobID: job.id, confirmed, now: Date())
+        return (.ok, .recorded(jobID: job.id, taskID: taskID, state: state, changed: changed))
     }
 
     /// Listens for callbacks for as long as `body` runs, then stops gracefully. `body` gets
@@ -70,5 +99,61 @@ public struct WebhookReceiver: Sendable {
         ) { boundPort in
             try await body("http://\(host):\(boundPort)\(path)")
         }
+    }
+}
+
+/// Looks tasks up where their batches run, one client per service, for the webhook
+/// receiver: the API with the user's key, or the built-in sandbox on its port.
+public final class BoundServiceLookups: CallbackConfirmer {
+    private let ledger: any BatchMemory
+    private let key: KeySource
+    private let clients = Mutex<[String: MusicGPTClient]>([:])
+
+    /// Runs `body` with lookups over `ledger`'s batches, then closes their connections.
+    public static func with<T>(
+        ledger: any BatchMemory, key: @escaping KeySource, _ body: (BoundServiceLookups) async throws -> T
+    ) async throws -> T {
+        let lookups = BoundServiceLookups(ledger: ledger, key: key)
+        return try await run({ try await body(lookups) }, thenAwait: lookups.shutdown)
+    }
+
+    private init(ledger: any BatchMemory, key: @escaping KeySource) {
+        self.ledger = ledger
+        self.key = key
+    }
+
+    public func lookUp(taskID: String, batchID: Int64) async -> StatusOutcome {
+        let service: ServiceAddress
+        do {
+            guard let bound = try await ledger.settings(ofBatch: batchID)?.service else {
+                return .retryable(status: nil, error: "the batch has no service on record", retryAfter: nil)
+            }
+            service = bound
+        } catch {
+            return .retryable(status: nil, error: "\(error)", retryAfter: nil)
+        }
+        let baseURL: String
+        let key: APIKey
+        switch service {
+        case let .api(url):
+            guard let userKey = try? self.key() else {
+                return .retryable(
+                    status: nil, error: "no API key (set MUSICGPT_API_KEY or --api-key-file)", retryAfter: nil)
+            }
+            (baseURL, key) = (url, userKey)
+        case let .sandbox(port):
+            (baseURL, key) = ("http://127.0.0.1:\(port)", .sandbox)
+        }
+        let client = clients.withLock { clients in
+            if let client = clients[baseURL] { return client }
+            let client = MusicGPTClient(baseURL: baseURL, key: key, timeout: .seconds(5), connections: 2)
+            clients[baseURL] = client
+            return client
+        }
+        return await client.status(taskID: taskID)
+    }
+
+    private func shutdown() async {
+        for client in clients.withLock({ Array($0.values) }) { await client.shutdown() }
     }
 }

@@ -11,3 +11,8 @@ public struct APIKey: Sendable, CustomStringConvertible, CustomDebugStringConver
     public var description: String { "<api key>" }
     public var debugDescription: String { "<api key>" }
 }
+
+extension APIKey {
+    /// The key soundbatch's built-in sandbox is sent: it takes any.
+    public static let sandbox = APIKey("sandbox-key")!
+}
