@@ -67,11 +67,6 @@ final class LiveLine: Sendable {
     private static func write(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
 }
 
-/// Standard error for the log, above the live line.
-struct LogStream: TextOutputStream, Sendable {
-    mutating func write(_ text: String) { LiveLine.shared.writeAbove(text) }
-}
-
 /// The end of a run: what the batch holds now, and what to do next.
 enum Summary {
     /// Prints what the run did and what to do next; returns the exit code.

@@ -69,12 +69,17 @@ struct LogOptions: ParsableArguments {
     @Flag(help: "Print only warnings and errors.")
     var quiet = false
 
+    @Flag(name: .shortAndLong, help: "Say more: every file saved, every retry (the same as --log-level debug).")
+    var verbose = false
+
+    @Option(help: "text (a timestamp first, except on a terminal) or json (one object a line).")
+    var logFormat: LogFormat = .text
+
     func bootstrap() {
-        let level: Logger.Level = quiet ? max(logLevel, .warning) : logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler(label: label, stream: LogStream())
-            handler.logLevel = level
-            return handler
+        let level: Logger.Level = quiet ? max(logLevel, .warning) : verbose ? min(logLevel, .debug) : logLevel
+        let forPeople = isatty(STDERR_FILENO) == 1
+        LoggingSystem.bootstrap { [logFormat] _ in
+            LogOutput(logLevel: level, format: logFormat, forPeople: forPeople)
         }
     }
 }

@@ -1,5 +1,8 @@
 import Foundation
+import Logging
 import Testing
+
+@testable import soundbatch
 
 /// The `soundbatch` command as scripts see it: real child processes, exit codes, output.
 @Suite struct CommandTests {
@@ -118,5 +121,31 @@ import Testing
         #expect(badDate.status == 64)
         let htmlJobs = try soundbatch(["report", "--jobs", "--format", "html"], in: folder.path)
         #expect(htmlJobs.status == 64)
+    }
+
+    @Test func logLinesForPeopleForFilesAndForMachines() throws {
+        let time = Date(timeIntervalSince1970: 1_790_000_000)
+        func line(_ level: Logger.Level, _ format: LogFormat, forPeople: Bool) -> String {
+            LogOutput.line(level: level, message: "hi", metadata: [:], format: format, forPeople: forPeople, at: time)
+        }
+        #expect(line(.info, .text, forPeople: true) == "hi")
+        #expect(line(.warning, .text, forPeople: true) == "\u{1B}[33mwarning:\u{1B}[0m hi")
+        #expect(line(.info, .text, forPeople: false) == "2026-09-21T14:13:20.000Z info hi")
+        #expect(line(.info, .json, forPeople: true) == #"{"level":"info","message":"hi","time":"2026-09-21T14:13:20.000Z"}"#)
+    }
+
+    @Test func aRunLogsTimestampedLinesToAFileAndJSONWhenAsked() throws {
+        let text = try soundbatch(["run", exampleCSV, "--sandbox", "--max-credits", "3"], in: folder.path)
+        #expect(text.status == 2)
+        let first = try #require(text.stderr.split(separator: "\n").first)
+        #expect(first.hasPrefix("20") && first.contains(" info sandbox listening at"), "\(text.stderr)")
+        let json = try soundbatch(
+            ["resume", "--batch", "jobs.example", "--max-credits", "6", "--log-format", "json"], in: folder.path)
+        let lines = json.stderr.split(separator: "\n").filter { $0.hasPrefix("{") }
+        #expect(!lines.isEmpty, "\(json.stderr)")
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String]
+            #expect(object?["level"] != nil && object?["message"] != nil && object?["time"] != nil)
+        }
     }
 }

@@ -110,7 +110,8 @@ import Testing
     @Test func messagesNameRowsNotLedgerNumbers() async throws {
         let csv = try folder.write("rows.csv", "prompt\na door creaks open slowly in an old empty house\nrain\n")
         let child = try Child(
-            ["run", csv, "--sandbox", "--wait", "--download", "sounds", "--ledger", "ledger.sqlite"], in: folder)
+            ["run", csv, "--sandbox", "--wait", "--download", "sounds", "--verbose", "--ledger", "ledger.sqlite"],
+            in: folder)
         #expect(try await child.exitStatus() <= 1, "\(child.stderr)")
         // Rows without an id are named by file, line and the start of the prompt.
         #expect(child.stderr.contains(#"rows.csv:2 "a door creaks open slowly in an…""#), "\(child.stderr)")

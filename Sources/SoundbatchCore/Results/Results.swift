@@ -21,7 +21,7 @@ public enum Results {
                                 switch try await downloader.fetch(job) {
                                 case let .downloaded(path, size):
                                     downloads.withLock { $0.done += 1 }
-                                    logger.info("\(job.row): saved \(path) (\(size) bytes)")
+                                    logger.debug("\(job.row): saved \(path) (\(size) bytes)")
                                 case .alreadyThere:
                                     downloads.withLock { $0.skipped += 1 }
                                 }

@@ -214,7 +214,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                     )
                 }
             } else {
-                logger.info("\(job.row): status look failed: \(error)")
+                logger.debug("\(job.row): status look failed: \(error)")
             }
         case let .keyRejected(status, error):
             try await ledger.recordAttempt(

@@ -154,7 +154,7 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
                         "the service is rate limiting (HTTP 429); pausing all submissions for \(Self.format(wait))")
                 }
             } else {
-                logger.info("\(job.row): \(error); retrying in \(Self.format(wait))")
+                logger.debug("\(job.row): \(error); retrying in \(Self.format(wait))")
             }
             let goOn = try await stop.unlessStopped {
                 try await self.clock.sleep(for: wait)
