@@ -160,7 +160,8 @@ extension SQLiteLedger {
                 db,
                 sql: """
                     SELECT b.name, b.settings, j.state, COUNT(j.id) AS jobs,
-                           TOTAL(j.credit_estimate) AS estimated, TOTAL(j.conversion_cost) AS charged
+                           TOTAL(j.credit_estimate) AS estimated, COUNT(j.credit_estimate) AS estimates,
+                           TOTAL(j.conversion_cost) AS charged
                     FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id
                     WHERE ?1 IS NULL OR b.name = ?1
                     GROUP BY b.id, j.state
@@ -180,6 +181,7 @@ extension SQLiteLedger {
                 result[result.count - 1].states[state, default: 0] += jobs
                 result[result.count - 1].creditEstimateTotal += row["estimated"]
                 result[result.count - 1].conversionCostTotal += row["charged"]
+                result[result.count - 1].estimatedJobs += row["estimates"]
             }
             return result
         }

@@ -66,7 +66,14 @@ struct Run: AsyncParsableCommand {
                 }
                 print(line + " [\(ledger.location)]")
             }
-            if dryRun { return summary.invalidJobs > 0 ? Exit.someFailed : Exit.done }
+            if dryRun {
+                if !log.quiet, let batch = try await ledger.status(batch: summary.batch).first,
+                    let forecast = Status.forecast(batch)
+                {
+                    print("  " + forecast)
+                }
+                return summary.invalidJobs > 0 ? Exit.someFailed : Exit.done
+            }
             return try await send.send(batch: summary.batch, ledger: ledger, log: log, wait: wait)
         }
         if code != Exit.done { throw code }

@@ -37,6 +37,7 @@ struct Status: AsyncParsableCommand {
                 "\($0.rawValue) \(grouped(batch.count($0)))"
             }
             if !counts.isEmpty { print("  " + counts.joined(separator: ", ")) }
+            if let forecast = Self.forecast(batch) { print("  " + forecast) }
             if let settings = batch.settings { print("  " + Self.describe(settings)) }
             if batch.count(.ambiguous) > 0 {
                 print(
@@ -45,6 +46,18 @@ struct Status: AsyncParsableCommand {
                 )
             }
         }
+    }
+
+    /// What the pending jobs are forecast to cost, when any are pending.
+    static func forecast(_ batch: BatchStatus) -> String? {
+        let pending = batch.count(.pending)
+        guard pending > 0 else { return nil }
+        guard let forecast = batch.pendingForecast else {
+            return "\(grouped(pending)) pending: their cost is unknown until the service's first answer"
+        }
+        return String(
+            format: "%@ pending: about %.2f credits, at the average estimate so far (%.2f a job)", grouped(pending),
+            forecast, forecast / Double(pending))
     }
 
     /// The settings in force, on one line: where, how fast, and what happens after.

@@ -131,7 +131,9 @@ import Testing
         #expect(line(.info, .text, forPeople: true) == "hi")
         #expect(line(.warning, .text, forPeople: true) == "\u{1B}[33mwarning:\u{1B}[0m hi")
         #expect(line(.info, .text, forPeople: false) == "2026-09-21T14:13:20.000Z info hi")
-        #expect(line(.info, .json, forPeople: true) == #"{"level":"info","message":"hi","time":"2026-09-21T14:13:20.000Z"}"#)
+        #expect(
+            line(.info, .json, forPeople: true) == #"{"level":"info","message":"hi","time":"2026-09-21T14:13:20.000Z"}"#
+        )
     }
 
     @Test func aRunLogsTimestampedLinesToAFileAndJSONWhenAsked() throws {
@@ -147,5 +149,15 @@ import Testing
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String]
             #expect(object?["level"] != nil && object?["message"] != nil && object?["time"] != nil)
         }
+    }
+
+    @Test func pendingJobsAreForecastFromTheBatchsEstimates() throws {
+        let dry = try soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
+        #expect(dry.stdout.contains("12 pending: their cost is unknown until the service's first answer"))
+        let partial = try soundbatch(["run", exampleCSV, "--sandbox", "--max-credits", "3"], in: folder.path)
+        #expect(partial.status == 2)
+        let status = try soundbatch(["status"], in: folder.path)
+        #expect(status.stdout.contains(" pending: about "), "\(status.stdout)")
+        #expect(status.stdout.contains("at the average estimate so far"))
     }
 }
