@@ -34,6 +34,24 @@ public struct SandboxConfiguration: Sendable {
     /// later with the same file answers for them (a batch run with `--sandbox` can be
     /// resumed and tracked by a later command).
     public var stateFile: String?
+    /// Submissions whose prompt contains this always answer 500: one job's own trouble
+    /// while the service answers the rest.
+    public var failingPrompt: String?
+    /// An outage on purpose: up for `after`, then nothing listens for `down` (connections
+    /// are refused), then it listens again but answers 503 pages for `errorPages`.
+    public var outage: Outage?
+
+    public struct Outage: Sendable {
+        public var after: Duration
+        public var down: Duration
+        public var errorPages: Duration
+
+        public init(after: Duration, down: Duration, errorPages: Duration) {
+            self.after = after
+            self.down = down
+            self.errorPages = errorPages
+        }
+    }
     /// How long tasks take, in seconds.
     public var taskSeconds: ClosedRange<Double> = 2...6
     /// The share of tasks whose generation fails.
@@ -164,18 +182,54 @@ public actor Sandbox {
             await self.audio(named: context.parameters.get("file") ?? "", request: request)
         }
         router.get("/_sandbox/tasks") { _, _ in await self.taskList() }
-        return try await serving(
-            router.buildResponder(), host: host, port: configuration.port,
-            serverName: "soundbatch-sandbox", logger: logger
-        ) { port in
-            let origin = "http://\(host):\(port)"
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await Self.sendCallbacks(from: self, origin: origin, logger: logger) }
-                defer { group.cancelAll() }  // the callbacks run until the sandbox stops
-                return try await body(origin)
+        let responder = router.buildResponder()
+        guard let outage = configuration.outage else {
+            return try await serving(
+                responder, host: host, port: configuration.port, serverName: "soundbatch-sandbox", logger: logger
+            ) { port in
+                let origin = "http://\(host):\(port)"
+                return try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await Self.sendCallbacks(from: self, origin: origin, logger: logger) }
+                    defer { group.cancelAll() }  // the callbacks run until the sandbox stops
+                    return try await body(origin)
+                }
             }
         }
+        // With an outage, the server comes and goes while `body` runs.
+        let (ports, portFound) = AsyncStream.makeStream(of: Int.self)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var port = self.configuration.port
+                try await serving(responder, host: host, port: port, serverName: "soundbatch-sandbox", logger: logger) {
+                    bound in
+                    port = bound
+                    portFound.yield(bound)
+                    portFound.finish()
+                    try await Task.sleep(for: outage.after)
+                }
+                try await Task.sleep(for: outage.down)  // nothing listens: connections are refused
+                await self.answerErrorPages(for: outage.errorPages)
+                try await serving(responder, host: host, port: port, serverName: "soundbatch-sandbox", logger: logger) {
+                    _ in try await Task.sleep(for: .seconds(86_400))  // until the sandbox stops
+                }
+            }
+            defer { group.cancelAll() }
+            var found = ports.makeAsyncIterator()
+            guard let port = await found.next() else { throw CancellationError() }
+            let origin = "http://\(host):\(port)"
+            group.addTask { await Self.sendCallbacks(from: self, origin: origin, logger: logger) }
+            return try await body(origin)
+        }
     }
+
+    /// Until when every API request is answered with a 503 page (the outage's last phase).
+    private var errorPagesUntil: ContinuousClock.Instant?
+
+    private func answerErrorPages(for duration: Duration) {
+        errorPagesUntil = .now + duration
+    }
+
+    private var inErrorPages: Bool { errorPagesUntil.map { ContinuousClock.now < $0 } ?? false }
 
     /// Starts a quiet sandbox, runs `body` with its base URL, then stops the sandbox.
     public static func withRunning<T: Sendable>(
@@ -192,6 +246,7 @@ public actor Sandbox {
 
     private func submit(_ request: Request, channel: any Channel) async throws -> Response {
         try await delay()
+        if inErrorPages { return count("503", htmlPage(.serviceUnavailable)) }
         if let refusal = authorize(request) { return refusal }
         if submitWindow?.admit(now: .now) == false {
             return count("429", rateLimited(retryIn: submitWindow!.retryIn(now: .now)))
@@ -216,6 +271,9 @@ public actor Sandbox {
             audioLength = seconds
         }
 
+        if let failing = configuration.failingPrompt, prompt.contains(failing) {
+            return count("500", error(.internalServerError, "Internal Server Error"))
+        }
         if let failure = pickFailure() {
             switch failure {
             case .serverError: return count("500", error(.internalServerError, "Internal Server Error"))
@@ -310,6 +368,7 @@ public actor Sandbox {
 
     private func status(_ request: Request) async -> Response {
         try? await delay()
+        if inErrorPages { return htmlPage(.serviceUnavailable) }
         if let refusal = authorize(request) { return refusal }
         if pollWindow?.admit(now: .now) == false { return rateLimited(retryIn: pollWindow!.retryIn(now: .now)) }
         let query = request.uri.queryParameters

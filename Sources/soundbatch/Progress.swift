@@ -130,6 +130,11 @@ enum Summary {
             printError(
                 "\(count) jobs are ambiguous: the service may have created and charged for them. "
                     + "Check your MusicGPT account, then send them again with: \(resume) --resend-ambiguous")
+        case let .resumable(.serviceDown(since, reason)):
+            printError(
+                "the service has not answered since \(Timestamp.timeOfDay(since)) (\(reason)); "
+                    + "stopped at --outage-limit. Jobs not sent stay pending; when it is back: "
+                    + (tracking ? track : resume))
         case let .resumable(.tasksRunning(count)):
             printError("\(count) tasks are still running; look again later with: \(track)")
         case .resumable(.pendingLeft), .someFailed, .done:

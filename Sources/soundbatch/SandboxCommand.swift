@@ -42,6 +42,18 @@ struct SandboxCommand: AsyncParsableCommand {
             valueName: "kinds"))
     var failures: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Go down on purpose this long after starting, such as 30s: refuse connections for --down-for, "
+                + "then answer 503 pages for --error-pages-for.", valueName: "duration"))
+    var outageAfter: DurationArgument?
+
+    @Option(help: ArgumentHelp("How long the outage refuses connections.", valueName: "duration"))
+    var downFor = DurationArgument(.seconds(60))
+
+    @Option(help: ArgumentHelp("How long after that it answers 503 pages.", valueName: "duration"))
+    var errorPagesFor = DurationArgument(.seconds(30))
+
     @Option(help: "Credits on the account; once spent, submissions answer 402.")
     var credits: Double?
 
@@ -71,6 +83,9 @@ struct SandboxCommand: AsyncParsableCommand {
         configuration.latencyJitter = latencyJitter.duration
         guard (0...1).contains(failureRate) else { throw ValidationError("--failure-rate must be from 0 to 1.") }
         configuration.failureRate = failureRate
+        configuration.outage = outageAfter.map {
+            .init(after: $0.duration, down: downFor.duration, errorPages: errorPagesFor.duration)
+        }
         if let failures {
             configuration.failureKinds = try failures.split(separator: ",").map { name in
                 guard let kind = SandboxConfiguration.FailureKind(rawValue: String(name).trimmed) else {

@@ -37,6 +37,12 @@ struct SendOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The webhook for jobs whose row has no webhook_url.", valueName: "url"))
     var webhookURL: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "How long the service may be out before the run stops with its jobs pending, such as 15m (default: 15m).",
+            valueName: "duration"))
+    var outageLimit: DurationArgument?
+
     @OptionGroup var service: ServiceOptions
 
     @Flag(
@@ -77,6 +83,7 @@ struct SendOptions: ParsableArguments {
         settings.maxCredits = maxCredits
         settings.timeout = timeout
         settings.webhookURL = webhookURL
+        settings.outageLimit = outageLimit?.duration.seconds
         return settings
     }
 

@@ -179,19 +179,37 @@ import Testing
 
     @Test func aJobOutOfAttemptsFailsWithTheLastError() async throws {
         let (ledger, batchID) = try ledger(jobs: 3)
+        // Job 2's requests keep failing while the service answers the others.
+        let sandbox = unlimitedSandbox { $0.failingPrompt = "sound number 2" }
+        let (result, _, answers) = try await dispatch(
+            ledger, batchID: batchID, sandbox: sandbox,
+            settings: fast { $0.maxAttempts = 3 })
+        #expect(result.counters.failed == 1 && result.counters.submitted == 2)
+        #expect(answers["500"] == 3)
+        let failed = try #require(try jobRows(ledger).first { $0["state"] == "failed" })
+        #expect(failed["prompt"] == "sound number 2")
+        #expect(failed["attempt_count"] == 3 && failed["last_http_status"] == 500)
+        #expect((failed["last_error"] as String?)?.contains("Internal Server Error") == true)
+    }
+
+    @Test func aServiceAnswering500ToEveryJobIsAnOutageNotTheJobsFault() async throws {
+        let (ledger, batchID) = try ledger(jobs: 3)
         let sandbox = unlimitedSandbox {
             $0.failureRate = 1
             $0.failureKinds = [.serverError]
         }
-        let (result, _, answers) = try await dispatch(
+        let (result, _, _) = try await dispatch(
             ledger, batchID: batchID, sandbox: sandbox,
-            settings: fast { $0.maxAttempts = 3 })
-        #expect(result.counters.failed == 3)
-        #expect(answers["500"] == 9)
-        let rows = try jobRows(ledger)
-        #expect(
-            rows.allSatisfy { $0["state"] == "failed" && $0["attempt_count"] == 3 && $0["last_http_status"] == 500 })
-        #expect(rows.allSatisfy { ($0["last_error"] as String?)?.contains("Internal Server Error") == true })
+            settings: fast {
+                $0.maxAttempts = 3
+                $0.outageLimit = .seconds(2)
+            })
+        #expect(result.counters.failed == 0)
+        guard case .serviceDown? = result.stopReason else {
+            Issue.record("the run did not stop for the outage: \(String(describing: result.stopReason))")
+            return
+        }
+        #expect(try jobRows(ledger).allSatisfy { $0["state"] == "pending" })
     }
 
     @Test func aResentJobRefusedForGoodSaysAnEarlierRequestMayHaveMadeATask() async throws {

@@ -10,4 +10,9 @@ public enum Timestamp {
         guard let text else { return nil }
         return try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
     }
+
+    /// The time of day alone, as a person reads it in a log: 14:02:05.
+    public static func timeOfDay(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(timeZone: .current).time(includingFractionalSeconds: false))
+    }
 }

@@ -50,14 +50,19 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
     private let clock: C
     private let wallClock: @Sendable () -> Date
     private let limiter: RateLimiter<C>
+    /// Shared with the dispatcher of the same run: an outage holds every request.
+    private let health: ServiceHealth<C>
     private let stop: StopSignal
     private let logger: Logger
     private let counters = Mutex(TrackCounters())
 
     public init(
         ledger: any StatusLedger, checker: any StatusChecker, settings: TrackSettings, clock: C,
-        wallClock: @escaping @Sendable () -> Date = { Date() }, stop: StopSignal, logger: Logger
+        wallClock: @escaping @Sendable () -> Date = { Date() }, stop: StopSignal, logger: Logger,
+        health: ServiceHealth<C>? = nil
     ) {
+        self.health =
+            health ?? ServiceHealth(limit: .seconds(15 * 60), clock: clock, wallClock: wallClock, logger: logger)
         self.ledger = ledger
         self.checker = checker
         self.settings = settings
@@ -108,6 +113,13 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                 if let next = queue.min, next.due <= clock.now || settings.once {
                     queue.removeMin()
                     guard try await stop.unlessStopped({ try await self.limiter.acquire() }) else { break }
+                    do {
+                        try await health.admit()
+                    } catch let down as ServiceDown {
+                        stop.stop(.serviceDown(since: down.since, reason: down.reason))
+                        queue.insert(next)  // still running, as far as anyone knows
+                        break
+                    }
                     try await look(at: next, into: &queue, completed: completed)
                     continue
                 }
@@ -160,6 +172,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         let startInstant = clock.now
         let outcome = await checker.status(taskID: job.taskID)
         let latency = startInstant.duration(to: clock.now)
+        await health.record(outcome.signal, jobID: job.id)
         counters.withLock { $0.looks += 1 }
         var reschedule = true
         /// The 404s in a row so far, and when the first came.

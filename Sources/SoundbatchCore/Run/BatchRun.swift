@@ -181,9 +181,11 @@ public struct BatchRun: Sendable {
         let tracked = try await withService(remembered, key: key) { baseURL, key in
             try await MusicGPTClient.withClient(baseURL: baseURL, key: key) { client in
                 try await withDownloader(settings.download) { downloader in
+                    let health = ServiceHealth(
+                        limit: remembered.sendSettings.dispatch.outageLimit, clock: ContinuousClock(), logger: logger)
                     let tracker = Tracker(
                         ledger: ledger, checker: client, settings: settings.tracking,
-                        clock: ContinuousClock(), stop: stop, logger: logger)
+                        clock: ContinuousClock(), stop: stop, logger: logger, health: health)
                     return try await Results.follow(
                         batchID: batchID, ledger: ledger, tracker: tracker,
                         downloader: downloader, logger: logger)
@@ -225,15 +227,16 @@ public struct BatchRun: Sendable {
         progress: ProgressDisplay?
     ) async throws -> (DispatchResult, TrackCounters?) {
         let (accepted, arrival) = AsyncStream.makeStream(of: TrackedJob.self)
+        let health = ServiceHealth(limit: settings.dispatch.outageLimit, clock: ContinuousClock(), logger: logger)
         let dispatcher = Dispatcher(
             ledger: ledger, submitter: client, settings: settings.dispatch,
-            clock: ContinuousClock(), stop: stop, logger: logger,
+            clock: ContinuousClock(), stop: stop, logger: logger, health: health,
             onSubmitted: { arrival.yield($0) })
         async let tracked: TrackCounters? = {
             guard let follow = settings.follow else { return nil }
             let tracker = Tracker(
                 ledger: ledger, checker: client, settings: follow.tracking, clock: ContinuousClock(),
-                stop: stop, logger: logger)
+                stop: stop, logger: logger, health: health)
             return try await Results.follow(
                 batchID: batchID, ledger: ledger, tracker: tracker, downloader: downloader,
                 incoming: accepted, logger: logger)

@@ -17,6 +17,8 @@ public struct BatchSettings: Codable, Sendable, Equatable {
     /// Seconds to wait for an answer.
     public var timeout: Double?
     public var webhookURL: String?
+    /// Seconds the service may be out before the run stops.
+    public var outageLimit: Double?
     /// Follow the tasks to their end after sending.
     public var wait: Bool?
     public var pollRate: String?
@@ -37,6 +39,7 @@ public struct BatchSettings: Codable, Sendable, Equatable {
         settings.concurrency = 8
         settings.maxAttempts = 5
         settings.timeout = 60
+        settings.outageLimit = 15 * 60
         settings.wait = false
         settings.pollRate = "200/min"
         settings.timeoutAfter = 30 * 60
@@ -56,6 +59,7 @@ public struct BatchSettings: Codable, Sendable, Equatable {
         merged.maxCredits = newer.maxCredits ?? maxCredits
         merged.timeout = newer.timeout ?? timeout
         merged.webhookURL = newer.webhookURL ?? webhookURL
+        merged.outageLimit = newer.outageLimit ?? outageLimit
         merged.wait = newer.wait ?? wait
         merged.pollRate = newer.pollRate ?? pollRate
         merged.timeoutAfter = newer.timeoutAfter ?? timeoutAfter
@@ -76,6 +80,7 @@ public struct BatchSettings: Codable, Sendable, Equatable {
         settings.dispatch.maxCredits = all.maxCredits
         settings.dispatch.webhookURL = all.webhookURL
         settings.requestTimeout = .milliseconds(Int64((all.timeout ?? 60) * 1000))
+        settings.dispatch.outageLimit = .milliseconds(Int64((all.outageLimit ?? 900) * 1000))
         if all.wait == true { settings.follow = followSettings(once: false) }
         return settings
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// How a run ended, and so what the user should do next. The command line turns it into
 /// a message and an exit code; the rules that choose it live here.
 public enum RunOutcome: Sendable, Equatable {
@@ -24,6 +26,8 @@ public enum RunOutcome: Sendable, Equatable {
         case pendingLeft(Int)
         /// Tasks still running at the service when tracking stopped.
         case tasksRunning(Int)
+        /// The service stayed out past --outage-limit; what it answered last.
+        case serviceDown(since: Date, reason: String)
     }
 
     /// After sending: why it stopped, else what the batch holds now.
@@ -32,6 +36,7 @@ public enum RunOutcome: Sendable, Equatable {
         case let .keyRejected(error)?: return .keyRejected(error)
         case let .outOfCredits(error)?: return .resumable(.outOfCredits(error))
         case .interrupted?: return .resumable(.interrupted)
+        case let .serviceDown(since, reason)?: return .resumable(.serviceDown(since: since, reason: reason))
         case nil: break
         }
         if let budget = result.budget { return .resumable(.budgetReached(budget)) }
@@ -46,6 +51,7 @@ public enum RunOutcome: Sendable, Equatable {
         switch stopReason {
         case let .keyRejected(error)?: return .keyRejected(error)
         case .interrupted?: return .resumable(.interrupted)
+        case let .serviceDown(since, reason)?: return .resumable(.serviceDown(since: since, reason: reason))
         case .outOfCredits?, nil: break
         }
         let unfinished = counters.timedOut + counters.stillRunning

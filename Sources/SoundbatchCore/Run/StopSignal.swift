@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// Why a run stopped sending before its jobs ran out.
@@ -8,6 +9,8 @@ public enum StopReason: Sendable, Equatable {
     case keyRejected(String)
     /// 402: the account is out of credits.
     case outOfCredits(String)
+    /// The service stayed out past --outage-limit.
+    case serviceDown(since: Date, reason: String)
 }
 
 /// A one-way switch that says "start nothing new". The first reason given wins; anyone

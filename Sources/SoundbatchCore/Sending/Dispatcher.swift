@@ -19,6 +19,9 @@ public struct DispatchSettings: Sendable {
     /// The webhook for jobs whose row has none.
     public var webhookURL: String?
     public var backoff = Backoff()
+    /// How long the service may be out (not answering, or 5xx for every job) before the
+    /// run stops, its jobs still pending.
+    public var outageLimit: Duration = .seconds(15 * 60)
 
     public init() {}
 }
@@ -56,6 +59,8 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
     private let settings: DispatchSettings
     private let clock: C
     private let limiter: RateLimiter<C>
+    /// Shared with the tracker of the same run: an outage holds every request.
+    private let health: ServiceHealth<C>
     private let stop: StopSignal
     private let logger: Logger
     private let counters = Mutex(DispatchCounters())
@@ -66,8 +71,10 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
 
     public init(
         ledger: any SubmissionLedger, submitter: any Submitter, settings: DispatchSettings, clock: C,
-        stop: StopSignal, logger: Logger, onSubmitted: @escaping @Sendable (TrackedJob) -> Void = { _ in }
+        stop: StopSignal, logger: Logger, health: ServiceHealth<C>? = nil,
+        onSubmitted: @escaping @Sendable (TrackedJob) -> Void = { _ in }
     ) {
+        self.health = health ?? ServiceHealth(limit: settings.outageLimit, clock: clock, logger: logger)
         self.onSubmitted = onSubmitted
         self.ledger = ledger
         self.submitter = submitter
@@ -130,11 +137,22 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
         var request = job.request
         if request.webhookURL == nil { request.webhookURL = settings.webhookURL }
         var random = SystemRandomNumberGenerator()
-        for attempt in 1... {
+        /// Attempts that count toward --max-attempts: not those made while the service was out.
+        var attempt = 0
+        while true {
+            do {
+                try await health.admit()
+            } catch let down as ServiceDown {
+                stop.stop(.serviceDown(since: down.since, reason: down.reason))
+                return  // the job stays pending for the next run
+            }
+            if stop.isStopped { return }
             let attemptID = try await ledger.markSubmitting(jobID: job.id, webhookURL: request.webhookURL, now: Date())
             let started = clock.now
             let outcome = await submitter.submit(request)
             let latency = started.duration(to: clock.now)
+            let jobsFault = await health.record(outcome.signal, jobID: job.id)
+            if jobsFault { attempt += 1 }
             let state = nextState(after: outcome, attempt: attempt)
             try await ledger.recordSubmission(
                 jobID: job.id, attemptID: attemptID, outcome: outcome,
@@ -146,14 +164,15 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
             }
 
             guard case let .retryable(status, error, retryAfter) = outcome, state == .pending else { return }
-            let wait = retryAfter ?? settings.backoff.delay(afterAttempt: attempt, using: &random)
+            // During an outage the breaker paces the retries; otherwise back off.
+            let wait = jobsFault ? retryAfter ?? settings.backoff.delay(afterAttempt: attempt, using: &random) : .zero
             if status == 429 {
                 // Everyone slows down, not just this job; say so once per pause.
                 if await limiter.pause(for: retryAfter ?? settings.backoff.ceiling(afterAttempt: attempt)) {
                     logger.notice(
                         "the service is rate limiting (HTTP 429); pausing all submissions for \(Self.format(wait))")
                 }
-            } else {
+            } else if jobsFault {
                 logger.debug("\(job.row): \(error); retrying in \(Self.format(wait))")
             }
             let goOn = try await stop.unlessStopped {

@@ -1,0 +1,150 @@
+import Foundation
+import Logging
+
+/// What one answer says of the service as a whole, not of the job it was for.
+public enum ServiceSignal: Sendable, Equatable {
+    /// The service answered (whatever it said of the job).
+    case answering
+    /// The request never reached it: connection refused, no route, connect timeout.
+    case unreachable(String)
+    /// A 5xx (or 408) page, or a request that got no answer at all.
+    case serverError(String)
+}
+
+extension SubmitOutcome {
+    public var signal: ServiceSignal {
+        switch self {
+        case let .retryable(nil, error, _): .unreachable(error)
+        case let .retryable(status?, error, _) where status >= 500 || status == 408: .serverError(error)
+        case let .ambiguous(nil, error): .serverError(error)
+        default: .answering
+        }
+    }
+}
+
+extension StatusOutcome {
+    public var signal: ServiceSignal {
+        switch self {
+        case let .retryable(nil, error, _): .unreachable(error)
+        case let .retryable(status?, error, _) where status >= 500 || status == 408: .serverError(error)
+        default: .answering
+        }
+    }
+}
+
+/// The service stayed down past --outage-limit.
+public struct ServiceDown: Error, Equatable {
+    public var since: Date
+    public var reason: String
+}
+
+/// A circuit breaker shared by every request of a run, submissions and looks alike.
+///
+/// Closed while the service answers. A request that never reached it, or 5xx answers for
+/// `threshold` different jobs with no good answer between, open it: every request then waits, and one at a
+/// time probes, at growing intervals (1 s, doubling, at most `maxProbeInterval`); the first
+/// answer closes it again. An outage is the service's state, not a job's fault: failures
+/// while it lasts (and the one that opens it) never count toward a job's attempts, so a job
+/// fails by 5xx only when its own requests keep failing while others are answered. Past `limit`, waiting requests throw
+/// `ServiceDown` and the run stops with its jobs pending.
+public actor ServiceHealth<C: Clock> where C.Duration == Duration {
+    private struct Outage {
+        var since: Date
+        var reason: String
+        var nextProbe: C.Instant
+        var interval: Duration
+        var probing = false
+    }
+
+    private let clock: C
+    private let wallClock: @Sendable () -> Date
+    private let logger: Logger
+    public let limit: Duration
+    public let threshold = 2
+    public let firstProbeInterval: Duration = .seconds(1)
+    public let maxProbeInterval: Duration = .seconds(30)
+    private var outage: Outage?
+    /// Jobs whose requests met a server error since the last good answer.
+    private var failingJobs: Set<Int64> = []
+
+    public init(limit: Duration, clock: C, wallClock: @escaping @Sendable () -> Date = { Date() }, logger: Logger) {
+        self.limit = limit
+        self.clock = clock
+        self.wallClock = wallClock
+        self.logger = logger
+    }
+
+    public var isDown: Bool { outage != nil }
+
+    /// Waits until a request may go: at once while the service answers; during an outage,
+    /// until it is this caller's turn to probe. Throws `ServiceDown` past the limit.
+    public func admit() async throws {
+        while let current = outage {
+            if wallClock().timeIntervalSince(current.since) >= limit.seconds {
+                throw ServiceDown(since: current.since, reason: current.reason)
+            }
+            let now = clock.now
+            if !current.probing && now >= current.nextProbe {
+                outage?.probing = true
+                return
+            }
+            // Wake when the probe is due, or soon after, to see how it went.
+            let wake = current.probing ? now.advanced(by: .milliseconds(200)) : current.nextProbe
+            try await clock.sleep(until: wake, tolerance: nil)
+        }
+    }
+
+    /// Takes in what an answer says of the service. Returns whether a failure is the job's
+    /// own: false for anything that happened while the service was out.
+    @discardableResult
+    public func record(_ signal: ServiceSignal, jobID: Int64) -> Bool {
+        switch signal {
+        case .answering:
+            if let current = outage {
+                let seconds = Int(wallClock().timeIntervalSince(current.since))
+                logger.notice("the service answers again after \(seconds) s; carrying on")
+            }
+            outage = nil
+            failingJobs = []
+            return true
+        case let .unreachable(reason):
+            open(reason)
+            return false
+        case let .serverError(reason):
+            if outage != nil {
+                open(reason)
+                return false
+            }
+            failingJobs.insert(jobID)
+            if failingJobs.count >= threshold {
+                open(reason)
+                return false
+            }
+            return true
+        }
+    }
+
+    /// Opens the breaker, or, after a failed probe, waits twice as long for the next one.
+    private func open(_ reason: String) {
+        let now = clock.now
+        guard var current = outage else {
+            let since = wallClock()
+            outage = Outage(
+                since: since, reason: reason, nextProbe: now.advanced(by: firstProbeInterval),
+                interval: firstProbeInterval)
+            logger.warning(
+                """
+                the service is not answering since \(Timestamp.timeOfDay(since)) (\(reason)); \
+                holding every request and trying one at growing intervals, up to every \
+                \(Int(maxProbeInterval.seconds)) s
+                """)
+            return
+        }
+        guard current.probing else { return }  // another request of the same outage
+        current.interval = min(current.interval * 2, maxProbeInterval)
+        current.nextProbe = now.advanced(by: current.interval)
+        current.probing = false
+        current.reason = reason
+        outage = current
+    }
+}
