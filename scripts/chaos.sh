@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The crash-and-fault harness: against a sandbox that fails, resets connections after
-# taking requests and limits the rate, it feeds a batch of unique prompts, kills the
+# taking requests, limits the rate and goes down once (connections refused for 3 s, then
+# 503 pages for 2 s), it feeds a batch of unique prompts, kills the
 # runner with SIGKILL at random moments, interrupts it once with SIGINT, resends the
 # ambiguous jobs on purpose, then compares the sandbox's record of accepted tasks with
 # the ledger and prints one line:
@@ -27,7 +28,8 @@ export MUSICGPT_API_KEY=chaos-key
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$BIN" sandbox --port "$port" --rate 1200/min --latency 40ms --latency-jitter 120ms \
-    --failure-rate 0.1 --seed "$seed" >"$work/sandbox.log" 2>&1 &
+    --failure-rate 0.1 --seed "$seed" --outage-after 4s --down-for 3s --error-pages-for 2s \
+    >"$work/sandbox.log" 2>&1 &
 sandbox_pid=$!
 url="http://127.0.0.1:$port"
 for _ in $(seq 200); do grep -q listening "$work/sandbox.log" && break; sleep 0.05; done
