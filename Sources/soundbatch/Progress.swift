@@ -100,6 +100,16 @@ enum Summary {
                 Swift.print(line + String(format: "; %.2f credits charged so far", status.conversionCostTotal))
             }
             advise(report.outcome, batch: batch, tracking: true)
+        } else if status.count(.submitted) > 0 && !quiet {
+            // Sent without waiting: the sounds are still being made.
+            Swift.print(
+                "  the sounds are being generated; follow them and save them with: soundbatch track --batch \(batch) --download DIR"
+            )
+        }
+        let failed = status.count(.failed) + status.count(.generationFailed) + status.count(.remoteMissing)
+        if report.outcome == .someFailed && failed > 0 && !quiet {
+            Swift.print(
+                "  \(grouped(failed)) jobs failed for good; why, row by row: soundbatch report --jobs --batch \(batch)")
         }
         return exitCode(report.outcome)
     }
