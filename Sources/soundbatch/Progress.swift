@@ -80,9 +80,10 @@ enum Summary {
             let c = sent.counters
             Swift.print(
                 "\(batch): this run submitted \(grouped(c.submitted)), failed \(grouped(c.failed)), "
-                    + "ambiguous \(grouped(c.ambiguous)) (\(c.rateLimited) answers 429, \(c.retries) retries); "
-                    + String(format: "%.2f credits estimated for the batch", status.creditEstimateTotal))
-            Swift.print("  " + counts.joined(separator: ", "))
+                    + "ambiguous \(grouped(c.ambiguous)) (\(c.rateLimited) answers 429, \(c.retries) retries)")
+            Swift.print(
+                "  " + counts.joined(separator: ", ")
+                    + String(format: "; %.2f credits estimated for the batch", status.creditEstimateTotal))
         }
         if let sendOutcome = report.sendOutcome, !sendOutcome.finishedSending {
             advise(sendOutcome, batch: batch, tracking: false)
@@ -103,7 +104,7 @@ enum Summary {
         } else if status.count(.submitted) > 0 && !quiet {
             // Sent without waiting: the sounds are still being made.
             Swift.print(
-                "  the sounds are being generated; follow them and save them with: soundbatch track --batch \(batch) --download DIR"
+                "  generating now; follow and save them with: soundbatch track --batch \(batch) --download DIR"
             )
         }
         let failed = status.count(.failed) + status.count(.generationFailed) + status.count(.remoteMissing)
