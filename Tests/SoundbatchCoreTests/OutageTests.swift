@@ -13,17 +13,9 @@ import Testing
 @Suite(.serialized) struct OutageTests {
     let folder = try! TemporaryFolder()
 
-    func writeJobs(_ count: Int) throws -> String {
-        let rows = (1...count).map { "j\($0),outage sound \($0)" }
-        return try folder.write("b.csv", "id,prompt\n" + rows.joined(separator: "\n"))
-    }
+    func writeJobs(_ count: Int) throws -> String { try folder.writeJobs(count, prompt: "outage sound") }
 
-    func states() throws -> [String: Int] {
-        let rows = try DatabaseQueue(path: folder.file("ledger.sqlite")).read {
-            try Row.fetchAll($0, sql: "SELECT state FROM jobs")
-        }
-        return Dictionary(grouping: rows, by: { $0["state"] as String }).mapValues(\.count)
-    }
+    func states() throws -> [String: Int] { try folder.jobStates() }
 
     func sandbox(up: Duration, down: Duration, errorPages: Duration) -> SandboxConfiguration {
         .with {

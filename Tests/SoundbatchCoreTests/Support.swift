@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import GRDB
 import NIOCore
 import SoundbatchSandbox
 import Synchronization
@@ -33,6 +34,18 @@ final class TemporaryFolder: Sendable {
     }
 
     func file(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    /// b.csv: `count` jobs with ids j1... and prompts made unique by their number.
+    func writeJobs(_ count: Int, prompt: String) throws -> String {
+        let rows = (1...count).map { "j\($0),\(prompt) \($0)" }
+        return try write("b.csv", "id,prompt\n" + rows.joined(separator: "\n"))
+    }
+
+    /// Jobs per state in the ledger file `name` in this folder.
+    func jobStates(in name: String = "ledger.sqlite") throws -> [String: Int] {
+        let rows = try DatabaseQueue(path: file(name)).read { try Row.fetchAll($0, sql: "SELECT state FROM jobs") }
+        return Dictionary(grouping: rows, by: { $0["state"] as String }).mapValues(\.count)
+    }
 }
 
 /// Reads every record of a file.
