@@ -98,7 +98,8 @@ enum Summary {
                         "; audio saved \(c.downloaded), already there \(c.downloadsSkipped), "
                         + "failed \(c.downloadsFailed)"
                 }
-                Swift.print(line + String(format: "; %.2f credits charged so far", status.conversionCostTotal))
+                Swift.print(line)
+                Swift.print(String(format: "  %.2f credits charged so far", status.conversionCostTotal))
             }
             advise(report.outcome, batch: batch, tracking: true)
         } else if status.count(.submitted) > 0 && !quiet {
