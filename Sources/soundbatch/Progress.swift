@@ -26,9 +26,12 @@ enum ProgressReporter {
         let secondsLeft = max(
             Double(left) * rate.interval.seconds,
             counters.finished > 0 ? Double(left) / perMinute * 60 : 0)
+        let ending =
+            counters.outageSince.map { "service out since \(Timestamp.timeOfDay($0))" }
+            ?? "~\(clock(secondsLeft)) left"
         return "\(counters.finished)/\(counters.total) done · "
             + String(format: "%.1f/min · %.2f credits estimated · ", perMinute, counters.creditsEstimated)
-            + "429s \(counters.rateLimited) · retries \(counters.retries) · ~\(clock(secondsLeft)) left"
+            + "429s \(counters.rateLimited) · retries \(counters.retries) · \(ending)"
     }
 
     static func clock(_ seconds: Double) -> String {
@@ -46,9 +49,11 @@ final class LiveLine: Sendable {
     private let current = Mutex<String?>(nil)
 
     func show(_ line: String) {
+        // A line wider than the terminal wraps, and the next one could not clear it.
+        let fitted = String(line.prefix(max(Self.columns() - 1, 20)))
         current.withLock {
-            $0 = line
-            Self.write("\r\u{1B}[K" + line)
+            $0 = fitted
+            Self.write("\r\u{1B}[K" + fitted)
         }
     }
 
@@ -65,6 +70,13 @@ final class LiveLine: Sendable {
     }
 
     private static func write(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
+
+    /// The terminal's width, read each time (it may be resized); 80 if it cannot be read.
+    private static func columns() -> Int {
+        var size = winsize()
+        guard ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+        return Int(size.ws_col)
+    }
 }
 
 /// The end of a run: what the batch holds now, and what to do next.

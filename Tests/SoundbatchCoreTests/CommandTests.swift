@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 
+@testable import SoundbatchCore
 @testable import soundbatch
 
 /// The `soundbatch` command as scripts see it: real child processes, exit codes, output.
@@ -159,5 +160,16 @@ import Testing
         let status = try soundbatch(["status"], in: folder.path)
         #expect(status.stdout.contains(" pending: about "), "\(status.stdout)")
         #expect(status.stdout.contains("at the average estimate so far"))
+    }
+
+    @Test func theProgressLineSaysWhenTheServiceIsOut() {
+        var counters = DispatchCounters()
+        counters.total = 10
+        counters.submitted = 4
+        let rate = Rate("60/min")!
+        #expect(ProgressReporter.describe(counters, elapsed: .seconds(60), rate: rate).hasSuffix("~1m30s left"))
+        counters.outageSince = Date()
+        let line = ProgressReporter.describe(counters, elapsed: .seconds(60), rate: rate)
+        #expect(line.contains("· service out since "), "\(line)")
     }
 }

@@ -36,6 +36,8 @@ public struct DispatchCounters: Sendable, Equatable {
     public var rateLimited = 0
     public var retries = 0
     public var creditsEstimated = 0.0
+    /// When the service stopped answering, while it is out.
+    public var outageSince: Date?
     public var finished: Int { submitted + failed + ambiguous }
 }
 
@@ -86,7 +88,11 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     /// A snapshot of the counts so far.
-    public var progress: DispatchCounters { counters.withLock { $0 } }
+    public var progress: DispatchCounters {
+        var snapshot = counters.withLock { $0 }
+        snapshot.outageSince = health.downSince
+        return snapshot
+    }
 
     /// Submits every pending job of the batch, or until stopped.
     public func run(batchID: Int64) async throws -> DispatchResult {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// What one answer says of the service as a whole, not of the job it was for.
 public enum ServiceSignal: Sendable, Equatable {
@@ -63,7 +64,11 @@ public actor ServiceHealth<C: Clock> where C.Duration == Duration {
     public let threshold = 2
     public let firstProbeInterval: Duration = .seconds(1)
     public let maxProbeInterval: Duration = .seconds(30)
-    private var outage: Outage?
+    private var outage: Outage? {
+        didSet { outageBegan.withLock { $0 = outage?.since } }
+    }
+    /// When the current outage began, readable at any moment (for the progress line).
+    private let outageBegan = Mutex<Date?>(nil)
     /// Jobs whose requests met a server error since the last good answer.
     private var failingJobs: Set<Int64> = []
 
@@ -75,6 +80,9 @@ public actor ServiceHealth<C: Clock> where C.Duration == Duration {
     }
 
     public var isDown: Bool { outage != nil }
+
+    /// When the current outage began; nil while the service answers.
+    public nonisolated var downSince: Date? { outageBegan.withLock { $0 } }
 
     /// Waits until a request may go: at once while the service answers; during an outage,
     /// until it is this caller's turn to probe. Throws `ServiceDown` past the limit.
