@@ -119,6 +119,35 @@ extension SQLiteLedger {
             // BatchSettings as JSON: the service, pace, retries, budget, waiting and downloads.
             try db.execute(sql: "ALTER TABLE batches ADD COLUMN settings TEXT")
         }
+        migrator.registerMigration("v5: earlier takes") { db in
+            // A job retried keeps what its earlier take was given: task, answers, charge, file.
+            try db.execute(
+                sql: """
+                    CREATE TABLE takes (
+                        id INTEGER PRIMARY KEY,
+                        job_id INTEGER NOT NULL REFERENCES jobs(id),
+                        state TEXT NOT NULL,
+                        task_id TEXT,
+                        conversion_id TEXT,
+                        eta INTEGER,
+                        credit_estimate REAL,
+                        conversion_cost REAL,
+                        remote_status TEXT,
+                        status_msg TEXT,
+                        audio_url TEXT,
+                        download_path TEXT,
+                        download_size INTEGER,
+                        download_sha256 TEXT,
+                        last_error TEXT,
+                        last_http_status INTEGER,
+                        request_in_doubt INTEGER NOT NULL,
+                        submitted_at TEXT,
+                        completed_at TEXT,
+                        retired_at TEXT NOT NULL
+                    );
+                    CREATE INDEX takes_by_job ON takes(job_id);
+                    """)
+        }
         return migrator
     }
 }

@@ -5,8 +5,12 @@ import SoundbatchCore
 extension ReportQuery {
     /// The WHERE clause shared by every report query over `jobs j`, with its arguments.
     /// Resolves the batch's name first, so the scan needs no join.
-    func filter(_ db: Database) throws -> (sql: String, arguments: StatementArguments) {
-        let (sql, batchID) = try resolvedFilter(db)
+    func filter(
+        _ db: Database, submittedAt: String = "j.submitted_at"
+    ) throws
+        -> (sql: String, arguments: StatementArguments)
+    {
+        let (sql, batchID) = try resolvedFilter(db, submittedAt: submittedAt)
         return (sql, [batchID, since, until])
     }
 
@@ -19,11 +23,12 @@ extension ReportQuery {
         )
     }
 
-    private func resolvedFilter(_ db: Database) throws -> (String, Int64?) {
+    private func resolvedFilter(_ db: Database, submittedAt: String = "j.submitted_at") throws -> (String, Int64?) {
         let batchID = try batch.map { try SQLiteLedger.batchID(db, named: $0) }
         return (
             """
-            (?1 IS NULL OR j.batch_id = ?1) AND (?2 IS NULL OR j.submitted_at >= ?2) AND (?3 IS NULL OR j.submitted_at < ?3)
+            (?1 IS NULL OR j.batch_id = ?1) AND (?2 IS NULL OR \(submittedAt) >= ?2) \
+            AND (?3 IS NULL OR \(submittedAt) < ?3)
             """, batchID
         )
     }
@@ -76,6 +81,25 @@ extension SQLiteLedger {
                     seconds: row.isNull(4) ? nil : Double(row.int64(4)),
                     submitted: submitted,
                     inDoubt: row.int64(6) != 0)
+            }
+            // Earlier takes of retried jobs: what they were estimated at and charged still counts.
+            let (takesFilter, takesArguments) = try query.filter(db, submittedAt: "t.submitted_at")
+            let takes = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT j.batch_id, t.state, t.credit_estimate, t.conversion_cost, t.submitted_at
+                    FROM takes t JOIN jobs j ON j.id = t.job_id WHERE \(takesFilter)
+                    """, arguments: takesArguments)
+            while let take = try takes.next() {
+                let submitted: String? = take["submitted_at"]
+                let key: String =
+                    switch query.grouping {
+                    case .batch: names[take["batch_id"]] ?? "?"
+                    case .day: submitted.map { String($0.prefix(10)) } ?? "not submitted"
+                    case .state: take["state"]
+                    }
+                groups[key, default: SpendTotals.empty(key)].countEarlierTake(
+                    estimate: take["credit_estimate"], cost: take["conversion_cost"])
             }
             return SpendReport(grouping: query.grouping, groups: groups.values)
         }

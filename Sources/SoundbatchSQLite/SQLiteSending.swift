@@ -54,9 +54,13 @@ extension SQLiteLedger {
             let row = try Row.fetchOne(
                 db,
                 sql: """
-                    SELECT TOTAL(credit_estimate) AS estimated, MAX(credit_estimate) AS largest,
-                           COUNT(CASE WHEN state IN (?, ?) THEN 1 END) AS ambiguous
-                    FROM jobs WHERE batch_id = ?
+                    SELECT TOTAL(credit_estimate) + (
+                               SELECT TOTAL(t.credit_estimate) FROM takes t JOIN jobs k ON k.id = t.job_id
+                               WHERE k.batch_id = ?3
+                           ) AS estimated,
+                           MAX(credit_estimate) AS largest,
+                           COUNT(CASE WHEN state IN (?1, ?2) THEN 1 END) AS ambiguous
+                    FROM jobs WHERE batch_id = ?3
                     """, arguments: [JobState.ambiguous, JobState.submitting, batchID])!
             return CreditState(estimated: row["estimated"], largest: row["largest"], ambiguous: row["ambiguous"])
         }

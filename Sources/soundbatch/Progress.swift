@@ -123,7 +123,8 @@ enum Summary {
         let failed = status.count(.failed) + status.count(.generationFailed) + status.count(.remoteMissing)
         if report.outcome == .someFailed && failed > 0 && !quiet {
             Swift.print(
-                "  \(grouped(failed)) jobs failed for good; why, row by row: soundbatch report --jobs --batch \(batch)")
+                "  \(grouped(failed)) jobs failed for good; why: soundbatch report --jobs --batch \(batch); "
+                    + "again: soundbatch retry --batch \(batch)")
         }
         return exitCode(report.outcome)
     }

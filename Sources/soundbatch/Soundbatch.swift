@@ -33,7 +33,9 @@ struct Soundbatch: AsyncParsableCommand {
             64 usage error; 65 invalid input file; 74 the ledger cannot be used; 77 API key rejected; \
             130 quit at once by a second Ctrl-C.
             """,
-        subcommands: [Run.self, Resume.self, Track.self, Status.self, Report.self, Webhook.self, SandboxCommand.self]
+        subcommands: [
+            Run.self, Resume.self, Retry.self, Track.self, Status.self, Report.self, Webhook.self, SandboxCommand.self
+        ]
     )
 }
 

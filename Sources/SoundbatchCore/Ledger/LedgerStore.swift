@@ -11,7 +11,9 @@ import Foundation
 // lock file; a server database keeps them with transactions and leases.
 
 /// One backend of the ledger: every stage's view of it.
-public protocol LedgerStore: IngestLedger, SendingLedger, StatusLedger, DownloadLedger, ReportLedger, BatchMemory {
+public protocol LedgerStore: IngestLedger, SendingLedger, StatusLedger, DownloadLedger, ReportLedger, BatchMemory,
+    RetryLedger
+{
     /// Where the ledger is, for messages: a file path or a database URL without its password.
     var location: String { get }
 }
@@ -20,6 +22,47 @@ public protocol LedgerStore: IngestLedger, SendingLedger, StatusLedger, Download
 public protocol BatchDirectory: Sendable {
     /// The batch's id; `LedgerError.noSuchBatch`, naming the batches there are, if none has the name.
     func batchID(named name: String) async throws -> Int64
+}
+
+/// A job a retry may send again.
+public struct RetryCandidate: Sendable, Equatable {
+    public var id: Int64
+    /// The row, as a person finds it (`RowName`).
+    public var row: String
+    public var rowKey: String
+    public var line: Int
+    public var state: JobState
+    public var lastHTTPStatus: Int?
+    public var lastError: String?
+    public var creditEstimate: Double?
+    public var downloadPath: String?
+
+    public init(
+        id: Int64, row: String, rowKey: String, line: Int, state: JobState, lastHTTPStatus: Int?, lastError: String?,
+        creditEstimate: Double?, downloadPath: String?
+    ) {
+        self.id = id
+        self.row = row
+        self.rowKey = rowKey
+        self.line = line
+        self.state = state
+        self.lastHTTPStatus = lastHTTPStatus
+        self.lastError = lastError
+        self.creditEstimate = creditEstimate
+        self.downloadPath = downloadPath
+    }
+}
+
+/// What `retry` needs: the jobs that may go again, and a new take for each.
+public protocol RetryLedger: BatchDirectory {
+    /// The batch's jobs in `states` (finished ones only: failed, generation_failed,
+    /// remote_missing, completed), in id order.
+    func retryCandidates(batchID: Int64, states: Set<JobState>) async throws -> [RetryCandidate]
+
+    /// Starts a new take of each job, in one transaction: what its current take was given
+    /// (task, answers, charge, file, with `renamedFiles` where a file was moved aside) is
+    /// kept in the ledger's takes, and the job is pending again. Returns how many moved.
+    func startNewTakes(jobIDs: [Int64], renamedFiles: [Int64: String], now: Date) async throws -> Int
 }
 
 /// What a batch remembers of how it is run.

@@ -39,6 +39,8 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
     public var unchargedEstimate: Double
     public var firstSubmitted: String?
     public var lastSubmitted: String?
+    /// Earlier takes of retried jobs, whose estimates and charges are in the sums above.
+    public var earlierTakes = 0
 
     /// Charged minus estimated, over the jobs charged: how far the estimates were off.
     public var difference: Double { creditsCharged - estimatedForCharged }
@@ -56,6 +58,7 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
         case averagePerSecond = "average_per_second_of_audio"
         case firstSubmitted = "first_submitted"
         case lastSubmitted = "last_submitted"
+        case earlierTakes = "earlier_takes"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -73,6 +76,7 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
         try c.encode(averagePerSecond.map { ($0 * 10_000).rounded() / 10_000 }, forKey: .averagePerSecond)
         try c.encode(firstSubmitted, forKey: .firstSubmitted)
         try c.encode(lastSubmitted, forKey: .lastSubmitted)
+        try c.encode(earlierTakes, forKey: .earlierTakes)
     }
 
     public static func empty(_ group: String) -> SpendTotals {
@@ -122,9 +126,20 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
         }
     }
 
+    /// Counts in an earlier take of a retried job: what it was estimated at and charged.
+    public mutating func countEarlierTake(estimate: Double?, cost: Double?) {
+        earlierTakes += 1
+        creditsEstimated += estimate ?? 0
+        if let cost {
+            creditsCharged += cost
+            estimatedForCharged += estimate ?? 0
+        }
+    }
+
     /// Adds another group's figures into this one (for the grand total).
     public mutating func add(_ other: SpendTotals) {
         jobs += other.jobs
+        earlierTakes += other.earlierTakes
         for (state, count) in other.states { states[state, default: 0] += count }
         creditsEstimated += other.creditsEstimated
         creditsCharged += other.creditsCharged

@@ -44,6 +44,23 @@ public struct RunReport: Sendable {
 public typealias ProgressDisplay =
     @Sendable (_ rate: Rate, _ counters: @escaping @Sendable () -> DispatchCounters) async -> Void
 
+/// What a retry would send again.
+public struct RetryPlan: Sendable {
+    public var jobs: [RetryCandidate]
+    /// Credits the new takes may cost: each job's earlier estimate, else the batch's
+    /// largest; nil while the batch has no estimate at all.
+    public var forecast: Double?
+    /// Jobs the service refused as invalid (400, 422): the same request will likely fail again.
+    public var likelyToFailAgain: [RetryCandidate]
+    /// Rows asked for that name no finished job of the batch.
+    public var unknownRows: [String]
+}
+
+extension RetryCandidate {
+    /// Refused for what the request said (400, 422): sending it again will likely fail again.
+    public var refusedAsInvalid: Bool { state == .failed && [400, 422].contains(lastHTTPStatus ?? 0) }
+}
+
 /// Where the API key comes from, asked only when a run goes to the API.
 public typealias KeySource = @Sendable () throws -> APIKey
 
@@ -129,7 +146,73 @@ public struct BatchRun: Sendable {
     ) async throws -> RunReport {
         let claim = try ledger.claimSending(batch: batch)
         defer { claim.release() }
+        return try await sendHoldingClaim(given, resendAmbiguous: resendAmbiguous, key: key, progress: progress)
+    }
 
+    /// Sends a new take of each job in `plan` (see `planRetry`), as `send` would: the
+    /// current take of each is kept in the ledger, and a completed job's file is moved
+    /// aside (`door.take1.wav`), never overwritten.
+    public func retry(
+        _ plan: RetryPlan, given: BatchSettings, key: @escaping KeySource, progress: ProgressDisplay? = nil
+    ) async throws -> RunReport {
+        let claim = try ledger.claimSending(batch: batch)
+        defer { claim.release() }
+        var renamed: [Int64: String] = [:]
+        for job in plan.jobs where job.state == .completed {
+            guard let path = job.downloadPath, FileManager.default.fileExists(atPath: path) else { continue }
+            let aside = Self.takeName(for: path)
+            guard rename(path, aside) == 0 else {
+                throw FileError(path: path, errno: errno)
+            }
+            renamed[job.id] = aside
+        }
+        let moved = try await ledger.startNewTakes(jobIDs: plan.jobs.map(\.id), renamedFiles: renamed, now: Date())
+        logger.notice("\(moved) jobs are pending again, for a new take")
+        return try await sendHoldingClaim(given, resendAmbiguous: false, key: key, progress: progress)
+    }
+
+    /// `door.wav` -> `door.take1.wav`, or the first such name not taken.
+    static func takeName(for path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        let stem = url.deletingPathExtension().path
+        let ext = url.pathExtension.isEmpty ? "" : "." + url.pathExtension
+        var take = 1
+        while FileManager.default.fileExists(atPath: "\(stem).take\(take)\(ext)") { take += 1 }
+        return "\(stem).take\(take)\(ext)"
+    }
+
+    /// Which finished jobs a retry sends again, what they may cost, and which will likely
+    /// fail again. By default: generation failures, tasks the service lost, and jobs failed
+    /// for a reason a retry can fix (not a 400 or 422, which only `states` or `rows` take).
+    public func planRetry(states: Set<JobState>?, rows: [String]) async throws -> RetryPlan {
+        let batchID = try await ledger.batchID(named: batch)
+        let all = try await ledger.retryCandidates(
+            batchID: batchID, states: [.failed, .generationFailed, .remoteMissing, .completed])
+        var chosen: [Int64: RetryCandidate] = [:]
+        var unknown: [String] = []
+        for row in rows {
+            let named = all.filter { $0.rowKey == row || String($0.line) == row }
+            if named.isEmpty { unknown.append(row) }
+            for job in named { chosen[job.id] = job }
+        }
+        if let states {
+            for job in all where states.contains(job.state) { chosen[job.id] = job }
+        } else if rows.isEmpty {
+            for job in all where job.state != .completed && !job.refusedAsInvalid { chosen[job.id] = job }
+        }
+        let jobs = chosen.values.sorted { $0.id < $1.id }
+        let largest = try await ledger.creditState(batchID: batchID).largest
+        let estimates = jobs.map { $0.creditEstimate ?? largest }
+        return RetryPlan(
+            jobs: jobs,
+            forecast: estimates.contains(nil) ? nil : estimates.compactMap { $0 }.reduce(0, +),
+            likelyToFailAgain: jobs.filter(\.refusedAsInvalid), unknownRows: unknown)
+    }
+
+    /// Sends the batch's pending jobs, with this process already the batch's sender.
+    private func sendHoldingClaim(
+        _ given: BatchSettings, resendAmbiguous: Bool, key: @escaping KeySource, progress: ProgressDisplay?
+    ) async throws -> RunReport {
         let held = try await ledger.holdInterruptedSubmissions(now: Date())
         if held > 0 {
             logger.warning(
