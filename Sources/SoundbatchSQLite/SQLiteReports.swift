@@ -207,6 +207,20 @@ extension SQLiteLedger {
                 result[result.count - 1].conversionCostTotal += row["charged"]
                 result[result.count - 1].estimatedJobs += row["estimates"]
             }
+            // What earlier takes of retried jobs were estimated at and charged counts too.
+            let takes = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT b.name, TOTAL(t.credit_estimate) AS estimated, TOTAL(t.conversion_cost) AS charged
+                    FROM takes t JOIN jobs j ON j.id = t.job_id JOIN batches b ON b.id = j.batch_id
+                    WHERE ?1 IS NULL OR b.name = ?1
+                    GROUP BY b.id
+                    """, arguments: [batch])
+            for take in takes {
+                guard let index = result.firstIndex(where: { $0.name == take["name"] }) else { continue }
+                result[index].creditEstimateTotal += take["estimated"]
+                result[index].conversionCostTotal += take["charged"]
+            }
             return result
         }
     }

@@ -201,7 +201,7 @@ struct Retry: AsyncParsableCommand {
                 plan.forecast.map { String(format: "about %.2f credits", $0) }
                 ?? "a cost unknown until the first answer"
             print(
-                "\(batch): \(plan.jobs.count) jobs to send again ("
+                "\(batch): \(plan.jobs.count) job\(plan.jobs.count == 1 ? "" : "s") to send again ("
                     + byState.map { "\($0.value.count) \($0.key.rawValue)" }.joined(separator: ", ") + "), \(cost)")
             if !plan.likelyToFailAgain.isEmpty {
                 print(

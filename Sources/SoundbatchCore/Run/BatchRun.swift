@@ -167,7 +167,7 @@ public struct BatchRun: Sendable {
             renamed[job.id] = aside
         }
         let moved = try await ledger.startNewTakes(jobIDs: plan.jobs.map(\.id), renamedFiles: renamed, now: Date())
-        logger.notice("\(moved) jobs are pending again, for a new take")
+        logger.notice("\(moved) job\(moved == 1 ? " is" : "s are") pending again, for a new take")
         return try await sendHoldingClaim(given, resendAmbiguous: false, key: key, progress: progress)
     }
 
