@@ -18,20 +18,43 @@ enum ProgressReporter {
         if onTerminal { LiveLine.shared.clear() }
     }
 
-    static func describe(_ counters: DispatchCounters, elapsed: Duration, rate: Rate) -> String {
-        let minutes = max(elapsed.seconds / 60, 1e-9)
-        let perMinute = Double(counters.finished) / minutes
-        let left = max(counters.total - counters.finished, 0)
-        // At the configured rate, or at the rate achieved when the service holds it lower.
-        let secondsLeft = max(
-            Double(left) * rate.interval.seconds,
-            counters.finished > 0 ? Double(left) / perMinute * 60 : 0)
-        let ending =
-            counters.outageSince.map { "service out since \(Timestamp.timeOfDay($0))" }
-            ?? "~\(clock(secondsLeft)) left"
-        return "\(counters.finished)/\(counters.total) done · "
-            + String(format: "%.1f/min · %.2f credits estimated · ", perMinute, counters.creditsEstimated)
-            + "429s \(counters.rateLimited) · retries \(counters.retries) · \(ending)"
+    /// One line for the whole run: what is sent, generating, done, saved and failed, and
+    /// the time left (sending still to do, then the generation the last tasks still need).
+    static func describe(_ progress: RunProgress, elapsed: Duration, rate: Rate) -> String {
+        var parts: [String] = []
+        var secondsLeft = 0.0
+        if let sending = progress.sending {
+            let minutes = max(elapsed.seconds / 60, 1e-9)
+            let perMinute = Double(sending.finished) / minutes
+            let left = max(sending.total - sending.finished, 0)
+            // At the configured rate, or at the rate achieved when the service holds it lower.
+            secondsLeft = max(
+                Double(left) * rate.interval.seconds, sending.finished > 0 ? Double(left) / perMinute * 60 : 0)
+            parts += [
+                "\(sending.finished)/\(sending.total) sent", String(format: "%.1f/min", perMinute),
+                String(format: "%.2f credits est.", sending.creditsEstimated)
+            ]
+            if sending.rateLimited > 0 { parts.append("429s \(sending.rateLimited)") }
+            if sending.retries > 0 { parts.append("retries \(sending.retries)") }
+        }
+        if let following = progress.following {
+            let finished = following.completed + following.generationFailed + following.remoteMissing
+            let generating = max(following.followed - finished - following.timedOut, 0)
+            parts += ["\(generating) generating", "\(following.completed) done"]
+            if generating > 0 {
+                let typical = following.completed > 0 ? following.generationSeconds / Double(following.completed) : 10
+                secondsLeft += typical
+            }
+        }
+        if progress.saved + progress.saveFailed > 0 { parts.append("\(progress.saved) saved") }
+        let failed =
+            (progress.sending?.failed ?? 0)
+            + (progress.following.map { $0.generationFailed + $0.remoteMissing } ?? 0) + progress.saveFailed
+        if failed > 0 { parts.append("\(failed) failed") }
+        parts.append(
+            progress.outageSince.map { "service out since \(Timestamp.timeOfDay($0))" } ?? "~\(clock(secondsLeft)) left"
+        )
+        return parts.joined(separator: " · ")
     }
 
     static func clock(_ seconds: Double) -> String {

@@ -129,7 +129,9 @@ struct Track: AsyncParsableCommand {
             var given = track.given
             given.service = service.baseURL.map { .api(baseURL: $0) }
             let report = try await BatchRun(service: service, ledger: ledger, batch: batch, stop: stop, logger: logger)
-                .track(given, once: once, key: { [service] in try service.apiKey(logger: logger) })
+                .track(
+                    given, once: once, key: { [service] in try service.apiKey(logger: logger) },
+                    progress: log.quiet ? nil : ProgressReporter.display)
             return Summary.print(report, quiet: log.quiet)
         }
         if code != Exit.done { throw code }

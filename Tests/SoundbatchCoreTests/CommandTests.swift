@@ -162,14 +162,26 @@ import Testing
         #expect(status.stdout.contains("at the average estimate so far"))
     }
 
-    @Test func theProgressLineSaysWhenTheServiceIsOut() {
-        var counters = DispatchCounters()
-        counters.total = 10
-        counters.submitted = 4
+    @Test func theProgressLineTellsTheWholeRunAndWhenTheServiceIsOut() {
+        var sending = DispatchCounters()
+        sending.total = 10
+        sending.submitted = 4
         let rate = Rate("60/min")!
-        #expect(ProgressReporter.describe(counters, elapsed: .seconds(60), rate: rate).hasSuffix("~1m30s left"))
-        counters.outageSince = Date()
-        let line = ProgressReporter.describe(counters, elapsed: .seconds(60), rate: rate)
+        var progress = RunProgress(sending: sending)
+        #expect(
+            ProgressReporter.describe(progress, elapsed: .seconds(60), rate: rate)
+                == "4/10 sent · 4.0/min · 0.00 credits est. · ~1m30s left")
+        var following = TrackCounters()
+        following.followed = 4
+        following.completed = 2
+        following.generationSeconds = 50
+        progress.following = following
+        progress.saved = 2
+        #expect(
+            ProgressReporter.describe(progress, elapsed: .seconds(60), rate: rate)
+                == "4/10 sent · 4.0/min · 0.00 credits est. · 2 generating · 2 done · 2 saved · ~1m55s left")
+        progress.outageSince = Date()
+        let line = ProgressReporter.describe(progress, elapsed: .seconds(60), rate: rate)
         #expect(line.contains("· service out since "), "\(line)")
     }
 }

@@ -7,9 +7,8 @@ import Synchronization
 public enum Results {
     public static func follow<C: Clock>(
         batchID: Int64, ledger: any DownloadLedger, tracker: Tracker<C>, downloader: Downloader?,
-        incoming: AsyncStream<TrackedJob>? = nil, logger: Logger
+        incoming: AsyncStream<TrackedJob>? = nil, downloads: DownloadTally = DownloadTally(), logger: Logger
     ) async throws -> TrackCounters where C.Duration == Duration {
-        let downloads = DownloadTally()
         let (queue, enqueue) = AsyncStream.makeStream(of: Int64.self)
         var counters = try await withThrowingTaskGroup(of: Void.self) { group -> TrackCounters in
             if let downloader {
@@ -48,11 +47,14 @@ public enum Results {
     }
 }
 
-/// Download counts shared by the download workers.
-final class DownloadTally: Sendable {
+/// Download counts shared by the download workers, readable while they work.
+public final class DownloadTally: Sendable {
     private let mutex = Mutex((done: 0, skipped: 0, failed: 0))
+
+    public init() {}
 
     func withLock(_ body: (inout (done: Int, skipped: Int, failed: Int)) -> Void) { mutex.withLock { body(&$0) } }
 
-    var counts: (Int, Int, Int) { mutex.withLock { ($0.done, $0.skipped, $0.failed) } }
+    /// Saved, already there, failed.
+    public var counts: (Int, Int, Int) { mutex.withLock { ($0.done, $0.skipped, $0.failed) } }
 }

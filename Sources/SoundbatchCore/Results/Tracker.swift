@@ -36,6 +36,9 @@ public struct TrackCounters: Sendable, Equatable {
     public var stillRunning = 0
     public var looks = 0
     public var rateLimited = 0
+    /// Tasks taken in to follow, and the seconds the completed ones took from submission.
+    public var followed = 0
+    public var generationSeconds = 0.0
     public var downloaded = 0
     public var downloadsSkipped = 0
     public var downloadsFailed = 0
@@ -157,6 +160,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     private func schedule(_ job: TrackedJob, into queue: inout Heap<Due<C.Instant>>) {
+        counters.withLock { $0.followed += 1 }
         // The first look is due at submission + eta, in wall-clock time; translate to the clock.
         let firstLook = job.submittedAt.addingTimeInterval(settings.schedule.firstLook(eta: job.eta).seconds)
         let wait = max(0, firstLook.timeIntervalSince(wallClock()))
@@ -185,7 +189,11 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
             let (state, _) = try await ledger.recordStatus(jobID: job.id, remote, now: wallClock())
             switch state {
             case .completed:
-                counters.withLock { $0.completed += 1 }
+                let took = wallClock().timeIntervalSince(job.submittedAt)
+                counters.withLock {
+                    $0.completed += 1
+                    $0.generationSeconds += took
+                }
                 reschedule = false
                 await completed(job.id)
             case .generationFailed:

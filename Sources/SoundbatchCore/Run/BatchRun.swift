@@ -39,10 +39,22 @@ public struct RunReport: Sendable {
     public var outcome: RunOutcome
 }
 
-/// Shows a run's progress while it sends: called once, with the pace in force and a way to
-/// read the counters, and cancelled when sending ends.
+/// Where a whole run stands: sending, generating, saving.
+public struct RunProgress: Sendable {
+    /// While the run sends.
+    public var sending: DispatchCounters?
+    /// While it follows the tasks.
+    public var following: TrackCounters?
+    public var saved = 0
+    public var saveFailed = 0
+    /// When the service stopped answering, while it is out.
+    public var outageSince: Date?
+}
+
+/// Shows a run's progress: called once, with the pace in force and a way to read where the
+/// run stands, and cancelled when the run ends.
 public typealias ProgressDisplay =
-    @Sendable (_ rate: Rate, _ counters: @escaping @Sendable () -> DispatchCounters) async -> Void
+    @Sendable (_ rate: Rate, _ progress: @escaping @Sendable () -> RunProgress) async -> Void
 
 /// What a retry would send again.
 public struct RetryPlan: Sendable {
@@ -257,7 +269,9 @@ public struct BatchRun: Sendable {
 
     /// Follows the batch's submitted tasks to their end, where the batch runs, and saves
     /// their audio where the batch saves it.
-    public func track(_ given: BatchSettings, once: Bool = false, key: @escaping KeySource) async throws -> RunReport {
+    public func track(
+        _ given: BatchSettings, once: Bool = false, key: @escaping KeySource, progress: ProgressDisplay? = nil
+    ) async throws -> RunReport {
         let batchID = try await ledger.batchID(named: batch)
         let remembered = try await settle(given)
         let settings = remembered.followSettings(once: once)
@@ -269,9 +283,19 @@ public struct BatchRun: Sendable {
                     let tracker = Tracker(
                         ledger: ledger, checker: client, settings: settings.tracking,
                         clock: ContinuousClock(), stop: stop, logger: logger, health: health)
-                    return try await Results.follow(
-                        batchID: batchID, ledger: ledger, tracker: tracker,
-                        downloader: downloader, logger: logger)
+                    let downloads = DownloadTally()
+                    let snapshot: @Sendable () -> RunProgress = {
+                        let (saved, _, failed) = downloads.counts
+                        return RunProgress(
+                            following: tracker.progress, saved: saved, saveFailed: failed,
+                            outageSince: health.downSince)
+                    }
+                    return try await Self.showing(progress, rate: settings.tracking.pollRate, snapshot: snapshot) {
+                        [ledger, logger] in
+                        try await Results.follow(
+                            batchID: batchID, ledger: ledger, tracker: tracker,
+                            downloader: downloader, downloads: downloads, logger: logger)
+                    }
                 }
             }
         }
@@ -315,39 +339,48 @@ public struct BatchRun: Sendable {
             ledger: ledger, submitter: client, settings: settings.dispatch,
             clock: ContinuousClock(), stop: stop, logger: logger, health: health,
             onSubmitted: { arrival.yield($0) })
-        async let tracked: TrackCounters? = {
-            guard let follow = settings.follow else { return nil }
-            let tracker = Tracker(
+        let tracker = settings.follow.map { follow in
+            Tracker(
                 ledger: ledger, checker: client, settings: follow.tracking, clock: ContinuousClock(),
                 stop: stop, logger: logger, health: health)
-            return try await Results.follow(
-                batchID: batchID, ledger: ledger, tracker: tracker, downloader: downloader,
-                incoming: accepted, logger: logger)
-        }()
-        let result: DispatchResult
-        do {
-            result = try await Self.showing(progress, rate: settings.dispatch.rate, of: dispatcher) {
-                try await dispatcher.run(batchID: batchID)
-            }
-        } catch {
-            arrival.finish()
-            _ = try? await tracked
-            throw error
         }
-        arrival.finish()
-        return (result, try await tracked)
+        let downloads = DownloadTally()
+        let snapshot: @Sendable () -> RunProgress = {
+            let (saved, _, failed) = downloads.counts
+            return RunProgress(
+                sending: dispatcher.progress, following: tracker?.progress, saved: saved, saveFailed: failed,
+                outageSince: health.downSince)
+        }
+        return try await Self.showing(progress, rate: settings.dispatch.rate, snapshot: snapshot) { [ledger, logger] in
+            async let tracked: TrackCounters? = {
+                guard let tracker else { return nil }
+                return try await Results.follow(
+                    batchID: batchID, ledger: ledger, tracker: tracker, downloader: downloader,
+                    incoming: accepted, downloads: downloads, logger: logger)
+            }()
+            let result: DispatchResult
+            do {
+                result = try await dispatcher.run(batchID: batchID)
+            } catch {
+                arrival.finish()
+                _ = try? await tracked
+                throw error
+            }
+            arrival.finish()
+            return (result, try await tracked)
+        }
     }
 
     /// Runs `work` with `progress` shown beside it until it ends.
-    private static func showing<C: Clock>(
-        _ progress: ProgressDisplay?, rate: Rate, of dispatcher: Dispatcher<C>,
-        _ work: @escaping @Sendable () async throws -> DispatchResult
-    ) async throws -> DispatchResult {
+    private static func showing<T: Sendable>(
+        _ progress: ProgressDisplay?, rate: Rate, snapshot: @escaping @Sendable () -> RunProgress,
+        _ work: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
         guard let progress else { return try await work() }
-        return try await withThrowingTaskGroup(of: DispatchResult?.self) { group in
+        return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await work() }
             group.addTask {
-                await progress(rate) { dispatcher.progress }
+                await progress(rate, snapshot)
                 return nil
             }
             defer { group.cancelAll() }
