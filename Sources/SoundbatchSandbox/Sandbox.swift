@@ -19,6 +19,8 @@ public struct SandboxConfiguration: Sendable {
     public var pollsPerMinute: Double? = 200
     /// How 429 answers give Retry-After.
     public var retryAfter = RetryAfterStyle.seconds
+    /// How the limits are enforced.
+    public var limiter = LimiterShape.bucket
     /// Time before each answer, plus up to `latencyJitter` more.
     public var latency: Duration = .zero
     public var latencyJitter: Duration = .zero
@@ -126,8 +128,10 @@ public actor Sandbox {
         self.configuration = configuration
         random = SeededRandom(seed: configuration.seed)
         creditsLeft = configuration.credits
-        submitWindow = configuration.submitsPerMinute.map { ServerRateLimit(perMinute: $0) }
-        pollWindow = configuration.pollsPerMinute.map { ServerRateLimit(perMinute: $0) }
+        submitWindow = configuration.submitsPerMinute.map {
+            ServerRateLimit(perMinute: $0, shape: configuration.limiter)
+        }
+        pollWindow = configuration.pollsPerMinute.map { ServerRateLimit(perMinute: $0, shape: configuration.limiter) }
         for saved in configuration.stateFile.map(Self.savedTasks) ?? [] {
             tasks[saved.task.taskID] = saved.task
             order.append(saved.task.taskID)
@@ -248,8 +252,8 @@ public actor Sandbox {
         try await delay()
         if inErrorPages { return count("503", htmlPage(.serviceUnavailable)) }
         if let refusal = authorize(request) { return refusal }
-        if submitWindow?.admit(now: .now) == false {
-            return count("429", rateLimited(retryIn: submitWindow!.retryIn(now: .now)))
+        if let (admitted, retryIn) = submitWindow?.admit(now: .now), !admitted {
+            return count("429", rateLimited(retryIn: retryIn))
         }
 
         let body = request.body
@@ -370,7 +374,7 @@ public actor Sandbox {
         try? await delay()
         if inErrorPages { return htmlPage(.serviceUnavailable) }
         if let refusal = authorize(request) { return refusal }
-        if pollWindow?.admit(now: .now) == false { return rateLimited(retryIn: pollWindow!.retryIn(now: .now)) }
+        if let (admitted, retryIn) = pollWindow?.admit(now: .now), !admitted { return rateLimited(retryIn: retryIn) }
         let query = request.uri.queryParameters
         guard query["conversionType"].map(String.init)?.uppercased() == "SOUND_GENERATOR" else {
             return error(.badRequest, "conversionType is required (SOUND_GENERATOR)")
@@ -570,31 +574,58 @@ struct SandboxContext: RequestContext {
 /// The server's own limit: requests spaced at the rate, each allowed at most one
 /// interval early (a burst of two), so a client at exactly the rate passes whatever its
 /// jitter, and one going faster, or bursting, is refused at once.
-struct ServerRateLimit {
-    let interval: Double
-    /// When the next request is due, in seconds on the continuous clock.
-    private var due: ContinuousClock.Instant?
-
-    init(perMinute: Double) { interval = 60 / perMinute }
-
-    mutating func admit(now: ContinuousClock.Instant) -> Bool {
-        let due = self.due ?? now
-        if (due - now).seconds > interval { return false }
-        self.due = max(due, now) + .seconds(interval)
-        return true
-    }
-
-    func retryIn(now: ContinuousClock.Instant) -> Double {
-        guard let due else { return 0 }
-        return max(0, (due - now).seconds - interval)
-    }
+/// How the sandbox enforces a rate: servers hold the same limit in different ways, and a
+/// client must keep to any of them.
+public enum LimiterShape: String, Sendable, CaseIterable {
+    /// A token bucket with room for two: a request may come one interval early.
+    case bucket
+    /// At most the limit's count in any 60 seconds.
+    case window
+    /// A strict leaky bucket: never sooner than one interval after the last one admitted.
+    case strict
 }
 
-extension Duration {
-    var seconds: Double {
-        let (whole, attoseconds) = components
-        return Double(whole) + Double(attoseconds) / 1e18
+/// One limit as the server enforces it; times are seconds on any steady clock.
+struct ServerRateLimit {
+    let shape: LimiterShape
+    let interval: Double
+    let perWindow: Int
+    /// bucket: when the next request is due; strict: the last admitted.
+    private var mark: Double?
+    /// window: the times admitted in the last 60 seconds, oldest first.
+    private var admitted: [Double] = []
+
+    init(perMinute: Double, shape: LimiterShape = .bucket) {
+        self.shape = shape
+        interval = 60 / perMinute
+        perWindow = max(Int(perMinute.rounded(.down)), 1)
     }
+
+    /// Admits a request at `now`, or says how many seconds until one would be admitted.
+    mutating func admit(at now: Double) -> (admitted: Bool, retryIn: Double) {
+        switch shape {
+        case .bucket:
+            let due = mark ?? now
+            if due - now > interval { return (false, due - now - interval) }
+            mark = max(due, now) + interval
+        case .window:
+            admitted.removeAll { now - $0 >= 60 }
+            if admitted.count >= perWindow { return (false, admitted[0] + 60 - now) }
+            admitted.append(now)
+        case .strict:
+            if let last = mark, now - last < interval { return (false, last + interval - now) }
+            mark = now
+        }
+        return (true, 0)
+    }
+
+    /// `admit` on the continuous clock.
+    mutating func admit(now: ContinuousClock.Instant) -> (admitted: Bool, retryIn: Double) {
+        admit(at: ServerRateLimit.origin.duration(to: now).seconds)
+    }
+
+    /// A fixed instant to measure from.
+    private static let origin = ContinuousClock.now
 }
 
 extension Double {

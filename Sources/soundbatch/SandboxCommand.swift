@@ -23,6 +23,13 @@ struct SandboxCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Submissions allowed, as N/min or N/s, or 'none'.", valueName: "rate"))
     var rate = "60/min"
 
+    @Option(
+        help: ArgumentHelp(
+            "How the limits are enforced: bucket (a request may come one interval early), window (at most the "
+                + "count in any 60 s) or strict (never sooner than one interval after the last).",
+            valueName: "shape"))
+    var limiter = "bucket"
+
     @Option(help: ArgumentHelp("Status looks allowed, as N/min or N/s, or 'none'.", valueName: "rate"))
     var pollRate = "200/min"
 
@@ -102,6 +109,10 @@ struct SandboxCommand: AsyncParsableCommand {
             throw ValidationError("--retry-after must be seconds, http-date or none.")
         }
         configuration.retryAfter = style
+        guard let shape = LimiterShape(rawValue: limiter) else {
+            throw ValidationError("--limiter must be bucket, window or strict.")
+        }
+        configuration.limiter = shape
         configuration.seed = seed
         return configuration
     }
