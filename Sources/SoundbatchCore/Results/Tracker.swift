@@ -65,7 +65,9 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         health: ServiceHealth<C>? = nil
     ) {
         self.health =
-            health ?? ServiceHealth(limit: .seconds(15 * 60), clock: clock, wallClock: wallClock, logger: logger)
+            health
+            ?? ServiceHealth(
+                limit: DispatchSettings.defaultOutageLimit, clock: clock, wallClock: wallClock, logger: logger)
         self.ledger = ledger
         self.checker = checker
         self.settings = settings

@@ -6,9 +6,6 @@ public struct SendSettings: Sendable {
     public var dispatch = DispatchSettings()
     /// How long to wait for an answer before a request counts as ambiguous.
     public var requestTimeout: Duration = .seconds(60)
-    /// Send the batch's ambiguous jobs again, at the user's explicit request: they may
-    /// then be paid for twice.
-    public var resendAmbiguous = false
     /// Follow the tasks to their end while sending (`--wait`).
     public var follow: FollowSettings?
 
@@ -128,8 +125,7 @@ public struct BatchRun: Sendable {
 
     /// The settings a run goes by: what the batch remembers, with what was said now put
     /// over it, and kept for next time. A batch whose tasks are at a service stays there.
-    public func settle(_ given: BatchSettings) async throws -> BatchSettings {
-        let batchID = try await ledger.batchID(named: batch)
+    private func settle(_ given: BatchSettings, batchID: Int64) async throws -> BatchSettings {
         let remembered = try await ledger.settings(ofBatch: batchID) ?? BatchSettings()
         var asked = given
         if let bound = remembered.service, let service = given.service {
@@ -235,15 +231,14 @@ public struct BatchRun: Sendable {
             )
         }
         let batchID = try await ledger.batchID(named: batch)
-        let remembered = try await settle(given)
-        var settings = remembered.sendSettings
-        settings.resendAmbiguous = resendAmbiguous
+        let remembered = try await settle(given, batchID: batchID)
+        let settings = remembered.sendSettings
         if resendAmbiguous {
             let requeued = try await ledger.requeueAmbiguous(batchID: batchID, now: Date())
             if requeued > 0 { logger.notice("sending \(requeued) ambiguous jobs again, as asked") }
         }
 
-        let (sent, tracked) = try await withService(remembered, key: key) { baseURL, key in
+        let (sent, tracked) = try await withService(remembered, batchID: batchID, key: key) { baseURL, key in
             try await MusicGPTClient.withClient(
                 baseURL: baseURL, key: key, timeout: settings.requestTimeout,
                 connections: settings.dispatch.concurrency
@@ -273,9 +268,9 @@ public struct BatchRun: Sendable {
         _ given: BatchSettings, once: Bool = false, key: @escaping KeySource, progress: ProgressDisplay? = nil
     ) async throws -> RunReport {
         let batchID = try await ledger.batchID(named: batch)
-        let remembered = try await settle(given)
+        let remembered = try await settle(given, batchID: batchID)
         let settings = remembered.followSettings(once: once)
-        let tracked = try await withService(remembered, key: key) { baseURL, key in
+        let tracked = try await withService(remembered, batchID: batchID, key: key) { baseURL, key in
             try await MusicGPTClient.withClient(baseURL: baseURL, key: key) { client in
                 try await withDownloader(settings.download) { downloader in
                     let health = ServiceHealth(
@@ -307,14 +302,14 @@ public struct BatchRun: Sendable {
     /// Runs `body` with the service the batch runs at: the API with the user's key, or the
     /// built-in sandbox, started with the batch's earlier tasks.
     private func withService<T: Sendable>(
-        _ settings: BatchSettings, key: KeySource, _ body: (_ baseURL: String, _ key: APIKey) async throws -> T
+        _ settings: BatchSettings, batchID: Int64, key: KeySource,
+        _ body: (_ baseURL: String, _ key: APIKey) async throws -> T
     ) async throws -> T {
         switch settings.service ?? .api(baseURL: fallbackBaseURL) {
         case let .api(baseURL):
             return try await body(baseURL, try key())
         case let .sandbox(port):
             guard let sandbox else { throw BatchRunError.noSandbox(batch: batch) }
-            let batchID = try await ledger.batchID(named: batch)
             return try await sandbox.withSandbox(port: port, stateFile: ledger.location + ".sandbox.json") {
                 baseURL, boundPort, key in
                 if boundPort != port {  // the first start, on a free port: keep it for next time

@@ -31,20 +31,24 @@ public struct BatchSettings: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// What a run uses when nothing was said: the documented limits.
+    /// What a run uses when nothing was said: the documented limits, as the settings of
+    /// each stage have them.
     public static let defaults: BatchSettings = {
+        let send = SendSettings()
+        let track = TrackSettings()
+        let download = DownloadSettings(directory: ".")
         var settings = BatchSettings()
-        settings.rate = "60/min"
-        settings.burst = 1
-        settings.concurrency = 8
-        settings.maxAttempts = 5
-        settings.timeout = 60
-        settings.outageLimit = 15 * 60
+        settings.rate = send.dispatch.rate.description
+        settings.burst = send.dispatch.burst
+        settings.concurrency = send.dispatch.concurrency
+        settings.maxAttempts = send.dispatch.maxAttempts
+        settings.timeout = send.requestTimeout.seconds
+        settings.outageLimit = send.dispatch.outageLimit.seconds
         settings.wait = false
-        settings.pollRate = "200/min"
-        settings.timeoutAfter = 30 * 60
-        settings.maxDownloadSize = 100_000_000
-        settings.downloadConcurrency = 4
+        settings.pollRate = track.pollRate.description
+        settings.timeoutAfter = track.giveUpAfter.seconds
+        settings.maxDownloadSize = download.maxBytes
+        settings.downloadConcurrency = download.concurrency
         return settings
     }()
 
@@ -79,18 +83,21 @@ public struct BatchSettings: Codable, Sendable, Equatable {
         settings.dispatch.maxAttempts = all.maxAttempts ?? settings.dispatch.maxAttempts
         settings.dispatch.maxCredits = all.maxCredits
         settings.dispatch.webhookURL = all.webhookURL
-        settings.requestTimeout = .milliseconds(Int64((all.timeout ?? 60) * 1000))
-        settings.dispatch.outageLimit = .milliseconds(Int64((all.outageLimit ?? 900) * 1000))
+        settings.requestTimeout = all.timeout.map(Self.duration) ?? settings.requestTimeout
+        settings.dispatch.outageLimit = all.outageLimit.map(Self.duration) ?? settings.dispatch.outageLimit
         if all.wait == true { settings.follow = followSettings(once: false) }
         return settings
     }
+
+    /// Seconds, as settings keep them, as a duration.
+    private static func duration(_ seconds: Double) -> Duration { .milliseconds(Int64(seconds * 1000)) }
 
     /// How following the tasks goes with these settings (over the defaults).
     public func followSettings(once: Bool) -> FollowSettings {
         let all = Self.defaults.overridden(by: self)
         var settings = FollowSettings()
         settings.tracking.pollRate = all.pollRate.flatMap(Rate.init) ?? settings.tracking.pollRate
-        settings.tracking.giveUpAfter = .milliseconds(Int64((all.timeoutAfter ?? 1800) * 1000))
+        settings.tracking.giveUpAfter = all.timeoutAfter.map(Self.duration) ?? settings.tracking.giveUpAfter
         settings.tracking.once = once
         settings.download = all.download.map { folder in
             var download = DownloadSettings(directory: folder)

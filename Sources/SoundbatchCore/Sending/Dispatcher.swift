@@ -21,7 +21,8 @@ public struct DispatchSettings: Sendable {
     public var backoff = Backoff()
     /// How long the service may be out (not answering, or 5xx for every job) before the
     /// run stops, its jobs still pending.
-    public var outageLimit: Duration = .seconds(15 * 60)
+    public var outageLimit = Self.defaultOutageLimit
+    public static let defaultOutageLimit: Duration = .seconds(15 * 60)
 
     public init() {}
 }
@@ -36,8 +37,6 @@ public struct DispatchCounters: Sendable, Equatable {
     public var rateLimited = 0
     public var retries = 0
     public var creditsEstimated = 0.0
-    /// When the service stopped answering, while it is out.
-    public var outageSince: Date?
     public var finished: Int { submitted + failed + ambiguous }
 }
 
@@ -88,11 +87,7 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     /// A snapshot of the counts so far.
-    public var progress: DispatchCounters {
-        var snapshot = counters.withLock { $0 }
-        snapshot.outageSince = health.downSince
-        return snapshot
-    }
+    public var progress: DispatchCounters { counters.withLock { $0 } }
 
     /// Submits every pending job of the batch, or until stopped.
     public func run(batchID: Int64) async throws -> DispatchResult {
