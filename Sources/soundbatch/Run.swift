@@ -224,7 +224,7 @@ struct Retry: AsyncParsableCommand {
             defer { signals.cancel() }
             let report = try await run.retry(
                 plan, given: send.given.overridden(by: wait.given),
-                key: { [service = send.service] in try service.apiKey(logger: logger) },
+                key: send.service.keySource(logger: logger),
                 progress: log.quiet ? nil : ProgressReporter.display)
             return Summary.print(report, quiet: log.quiet)
         }

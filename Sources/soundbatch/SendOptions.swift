@@ -99,7 +99,7 @@ struct SendOptions: ParsableArguments {
         let report = try await BatchRun(service: service, ledger: ledger, batch: batch, stop: stop, logger: logger)
             .send(
                 given.overridden(by: wait.given), resendAmbiguous: resendAmbiguous,
-                key: { [service] in try service.apiKey(logger: logger) },
+                key: service.keySource(logger: logger),
                 progress: log.quiet ? nil : ProgressReporter.display)
         return Summary.print(report, quiet: log.quiet)
     }
@@ -132,8 +132,9 @@ struct ServiceOptions: ParsableArguments {
         ProcessInfo.processInfo.environment["MUSICGPT_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    func apiKey(logger: Logger) throws -> APIKey {
-        try resolveAPIKey(file: apiKeyFile, logger: logger)
+    /// The key, read when a run goes to the API (a sandbox batch needs none).
+    func keySource(logger: Logger) -> KeySource {
+        { [apiKeyFile] in try resolveAPIKey(file: apiKeyFile, logger: logger) }
     }
 }
 

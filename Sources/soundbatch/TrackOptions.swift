@@ -130,7 +130,7 @@ struct Track: AsyncParsableCommand {
             given.service = service.baseURL.map { .api(baseURL: $0) }
             let report = try await BatchRun(service: service, ledger: ledger, batch: batch, stop: stop, logger: logger)
                 .track(
-                    given, once: once, key: { [service] in try service.apiKey(logger: logger) },
+                    given, once: once, key: service.keySource(logger: logger),
                     progress: log.quiet ? nil : ProgressReporter.display)
             return Summary.print(report, quiet: log.quiet)
         }

@@ -71,15 +71,21 @@ import Testing
         let ledger = try SQLiteLedger(path: folder.file("ledger.sqlite"))
         _ = try ledger.ingest(CSVReader(path: csv), batch: "b", skipInvalid: false)
         let batchID = try await ledger.batchID(named: "b")
+        try await sendAll(batchID, of: ledger, to: url)
+        return (ledger, batchID)
+    }
+
+    /// Sends every pending job of the batch to the sandbox at `url`, quickly.
+    func sendAll(_ batchID: Int64, of ledger: SQLiteLedger, to url: String, webhookURL: String? = nil) async throws {
         var settings = DispatchSettings()
         settings.rate = Rate("1000/s")!
+        settings.webhookURL = webhookURL
         let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)
         _ = try await Dispatcher(
             ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
             stop: StopSignal(), logger: quietLogger()
         ).run(batchID: batchID)
         await client.shutdown()
-        return (ledger, batchID)
     }
 
     func fastTracking(_ tweak: (inout TrackSettings) -> Void = { _ in }) -> TrackSettings {
@@ -352,15 +358,7 @@ import Testing
                 let receiver = WebhookReceiver(ledger: ledger, confirmer: lookups)
                 try await receiver.serve(host: "127.0.0.1", port: 0, logger: quietLogger()) { _ in
                 } while: { hook in
-                    var settings = DispatchSettings()
-                    settings.rate = Rate("1000/s")!
-                    settings.webhookURL = hook
-                    let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)
-                    _ = try await Dispatcher(
-                        ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
-                        stop: StopSignal(), logger: quietLogger()
-                    ).run(batchID: batchID)
-                    await client.shutdown()
+                    try await sendAll(batchID, of: ledger, to: url, webhookURL: hook)
                     // No tracking: the callbacks alone complete the jobs.
                     #expect(try await eventually { try await rows(ledger).allSatisfy { $0["state"] == "completed" } })
                 }
