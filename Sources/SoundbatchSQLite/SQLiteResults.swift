@@ -9,7 +9,7 @@ extension SQLiteLedger {
             try TrackedJob.fetchAll(
                 db,
                 sql: """
-                    SELECT id, task_id, submitted_at, eta, \(Self.rowNameColumns) FROM jobs
+                    SELECT id, task_id, submitted_at, eta, audio_length, \(Self.rowNameColumns) FROM jobs
                     WHERE batch_id = ? AND state = ? AND task_id IS NOT NULL ORDER BY id
                     """, arguments: [batchID, JobState.submitted])
         }
@@ -50,6 +50,13 @@ extension SQLiteLedger {
                     SELECT \(Self.audioJobColumns) FROM jobs
                     WHERE id = ? AND state = ? AND audio_url IS NOT NULL
                     """, arguments: [id, JobState.completed])
+        }
+    }
+
+    public func state(jobID: Int64) async throws -> JobState? {
+        try await read { db in
+            try String.fetchOne(db, sql: "SELECT state FROM jobs WHERE id = ?", arguments: [jobID])
+                .flatMap(JobState.init(rawValue:))
         }
     }
 
@@ -158,7 +165,7 @@ extension TrackedJob: FetchableRecord {
         self.init(
             id: row["id"], row: SQLiteLedger.rowName(row), taskID: row["task_id"],
             submittedAt: Timestamp.date(row["submitted_at"]) ?? Date(),
-            eta: row["eta"])
+            eta: row["eta"], audioLength: row["audio_length"])
     }
 }
 

@@ -54,10 +54,24 @@ public struct SandboxConfiguration: Sendable {
             self.errorPages = errorPages
         }
     }
-    /// How long tasks take, in seconds.
-    public var taskSeconds: ClosedRange<Double> = 2...6
+    /// How long generation takes: lognormal around this median, with `generationSpread` the
+    /// standard deviation of its logarithm (0.3 puts nine tasks in ten between 0.6 and 1.6
+    /// times the median), so tasks finish out of the order they came in.
+    public var generationTime: Duration = .seconds(25)
+    public var generationSpread = 0.3
+    /// What eta the submit answer carries.
+    public var eta = ETAStyle.unknown
     /// The share of tasks whose generation fails.
     public var generationFailureRate = 0.05
+
+    public enum ETAStyle: String, Sendable, CaseIterable {
+        /// -1, as the documented example: the client must find out.
+        case unknown
+        /// The seconds the task will take, rounded up.
+        case `true`
+        /// Within 30% of the truth either way.
+        case rough
+    }
 
     public enum RetryAfterStyle: String, Sendable, CaseIterable {
         case seconds
@@ -93,6 +107,8 @@ public struct SandboxTask: Sendable, Codable, Equatable {
     public var eta: Int
     public var willFail: Bool
     public var createdAt: Date
+    /// When its generation ends (nil in state files written before it was kept).
+    public var finishesAt: Date?
 
     enum CodingKeys: String, CodingKey {
         case prompt, eta
@@ -104,7 +120,11 @@ public struct SandboxTask: Sendable, Codable, Equatable {
         case conversionCost = "conversion_cost"
         case willFail = "will_fail"
         case createdAt = "created_at"
+        case finishesAt = "finishes_at"
     }
+
+    /// How long it has run by `now`, and whether it has finished.
+    func finished(by now: Date) -> Bool { now >= finishesAt ?? createdAt }
 }
 
 /// A local stand-in for the MusicGPT API, faithful to `../shared/api/`: the submit and
@@ -133,9 +153,10 @@ public actor Sandbox {
         }
         pollWindow = configuration.pollsPerMinute.map { ServerRateLimit(perMinute: $0, shape: configuration.limiter) }
         for saved in configuration.stateFile.map(Self.savedTasks) ?? [] {
-            tasks[saved.task.taskID] = saved.task
-            order.append(saved.task.taskID)
-            taskSeconds[saved.task.taskID] = saved.seconds
+            var task = saved.task
+            task.finishesAt = task.createdAt.addingTimeInterval(saved.seconds)
+            tasks[task.taskID] = task
+            order.append(task.taskID)
         }
     }
 
@@ -340,26 +361,28 @@ public actor Sandbox {
             guard left >= estimate else { throw OutOfCredits() }
             creditsLeft = left - estimate
         }
-        let seconds = random.double(in: configuration.taskSeconds)
+        let seconds = configuration.generationTime.seconds * exp(configuration.generationSpread * random.normal())
+        let eta =
+            switch configuration.eta {
+            case .unknown: -1
+            case .true: Int(seconds.rounded(.up))
+            case .rough: Int((seconds * random.double(in: 0.7...1.3)).rounded())
+            }
         let number = order.count + 1
+        let createdAt = Date()
         let task = SandboxTask(
             taskID: String(format: "sbx-task-%06d-%08x", number, random.next() & 0xFFFF_FFFF),
             conversionID: String(format: "sbx-conv-%06d", number),
             prompt: prompt, audioLength: audioLength, webhookURL: webhookURL,
             creditEstimate: estimate,
             conversionCost: (estimate * random.double(in: 0.9...1.1)).rounded(toPlaces: 2),
-            // One task in ten says -1 (unknown), like the documented example.
-            eta: random.double(in: 0...1) < 0.1 ? -1 : Int(seconds.rounded(.up)),
-            willFail: random.double(in: 0...1) < configuration.generationFailureRate,
-            createdAt: Date())
+            eta: eta, willFail: random.double(in: 0...1) < configuration.generationFailureRate,
+            createdAt: createdAt, finishesAt: createdAt.addingTimeInterval(seconds))
         tasks[task.taskID] = task
         order.append(task.taskID)
-        taskSeconds[task.taskID] = seconds
         save(task, seconds: seconds)
         return task
     }
-
-    private var taskSeconds: [String: Double] = [:]
 
     private func pickFailure() -> SandboxConfiguration.FailureKind? {
         guard configuration.failureRate > 0, !configuration.failureKinds.isEmpty,
@@ -394,18 +417,20 @@ public actor Sandbox {
 
     /// A task as the status endpoint and webhooks describe it, by how long it has run.
     private func conversion(of task: SandboxTask, origin: String) -> [String: Any] {
-        let elapsed = Date().timeIntervalSince(task.createdAt)
-        let duration = taskSeconds[task.taskID] ?? 0
+        let now = Date()
+        let finishesAt = task.finishesAt ?? task.createdAt
         var conversion: [String: Any] = [
             "task_id": task.taskID, "conversion_id": task.conversionID, "conversion_type": "SOUND_GENERATOR",
             "title": String(task.prompt.prefix(40)), "createdAt": Self.iso(task.createdAt),
-            "updatedAt": Self.iso(Date())
+            "updatedAt": Self.iso(min(now, finishesAt))
         ]
-        switch elapsed {
-        case ..<(duration * 0.3):
+        // The first 30% of a generation waits in the queue.
+        let queuedUntil = task.createdAt.addingTimeInterval(finishesAt.timeIntervalSince(task.createdAt) * 0.3)
+        switch now {
+        case ..<queuedUntil:
             conversion["status"] = "PENDING"
             conversion["status_msg"] = "Waiting in queue"
-        case ..<duration:
+        case ..<finishesAt:
             conversion["status"] = "IN_PROGRESS"
             conversion["status_msg"] = "Generating"
         default:
@@ -430,9 +455,7 @@ public actor Sandbox {
     private func dueCallbacks(origin: String) -> [(url: String, body: Data)] {
         var due: [(String, Data)] = []
         for id in order where !notified.contains(id) {
-            guard let task = tasks[id], let url = task.webhookURL,
-                Date().timeIntervalSince(task.createdAt) >= taskSeconds[id] ?? 0
-            else { continue }
+            guard let task = tasks[id], let url = task.webhookURL, task.finished(by: Date()) else { continue }
             notified.insert(id)
             let body =
                 (try? JSONSerialization.data(
@@ -472,15 +495,25 @@ public actor Sandbox {
 
     private func audio(named file: String, request: Request) -> Response {
         let taskID = file.hasSuffix(".wav") ? String(file.dropLast(4)) : file
-        guard let task = tasks[taskID] else { return error(.notFound, "No such audio") }
-        let wav = WAV.tone(for: task.prompt, seconds: 1)
+        guard let task = tasks[taskID], task.finished(by: Date()), !task.willFail else {
+            return error(.notFound, "No such audio")
+        }
+        // As long as the task asked for (10 s when it did not say).
+        let seconds = task.audioLength ?? 10
         return Response(
-            status: .ok, headers: [.contentType: "audio/wav"], body: .init(byteBuffer: ByteBuffer(bytes: wav)))
+            status: .ok, headers: [.contentType: "audio/wav"],
+            body: ResponseBody(contentLength: WAV.size(seconds: seconds)) { writer in
+                try await WAV.write(for: task.prompt, seconds: seconds, to: &writer)
+            })
     }
 
     private func taskList() -> Response {
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        // To the millisecond, as the ledger keeps its times: benchmarks compare the two.
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Timestamp.string(date))
+        }
         let data = (try? encoder.encode(acceptedTasks)) ?? Data("[]".utf8)
         return Response(
             status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
@@ -648,6 +681,12 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     }
     mutating func double(in range: ClosedRange<Double>) -> Double {
         range.lowerBound + (range.upperBound - range.lowerBound) * Double(next() >> 11) / Double(1 << 53)
+    }
+
+    /// A standard normal draw (Box–Muller).
+    mutating func normal() -> Double {
+        let u = max(double(in: 0...1), .leastNonzeroMagnitude)
+        return (-2 * log(u)).squareRoot() * cos(2 * .pi * double(in: 0...1))
     }
 }
 

@@ -8,11 +8,10 @@ enum ProgressReporter {
     /// Draws the progress line until cancelled, then clears it.
     static let display: ProgressDisplay = { rate, counters in
         let onTerminal = isatty(STDERR_FILENO) == 1
-        let start = ContinuousClock.now
         while !Task.isCancelled {
             try? await Task.sleep(for: onTerminal ? .milliseconds(500) : .seconds(10))
             if Task.isCancelled { break }
-            let line = describe(counters(), elapsed: start.duration(to: .now), rate: rate)
+            let line = describe(counters(), rate: rate)
             if onTerminal { LiveLine.shared.show(line) } else { printError(line) }
         }
         if onTerminal { LiveLine.shared.clear() }
@@ -20,20 +19,20 @@ enum ProgressReporter {
 
     /// One line for the whole run: what is sent, generating, done, saved and failed, and
     /// the time left (sending still to do, then the generation the last tasks still need).
-    static func describe(_ progress: RunProgress, elapsed: Duration, rate: Rate) -> String {
+    static func describe(_ progress: RunProgress, rate: Rate) -> String {
         var parts: [String] = []
         var secondsLeft = 0.0
         if let sending = progress.sending {
-            let minutes = max(elapsed.seconds / 60, 1e-9)
-            let perMinute = Double(sending.finished) / minutes
             let left = max(sending.total - sending.finished, 0)
-            // At the configured rate, or at the rate achieved when the service holds it lower.
-            secondsLeft = max(
-                Double(left) * rate.interval.seconds, sending.finished > 0 ? Double(left) / perMinute * 60 : 0)
-            parts += [
-                "\(sending.finished)/\(sending.total) sent", String(format: "%.1f/min", perMinute),
-                String(format: "%.2f credits est.", sending.creditsEstimated)
-            ]
+            // At the configured rate, or at the pace achieved when the service holds it lower.
+            let perMinute = min(sending.perMinute ?? rate.perMinute, sending.allowedPerMinute ?? .infinity)
+            secondsLeft = Double(left) * 60 / min(perMinute, rate.perMinute)
+            parts.append("\(sending.finished)/\(sending.total) sent")
+            if let achieved = sending.perMinute { parts.append(String(format: "%.1f/min", achieved)) }
+            if let allowed = sending.allowedPerMinute {
+                parts.append("service allows ~\(Int(allowed.rounded()))/min")
+            }
+            parts.append(String(format: "%.2f credits est.", sending.creditsEstimated))
             if sending.rateLimited > 0 { parts.append("429s \(sending.rateLimited)") }
             if sending.retries > 0 { parts.append("retries \(sending.retries)") }
         }
@@ -113,9 +112,13 @@ enum Summary {
                 status.count(state) > 0 ? "\(state.rawValue) \(grouped(status.count(state)))" : nil
             }
             let c = sent.counters
+            let pace = c.perMinute.map { String(format: " at %.1f/min", $0) } ?? ""
             Swift.print(
-                "\(batch): this run submitted \(grouped(c.submitted)), failed \(grouped(c.failed)), "
+                "\(batch): this run submitted \(grouped(c.submitted))\(pace), failed \(grouped(c.failed)), "
                     + "ambiguous \(grouped(c.ambiguous)) (\(c.rateLimited) answers 429, \(c.retries) retries)")
+            if let allowed = c.allowedPerMinute {
+                Swift.print("  the service allowed about \(Int(allowed.rounded()))/min; soundbatch paced at that")
+            }
             Swift.print(
                 "  " + counts.joined(separator: ", ")
                     + String(format: "; %.2f credits estimated for the batch", status.creditEstimateTotal))

@@ -40,6 +40,21 @@ struct SandboxCommand: AsyncParsableCommand {
     var latencyJitter: DurationArgument = DurationArgument(.zero)
 
     @Option(
+        help: ArgumentHelp(
+            "How long a generation takes, the median: each task's time is spread around it (lognormal), so "
+                + "tasks finish out of order.", valueName: "duration"))
+    var generationTime = DurationArgument(.seconds(25))
+
+    @Option(help: "How widely generation times spread: the standard deviation of their logarithm (0: all alike).")
+    var generationSpread = 0.3
+
+    @Option(
+        help: ArgumentHelp(
+            "The eta submit answers carry: unknown (-1, as the documented example), true, or rough (within 30%).",
+            valueName: "kind"))
+    var eta = "unknown"
+
+    @Option(
         help: "The share of submissions that fail, 0 to 1 (500s, 502 HTML pages, success:false, connection resets).")
     var failureRate = 0.0
 
@@ -86,6 +101,15 @@ struct SandboxCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.submitsPerMinute = try Self.perMinute(rate, option: "--rate")
         configuration.pollsPerMinute = try Self.perMinute(pollRate, option: "--poll-rate")
+        configuration.generationTime = generationTime.duration
+        guard generationSpread >= 0, generationSpread <= 3 else {
+            throw ValidationError("--generation-spread must be from 0 to 3 (0.3 is typical).")
+        }
+        configuration.generationSpread = generationSpread
+        guard let eta = SandboxConfiguration.ETAStyle(rawValue: eta) else {
+            throw ValidationError("--eta must be unknown, true or rough.")
+        }
+        configuration.eta = eta
         configuration.latency = latency.duration
         configuration.latencyJitter = latencyJitter.duration
         guard (0...1).contains(failureRate) else { throw ValidationError("--failure-rate must be from 0 to 1.") }

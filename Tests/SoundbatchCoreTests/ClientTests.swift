@@ -154,6 +154,36 @@ import Testing
         #expect(tasks.map(\.audioLength) == [nil, 5, 30])
     }
 
+    @Test func theSandboxTakesAsLongAsToldSaysTheETAAsToldAndSendsAsMuchSoundAsAsked() async throws {
+        var configuration = unlimited()
+        configuration.generationTime = .milliseconds(200)
+        configuration.generationFailureRate = 0
+        for eta in SandboxConfiguration.ETAStyle.allCases {
+            configuration.eta = eta
+            let (tasks, sizes) = try await Sandbox.withRunning(configuration) { url, sandbox in
+                let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)
+                for length in [nil, 3] { _ = await client.submit(SubmitRequest(prompt: "hum", audioLength: length)) }
+                await client.shutdown()
+                let tasks = await sandbox.acceptedTasks
+                try await Task.sleep(for: .seconds(1))  // all finished, whatever the spread drew
+                var sizes: [Int] = []
+                for task in tasks { sizes.append(try await bodySize(of: "\(url)/audio/\(task.taskID).wav")) }
+                return (tasks, sizes)
+            }
+            // 16-bit mono at 16 kHz, after a 44-byte header: 10 s when the row did not say.
+            #expect(sizes == [44 + 10 * 32_000, 44 + 3 * 32_000])
+            for task in tasks {
+                let seconds = try #require(task.finishesAt).timeIntervalSince(task.createdAt)
+                #expect(seconds > 0.01 && seconds < 1)
+                switch eta {
+                case .unknown: #expect(task.eta == -1)
+                case .true: #expect(task.eta == Int(seconds.rounded(.up)))
+                case .rough: #expect(task.eta >= 0 && Double(task.eta) <= seconds * 1.3 + 0.5)
+                }
+            }
+        }
+    }
+
     @Test func aWrongKeyIs403() async throws {
         var configuration = unlimited()
         configuration.apiKey = "right"

@@ -166,10 +166,14 @@ import Testing
         var sending = DispatchCounters()
         sending.total = 10
         sending.submitted = 4
+        // Four sent in 45 s: 4/min.
+        sending.sent = 4
+        sending.firstSentAt = Date(timeIntervalSince1970: 1_790_000_000)
+        sending.lastSentAt = sending.firstSentAt!.addingTimeInterval(45)
         let rate = Rate("60/min")!
         var progress = RunProgress(sending: sending)
         #expect(
-            ProgressReporter.describe(progress, elapsed: .seconds(60), rate: rate)
+            ProgressReporter.describe(progress, rate: rate)
                 == "4/10 sent · 4.0/min · 0.00 credits est. · ~1m30s left")
         var following = TrackCounters()
         following.followed = 4
@@ -178,10 +182,13 @@ import Testing
         progress.following = following
         progress.saved = 2
         #expect(
-            ProgressReporter.describe(progress, elapsed: .seconds(60), rate: rate)
+            ProgressReporter.describe(progress, rate: rate)
                 == "4/10 sent · 4.0/min · 0.00 credits est. · 2 generating · 2 done · 2 saved · ~1m55s left")
+        progress.sending?.allowedPerMinute = 3.6
+        #expect(
+            ProgressReporter.describe(progress, rate: rate).hasPrefix("4/10 sent · 4.0/min · service allows ~4/min ·"))
         progress.outageSince = Date()
-        let line = ProgressReporter.describe(progress, elapsed: .seconds(60), rate: rate)
+        let line = ProgressReporter.describe(progress, rate: rate)
         #expect(line.contains("· service out since "), "\(line)")
     }
 }

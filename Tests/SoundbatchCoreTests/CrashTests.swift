@@ -163,10 +163,12 @@ import Testing
                     && data[12..<16] == Data("fmt ".utf8))
         }
         #expect(child.stdout.contains("audio saved \(completed.count)"))
-        // Tracking runs while submitting goes on: the first sound is done before the last prompt is sent.
-        let firstDone = completed.compactMap { $0["completed_at"] as String? }.min()
+        // Tracking runs while submitting goes on: the first look comes before the last prompt is sent.
+        let firstLook = try await DatabaseQueue(path: folder.file("ledger.sqlite")).read {
+            try String.fetchOne($0, sql: "SELECT MIN(started_at) FROM attempts WHERE kind = 'poll'")
+        }
         let lastSent = rows.compactMap { $0["submitted_at"] as String? }.max()
-        #expect(firstDone != nil && lastSent != nil && firstDone! < lastSent!)
+        #expect(firstLook != nil && lastSent != nil && firstLook! < lastSent!)
     }
 
     @Test func aKeyFileMustBeARegularFileAndPrivate() async throws {
@@ -199,7 +201,8 @@ import Testing
     @Test func theWebhookCommandRecordsACallbackThenStopsCleanlyOnSIGINT() async throws {
         try await Sandbox.withRunning(
             .with {
-                $0.taskSeconds = 0.1...0.2
+                $0.generationTime = .milliseconds(150)
+                $0.eta = .true
                 $0.generationFailureRate = 0
             }
         ) {

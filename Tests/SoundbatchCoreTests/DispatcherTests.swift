@@ -177,6 +177,30 @@ import Testing
         #expect(result.counters.rateLimited == answers["429", default: 0])
     }
 
+    @Test func aStrictLimiterWithoutRetryAfterSlowsThePaceAndFailsNoJob() async throws {
+        let (ledger, batchID) = try ledger(jobs: 12)
+        // The server allows 300/min and refuses anything a moment early, saying nothing of when
+        // to come back; soundbatch is told 600/min and has one attempt per job.
+        let sandbox = SandboxConfiguration.with {
+            $0.submitsPerMinute = 300
+            $0.limiter = .strict
+            $0.retryAfter = .none
+        }
+        let (result, tasks, answers) = try await dispatch(
+            ledger, batchID: batchID, sandbox: sandbox,
+            settings: fast {
+                $0.rate = Rate("600/min")!
+                $0.maxAttempts = 1
+            })
+        // A 429 is the run's pace, not the job's fault: every job goes through.
+        #expect(result.counters.submitted == 12 && result.counters.failed == 0)
+        #expect(tasks.count == 12)
+        #expect(answers["429", default: 0] > 0 && result.counters.rateLimited == answers["429", default: 0])
+        // The pace came down from 600/min, and the summary can say so.
+        let allowed = try #require(result.counters.allowedPerMinute)
+        #expect(allowed < 600)
+    }
+
     @Test func aJobOutOfAttemptsFailsWithTheLastError() async throws {
         let (ledger, batchID) = try ledger(jobs: 3)
         // Job 2's requests keep failing while the service answers the others.

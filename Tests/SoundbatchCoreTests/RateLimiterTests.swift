@@ -10,7 +10,7 @@ import Testing
     /// Starts `count` callers at once and returns, in order, when each was let through.
     func passTimes(
         count: Int, limiter: RateLimiter<CountingClock>, clock: CountingClock,
-        advanceBy total: Duration, pauseAt: (Duration, Duration)? = nil
+        advanceBy total: Duration, at event: (Duration, @Sendable () async -> Void)? = nil
     ) async -> [Duration] {
         let times = Locked<[Duration]>([])
         await withTaskGroup(of: Void.self) { group in
@@ -36,7 +36,7 @@ import Testing
                 await clock.base.advance(by: .milliseconds(100))
                 await settle()
                 elapsed += .milliseconds(100)
-                if let (at, length) = pauseAt, elapsed == at { await limiter.pause(for: length) }
+                if let (at, happen) = event, elapsed == at { await happen() }
             }
         }
         return times.withLock { $0.sorted() }
@@ -62,7 +62,7 @@ import Testing
         // Requests at 0 and 1 s; at 1.5 s the service says wait 5 s: the next goes at 6.5 s.
         let times = await passTimes(
             count: 4, limiter: limiter, clock: clock, advanceBy: .seconds(10),
-            pauseAt: (.milliseconds(1500), .seconds(5)))
+            at: (.milliseconds(1500), { await limiter.pause(for: .seconds(5)) }))
         #expect(times == [0, 1, 6.5, 7.5].map { Duration.seconds($0) })
     }
 
@@ -72,6 +72,62 @@ import Testing
         #expect(await limiter.pause(for: .seconds(5)) == true)
         #expect(await limiter.pause(for: .seconds(3)) == false)
         #expect(await limiter.pause(for: .seconds(8)) == true)
+    }
+
+    @Test func a429LowersThePaceOncePerRoundTripAndAnswersBringItBack() async throws {
+        let clock = TestClock<Duration>()
+        let limiter = RateLimiter(rate: Rate("60/min")!, clock: clock)
+        let early = try await limiter.acquire()
+        await clock.advance(by: .milliseconds(500))
+        let first = await limiter.rateLimited(sentAt: early, latency: .zero, retryAfter: nil)
+        #expect(first == .init(paused: true, lowered: true, first: true))
+        #expect(await limiter.share == 0.95)
+        // Another 429 to a request that left before the pace came down says nothing new.
+        let again = await limiter.rateLimited(sentAt: early, latency: .zero, retryAfter: nil)
+        #expect(!again.lowered)
+        #expect(await limiter.share == 0.95)
+        // One to a request sent after it does.
+        await clock.advance(by: .seconds(2))
+        let later = try await limiter.acquire()
+        #expect(await limiter.rateLimited(sentAt: later, latency: .zero, retryAfter: nil).lowered)
+        let lowered = await limiter.share
+        #expect(abs(lowered - 0.9025) < 1e-12)
+        // Each other answer climbs back a little: 100 undo one 429, and it never goes past the rate.
+        for _ in 0..<100 { await limiter.answered(after: .zero) }
+        let climbed = await limiter.share
+        #expect(abs(climbed - 0.9525) < 1e-9)
+        for _ in 0..<1000 { await limiter.answered(after: .zero) }
+        #expect(await limiter.share == 1)
+        #expect(await limiter.interval == .seconds(1))
+    }
+
+    @Test func without429sTheLatencySpreadAddsItsShareOfAMinute() async {
+        let limiter = RateLimiter(rate: Rate("60/min")!, clock: TestClock<Duration>())
+        // Round trips from 300 to 696 ms: from the 5th to the 95th percentile is 0.36 s,
+        // which sixty requests a minute share: 6 ms each.
+        for step in 0..<100 { await limiter.answered(after: .milliseconds(300 + 4 * step)) }
+        #expect(await limiter.share == 1)
+        let headroom = await limiter.headroom.seconds
+        #expect(abs(headroom - 0.36 / 60) < 1e-9)
+        // One stray answer of 5 s does not move it.
+        await limiter.answered(after: .seconds(5))
+        let after = await limiter.headroom.seconds
+        #expect(abs(after - 0.36 / 60) < 1e-9)
+    }
+
+    @Test func a429WithoutRetryAfterPausesEveryoneForOneInterval() async {
+        let clock = CountingClock()
+        let limiter = RateLimiter(rate: Rate("60/min")!, burst: 1, clock: clock)
+        // Requests at 0 and 1 s; at 1.5 s a 429 without Retry-After: the pace drops to 57/min
+        // and everyone waits one interval at it, to 2.55 s. The one due at 2 s waits it out and
+        // queues again, behind the one due at 3 s.
+        let times = await passTimes(
+            count: 4, limiter: limiter, clock: clock, advanceBy: .seconds(6),
+            at: (
+                .milliseconds(1500),
+                { _ = await limiter.rateLimited(sentAt: clock.now, latency: .zero, retryAfter: nil) }
+            ))
+        #expect(times == [0, 1, 3, 4].map { Duration.seconds($0) })
     }
 
     @Test func ratesParse() {
@@ -111,6 +167,9 @@ final class CountingClock: Clock, Sendable {
         defer { _ = sleeping.withLock { $0.remove(at: $0.firstIndex(of: deadline)!) } }
         try await base.sleep(until: deadline, tolerance: tolerance)
     }
+
+    /// The earliest deadline anyone sleeps until.
+    var nextDeadline: TestClock<Duration>.Instant? { sleeping.withLock { $0.min() } }
 
     /// True when each of `count` callers has passed or sleeps until after now. A caller
     /// woken but not yet run still counts as asleep with a deadline come, so it is waited for.

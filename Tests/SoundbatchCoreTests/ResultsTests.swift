@@ -7,18 +7,73 @@ import Testing
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
 
-@Suite struct PollScheduleTests {
-    @Test func theFirstLookComesAtTheETAOrAfterTenSeconds() {
-        let schedule = PollSchedule()
-        #expect(schedule.firstLook(eta: 25) == .seconds(25))
-        #expect(schedule.firstLook(eta: 0) == .zero)
-        #expect(schedule.firstLook(eta: nil) == .seconds(10))
-        #expect(schedule.firstLook(eta: -1) == .seconds(10))
+@Suite struct LookScheduleTests {
+    /// A schedule that has seen `durations` (each bracketed exactly).
+    func learned(_ durations: [Double], audioLength: Int? = nil) -> LookSchedule {
+        var schedule = LookSchedule()
+        for seconds in durations { schedule.learn(seenAt: seconds, runningAt: seconds, audioLength: audioLength) }
+        return schedule
     }
 
-    @Test func laterLooksBackOffToOneAMinute() {
-        let schedule = PollSchedule()
-        #expect((1...7).map { schedule.gap(afterLook: $0) } == [5, 10, 20, 40, 60, 60, 60].map { Duration.seconds($0) })
+    @Test func untaughtTheFirstLookComesAtTheETAOrAfterTenSecondsThenEveryFive() {
+        let schedule = LookSchedule()
+        #expect(schedule.firstLook(eta: 25, audioLength: nil) == 25)
+        #expect(schedule.firstLook(eta: 0, audioLength: nil) == 0)
+        #expect(schedule.firstLook(eta: nil, audioLength: nil) == 10)
+        #expect(schedule.firstLook(eta: -1, audioLength: nil) == 10)
+        // Every 5 s, or a quarter of the age when longer, at most a minute.
+        #expect([10, 19, 40, 100, 400].map { schedule.nextLook(after: $0, audioLength: nil) } == [15, 24, 50, 125, 460])
+    }
+
+    @Test func taughtTheLooksComeWhereTasksFinish() {
+        // Tasks took 20, 21, ... 39 s.
+        let schedule = learned((20..<40).map(Double.init))
+        // The first look when a quarter have finished (the 5th of 20)...
+        #expect(schedule.firstLook(eta: nil, audioLength: nil) == 24)
+        // ...the next when a quarter of those still running have: after 24, 15 remain; the 4th is 28.
+        #expect(schedule.nextLook(after: 24, audioLength: nil) == 28)
+        // Near the end they come closer (never under a second), and are never more than 8 s apart.
+        #expect(schedule.nextLook(after: 37.5, audioLength: nil) == 38.5)
+        #expect(learned([10, 10, 10, 10, 50]).nextLook(after: 10, audioLength: nil) == 18)
+        // Past every time seen, a quarter of the age, at most a minute.
+        #expect(schedule.nextLook(after: 60, audioLength: nil) == 75)
+        #expect(schedule.nextLook(after: 1000, audioLength: nil) == 1060)
+        // The service's eta is its word.
+        #expect(schedule.firstLook(eta: 3, audioLength: nil) == 3)
+    }
+
+    @Test func aTaskSeenFinishedAtItsFirstLookTeachesTheMiddleOfItsTime() {
+        var schedule = LookSchedule()
+        for _ in 0..<5 { schedule.learn(seenAt: 10, runningAt: nil, audioLength: nil) }
+        #expect(schedule.firstLook(eta: nil, audioLength: nil) == 5)
+    }
+
+    @Test func eachAudioLengthIsLearnedApartOnceItHasEnough() {
+        var schedule = learned(Array(repeating: 10, count: 20))
+        for _ in 0..<4 { schedule.learn(seenAt: 60, runningAt: 60, audioLength: 30) }
+        #expect(schedule.firstLook(eta: nil, audioLength: 30) == 10)  // 4 are not enough: the batch's times
+        schedule.learn(seenAt: 60, runningAt: 60, audioLength: 30)
+        #expect(schedule.firstLook(eta: nil, audioLength: 30) == 60)
+        #expect(schedule.firstLook(eta: nil, audioLength: 5) == 10)
+    }
+
+    @Test func theOldestTimesAreForgotten() {
+        var schedule = learned(Array(repeating: 100, count: 200))
+        for _ in 0..<150 { schedule.learn(seenAt: 10, runningAt: 10, audioLength: nil) }
+        #expect(schedule.learned == 200)
+        #expect(schedule.firstLook(eta: nil, audioLength: nil) == 10)
+        #expect(schedule.nextLook(after: 10, audioLength: nil) == 18)  // the 100 s ones are the remaining 50
+    }
+
+    @Test func theChanceATaskHasFinishedRanksTheLooksDue() {
+        let schedule = learned((20..<40).map(Double.init))
+        let chance = schedule.chance(finishedBy: 30, runningAt: 20, eta: nil, audioLength: nil)
+        #expect(abs(chance - 10.0 / 19) < 1e-12)  // 10 of the 19 still running at 20 s were done by 30 s
+        #expect(schedule.chance(finishedBy: 24, runningAt: nil, eta: nil, audioLength: nil) == 0.25)
+        #expect(schedule.chance(finishedBy: 45, runningAt: 40, eta: nil, audioLength: nil) == 0.01)
+        #expect(schedule.chance(finishedBy: 5, runningAt: nil, eta: 4, audioLength: nil) == 0.9)
+        #expect(schedule.chance(finishedBy: 3, runningAt: nil, eta: 4, audioLength: nil) == 0)
+        #expect(LookSchedule().chance(finishedBy: 30, runningAt: 10, eta: nil, audioLength: nil) == 0)
     }
 
     @Test func statusesAreComparedWithoutCaseAndUnknownOnesMeanRunning() {
@@ -91,9 +146,11 @@ import Testing
     func fastTracking(_ tweak: (inout TrackSettings) -> Void = { _ in }) -> TrackSettings {
         var settings = TrackSettings()
         settings.pollRate = Rate("1000/s")!
-        settings.schedule.unknownETA = .milliseconds(50)
-        settings.schedule.firstGap = .milliseconds(50)
-        settings.schedule.maxGap = .milliseconds(200)
+        settings.schedule.priorFirstLook = 0.05
+        settings.schedule.priorGap = 0.05
+        settings.schedule.minGap = 0.02
+        settings.schedule.likelyGap = 0.2
+        settings.schedule.maxGap = 0.2
         tweak(&settings)
         return settings
     }
@@ -102,7 +159,8 @@ import Testing
         .with {
             $0.submitsPerMinute = nil
             $0.pollsPerMinute = nil
-            $0.taskSeconds = 0.2...0.6
+            $0.generationTime = .milliseconds(400)
+            $0.eta = .true
             tweak(&$0)
         }
     }
@@ -163,7 +221,7 @@ import Testing
     }
 
     @Test func onceLooksAtEachUnfinishedJobOneTime() async throws {
-        try await Sandbox.withRunning(quickTasks { $0.taskSeconds = 100...100 }) { url, _ in
+        try await Sandbox.withRunning(quickTasks { $0.generationTime = .seconds(100) }) { url, _ in
             let (ledger, batchID) = try await submitted(5, url: url)
             let counters = try await follow(ledger, batchID, url: url, settings: fastTracking { $0.once = true })
             #expect(counters.looks == 5)
@@ -176,7 +234,7 @@ import Testing
     }
 
     @Test func aTaskThatNeverFinishesIsGivenUpOnAndLeftResumable() async throws {
-        try await Sandbox.withRunning(quickTasks { $0.taskSeconds = 1000...1000 }) { url, _ in
+        try await Sandbox.withRunning(quickTasks { $0.generationTime = .seconds(1000) }) { url, _ in
             let (ledger, batchID) = try await submitted(2, url: url)
             // The wall clock says an hour has passed since submission.
             let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)

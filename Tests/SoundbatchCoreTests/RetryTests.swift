@@ -14,7 +14,8 @@ import Testing
     func sandbox(generationFails: Bool) -> SandboxConfiguration {
         .with {
             $0.submitsPerMinute = nil
-            $0.taskSeconds = 0.1...0.3
+            $0.generationTime = .milliseconds(200)
+            $0.eta = .true
             $0.generationFailureRate = generationFails ? 1 : 0
         }
     }

@@ -196,3 +196,9 @@ func postJSON(_ body: String, to url: String, timeout: Int64 = 5) async throws -
     _ = try await response.body.collect(upTo: 1 << 16)
     return Int(response.status.code)
 }
+
+/// GETs a URL and returns the body's size in bytes.
+func bodySize(of url: String) async throws -> Int {
+    let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(5))
+    return try await response.body.collect(upTo: 1 << 24).readableBytes
+}

@@ -11,45 +11,49 @@ import Testing
 @Suite struct TrackerClockTests {
     let folder = try! TemporaryFolder()
 
-    /// Answers every look with the same status, in lower case, and notes when it was asked.
+    /// Answers each look with what `answer` says of the task at the clock's time (seconds),
+    /// and notes who was looked at when.
     struct ScriptedService: StatusChecker {
         let clock: TestClock<Duration>
-        let looks = Locked<[Duration]>([])
-        let status: String
-        /// Answer 404, as for a task the service does not know.
-        var notFound = false
+        let looks = Locked<[(task: String, at: Duration)]>([])
+        let answer: @Sendable (_ taskID: String, _ now: Double) -> StatusOutcome
 
         func status(taskID: String) async -> StatusOutcome {
             let now = TestClock<Duration>.Instant().duration(to: clock.now)
-            looks.withLock { $0.append(now) }
-            if notFound { return .retryable(status: 404, error: "HTTP 404: no such task", retryAfter: nil) }
-            return .found(RemoteStatus(taskID: taskID, status: status))
+            looks.withLock { $0.append((taskID, now)) }
+            return answer(taskID, now.seconds)
         }
     }
 
-    /// Runs the tracker on one job submitted at `start` with `eta`, advancing the test
-    /// clock a second at a time, but only while the tracker waits on it.
-    func track(
-        eta: Int?, status: String, giveUpAfter: Duration, notFound: Bool = false
-    ) async throws -> ([Duration], TrackCounters, SQLiteLedger) {
+    /// Runs the tracker over jobs `t0`, `t1`... submitted at the given seconds with the given
+    /// etas, moving the test clock from one wake-up to the next, but only while the tracker
+    /// waits on it. `whileAsleep` runs each time it does, with the clock's time.
+    func trackBatch(
+        _ jobs: [(submittedAt: Double, eta: Int?)], settings: TrackSettings = TrackSettings(),
+        whileAsleep: @escaping (SQLiteLedger, Double) async throws -> Void = { _, _ in },
+        answer: @escaping @Sendable (_ taskID: String, _ now: Double) -> StatusOutcome
+    ) async throws -> (looks: [(task: String, at: Duration)], counters: TrackCounters, ledger: SQLiteLedger) {
         let ledger = try SQLiteLedger(path: folder.file("l.sqlite"))
-        _ = try ledger.ingest(CSVReader(path: folder.write("b.csv", "prompt\nx\n")), batch: "b", skipInvalid: false)
+        let csv = "prompt\n" + jobs.indices.map { "sound \($0)\n" }.joined()
+        _ = try ledger.ingest(CSVReader(path: folder.write("b.csv", csv)), batch: "b", skipInvalid: false)
         let start = Date(timeIntervalSince1970: 1_790_000_000)
         try await ledger.database.write { db in
-            try db.execute(
-                sql: "UPDATE jobs SET state = 'submitted', task_id = 't', submitted_at = ?, eta = ?",
-                arguments: [Timestamp.string(start), eta])
+            for (index, job) in jobs.enumerated() {
+                try db.execute(
+                    sql: "UPDATE jobs SET state = 'submitted', task_id = ?, submitted_at = ?, eta = ? WHERE id = ?",
+                    arguments: [
+                        "t\(index)", Timestamp.string(start.addingTimeInterval(job.submittedAt)), job.eta, index + 1
+                    ])
+            }
         }
-        let clock = TestClock<Duration>()
-        let service = ScriptedService(clock: clock, status: status, notFound: notFound)
-        var settings = TrackSettings()
-        settings.giveUpAfter = giveUpAfter
+        let clock = CountingClock()
+        let service = ScriptedService(clock: clock.base, answer: answer)
         var logger = Logger(label: "t")
         logger.logLevel = .critical
+        let seconds: @Sendable () -> Double = { TestClock<Duration>.Instant().duration(to: clock.now).seconds }
         let tracker = Tracker(
             ledger: ledger, checker: service, settings: settings, clock: clock,
-            wallClock: { start.addingTimeInterval(TestClock<Duration>.Instant().duration(to: clock.now).seconds) },
-            stop: StopSignal(), logger: logger)
+            wallClock: { start.addingTimeInterval(seconds()) }, stop: StopSignal(), logger: logger)
         let finished = Locked<TrackCounters?>(nil)
         let batchID = try await ledger.batchID(named: "b")
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -57,22 +61,52 @@ import Testing
                 let counters = try await tracker.run(batchID: batchID)
                 finished.withLock { $0 = counters }
             }
-            for _ in 0..<1000 where finished.value == nil {
+            for _ in 0..<10_000 where finished.value == nil {
                 // Advance only while the tracker sleeps on the clock, not while it writes the ledger.
-                while (try? await clock.checkSuspension()) != nil, finished.value == nil {
+                while clock.nextDeadline == nil, finished.value == nil {
                     try await Task.sleep(for: .milliseconds(1))
                 }
-                await clock.advance(by: .seconds(1))
+                guard let next = clock.nextDeadline else { break }
+                try await whileAsleep(ledger, seconds())
+                await clock.base.advance(to: next)
             }
             try await group.waitForAll()
         }
         return (service.looks.value, try #require(finished.value), ledger)
     }
 
-    @Test func looksComeAtTheETAThenBackOffToAMinuteUntilGivenUp() async throws {
+    /// One job, submitted at 0, whose every look answers `status` (or 404).
+    func track(
+        eta: Int?, status: String, giveUpAfter: Duration, notFound: Bool = false
+    ) async throws -> ([Duration], TrackCounters, SQLiteLedger) {
+        var settings = TrackSettings()
+        settings.giveUpAfter = giveUpAfter
+        let (looks, counters, ledger) = try await trackBatch([(0, eta)], settings: settings) { taskID, _ in
+            notFound
+                ? .retryable(status: 404, error: "HTTP 404: no such task", retryAfter: nil)
+                : .found(RemoteStatus(taskID: taskID, status: status))
+        }
+        return (looks.map(\.at), counters, ledger)
+    }
+
+    /// The ages the untaught schedule looks at, from `first` until `end`.
+    func untaughtLooks(from first: Double, through end: Double) -> [Duration] {
+        let schedule = LookSchedule()
+        let ages = sequence(first: first) { schedule.nextLook(after: $0, audioLength: nil) }.prefix { $0 <= end }
+        return ages.map { .seconds($0) }
+    }
+
+    /// Equal but for rounding.
+    func same(_ a: [Duration], _ b: [Duration]) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { abs(($0 - $1).seconds) < 1e-6 }
+    }
+
+    @Test func looksComeAtTheETAThenFollowTheScheduleUntilGivenUp() async throws {
         let (looks, counters, ledger) = try await track(eta: 3, status: "in_progress", giveUpAfter: .seconds(200))
-        #expect(looks == [3, 8, 18, 38, 78, 138, 198, 258].map { Duration.seconds($0) })
-        #expect(counters.timedOut == 1 && counters.looks == 8)
+        let expected = untaughtLooks(from: 3, through: 230)  // the first look past 200 s is the last
+        #expect(same(looks, expected), "\(looks)")
+        #expect(Array(expected.prefix(6)) == [3, 8, 13, 18, 23, 28.75].map { Duration.seconds($0) })
+        #expect(counters.timedOut == 1 && counters.looks == expected.count)
         let state = try await ledger.database.read {
             try String.fetchOne($0, sql: "SELECT state || ' ' || remote_status FROM jobs")
         }
@@ -88,16 +122,66 @@ import Testing
     @Test func aTaskAnswered404ForAMinuteIsUnknownToTheService() async throws {
         let (looks, counters, ledger) = try await track(
             eta: nil, status: "", giveUpAfter: .seconds(600), notFound: true)
-        // 404s at 10, 15, 25 and 45 s are not yet a minute apart; at 85 s they are.
-        #expect(looks == [10, 15, 25, 45, 85].map { Duration.seconds($0) })
+        // The 404s are not yet a minute apart until the ninth look, at 76 s.
+        #expect(same(looks, untaughtLooks(from: 10, through: 77)), "\(looks)")
+        #expect(looks.count == 9)
         #expect(counters.remoteMissing == 1 && counters.timedOut == 0 && counters.stillRunning == 0)
         let job = try await ledger.database.read { try Row.fetchOne($0, sql: "SELECT state, last_error FROM jobs")! }
         #expect(job["state"] == "remote_missing")
-        #expect((job["last_error"] as String).contains("404 5 times over 75 s"))
+        #expect((job["last_error"] as String).contains("404 9 times over 66 s"))
         let outcomes = try await ledger.database.read {
             try String.fetchAll($0, sql: "SELECT DISTINCT outcome FROM attempts")
         }
         #expect(outcomes == ["not_found"])
         #expect(RunOutcome.afterTracking(counters, stopReason: nil) == .someFailed)
+    }
+
+    @Test func theBatchTeachesWhenToLook() async throws {
+        // 60 tasks, one a second, taking 20 to 29 s, in no order.
+        let takes = (0..<60).map { 20 + Double($0 * 7 % 10) }
+        let jobs = (0..<60).map { (submittedAt: Double($0), eta: Int?.none) }
+        let (looks, counters, _) = try await trackBatch(jobs) { taskID, now in
+            let index = Int(taskID.dropFirst())!
+            let done = now >= Double(index) + takes[index]
+            return .found(RemoteStatus(taskID: taskID, status: done ? "COMPLETED" : "IN_PROGRESS"))
+        }
+        #expect(counters.completed == 60)
+        // How long after finishing each task was seen, once the first 20 have taught the schedule.
+        let seen = Dictionary(grouping: looks, by: \.task).mapValues { $0.map(\.at.seconds).max()! }
+        let delays = (20..<60).map { seen["t\($0)"]! - (Double($0) + takes[$0]) }
+        let perTask = Double(looks.filter { Int($0.task.dropFirst())! >= 20 }.count) / 40
+        // (An untaught schedule, a look each 5 s or more, would be 2.5 s late on average.)
+        #expect(delays.max()! <= 6, "\(delays)")
+        #expect(delays.reduce(0, +) / 40 <= 2.2, "\(delays)")
+        #expect(perTask <= 4, "\(perTask) looks per task")
+    }
+
+    @Test func aTaskACallbackSettledIsNotLookedAtAgain() async throws {
+        var settled = false
+        let (looks, counters, ledger) = try await trackBatch(
+            [(0, 3)],
+            whileAsleep: { ledger, now in
+                // Before its first look, the webhook records it completed.
+                if !settled, now < 3 {
+                    let done = RemoteStatus(taskID: "t0", status: "COMPLETED", audioURL: "http://x/a.wav")
+                    try await ledger.recordStatus(jobID: 1, done)
+                    settled = true
+                }
+            },
+            answer: { taskID, _ in .found(RemoteStatus(taskID: taskID, status: "IN_PROGRESS")) })
+        #expect(looks.isEmpty && counters.completed == 1 && counters.looks == 0)
+        #expect(try await ledger.state(jobID: 1) == .completed)
+    }
+
+    @Test func whenLooksAreScarceTheTaskMostLikelyFinishedGoesFirst() async throws {
+        var settings = TrackSettings()
+        settings.pollRate = Rate("1/min")!
+        // t0 takes the first slot at 0 s; by the next, at 60 s, t1 (no eta, due at 10 s) and
+        // t2 (its eta of 20 s passed) are both due: the service's eta makes t2 the likelier.
+        let (looks, _, _) = try await trackBatch([(0, 0), (0, nil), (0, 20)], settings: settings) { taskID, _ in
+            .found(RemoteStatus(taskID: taskID, status: "COMPLETED"))
+        }
+        #expect(looks.map(\.task) == ["t0", "t2", "t1"])
+        #expect(looks.map(\.at) == [0, 60, 120].map { Duration.seconds($0) })
     }
 }

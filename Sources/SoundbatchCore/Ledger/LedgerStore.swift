@@ -155,6 +155,9 @@ public protocol StatusLedger: BatchDirectory {
     /// The batch's jobs still running at the service, in id order.
     func submittedJobs(batchID: Int64) async throws -> [TrackedJob]
 
+    /// A job's state now: a callback may have settled it since the tracker took it in.
+    func state(jobID: Int64) async throws -> JobState?
+
     /// The job that holds this task, and its batch, if any.
     func job(taskID: String) async throws -> (id: Int64, batchID: Int64)?
 

@@ -58,13 +58,16 @@ public struct TrackedJob: Sendable, Equatable {
     public var submittedAt: Date
     /// Seconds, when the service said.
     public var eta: Int?
+    /// The seconds of sound asked for, if the row said: generation time may depend on it.
+    public var audioLength: Int?
 
-    public init(id: Int64, row: String, taskID: String, submittedAt: Date, eta: Int?) {
+    public init(id: Int64, row: String, taskID: String, submittedAt: Date, eta: Int?, audioLength: Int? = nil) {
         self.id = id
         self.row = row
         self.taskID = taskID
         self.submittedAt = submittedAt
         self.eta = eta
+        self.audioLength = audioLength
     }
 }
 

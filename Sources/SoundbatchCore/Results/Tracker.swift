@@ -12,7 +12,9 @@ extension MusicGPTClient: StatusChecker {}
 
 public struct TrackSettings: Sendable {
     public var pollRate = Rate(count: 200, per: .seconds(60))
-    public var schedule = PollSchedule()
+    public var schedule = LookSchedule()
+    /// Looks under way at once, at most: enough that latency never holds the look rate back.
+    public var concurrentLooks = 16
     /// A task still running this long after submission is left for a later `track`.
     public var giveUpAfter: Duration = .seconds(30 * 60)
     /// One look at each unfinished job, then stop.
@@ -46,6 +48,11 @@ public struct TrackCounters: Sendable, Equatable {
 
 /// Follows a batch's submitted tasks to their end through the status endpoint, records
 /// what the service says, and hands completed jobs to the downloader.
+///
+/// Looks go out concurrently at the look rate, each when its task is likely to have
+/// finished (`LookSchedule`, learned from the batch); when more are due than the rate
+/// allows, the tasks most likely finished go first. A task a callback has settled in the
+/// ledger meanwhile is not looked at again.
 public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
     private let ledger: any StatusLedger
     private let checker: any StatusChecker
@@ -80,12 +87,23 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
 
     public var progress: TrackCounters { counters.withLock { $0 } }
 
-    /// What wakes the tracker when no look is due.
+    /// What wakes the tracker when no look can go.
     private enum Wake: Sendable {
         case arrived(TrackedJob)
         case arrivalsEnded
+        case looked(Followed, After)
         case lookDue
         case stopped
+    }
+
+    /// What a look leaves to do.
+    private enum After: Sendable {
+        /// Look again: the look, at age `lookedAt`, found the task running, or told nothing.
+        case again(lookedAt: Double, running: Bool, notFound: NotFound?)
+        /// It completed, seen at this age.
+        case completed(seenAt: Double)
+        /// Nothing more to do (failed, unknown to the service, given up, settled by a callback).
+        case over
     }
 
     /// Tracks every submitted job of the batch, and the jobs `incoming` brings while it runs
@@ -95,8 +113,15 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         batchID: Int64, incoming: AsyncStream<TrackedJob>? = nil,
         completed: @escaping @Sendable (Int64) async -> Void = { _ in }
     ) async throws -> TrackCounters {
-        var queue = Heap<Due<C.Instant>>()
-        for job in try await ledger.submittedJobs(batchID: batchID) { schedule(job, into: &queue) }
+        var schedule = settings.schedule
+        /// Not yet due, by when they are.
+        var waiting = Heap<Due<C.Instant>>()
+        /// Due, waiting for a look.
+        var ready: [Followed] = []
+        var looking = 0
+        for job in try await ledger.submittedJobs(batchID: batchID) {
+            follow(Followed(job: job), schedule: schedule, into: &waiting)
+        }
 
         let (wakes, wake) = AsyncStream.makeStream(of: Wake.self)
         try await withThrowingDiscardingTaskGroup { group in
@@ -114,28 +139,33 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
             /// The earliest time a wake-up is already set for.
             var alarm: C.Instant?
             var wakeUps = wakes.makeAsyncIterator()
+            func promote() {
+                while let next = waiting.min, next.due <= clock.now || settings.once {
+                    ready.append(waiting.removeMin().entry)
+                }
+            }
             while !stop.isStopped {
-                if let next = queue.min, next.due <= clock.now || settings.once {
-                    queue.removeMin()
-                    guard try await stop.unlessStopped({ try await self.limiter.acquire() }) else { break }
+                promote()
+                if !ready.isEmpty, looking < settings.concurrentLooks {
+                    guard let slot = try await stop.unlessStopped({ try await self.limiter.acquire() }) else { break }
                     do {
                         try await health.admit()
                     } catch let down as ServiceDown {
                         stop.stop(.serviceDown(since: down.since, reason: down.reason))
-                        queue.insert(next)  // still running, as far as anyone knows
                         break
                     }
-                    try await look(at: next, into: &queue, completed: completed)
+                    promote()
+                    let entry = ready.remove(at: mostLikelyFinished(ready, schedule: schedule))
+                    looking += 1
+                    group.addTask {
+                        let after = try await self.look(at: entry, slot: slot, completed: completed)
+                        wake.yield(.looked(entry, after))
+                    }
                     continue
                 }
-                guard let next = queue.min?.due else {
-                    if !arriving { break }  // nothing left, and nothing more coming
-                    guard let woken = await wakeUps.next() else { break }
-                    take(woken, into: &queue, arriving: &arriving)
-                    continue
-                }
+                if ready.isEmpty, waiting.isEmpty, looking == 0, !arriving { break }  // nothing left, nor coming
                 // Sleep until the next look is due, unless a wake-up is set for then already.
-                if alarm.map({ next < $0 }) ?? true {
+                if ready.isEmpty, let next = waiting.min?.due, alarm.map({ next < $0 }) ?? true {
                     alarm = next
                     group.addTask {
                         try? await self.clock.sleep(until: next, tolerance: nil)
@@ -144,136 +174,198 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                 }
                 guard let woken = await wakeUps.next() else { break }
                 if let set = alarm, clock.now >= set { alarm = nil }
-                take(woken, into: &queue, arriving: &arriving)
+                switch woken {
+                case let .arrived(job): follow(Followed(job: job), schedule: schedule, into: &waiting)
+                case .arrivalsEnded: arriving = false
+                case let .looked(entry, after):
+                    looking -= 1
+                    switch after {
+                    case let .again(lookedAt, running, notFound) where !settings.once:
+                        var next = entry
+                        next.looks += 1
+                        if running { next.runningAt = lookedAt }
+                        next.notFound = notFound
+                        follow(next, lookedAt: lookedAt, schedule: schedule, into: &waiting)
+                    case let .completed(seenAt):
+                        schedule.learn(seenAt: seenAt, runningAt: entry.runningAt, audioLength: entry.job.audioLength)
+                    case .again, .over: break
+                    }
+                case .lookDue, .stopped: break
+                }
             }
             group.cancelAll()
         }
-        let left = queue.count
+        let left = waiting.count + ready.count
         counters.withLock { $0.stillRunning = left }
         return progress
     }
 
-    private func take(_ wake: Wake, into queue: inout Heap<Due<C.Instant>>, arriving: inout Bool) {
-        switch wake {
-        case let .arrived(job): schedule(job, into: &queue)
-        case .arrivalsEnded: arriving = false
-        case .lookDue, .stopped: break
-        }
-    }
+    /// The task's age now, in seconds.
+    private func age(of job: TrackedJob) -> Double { wallClock().timeIntervalSince(job.submittedAt) }
 
-    private func schedule(_ job: TrackedJob, into queue: inout Heap<Due<C.Instant>>) {
-        counters.withLock { $0.followed += 1 }
-        // The first look is due at submission + eta, in wall-clock time; translate to the clock.
-        let firstLook = job.submittedAt.addingTimeInterval(settings.schedule.firstLook(eta: job.eta).seconds)
-        let wait = max(0, firstLook.timeIntervalSince(wallClock()))
-        queue.insert(Due(due: clock.now.advanced(by: .milliseconds(Int64(wait * 1000))), job: job, looks: 0))
-    }
-
-    private func look(
-        at entry: Due<C.Instant>, into queue: inout Heap<Due<C.Instant>>,
-        completed: @escaping @Sendable (Int64) async -> Void
-    ) async throws {
+    /// Puts a task in line for its next look, or gives up on it when it has run too long.
+    /// `lookedAt` is its age at the look just made.
+    private func follow(
+        _ entry: Followed, lookedAt: Double? = nil, schedule: LookSchedule, into waiting: inout Heap<Due<C.Instant>>
+    ) {
         let job = entry.job
-        let started = wallClock()
-        let startInstant = clock.now
-        let outcome = await checker.status(taskID: job.taskID)
-        let latency = startInstant.duration(to: clock.now)
-        await health.record(outcome.signal, jobID: job.id)
-        counters.withLock { $0.looks += 1 }
-        var reschedule = true
-        /// The 404s in a row so far, and when the first came.
-        var notFound: (since: Date, count: Int)?
-        switch outcome {
-        case let .found(remote):
-            try await ledger.recordAttempt(
-                jobID: job.id, kind: .poll, outcome: outcome.attemptOutcome, startedAt: started, latency: latency,
-                httpStatus: 200, error: nil)
-            let (state, _) = try await ledger.recordStatus(jobID: job.id, remote, now: wallClock())
-            switch state {
-            case .completed:
-                let took = wallClock().timeIntervalSince(job.submittedAt)
-                counters.withLock {
-                    $0.completed += 1
-                    $0.generationSeconds += took
-                }
-                reschedule = false
-                await completed(job.id)
-            case .generationFailed:
-                counters.withLock { $0.generationFailed += 1 }
-                logger.warning(
-                    "\(job.row): the service could not generate it: \(remote.statusMessage ?? remote.status)")
-                reschedule = false
-            default:
-                break
-            }
-        case let .retryable(status, error, retryAfter):
-            try await ledger.recordAttempt(
-                jobID: job.id, kind: .poll, outcome: outcome.attemptOutcome, startedAt: started, latency: latency,
-                httpStatus: status, error: error)
-            if status == 404 {
-                notFound = entry.notFound.map { ($0.since, $0.count + 1) } ?? (started, 1)
-                if let notFound, notFound.count >= settings.missingAfterLooks,
-                    wallClock().timeIntervalSince(notFound.since) >= settings.missingAfter.seconds
-                {
-                    let seconds = Int(wallClock().timeIntervalSince(notFound.since))
-                    let reason =
-                        "the service does not know task \(job.taskID): its status answered 404 "
-                        + "\(notFound.count) times over \(seconds) s"
-                    if try await ledger.recordMissing(jobID: job.id, reason: reason, now: wallClock()) {
-                        counters.withLock { $0.remoteMissing += 1 }
-                        logger.warning("\(job.row): \(reason)")
-                    }
-                    return
-                }
-            } else if status == 429 {
-                counters.withLock { $0.rateLimited += 1 }
-                let pause = retryAfter ?? settings.schedule.firstGap
-                if await limiter.pause(for: pause) {
-                    logger.notice(
-                        """
-                        the status endpoint is rate limiting (HTTP 429); \
-                        pausing looks for \(Dispatcher<C>.format(pause))
-                        """
-                    )
-                }
-            } else {
-                logger.debug("\(job.row): status look failed: \(error)")
-            }
-        case let .keyRejected(status, error):
-            try await ledger.recordAttempt(
-                jobID: job.id, kind: .poll, outcome: outcome.attemptOutcome, startedAt: started, latency: latency,
-                httpStatus: status, error: error)
-            stop.stop(.keyRejected(error))
-            return
-        }
-        guard reschedule, !settings.once else { return }
-        let age = wallClock().timeIntervalSince(job.submittedAt)
-        if age >= settings.giveUpAfter.seconds {
+        let now = age(of: job)
+        if entry.looks == 0 {
+            counters.withLock { $0.followed += 1 }
+        } else if now >= settings.giveUpAfter.seconds {
             counters.withLock { $0.timedOut += 1 }
             logger.warning(
                 """
-                \(job.row): task \(job.taskID) still not finished after \(Int(age / 60)) minutes; \
+                \(job.row): task \(job.taskID) still not finished after \(Int(now / 60)) minutes; \
                 giving up for now (run `soundbatch track` later)
                 """
             )
             return
         }
-        let looks = entry.looks + 1
-        queue.insert(
-            Due(
-                due: clock.now.advanced(by: settings.schedule.gap(afterLook: looks)), job: job, looks: looks,
-                notFound: notFound))
+        let lookAt =
+            entry.looks == 0
+            ? schedule.firstLook(eta: job.eta, audioLength: job.audioLength)
+            : schedule.nextLook(after: lookedAt ?? now, audioLength: job.audioLength)
+        let wait = max(0, lookAt - now)
+        waiting.insert(Due(due: clock.now.advanced(by: .seconds(wait)), entry: entry))
+    }
+
+    /// Of the tasks due, the one most likely to have finished since it was last seen running;
+    /// among equals, the one due longest.
+    private func mostLikelyFinished(_ ready: [Followed], schedule: LookSchedule) -> Int {
+        guard ready.count > 1 else { return 0 }
+        let chances = ready.map {
+            schedule.chance(
+                finishedBy: age(of: $0.job), runningAt: $0.runningAt, eta: $0.job.eta, audioLength: $0.job.audioLength)
+        }
+        return chances.indices.max { chances[$0] < chances[$1] || (chances[$0] == chances[$1] && $0 > $1) } ?? 0
+    }
+
+    /// Looks at one task in the limiter's `slot`, records what the service says, and tells
+    /// what is left to do.
+    private func look(
+        at entry: Followed, slot: C.Instant, completed: @escaping @Sendable (Int64) async -> Void
+    ) async throws -> After {
+        let job = entry.job
+        // A callback may have settled it since.
+        switch try await ledger.state(jobID: job.id) {
+        case .submitted?: break
+        case .completed?:
+            counters.withLock { $0.completed += 1 }
+            await completed(job.id)
+            return .over
+        case .generationFailed?:
+            counters.withLock { $0.generationFailed += 1 }
+            return .over
+        default: return .over
+        }
+        let started = wallClock()
+        let startInstant = clock.now
+        let outcome = await checker.status(taskID: job.taskID)
+        let latency = startInstant.duration(to: clock.now)
+        let seenAt = age(of: job)
+        await health.record(outcome.signal, jobID: job.id)
+        counters.withLock { $0.looks += 1 }
+        if case let .retryable(429, _, retryAfter) = outcome {
+            counters.withLock { $0.rateLimited += 1 }
+            let change = await limiter.rateLimited(sentAt: slot, latency: latency, retryAfter: retryAfter)
+            if change.paused, let retryAfter {
+                logger.notice(
+                    "the status endpoint is rate limiting (HTTP 429); pausing looks for \(Dispatcher<C>.format(retryAfter))"
+                )
+            }
+        } else if case .retryable(nil, _, _) = outcome {
+            // No answer: nothing learned of the latency.
+        } else {
+            await limiter.answered(after: latency)
+        }
+        try await ledger.recordAttempt(
+            jobID: job.id, kind: .poll, outcome: outcome.attemptOutcome, startedAt: started, latency: latency,
+            httpStatus: outcome.httpStatus, error: outcome.error)
+        switch outcome {
+        case let .found(remote):
+            let (state, _) = try await ledger.recordStatus(jobID: job.id, remote, now: wallClock())
+            switch state {
+            case .completed:
+                counters.withLock {
+                    $0.completed += 1
+                    $0.generationSeconds += seenAt
+                }
+                await completed(job.id)
+                return .completed(seenAt: seenAt)
+            case .generationFailed:
+                counters.withLock { $0.generationFailed += 1 }
+                logger.warning(
+                    "\(job.row): the service could not generate it: \(remote.statusMessage ?? remote.status)")
+                return .over
+            case .submitted:
+                return .again(lookedAt: seenAt, running: true, notFound: nil)
+            default:
+                return .over
+            }
+        case .retryable(404, _, _):
+            let notFound =
+                entry.notFound.map { NotFound(since: $0.since, count: $0.count + 1) }
+                ?? NotFound(since: started, count: 1)
+            let seconds = wallClock().timeIntervalSince(notFound.since)
+            guard notFound.count >= settings.missingAfterLooks, seconds >= settings.missingAfter.seconds else {
+                return .again(lookedAt: seenAt, running: false, notFound: notFound)
+            }
+            let reason =
+                "the service does not know task \(job.taskID): its status answered 404 "
+                + "\(notFound.count) times over \(Int(seconds)) s"
+            if try await ledger.recordMissing(jobID: job.id, reason: reason, now: wallClock()) {
+                counters.withLock { $0.remoteMissing += 1 }
+                logger.warning("\(job.row): \(reason)")
+            }
+            return .over
+        case let .retryable(_, error, _):
+            logger.debug("\(job.row): status look failed: \(error)")
+            return .again(lookedAt: seenAt, running: false, notFound: nil)
+        case let .keyRejected(_, error):
+            stop.stop(.keyRejected(error))
+            return .over
+        }
     }
 }
 
-/// A job waiting for its next look, ordered by when it is due.
+/// A task the tracker follows, and what its looks have found so far.
+struct Followed: Sendable {
+    var job: TrackedJob
+    var looks = 0
+    /// Its age at the last look that found it running.
+    var runningAt: Double?
+    /// The 404s in a row so far, and when the first came.
+    var notFound: NotFound?
+}
+
+struct NotFound: Sendable {
+    var since: Date
+    var count: Int
+}
+
+/// A task waiting for its next look, ordered by when it is due.
 struct Due<Instant: Comparable>: Comparable {
     var due: Instant
-    var job: TrackedJob
-    var looks: Int
-    /// The 404s in a row so far, and when the first came.
-    var notFound: (since: Date, count: Int)? = nil
+    var entry: Followed
 
     static func < (a: Due, b: Due) -> Bool { a.due < b.due }
-    static func == (a: Due, b: Due) -> Bool { a.due == b.due && a.job == b.job }
+    static func == (a: Due, b: Due) -> Bool { a.due == b.due && a.entry.job == b.entry.job }
+}
+
+extension StatusOutcome {
+    var httpStatus: Int? {
+        switch self {
+        case .found: 200
+        case let .retryable(status, _, _): status
+        case let .keyRejected(status, _): status
+        }
+    }
+
+    var error: String? {
+        switch self {
+        case .found: nil
+        case let .retryable(_, error, _), let .keyRejected(_, error): error
+        }
+    }
 }

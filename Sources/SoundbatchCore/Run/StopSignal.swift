@@ -63,21 +63,18 @@ public final class StopSignal: Sendable {
         }
     }
 
-    /// Runs `work` unless a stop comes first. Returns false if stopped (the work is then
-    /// cancelled); rethrows what the work throws.
-    public func unlessStopped(_ work: @escaping @Sendable () async throws -> Void) async throws -> Bool {
-        if isStopped { return false }
-        return try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                try await work()
-                return true
-            }
+    /// Runs `work` unless a stop comes first. Returns what it returns, or nil if stopped (the
+    /// work is then cancelled); rethrows what the work throws.
+    public func unlessStopped<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T? {
+        if isStopped { return nil }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await work() }
             group.addTask {
                 await self.wait()
-                return false
+                return nil
             }
             defer { group.cancelAll() }
-            return try await group.next() ?? false
+            return try await group.next() ?? nil
         }
     }
 }

@@ -37,7 +37,19 @@ public struct DispatchCounters: Sendable, Equatable {
     public var rateLimited = 0
     public var retries = 0
     public var creditsEstimated = 0.0
+    /// Requests sent, and when the first and the last left.
+    public var sent = 0
+    public var firstSentAt: Date?
+    public var lastSentAt: Date?
+    /// The pace the service's 429s have pushed the run down to, per minute, while below the rate.
+    public var allowedPerMinute: Double?
     public var finished: Int { submitted + failed + ambiguous }
+
+    /// The pace achieved, per minute, from the first request to the last.
+    public var perMinute: Double? {
+        guard sent > 1, let first = firstSentAt, let last = lastSentAt, last > first else { return nil }
+        return Double(sent - 1) * 60 / last.timeIntervalSince(first)
+    }
 }
 
 /// How a run ended.
@@ -123,18 +135,20 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
                     }
                     break
                 }
-                guard try await stop.unlessStopped({ try await self.limiter.acquire() }), !stop.isStopped else { break }
+                guard let slot = try await stop.unlessStopped({ try await self.limiter.acquire() }), !stop.isStopped
+                else { break }
                 let job = queue.removeFirst()
                 running += 1
-                inFlight.addTask { try await self.submit(job) }
+                inFlight.addTask { try await self.submit(job, slot: slot) }
             }
             try await inFlight.waitForAll()
         }
         return DispatchResult(counters: progress, stopReason: stop.reason, budget: budgetStop)
     }
 
-    /// Sends one job, retrying what may be retried, and records every attempt.
-    private func submit(_ job: PendingJob) async throws {
+    /// Sends one job in the limiter's `slot`, retrying what may be retried, and records every attempt.
+    private func submit(_ job: PendingJob, slot: C.Instant) async throws {
+        var slot = slot
         var request = job.request
         if request.webhookURL == nil { request.webhookURL = settings.webhookURL }
         var random = SystemRandomNumberGenerator()
@@ -149,10 +163,15 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
             }
             if stop.isStopped { return }
             let attemptID = try await ledger.markSubmitting(jobID: job.id, webhookURL: request.webhookURL, now: Date())
+            counters.withLock {
+                $0.sent += 1
+                $0.lastSentAt = Date()
+                if $0.firstSentAt == nil { $0.firstSentAt = $0.lastSentAt }
+            }
             let started = clock.now
             let outcome = await submitter.submit(request)
             let latency = started.duration(to: clock.now)
-            let jobsFault = await health.record(outcome.signal, jobID: job.id)
+            let jobsFault = await health.record(outcome.signal, jobID: job.id) && !outcome.isRateLimited
             if jobsFault { attempt += 1 }
             let state = nextState(after: outcome, attempt: attempt)
             try await ledger.recordSubmission(
@@ -161,26 +180,44 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
             count(outcome, state: state)
             if case let .accepted(answer) = outcome {
                 onSubmitted(
-                    TrackedJob(id: job.id, row: job.row, taskID: answer.taskID, submittedAt: Date(), eta: answer.eta))
+                    TrackedJob(
+                        id: job.id, row: job.row, taskID: answer.taskID, submittedAt: Date(), eta: answer.eta,
+                        audioLength: request.audioLength))
             }
 
-            guard case let .retryable(status, error, retryAfter) = outcome, state == .pending else { return }
+            if case let .retryable(429, _, retryAfter) = outcome {
+                await slowDown(sentAt: slot, latency: latency, retryAfter: retryAfter)
+            } else if outcome.isAnswer {
+                await limiter.answered(after: latency)
+            }
+            let allowed = await limiter.share < 1 ? await limiter.pacePerMinute : nil
+            counters.withLock { $0.allowedPerMinute = allowed }
+
+            guard case let .retryable(_, error, retryAfter) = outcome, state == .pending else { return }
+            // A 429 is the run's pace, not the job's fault: the limiter's pause holds it back.
             // During an outage the breaker paces the retries; otherwise back off.
             let wait = jobsFault ? retryAfter ?? settings.backoff.delay(afterAttempt: attempt, using: &random) : .zero
-            if status == 429 {
-                // Everyone slows down, not just this job; say so once per pause.
-                if await limiter.pause(for: retryAfter ?? settings.backoff.ceiling(afterAttempt: attempt)) {
-                    logger.notice(
-                        "the service is rate limiting (HTTP 429); pausing all submissions for \(Self.format(wait))")
-                }
-            } else if jobsFault {
-                logger.debug("\(job.row): \(error); retrying in \(Self.format(wait))")
-            }
-            let goOn = try await stop.unlessStopped {
+            if jobsFault { logger.debug("\(job.row): \(error); retrying in \(Self.format(wait))") }
+            let next = try await stop.unlessStopped {
                 try await self.clock.sleep(for: wait)
-                try await self.limiter.acquire()
+                return try await self.limiter.acquire()
             }
-            if !goOn || stop.isStopped { return }  // the job stays pending for the next run
+            guard let next, !stop.isStopped else { return }  // the job stays pending for the next run
+            slot = next
+        }
+    }
+
+    /// A 429: everyone pauses and the pace comes down a little; said once per pause, and
+    /// the first time the pace comes down.
+    private func slowDown(sentAt: C.Instant, latency: Duration, retryAfter: Duration?) async {
+        let change = await limiter.rateLimited(sentAt: sentAt, latency: latency, retryAfter: retryAfter)
+        if let retryAfter, change.paused {
+            logger.notice(
+                "the service is rate limiting (HTTP 429); pausing all submissions for \(Self.format(retryAfter))")
+        }
+        if change.first {
+            let pace = await limiter.pacePerMinute
+            logger.notice("the service allows about \(Int(pace.rounded()))/min; pacing at that")
         }
     }
 
@@ -221,5 +258,20 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
 
     static func format(_ duration: Duration) -> String {
         String(format: "%.1f s", duration.seconds)
+    }
+}
+
+extension SubmitOutcome {
+    /// A 429: the service wants the run slower.
+    var isRateLimited: Bool {
+        if case .retryable(429, _, _) = self { true } else { false }
+    }
+
+    /// The service answered, whatever it said, so the round trip tells of its latency.
+    var isAnswer: Bool {
+        switch self {
+        case .retryable(nil, _, _), .ambiguous(nil, _): false
+        default: true
+        }
     }
 }

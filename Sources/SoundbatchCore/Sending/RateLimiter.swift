@@ -1,26 +1,66 @@
-/// Spaces requests out to a rate, with room for `burst` at once, and pauses everyone
-/// when the service says to slow down.
+/// Spaces requests out to a rate and never faster, and learns how much slower the service
+/// wants them.
 ///
-/// It is the generic cell rate algorithm: each caller reserves the next free slot and
-/// sleeps until it, so callers go in order and the rate holds exactly over any window.
+/// Each caller reserves the next free slot and sleeps until it (the generic cell rate
+/// algorithm), so callers go in order and the rate holds over any window. The spacing is
+/// the configured interval, never less, widened two ways:
+/// - **Headroom for latency jitter.** A server counts requests when they arrive, and the
+///   network spreads arrival times by up to the latency's spread W. Widening each interval
+///   by W/N, N the requests a minute allows, keeps any N requests at least a minute apart at
+///   the server, whatever the jitter: a per-minute window then never overflows.
+/// - **What 429s teach.** A server may hold the rate stricter than that (a leaky bucket with
+///   no burst refuses anything a moment early). Each 429 lowers the pace by `decrease`, once
+///   per round trip (the 429s of requests already on their way say nothing new), and each
+///   other answer raises it back by `increase` of the rate, up to the rate: additive
+///   increase, multiplicative decrease, as TCP finds a path's capacity.
+///
+/// A 429 pauses everyone: for its Retry-After when it has one, else for one interval.
 public actor RateLimiter<C: Clock> where C.Duration == Duration {
     private let clock: C
-    private let interval: Duration
+    /// The configured rate's interval: the pace never goes faster.
+    private let ceilingInterval: Duration
     /// How far ahead of its slot a request may go: (burst - 1) intervals.
     private let tolerance: Duration
+    /// The requests a minute allows, for the jitter headroom.
+    private let perMinute: Double
     /// When the next slot is theoretically free.
     private var nextSlot: C.Instant
     private var pausedUntil: C.Instant?
+    /// The share of the configured rate in force, lowered by 429s.
+    public private(set) var share = 1.0
+    /// When the pace was last lowered: 429s to requests sent before then are not counted again.
+    private var loweredAt: C.Instant?
+    private var latencies = LatencySpread()
+
+    /// A 429 multiplies the pace by (1 - decrease)...
+    public static var decrease: Double { 0.05 }
+    /// ...and each other answer adds this share of the rate back: 100 answers undo one 429,
+    /// so against a limiter that refuses anything early about 1 request in 100 is refused.
+    public static var increase: Double { 0.0005 }
+    /// The pace never drops below this share of the rate.
+    public static var floor: Double { 0.1 }
 
     public init(rate: Rate, burst: Int = 1, clock: C) {
         self.clock = clock
-        interval = rate.interval
+        ceilingInterval = rate.interval
         tolerance = rate.interval * max(burst - 1, 0)
+        perMinute = max(rate.perMinute, 1)
         nextSlot = clock.now
     }
 
-    /// Waits until a request may be sent. Throws CancellationError when cancelled.
-    public func acquire() async throws {
+    /// The spacing in force.
+    public var interval: Duration { ceilingInterval / share + headroom }
+
+    /// What the latency's spread adds to each interval.
+    public var headroom: Duration { .seconds(latencies.spread / perMinute) }
+
+    /// The pace in force, in requests a minute.
+    public var pacePerMinute: Double { 60 / interval.seconds }
+
+    /// Waits until a request may be sent, and returns the slot it was given. Throws
+    /// CancellationError when cancelled.
+    @discardableResult
+    public func acquire() async throws -> C.Instant {
         while true {
             let now = clock.now
             if let pausedUntil, now < pausedUntil {
@@ -30,12 +70,44 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
             let slot = max(nextSlot, now)
             let goAt = slot.advanced(by: .zero - tolerance)
             nextSlot = slot.advanced(by: interval)
-            if goAt <= now { return }
+            if goAt <= now { return now }
             try await clock.sleep(until: goAt, tolerance: nil)
             // A pause may have begun while this caller slept; if so, wait it out and queue again.
             if let pausedUntil, clock.now < pausedUntil { continue }
-            return
+            return goAt
         }
+    }
+
+    /// Takes in an answer other than a 429, with its round trip: the pace climbs back a little.
+    public func answered(after latency: Duration) {
+        latencies.add(latency.seconds)
+        share = min(1, share + Self.increase)
+    }
+
+    /// What a 429 changed.
+    public struct Slowdown: Sendable, Equatable {
+        /// A new pause began (false when one at least as long was under way).
+        public var paused: Bool
+        /// The pace was lowered; `first` when it had never been before.
+        public var lowered: Bool
+        public var first: Bool
+    }
+
+    /// Takes in a 429 to the request sent at `sentAt` (what `acquire` returned): everyone
+    /// pauses, for `retryAfter` or one interval, and the pace is lowered unless it already
+    /// was since that request left.
+    @discardableResult
+    public func rateLimited(sentAt: C.Instant, latency: Duration, retryAfter: Duration?) -> Slowdown {
+        latencies.add(latency.seconds)
+        var change = Slowdown(paused: false, lowered: false, first: false)
+        if loweredAt.map({ sentAt >= $0 }) ?? true {
+            change.first = loweredAt == nil
+            change.lowered = true
+            share = max(Self.floor, share * (1 - Self.decrease))
+            loweredAt = clock.now
+        }
+        change.paused = pause(for: retryAfter ?? interval)
+        return change
     }
 
     /// Holds every caller back for `duration` (a 429's Retry-After, or a backoff).
@@ -49,5 +121,25 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
         // After the pause, start again at the rate from its end, not with a burst.
         nextSlot = max(nextSlot, until)
         return true
+    }
+}
+
+/// The spread of recent round trips: from the 5th to the 95th percentile of the last 100,
+/// so that one stray answer does not slow the whole run.
+struct LatencySpread {
+    private var recent: [Double] = []
+    private var next = 0
+    private(set) var spread = 0.0
+
+    mutating func add(_ seconds: Double) {
+        guard seconds.isFinite, seconds >= 0 else { return }
+        if recent.count < 100 {
+            recent.append(seconds)
+        } else {
+            recent[next] = seconds
+            next = (next + 1) % recent.count
+        }
+        let sorted = recent.sorted()
+        spread = sorted[(sorted.count - 1) * 95 / 100] - sorted[(sorted.count - 1) * 5 / 100]
     }
 }

@@ -1,0 +1,116 @@
+/// When to look at a task, learned from the batch as it goes.
+///
+/// The service rarely says how long a generation takes (its eta is documented as -1), but
+/// within a batch generations take alike: the tasks seen finishing teach it. The first
+/// look comes when a share `step` of tasks have finished by that age; each later one when
+/// `step` of the tasks still running at the last look have finished, as the batch has
+/// seen it. So looks come often where tasks are likely to finish, and seldom in the tail.
+/// An eta the service gives is taken as its word for the first look. Until the batch has
+/// taught enough, a cautious prior holds.
+///
+/// Ages are seconds since submission.
+public struct LookSchedule: Sendable {
+    /// Before the batch has taught anything: the first look at this age...
+    public var priorFirstLook = 10.0
+    /// ...then one each `priorGap`, or a quarter of the task's age when that is longer.
+    public var priorGap = 5.0
+    /// Two looks at a task are never closer than this...
+    public var minGap = 1.0
+    /// ...nor further apart than this while it is younger than tasks seen to finish...
+    public var likelyGap = 8.0
+    /// ...nor than this when it is older than all of them (a quarter of its age until then).
+    public var maxGap = 60.0
+    /// The share of the tasks still running that may finish between two looks.
+    public var step = 0.25
+    /// Completions seen before the batch's times are trusted (for one audio length, or all).
+    public var minSamples = 5
+    /// The most recent completions kept.
+    public var memory = 200
+
+    private var all = Durations()
+    private var byLength: [Int: Durations] = [:]
+
+    public init() {}
+
+    /// Takes in a task seen completed at age `seenAt`, last seen running at `runningAt`:
+    /// it finished between the two, and the middle is the best guess.
+    public mutating func learn(seenAt: Double, runningAt: Double?, audioLength: Int?) {
+        let seconds = ((runningAt ?? 0) + seenAt) / 2
+        all.add(seconds, keeping: memory)
+        if let audioLength { byLength[audioLength, default: Durations()].add(seconds, keeping: memory) }
+    }
+
+    /// How many completions the schedule has learned from.
+    public var learned: Int { all.count }
+
+    /// The age of a task's first look.
+    public func firstLook(eta: Int?, audioLength: Int?) -> Double {
+        if let eta, eta >= 0 { return Double(eta) }
+        guard let seen = durations(for: audioLength) else { return priorFirstLook }
+        return max(minGap, seen.quantile(step))
+    }
+
+    /// The age of the next look at a task found running at age `age`.
+    public func nextLook(after age: Double, audioLength: Int?) -> Double {
+        guard let seen = durations(for: audioLength) else {
+            return age + min(maxGap, max(priorGap, age / 4))
+        }
+        let later = seen.count(above: age)
+        guard later > 0 else { return age + min(maxGap, max(minGap, age / 4)) }
+        // The age by which `step` of the tasks still running at `age` had finished.
+        let target = seen.sorted[seen.count - later + Int((step * Double(later)).rounded(.up)) - 1]
+        return age + min(likelyGap, max(minGap, target - age))
+    }
+
+    /// How likely a task found running at age `runningAt` (or not yet looked at) has
+    /// finished by age `age`: what ranks looks when there are more due than the budget allows.
+    public func chance(finishedBy age: Double, runningAt: Double?, eta: Int?, audioLength: Int?) -> Double {
+        if runningAt == nil, let eta, eta >= 0 { return age >= Double(eta) ? 0.9 : 0 }
+        guard let seen = durations(for: audioLength) else { return 0 }
+        let before = seen.share(atMost: runningAt ?? 0)
+        guard before < 1 else { return 0.01 }
+        return (seen.share(atMost: age) - before) / (1 - before)
+    }
+
+    private func durations(for audioLength: Int?) -> Durations? {
+        if let audioLength, let own = byLength[audioLength], own.count >= minSamples { return own }
+        return all.count >= minSamples ? all : nil
+    }
+}
+
+/// The most recent durations, kept both in arrival order (to forget the oldest) and sorted.
+struct Durations: Sendable {
+    private var arrival: [Double] = []
+    private(set) var sorted: [Double] = []
+
+    var count: Int { sorted.count }
+
+    mutating func add(_ value: Double, keeping limit: Int) {
+        arrival.append(value)
+        sorted.insert(value, at: index(after: value))
+        if arrival.count > limit {
+            let oldest = arrival.removeFirst()
+            sorted.remove(at: index(after: oldest) - 1)
+        }
+    }
+
+    /// The value with a share `p` of the durations at or below it.
+    func quantile(_ p: Double) -> Double {
+        sorted[min(count - 1, max(0, Int((p * Double(count)).rounded(.up)) - 1))]
+    }
+
+    func count(above value: Double) -> Int { count - index(after: value) }
+
+    func share(atMost value: Double) -> Double { Double(index(after: value)) / Double(count) }
+
+    /// The index of the first duration greater than `value`.
+    private func index(after value: Double) -> Int {
+        var low = 0
+        var high = sorted.count
+        while low < high {
+            let middle = (low + high) / 2
+            if sorted[middle] <= value { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+}
