@@ -21,7 +21,8 @@ public struct SandboxConfiguration: Sendable {
     public var retryAfter = RetryAfterStyle.seconds
     /// How the limits are enforced.
     public var limiter = LimiterShape.bucket
-    /// Time before each answer, plus up to `latencyJitter` more.
+    /// Each request's round trip, plus up to `latencyJitter` more: half of it before the
+    /// request reaches the service (and its rate limit), half on the answer's way back.
     public var latency: Duration = .zero
     public var latencyJitter: Duration = .zero
     /// The share of submissions that fail, spread over the kinds in `failureKinds`.
@@ -200,9 +201,9 @@ public actor Sandbox {
         let host = configuration.host
         let router = Router(context: SandboxContext.self)
         router.post("/v1/sound_generator") { request, context in
-            try await self.submit(request, channel: context.channel)
+            try await self.travelling { try await self.submit(request, channel: context.channel) }
         }
-        router.get("/v1/byId") { request, _ in await self.status(request) }
+        router.get("/v1/byId") { request, _ in try await self.travelling { await self.status(request) } }
         router.get("/audio/:file") { request, context in
             await self.audio(named: context.parameters.get("file") ?? "", request: request)
         }
@@ -270,7 +271,6 @@ public actor Sandbox {
     // MARK: Submit
 
     private func submit(_ request: Request, channel: any Channel) async throws -> Response {
-        try await delay()
         if inErrorPages { return count("503", htmlPage(.serviceUnavailable)) }
         if let refusal = authorize(request) { return refusal }
         if let (admitted, retryIn) = submitWindow?.admit(now: .now), !admitted {
@@ -394,7 +394,6 @@ public actor Sandbox {
     // MARK: Status
 
     private func status(_ request: Request) async -> Response {
-        try? await delay()
         if inErrorPages { return htmlPage(.serviceUnavailable) }
         if let refusal = authorize(request) { return refusal }
         if let (admitted, retryIn) = pollWindow?.admit(now: .now), !admitted { return rateLimited(retryIn: retryIn) }
@@ -521,10 +520,13 @@ public actor Sandbox {
 
     // MARK: Helpers
 
-    private func delay() async throws {
-        let jitter = configuration.latencyJitter.seconds * random.double(in: 0...1)
-        let total = configuration.latency.seconds + jitter
-        if total > 0 { try await Task.sleep(for: .milliseconds(Int(total * 1000))) }
+    /// Answers after a round trip's time: half on the request's way in, half on the answer's way out.
+    private func travelling(_ answer: () async throws -> Response) async throws -> Response {
+        let trip = configuration.latency + configuration.latencyJitter * random.double(in: 0...1)
+        try await Task.sleep(for: trip / 2)
+        let response = try await answer()
+        try await Task.sleep(for: trip / 2)
+        return response
     }
 
     @discardableResult

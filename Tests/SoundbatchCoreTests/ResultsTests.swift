@@ -30,16 +30,27 @@ import Testing
         let schedule = learned((20..<40).map(Double.init))
         // The first look when a quarter have finished (the 5th of 20)...
         #expect(schedule.firstLook(eta: nil, audioLength: nil) == 24)
-        // ...the next when a quarter of those still running have: after 24, 15 remain; the 4th is 28.
-        #expect(schedule.nextLook(after: 24, audioLength: nil) == 28)
-        // Near the end they come closer (never under a second), and are never more than 8 s apart.
-        #expect(schedule.nextLook(after: 37.5, audioLength: nil) == 38.5)
-        #expect(learned([10, 10, 10, 10, 50]).nextLook(after: 10, audioLength: nil) == 18)
+        // ...the next when another quarter have (the 10th).
+        #expect(schedule.nextLook(after: 24, audioLength: nil) == 29)
+        // Near the end, at the longest seen, never under a second apart; never more than 6 s.
+        #expect(schedule.nextLook(after: 37.5, audioLength: nil) == 39)
+        #expect(schedule.nextLook(after: 38.5, audioLength: nil) == 39.5)
+        #expect(learned([10, 10, 10, 10, 50]).nextLook(after: 10, audioLength: nil) == 16)
         // Past every time seen, a quarter of the age, at most a minute.
         #expect(schedule.nextLook(after: 60, audioLength: nil) == 75)
         #expect(schedule.nextLook(after: 1000, audioLength: nil) == 1060)
         // The service's eta is its word.
         #expect(schedule.firstLook(eta: 3, audioLength: nil) == 3)
+    }
+
+    @Test func anIdleBudgetIsSpentOnTheFewTasksLeft() {
+        let schedule = learned((20..<40).map(Double.init))
+        // Alone on 200 looks a minute (a fair share of 0.3 s): a look each second...
+        #expect(schedule.nextLook(after: 20, audioLength: nil, fairShare: 0.3) == 21)
+        // ...or a twentieth of its age, for a task that has run long.
+        #expect(schedule.nextLook(after: 100, audioLength: nil, fairShare: 0.3) == 105)
+        // Shared by 40, the budget changes nothing.
+        #expect(schedule.nextLook(after: 24, audioLength: nil, fairShare: 12) == 29)
     }
 
     @Test func aTaskSeenFinishedAtItsFirstLookTeachesTheMiddleOfItsTime() {
@@ -62,7 +73,7 @@ import Testing
         for _ in 0..<150 { schedule.learn(seenAt: 10, runningAt: 10, audioLength: nil) }
         #expect(schedule.learned == 200)
         #expect(schedule.firstLook(eta: nil, audioLength: nil) == 10)
-        #expect(schedule.nextLook(after: 10, audioLength: nil) == 18)  // the 100 s ones are the remaining 50
+        #expect(schedule.nextLook(after: 10, audioLength: nil) == 16)  // the 100 s ones are the remaining 50
     }
 
     @Test func theChanceATaskHasFinishedRanksTheLooksDue() {
@@ -70,10 +81,13 @@ import Testing
         let chance = schedule.chance(finishedBy: 30, runningAt: 20, eta: nil, audioLength: nil)
         #expect(abs(chance - 10.0 / 19) < 1e-12)  // 10 of the 19 still running at 20 s were done by 30 s
         #expect(schedule.chance(finishedBy: 24, runningAt: nil, eta: nil, audioLength: nil) == 0.25)
-        #expect(schedule.chance(finishedBy: 45, runningAt: 40, eta: nil, audioLength: nil) == 0.01)
+        // Past every time seen, the next look is due 10 s on (a quarter of 40 s): a guess of a
+        // quarter then, half of that half-way.
+        #expect(schedule.chance(finishedBy: 45, runningAt: 40, eta: nil, audioLength: nil) == 0.125)
         #expect(schedule.chance(finishedBy: 5, runningAt: nil, eta: 4, audioLength: nil) == 0.9)
         #expect(schedule.chance(finishedBy: 3, runningAt: nil, eta: 4, audioLength: nil) == 0)
-        #expect(LookSchedule().chance(finishedBy: 30, runningAt: 10, eta: nil, audioLength: nil) == 0)
+        #expect(LookSchedule().chance(finishedBy: 12, runningAt: 10, eta: nil, audioLength: nil) == 0.1)
+        #expect(LookSchedule().chance(finishedBy: 60, runningAt: 10, eta: nil, audioLength: nil) == 0.5)
     }
 
     @Test func statusesAreComparedWithoutCaseAndUnknownOnesMeanRunning() {

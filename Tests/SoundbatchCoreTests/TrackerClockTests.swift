@@ -89,10 +89,12 @@ import Testing
         return (looks.map(\.at), counters, ledger)
     }
 
-    /// The ages the untaught schedule looks at, from `first` until `end`.
+    /// The ages the untaught schedule looks at one task alone, from `first` until `end`.
     func untaughtLooks(from first: Double, through end: Double) -> [Duration] {
         let schedule = LookSchedule()
-        let ages = sequence(first: first) { schedule.nextLook(after: $0, audioLength: nil) }.prefix { $0 <= end }
+        let alone = Rate(count: 200, per: .seconds(60)).interval.seconds  // its fair share: all the looks
+        let ages = sequence(first: first) { schedule.nextLook(after: $0, audioLength: nil, fairShare: alone) }
+            .prefix { $0 <= end }
         return ages.map { .seconds($0) }
     }
 
@@ -103,9 +105,11 @@ import Testing
 
     @Test func looksComeAtTheETAThenFollowTheScheduleUntilGivenUp() async throws {
         let (looks, counters, ledger) = try await track(eta: 3, status: "in_progress", giveUpAfter: .seconds(200))
-        let expected = untaughtLooks(from: 3, through: 230)  // the first look past 200 s is the last
+        let expected = untaughtLooks(from: 3, through: 210)  // the first look past 200 s is the last
         #expect(same(looks, expected), "\(looks)")
-        #expect(Array(expected.prefix(6)) == [3, 8, 13, 18, 23, 28.75].map { Duration.seconds($0) })
+        // Alone, it has the whole look budget: a look each second, until a twentieth of its age is longer.
+        #expect(Array(expected.prefix(4)) == [3, 4, 5, 6].map { Duration.seconds($0) })
+        #expect(Array(expected[18...19]) == [21, 22.05].map { Duration.seconds($0) })
         #expect(counters.timedOut == 1 && counters.looks == expected.count)
         let state = try await ledger.database.read {
             try String.fetchOne($0, sql: "SELECT state || ' ' || remote_status FROM jobs")
@@ -122,13 +126,15 @@ import Testing
     @Test func aTaskAnswered404ForAMinuteIsUnknownToTheService() async throws {
         let (looks, counters, ledger) = try await track(
             eta: nil, status: "", giveUpAfter: .seconds(600), notFound: true)
-        // The 404s are not yet a minute apart until the ninth look, at 76 s.
-        #expect(same(looks, untaughtLooks(from: 10, through: 77)), "\(looks)")
-        #expect(looks.count == 9)
+        // The 404s are a minute apart at the first look past 70 s.
+        let schedule = untaughtLooks(from: 10, through: 200)
+        let last = try #require(schedule.firstIndex { $0 >= .seconds(70) })
+        #expect(same(looks, Array(schedule[...last])), "\(looks)")
         #expect(counters.remoteMissing == 1 && counters.timedOut == 0 && counters.stillRunning == 0)
         let job = try await ledger.database.read { try Row.fetchOne($0, sql: "SELECT state, last_error FROM jobs")! }
         #expect(job["state"] == "remote_missing")
-        #expect((job["last_error"] as String).contains("404 9 times over 66 s"))
+        #expect(
+            (job["last_error"] as String).contains("404 \(last + 1) times over \(Int((schedule[last] - schedule[0]).seconds)) s"))
         let outcomes = try await ledger.database.read {
             try String.fetchAll($0, sql: "SELECT DISTINCT outcome FROM attempts")
         }

@@ -2,11 +2,14 @@
 ///
 /// The service rarely says how long a generation takes (its eta is documented as -1), but
 /// within a batch generations take alike: the tasks seen finishing teach it. The first
-/// look comes when a share `step` of tasks have finished by that age; each later one when
-/// `step` of the tasks still running at the last look have finished, as the batch has
-/// seen it. So looks come often where tasks are likely to finish, and seldom in the tail.
+/// look comes at the age by which a share `step` of tasks had finished; each later one at
+/// the age by which another `step` had. So looks come often where many tasks finish, and
+/// seldom where few do, about 1/(2 step) + 1/2 of them per task.
 /// An eta the service gives is taken as its word for the first look. Until the batch has
-/// taught enough, a cautious prior holds.
+/// taught enough, a cautious prior holds. And a look budget left idle buys nothing: while
+/// few tasks share it (the end of a batch), each is looked at at least every two fair
+/// shares of it, or a twentieth of its age when that is longer (a task stuck for long is
+/// not worth a look a second).
 ///
 /// Ages are seconds since submission.
 public struct LookSchedule: Sendable {
@@ -17,10 +20,10 @@ public struct LookSchedule: Sendable {
     /// Two looks at a task are never closer than this...
     public var minGap = 1.0
     /// ...nor further apart than this while it is younger than tasks seen to finish...
-    public var likelyGap = 8.0
+    public var likelyGap = 6.0
     /// ...nor than this when it is older than all of them (a quarter of its age until then).
     public var maxGap = 60.0
-    /// The share of the tasks still running that may finish between two looks.
+    /// The share of all tasks that finish between two looks.
     public var step = 0.25
     /// Completions seen before the batch's times are trusted (for one audio length, or all).
     public var minSamples = 5
@@ -50,26 +53,31 @@ public struct LookSchedule: Sendable {
         return max(minGap, seen.quantile(step))
     }
 
-    /// The age of the next look at a task found running at age `age`.
-    public func nextLook(after age: Double, audioLength: Int?) -> Double {
-        guard let seen = durations(for: audioLength) else {
-            return age + min(maxGap, max(priorGap, age / 4))
-        }
-        let later = seen.count(above: age)
-        guard later > 0 else { return age + min(maxGap, max(minGap, age / 4)) }
-        // The age by which `step` of the tasks still running at `age` had finished.
-        let target = seen.sorted[seen.count - later + Int((step * Double(later)).rounded(.up)) - 1]
-        return age + min(likelyGap, max(minGap, target - age))
+    /// The age of the next look at a task found running at age `age`. `fairShare` is the
+    /// time between looks each task followed would get if the look budget were shared evenly.
+    public func nextLook(after age: Double, audioLength: Int?, fairShare: Double = .infinity) -> Double {
+        age + max(minGap, min(gap(after: age, audioLength: audioLength), max(2 * fairShare, age / 20)))
+    }
+
+    private func gap(after age: Double, audioLength: Int?) -> Double {
+        guard let seen = durations(for: audioLength) else { return min(maxGap, max(priorGap, age / 4)) }
+        let done = seen.share(atMost: age)
+        guard done < 1 else { return min(maxGap, max(minGap, age / 4)) }
+        return min(likelyGap, max(minGap, seen.quantile(done + step) - age))
     }
 
     /// How likely a task found running at age `runningAt` (or not yet looked at) has
     /// finished by age `age`: what ranks looks when there are more due than the budget allows.
+    /// Where the batch has taught nothing (untaught, or past every time seen), a guess that
+    /// is `step` when the look is due and grows while it waits, up to one half.
     public func chance(finishedBy age: Double, runningAt: Double?, eta: Int?, audioLength: Int?) -> Double {
         if runningAt == nil, let eta, eta >= 0 { return age >= Double(eta) ? 0.9 : 0 }
-        guard let seen = durations(for: audioLength) else { return 0 }
-        let before = seen.share(atMost: runningAt ?? 0)
-        guard before < 1 else { return 0.01 }
-        return (seen.share(atMost: age) - before) / (1 - before)
+        let since = runningAt ?? 0
+        if let seen = durations(for: audioLength), case let before = seen.share(atMost: since), before < 1 {
+            return (seen.share(atMost: age) - before) / (1 - before)
+        }
+        let gap = runningAt.map { nextLook(after: $0, audioLength: audioLength) - $0 } ?? priorFirstLook
+        return min(0.5, step * (age - since) / max(gap, minGap))
     }
 
     private func durations(for audioLength: Int?) -> Durations? {
@@ -98,8 +106,6 @@ struct Durations: Sendable {
     func quantile(_ p: Double) -> Double {
         sorted[min(count - 1, max(0, Int((p * Double(count)).rounded(.up)) - 1))]
     }
-
-    func count(above value: Double) -> Int { count - index(after: value) }
 
     func share(atMost value: Double) -> Double { Double(index(after: value)) / Double(count) }
 

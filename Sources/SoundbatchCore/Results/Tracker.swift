@@ -185,7 +185,10 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                         next.looks += 1
                         if running { next.runningAt = lookedAt }
                         next.notFound = notFound
-                        follow(next, lookedAt: lookedAt, schedule: schedule, into: &waiting)
+                        let followed = waiting.count + ready.count + looking + 1
+                        follow(
+                            next, lookedAt: lookedAt, fairShare: Double(followed) * lookInterval, schedule: schedule,
+                            into: &waiting)
                     case let .completed(seenAt):
                         schedule.learn(seenAt: seenAt, runningAt: entry.runningAt, audioLength: entry.job.audioLength)
                     case .again, .over: break
@@ -203,10 +206,14 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
     /// The task's age now, in seconds.
     private func age(of job: TrackedJob) -> Double { wallClock().timeIntervalSince(job.submittedAt) }
 
+    /// Seconds between two looks at the look rate.
+    private var lookInterval: Double { settings.pollRate.interval.seconds }
+
     /// Puts a task in line for its next look, or gives up on it when it has run too long.
-    /// `lookedAt` is its age at the look just made.
+    /// `lookedAt` is its age at the look just made; `fairShare` its even share of the look rate.
     private func follow(
-        _ entry: Followed, lookedAt: Double? = nil, schedule: LookSchedule, into waiting: inout Heap<Due<C.Instant>>
+        _ entry: Followed, lookedAt: Double? = nil, fairShare: Double = .infinity, schedule: LookSchedule,
+        into waiting: inout Heap<Due<C.Instant>>
     ) {
         let job = entry.job
         let now = age(of: job)
@@ -225,7 +232,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         let lookAt =
             entry.looks == 0
             ? schedule.firstLook(eta: job.eta, audioLength: job.audioLength)
-            : schedule.nextLook(after: lookedAt ?? now, audioLength: job.audioLength)
+            : schedule.nextLook(after: lookedAt ?? now, audioLength: job.audioLength, fairShare: fairShare)
         let wait = max(0, lookAt - now)
         waiting.insert(Due(due: clock.now.advanced(by: .seconds(wait)), entry: entry))
     }

@@ -7,12 +7,14 @@
 /// - **Headroom for latency jitter.** A server counts requests when they arrive, and the
 ///   network spreads arrival times by up to the latency's spread W. Widening each interval
 ///   by W/N, N the requests a minute allows, keeps any N requests at least a minute apart at
-///   the server, whatever the jitter: a per-minute window then never overflows.
+///   the server, whatever the jitter: a per-minute window then never overflows. (A quarter
+///   more than the spread measured, for what the last hundred answers have not shown.)
 /// - **What 429s teach.** A server may hold the rate stricter than that (a leaky bucket with
 ///   no burst refuses anything a moment early). Each 429 lowers the pace by `decrease`, once
-///   per round trip (the 429s of requests already on their way say nothing new), and each
-///   other answer raises it back by `increase` of the rate, up to the rate: additive
-///   increase, multiplicative decrease, as TCP finds a path's capacity.
+///   per round trip (the 429s of requests already on their way say nothing new). Each other
+///   answer raises it back: quickly to just under the pace the service last refused, then
+///   slowly past it, up to the rate. Additive increase, multiplicative decrease, as TCP finds
+///   a path's capacity, with the fast return of its newer variants.
 ///
 /// A 429 pauses everyone: for its Retry-After when it has one, else for one interval.
 public actor RateLimiter<C: Clock> where C.Duration == Duration {
@@ -28,15 +30,20 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     private var pausedUntil: C.Instant?
     /// The share of the configured rate in force, lowered by 429s.
     public private(set) var share = 1.0
+    /// The share in force when the last 429 came.
+    private var refusedAt: Double?
     /// When the pace was last lowered: 429s to requests sent before then are not counted again.
     private var loweredAt: C.Instant?
     private var latencies = LatencySpread()
 
     /// A 429 multiplies the pace by (1 - decrease)...
     public static var decrease: Double { 0.05 }
-    /// ...and each other answer adds this share of the rate back: 100 answers undo one 429,
-    /// so against a limiter that refuses anything early about 1 request in 100 is refused.
-    public static var increase: Double { 0.0005 }
+    /// ...and each other answer adds back this share of the rate while the pace is more than
+    /// 1% under the one refused (20 answers)...
+    public static var fastIncrease: Double { 0.0025 }
+    /// ...and this much past that (200 answers for the last 1%), so that against a limiter
+    /// that refuses anything early about one request in 200 is refused.
+    public static var slowIncrease: Double { 0.00005 }
     /// The pace never drops below this share of the rate.
     public static var floor: Double { 0.1 }
 
@@ -52,7 +59,7 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     public var interval: Duration { ceilingInterval / share + headroom }
 
     /// What the latency's spread adds to each interval.
-    public var headroom: Duration { .seconds(latencies.spread / perMinute) }
+    public var headroom: Duration { .seconds(1.25 * latencies.spread / perMinute) }
 
     /// The pace in force, in requests a minute.
     public var pacePerMinute: Double { 60 / interval.seconds }
@@ -81,7 +88,8 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     /// Takes in an answer other than a 429, with its round trip: the pace climbs back a little.
     public func answered(after latency: Duration) {
         latencies.add(latency.seconds)
-        share = min(1, share + Self.increase)
+        let nearRefused = (refusedAt ?? 1) * 0.99
+        share = min(1, share + (share < nearRefused ? Self.fastIncrease : Self.slowIncrease))
     }
 
     /// What a 429 changed.
@@ -103,6 +111,7 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
         if loweredAt.map({ sentAt >= $0 }) ?? true {
             change.first = loweredAt == nil
             change.lowered = true
+            refusedAt = share
             share = max(Self.floor, share * (1 - Self.decrease))
             loweredAt = clock.now
         }
@@ -124,8 +133,8 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     }
 }
 
-/// The spread of recent round trips: from the 5th to the 95th percentile of the last 100,
-/// so that one stray answer does not slow the whole run.
+/// The spread of recent round trips: from the shortest to the next-to-longest of the last
+/// 100, so that one stray answer does not slow the whole run.
 struct LatencySpread {
     private var recent: [Double] = []
     private var next = 0
@@ -140,6 +149,6 @@ struct LatencySpread {
             next = (next + 1) % recent.count
         }
         let sorted = recent.sorted()
-        spread = sorted[(sorted.count - 1) * 95 / 100] - sorted[(sorted.count - 1) * 5 / 100]
+        spread = sorted[(sorted.count - 1) * 99 / 100] - sorted[0]
     }
 }
