@@ -79,8 +79,8 @@ send "bucket, Retry-After seconds" "$fast" "$l" "$j" --limiter bucket --retry-af
 send "window, Retry-After seconds" 60 300 400 --limiter window --retry-after seconds
 send "strict, no Retry-After" "$fast" "$l" $((20 / scale)) --limiter strict --retry-after none
 send "strict, jittery link" "$fast" "$l" "$j" --limiter strict --retry-after none
-echo "   (on a jittery link no client can hold a strict limiter: spacing must cover the jitter,"
-echo "    at best interval / (interval + spread) = $(python3 -c "print(f'{1000 / (1000 + 400 * 0.9):.2f}')") here)"
+echo "   (on a jittery link no client can hold a strict limiter: spacing must cover the spread of"
+echo "    arrival times, half the round trip's: at best interval / (interval + spread) = 1000 / 1200 = 0.83)"
 
 # 2. Tracking.
 track() { # name sandbox-args...

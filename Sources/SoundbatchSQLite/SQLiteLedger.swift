@@ -22,6 +22,11 @@ public final class SQLiteLedger: LedgerStore {
     public init(path: String, create: Bool = true) throws {
         Self.setUpSQLite
         self.path = path
+        var info = stat()
+        if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+            throw LedgerError.cannotOpen(
+                path: path, reason: "it is a folder; give a file path, such as \(path)/soundbatch.sqlite")
+        }
         if create {
             try Self.createPrivately(path)
         } else if !FileManager.default.fileExists(atPath: path) {
@@ -90,13 +95,7 @@ public final class SQLiteLedger: LedgerStore {
             return
         }
         let code = errno
-        if code == EEXIST {
-            var info = stat()
-            if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-                throw LedgerError.cannotOpen(path: path, reason: "it is a directory; give a file path with --ledger")
-            }
-            return
-        }
+        if code == EEXIST { return }
         throw LedgerError.cannotOpen(path: path, reason: String(cString: strerror(code)))
     }
 

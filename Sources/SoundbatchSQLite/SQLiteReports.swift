@@ -158,15 +158,23 @@ extension SQLiteLedger {
             var allArguments = arguments
             var extracts = ""
             for (index, key) in metadataKeys.enumerated() {
-                allArguments += ["$.\"" + key + "\""]
-                extracts += ", json_extract(j.metadata, ?\(index + 4)) AS m\(index)"
+                // A JSON path cannot name a key holding a quote, a backslash or a control
+                // character; json_each can, more slowly, so only those take it.
+                if key.unicodeScalars.contains(where: { $0 == "\"" || $0 == "\\" || $0.value < 0x20 }) {
+                    allArguments += [key]
+                    extracts += ", (SELECT value FROM json_each(j.metadata) WHERE key = ?\(index + 4)) AS m\(index)"
+                } else {
+                    allArguments += ["$.\"" + key + "\""]
+                    extracts += ", json_extract(j.metadata, ?\(index + 4)) AS m\(index)"
+                }
             }
             let cursor = try ReportJob.fetchCursor(
                 db,
                 sql: """
                     SELECT b.name AS batch, j.row_key, j.source_line, j.prompt, j.audio_length, j.state, j.task_id,
                            j.conversion_id, j.eta, j.credit_estimate, j.conversion_cost, j.remote_status, j.audio_url,
-                           j.download_path, j.submitted_at, j.completed_at, j.attempt_count, j.last_error\(extracts)
+                           j.download_path, j.submitted_at, j.completed_at, j.attempt_count, j.last_error,
+                           \(Self.reason) AS reason\(extracts)
                     FROM jobs j JOIN batches b ON b.id = j.batch_id
                     WHERE \(filter) ORDER BY j.batch_id, j.id
                     """, arguments: allArguments)
@@ -221,9 +229,35 @@ extension SQLiteLedger {
                 result[index].creditEstimateTotal += take["estimated"]
                 result[index].conversionCostTotal += take["charged"]
             }
+            let failures = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT b.name, j.state, \(Self.reason) AS reason, COUNT(*) AS jobs
+                    FROM jobs j JOIN batches b ON b.id = j.batch_id
+                    WHERE (?1 IS NULL OR b.name = ?1) AND j.state IN (?2, ?3, ?4)
+                    GROUP BY b.id, j.state, reason
+                    ORDER BY b.name, jobs DESC, reason
+                    """,
+                arguments: [batch, JobState.failed, JobState.generationFailed, JobState.remoteMissing])
+            for failure in failures {
+                guard let index = result.firstIndex(where: { $0.name == failure["name"] }) else { continue }
+                result[index].failures.append(
+                    BatchStatus.Failure(state: failure["state"], reason: failure["reason"] ?? "", jobs: failure["jobs"])
+                )
+            }
             return result
         }
     }
+}
+
+extension SQLiteLedger {
+    /// Why a job failed, in words: the service's own for a failed generation, else the last error.
+    static let reason = """
+        CASE WHEN j.state = 'generation_failed'
+             THEN COALESCE(j.status_msg, j.last_error, 'the service could not generate it')
+             WHEN j.state IN ('failed', 'remote_missing', 'invalid') THEN j.last_error
+        END
+        """
 }
 
 extension ReportJob: FetchableRecord {

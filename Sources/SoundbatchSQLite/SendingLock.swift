@@ -7,21 +7,34 @@ extension SQLiteLedger {
     /// in-flight jobs for interrupted ones. The kernel lets go if the process dies.
     public func lockForSending() throws -> SendingLock {
         let lockPath = path + ".lock"
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw LedgerError.cannotOpen(path: lockPath, reason: String(cString: strerror(errno)))
-        }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            var holder = [UInt8](repeating: 0, count: 64)
-            let count = pread(fd, &holder, 64, 0)
+        var fd: Int32 = -1
+        // The holder removes the file when it lets go: a lock taken on a file no longer at
+        // the path is no lock at all, so take it again on the one there now.
+        while true {
+            fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                throw LedgerError.cannotOpen(path: lockPath, reason: String(cString: strerror(errno)))
+            }
+            if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                var holder = [UInt8](repeating: 0, count: 64)
+                let count = pread(fd, &holder, 64, 0)
+                close(fd)
+                let pid = String(decoding: holder.prefix(max(count, 0)), as: UTF8.self).trimmed
+                throw LedgerError.busy(path: path, holder: pid.isEmpty ? "another process" : "process \(pid)")
+            }
+            var held = stat()
+            var there = stat()
+            if fstat(fd, &held) == 0, stat(lockPath, &there) == 0, held.st_ino == there.st_ino,
+                held.st_dev == there.st_dev
+            {
+                break
+            }
             close(fd)
-            let pid = String(decoding: holder.prefix(max(count, 0)), as: UTF8.self).trimmed
-            throw LedgerError.busy(path: path, holder: pid.isEmpty ? "another process" : "process \(pid)")
         }
         let pid = Array("\(getpid())\n".utf8)
         _ = ftruncate(fd, 0)
         _ = pwrite(fd, pid, pid.count, 0)
-        return SendingLock(fd: fd)
+        return SendingLock(fd: fd, path: lockPath)
     }
 
     public func claimSending(batch: String) throws -> any SendingClaim {
@@ -29,14 +42,21 @@ extension SQLiteLedger {
     }
 }
 
-/// Holds the ledger's sending lock until released or deallocated.
+/// Holds the ledger's sending lock until released or deallocated, then removes its file.
 public final class SendingLock: SendingClaim, @unchecked Sendable {
     private var fd: Int32
+    private let path: String
 
-    init(fd: Int32) { self.fd = fd }
+    init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
 
     public func release() {
         if fd >= 0 {
+            // Unlinked while still held, so that no other process can have locked the file
+            // in between; one that opened it before sees the lock go with it and tries again.
+            unlink(path)
             close(fd)
             fd = -1
         }

@@ -94,20 +94,23 @@ final class LiveLine: Sendable {
     private static func write(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
 
     /// The terminal's width, read each time (it may be resized); 80 if it cannot be read.
-    private static func columns() -> Int {
-        var size = winsize()
-        guard ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
-        return Int(size.ws_col)
-    }
+    private static func columns() -> Int { terminalWidth(STDERR_FILENO) }
+}
+
+/// The width of the terminal `fd` writes to; 80 when it is not one.
+func terminalWidth(_ fd: Int32) -> Int {
+    var size = winsize()
+    guard ioctl(fd, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+    return Int(size.ws_col)
 }
 
 /// The end of a run: what the batch holds now, and what to do next.
 enum Summary {
     /// Prints what the run did and what to do next; returns the exit code.
-    static func print(_ report: RunReport, quiet: Bool) -> ExitCode {
+    static func print(_ report: RunReport) -> ExitCode {
         let batch = report.batch
         let status = report.status
-        if let sent = report.sent, !quiet {
+        if let sent = report.sent {
             let counts = JobState.allCases.compactMap { state -> String? in
                 status.count(state) > 0 ? "\(state.rawValue) \(grouped(status.count(state)))" : nil
             }
@@ -115,7 +118,8 @@ enum Summary {
             let pace = c.perMinute.map { String(format: " at %.1f/min", $0) } ?? ""
             Swift.print(
                 "\(batch): this run submitted \(grouped(c.submitted))\(pace), failed \(grouped(c.failed)), "
-                    + "ambiguous \(grouped(c.ambiguous)) (\(c.rateLimited) answers 429, \(c.retries) retries)")
+                    + "ambiguous \(grouped(c.ambiguous)) (\(counted(c.rateLimited, "answer", "answers")) 429, "
+                    + "\(counted(c.retries, "retry", "retries")))")
             if let allowed = c.allowedPerMinute {
                 Swift.print("  the service allowed about \(Int(allowed.rounded()))/min; soundbatch paced at that")
             }
@@ -128,28 +132,25 @@ enum Summary {
             return exitCode(sendOutcome)
         }
         if let c = report.tracked {
-            if !quiet {
-                var line = "\(batch): \(c.completed) completed, \(c.generationFailed) failed to generate"
-                if c.remoteMissing > 0 { line += ", \(c.remoteMissing) unknown to the service" }
-                if c.downloaded + c.downloadsSkipped + c.downloadsFailed > 0 {
-                    line +=
-                        "; audio saved \(c.downloaded), already there \(c.downloadsSkipped), "
-                        + "failed \(c.downloadsFailed)"
-                }
-                Swift.print(line)
-                Swift.print(String(format: "  %.2f credits charged so far", status.conversionCostTotal))
+            var line = "\(batch): \(c.completed) completed, \(c.generationFailed) failed to generate"
+            if c.remoteMissing > 0 { line += ", \(c.remoteMissing) unknown to the service" }
+            if c.downloaded + c.downloadsSkipped + c.downloadsFailed > 0 {
+                line +=
+                    "; audio saved \(c.downloaded), already there \(c.downloadsSkipped), failed \(c.downloadsFailed)"
             }
+            Swift.print(line)
+            Swift.print(String(format: "  %.2f credits charged so far", status.conversionCostTotal))
             advise(report.outcome, batch: batch, tracking: true)
-        } else if status.count(.submitted) > 0 && !quiet {
+        } else if status.count(.submitted) > 0 {
             // Sent without waiting: the sounds are still being made.
             Swift.print(
                 "  generating now; follow and save them with: soundbatch track --batch \(batch) --download DIR"
             )
         }
         let failed = status.count(.failed) + status.count(.generationFailed) + status.count(.remoteMissing)
-        if report.outcome == .someFailed && failed > 0 && !quiet {
+        if report.outcome == .someFailed && failed > 0 {
             Swift.print(
-                "  \(grouped(failed)) jobs failed for good; why: soundbatch report --jobs --batch \(batch); "
+                "  \(counted(failed, "job", "jobs")) failed for good; why: soundbatch report --jobs --batch \(batch); "
                     + "again: soundbatch retry --batch \(batch)")
         }
         return exitCode(report.outcome)
@@ -179,7 +180,7 @@ enum Summary {
                     + "Raise --max-credits and run: \(resume) --max-credits N")
         case let .resumable(.ambiguousHeld(count)):
             printError(
-                "\(count) jobs are ambiguous: the service may have created and charged for them. "
+                "\(counted(count, "job is", "jobs are")) ambiguous: the service may have created and charged for them. "
                     + "Check your MusicGPT account, then send them again with: \(resume) --resend-ambiguous")
         case let .resumable(.serviceDown(since, reason)):
             printError(
@@ -187,7 +188,7 @@ enum Summary {
                     + "stopped at --outage-limit. Jobs not sent stay pending; when it is back: "
                     + (tracking ? track : resume))
         case let .resumable(.tasksRunning(count)):
-            printError("\(count) tasks are still running; look again later with: \(track)")
+            printError("\(counted(count, "task is", "tasks are")) still running; look again later with: \(track)")
         case .resumable(.pendingLeft), .someFailed, .done:
             break
         }

@@ -8,7 +8,14 @@ struct Report: AsyncParsableCommand {
         discussion: """
             Credits estimated are the service's estimates for the jobs it accepted; credits \
             charged are the conversion_cost of finished jobs. Jobs still running or ambiguous \
-            have no charge yet and are counted apart.
+            have no charge yet and are counted apart. On a terminal the table shows the \
+            columns that matter most (--wide for all); csv and json always carry every column.
+
+            Examples:
+              soundbatch report
+              soundbatch report --by day --since 2026-11-01
+              soundbatch report --jobs --batch jobs --format csv --output jobs.csv
+              soundbatch report --format html --output spend.html
             """)
 
     @Option(help: "Report on this batch only.")
@@ -24,6 +31,9 @@ struct Report: AsyncParsableCommand {
 
     @Flag(help: "One row per job instead of totals.")
     var jobs = false
+
+    @Flag(help: "Every column in the table format (by default a terminal gets the ones that matter most).")
+    var wide = false
 
     @Option(
         help: ArgumentHelp(
@@ -92,10 +102,12 @@ struct Report: AsyncParsableCommand {
         let format = chosenFormat
         if jobs {
             let keys = try await ledger.metadataKeys(query)
-            try ReportRenderer.writeJobsHeader(format: format, metadataKeys: keys, to: out)
+            let width = terminalWidth(STDOUT_FILENO)
+            try ReportRenderer.writeJobsHeader(format: format, metadataKeys: keys, width: width, to: out)
             var index = 0
             try await ledger.forEachReportJob(query, metadataKeys: keys) { job in
-                try ReportRenderer.writeJob(job, index: index, format: format, metadataKeys: keys, to: out)
+                try ReportRenderer.writeJob(
+                    job, index: index, format: format, metadataKeys: keys, width: width, to: out)
                 index += 1
             }
             try ReportRenderer.writeJobsFooter(format: format, to: out)
@@ -104,7 +116,7 @@ struct Report: AsyncParsableCommand {
             let timeline = format == .html ? try await ledger.creditTimeline(query, points: 300) : []
             let title = "Sound generation spend" + (batch.map { ": \($0)" } ?? "")
             try ReportRenderer.write(
-                report, timeline: timeline, format: format, to: out, title: title,
+                report, timeline: timeline, format: format, wide: wide, to: out, title: title,
                 generatedAt: Date().ISO8601Format())
         }
         try out.flush()

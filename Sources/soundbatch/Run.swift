@@ -9,6 +9,8 @@ struct Run: AsyncParsableCommand {
         discussion: """
             The file needs a header row with a prompt column; audio_length (1 to 600 seconds), \
             webhook_url and id are optional, and every other column is kept with the job. \
+            Commas, semicolons or tabs separate the fields (whichever the header holds most of); \
+            the file is UTF-8, or UTF-16 with a byte-order mark. \
             Rows already in the batch are recognised and not added again, so the same file, \
             or a longer one, can be fed as often as needed.
 
@@ -23,6 +25,7 @@ struct Run: AsyncParsableCommand {
               soundbatch run jobs.csv --sandbox --wait --download sounds/
               soundbatch run jobs.csv --rate 120/min --max-credits 500
               soundbatch run jobs.csv --dry-run
+              soundbatch run export.csv --prompt-column "Sound description" --delimiter semicolon
             """)
 
     @Argument(help: ArgumentHelp("The CSV file of prompts.", valueName: "csv-file"))
@@ -33,6 +36,18 @@ struct Run: AsyncParsableCommand {
 
     @Flag(help: "Record valid rows and set invalid ones aside in state 'invalid', instead of recording nothing.")
     var skipInvalid = false
+
+    @Option(
+        help: ArgumentHelp(
+            "The field separator: comma, semicolon or tab (default: whichever the header line holds most of).",
+            valueName: "separator"))
+    var delimiter: String?
+
+    @Option(help: ArgumentHelp("The column holding the prompts, when it is not called prompt.", valueName: "name"))
+    var promptColumn: String?
+
+    @Option(help: ArgumentHelp("The column holding the row ids, when it is not called id.", valueName: "name"))
+    var idColumn: String?
 
     @Flag(help: "Read, check and record the rows; send nothing.")
     var dryRun = false
@@ -50,14 +65,28 @@ struct Run: AsyncParsableCommand {
         if let batch, batch.trimmed.isEmpty {
             throw ValidationError("--batch needs a name.")
         }
+        _ = try separator()
+    }
+
+    /// The byte --delimiter names, if given.
+    func separator() throws -> UInt8? {
+        guard let delimiter else { return nil }
+        switch delimiter.lowercased() {
+        case ",", "comma": return UInt8(ascii: ",")
+        case ";", "semicolon": return UInt8(ascii: ";")
+        case "\t", "\\t", "tab": return UInt8(ascii: "\t")
+        default: throw ValidationError("--delimiter must be comma, semicolon or tab (or , ; \\t).")
+        }
     }
 
     func run() async throws {
         log.bootstrap()
         let code = try await reportingErrors { () async throws -> ExitCode in
-            let csv = try CSVReader(path: csvFile)
+            let csv = try CSVReader(path: csvFile, delimiter: try separator())
             let ledger = try ledger.open()
-            let summary = try ledger.ingest(csv, batch: batchName, skipInvalid: skipInvalid)
+            let summary = try ledger.ingest(
+                csv, batch: batchName, skipInvalid: skipInvalid,
+                columns: ColumnNames(prompt: promptColumn, id: idColumn))
             if !log.quiet {
                 var line =
                     "\(csvFile) -> batch \"\(summary.batch)\": \(grouped(summary.newJobs)) new, "
@@ -226,7 +255,7 @@ struct Retry: AsyncParsableCommand {
                 plan, given: send.given.overridden(by: wait.given),
                 key: send.service.keySource(logger: logger),
                 progress: log.quiet ? nil : ProgressReporter.display)
-            return Summary.print(report, quiet: log.quiet)
+            return Summary.print(report)
         }
         if code != Exit.done { throw code }
     }

@@ -12,6 +12,11 @@ struct SandboxCommand: AsyncParsableCommand {
             Point soundbatch at it with --base-url http://127.0.0.1:PORT and any key \
             (MUSICGPT_API_KEY=anything), or the one given with --api-key. \
             GET /_sandbox/tasks lists every task it accepted.
+
+            Examples:
+              soundbatch sandbox --port 8080
+              soundbatch sandbox --limiter strict --retry-after none --latency 300ms --latency-jitter 400ms
+              soundbatch sandbox --generation-time 5s --eta true --failure-rate 0.05
             """)
 
     @Option(help: "The address to listen on (loopback by default).")

@@ -101,7 +101,7 @@ struct SendOptions: ParsableArguments {
                 given.overridden(by: wait.given), resendAmbiguous: resendAmbiguous,
                 key: service.keySource(logger: logger),
                 progress: log.quiet ? nil : ProgressReporter.display)
-        return Summary.print(report, quiet: log.quiet)
+        return Summary.print(report)
     }
 }
 

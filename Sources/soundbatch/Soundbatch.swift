@@ -10,6 +10,13 @@ struct Soundbatch: AsyncParsableCommand {
     static func main() async {
         // A file size limit (ulimit -f) should fail a write with a clear error, not kill us.
         signal(SIGXFSZ, SIG_IGN)
+        // `help bogus` would print the general help and exit 0, as if all were well.
+        let arguments = CommandLine.arguments.dropFirst()
+        let names = configuration.subcommands.map { $0._commandName }
+        if arguments.first == "help", let asked = arguments.dropFirst().first, !names.contains(asked) {
+            printError("no command named \"\(asked)\"; the commands are \(names.joined(separator: ", "))")
+            exit(withError: Exit.usage)
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -22,6 +29,8 @@ struct Soundbatch: AsyncParsableCommand {
         }
     }
 
+    static let version = "0.4.0"
+
     static let configuration = CommandConfiguration(
         commandName: "soundbatch",
         abstract: "Turn a spreadsheet of prompts into sound effects with the MusicGPT Sound Generator API.",
@@ -32,7 +41,13 @@ struct Soundbatch: AsyncParsableCommand {
             Exit codes: 0 done; 1 finished but some jobs failed; 2 stopped early but resumable; \
             64 usage error; 65 invalid input file; 74 the ledger cannot be used; 77 API key rejected; \
             130 quit at once by a second Ctrl-C.
+
+            Examples:
+              soundbatch run jobs.csv --sandbox --wait --download sounds/   (try it: no key needed)
+              soundbatch status
+              soundbatch report --format html --output spend.html
             """,
+        version: version,
         subcommands: [
             Run.self, Resume.self, Retry.self, Track.self, Status.self, Report.self, Webhook.self, SandboxCommand.self
         ]
@@ -132,6 +147,11 @@ func printError(_ text: String) {
     LiveLine.shared.writeAbove(
         text.split(separator: "\n", omittingEmptySubsequences: false)
             .map { "soundbatch: \($0)\n" }.joined())
+}
+
+/// A count with the word for it: "1 job", "2 jobs", "12,345 jobs".
+func counted(_ number: Int, _ one: String, _ many: String) -> String {
+    "\(grouped(number)) \(number == 1 ? one : many)"
 }
 
 /// 12345 -> "12,345": counts read better grouped, whatever the locale.

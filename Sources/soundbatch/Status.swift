@@ -4,7 +4,15 @@ import SoundbatchCore
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show what the ledger holds: jobs per state and credits, per batch.")
+        abstract: "Show what the ledger holds: jobs per state and credits, per batch.",
+        discussion: """
+            Also shows why failed jobs failed, what the pending ones may cost, and how each \
+            batch is run.
+
+            Examples:
+              soundbatch status
+              soundbatch status --batch jobs --json
+            """)
 
     @Option(help: "Show only this batch.")
     var batch: String?
@@ -38,6 +46,13 @@ struct Status: AsyncParsableCommand {
             }
             if !counts.isEmpty { print("  " + counts.joined(separator: ", ")) }
             if let forecast = Self.forecast(batch) { print("  " + forecast) }
+            for failure in batch.failures.prefix(5) {
+                let state = failure.state.replacingOccurrences(of: "_", with: " ")
+                print("  \(failure.jobs) \(state): \(failure.reason.isEmpty ? "no reason recorded" : failure.reason)")
+            }
+            if batch.failures.count > 5 {
+                print("  ... and \(batch.failures.count - 5) other reasons; soundbatch report --jobs lists each job")
+            }
             if let settings = batch.settings { print("  " + Self.describe(settings)) }
             if batch.count(.ambiguous) > 0 {
                 print(

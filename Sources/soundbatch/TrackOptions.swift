@@ -94,8 +94,9 @@ struct Track: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Follow a batch's submitted tasks until each is finished, and fetch their audio.",
         discussion: """
-            Each task is first looked at when its eta has passed (10 s after submission when \
-            the service gave none), then less and less often, up to once a minute. The tasks \
+            Each task is first looked at when its eta has passed, else when the tasks seen \
+            finishing say it is likely done (10 s after submission until some have), then \
+            often while it is likely done and seldom when it is not. The tasks \
             are looked up where the batch runs, and the audio saved where it saves it, unless \
             told otherwise.
 
@@ -132,7 +133,7 @@ struct Track: AsyncParsableCommand {
                 .track(
                     given, once: once, key: service.keySource(logger: logger),
                     progress: log.quiet ? nil : ProgressReporter.display)
-            return Summary.print(report, quiet: log.quiet)
+            return Summary.print(report)
         }
         if code != Exit.done { throw code }
     }

@@ -14,7 +14,11 @@ struct Webhook: AsyncParsableCommand {
             be. Nothing a callback's body says is written, and nothing is fetched from a URL it \
             names. One that cannot be confirmed is answered 503; one for an unknown task, a \
             malformed body or one over 64 KB is answered 4xx. Those change nothing. It can run \
-            beside `track`.
+            beside `track`, which then looks no more at the tasks it has recorded.
+
+            Examples:
+              soundbatch webhook --listen 0.0.0.0:8787
+              soundbatch run jobs.csv --webhook-url https://hooks.example.com/hook --wait
             """)
 
     @Option(help: ArgumentHelp("The address and port to listen on.", valueName: "host:port"))

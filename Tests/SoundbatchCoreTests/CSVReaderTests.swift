@@ -110,7 +110,8 @@ import Testing
         #expect(try fields(text, chunkSize: chunkSize) == expected)
     }
 
-    /// Random tables written as RFC 4180 read back exactly, whatever the chunk size.
+    /// Random tables written as RFC 4180 read back exactly, whatever the chunk size and
+    /// separator (given: a header may hold more of another separator than its own).
     @Test func randomTablesRoundTrip() throws {
         var random = SeededRandom(seed: 20261125)
         let alphabet: [String] = ["a", "b", " ", ",", "\"", "\n", "\r\n", "é", "🔊", "x", "\t", "0"]
@@ -126,9 +127,11 @@ import Testing
             // A row of one empty field is a blank line, which the reader skips by design.
             let table = rows.filter { $0 != [""] }
             let lineEnding = round.isMultiple(of: 2) ? "\n" : "\r\n"
-            let path = try folder.write("r.csv", csvText(table, lineEnding: lineEnding))
+            let separator = [",", ";", "\t"].randomElement(using: &random)!
+            let path = try folder.write(
+                "r.csv", csvText(table, lineEnding: lineEnding, separator: Character(separator)))
             let chunk = Int.random(in: 1...17, using: &random)
-            let read = try readAll(path, chunkSize: chunk)
+            let read = try readAll(path, delimiter: UInt8(ascii: Unicode.Scalar(separator)!), chunkSize: chunk)
             #expect(read.map(\.fields) == table, "round \(round), chunk \(chunk)")
             #expect(read.allSatisfy { $0.problem == nil })
         }

@@ -32,12 +32,12 @@ import Testing
         let decoded = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         let batches = try #require(decoded?["batches"] as? [[String: Any]])
         #expect(batches.count == 1)
-        #expect(batches[0]["name"] as? String == "jobs.example")
+        #expect(batches[0]["batch"] as? String == "jobs.example")
         #expect(batches[0]["jobs"] as? Int == 12)
         #expect((batches[0]["states"] as? [String: Int])?["pending"] == 12)
         #expect((batches[0]["states"] as? [String: Int])?["ambiguous"] == 0)
-        #expect(batches[0]["credit_estimate_total"] as? Double == 0)
-        #expect(batches[0]["conversion_cost_total"] as? Double == 0)
+        #expect(batches[0]["credits_estimated"] as? Double == 0)
+        #expect(batches[0]["credits_charged"] as? Double == 0)
     }
 
     @Test func ledgerComesFromTheEnvironmentOrTheOption() throws {
@@ -115,13 +115,44 @@ import Testing
             try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".tmp") }.isEmpty)
         let jobs = try soundbatch(["report", "--jobs", "--format", "csv", "--batch", "jobs.example"], in: folder.path)
         #expect(jobs.stdout.split(separator: "\r\n").count == 13)
-        #expect(jobs.stdout.split(separator: "\r\n").first?.hasSuffix(",last_error,scene") == true)
+        #expect(jobs.stdout.split(separator: "\r\n").first?.hasSuffix(",last_error,reason,column:scene") == true)
         let unknown = try soundbatch(["report", "--batch", "nope"], in: folder.path)
         #expect(unknown.status == 64 && unknown.stderr.contains("no batch named \"nope\""))
         let badDate = try soundbatch(["report", "--since", "yesterday"], in: folder.path)
         #expect(badDate.status == 64)
         let htmlJobs = try soundbatch(["report", "--jobs", "--format", "html"], in: folder.path)
         #expect(htmlJobs.status == 64)
+    }
+
+    @Test func theSmallThingsACommandLineToolIsExpectedToGetRight() throws {
+        let version = try soundbatch(["--version"], in: folder.path)
+        #expect(version.status == 0 && version.stdout.trimmed == Soundbatch.version)
+        let bogus = try soundbatch(["help", "bogus"], in: folder.path)
+        #expect(bogus.status == 64 && bogus.stderr.contains("no command named \"bogus\""))
+        for command in ["run", "resume", "retry", "track", "status", "report", "webhook", "sandbox"] {
+            let help = try soundbatch(["help", command], in: folder.path)
+            #expect(help.status == 0 && help.stdout.contains("Examples:"), "\(command)")
+        }
+        try FileManager.default.createDirectory(atPath: folder.file("ledgers"), withIntermediateDirectories: true)
+        let asFolder = try soundbatch(["status", "--ledger", "ledgers"], in: folder.path)
+        #expect(asFolder.stderr.contains("is a folder") && !asFolder.stderr.contains("I/O"), "\(asFolder.stderr)")
+        // --quiet keeps the summary; the sending lock goes with the run; counts of one read as one.
+        let csv = try folder.write("one.csv", "prompt\nhum\n")
+        let quiet = try soundbatch(["run", csv, "--sandbox", "--quiet"], in: folder.path)
+        #expect(quiet.stdout.contains("one: this run submitted 1"), "\(quiet.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: folder.file("soundbatch.sqlite.lock")))
+        #expect(quiet.stdout.contains("(0 answers 429, 0 retries)"))
+        #expect(counted(1, "retry", "retries") == "1 retry" && counted(1_000, "job", "jobs") == "1,000 jobs")
+    }
+
+    @Test func onATerminalTheTotalsFitAndSpeakInWords() throws {
+        try soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
+        let table = try soundbatch(["report", "--format", "table"], in: folder.path)
+        let lines = table.stdout.split(separator: "\n")
+        #expect(lines.allSatisfy { $0.count <= 100 }, "\(table.stdout)")
+        #expect(lines[0].contains("credits charged") && !lines[0].contains("_"))
+        let wide = try soundbatch(["report", "--format", "table", "--wide"], in: folder.path)
+        #expect(wide.stdout.contains("average per second") && wide.stdout.contains("first submitted"))
     }
 
     @Test func logLinesForPeopleForFilesAndForMachines() throws {

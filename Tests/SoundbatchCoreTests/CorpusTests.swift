@@ -14,7 +14,7 @@ import Testing
         ("stray-quote.csv", 65, ["stray-quote.csv:3:", "quote inside an unquoted field"]),
         ("text-after-quote.csv", 65, ["text-after-quote.csv:2:", "after the closing quote"]),
         ("too-many-fields.csv", 65, ["too-many-fields.csv:2:", "4 fields but the header has 3"]),
-        ("duplicate-header.csv", 65, ["duplicate-header.csv:1:", "names \"prompt\" twice"]),
+        ("duplicate-header.csv", 65, ["duplicate-header.csv:1:", "names \"Prompt\" twice"]),
         ("empty-header-name.csv", 65, ["empty-header-name.csv:1:", "column 2 of the header has no name"]),
         ("no-prompt-column.csv", 65, ["no-prompt-column.csv:1:", "no prompt column"]),
         ("invalid-utf8.csv", 65, ["invalid-utf8.csv:2:", "not valid UTF-8"]),

@@ -157,7 +157,8 @@ import Testing
             ("prompt\n", "header but no rows"),
             ("prompt,,x\nhi,,\n", "column 2 of the header has no name"),
             ("prompt,Scene,scene \nhi,a,b\n", "names \"scene\" twice"),
-            ("text,length\nhi,3\n", "no prompt column (found: text, length)")
+            ("Text,length\nhi,3\n", #"no prompt column (found: "Text", "length")"#),
+            ("x,y\nhi,3\n", "one of them \"prompt\" (or pass --prompt-column NAME)")
         ]
         for (text, expected) in cases {
             let found = try problems(text, skipInvalid: true)
@@ -166,6 +167,93 @@ import Testing
             #expect(found.first?.stopsFeed == true)
         }
         #expect(try jobCount() == 0)
+    }
+
+    @Test func aHeaderWithoutPromptNamesTheLikeliestColumnAsWritten() throws {
+        let found = try problems("ID;Prompt Text;audio_length\nd1;door;4\n")
+        #expect(
+            found.first?.message
+                == #"the header has no prompt column (found: "ID", "Prompt Text", "audio_length"); "#
+                + #"rename "Prompt Text" to prompt, or pass --prompt-column 'Prompt Text'"#)
+    }
+
+    @Test func promptAndIDColumnsCanBeNamed() throws {
+        let path = try folder.write("jobs.csv", "Sound ID,Prompt Text,scene\nd1,a door,hall\n")
+        let summary = try ledger().ingest(
+            CSVReader(path: path), batch: "jobs", skipInvalid: false,
+            columns: ColumnNames(prompt: "prompt text", id: "Sound ID"))
+        #expect(summary.newJobs == 1)
+        let job = try #require(try jobs().first)
+        #expect(job["row_key"] as String == "d1")
+        #expect(job["prompt"] as String == "a door")
+        #expect(job["metadata"] as String == #"{"scene":"hall"}"#)
+        for (columns, expected) in [
+            (ColumnNames(prompt: "nope"), #"--prompt-column "nope": the header has no such column"#),
+            (ColumnNames(id: "scene"), "--id-column")
+        ] {
+            do {
+                _ = try ledger().ingest(
+                    CSVReader(path: folder.write("c.csv", "id,prompt,scene\na,b,c\n")), batch: "c", skipInvalid: false,
+                    columns: columns)
+                Issue.record("accepted")
+            } catch let IngestError.invalidFile(_, problems, _) {
+                #expect(problems.first?.message.contains(expected) == true, "\(problems)")
+            }
+        }
+    }
+
+    @Test func spreadsheetExportsAreRead() throws {
+        // Excel in European locales: semicolons; "Unicode Text": UTF-16 with a mark, tabs.
+        let semicolons = try feed("id;prompt;audio_length\nd1;\"door; creaky\";4\n", name: "semi.csv", batch: "semi")
+        #expect(semicolons.newJobs == 1)
+        let text = "id\tprompt\taudio_length\nw1\tcafé wind 🌬\t5\n"
+        let little: [UInt8] = text.utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        let big: [UInt8] = text.utf16.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+        for (name, bytes) in [("le.txt", [0xFF, 0xFE] + little), ("be.txt", [0xFE, 0xFF] + big)] {
+            let path = try folder.write(name, bytes)
+            _ = try ledger().ingest(CSVReader(path: path, chunkSize: 3), batch: name, skipInvalid: false)
+        }
+        let rows = try jobs("row_key, prompt, audio_length")
+        #expect(rows.map { $0["prompt"] as String } == ["door; creaky", "café wind 🌬", "café wind 🌬"])
+        #expect(rows.map { $0["audio_length"] as Int } == [4, 5, 5])
+    }
+
+    @Test func theSeparatorIsTheHeadersMostCommonOutsideQuotesOrTheOneGiven() throws {
+        let cases: [(String, [String])] = [
+            ("a,b,c\n", ["a", "b", "c"]),
+            ("a;b;c\n", ["a", "b", "c"]),
+            ("a\tb\tc\n", ["a", "b", "c"]),
+            ("\"x;y;z\",b\n", ["x;y;z", "b"]),  // the semicolons are quoted
+            ("prompt\n", ["prompt"])
+        ]
+        for (text, header) in cases {
+            for chunk in [1, 2, 5, 1 << 20] {
+                let reader = try CSVReader(path: folder.write("s.csv", text), chunkSize: chunk)
+                #expect(try reader.next()?.fields == header, "\(text) \(chunk)")
+            }
+        }
+        let forced = try CSVReader(path: folder.write("f.csv", "a;b,c\n"), delimiter: UInt8(ascii: ","))
+        #expect(try forced.next()?.fields == ["a;b", "c"])
+    }
+
+    @Test func aFileInAnotherEncodingSaysSoAndDoesNotSuggestSkippingRows() throws {
+        let latin1 = try folder.write("l.csv", Array("prompt\n".utf8) + [0x63, 0x61, 0x66, 0xE9, 0x0A])  // café
+        do {
+            _ = try ledger().ingest(CSVReader(path: latin1), batch: "l", skipInvalid: false)
+            Issue.record("accepted")
+        } catch let error as IngestError {
+            #expect("\(error)".contains("save it as \"CSV UTF-8\""))
+            #expect(!"\(error)".contains("--skip-invalid"))
+        }
+    }
+
+    @Test func blankAndSpaceOnlyLinesAreSkippedAndShortRowsFilledIn() throws {
+        let summary = try feed("prompt,scene\n   \n,\none\n  \t \ntwo,hall\n")
+        #expect(summary.rows == 2)
+        let rows = try jobs("prompt, metadata, source_line")
+        #expect(rows.map { $0["prompt"] as String } == ["one", "two"])
+        #expect(rows.map { $0["metadata"] as String } == [#"{"scene":""}"#, #"{"scene":"hall"}"#])
+        #expect(rows.map { $0["source_line"] as Int } == [4, 6])
     }
 
     @Test func quotingErrorsNameTheirLines() throws {

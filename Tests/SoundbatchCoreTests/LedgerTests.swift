@@ -162,7 +162,7 @@ import Testing
 
     @Test func unusablePathsGiveClearErrors() throws {
         #expect(throws: LedgerError.self) { try SQLiteLedger(path: folder.file("no/such/dir/l.sqlite")) }
-        #expect { try SQLiteLedger(path: folder.path) } throws: { "\($0)".contains("directory") }
+        #expect { try SQLiteLedger(path: folder.path) } throws: { "\($0)".contains("is a folder") }
         let garbage = try folder.write("garbage.sqlite", String(repeating: "not a database ", count: 100))
         #expect(throws: LedgerError.self) { try SQLiteLedger(path: garbage) }
     }

@@ -117,6 +117,14 @@ import Testing
         await limiter.answered(after: .seconds(5))
         let after = await limiter.headroom.seconds
         #expect(abs(after - 1.25 * 0.392 / 60) < 1e-9)
+        // A 429 with Retry-After leaves it; one without (a limiter that takes nothing early)
+        // widens each interval by the whole spread.
+        await limiter.rateLimited(sentAt: .init(), latency: .milliseconds(500), retryAfter: .seconds(1))
+        let window = await limiter.headroom.seconds
+        #expect(abs(window - 1.25 * 0.392 / 60) < 1e-4)
+        await limiter.rateLimited(sentAt: .init(), latency: .milliseconds(500), retryAfter: nil)
+        let strict = await limiter.headroom.seconds
+        #expect(abs(strict - 1.25 * 0.392) < 0.02)  // (the two 429s' round trips moved the spread a little)
     }
 
     @Test func a429WithoutRetryAfterPausesEveryoneForOneInterval() async {

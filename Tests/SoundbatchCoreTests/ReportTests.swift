@@ -197,7 +197,7 @@ import Testing
         let records = try readAll(renderJobs(ledger, .csv))
         #expect(records.count == 11)
         let header = records[0].fields
-        #expect(header == ReportJob.columns + ["note"])
+        #expect(header == ReportJob.columns + ["column:note"])
         let rows = try ledger.database.read { try Row.fetchAll($0, sql: "SELECT * FROM jobs ORDER BY id") }
         for (record, row) in zip(records.dropFirst(), rows) {
             let cell = Dictionary(uniqueKeysWithValues: zip(header, record.fields))
@@ -248,7 +248,7 @@ import Testing
         #expect(list.count == 10)
         #expect(list[6]["conversion_cost"] as? Double == 3.3)
         #expect(list[0]["task_id"] is NSNull)
-        #expect(list[0]["note"] as? String == "=HYPERLINK(\"x\")")
+        #expect((list[0]["columns"] as? [String: String])?["note"] == "=HYPERLINK(\"x\")")
     }
 
     @Test func theHTMLPageIsWellFormedSelfContainedAndHoldsTheSameTotals() async throws {

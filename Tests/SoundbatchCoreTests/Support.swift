@@ -50,22 +50,22 @@ final class TemporaryFolder: Sendable {
 
 /// Reads every record of a file.
 func readAll(
-    _ path: String, chunkSize: Int = 1 << 20, fieldLimit: Int = CSVReader.defaultFieldLimit
+    _ path: String, delimiter: UInt8? = nil, chunkSize: Int = 1 << 20, fieldLimit: Int = CSVReader.defaultFieldLimit
 ) throws -> [CSVRecord] {
-    let reader = try CSVReader(path: path, fieldLimit: fieldLimit, chunkSize: chunkSize)
+    let reader = try CSVReader(path: path, delimiter: delimiter, fieldLimit: fieldLimit, chunkSize: chunkSize)
     var records: [CSVRecord] = []
     while let record = try reader.next() { records.append(record) }
     return records
 }
 
 /// Writes a table as RFC 4180, quoting only where needed.
-func csvText(_ rows: [[String]], lineEnding: String = "\n") -> String {
+func csvText(_ rows: [[String]], lineEnding: String = "\n", separator: Character = ",") -> String {
     rows.map { row in
         row.map { field in
-            field.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline })
+            field.contains(where: { $0 == separator || $0 == "\"" || $0.isNewline })
                 ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
                 : field
-        }.joined(separator: ",")
+        }.joined(separator: String(separator))
     }.joined(separator: lineEnding) + lineEnding
 }
 

@@ -134,7 +134,8 @@ import Testing
         let job = try await ledger.database.read { try Row.fetchOne($0, sql: "SELECT state, last_error FROM jobs")! }
         #expect(job["state"] == "remote_missing")
         #expect(
-            (job["last_error"] as String).contains("404 \(last + 1) times over \(Int((schedule[last] - schedule[0]).seconds)) s"))
+            (job["last_error"] as String).contains(
+                "404 \(last + 1) times over \(Int((schedule[last] - schedule[0]).seconds)) s"))
         let outcomes = try await ledger.database.read {
             try String.fetchAll($0, sql: "SELECT DISTINCT outcome FROM attempts")
         }
@@ -157,7 +158,7 @@ import Testing
         let delays = (20..<60).map { seen["t\($0)"]! - (Double($0) + takes[$0]) }
         let perTask = Double(looks.filter { Int($0.task.dropFirst())! >= 20 }.count) / 40
         // (An untaught schedule, a look each 5 s or more, would be 2.5 s late on average.)
-        #expect(delays.max()! <= 6, "\(delays)")
+        #expect(delays.max()! <= 8, "\(delays)")
         #expect(delays.reduce(0, +) / 40 <= 2.2, "\(delays)")
         #expect(perTask <= 4, "\(perTask) looks per task")
     }

@@ -55,8 +55,12 @@ public enum CSVError: Error, Equatable, CustomStringConvertible {
 ///
 /// Accepted: quoted fields, doubled quotes, separators and line breaks inside quotes,
 /// LF, CRLF or a lone CR between records, an optional UTF-8 byte-order mark, blank lines
-/// (skipped). A stray quote, text after a closing quote or bytes that are not UTF-8 mark
-/// that record's `problem`; an unterminated quote or an oversized field throws.
+/// and lines of only spaces (skipped). The separator is a comma, a semicolon (as Excel
+/// writes "CSV" in many European locales) or a tab, whichever the header line holds most
+/// of outside quotes, unless one is given. UTF-16 with a byte-order mark (Excel's "Unicode
+/// Text") is turned into UTF-8 as it is read. A stray quote, text after a closing quote or
+/// bytes that are not UTF-8 mark that record's `problem`; an unterminated quote or an
+/// oversized field throws.
 public final class CSVReader {
     /// No field may be longer than this; it bounds memory on hostile input
     /// (an unclosed quote near the top of a large file would otherwise swallow all of it).
@@ -68,6 +72,11 @@ public final class CSVReader {
     private let fieldLimit: Int
     private let chunkSize: Int
     private var buffer: UnsafeMutableBufferPointer<UInt8>
+    /// The field separator: given, or found in the header line.
+    public private(set) var delimiter: UInt8
+    private let delimiterGiven: Bool
+    /// Set when the file is UTF-16: what turns it into UTF-8.
+    private var utf16: UTF16Decoder?
     private var count = 0
     private var position = 0
     private var atEOF = false
@@ -80,7 +89,16 @@ public final class CSVReader {
     private var recordBytes: [UInt8] = []
     private var fieldEnds: [Int] = []
 
-    public init(path: String, fieldLimit: Int = CSVReader.defaultFieldLimit, chunkSize: Int = 1 << 20) throws {
+    /// What a record's problem says when its bytes are not UTF-8.
+    public static let notUTF8 = "is not valid UTF-8"
+
+    /// The separators a header line may use.
+    public static let delimiters: [UInt8] = [UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "\t")]
+
+    public init(
+        path: String, delimiter: UInt8? = nil, fieldLimit: Int = CSVReader.defaultFieldLimit,
+        chunkSize: Int = 1 << 20
+    ) throws {
         var info = stat()
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CSVError.cannotOpen(path: path, reason: Self.errnoText()) }
@@ -96,6 +114,8 @@ public final class CSVReader {
         self.fd = fd
         self.path = path
         self.fieldLimit = fieldLimit
+        self.delimiter = delimiter ?? Self.comma
+        delimiterGiven = delimiter != nil
         self.chunkSize = max(chunkSize, 1)
         self.buffer = .allocate(capacity: max(chunkSize, 16))
         recordBytes.reserveCapacity(4096)
@@ -122,15 +142,63 @@ public final class CSVReader {
                 if more == 0 { break }
                 count += more
             }
-            if count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { position = 3 }
+            if count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF {
+                position = 3
+            } else if count >= 2, buffer[0] == 0xFF && buffer[1] == 0xFE || buffer[0] == 0xFE && buffer[1] == 0xFF {
+                // UTF-16: what follows the mark is decoded from here on.
+                utf16 = UTF16Decoder(bigEndian: buffer[0] == 0xFE, pending: Array(buffer[2..<count]))
+                count = try readChunk(into: 0)
+            }
+            if !delimiterGiven {
+                // The whole header line, as far as the buffer holds, to count its separators.
+                while !buffer[position..<count].contains(where: { $0 == Self.lf || $0 == Self.cr }),
+                    count < buffer.count
+                {
+                    let more = try readChunk(into: count)
+                    if more == 0 { break }
+                    count += more
+                }
+                delimiter = headerDelimiter()
+            }
         }
         return count > 0
     }
 
+    /// The separator the first line holds most of, outside quotes (a comma when it holds none).
+    private func headerDelimiter() -> UInt8 {
+        var counts = [Int](repeating: 0, count: Self.delimiters.count)
+        var quoted = false
+        for byte in buffer[position..<count] {
+            if byte == Self.quote {
+                quoted.toggle()
+            } else if !quoted {
+                if byte == Self.lf || byte == Self.cr { break }
+                if let index = Self.delimiters.firstIndex(of: byte) { counts[index] += 1 }
+            }
+        }
+        guard let most = counts.indices.max(by: { counts[$0] < counts[$1] }), counts[most] > 0 else {
+            return Self.comma
+        }
+        return Self.delimiters[most]
+    }
+
     private func readChunk(into offset: Int) throws -> Int {
+        guard utf16 != nil else { return try readRaw(into: buffer.baseAddress! + offset, max: buffer.count - offset) }
+        // Decode until something comes out: a chunk may end inside a character.
+        while true {
+            let room = UnsafeMutableBufferPointer(rebasing: buffer[offset...])
+            let written = utf16!.decode(into: room, atEnd: atEOF)
+            if written > 0 || atEOF { return written }
+            var raw = [UInt8](repeating: 0, count: max(chunkSize / 2 * 2, 16))
+            let n = try raw.withUnsafeMutableBufferPointer { try readRaw(into: $0.baseAddress!, max: $0.count) }
+            utf16!.pending += raw.prefix(n)
+        }
+    }
+
+    private func readRaw(into start: UnsafeMutablePointer<UInt8>, max limit: Int) throws -> Int {
         if atEOF { return 0 }
         while true {
-            let n = read(fd, buffer.baseAddress! + offset, min(chunkSize, buffer.count - offset))
+            let n = read(fd, start, min(chunkSize, limit))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw CSVError.cannotRead(path: path, reason: Self.errnoText())
@@ -170,7 +238,7 @@ public final class CSVReader {
             }
             switch state {
             case .fieldStart, .unquoted:
-                if byte == Self.comma {
+                if byte == delimiter {
                     fieldEnds.append(recordBytes.count)
                     fieldStart = recordBytes.count
                     hasContent = true
@@ -201,9 +269,10 @@ public final class CSVReader {
                     // Copy the run of ordinary bytes in one go.
                     let runStart = position
                     var end = position + 1
+                    let delimiter = delimiter
                     while end < count {
                         let b = buffer[end]
-                        if b == Self.comma || b == Self.quote || b == Self.lf || b == Self.cr { break }
+                        if b == delimiter || b == Self.quote || b == Self.lf || b == Self.cr { break }
                         end += 1
                     }
                     recordBytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<end]))
@@ -229,7 +298,7 @@ public final class CSVReader {
                     recordBytes.append(byte)
                     state = .quoted
                     position += 1
-                } else if byte == Self.comma || byte == Self.lf || byte == Self.cr {
+                } else if byte == delimiter || byte == Self.lf || byte == Self.cr {
                     state = .unquoted  // the field is closed; the separator is handled above
                 } else {
                     problem =
@@ -260,7 +329,9 @@ public final class CSVReader {
                 if b >= 0x80 { isASCII = false } else if b == 0 { hasNUL = true }
             }
             if hasNUL && problem == nil {
-                problem = "the row contains a NUL byte; is this a text file?"
+                problem =
+                    "the row contains a NUL byte; is this a text file? (UTF-16 needs its byte-order mark; "
+                    + "or save it as \"CSV UTF-8\")"
             }
             var fields: [String] = []
             fields.reserveCapacity(fieldEnds.count)
@@ -274,7 +345,9 @@ public final class CSVReader {
                 } else {
                     fields.append(String(decoding: slice, as: UTF8.self))
                     if problem == nil {
-                        problem = "field \(index + 1) is not valid UTF-8; save the file as UTF-8"
+                        problem =
+                            "field \(index + 1) \(CSVReader.notUTF8): the file is in another encoding; "
+                            + "save it as \"CSV UTF-8\" (in Excel: File > Save As > CSV UTF-8)"
                     }
                 }
                 start = end
@@ -282,5 +355,55 @@ public final class CSVReader {
             return fields
         }
         return CSVRecord(fields: fields, line: line, problem: problem)
+    }
+}
+
+/// UTF-16 bytes turned into UTF-8, a chunk at a time: a character cut by the end of a
+/// chunk waits for the next. An unpaired surrogate, or an odd byte at the end, becomes
+/// U+FFFD.
+struct UTF16Decoder {
+    let bigEndian: Bool
+    /// Bytes read and not yet decoded.
+    var pending: [UInt8]
+
+    /// Decodes what fits into `output`; returns the bytes written.
+    mutating func decode(into output: UnsafeMutableBufferPointer<UInt8>, atEnd: Bool) -> Int {
+        var read = 0
+        var written = 0
+        func unit(at index: Int) -> UInt16 {
+            let (a, b) = (UInt16(pending[index]), UInt16(pending[index + 1]))
+            return bigEndian ? a << 8 | b : b << 8 | a
+        }
+        while output.count - written >= 4 {
+            guard read + 1 < pending.count else { break }
+            let first = unit(at: read)
+            var scalar = Unicode.Scalar(first)
+            var used = 2
+            if (0xD800..<0xDC00).contains(first) {
+                if read + 3 < pending.count {
+                    let second = unit(at: read + 2)
+                    if (0xDC00..<0xE000).contains(second) {
+                        scalar = Unicode.Scalar(0x10000 + (UInt32(first - 0xD800) << 10 | UInt32(second - 0xDC00)))
+                        used = 4
+                    }
+                } else if !atEnd {
+                    break  // its pair is in the next chunk
+                }
+            }
+            for byte in UTF8.encode(scalar ?? "\u{FFFD}")! {
+                output[written] = byte
+                written += 1
+            }
+            read += used
+        }
+        pending.removeFirst(read)
+        if atEnd, pending.count == 1, output.count - written >= 3 {
+            for byte in UTF8.encode("\u{FFFD}")! {
+                output[written] = byte
+                written += 1
+            }
+            pending = []
+        }
+        return written
     }
 }

@@ -7,6 +7,18 @@ enum KnownColumn: String {
     case webhookURL = "webhook_url"
 }
 
+/// What the file calls the prompt and id columns, when not `prompt` and `id`
+/// (`--prompt-column`, `--id-column`).
+public struct ColumnNames: Sendable, Equatable {
+    public var prompt: String?
+    public var id: String?
+
+    public init(prompt: String? = nil, id: String? = nil) {
+        self.prompt = prompt
+        self.id = id
+    }
+}
+
 /// What one CSV row says, once checked.
 struct JobRow {
     var key: String?  // the row's `id`, when the file has that column
@@ -33,9 +45,12 @@ struct Header {
     /// Indices and names of the columns kept as metadata.
     var extra: [(index: Int, name: String)]
 
-    static func parse(_ record: CSVRecord) -> Result<Header, HeaderProblem> {
+    /// Reads the header. `columns` names the prompt and id columns when the file calls
+    /// them something else.
+    static func parse(_ record: CSVRecord, columns: ColumnNames = ColumnNames()) -> Result<Header, HeaderProblem> {
         if let problem = record.problem { return .failure(HeaderProblem("the header: \(problem)")) }
-        let names = record.fields.map { $0.trimmed.lowercased() }
+        let written = record.fields.map(\.trimmed)
+        var names = written.map { $0.lowercased() }
         var seen: [String: Int] = [:]
         for (index, name) in names.enumerated() {
             if name.isEmpty {
@@ -46,18 +61,40 @@ struct Header {
             if let first = seen[name] {
                 return .failure(
                     HeaderProblem(
-                        "the header names \"\(name)\" twice (columns \(first + 1) and \(index + 1)); "
+                        "the header names \"\(written[index])\" twice (columns \(first + 1) and \(index + 1)); "
                             + "column names must be unique"
                     ))
             }
             seen[name] = index
         }
+        // A column named by --prompt-column or --id-column stands for prompt or id.
+        for (option, given, known) in [
+            ("--prompt-column", columns.prompt, KnownColumn.prompt), ("--id-column", columns.id, .id)
+        ] {
+            guard let given else { continue }
+            guard let index = seen[given.trimmed.lowercased()] else {
+                return .failure(
+                    HeaderProblem(
+                        "\(option) \"\(given)\": the header has no such column (found: \(quoted(written)))"))
+            }
+            if let clash = seen[known.rawValue], clash != index {
+                return .failure(
+                    HeaderProblem(
+                        "\(option) \"\(given)\": the header also has a column named \(known.rawValue) "
+                            + "(column \(clash + 1)); rename one of them"))
+            }
+            seen[names[index]] = nil
+            names[index] = known.rawValue
+            seen[known.rawValue] = index
+        }
         guard let prompt = seen[KnownColumn.prompt.rawValue] else {
-            return .failure(
-                HeaderProblem(
-                    "the header has no prompt column (found: \(names.joined(separator: ", "))); "
-                        + "the first line must name the columns, one of them \"prompt\""
-                ))
+            var text = "the header has no prompt column (found: \(quoted(written)))"
+            if let likely = likeliestPrompt(written) {
+                text += "; rename \"\(likely)\" to prompt, or pass --prompt-column '\(likely)'"
+            } else {
+                text += "; the first line must name the columns, one of them \"prompt\" (or pass --prompt-column NAME)"
+            }
+            return .failure(HeaderProblem(text))
         }
         let known = Set([KnownColumn.id, .prompt, .audioLength, .webhookURL].map(\.rawValue))
         return .success(
@@ -68,6 +105,20 @@ struct Header {
                 audioLength: seen[KnownColumn.audioLength.rawValue],
                 webhookURL: seen[KnownColumn.webhookURL.rawValue],
                 extra: names.enumerated().filter { !known.contains($0.element) }.map { ($0.offset, $0.element) }))
+    }
+
+    /// The names as the file wrote them, quoted and comma-separated.
+    private static func quoted(_ names: [String]) -> String {
+        names.map { "\"\($0)\"" }.joined(separator: ", ")
+    }
+
+    /// The column most likely meant as the prompt: one whose name says prompt, else one
+    /// that says description or text.
+    private static func likeliestPrompt(_ names: [String]) -> String? {
+        for hint in ["prompt", "description", "text", "sound"] {
+            if let name = names.first(where: { $0.lowercased().contains(hint) }) { return name }
+        }
+        return nil
     }
 
     struct HeaderProblem: Error {

@@ -24,9 +24,11 @@ public enum IngestError: Error, CustomStringConvertible {
             if problemCount > problems.count {
                 lines.append("... and \(problemCount - problems.count) more problems")
             }
+            // Setting rows aside helps with a few bad rows, not with a file in another encoding.
+            let skippable = problems.contains { !$0.stopsFeed && !$0.message.contains(CSVReader.notUTF8) }
             lines.append(
                 "\(path): nothing was recorded; fix the file and run again"
-                    + (problems.contains { !$0.stopsFeed } ? " (or record the valid rows with --skip-invalid)" : ""))
+                    + (skippable ? " (or record the valid rows with --skip-invalid)" : ""))
             return lines.joined(separator: "\n")
         }
     }
@@ -46,8 +48,10 @@ extension IngestLedger {
     /// Feeds a CSV file into a batch, all or nothing: if any row is invalid nothing is
     /// recorded, unless `skipInvalid`, which records such rows in state `invalid`.
     /// Rows already in the batch are recognised by their key and not added again.
+    /// `columns` names the prompt and id columns when the file calls them otherwise.
     public func ingest(
-        _ reader: CSVReader, batch: String, skipInvalid: Bool, now: Date = Date()
+        _ reader: CSVReader, batch: String, skipInvalid: Bool, columns: ColumnNames = ColumnNames(),
+        now: Date = Date()
     ) throws -> IngestSummary {
         let csvPath = reader.path
         var problems = ProblemList()
@@ -62,7 +66,7 @@ extension IngestLedger {
                     1, fatal: "the file is empty; the first line must be a header naming at least a prompt column")
                 throw fail(problems)
             }
-            switch Header.parse(record) {
+            switch Header.parse(record, columns: columns) {
             case let .success(parsed): header = parsed
             case let .failure(problem):
                 problems.add(record.line, fatal: problem.text)

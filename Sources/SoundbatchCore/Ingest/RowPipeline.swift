@@ -32,6 +32,8 @@ final class RowPipeline: @unchecked Sendable {
         var batch = RowBatch()
         do {
             while let record = try reader.next() {
+                // A line of only spaces or empty fields (a spreadsheet's empty row) is blank.
+                if record.problem == nil, record.fields.allSatisfy({ $0.trimmed.isEmpty }) { continue }
                 batch.append(header.row(from: record), line: record.line)
                 if batch.rows.count == Self.batchSize {
                     guard put(.rows(batch)) else { return }

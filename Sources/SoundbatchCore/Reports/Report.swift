@@ -192,8 +192,13 @@ public struct ReportJob: Sendable {
     public static let columns = [
         "batch", "row_key", "source_line", "prompt", "audio_length", "state", "task_id",
         "conversion_id", "eta", "credit_estimate", "conversion_cost", "remote_status", "audio_url",
-        "downloaded_file", "submitted_at", "completed_at", "attempts", "last_error"
+        "downloaded_file", "submitted_at", "completed_at", "attempts", "last_error", "reason"
     ]
+
+    /// The row's own columns go apart from these: under "columns" in JSON, and with this
+    /// before their names in CSV and Markdown, so that a column called `state` is never
+    /// taken for the job's.
+    public static let ownColumnPrefix = "column:"
 
     public var values: [ReportValue]
 

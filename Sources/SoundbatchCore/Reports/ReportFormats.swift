@@ -51,8 +51,9 @@ public enum ReportError: Error, CustomStringConvertible {
 public enum ReportRenderer {
     // MARK: Totals
 
+    /// `wide`: every column in the terminal's table, not only those that matter most.
     public static func write(
-        _ report: SpendReport, timeline: [CreditPoint], format: ReportFormat, to out: TextOutput,
+        _ report: SpendReport, timeline: [CreditPoint], format: ReportFormat, wide: Bool = false, to out: TextOutput,
         title: String, generatedAt: String
     ) throws {
         switch format {
@@ -66,11 +67,11 @@ public enum ReportRenderer {
                 try out.write(row.map(csvCell).joined(separator: ",") + "\r\n")
             }
         case .table, .markdown:
-            let table = totalsTable(report, allStates: false)
+            let table = format == .table ? terminalTable(report, wide: wide) : totalsTable(report, allStates: false)
             try out.write(format == .table ? aligned(table) : markdown(table))
             if report.total.unchargedJobs > 0 {
                 try out.write(
-                    "\n\(report.total.unchargedJobs) jobs have no charge yet (still running, "
+                    "\n\(report.total.unchargedJobs) \(report.total.unchargedJobs == 1 ? "job has" : "jobs have") no charge yet (still running, "
                         + "or sent without an answer); "
                         + "the running ones are estimated at \(money(report.total.unchargedEstimate)) credits, "
                         + "not counted as charged.\n"
@@ -113,9 +114,31 @@ public enum ReportRenderer {
             [.text(t.group), .number(String(t.jobs))] + states.map { .number(String(t.states[$0, default: 0])) } + [
                 .number(money(t.creditsEstimated)), .number(money(t.creditsCharged)), .number(money(t.difference)),
                 t.averagePerJob.map { .number(money($0)) } ?? .text(""),
-                t.averagePerSecond.map { .number(String(format: "%.4f", $0)) } ?? .text(""),
+                t.averagePerSecond.map { .number(money($0)) } ?? .text(""),
                 .number(String(t.unchargedJobs)), .number(money(t.unchargedEstimate)),
                 .text(t.firstSubmitted ?? ""), .text(t.lastSubmitted ?? "")
+            ]
+        }
+        return Table(header: header.map(Cell.text), rows: report.groups.map(row) + [row(report.total)])
+    }
+
+    /// The totals as a person reads them on a terminal: headers in words, and only the
+    /// columns that matter most unless `wide`.
+    static func terminalTable(_ report: SpendReport, wide: Bool) -> Table {
+        if wide {
+            var table = totalsTable(report, allStates: false)
+            table.header = table.header.map { .text($0.text.replacingOccurrences(of: "_", with: " ")) }
+            return table
+        }
+        let header = [
+            report.grouping, "jobs", "done", "failed", "credits estimated", "credits charged", "no charge yet"
+        ]
+        func row(_ t: SpendTotals) -> [Cell] {
+            let failed = ["failed", "generation_failed", "remote_missing"].map { t.states[$0, default: 0] }.reduce(0, +)
+            return [
+                .text(t.group), .number(String(t.jobs)), .number(String(t.states["completed", default: 0])),
+                .number(String(failed)), .number(money(t.creditsEstimated)), .number(money(t.creditsCharged)),
+                .number(String(t.unchargedJobs))
             ]
         }
         return Table(header: header.map(Cell.text), rows: report.groups.map(row) + [row(report.total)])
@@ -151,21 +174,25 @@ public enum ReportRenderer {
 
     // MARK: Jobs
 
-    public static func writeJobsHeader(format: ReportFormat, metadataKeys: [String], to out: TextOutput) throws {
-        let columns = ReportJob.columns + metadataKeys
+    public static func writeJobsHeader(
+        format: ReportFormat, metadataKeys: [String], width: Int = 100, to out: TextOutput
+    ) throws {
+        let columns = ReportJob.columns + metadataKeys.map { ReportJob.ownColumnPrefix + $0 }
         switch format {
         case .csv: try out.write(columns.map { csvCell(.text($0)) }.joined(separator: ",") + "\r\n")
-        case .markdown, .table:
+        case .markdown:
             try out.write(
-                "| " + columns.joined(separator: " | ") + " |\n|" + String(repeating: " --- |", count: columns.count)
-                    + "\n")
+                "| " + columns.map { markdownCell(.text($0)) }.joined(separator: " | ") + " |\n|"
+                    + String(repeating: " --- |", count: columns.count) + "\n")
+        case .table: try out.write(JobLine(width: width).header)
         case .json: try out.write("{\"jobs\": [\n")
         case .html: break
         }
     }
 
     public static func writeJob(
-        _ job: ReportJob, index: Int, format: ReportFormat, metadataKeys: [String], to out: TextOutput
+        _ job: ReportJob, index: Int, format: ReportFormat, metadataKeys: [String], width: Int = 100,
+        to out: TextOutput
     ) throws {
         let cells: [Cell] = job.values.enumerated().map { position, value in
             switch value {
@@ -185,22 +212,84 @@ public enum ReportRenderer {
                 line += csvCell(cell)
             }
             try out.write(line + "\r\n")
-        case .markdown, .table:
+        case .markdown:
             try out.write("| " + cells.map(markdownCell).joined(separator: " | ") + " |\n")
+        case .table:
+            try out.write(JobLine(width: width).line(job))
         case .json:
             var object = "  {"
-            for (position, (name, cell)) in zip(ReportJob.columns + metadataKeys, cells).enumerated() {
+            for (position, (name, cell)) in zip(ReportJob.columns, cells).enumerated() {
                 if position > 0 { object += ", " }
                 JSON.appendString(name, to: &object)
                 object += ": "
                 switch cell {
                 case let .number(text): object += text
-                case let .text(text) where text.isEmpty && position < ReportJob.columns.count: object += "null"
+                case let .text(text) where text.isEmpty: object += "null"
                 case let .text(text): JSON.appendString(text, to: &object)
                 }
             }
+            if !metadataKeys.isEmpty {
+                object += ", \"columns\": {"
+                for (position, (name, cell)) in zip(metadataKeys, cells.dropFirst(ReportJob.columns.count)).enumerated()
+                {
+                    if position > 0 { object += ", " }
+                    JSON.appendString(name, to: &object)
+                    object += ": "
+                    JSON.appendString(cell.text, to: &object)
+                }
+                object += "}"
+            }
             try out.write((index > 0 ? ",\n" : "") + object + "}")
         case .html: break
+        }
+    }
+
+    /// A job as one line of a terminal's table: the row, its state, credits, file (when the
+    /// terminal is wide enough) and reason, in columns of fixed width (so a million rows
+    /// stream without being held), cut to the terminal's width.
+    struct JobLine {
+        var width: Int
+        /// The widths of the row, state, credits and file columns; the reason takes the rest.
+        var widths: [Int] { width >= 110 ? [20, 17, 9, 24] : [20, 17, 9] }
+        static let credits = 2
+
+        var header: String { fit(["row", "state", "credits"] + (widths.count > 3 ? ["file"] : []) + ["reason"]) }
+
+        func line(_ job: ReportJob) -> String {
+            func text(_ name: String) -> String {
+                guard let index = ReportJob.columns.firstIndex(of: name) else { return "" }
+                switch job.values[index] {
+                case .none: return ""
+                case let .text(text): return text
+                case let .number(number, decimals): return ReportRenderer.decimal(number, places: decimals)
+                }
+            }
+            let key = text("row_key")
+            let row = key.hasPrefix("~") ? "line \(text("source_line"))" : key
+            let charged = text("conversion_cost")
+            let estimate = text("credit_estimate")
+            let credits = charged.isEmpty ? (estimate.isEmpty ? "" : "~" + estimate) : charged
+            let file = text("downloaded_file").split(separator: "/").last.map(String.init) ?? ""
+            let state = text("state").replacingOccurrences(of: "_", with: " ")
+            return fit([row, state, credits] + (widths.count > 3 ? [file] : []) + [text("reason")])
+        }
+
+        /// The cells padded to their widths (the credits right-aligned), the last one cut to fit.
+        private func fit(_ cells: [String]) -> String {
+            var line = ""
+            for (index, cell) in cells.enumerated() {
+                let flat = cell.replacingOccurrences(of: "\n", with: " ")
+                guard index < widths.count else {
+                    line += flat
+                    continue
+                }
+                let columnWidth = widths[index]
+                let shown = flat.count > columnWidth ? String(flat.prefix(columnWidth - 1)) + "…" : flat
+                let padding = String(repeating: " ", count: columnWidth - shown.count)
+                line += (index == Self.credits ? padding + shown : shown + padding) + "  "
+            }
+            if line.count > width { line = String(line.prefix(max(width - 1, 1))) + "…" }
+            return line.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) + "\n"
         }
     }
 

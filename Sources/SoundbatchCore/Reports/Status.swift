@@ -10,6 +10,20 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
     public var estimatedJobs: Int
     /// How the batch is run, once it has been.
     public var settings: BatchSettings?
+    /// Why its failed jobs failed: each reason with its count, the commonest first.
+    public var failures: [Failure] = []
+
+    public struct Failure: Sendable, Equatable, Encodable {
+        public var state: String
+        public var reason: String
+        public var jobs: Int
+
+        public init(state: String, reason: String, jobs: Int) {
+            self.state = state
+            self.reason = reason
+            self.jobs = jobs
+        }
+    }
 
     public func count(_ state: JobState) -> Int { states[state.rawValue] ?? 0 }
 
@@ -29,11 +43,25 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
         estimatedJobs > 0 ? Double(count(.pending)) * creditEstimateTotal / Double(estimatedJobs) : nil
     }
 
+    /// The names `report --format json` uses; credits in cents, as the ledger's sums carry
+    /// float noise (22.029999999999994).
     enum CodingKeys: String, CodingKey {
-        case name, jobs, states
-        case creditEstimateTotal = "credit_estimate_total"
-        case conversionCostTotal = "conversion_cost_total"
+        case jobs, states, settings, failures
+        case name = "batch"
+        case creditEstimateTotal = "credits_estimated"
+        case conversionCostTotal = "credits_charged"
         case estimatedJobs = "estimated_jobs"
-        case settings
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(jobs, forKey: .jobs)
+        try c.encode(states, forKey: .states)
+        try c.encode(creditEstimateTotal.cents, forKey: .creditEstimateTotal)
+        try c.encode(conversionCostTotal.cents, forKey: .conversionCostTotal)
+        try c.encode(estimatedJobs, forKey: .estimatedJobs)
+        try c.encodeIfPresent(settings, forKey: .settings)
+        try c.encode(failures, forKey: .failures)
     }
 }

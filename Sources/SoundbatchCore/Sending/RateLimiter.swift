@@ -8,7 +8,9 @@
 ///   network spreads arrival times by up to the latency's spread W. Widening each interval
 ///   by W/N, N the requests a minute allows, keeps any N requests at least a minute apart at
 ///   the server, whatever the jitter: a per-minute window then never overflows. (A quarter
-///   more than the spread measured, for what the last hundred answers have not shown.)
+///   more than the spread measured, for what the last hundred answers have not shown.) A
+///   429 without Retry-After is the mark of a limiter that takes nothing early: from then
+///   on each interval is widened by the whole spread.
 /// - **What 429s teach.** A server may hold the rate stricter than that (a leaky bucket with
 ///   no burst refuses anything a moment early). Each 429 lowers the pace by `decrease`, once
 ///   per round trip (the 429s of requests already on their way say nothing new). Each other
@@ -32,6 +34,8 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     public private(set) var share = 1.0
     /// The share in force when the last 429 came.
     private var refusedAt: Double?
+    /// A 429 without Retry-After came: the server counts each interval strictly.
+    private var strict = false
     /// When the pace was last lowered: 429s to requests sent before then are not counted again.
     private var loweredAt: C.Instant?
     private var latencies = LatencySpread()
@@ -59,7 +63,7 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     public var interval: Duration { ceilingInterval / share + headroom }
 
     /// What the latency's spread adds to each interval.
-    public var headroom: Duration { .seconds(1.25 * latencies.spread / perMinute) }
+    public var headroom: Duration { .seconds(1.25 * latencies.spread / (strict ? 1 : perMinute)) }
 
     /// The pace in force, in requests a minute.
     public var pacePerMinute: Double { 60 / interval.seconds }
@@ -107,6 +111,7 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     @discardableResult
     public func rateLimited(sentAt: C.Instant, latency: Duration, retryAfter: Duration?) -> Slowdown {
         latencies.add(latency.seconds)
+        if retryAfter == nil { strict = true }
         var change = Slowdown(paused: false, lowered: false, first: false)
         if loweredAt.map({ sentAt >= $0 }) ?? true {
             change.first = loweredAt == nil
