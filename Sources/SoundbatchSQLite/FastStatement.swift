@@ -91,9 +91,9 @@ extension FastStatement {
         }
     }
 
-    /// Binds the values and calls `body` with each row of the result.
-    func forEachRow(_ values: [Value], _ body: (Columns) throws -> Void) throws {
-        let handle = bind(values)
+    /// Binds the values (from parameter `first`) and calls `body` with each row of the result.
+    func forEachRow(_ values: [Value], from first: Int32 = 1, _ body: (Columns) throws -> Void) throws {
+        let handle = bind(values, from: first)
         defer { sqlite3_reset(handle) }
         while true {
             let code = sqlite3_step(handle)

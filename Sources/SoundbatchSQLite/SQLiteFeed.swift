@@ -56,6 +56,11 @@ final class JobWriter: FeedWriter {
     /// with callgrind on a C program doing the same inserts).
     private let insertOne: FastStatement
     private let insertChunk: FastStatement
+    /// Claims a job already in the ledger for this feed and returns what it holds.
+    private let claimKnown: FastStatement
+    /// The last chunk's rows were all in the ledger already: a file fed again. Its rows go
+    /// straight to `claimKnown`, without first trying (and failing) to insert them.
+    private var refeeding = false
     private static let chunkSize = 32
     /// The values bound for each row; the batch, time and feed are bound once.
     private static let rowValues = 9
@@ -93,6 +98,13 @@ final class JobWriter: FeedWriter {
         }
         insertOne = try insert(rows: 1)
         insertChunk = try insert(rows: Self.chunkSize)
+        claimKnown = try FastStatement(
+            db,
+            sql: """
+                UPDATE jobs SET seen_ingest_id = ?1 WHERE batch_id = ?2 AND row_key = ?3 AND seen_ingest_id <> ?1
+                RETURNING id, state, prompt, audio_length, webhook_url
+                """)
+        claimKnown.bindOnce(from: 1, [.integer(ingestID), .integer(batchID)])
     }
 
     func finish(newJobs: Int, knownJobs: Int) throws {
@@ -109,13 +121,17 @@ final class JobWriter: FeedWriter {
             while start < batch.rows.endIndex {
                 let chunk = batch.rows[start..<min(start + Self.chunkSize, batch.rows.endIndex)]
                 start = chunk.endIndex
-                let leftOver = chunk.count == Self.chunkSize ? try insert(chunk, text: text) : Set(chunk.map(\.line))
+                let inChunk = chunk.count == Self.chunkSize && !refeeding
+                let leftOver = inChunk ? try insert(chunk, text: text) : Set(chunk.map(\.line))
+                var known = 0
                 for row in chunk {
                     // A row the chunk could not insert is in the ledger already, or its key
                     // was taken by an earlier row of this file: it goes on its own.
                     let outcome = leftOver.contains(row.line) ? try record(row, text: text) : .new
+                    if case .known = outcome { known += 1 }
                     try each(row, row.problem.map { String(text, $0) }, outcome)
                 }
+                refeeding = known == chunk.count
             }
         }
     }
@@ -182,35 +198,58 @@ final class JobWriter: FeedWriter {
         }
     }
 
+    /// What a job already in the ledger holds, as far as a feed compares it.
+    private struct Existing {
+        var id: Int64
+        var state: JobState?
+        var sameContent: Bool
+    }
+
+    /// Claims the job under `key` for this feed, if the ledger has one this feed has not
+    /// claimed yet, comparing its content with the row's bytes (no strings are made: a
+    /// file fed again goes through here for every row).
+    private func claim(
+        key: UnsafeBufferPointer<UInt8>, _ row: RowBatch.Row, text: UnsafeBufferPointer<UInt8>
+    ) throws
+        -> Existing?
+    {
+        var existing: Existing?
+        try claimKnown.forEachRow([.bytes(key)], from: 3) { columns in
+            func same(_ index: Int32, _ range: Range<Int>?) -> Bool {
+                guard let range else { return columns.isNull(index) }
+                return !columns.isNull(index) && columns.bytes(index).elementsEqual(text[range])
+            }
+            let audioLength = columns.isNull(3) ? nil : Int(columns.int64(3))
+            existing = Existing(
+                id: columns.int64(0),
+                state: JobState(rawValue: String(decoding: columns.bytes(1), as: UTF8.self)),
+                sameContent: same(2, row.prompt) && audioLength == row.audioLength && same(4, row.webhookURL))
+        }
+        return existing
+    }
+
     /// Inserts the row under `key`, or claims the job already there for this feed.
     /// Returns nil when an earlier row of this feed has the key already.
     private func record(
         _ row: RowBatch.Row, key: UnsafeBufferPointer<UInt8>, text: UnsafeBufferPointer<UInt8>
     ) throws -> Outcome? {
-        var values: [FastStatement.Value] = []
-        Self.append(row, key: key, text: text, to: &values)
-        try insertOne.run(values)
-        if db.changesCount == 1 { return .new }
+        var found = refeeding ? try claim(key: key, row, text: text) : nil
+        if found == nil {
+            var values: [FastStatement.Value] = []
+            Self.append(row, key: key, text: text, to: &values)
+            try insertOne.run(values)
+            if db.changesCount == 1 { return .new }
+            found = try claim(key: key, row, text: text)
+        }
+        guard let existing = found else { return nil }
+        if existing.sameContent && existing.state != .invalid { return .known }
 
-        // The key is in the ledger already: the rare path, where strings are made.
+        // A row set aside, or changed: the rare path, where strings are made.
         let keyText = String(decoding: key, as: UTF8.self)
-        guard
-            let existing = try Row.fetchOne(
-                db,
-                sql: """
-                    UPDATE jobs SET seen_ingest_id = ? WHERE batch_id = ? AND row_key = ? AND seen_ingest_id <> ?
-                    RETURNING id, state, prompt, audio_length, webhook_url
-                    """, arguments: [ingestID, batchID, keyText, ingestID])
-        else { return nil }
-
         let prompt = String(text, row.prompt)
         let webhookURL = row.webhookURL.map { String(text, $0) }
-
-        let sameContent =
-            existing["prompt"] == prompt
-            && existing["audio_length"] as Int? == row.audioLength
-            && existing["webhook_url"] as String? == webhookURL
-        if existing["state"] == JobState.invalid.rawValue && (!sameContent || row.problem == nil) {
+        let sameContent = existing.sameContent
+        if existing.state == .invalid && (!sameContent || row.problem == nil) {
             // A row set aside as invalid was never sent: take the corrected one in its place.
             try db.execute(
                 sql: """
@@ -220,7 +259,7 @@ final class JobWriter: FeedWriter {
                     """,
                 arguments: [
                     row.line, prompt, row.audioLength, webhookURL, row.metadata.map { String(text, $0) },
-                    row.state.rawValue, row.problem.map { String(text, $0) }, stamp, existing["id"] as Int64
+                    row.state.rawValue, row.problem.map { String(text, $0) }, stamp, existing.id
                 ])
             return .known
         }

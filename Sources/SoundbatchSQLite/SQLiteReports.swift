@@ -134,6 +134,29 @@ extension SQLiteLedger {
         }
     }
 
+    public func failedJobs(_ query: ReportQuery, limit: Int) async throws -> (jobs: [FailedJob], count: Int) {
+        try await read { db in
+            let (filter, arguments) = try query.filter(db)
+            let failed = "j.state IN ('failed', 'generation_failed', 'remote_missing')"
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT j.row_key, j.source_line, j.prompt, j.state, \(Self.reason) AS reason FROM jobs j
+                    WHERE \(filter) AND \(failed) ORDER BY j.batch_id, j.id LIMIT \(limit)
+                    """, arguments: arguments)
+            let count =
+                try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM jobs j WHERE \(filter) AND \(failed)", arguments: arguments) ?? 0
+            let jobs = rows.map { row in
+                let key: String = row["row_key"]
+                return FailedJob(
+                    row: key.hasPrefix("~") ? "line \(row["source_line"] as Int)" : key, prompt: row["prompt"],
+                    state: JobState(rawValue: row["state"]) ?? .failed, reason: row["reason"] ?? "")
+            }
+            return (jobs, count)
+        }
+    }
+
     /// The metadata keys (extra CSV columns) of the jobs a report covers, in order of first use.
     public func metadataKeys(_ query: ReportQuery) async throws -> [String] {
         try await read { db in

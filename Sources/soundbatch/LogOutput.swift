@@ -23,14 +23,11 @@ struct LogOutput: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(
-        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-        file: String, function: String, line: UInt
-    ) {
-        let all = metadata.merging(explicit ?? [:]) { $1 }
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { $1 }
         LiveLine.shared.writeAbove(
             Self.line(
-                level: level, message: "\(message)", metadata: all, format: format,
+                level: event.level, message: "\(event.message)", metadata: all, format: format,
                 forPeople: forPeople, at: Date()) + "\n")
     }
 

@@ -59,6 +59,9 @@ struct SandboxCommand: AsyncParsableCommand {
             valueName: "kind"))
     var eta = "unknown"
 
+    @Option(help: "The share of tasks whose generation fails (status FAILED), 0 to 1.")
+    var generationFailureRate = 0.05
+
     @Option(
         help: "The share of submissions that fail, 0 to 1 (500s, 502 HTML pages, success:false, connection resets).")
     var failureRate = 0.0
@@ -115,6 +118,10 @@ struct SandboxCommand: AsyncParsableCommand {
             throw ValidationError("--eta must be unknown, true or rough.")
         }
         configuration.eta = eta
+        guard (0...1).contains(generationFailureRate) else {
+            throw ValidationError("--generation-failure-rate must be from 0 to 1.")
+        }
+        configuration.generationFailureRate = generationFailureRate
         configuration.latency = latency.duration
         configuration.latencyJitter = latencyJitter.duration
         guard (0...1).contains(failureRate) else { throw ValidationError("--failure-rate must be from 0 to 1.") }

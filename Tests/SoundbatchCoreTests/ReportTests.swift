@@ -270,6 +270,39 @@ import Testing
         #expect(page.contains("3 jobs have no charge yet") || page.contains("have no charge yet"))
     }
 
+    @Test func theHTMLPageNamesTimesStatesAndFailuresAsAPersonReadsThem() async throws {
+        let ledger = try ledger()
+        let report = try await ledger.spendReport(ReportQuery())
+        let failures = try await ledger.failedJobs(ReportQuery(), limit: 100)
+        #expect(failures.count == 2 && failures.jobs.map(\.row) == ["a4", "a7"])
+        let page = try renderPage(report, timeline: try await ledger.creditTimeline(ReportQuery()), failures: failures)
+        #expect(XMLParser(data: Data(page.utf8)).parse())
+        // The chart spans two days: its ticks are dates, not raw timestamps.
+        #expect(page.contains(">Nov 21<") && page.contains(">Nov 22<"))
+        #expect(!page.contains("2026-11-20T10:00:00"))
+        // Words, as in the table: "generation failed", never generation_failed, on the page.
+        #expect(page.contains("generation failed 1") && !page.contains(">generation_failed"))
+        #expect(page.contains("<h2>Failed jobs (2)</h2>") && page.contains("<td>a7</td>"))
+        // Hours on a short span.
+        let ticks = ReportRenderer.timeTicks(from: 1_790_000_000, to: 1_790_000_000 + 2 * 3600)
+        #expect(ticks.map(\.label) == ["14:30", "15:00", "15:30", "16:00"])
+    }
+
+    func renderPage(
+        _ report: SpendReport, timeline: [CreditPoint], failures: (jobs: [FailedJob], count: Int)
+    ) throws
+        -> String
+    {
+        let path = folder.file("page-\(UUID().uuidString)")
+        let fd = open(path, O_WRONLY | O_CREAT, 0o644)
+        let out = TextOutput(fd: fd)
+        try ReportRenderer.write(
+            report, timeline: timeline, failures: failures, format: .html, to: out, title: "t", generatedAt: "now")
+        try out.flush()
+        close(fd)
+        return try String(contentsOfFile: path, encoding: .utf8)
+    }
+
     @Test func markdownAndTableLineUp() async throws {
         let report = try await ledger().spendReport(ReportQuery())
         let markdown = try render(report, .markdown).split(separator: "\n")

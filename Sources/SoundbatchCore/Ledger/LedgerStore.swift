@@ -205,6 +205,10 @@ public protocol ReportLedger: Sendable {
     /// thinned to at most `points` points.
     func creditTimeline(_ query: ReportQuery, points: Int) async throws -> [CreditPoint]
 
+    /// The first `limit` jobs the report covers that failed for good (failed,
+    /// generation_failed, remote_missing), with why, and how many there are in all.
+    func failedJobs(_ query: ReportQuery, limit: Int) async throws -> (jobs: [FailedJob], count: Int)
+
     /// The metadata keys (extra CSV columns) of the jobs a report covers, in order of first use.
     func metadataKeys(_ query: ReportQuery) async throws -> [String]
 

@@ -170,6 +170,22 @@ public struct SpendReport: Sendable, Equatable, Encodable {
 }
 
 /// A point of the cumulative credit chart.
+/// A job that failed for good, as the HTML report lists it.
+public struct FailedJob: Sendable, Equatable {
+    /// Its id, else "line N".
+    public var row: String
+    public var prompt: String
+    public var state: JobState
+    public var reason: String
+
+    public init(row: String, prompt: String, state: JobState, reason: String) {
+        self.row = row
+        self.prompt = prompt
+        self.state = state
+        self.reason = reason
+    }
+}
+
 public struct CreditPoint: Sendable, Equatable {
     public var time: String
     public var estimated: Double
