@@ -33,9 +33,9 @@ struct FastStatement {
         bind(values, from: first)
     }
 
-    /// Binds the values in order, from the first parameter, and runs the statement to completion.
-    func run(_ values: [Value]) throws {
-        let handle = bind(values)
+    /// Binds the values in order, from parameter `first`, and runs the statement to completion.
+    func run(_ values: [Value], from first: Int32 = 1) throws {
+        let handle = bind(values, from: first)
         let code = sqlite3_step(handle)
         guard code == SQLITE_DONE else {
             let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(handle)))

@@ -56,8 +56,17 @@ final class JobWriter: FeedWriter {
     /// with callgrind on a C program doing the same inserts).
     private let insertOne: FastStatement
     private let insertChunk: FastStatement
-    /// Claims a job already in the ledger for this feed and returns what it holds.
-    private let claimKnown: FastStatement
+    /// Finds a job already in the ledger by its key, and what it holds.
+    private let findKnown: FastStatement
+    /// Marks jobs as held by this feed's file, `markChunk` ids at a time.
+    private let markSeen: FastStatement
+    private static let markChunk = 256
+    /// The jobs this feed has recorded or claimed, by id: a second row with the key of one
+    /// is a duplicate in the file. A bit per job: 125 KB for a million.
+    private var claimed = IDSet()
+    /// Known jobs claimed and not yet marked as seen by this feed: marked in bulk, since one
+    /// UPDATE per row made a re-feed of a million rows three times slower than a fresh one.
+    private var toMark: [Int64] = []
     /// The last chunk's rows were all in the ledger already: a file fed again. Its rows go
     /// straight to `claimKnown`, without first trying (and failing) to insert them.
     private var refeeding = false
@@ -98,16 +107,28 @@ final class JobWriter: FeedWriter {
         }
         insertOne = try insert(rows: 1)
         insertChunk = try insert(rows: Self.chunkSize)
-        claimKnown = try FastStatement(
+        findKnown = try FastStatement(
             db,
-            sql: """
-                UPDATE jobs SET seen_ingest_id = ?1 WHERE batch_id = ?2 AND row_key = ?3 AND seen_ingest_id <> ?1
-                RETURNING id, state, prompt, audio_length, webhook_url
-                """)
-        claimKnown.bindOnce(from: 1, [.integer(ingestID), .integer(batchID)])
+            sql: "SELECT id, state, prompt, audio_length, webhook_url FROM jobs WHERE batch_id = ?1 AND row_key = ?2")
+        findKnown.bindOnce(from: 1, [.integer(batchID)])
+        let marks = (2...Self.markChunk + 1).map { "?\($0)" }.joined(separator: ", ")
+        markSeen = try FastStatement(db, sql: "UPDATE jobs SET seen_ingest_id = ?1 WHERE id IN (\(marks))")
+        markSeen.bindOnce(from: 1, [.integer(ingestID)])
+    }
+
+    /// Marks the claimed jobs as seen by this feed; `all`: the last ones too, at the end.
+    private func markClaimed(all: Bool) throws {
+        while toMark.count >= Self.markChunk || (all && !toMark.isEmpty) {
+            let chunk = toMark.prefix(Self.markChunk)
+            // A short last chunk repeats its first id to fill the statement's places.
+            let ids = Array(chunk) + Array(repeating: chunk.first!, count: Self.markChunk - chunk.count)
+            try markSeen.run(ids.map { .integer($0) }, from: 2)
+            toMark.removeFirst(chunk.count)
+        }
     }
 
     func finish(newJobs: Int, knownJobs: Int) throws {
+        try markClaimed(all: true)
         try db.execute(
             sql: "UPDATE ingests SET new_jobs = ?, known_jobs = ? WHERE id = ?",
             arguments: [newJobs, knownJobs, ingestID])
@@ -146,11 +167,12 @@ final class JobWriter: FeedWriter {
         }
         try insertChunk.run(values)
         let inserted = db.changesCount
+        // A statement's new rows take consecutive ids, after the largest one before it.
+        let last = db.lastInsertedRowID
+        if inserted > 0 { claimed.insert(last - Int64(inserted) + 1...last) }
         if inserted == chunk.count { return [] }
         let lines = Set(chunk.map(\.line))
         if inserted == 0 { return lines }
-        // A statement's new rows take consecutive ids, after the largest one before it.
-        let last = db.lastInsertedRowID
         let insertedLines = try Int.fetchSet(
             db, sql: "SELECT source_line FROM jobs WHERE id BETWEEN ? AND ?",
             arguments: [last - Int64(inserted) + 1, last])
@@ -207,14 +229,14 @@ final class JobWriter: FeedWriter {
 
     /// Claims the job under `key` for this feed, if the ledger has one this feed has not
     /// claimed yet, comparing its content with the row's bytes (no strings are made: a
-    /// file fed again goes through here for every row).
+    /// file fed again goes through here for every row). Nil also when this feed has it already.
     private func claim(
         key: UnsafeBufferPointer<UInt8>, _ row: RowBatch.Row, text: UnsafeBufferPointer<UInt8>
     ) throws
         -> Existing?
     {
         var existing: Existing?
-        try claimKnown.forEachRow([.bytes(key)], from: 3) { columns in
+        try findKnown.forEachRow([.bytes(key)], from: 2) { columns in
             func same(_ index: Int32, _ range: Range<Int>?) -> Bool {
                 guard let range else { return columns.isNull(index) }
                 return !columns.isNull(index) && columns.bytes(index).elementsEqual(text[range])
@@ -225,7 +247,11 @@ final class JobWriter: FeedWriter {
                 state: JobState(rawValue: String(decoding: columns.bytes(1), as: UTF8.self)),
                 sameContent: same(2, row.prompt) && audioLength == row.audioLength && same(4, row.webhookURL))
         }
-        return existing
+        guard let found = existing, !claimed.contains(found.id) else { return nil }
+        claimed.insert(found.id...found.id)
+        toMark.append(found.id)
+        try markClaimed(all: false)
+        return found
     }
 
     /// Inserts the row under `key`, or claims the job already there for this feed.
@@ -238,7 +264,10 @@ final class JobWriter: FeedWriter {
             var values: [FastStatement.Value] = []
             Self.append(row, key: key, text: text, to: &values)
             try insertOne.run(values)
-            if db.changesCount == 1 { return .new }
+            if db.changesCount == 1 {
+                claimed.insert(db.lastInsertedRowID...db.lastInsertedRowID)
+                return .new
+            }
             found = try claim(key: key, row, text: text)
         }
         guard let existing = found else { return nil }
@@ -269,5 +298,21 @@ final class JobWriter: FeedWriter {
                     + "give the changed row a new id, or feed it into another batch with --batch")
         }
         return .known
+    }
+}
+
+/// A set of job ids, a bit each: ids are dense, from 1.
+struct IDSet {
+    private var words: [UInt64] = []
+
+    func contains(_ id: Int64) -> Bool {
+        let word = Int(id >> 6)
+        return word < words.count && words[word] & (1 << UInt64(id & 63)) != 0
+    }
+
+    mutating func insert(_ ids: ClosedRange<Int64>) {
+        let needed = Int(ids.upperBound >> 6) + 1
+        if needed > words.count { words += repeatElement(0, count: max(needed - words.count, words.count)) }
+        for id in ids { words[Int(id >> 6)] |= 1 << UInt64(id & 63) }
     }
 }

@@ -256,6 +256,20 @@ import Testing
         #expect(rows.map { $0["source_line"] as Int } == [4, 6])
     }
 
+    @Test func eachJobRemembersTheLastFeedWhoseFileHeldIt() throws {
+        let rows = (1...600).map { "r\($0),sound \($0)" }
+        _ = try feed("id,prompt\n" + rows.joined(separator: "\n"))
+        let subset = "id,prompt\n" + rows.dropFirst(100).joined(separator: "\n")
+        // A duplicate id far down a file fed again is found, and the feed leaves nothing.
+        #expect(throws: IngestError.self) { try feed(subset + "\nr300,sound 300\n") }
+        // Fed again without its first hundred rows.
+        #expect(try feed(subset).knownJobs == 500)
+        let seen = try ledger().database.read {
+            try Row.fetchAll($0, sql: "SELECT seen_ingest_id, COUNT(*) AS n FROM jobs GROUP BY seen_ingest_id")
+        }
+        #expect(seen.map { [$0["seen_ingest_id"] as Int, $0["n"] as Int] } == [[1, 100], [2, 500]])
+    }
+
     @Test func quotingErrorsNameTheirLines() throws {
         let found = try problems("prompt,n\nfine,1\nbro\"ken,2\n\"open,3\nmore\n", skipInvalid: true)
         #expect(found.map(\.line) == [3, 4])
