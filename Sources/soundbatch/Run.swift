@@ -25,7 +25,7 @@ struct Run: AsyncParsableCommand {
               soundbatch run jobs.csv --sandbox --wait --download sounds/
               soundbatch run jobs.csv --rate 120/min --max-credits 500
               soundbatch run jobs.csv --dry-run
-              soundbatch run export.csv --prompt-column "Sound description" --delimiter semicolon
+              soundbatch run export.csv --prompt-column "Description" --delimiter tab
             """)
 
     @Argument(help: ArgumentHelp("The CSV file of prompts.", valueName: "csv-file"))

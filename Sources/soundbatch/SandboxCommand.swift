@@ -15,7 +15,7 @@ struct SandboxCommand: AsyncParsableCommand {
 
             Examples:
               soundbatch sandbox --port 8080
-              soundbatch sandbox --limiter strict --retry-after none --latency 300ms --latency-jitter 400ms
+              soundbatch sandbox --limiter strict --retry-after none --latency-jitter 400ms
               soundbatch sandbox --generation-time 5s --eta true --failure-rate 0.05
             """)
 
@@ -38,10 +38,13 @@ struct SandboxCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Status looks allowed, as N/min or N/s, or 'none'.", valueName: "rate"))
     var pollRate = "200/min"
 
-    @Option(help: ArgumentHelp("Time before each answer, such as 300ms or 1.5s.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "Each round trip, such as 300ms: half before a request reaches the service and its limits, half after.",
+            valueName: "duration"))
     var latency: DurationArgument = DurationArgument(.zero)
 
-    @Option(help: ArgumentHelp("Up to this much more time, at random, before each answer.", valueName: "duration"))
+    @Option(help: ArgumentHelp("Up to this much more, at random, for each round trip.", valueName: "duration"))
     var latencyJitter: DurationArgument = DurationArgument(.zero)
 
     @Option(
@@ -50,7 +53,10 @@ struct SandboxCommand: AsyncParsableCommand {
                 + "tasks finish out of order.", valueName: "duration"))
     var generationTime = DurationArgument(.seconds(25))
 
-    @Option(help: "How widely generation times spread: the standard deviation of their logarithm (0: all alike).")
+    @Option(
+        help: ArgumentHelp(
+            "How widely generation times spread: the standard deviation of their logarithm (0: all alike).",
+            valueName: "sigma"))
     var generationSpread = 0.3
 
     @Option(

@@ -23,7 +23,9 @@ struct SendOptions: ParsableArguments {
     var concurrency: Int?
 
     @Option(
-        help: "Attempts per job for retryable errors (429, 5xx, 408, no connection) before it is failed (default: 5).")
+        help: ArgumentHelp(
+            "Attempts per job for its own retryable errors (5xx, 408) before it is failed (default: 5); "
+                + "429s and outages never count.", valueName: "n"))
     var maxAttempts: Int?
 
     @Option(help: ArgumentHelp("Stop before the batch's estimated credits could pass this.", valueName: "credits"))

@@ -37,7 +37,7 @@ struct Status: AsyncParsableCommand {
         }
         for batch in batches {
             print(
-                "\(batch.name): \(grouped(batch.jobs)) jobs, "
+                "\(batch.name): \(counted(batch.jobs, "job", "jobs")), "
                     + String(
                         format: "%.2f credits estimated, %.2f charged", batch.creditEstimateTotal,
                         batch.conversionCostTotal))
@@ -53,14 +53,28 @@ struct Status: AsyncParsableCommand {
             if batch.failures.count > 5 {
                 print("  ... and \(batch.failures.count - 5) other reasons; soundbatch report --jobs lists each job")
             }
-            if let settings = batch.settings { print("  " + Self.describe(settings)) }
+            if let settings = batch.settings {
+                for line in Self.describe(settings) { print("  " + line) }
+            }
             if batch.count(.ambiguous) > 0 {
                 print(
                     "  \(batch.count(.ambiguous)) ambiguous: the service may have created and charged for them; "
                         + "check your account, then `soundbatch resume --batch \(batch.name) --resend-ambiguous` to send them again"
                 )
             }
+            if let next = Self.nextStep(batch) { print("  next: " + next) }
         }
+    }
+
+    /// The command that carries the batch on, if anything is left to do.
+    static func nextStep(_ batch: BatchStatus) -> String? {
+        let name = batch.name.contains(" ") ? "\"\(batch.name)\"" : batch.name
+        if batch.count(.pending) > 0 { return "soundbatch resume --batch \(name)" }
+        if batch.count(.submitted) > 0 { return "soundbatch track --batch \(name)" }
+        if !batch.failures.isEmpty {
+            return "soundbatch retry --batch \(name)  (see why: soundbatch report --jobs --batch \(name))"
+        }
+        return nil
     }
 
     /// What the pending jobs are forecast to cost, when any are pending.
@@ -75,17 +89,21 @@ struct Status: AsyncParsableCommand {
             forecast, forecast / Double(pending))
     }
 
-    /// The settings in force, on one line: where, how fast, and what happens after.
-    static func describe(_ remembered: BatchSettings) -> String {
+    /// The settings in force, in lines short enough for a terminal: where, how fast, and
+    /// what happens after.
+    static func describe(_ remembered: BatchSettings) -> [String] {
         let settings = BatchSettings.defaults.overridden(by: remembered)
-        var parts = ["runs at \(settings.service?.description ?? "the API")"]
-        parts.append(
+        var how = [
+            "runs at \(settings.service?.description ?? "the API")",
             "\(settings.rate ?? "?"), burst \(settings.burst ?? 1), \(settings.concurrency ?? 8) at once, "
-                + "\(settings.maxAttempts ?? 5) attempts, \(Int(settings.timeout ?? 60)) s timeout")
-        if let limit = settings.maxCredits { parts.append(String(format: "at most %.2f credits", limit)) }
-        if let webhook = settings.webhookURL { parts.append("callbacks to \(webhook)") }
-        if settings.wait == true { parts.append("waits for the sounds (looks at \(settings.pollRate ?? "?"))") }
-        if let folder = settings.download { parts.append("saves them in \(folder)") }
-        return parts.joined(separator: "; ")
+                + "\(settings.maxAttempts ?? 5) attempts, \(Int(settings.timeout ?? 60)) s timeout"
+        ]
+        if let limit = settings.maxCredits { how.append(String(format: "at most %.2f credits", limit)) }
+        var after: [String] = []
+        if let webhook = settings.webhookURL { after.append("callbacks to \(webhook)") }
+        if settings.wait == true { after.append("waits for the sounds (looks at \(settings.pollRate ?? "?"))") }
+        if let folder = settings.download { after.append("saves them in \(folder)") }
+        return [how[0], how.dropFirst().joined(separator: "; ")]
+            + (after.isEmpty ? [] : [after.joined(separator: "; ")])
     }
 }

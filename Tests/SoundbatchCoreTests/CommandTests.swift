@@ -27,6 +27,7 @@ import Testing
         #expect(status.status == 0)
         #expect(status.stdout.contains("jobs.example: 12 jobs"))
         #expect(status.stdout.contains("pending 12"))
+        #expect(status.stdout.contains("next: soundbatch resume --batch jobs.example"))
 
         let json = try soundbatch(["status", "--json"], in: folder.path)
         let decoded = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
@@ -143,6 +144,22 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: folder.file("soundbatch.sqlite.lock")))
         #expect(quiet.stdout.contains("(0 answers 429, 0 retries)"))
         #expect(counted(1, "retry", "retries") == "1 retry" && counted(1_000, "job", "jobs") == "1,000 jobs")
+        let status = try soundbatch(["status"], in: folder.path)
+        #expect(status.stdout.contains("one: 1 job, "), "\(status.stdout)")
+        // Completions come from the tool itself, as the README says.
+        for shell in ["bash", "zsh", "fish"] {
+            let script = try soundbatch(["--generate-completion-script", shell], in: folder.path)
+            #expect(script.status == 0 && script.stdout.contains("soundbatch"), "\(shell)")
+        }
+    }
+
+    @Test func statusJSONGivesCreditsInCentsUnderTheReportsNames() throws {
+        var batch = BatchStatus(name: "b")
+        batch.creditEstimateTotal = 0.1 + 0.2 + 21.73  // 22.029999999999998
+        batch.conversionCostTotal = 22.029999999999994
+        let json = String(decoding: try JSONEncoder().encode(batch), as: UTF8.self)
+        #expect(json.contains("\"credits_estimated\":22.03") && json.contains("\"credits_charged\":22.03"), "\(json)")
+        #expect(json.contains("\"batch\":\"b\""))
     }
 
     @Test func onATerminalTheTotalsFitAndSpeakInWords() throws {

@@ -362,7 +362,7 @@ public enum ReportRenderer {
         let t = report.total
         let note =
             t.unchargedJobs > 0
-            ? "<p class=\"note\">\(t.unchargedJobs) jobs have no charge yet (still running, or sent without an answer); the running ones are estimated at \(money(t.unchargedEstimate)) credits, which is not counted as charged.</p>"
+            ? "<p class=\"note\">\(t.unchargedJobs) \(t.unchargedJobs == 1 ? "job has" : "jobs have") no charge yet (still running, or sent without an answer); the running ones are estimated at \(money(t.unchargedEstimate)) credits, which is not counted as charged.</p>"
             : ""
         return """
             <!DOCTYPE html>
