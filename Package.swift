@@ -19,7 +19,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/pointfreeco/swift-clocks", from: "1.1.1"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
-        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0")
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6")
     ],
     targets: [
         // The domain in folders by stage (CSV -> jobs -> requests -> sounds -> reports), the
@@ -48,8 +50,18 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift")
             ]
         ),
+        // The ledger on a PostgreSQL server, for teams (postgres-nio). The only code that touches PostgreSQL.
+        .target(
+            name: "SoundbatchPostgres",
+            dependencies: [
+                "SoundbatchCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log")
+            ]
+        ),
         // Picks the ledger's backend from where it is; all the command line knows of storage.
-        .target(name: "SoundbatchLedgers", dependencies: ["SoundbatchCore", "SoundbatchSQLite"]),
+        .target(name: "SoundbatchLedgers", dependencies: ["SoundbatchCore", "SoundbatchSQLite", "SoundbatchPostgres"]),
         // Runs an HTTP server for as long as a piece of work, then stops it gracefully.
         .target(
             name: "Serving",
@@ -91,8 +103,10 @@ let package = Package(
             dependencies: [
                 "SoundbatchCore",
                 "SoundbatchSQLite",
+                "SoundbatchPostgres",
                 "SoundbatchSandbox",
                 "soundbatch",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "Hummingbird", package: "hummingbird"),

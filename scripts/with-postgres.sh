@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs COMMAND with a private PostgreSQL cluster: made with initdb in a temporary folder,
+# started with pg_ctl on a free loopback port (as the postgres user when run as root, since
+# PostgreSQL refuses to run as root), then stopped and removed whatever COMMAND does.
+# COMMAND finds the cluster's database in $SOUNDBATCH_TEST_POSTGRES.
+#   scripts/with-postgres.sh swift test
+#   scripts/with-postgres.sh --serve   (start it, print the URL, stop it when stdin closes)
+set -euo pipefail
+initdb="$(command -v initdb 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -1 || true)"
+bin="$(dirname "$(readlink -f "${initdb:-/nonexistent}")")"
+if [ ! -x "$bin/initdb" ] || [ ! -x "$bin/pg_ctl" ]; then
+    echo "with-postgres: PostgreSQL's initdb and pg_ctl were not found; install it: apt-get install postgresql" >&2
+    exit 69
+fi
+folder="$(mktemp -d "${TMPDIR:-/tmp}/soundbatch-postgres.XXXXXX")"
+chmod 755 "$folder"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+as_owner=()
+if [ "$(id -u)" = 0 ]; then
+    chown postgres "$folder"
+    as_owner=(runuser -u postgres --)
+fi
+stop() {
+    "${as_owner[@]}" "$bin/pg_ctl" -D "$folder/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$folder"
+}
+trap stop EXIT
+"${as_owner[@]}" "$bin/initdb" -D "$folder/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$folder/initdb.log" 2>&1 \
+    || { cat "$folder/initdb.log" >&2; exit 1; }
+"${as_owner[@]}" "$bin/pg_ctl" -D "$folder/data" -l "$folder/server.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $folder -c fsync=off" start >/dev/null \
+    || { cat "$folder/server.log" >&2; exit 1; }
+"${as_owner[@]}" "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres soundbatch_test
+export SOUNDBATCH_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/soundbatch_test"
+if [ "${1:-}" = "--serve" ]; then
+    echo "$SOUNDBATCH_TEST_POSTGRES"
+    cat >/dev/null  # until whoever started it goes away
+else
+    "$@"
+fi
