@@ -21,32 +21,7 @@ swift build -c release --product soundbatch >/dev/null
 bin="$(swift build -c release --show-bin-path)/soundbatch"
 export MUSICGPT_API_KEY=bench-key
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-start_sandbox() { # args... -> sets sandbox_pid and url
-    local port; port=$(free_port)
-    "$bin" sandbox --port "$port" "$@" >"$work/sandbox.log" 2>&1 &
-    sandbox_pid=$!
-    url="http://127.0.0.1:$port"
-    for _ in $(seq 100); do
-        grep -q "listening" "$work/sandbox.log" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "the sandbox did not start" >&2; exit 1
-}
-
-stop_sandbox() { kill "$sandbox_pid"; wait "$sandbox_pid" 2>/dev/null || true; }
-
-jobs_csv() { # count path
-    python3 - "$1" "$2" <<'PY'
-import sys
-n, path = int(sys.argv[1]), sys.argv[2]
-with open(path, "w") as out:
-    out.write("id,prompt\n")
-    for i in range(n):
-        out.write(f"s{i},benchmark sound {i}\n")
-PY
-}
+source scripts/lib.sh
 
 ms() { python3 -c "print(int(round($1)))"; }
 

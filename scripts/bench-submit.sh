@@ -17,36 +17,13 @@ swift build -c release --product soundbatch >/dev/null
 bin="$(swift build -c release --show-bin-path)/soundbatch"
 export MUSICGPT_API_KEY=bench-key
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-start_sandbox() { # args... -> sets sandbox_pid and url
-    local port; port=$(free_port)
-    "$bin" sandbox --port "$port" "$@" >"$work/sandbox.log" 2>&1 &
-    sandbox_pid=$!
-    url="http://127.0.0.1:$port"
-    for _ in $(seq 100); do
-        grep -q "listening" "$work/sandbox.log" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "the sandbox did not start" >&2; exit 1
-}
-
-jobs_csv() { # count path
-    python3 - "$1" "$2" <<'PY'
-import sys
-n, path = int(sys.argv[1]), sys.argv[2]
-with open(path, "w") as out:
-    out.write("id,prompt\n")
-    for i in range(n):
-        out.write(f"s{i},benchmark sound {i}\n")
-PY
-}
+source scripts/lib.sh
 
 # 1. At the limit.
 start_sandbox --rate 600/min --latency 300ms
 jobs_csv "$at_limit" "$work/limit.csv"
 "$bin" run "$work/limit.csv" --base-url "$url" --rate 600/min --concurrency 8 --quiet --ledger "$work/limit.sqlite" || true
-kill "$sandbox_pid"; wait "$sandbox_pid" 2>/dev/null || true
+stop_sandbox
 read -r achieved throttled <<<"$(sqlite3 -separator ' ' "$work/limit.sqlite" "
     SELECT (COUNT(*) - 1) * 60.0 / ((julianday(MAX(started_at)) - julianday(MIN(started_at))) * 86400),
            (SELECT COUNT(*) FROM attempts WHERE http_status = 429)
@@ -63,7 +40,7 @@ start=$(date +%s.%N)
 /usr/bin/time -f '%U %S' -o "$work/cpu.txt" \
     "$bin" resume --batch unlimited --base-url "$url" --rate 100000/s --concurrency 32 --quiet --ledger "$work/unlimited.sqlite" || true
 end=$(date +%s.%N)
-kill "$sandbox_pid"; wait "$sandbox_pid" 2>/dev/null || true
+stop_sandbox
 submitted=$(sqlite3 "$work/unlimited.sqlite" "SELECT COUNT(*) FROM jobs WHERE state = 'submitted'")
 read -r user sys <"$work/cpu.txt"
 wall=$(echo "$end - $start" | bc -l)

@@ -26,13 +26,10 @@ trap 'kill "$sandbox_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 ledger="$work/ledger.sqlite"
 export MUSICGPT_API_KEY=chaos-key
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BIN" sandbox --port "$port" --rate 1200/min --latency 40ms --latency-jitter 120ms \
-    --failure-rate 0.1 --seed "$seed" --outage-after 4s --down-for 3s --error-pages-for 2s \
-    >"$work/sandbox.log" 2>&1 &
-sandbox_pid=$!
-url="http://127.0.0.1:$port"
-for _ in $(seq 200); do grep -q listening "$work/sandbox.log" && break; sleep 0.05; done
+bin="$BIN"
+source scripts/lib.sh
+start_sandbox --rate 1200/min --latency 40ms --latency-jitter 120ms \
+    --failure-rate 0.1 --seed "$seed" --outage-after 4s --down-for 3s --error-pages-for 2s
 
 python3 - "$jobs" "$work/chaos.csv" <<'PY'
 import sys

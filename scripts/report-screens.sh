@@ -15,14 +15,10 @@ swift build --product soundbatch >/dev/null
 bin="$(swift build --show-bin-path)/soundbatch"
 export MUSICGPT_API_KEY=screens
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin" sandbox --port "$port" --generation-time 2s --eta true --failure-rate 0.1 --failures 500 \
-    --generation-failure-rate 0.2 \
-    --seed 3 >"$work/sandbox.log" 2>&1 &
-sandbox=$!
-trap 'kill $sandbox 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q listening "$work/sandbox.log" && break; sleep 0.05; done
-"$bin" run jobs.example.csv --base-url "http://127.0.0.1:$port" --rate 600/min --max-attempts 1 --wait \
+source scripts/lib.sh
+start_sandbox --generation-time 2s --eta true --failure-rate 0.1 --failures 500 --generation-failure-rate 0.2 --seed 3
+trap stop_sandbox EXIT
+"$bin" run jobs.example.csv --base-url "$url" --rate 600/min --max-attempts 1 --wait \
     --quiet --ledger "$work/ledger.sqlite" >/dev/null 2>&1 || true
 "$bin" report --format html --output "$out/report.html" --ledger "$work/ledger.sqlite"
 

@@ -14,7 +14,8 @@ if [ ! -x "$bin/initdb" ] || [ ! -x "$bin/pg_ctl" ]; then
 fi
 folder="$(mktemp -d "${TMPDIR:-/tmp}/soundbatch-postgres.XXXXXX")"
 chmod 755 "$folder"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source "$(dirname "$0")/lib.sh"
+port=$(free_port)
 as_owner=()
 if [ "$(id -u)" = 0 ]; then
     chown postgres "$folder"

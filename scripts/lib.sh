@@ -1,0 +1,29 @@
+# Shared by the scripts: a free port, the sandbox started and stopped, a CSV of jobs.
+# Sourced; start_sandbox needs $bin (the soundbatch executable) and $work (a folder).
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start_sandbox() { # sandbox args... -> sets sandbox_pid and url
+    local port; port=$(free_port)
+    "$bin" sandbox --port "$port" "$@" >"$work/sandbox.log" 2>&1 &
+    sandbox_pid=$!
+    url="http://127.0.0.1:$port"
+    for _ in $(seq 200); do
+        grep -q "listening" "$work/sandbox.log" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "the sandbox did not start" >&2; exit 1
+}
+
+stop_sandbox() { kill "$sandbox_pid"; wait "$sandbox_pid" 2>/dev/null || true; }
+
+jobs_csv() { # count path: an id and a distinct prompt a row
+    python3 - "$1" "$2" <<'PY'
+import sys
+n, path = int(sys.argv[1]), sys.argv[2]
+with open(path, "w") as out:
+    out.write("id,prompt\n")
+    for i in range(n):
+        out.write(f"s{i},benchmark sound {i}\n")
+PY
+}
