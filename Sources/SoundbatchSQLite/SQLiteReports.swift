@@ -137,7 +137,7 @@ extension SQLiteLedger {
     public func failedJobs(_ query: ReportQuery, limit: Int) async throws -> (jobs: [FailedJob], count: Int) {
         try await read { db in
             let (filter, arguments) = try query.filter(db)
-            let failed = "j.state IN ('failed', 'generation_failed', 'remote_missing')"
+            let failed = "j.state IN (\(Self.failedForGood))"
             let rows = try Row.fetchAll(
                 db,
                 sql: """
@@ -257,11 +257,11 @@ extension SQLiteLedger {
                 sql: """
                     SELECT b.name, j.state, \(Self.reason) AS reason, COUNT(*) AS jobs
                     FROM jobs j JOIN batches b ON b.id = j.batch_id
-                    WHERE (?1 IS NULL OR b.name = ?1) AND j.state IN (?2, ?3, ?4)
+                    WHERE (?1 IS NULL OR b.name = ?1) AND j.state IN (\(Self.failedForGood))
                     GROUP BY b.id, j.state, reason
                     ORDER BY b.name, jobs DESC, reason
                     """,
-                arguments: [batch, JobState.failed, JobState.generationFailed, JobState.remoteMissing])
+                arguments: [batch])
             for failure in failures {
                 guard let index = result.firstIndex(where: { $0.name == failure["name"] }) else { continue }
                 result[index].failures.append(
@@ -274,11 +274,15 @@ extension SQLiteLedger {
 }
 
 extension SQLiteLedger {
+    /// The states of jobs that failed for good, as an SQL list; written from `JobState`, so
+    /// that no state is spelled by hand in a query.
+    static let failedForGood = JobState.failedForGood.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+
     /// Why a job failed, in words: the service's own for a failed generation, else the last error.
     static let reason = """
-        CASE WHEN j.state = 'generation_failed'
+        CASE WHEN j.state = '\(JobState.generationFailed.rawValue)'
              THEN COALESCE(j.status_msg, j.last_error, 'the service could not generate it')
-             WHEN j.state IN ('failed', 'remote_missing', 'invalid') THEN j.last_error
+             WHEN j.state IN (\(failedForGood), '\(JobState.invalid.rawValue)') THEN j.last_error
         END
         """
 }

@@ -138,12 +138,10 @@ extension SubmitOutcome {
     /// The HTTP status and error text of an outcome that is not a success.
     var statusAndError: (Int?, String?) {
         switch self {
-        case .accepted: (200, nil)
-        case let .rejected(status, error): (status, error)
-        case let .retryable(status, error, _): (status, error)
-        case let .keyRejected(status, error): (status, "the API key was refused (HTTP \(status)): \(error)")
-        case let .outOfCredits(error): (402, "not enough credits (HTTP 402): \(error)")
-        case let .ambiguous(status, error): (status, error)
+        case .accepted: (httpStatus, nil)
+        case let .rejected(_, error), let .retryable(_, error, _), let .ambiguous(_, error): (httpStatus, error)
+        case let .keyRejected(status, error): (httpStatus, "the API key was refused (HTTP \(status)): \(error)")
+        case let .outOfCredits(error): (httpStatus, "not enough credits (HTTP 402): \(error)")
         }
     }
 }

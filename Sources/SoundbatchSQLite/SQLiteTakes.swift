@@ -4,8 +4,7 @@ import SoundbatchCore
 
 extension SQLiteLedger {
     public func retryCandidates(batchID: Int64, states: Set<JobState>) async throws -> [RetryCandidate] {
-        let finished: Set<JobState> = [.failed, .generationFailed, .remoteMissing, .completed]
-        let wanted = Array(states.intersection(finished))
+        let wanted = Array(states.intersection(JobState.finished))
         guard !wanted.isEmpty else { return [] }
         return try await read { db in
             try Row.fetchAll(

@@ -147,7 +147,7 @@ enum Summary {
                 "  generating now; follow and save them with: soundbatch track --batch \(batch) --download DIR"
             )
         }
-        let failed = status.count(.failed) + status.count(.generationFailed) + status.count(.remoteMissing)
+        let failed = JobState.failedForGood.map(status.count).reduce(0, +)
         if report.outcome == .someFailed && failed > 0 {
             Swift.print(
                 "  \(counted(failed, "job", "jobs")) failed for good; why: soundbatch report --jobs --batch \(batch); "

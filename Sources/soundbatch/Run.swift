@@ -198,9 +198,8 @@ struct Retry: AsyncParsableCommand {
 
     func validate() throws {
         if let state {
-            let allowed: Set<JobState> = [.failed, .generationFailed, .remoteMissing, .completed]
             for name in state.split(separator: ",")
-            where JobState(rawValue: String(name).trimmed).map(allowed.contains) != true {
+            where JobState(rawValue: String(name).trimmed).map(JobState.finished.contains) != true {
                 throw ValidationError(
                     "--state: \"\(name)\" is not one of failed, generation_failed, remote_missing, completed.")
             }

@@ -47,7 +47,7 @@ struct Status: AsyncParsableCommand {
             if !counts.isEmpty { print("  " + counts.joined(separator: ", ")) }
             if let forecast = Self.forecast(batch) { print("  " + forecast) }
             for failure in batch.failures.prefix(5) {
-                let state = failure.state.replacingOccurrences(of: "_", with: " ")
+                let state = JobState(rawValue: failure.state)?.words ?? failure.state
                 print("  \(failure.jobs) \(state): \(failure.reason.isEmpty ? "no reason recorded" : failure.reason)")
             }
             if batch.failures.count > 5 {

@@ -14,7 +14,9 @@ import Testing
 /// saying how to install it.
 actor TestPostgres {
     static let shared = TestPostgres()
-    private var server: (url: String, process: Process?)?
+    /// The server's URL, and the script serving it with the pipe to its standard input, held
+    /// open for the life of this process: the cluster stops when it closes.
+    private var server: (url: String, process: Process?, input: Pipe?)?
 
     /// A new, empty database on the server, for one test.
     func newDatabase() async throws -> DatabaseURL {
@@ -31,7 +33,7 @@ actor TestPostgres {
     private func serverURL() throws -> String {
         if let server { return server.url }
         if let given = ProcessInfo.processInfo.environment["SOUNDBATCH_TEST_POSTGRES"], !given.isEmpty {
-            server = (given, nil)
+            server = (given, nil, nil)
             return given
         }
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -40,7 +42,7 @@ actor TestPostgres {
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [script, "--serve"]
         let output = Pipe()
-        let input = Pipe()  // held open for the life of this process: the cluster stops when it closes
+        let input = Pipe()
         process.standardOutput = output
         process.standardInput = input
         try process.run()
@@ -50,8 +52,7 @@ actor TestPostgres {
                 path: "PostgreSQL for the tests",
                 reason: "scripts/with-postgres.sh could not start a cluster (is postgresql installed?)")
         }
-        server = (line, process)
-        _ = Unmanaged.passRetained(input)  // never closed before the process exits
+        server = (line, process, input)
         return line
     }
 }

@@ -19,4 +19,14 @@ public enum JobState: String, CaseIterable, Codable, Sendable {
     /// The service does not know the task: its status answered 404, again and again, for
     /// at least a minute.
     case remoteMissing = "remote_missing"
+
+    /// The states of a job that failed for good: what `retry` takes by default, what reports
+    /// give a reason for.
+    public static let failedForGood: [JobState] = [.failed, .generationFailed, .remoteMissing]
+
+    /// The states a job ends in: what `retry` may send again.
+    public static let finished: Set<JobState> = Set(failedForGood + [.completed])
+
+    /// The state as a person reads it: "generation failed".
+    public var words: String { rawValue.replacingOccurrences(of: "_", with: " ") }
 }

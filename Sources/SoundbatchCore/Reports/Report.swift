@@ -169,7 +169,6 @@ public struct SpendReport: Sendable, Equatable, Encodable {
     }
 }
 
-/// A point of the cumulative credit chart.
 /// A job that failed for good, as the HTML report lists it.
 public struct FailedJob: Sendable, Equatable {
     /// Its id, else "line N".
@@ -186,6 +185,7 @@ public struct FailedJob: Sendable, Equatable {
     }
 }
 
+/// A point of the cumulative credit chart.
 public struct CreditPoint: Sendable, Equatable {
     public var time: String
     public var estimated: Double

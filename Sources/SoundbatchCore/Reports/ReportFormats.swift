@@ -136,7 +136,7 @@ public enum ReportRenderer {
             report.grouping, "jobs", "done", "failed", "credits estimated", "credits charged", "no charge yet"
         ]
         func row(_ t: SpendTotals) -> [Cell] {
-            let failed = ["failed", "generation_failed", "remote_missing"].map { t.states[$0, default: 0] }.reduce(0, +)
+            let failed = JobState.failedForGood.map { t.states[$0.rawValue, default: 0] }.reduce(0, +)
             return [
                 .text(t.group), .number(String(t.jobs)), .number(String(t.states["completed", default: 0])),
                 .number(String(failed)), .number(money(t.creditsEstimated)), .number(money(t.creditsCharged)),
@@ -272,7 +272,7 @@ public enum ReportRenderer {
             let estimate = text("credit_estimate")
             let credits = charged.isEmpty ? (estimate.isEmpty ? "" : "~" + estimate) : charged
             let file = text("downloaded_file").split(separator: "/").last.map(String.init) ?? ""
-            let state = text("state").replacingOccurrences(of: "_", with: " ")
+            let state = JobState(rawValue: text("state"))?.words ?? text("state")
             return fit([row, state, credits] + (widths.count > 3 ? [file] : []) + [text("reason")])
         }
 
@@ -500,7 +500,7 @@ public enum ReportRenderer {
         let rows = failures.jobs.map { job in
             let prompt = job.prompt.count > 60 ? String(job.prompt.prefix(59)) + "…" : job.prompt
             return "<tr><td>\(escapeHTML(job.row))</td><td class=\"wrap\">\(escapeHTML(prompt))</td>"
-                + "<td>\(escapeHTML(job.state.rawValue.replacingOccurrences(of: "_", with: " ")))</td>"
+                + "<td>\(escapeHTML(job.state.words))</td>"
                 + "<td class=\"wrap\">\(escapeHTML(job.reason))</td></tr>"
         }.joined(separator: "\n")
         let more =
@@ -523,12 +523,12 @@ public enum ReportRenderer {
         var x = 0.0
         var parts = ""
         var legend = ""
-        for state in JobState.allCases.map(\.rawValue) {
-            let count = total.states[state, default: 0]
+        for state in JobState.allCases {
+            let count = total.states[state.rawValue, default: 0]
             guard count > 0 else { continue }
             let width = 800.0 * Double(count) / Double(total.jobs)
-            let color = stateColors[state] ?? "#000"
-            let words = state.replacingOccurrences(of: "_", with: " ")
+            let color = stateColors[state.rawValue] ?? "#000"
+            let words = state.words
             parts += String(
                 format:
                     "<rect x=\"%.2f\" y=\"0\" width=\"%.2f\" height=\"28\" fill=\"%@\"><title>%@: %d</title></rect>",

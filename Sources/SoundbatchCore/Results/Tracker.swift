@@ -273,18 +273,16 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         let seenAt = age(of: job)
         await health.record(outcome.signal, jobID: job.id)
         counters.withLock { $0.looks += 1 }
-        if case let .retryable(429, _, retryAfter) = outcome {
+        let retryAfter: Duration? = if case let .retryable(_, _, wish) = outcome { wish } else { nil }
+        if let change = await limiter.record(
+            httpStatus: outcome.httpStatus, sentAt: slot, latency: latency, retryAfter: retryAfter)
+        {
             counters.withLock { $0.rateLimited += 1 }
-            let change = await limiter.rateLimited(sentAt: slot, latency: latency, retryAfter: retryAfter)
             if change.paused, let retryAfter {
                 logger.notice(
                     "the status endpoint is rate limiting (HTTP 429); pausing looks for \(Dispatcher<C>.format(retryAfter))"
                 )
             }
-        } else if case .retryable(nil, _, _) = outcome {
-            // No answer: nothing learned of the latency.
-        } else {
-            await limiter.answered(after: latency)
         }
         try await ledger.recordAttempt(
             jobID: job.id, kind: .poll, outcome: outcome.attemptOutcome, startedAt: started, latency: latency,
@@ -361,14 +359,6 @@ struct Due<Instant: Comparable>: Comparable {
 }
 
 extension StatusOutcome {
-    var httpStatus: Int? {
-        switch self {
-        case .found: 200
-        case let .retryable(status, _, _): status
-        case let .keyRejected(status, _): status
-        }
-    }
-
     var error: String? {
         switch self {
         case .found: nil

@@ -195,7 +195,7 @@ public struct BatchRun: Sendable {
     public func planRetry(states: Set<JobState>?, rows: [String]) async throws -> RetryPlan {
         let batchID = try await ledger.batchID(named: batch)
         let all = try await ledger.retryCandidates(
-            batchID: batchID, states: [.failed, .generationFailed, .remoteMissing, .completed])
+            batchID: batchID, states: JobState.finished)
         var chosen: [Int64: RetryCandidate] = [:]
         var unknown: [String] = []
         for row in rows {

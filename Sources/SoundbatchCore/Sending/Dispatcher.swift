@@ -185,12 +185,11 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
                         audioLength: request.audioLength))
             }
 
-            if case let .retryable(429, _, retryAfter) = outcome {
-                await slowDown(sentAt: slot, latency: latency, retryAfter: retryAfter)
-            } else if outcome.isAnswer {
-                await limiter.answered(after: latency)
-            }
-            let allowed = await limiter.share < 1 ? await limiter.pacePerMinute : nil
+            let retryAfter: Duration? = if case let .retryable(_, _, wish) = outcome { wish } else { nil }
+            let change = await limiter.record(
+                httpStatus: outcome.httpStatus, sentAt: slot, latency: latency, retryAfter: retryAfter)
+            if let change { await tell(change, retryAfter: retryAfter) }
+            let allowed = await limiter.loweredPace
             counters.withLock { $0.allowedPerMinute = allowed }
 
             guard case let .retryable(_, error, retryAfter) = outcome, state == .pending else { return }
@@ -207,10 +206,8 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
         }
     }
 
-    /// A 429: everyone pauses and the pace comes down a little; said once per pause, and
-    /// the first time the pace comes down.
-    private func slowDown(sentAt: C.Instant, latency: Duration, retryAfter: Duration?) async {
-        let change = await limiter.rateLimited(sentAt: sentAt, latency: latency, retryAfter: retryAfter)
+    /// What a 429 changed, said once per pause, and the first time the pace comes down.
+    private func tell(_ change: RateLimiter<C>.Slowdown, retryAfter: Duration?) async {
         if let retryAfter, change.paused {
             logger.notice(
                 "the service is rate limiting (HTTP 429); pausing all submissions for \(Self.format(retryAfter))")
@@ -263,15 +260,5 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
 
 extension SubmitOutcome {
     /// A 429: the service wants the run slower.
-    var isRateLimited: Bool {
-        if case .retryable(429, _, _) = self { true } else { false }
-    }
-
-    /// The service answered, whatever it said, so the round trip tells of its latency.
-    var isAnswer: Bool {
-        switch self {
-        case .retryable(nil, _, _), .ambiguous(nil, _): false
-        default: true
-        }
-    }
+    var isRateLimited: Bool { httpStatus == 429 }
 }

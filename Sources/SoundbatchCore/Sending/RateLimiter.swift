@@ -68,6 +68,24 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     /// The pace in force, in requests a minute.
     public var pacePerMinute: Double { 60 / interval.seconds }
 
+    /// The pace in force while 429s hold it under the rate; nil at the rate.
+    public var loweredPace: Double? { share < 1 ? pacePerMinute : nil }
+
+    /// Takes in what became of the request sent in `slot` (what `acquire` returned), its
+    /// answer's HTTP status (nil when none came) and round trip. A 429 slows everyone down
+    /// and says how; any other answer lets the pace climb back; no answer tells nothing.
+    @discardableResult
+    public func record(
+        httpStatus: Int?, sentAt slot: C.Instant, latency: Duration, retryAfter: Duration?
+    )
+        -> Slowdown?
+    {
+        guard let httpStatus else { return nil }
+        if httpStatus == 429 { return rateLimited(sentAt: slot, latency: latency, retryAfter: retryAfter) }
+        answered(after: latency)
+        return nil
+    }
+
     /// Waits until a request may be sent, and returns the slot it was given. Throws
     /// CancellationError when cancelled.
     @discardableResult

@@ -89,3 +89,26 @@ public enum StatusOutcome: Sendable, Equatable {
     case retryable(status: Int?, error: String, retryAfter: Duration?)
     case keyRejected(status: Int, error: String)
 }
+
+extension SubmitOutcome {
+    /// The answer's HTTP status; nil when no answer came.
+    public var httpStatus: Int? {
+        switch self {
+        case .accepted: 200
+        case let .rejected(status, _), let .keyRejected(status, _): status
+        case let .retryable(status, _, _), let .ambiguous(status, _): status
+        case .outOfCredits: 402
+        }
+    }
+}
+
+extension StatusOutcome {
+    /// The answer's HTTP status; nil when no answer came.
+    public var httpStatus: Int? {
+        switch self {
+        case .found: 200
+        case let .retryable(status, _, _): status
+        case let .keyRejected(status, _): status
+        }
+    }
+}
