@@ -22,7 +22,7 @@ source scripts/lib.sh
 # 1. At the limit.
 start_sandbox --rate 600/min --latency 300ms
 jobs_csv "$at_limit" "$work/limit.csv"
-"$bin" run "$work/limit.csv" --base-url "$url" --rate 600/min --concurrency 8 --quiet --ledger "$work/limit.sqlite" || true
+"$bin" run "$work/limit.csv" --base-url "$url" --rate 600/min --concurrency 8 --quiet --ledger "$work/limit.sqlite" >/dev/null || true
 stop_sandbox
 read -r achieved throttled <<<"$(sqlite3 -separator ' ' "$work/limit.sqlite" "
     SELECT (COUNT(*) - 1) * 60.0 / ((julianday(MAX(started_at)) - julianday(MIN(started_at))) * 86400),
@@ -38,7 +38,7 @@ jobs_csv "$unlimited" "$work/unlimited.csv"
 "$bin" run "$work/unlimited.csv" --dry-run --quiet --ledger "$work/unlimited.sqlite"
 start=$(date +%s.%N)
 /usr/bin/time -f '%U %S' -o "$work/cpu.txt" \
-    "$bin" resume --batch unlimited --base-url "$url" --rate 100000/s --concurrency 32 --quiet --ledger "$work/unlimited.sqlite" || true
+    "$bin" resume --batch unlimited --base-url "$url" --rate 100000/s --concurrency 32 --quiet --ledger "$work/unlimited.sqlite" >/dev/null || true
 end=$(date +%s.%N)
 stop_sandbox
 submitted=$(sqlite3 "$work/unlimited.sqlite" "SELECT COUNT(*) FROM jobs WHERE state = 'submitted'")
