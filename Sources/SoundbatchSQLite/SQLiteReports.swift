@@ -134,26 +134,21 @@ extension SQLiteLedger {
         }
     }
 
-    public func failedJobs(_ query: ReportQuery, limit: Int) async throws -> (jobs: [FailedJob], count: Int) {
+    public func failedJobs(_ query: ReportQuery, limit: Int) async throws -> [FailedJob] {
         try await read { db in
             let (filter, arguments) = try query.filter(db)
-            let failed = "j.state IN (\(Self.failedForGood))"
-            let rows = try Row.fetchAll(
+            return try Row.fetchAll(
                 db,
                 sql: """
                     SELECT j.row_key, j.source_line, j.prompt, j.state, \(Self.reason) AS reason FROM jobs j
-                    WHERE \(filter) AND \(failed) ORDER BY j.batch_id, j.id LIMIT \(limit)
-                    """, arguments: arguments)
-            let count =
-                try Int.fetchOne(
-                    db, sql: "SELECT COUNT(*) FROM jobs j WHERE \(filter) AND \(failed)", arguments: arguments) ?? 0
-            let jobs = rows.map { row in
+                    WHERE \(filter) AND j.state IN (\(Self.failedForGood)) ORDER BY j.batch_id, j.id LIMIT \(limit)
+                    """, arguments: arguments
+            ).map { row in
                 let key: String = row["row_key"]
                 return FailedJob(
                     row: key.hasPrefix("~") ? "line \(row["source_line"] as Int)" : key, prompt: row["prompt"],
                     state: JobState(rawValue: row["state"]) ?? .failed, reason: row["reason"] ?? "")
             }
-            return (jobs, count)
         }
     }
 

@@ -114,7 +114,7 @@ struct Report: AsyncParsableCommand {
         } else {
             let report = try await ledger.spendReport(query)
             let timeline = format == .html ? try await ledger.creditTimeline(query, points: 300) : []
-            let failures = format == .html ? try await ledger.failedJobs(query, limit: 100) : ([], 0)
+            let failures = format == .html ? try await ledger.failedJobs(query, limit: 100) : []
             let title = "Sound generation spend" + (batch.map { ": \($0)" } ?? "")
             try ReportRenderer.write(
                 report, timeline: timeline, failures: failures, format: format, wide: wide, to: out, title: title,

@@ -206,8 +206,9 @@ public protocol ReportLedger: Sendable {
     func creditTimeline(_ query: ReportQuery, points: Int) async throws -> [CreditPoint]
 
     /// The first `limit` jobs the report covers that failed for good (failed,
-    /// generation_failed, remote_missing), with why, and how many there are in all.
-    func failedJobs(_ query: ReportQuery, limit: Int) async throws -> (jobs: [FailedJob], count: Int)
+    /// generation_failed, remote_missing), with why. (How many there are in all, the
+    /// report's totals say.)
+    func failedJobs(_ query: ReportQuery, limit: Int) async throws -> [FailedJob]
 
     /// The metadata keys (extra CSV columns) of the jobs a report covers, in order of first use.
     func metadataKeys(_ query: ReportQuery) async throws -> [String]

@@ -52,9 +52,9 @@ public enum ReportRenderer {
     // MARK: Totals
 
     /// `wide`: every column in the terminal's table, not only those that matter most.
-    /// `failures`: the failed jobs the HTML page lists, and how many there are in all.
+    /// `failures`: the failed jobs the HTML page lists (the first of them).
     public static func write(
-        _ report: SpendReport, timeline: [CreditPoint], failures: (jobs: [FailedJob], count: Int) = ([], 0),
+        _ report: SpendReport, timeline: [CreditPoint], failures: [FailedJob] = [],
         format: ReportFormat, wide: Bool = false, to out: TextOutput, title: String, generatedAt: String
     ) throws {
         switch format {
@@ -344,8 +344,7 @@ public enum ReportRenderer {
     ]
 
     static func html(
-        _ report: SpendReport, timeline: [CreditPoint], failures: (jobs: [FailedJob], count: Int), title: String,
-        generatedAt: String
+        _ report: SpendReport, timeline: [CreditPoint], failures: [FailedJob], title: String, generatedAt: String
     ) -> String {
         // The columns that matter most, as on a terminal: the page must fit a laptop and a phone.
         let table = terminalTable(report, wide: false)
@@ -415,7 +414,7 @@ public enum ReportRenderer {
             \(chart(timeline))
             <h2>Jobs per state</h2>
             \(stateBar(t))
-            \(failedList(failures))
+            \(failedList(failures, of: JobState.failedForGood.map { t.states[$0.rawValue, default: 0] }.reduce(0, +)))
             </body>
             </html>
 
@@ -494,21 +493,21 @@ public enum ReportRenderer {
         return ticks
     }
 
-    /// The jobs that failed for good, with why; the first hundred.
-    static func failedList(_ failures: (jobs: [FailedJob], count: Int)) -> String {
-        guard failures.count > 0 else { return "" }
-        let rows = failures.jobs.map { job in
+    /// The jobs that failed for good, with why: the first `jobs` of `count`.
+    static func failedList(_ jobs: [FailedJob], of count: Int) -> String {
+        guard count > 0 else { return "" }
+        let rows = jobs.map { job in
             let prompt = job.prompt.count > 60 ? String(job.prompt.prefix(59)) + "…" : job.prompt
             return "<tr><td>\(escapeHTML(job.row))</td><td class=\"wrap\">\(escapeHTML(prompt))</td>"
                 + "<td>\(escapeHTML(job.state.words))</td>"
                 + "<td class=\"wrap\">\(escapeHTML(job.reason))</td></tr>"
         }.joined(separator: "\n")
         let more =
-            failures.count > failures.jobs.count
-            ? "<p class=\"note\">… and \(failures.count - failures.jobs.count) more: "
+            count > jobs.count
+            ? "<p class=\"note\">… and \(count - jobs.count) more: "
                 + "<code>soundbatch report --jobs</code> lists every one.</p>" : ""
         return """
-            <h2>Failed jobs (\(failures.count))</h2>
+            <h2>Failed jobs (\(count))</h2>
             <div class="scroll"><table class="failed">
             <tr><th>row</th><th>prompt</th><th>state</th><th>reason</th></tr>
             \(rows)
