@@ -3,11 +3,11 @@ import GRDB
 import SoundbatchCore
 
 extension SQLiteLedger {
-    public func withFeed<T>(
-        batch: String, sourceFile: String, now: Date, _ body: (any FeedWriter) throws -> T
-    ) throws -> T {
+    /// Runs on the caller's thread, as SQLite works: the feed's rows come from a thread of
+    /// their own (`RowPipeline`), so the two cores both work.
+    public func record(_ feed: Feed, batch: String, sourceFile: String, now: Date) async throws {
         let stamp = Timestamp.string(now)
-        return try writeWithoutTransaction { db in
+        try writeWithoutTransaction { db in
             // Every row points at the batch and the feed written just before it in the same
             // transaction: checking those references for each of a million rows cost a tenth
             // of the feed. SQLite switches the checks only outside a transaction.
@@ -19,17 +19,19 @@ extension SQLiteLedger {
             let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000
             try db.execute(sql: "PRAGMA cache_size = -16384")
             defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
-            var result: T?
             try db.inTransaction {
                 let batchID = try Self.feedBatchID(db, name: batch, sourceFile: sourceFile, stamp: stamp)
                 try db.execute(
                     sql: "INSERT INTO ingests (batch_id, source_file, started_at) VALUES (?, ?, ?)",
                     arguments: [batchID, sourceFile, stamp])
                 let writer = try JobWriter(db: db, batchID: batchID, ingestID: db.lastInsertedRowID, stamp: stamp)
-                result = try body(writer)
+                while let rows = feed.nextRows() {
+                    try writer.record(rows) { feed.took($0, problem: $1, $2) }
+                }
+                let counts = try feed.verdict()
+                try writer.finish(newJobs: counts.newJobs, knownJobs: counts.knownJobs)
                 return .commit
             }
-            return result!
         }
     }
 
@@ -44,7 +46,7 @@ extension SQLiteLedger {
 }
 
 /// Writes rows into the jobs table within the feed's transaction.
-final class JobWriter: FeedWriter {
+final class JobWriter {
     typealias Outcome = FeedOutcome
 
     private let db: Database

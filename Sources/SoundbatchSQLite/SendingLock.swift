@@ -37,13 +37,15 @@ extension SQLiteLedger {
         return SendingLock(fd: fd, path: lockPath)
     }
 
-    public func claimSending(batch: String) throws -> any SendingClaim {
-        try lockForSending()
+    public func withSending<T: Sendable>(batch: String, _ body: () async throws -> T) async throws -> T {
+        let lock = try lockForSending()
+        defer { lock.release() }
+        return try await body()
     }
 }
 
 /// Holds the ledger's sending lock until released or deallocated, then removes its file.
-public final class SendingLock: SendingClaim, @unchecked Sendable {
+public final class SendingLock: @unchecked Sendable {
     private var fd: Int32
     private let path: String
 

@@ -84,7 +84,7 @@ struct Run: AsyncParsableCommand {
         let code = try await reportingErrors { () async throws -> ExitCode in
             let csv = try CSVReader(path: csvFile, delimiter: try separator())
             let ledger = try ledger.open()
-            let summary = try ledger.ingest(
+            let summary = try await ledger.ingest(
                 csv, batch: batchName, skipInvalid: skipInvalid,
                 columns: ColumnNames(prompt: promptColumn, id: idColumn))
             if !log.quiet {

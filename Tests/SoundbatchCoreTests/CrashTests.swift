@@ -240,7 +240,7 @@ import Testing
 
     @Test func aCallbackTheServiceCannotConfirmChangesNothing() async throws {
         let ledger = try SQLiteLedger(path: folder.file("ledger.sqlite"))
-        _ = try ledger.ingest(CSVReader(path: try writeJobs(1)), batch: "b", skipInvalid: false)
+        _ = try await ledger.ingest(CSVReader(path: try writeJobs(1)), batch: "b", skipInvalid: false)
         try await ledger.database.write {
             try $0.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 'task-1'")
         }

@@ -12,12 +12,15 @@ import Testing
     let folder = try! TemporaryFolder()
 
     /// A ledger holding one batch "b" of `count` jobs with unique prompts.
-    func ledger(jobs count: Int, audioLength: Int? = nil, file: String = "ledger") throws -> (SQLiteLedger, Int64) {
+    func ledger(jobs count: Int, audioLength: Int? = nil, file: String = "ledger") async throws -> (SQLiteLedger, Int64)
+    {
         let rows = (1...count).map { "j\($0),sound number \($0),\(audioLength.map(String.init) ?? "")" }
         let csv = try folder.write("b.csv", "id,prompt,audio_length\n" + rows.joined(separator: "\n"))
         let ledger = try SQLiteLedger(path: folder.file("\(file).sqlite"))
-        _ = try ledger.ingest(CSVReader(path: csv), batch: "b", skipInvalid: false)
-        let id = try ledger.database.read { try Int64.fetchOne($0, sql: "SELECT id FROM batches WHERE name = 'b'")! }
+        _ = try await ledger.ingest(CSVReader(path: csv), batch: "b", skipInvalid: false)
+        let id = try await ledger.database.read {
+            try Int64.fetchOne($0, sql: "SELECT id FROM batches WHERE name = 'b'")!
+        }
         return (ledger, id)
     }
 
@@ -60,7 +63,7 @@ import Testing
     }
 
     @Test func everyJobIsSubmittedOnceAndTheLedgerMatchesTheSandbox() async throws {
-        let (ledger, batchID) = try ledger(jobs: 40, audioLength: 12)
+        let (ledger, batchID) = try await ledger(jobs: 40, audioLength: 12)
         let (result, tasks, _) = try await dispatch(
             ledger, batchID: batchID, sandbox: unlimitedSandbox(), settings: fast())
         #expect(result.counters.submitted == 40)
@@ -89,7 +92,7 @@ import Testing
     }
 
     @Test func faultsAreRetriedOrHeldAndNothingIsPaidTwice() async throws {
-        let (ledger, batchID) = try ledger(jobs: 60)
+        let (ledger, batchID) = try await ledger(jobs: 60)
         let sandbox = unlimitedSandbox {
             $0.failureRate = 0.3
             $0.seed = 42
@@ -118,7 +121,7 @@ import Testing
     }
 
     @Test func aRefusedKeyStopsAfterAtMostConcurrencyRequests() async throws {
-        let (ledger, batchID) = try ledger(jobs: 50)
+        let (ledger, batchID) = try await ledger(jobs: 50)
         let sandbox = SandboxConfiguration.with {
             $0.submitsPerMinute = nil
             $0.apiKey = "right"
@@ -137,7 +140,7 @@ import Testing
     }
 
     @Test func runningOutOfCreditsStopsWithJobsPending() async throws {
-        let (ledger, batchID) = try ledger(jobs: 20)
+        let (ledger, batchID) = try await ledger(jobs: 20)
         let sandbox = unlimitedSandbox { $0.credits = 10 }  // five jobs at 2 credits
         let (result, tasks, _) = try await dispatch(
             ledger, batchID: batchID, sandbox: sandbox, settings: fast { $0.concurrency = 1 })
@@ -152,7 +155,7 @@ import Testing
     }
 
     @Test func maxCreditsIsNeverPassed() async throws {
-        let (ledger, batchID) = try ledger(jobs: 30, audioLength: 20)  // 3 credits each
+        let (ledger, batchID) = try await ledger(jobs: 30, audioLength: 20)  // 3 credits each
         let (result, tasks, _) = try await dispatch(
             ledger, batchID: batchID, sandbox: unlimitedSandbox(),
             settings: fast { $0.maxCredits = 20 })
@@ -163,7 +166,7 @@ import Testing
     }
 
     @Test func rateLimitingPausesEveryoneAndEveryJobStillGoesThrough() async throws {
-        let (ledger, batchID) = try ledger(jobs: 12)
+        let (ledger, batchID) = try await ledger(jobs: 12)
         let sandbox = SandboxConfiguration.with { $0.submitsPerMinute = 600 }
         let (result, tasks, answers) = try await dispatch(
             ledger, batchID: batchID, sandbox: sandbox,
@@ -178,7 +181,7 @@ import Testing
     }
 
     @Test func aStrictLimiterWithoutRetryAfterSlowsThePaceAndFailsNoJob() async throws {
-        let (ledger, batchID) = try ledger(jobs: 12)
+        let (ledger, batchID) = try await ledger(jobs: 12)
         // The server allows 300/min and refuses anything a moment early, saying nothing of when
         // to come back; soundbatch is told 600/min and has one attempt per job.
         let sandbox = SandboxConfiguration.with {
@@ -202,7 +205,7 @@ import Testing
     }
 
     @Test func aJobOutOfAttemptsFailsWithTheLastError() async throws {
-        let (ledger, batchID) = try ledger(jobs: 3)
+        let (ledger, batchID) = try await ledger(jobs: 3)
         // Job 2's requests keep failing while the service answers the others.
         let sandbox = unlimitedSandbox { $0.failingPrompt = "sound number 2" }
         let (result, _, answers) = try await dispatch(
@@ -217,7 +220,7 @@ import Testing
     }
 
     @Test func aServiceAnswering500ToEveryJobIsAnOutageNotTheJobsFault() async throws {
-        let (ledger, batchID) = try ledger(jobs: 3)
+        let (ledger, batchID) = try await ledger(jobs: 3)
         let sandbox = unlimitedSandbox {
             $0.failureRate = 1
             $0.failureKinds = [.serverError]
@@ -237,7 +240,7 @@ import Testing
     }
 
     @Test func aResentJobRefusedForGoodSaysAnEarlierRequestMayHaveMadeATask() async throws {
-        let (ledger, batchID) = try ledger(jobs: 2)
+        let (ledger, batchID) = try await ledger(jobs: 2)
         let dropped = unlimitedSandbox {
             $0.failureRate = 1
             $0.failureKinds = [.resetAfter]
@@ -257,7 +260,7 @@ import Testing
             })
 
         // A job refused at its only request says nothing of the kind.
-        let (fresh, freshID) = try self.ledger(jobs: 1, file: "fresh")
+        let (fresh, freshID) = try await self.ledger(jobs: 1, file: "fresh")
         _ = try await dispatch(fresh, batchID: freshID, sandbox: refusing, settings: fast())
         #expect(
             try jobRows(fresh).allSatisfy {
@@ -266,7 +269,7 @@ import Testing
     }
 
     @Test func aTwoHundredWithoutATaskCountsAsAnEarlierRequestInDoubt() async throws {
-        let (ledger, batchID) = try ledger(jobs: 1)
+        let (ledger, batchID) = try await ledger(jobs: 1)
         let first = try await ledger.markSubmitting(jobID: 1, webhookURL: nil)
         try await ledger.recordSubmission(
             jobID: 1, attemptID: first,
@@ -281,7 +284,7 @@ import Testing
     }
 
     @Test func whatCameOfEachRequestIsAColumnNotAMessage() async throws {
-        let (ledger, batchID) = try ledger(jobs: 3)
+        let (ledger, batchID) = try await ledger(jobs: 3)
         let (one, two, three): (Int64, Int64, Int64) = (1, 2, 3)
         let first = try await ledger.markSubmitting(jobID: one, webhookURL: nil)
         try await ledger.recordSubmission(
@@ -310,7 +313,7 @@ import Testing
     }
 
     @Test func interruptedSubmissionsAreHeldAsAmbiguousAndResentOnlyOnRequest() async throws {
-        let (ledger, batchID) = try ledger(jobs: 3)
+        let (ledger, batchID) = try await ledger(jobs: 3)
         try await ledger.database.write {
             try $0.execute(sql: "UPDATE jobs SET state = 'submitting' WHERE row_key = 'j2'")
         }
@@ -327,7 +330,7 @@ import Testing
     }
 
     @Test func theDefaultWebhookFillsRowsWithoutOne() async throws {
-        let (ledger, batchID) = try ledger(jobs: 2)
+        let (ledger, batchID) = try await ledger(jobs: 2)
         let (_, tasks, _) = try await dispatch(
             ledger, batchID: batchID, sandbox: unlimitedSandbox(),
             settings: fast { $0.webhookURL = "https://example.com/hook" })
@@ -335,8 +338,8 @@ import Testing
         #expect(try jobRows(ledger).allSatisfy { $0["webhook_url"] == "https://example.com/hook" })
     }
 
-    @Test func onlyOneProcessMaySendFromALedger() throws {
-        let (ledger, _) = try ledger(jobs: 1)
+    @Test func onlyOneProcessMaySendFromALedger() async throws {
+        let (ledger, _) = try await ledger(jobs: 1)
         let lock = try ledger.lockForSending()
         #expect { try ledger.lockForSending() } throws: { "\($0)".contains("process \(getpid())") }
         lock.release()
@@ -345,7 +348,7 @@ import Testing
         var again: SendingLock?
         for _ in 0..<100 where again == nil {
             again = try? ledger.lockForSending()
-            if again == nil { Thread.sleep(forTimeInterval: 0.01) }
+            if again == nil { try await Task.sleep(for: .milliseconds(10)) }
         }
         #expect(again != nil)
     }

@@ -102,7 +102,7 @@ struct HostileServer {
 
     @Test func theLedgerHoldsAHostileAnswerAsAnAmbiguousJob() async throws {
         let ledger = try SQLiteLedger(path: folder.file("l.sqlite"))
-        _ = try ledger.ingest(
+        _ = try await ledger.ingest(
             CSVReader(path: folder.write("b.csv", "prompt\none\ntwo\n")), batch: "b", skipInvalid: false)
         let batchID = try await ledger.batchID(named: "b")
         try await HostileServer().run { url in

@@ -14,14 +14,14 @@ import Testing
 
     func feed(
         _ text: String, name: String = "jobs.csv", batch: String = "jobs", skipInvalid: Bool = false
-    ) throws -> IngestSummary {
-        try ledger().ingest(CSVReader(path: folder.write(name, text)), batch: batch, skipInvalid: skipInvalid)
+    ) async throws -> IngestSummary {
+        try await ledger().ingest(CSVReader(path: folder.write(name, text)), batch: batch, skipInvalid: skipInvalid)
     }
 
     /// The problems of a feed that must fail.
-    func problems(_ text: String, skipInvalid: Bool = false) throws -> [LineProblem] {
+    func problems(_ text: String, skipInvalid: Bool = false) async throws -> [LineProblem] {
         do {
-            _ = try feed(text, skipInvalid: skipInvalid)
+            _ = try await feed(text, skipInvalid: skipInvalid)
         } catch let IngestError.invalidFile(_, problems, _) {
             return problems
         }
@@ -39,22 +39,24 @@ import Testing
         try ledger().database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM jobs")! }
     }
 
-    @Test func theFeedLeavesReferencesCheckedAfterwards() throws {
+    @Test func theFeedLeavesReferencesCheckedAfterwards() async throws {
         // The feed switches the checks off for its own rows; every later write must be checked.
         let ledger = try ledger()
-        _ = try ledger.ingest(CSVReader(path: folder.write("a.csv", "prompt\nx\n")), batch: "a", skipInvalid: false)
-        #expect(throws: IngestError.self) {
-            try ledger.ingest(CSVReader(path: folder.write("b.csv", "prompt\n\"open")), batch: "b", skipInvalid: false)
+        _ = try await ledger.ingest(
+            CSVReader(path: folder.write("a.csv", "prompt\nx\n")), batch: "a", skipInvalid: false)
+        await #expect(throws: IngestError.self) {
+            try await ledger.ingest(
+                CSVReader(path: folder.write("b.csv", "prompt\n\"open")), batch: "b", skipInvalid: false)
         }
-        let checked = try ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA foreign_keys") }
+        let checked = try await ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA foreign_keys") }
         #expect(checked == 1)
-        #expect(throws: DatabaseError.self) {
-            try ledger.database.write { try $0.execute(sql: "UPDATE jobs SET batch_id = 99") }
+        await #expect(throws: DatabaseError.self) {
+            try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET batch_id = 99") }
         }
     }
 
-    @Test func recordsRowsWithTheirColumnsAndMetadata() throws {
-        let summary = try feed(
+    @Test func recordsRowsWithTheirColumnsAndMetadata() async throws {
+        let summary = try await feed(
             #"""
             ID , Prompt,AUDIO_LENGTH,webhook_url,scene,take
             a,"Rain, heavy",30,https://example.com/hook,"night, storm",1
@@ -78,13 +80,13 @@ import Testing
         #expect(rows[0]["metadata"] == #"{"scene":"night, storm","take":"1"}"#)
     }
 
-    @Test func noExtraColumnsMeansNoMetadata() throws {
-        _ = try feed("prompt\nwind\n")
+    @Test func noExtraColumnsMeansNoMetadata() async throws {
+        _ = try await feed("prompt\nwind\n")
         #expect(try jobs()[0]["metadata"] as String? == nil)
     }
 
-    @Test func everyRowProblemIsListedAndNothingIsRecorded() throws {
-        let found = try problems(
+    @Test func everyRowProblemIsListedAndNothingIsRecorded() async throws {
+        let found = try await problems(
             """
             id,prompt,audio_length,webhook_url
             1,ok,10,
@@ -113,10 +115,10 @@ import Testing
         #expect(try jobCount() == 0)
     }
 
-    @Test func atMostFiftyProblemsAreShownThenACount() throws {
+    @Test func atMostFiftyProblemsAreShownThenACount() async throws {
         let rows = (1...120).map { "r\($0),,5" }.joined(separator: "\n")
         do {
-            _ = try feed("id,prompt,audio_length\n" + rows)
+            _ = try await feed("id,prompt,audio_length\n" + rows)
             Issue.record("accepted")
         } catch let error as IngestError {
             guard case let .invalidFile(_, problems, count) = error else {
@@ -131,8 +133,8 @@ import Testing
         }
     }
 
-    @Test func skipInvalidRecordsValidRowsAndSetsInvalidOnesAside() throws {
-        let summary = try feed("id,prompt,audio_length\na,ok,5\nb,,5\nc,fine,x\n", skipInvalid: true)
+    @Test func skipInvalidRecordsValidRowsAndSetsInvalidOnesAside() async throws {
+        let summary = try await feed("id,prompt,audio_length\na,ok,5\nb,,5\nc,fine,x\n", skipInvalid: true)
         #expect(summary.newJobs == 3)
         #expect(summary.invalidJobs == 2)
         let rows = try jobs()
@@ -141,9 +143,9 @@ import Testing
         #expect((rows[2]["last_error"] as String?)?.contains("audio_length") == true)
     }
 
-    @Test func aCorrectedInvalidRowReplacesTheOneSetAside() throws {
-        _ = try feed("id,prompt\na,ok\nb,\n", skipInvalid: true)
-        let again = try feed("id,prompt\na,ok\nb,now fixed\n")
+    @Test func aCorrectedInvalidRowReplacesTheOneSetAside() async throws {
+        _ = try await feed("id,prompt\na,ok\nb,\n", skipInvalid: true)
+        let again = try await feed("id,prompt\na,ok\nb,now fixed\n")
         #expect(again.newJobs == 0 && again.knownJobs == 2)
         let rows = try jobs()
         #expect(rows[1]["prompt"] == "now fixed")
@@ -151,7 +153,7 @@ import Testing
         #expect(rows[1]["last_error"] as String? == nil)
     }
 
-    @Test func headerProblemsStopTheFeed() throws {
+    @Test func headerProblemsStopTheFeed() async throws {
         let cases: [(String, String)] = [
             ("", "the file is empty"),
             ("prompt\n", "header but no rows"),
@@ -161,7 +163,7 @@ import Testing
             ("x,y\nhi,3\n", "one of them \"prompt\" (or pass --prompt-column NAME)")
         ]
         for (text, expected) in cases {
-            let found = try problems(text, skipInvalid: true)
+            let found = try await problems(text, skipInvalid: true)
             #expect(found.count == 1, "\(expected)")
             #expect(found.first?.message.contains(expected) == true, "\(found)")
             #expect(found.first?.stopsFeed == true)
@@ -169,17 +171,17 @@ import Testing
         #expect(try jobCount() == 0)
     }
 
-    @Test func aHeaderWithoutPromptNamesTheLikeliestColumnAsWritten() throws {
-        let found = try problems("ID;Prompt Text;audio_length\nd1;door;4\n")
+    @Test func aHeaderWithoutPromptNamesTheLikeliestColumnAsWritten() async throws {
+        let found = try await problems("ID;Prompt Text;audio_length\nd1;door;4\n")
         #expect(
             found.first?.message
                 == #"the header has no prompt column (found: "ID", "Prompt Text", "audio_length"); "#
                 + #"rename "Prompt Text" to prompt, or pass --prompt-column 'Prompt Text'"#)
     }
 
-    @Test func promptAndIDColumnsCanBeNamed() throws {
+    @Test func promptAndIDColumnsCanBeNamed() async throws {
         let path = try folder.write("jobs.csv", "Sound ID,Prompt Text,scene\nd1,a door,hall\n")
-        let summary = try ledger().ingest(
+        let summary = try await ledger().ingest(
             CSVReader(path: path), batch: "jobs", skipInvalid: false,
             columns: ColumnNames(prompt: "prompt text", id: "Sound ID"))
         #expect(summary.newJobs == 1)
@@ -192,7 +194,7 @@ import Testing
             (ColumnNames(id: "scene"), "--id-column")
         ] {
             do {
-                _ = try ledger().ingest(
+                _ = try await ledger().ingest(
                     CSVReader(path: folder.write("c.csv", "id,prompt,scene\na,b,c\n")), batch: "c", skipInvalid: false,
                     columns: columns)
                 Issue.record("accepted")
@@ -202,23 +204,24 @@ import Testing
         }
     }
 
-    @Test func spreadsheetExportsAreRead() throws {
+    @Test func spreadsheetExportsAreRead() async throws {
         // Excel in European locales: semicolons; "Unicode Text": UTF-16 with a mark, tabs.
-        let semicolons = try feed("id;prompt;audio_length\nd1;\"door; creaky\";4\n", name: "semi.csv", batch: "semi")
+        let semicolons = try await feed(
+            "id;prompt;audio_length\nd1;\"door; creaky\";4\n", name: "semi.csv", batch: "semi")
         #expect(semicolons.newJobs == 1)
         let text = "id\tprompt\taudio_length\nw1\tcafé wind 🌬\t5\n"
         let little: [UInt8] = text.utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
         let big: [UInt8] = text.utf16.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
         for (name, bytes) in [("le.txt", [0xFF, 0xFE] + little), ("be.txt", [0xFE, 0xFF] + big)] {
             let path = try folder.write(name, bytes)
-            _ = try ledger().ingest(CSVReader(path: path, chunkSize: 3), batch: name, skipInvalid: false)
+            _ = try await ledger().ingest(CSVReader(path: path, chunkSize: 3), batch: name, skipInvalid: false)
         }
         let rows = try jobs("row_key, prompt, audio_length")
         #expect(rows.map { $0["prompt"] as String } == ["door; creaky", "café wind 🌬", "café wind 🌬"])
         #expect(rows.map { $0["audio_length"] as Int } == [4, 5, 5])
     }
 
-    @Test func theSeparatorIsTheHeadersMostCommonOutsideQuotesOrTheOneGiven() throws {
+    @Test func theSeparatorIsTheHeadersMostCommonOutsideQuotesOrTheOneGiven() async throws {
         let cases: [(String, [String])] = [
             ("a,b,c\n", ["a", "b", "c"]),
             ("a;b;c\n", ["a", "b", "c"]),
@@ -236,10 +239,10 @@ import Testing
         #expect(try forced.next()?.fields == ["a;b", "c"])
     }
 
-    @Test func aFileInAnotherEncodingSaysSoAndDoesNotSuggestSkippingRows() throws {
+    @Test func aFileInAnotherEncodingSaysSoAndDoesNotSuggestSkippingRows() async throws {
         let latin1 = try folder.write("l.csv", Array("prompt\n".utf8) + [0x63, 0x61, 0x66, 0xE9, 0x0A])  // café
         do {
-            _ = try ledger().ingest(CSVReader(path: latin1), batch: "l", skipInvalid: false)
+            _ = try await ledger().ingest(CSVReader(path: latin1), batch: "l", skipInvalid: false)
             Issue.record("accepted")
         } catch let error as IngestError {
             #expect("\(error)".contains("save it as \"CSV UTF-8\""))
@@ -247,8 +250,8 @@ import Testing
         }
     }
 
-    @Test func blankAndSpaceOnlyLinesAreSkippedAndShortRowsFilledIn() throws {
-        let summary = try feed("prompt,scene\n   \n,\none\n  \t \ntwo,hall\n")
+    @Test func blankAndSpaceOnlyLinesAreSkippedAndShortRowsFilledIn() async throws {
+        let summary = try await feed("prompt,scene\n   \n,\none\n  \t \ntwo,hall\n")
         #expect(summary.rows == 2)
         let rows = try jobs("prompt, metadata, source_line")
         #expect(rows.map { $0["prompt"] as String } == ["one", "two"])
@@ -256,22 +259,22 @@ import Testing
         #expect(rows.map { $0["source_line"] as Int } == [4, 6])
     }
 
-    @Test func eachJobRemembersTheLastFeedWhoseFileHeldIt() throws {
+    @Test func eachJobRemembersTheLastFeedWhoseFileHeldIt() async throws {
         let rows = (1...600).map { "r\($0),sound \($0)" }
-        _ = try feed("id,prompt\n" + rows.joined(separator: "\n"))
+        _ = try await feed("id,prompt\n" + rows.joined(separator: "\n"))
         let subset = "id,prompt\n" + rows.dropFirst(100).joined(separator: "\n")
         // A duplicate id far down a file fed again is found, and the feed leaves nothing.
-        #expect(throws: IngestError.self) { try feed(subset + "\nr300,sound 300\n") }
+        await #expect(throws: IngestError.self) { try await feed(subset + "\nr300,sound 300\n") }
         // Fed again without its first hundred rows.
-        #expect(try feed(subset).knownJobs == 500)
-        let seen = try ledger().database.read {
+        #expect(try await feed(subset).knownJobs == 500)
+        let seen = try await ledger().database.read {
             try Row.fetchAll($0, sql: "SELECT seen_ingest_id, COUNT(*) AS n FROM jobs GROUP BY seen_ingest_id")
         }
         #expect(seen.map { [$0["seen_ingest_id"] as Int, $0["n"] as Int] } == [[1, 100], [2, 500]])
     }
 
-    @Test func quotingErrorsNameTheirLines() throws {
-        let found = try problems("prompt,n\nfine,1\nbro\"ken,2\n\"open,3\nmore\n", skipInvalid: true)
+    @Test func quotingErrorsNameTheirLines() async throws {
+        let found = try await problems("prompt,n\nfine,1\nbro\"ken,2\n\"open,3\nmore\n", skipInvalid: true)
         #expect(found.map(\.line) == [3, 4])
         #expect(found[0].message.contains("quote inside an unquoted field"))
         #expect(found[1].message.contains("never closed"))
@@ -279,12 +282,12 @@ import Testing
         #expect(try jobCount() == 0)
     }
 
-    @Test func invalidUTF8AndNULBytesAreRowProblems() throws {
+    @Test func invalidUTF8AndNULBytesAreRowProblems() async throws {
         let path = try folder.write(
             "bytes.csv",
             Array("prompt,n\nok,1\n".utf8) + [0xC3, 0x28, 0x2C, 0x31, 0x0A, 0x61, 0x00, 0x62, 0x2C, 0x32, 0x0A])
         do {
-            _ = try ledger().ingest(CSVReader(path: path), batch: "b", skipInvalid: false)
+            _ = try await ledger().ingest(CSVReader(path: path), batch: "b", skipInvalid: false)
             Issue.record("accepted")
         } catch let IngestError.invalidFile(_, problems, _) {
             #expect(problems.map(\.line) == [3, 4])
@@ -293,27 +296,27 @@ import Testing
         }
     }
 
-    @Test func feedingTheSameFileAgainAddsNothing() throws {
+    @Test func feedingTheSameFileAgainAddsNothing() async throws {
         let text = "id,prompt\na,one\nb,two\nc,three\n"
-        #expect(try feed(text).newJobs == 3)
-        let again = try feed(text)
+        #expect(try await feed(text).newJobs == 3)
+        let again = try await feed(text)
         #expect(again.newJobs == 0)
         #expect(again.knownJobs == 3)
         #expect(try jobCount() == 3)
     }
 
-    @Test func extendedAndReorderedFilesAddOnlyNewRows() throws {
-        _ = try feed("id,prompt\na,one\nb,two\n")
-        let grown = try feed("id,prompt\nc,three\nb,two\nd,four\na,one\n")
+    @Test func extendedAndReorderedFilesAddOnlyNewRows() async throws {
+        _ = try await feed("id,prompt\na,one\nb,two\n")
+        let grown = try await feed("id,prompt\nc,three\nb,two\nd,four\na,one\n")
         #expect(grown.newJobs == 2 && grown.knownJobs == 2)
         #expect(try jobs("row_key").map { $0["row_key"] as String } == ["a", "b", "c", "d"])
     }
 
-    @Test func rowsWithoutIdsAreKeyedByContentAndOccurrence() throws {
-        let first = try feed("prompt,audio_length\nrain,5\nrain,5\nwind,5\nrain,6\n")
+    @Test func rowsWithoutIdsAreKeyedByContentAndOccurrence() async throws {
+        let first = try await feed("prompt,audio_length\nrain,5\nrain,5\nwind,5\nrain,6\n")
         #expect(first.newJobs == 4)
         // Reordered, with one more identical row and a new one: only those two are new.
-        let second = try feed("prompt,audio_length\nrain,6\nthunder,5\nrain,5\nwind,5\nrain,5\nrain,5\n")
+        let second = try await feed("prompt,audio_length\nrain,6\nthunder,5\nrain,5\nwind,5\nrain,5\nrain,5\n")
         #expect(second.newJobs == 2)
         #expect(second.knownJobs == 4)
         let keys = try jobs("row_key").map { $0["row_key"] as String }
@@ -332,33 +335,35 @@ import Testing
         #expect(RowKey.hash("pluie d’été\u{1F}\u{1F}https://example.com/h") == "f86f4f73c40c2c1ec55a79c96975d5b2")
     }
 
-    @Test func aLargerFileKeepsItsKeysAndCountsWhenFedAgain() throws {
+    @Test func aLargerFileKeepsItsKeysAndCountsWhenFedAgain() async throws {
         // More rows than the feed's reading thread hands over at once, one in ten identical.
         let size = 1_100
         let prompts = (0..<size).map { $0 % 10 == 0 ? "same" : "sound \($0)" }
         let file = "prompt\n" + prompts.joined(separator: "\n") + "\n"
-        #expect(try feed(file).newJobs == size)
+        #expect(try await feed(file).newJobs == size)
         let keys = try jobs("row_key, source_line").map { ($0["source_line"] as Int, $0["row_key"] as String) }
         let same = keys.filter { prompts[$0.0 - 2] == "same" }.map(\.1)
         let base = "~" + RowKey.hash("same\u{1F}\u{1F}")
         #expect(same == (1...same.count).map { "\(base)-\($0)" })
 
-        let again = try feed(file)
+        let again = try await feed(file)
         #expect(again.newJobs == 0 && again.knownJobs == size)
-        let longer = try feed("prompt\n" + (prompts.reversed() + ["same", "new one"]).joined(separator: "\n") + "\n")
+        let longer = try await feed(
+            "prompt\n" + (prompts.reversed() + ["same", "new one"]).joined(separator: "\n") + "\n")
         #expect(longer.newJobs == 2 && longer.knownJobs == size)
     }
 
-    @Test func knownAndNewRowsMixedInEveryChunkComeOutAsIfFedOneByOne() throws {
+    @Test func knownAndNewRowsMixedInEveryChunkComeOutAsIfFedOneByOne() async throws {
         // The feed inserts rows in chunks; here each chunk mixes known rows, new ones and
         // rows set aside as invalid that are now corrected.
         let size = 200
         let old = (0..<size).filter { $0 % 3 == 0 }
         let oldFile = old.map { "id-\($0),\($0 % 9 == 0 ? "" : "sound \($0)")" }
-        _ = try feed("id,prompt\n" + oldFile.joined(separator: "\n") + "\n", skipInvalid: true)
+        _ = try await feed("id,prompt\n" + oldFile.joined(separator: "\n") + "\n", skipInvalid: true)
         let fixed = old.filter { $0 % 9 == 0 }
 
-        let summary = try feed("id,prompt\n" + (0..<size).map { "id-\($0),sound \($0)" }.joined(separator: "\n") + "\n")
+        let summary = try await feed(
+            "id,prompt\n" + (0..<size).map { "id-\($0),sound \($0)" }.joined(separator: "\n") + "\n")
         #expect(summary.newJobs == size - old.count && summary.knownJobs == old.count && summary.invalidJobs == 0)
         let rows = try jobs("row_key, source_line, prompt, state")
         #expect(rows.map { $0["row_key"] as String } == (old + (0..<size).filter { $0 % 3 != 0 }).map { "id-\($0)" })
@@ -374,47 +379,48 @@ import Testing
         }
     }
 
-    @Test func aDuplicateIdFarDownALargerFileIsFound() throws {
+    @Test func aDuplicateIdFarDownALargerFileIsFound() async throws {
         var lines = (0..<1_100).map { "id-\($0),sound \($0)" }
         lines[1_000] = "id-1,another sound"
-        let found = try problems("id,prompt\n" + lines.joined(separator: "\n") + "\n")
+        let found = try await problems("id,prompt\n" + lines.joined(separator: "\n") + "\n")
         #expect(found.map(\.line) == [1_002])
         #expect(try jobCount() == 0)
     }
 
-    @Test func metadataAndSpacesDoNotChangeAContentKey() throws {
-        _ = try feed("prompt,audio_length,scene\nrain,5,a\n")
-        let again = try feed("prompt,audio_length,scene\n  rain , 5 ,b\n")
+    @Test func metadataAndSpacesDoNotChangeAContentKey() async throws {
+        _ = try await feed("prompt,audio_length,scene\nrain,5,a\n")
+        let again = try await feed("prompt,audio_length,scene\n  rain , 5 ,b\n")
         #expect(again.newJobs == 0 && again.knownJobs == 1)
     }
 
-    @Test func duplicateIdsInOneFileAreAnError() throws {
-        let found = try problems("id,prompt\na,one\nb,two\na,three\n", skipInvalid: true)
+    @Test func duplicateIdsInOneFileAreAnError() async throws {
+        let found = try await problems("id,prompt\na,one\nb,two\na,three\n", skipInvalid: true)
         #expect(found.map(\.line) == [4])
         #expect(found[0].message.contains("\"a\" is used by an earlier row"))
         #expect(try jobCount() == 0)
     }
 
-    @Test func aKnownIdWithChangedContentIsAConflictListingEachRow() throws {
-        _ = try feed("id,prompt,audio_length\na,one,5\nb,two,5\nc,three,5\n")
-        let found = try problems("id,prompt,audio_length\na,one,5\nb,TWO,5\nc,three,7\nd,new,1\n", skipInvalid: true)
+    @Test func aKnownIdWithChangedContentIsAConflictListingEachRow() async throws {
+        _ = try await feed("id,prompt,audio_length\na,one,5\nb,two,5\nc,three,5\n")
+        let found = try await problems(
+            "id,prompt,audio_length\na,one,5\nb,TWO,5\nc,three,7\nd,new,1\n", skipInvalid: true)
         #expect(found.map(\.line) == [3, 4])
         #expect(found.allSatisfy { $0.stopsFeed && $0.message.contains("already in the ledger with a different") })
         #expect(try jobCount() == 3)
         #expect(try jobs()[1]["prompt"] == "two")
     }
 
-    @Test func batchesAreSeparate() throws {
-        _ = try feed("id,prompt\na,one\n", batch: "first")
-        let other = try feed("id,prompt\na,one\n", batch: "second")
+    @Test func batchesAreSeparate() async throws {
+        _ = try await feed("id,prompt\na,one\n", batch: "first")
+        let other = try await feed("id,prompt\na,one\n", batch: "second")
         #expect(other.newJobs == 1)
         #expect(try ledger().status(batch: nil).map(\.name) == ["first", "second"])
     }
 
-    @Test func statusCountsStatesAndCredits() throws {
-        _ = try feed("id,prompt\na,one\nb,\nc,three\n", batch: "one", skipInvalid: true)
-        _ = try feed("prompt\nx\n", batch: "two")
-        try ledger().database.write { db in
+    @Test func statusCountsStatesAndCredits() async throws {
+        _ = try await feed("id,prompt\na,one\nb,\nc,three\n", batch: "one", skipInvalid: true)
+        _ = try await feed("prompt\nx\n", batch: "two")
+        try await ledger().database.write { db in
             try db.execute(sql: "UPDATE jobs SET state = 'submitted', credit_estimate = 2.5 WHERE row_key = 'a'")
             try db.execute(
                 sql:
@@ -438,7 +444,7 @@ import Testing
 @Suite struct IngestFuzzTests {
     let folder = try! TemporaryFolder()
 
-    @Test func randomValidTablesRoundTripThroughTheLedger() throws {
+    @Test func randomValidTablesRoundTripThroughTheLedger() async throws {
         var random = SeededRandom(seed: 99)
         let pieces = ["rain", ", ", "\"quoted\"", "\n", "é", "🔊", "  ", "door", "x", "\r\n", "'", "=1+1", "\t"]
         for round in 0..<40 {
@@ -457,9 +463,9 @@ import Testing
             let path = try folder.write(
                 "r\(round).csv", csvText(rows, lineEnding: round.isMultiple(of: 2) ? "\n" : "\r\n"))
             let ledger = try SQLiteLedger(path: folder.file("r\(round).sqlite"))
-            let summary = try ledger.ingest(CSVReader(path: path), batch: "r", skipInvalid: false)
+            let summary = try await ledger.ingest(CSVReader(path: path), batch: "r", skipInvalid: false)
             #expect(summary.newJobs == count)
-            let stored = try ledger.database.read { db in
+            let stored = try await ledger.database.read { db in
                 try Row.fetchAll(db, sql: "SELECT row_key, prompt, audio_length, metadata FROM jobs ORDER BY id")
             }
             for (row, written) in zip(stored, rows.dropFirst()) {
@@ -473,7 +479,7 @@ import Testing
         }
     }
 
-    @Test func randomRefeedsWithManyIdenticalRowsMatchAModel() throws {
+    @Test func randomRefeedsWithManyIdenticalRowsMatchAModel() async throws {
         // Rows without ids from a few prompts, so identical rows meet inside chunks and across
         // them; each feed reorders, drops and adds rows. The model: the k-th row with prompt p
         // in a file is job (p, k), new when the ledger does not hold it yet.
@@ -490,11 +496,11 @@ import Testing
                 return "~" + RowKey.hash("\(prompt)\u{1F}\u{1F}") + "-\(seen[prompt]!)"
             }
             let path = try folder.write("f\(round).csv", "prompt\n" + prompts.joined(separator: "\n") + "\n")
-            let summary = try ledger.ingest(CSVReader(path: path), batch: "b", skipInvalid: false)
+            let summary = try await ledger.ingest(CSVReader(path: path), batch: "b", skipInvalid: false)
             let new = Set(keys).subtracting(held)
             #expect(summary.newJobs == new.count && summary.knownJobs == keys.count - new.count, "round \(round)")
             held.formUnion(keys)
-            let stored = try ledger.database.read { db in
+            let stored = try await ledger.database.read { db in
                 try Row.fetchAll(db, sql: "SELECT row_key, prompt FROM jobs")
             }
             #expect(Set(stored.map { $0["row_key"] as String }) == held, "round \(round)")
@@ -507,7 +513,7 @@ import Testing
         }
     }
 
-    @Test func randomBytesNeverCrashAFeedAndLeaveTheLedgerSound() throws {
+    @Test func randomBytesNeverCrashAFeedAndLeaveTheLedgerSound() async throws {
         var random = SeededRandom(seed: 5)
         let ledger = try SQLiteLedger(path: folder.file("bytes.sqlite"))
         let interesting: [UInt8] = Array("prompt,id,\"\n\r".utf8) + [0x00, 0xFF, 0xC3, 0xA9]
@@ -520,12 +526,12 @@ import Testing
                 }
             let path = try folder.write("b\(round).csv", bytes)
             do {
-                _ = try ledger.ingest(
+                _ = try await ledger.ingest(
                     CSVReader(path: path), batch: "b\(round % 3)", skipInvalid: round.isMultiple(of: 2))
             } catch is IngestError {
                 // A clear refusal is a fine outcome.
             }
         }
-        #expect(try ledger.database.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") } == "ok")
+        #expect(try await ledger.database.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") } == "ok")
     }
 }

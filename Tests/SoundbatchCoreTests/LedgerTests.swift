@@ -8,33 +8,33 @@ import Testing
 @Suite struct LedgerTests {
     let folder = try! TemporaryFolder()
 
-    @Test func aNewLedgerIsPrivateAndInWALMode() throws {
+    @Test func aNewLedgerIsPrivateAndInWALMode() async throws {
         let path = folder.file("new.sqlite")
         let ledger = try SQLiteLedger(path: path)
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
         #expect(mode == 0o600)
-        #expect(try ledger.database.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
-        #expect(try ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)  // FULL
-        #expect(try ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA page_size") } == 16_384)
+        #expect(try await ledger.database.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
+        #expect(try await ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)  // FULL
+        #expect(try await ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA page_size") } == 16_384)
         #expect(
-            try ledger.database.read { try SQLiteLedger.migrator.appliedIdentifiers($0) }
+            try await ledger.database.read { try SQLiteLedger.migrator.appliedIdentifiers($0) }
                 == Set(SQLiteLedger.migrator.migrations))
     }
 
-    @Test func reopeningAnExistingLedgerKeepsItsJobs() throws {
+    @Test func reopeningAnExistingLedgerKeepsItsJobs() async throws {
         let path = folder.file("l.sqlite")
-        _ = try SQLiteLedger(path: path).ingest(
+        _ = try await SQLiteLedger(path: path).ingest(
             CSVReader(path: folder.write("a.csv", "prompt\nhi\n")), batch: "a", skipInvalid: false)
         let reopened = try SQLiteLedger(path: path)
         #expect(try reopened.status().map(\.jobs) == [1])
     }
 
-    @Test func anOlderLedgerIsUpgradedInPlace() throws {
+    @Test func anOlderLedgerIsUpgradedInPlace() async throws {
         let path = folder.file("old.sqlite")
         // A ledger as the first version left it, with a job in it.
         let old = try DatabaseQueue(path: path)
         try SQLiteLedger.migrator.migrate(old, upTo: "v1")
-        try old.write { db in
+        try await old.write { db in
             try db.execute(sql: "INSERT INTO batches (name, created_at) VALUES ('b', 'x')")
             try db.execute(sql: "INSERT INTO ingests (batch_id, source_file, started_at) VALUES (1, 'f', 'x')")
             try db.execute(
@@ -46,11 +46,11 @@ import Testing
         try old.close()
         let ledger = try SQLiteLedger(path: path)
         #expect(
-            try ledger.database.read { try SQLiteLedger.migrator.appliedIdentifiers($0) }.count
+            try await ledger.database.read { try SQLiteLedger.migrator.appliedIdentifiers($0) }.count
                 == SQLiteLedger.migrator.migrations.count)
-        #expect(try ledger.database.read { try $0.indexes(on: "jobs").map(\.name) }.contains("jobs_by_task"))
+        #expect(try await ledger.database.read { try $0.indexes(on: "jobs").map(\.name) }.contains("jobs_by_task"))
         #expect(try ledger.status().map(\.jobs) == [1])
-        #expect(try ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA page_size") } == 4_096)  // kept as it was
+        #expect(try await ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA page_size") } == 4_096)  // kept as it was
     }
 
     /// A ledger as the previous release (schema v2) wrote it, made with that release's own
@@ -145,10 +145,10 @@ import Testing
         #expect(try await ledger.holdInterruptedSubmissions() == 1)
     }
 
-    @Test func aLedgerFromTheFutureIsRefusedAndLeftAlone() throws {
+    @Test func aLedgerFromTheFutureIsRefusedAndLeftAlone() async throws {
         let path = folder.file("future.sqlite")
         _ = try SQLiteLedger(path: path)
-        try DatabaseQueue(path: path).write { db in
+        try await DatabaseQueue(path: path).write { db in
             try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v999')")
         }
         let before = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -160,7 +160,7 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
     }
 
-    @Test func unusablePathsGiveClearErrors() throws {
+    @Test func unusablePathsGiveClearErrors() async throws {
         #expect(throws: LedgerError.self) { try SQLiteLedger(path: folder.file("no/such/dir/l.sqlite")) }
         #expect { try SQLiteLedger(path: folder.path) } throws: { "\($0)".contains("is a folder") }
         let garbage = try folder.write("garbage.sqlite", String(repeating: "not a database ", count: 100))

@@ -12,13 +12,13 @@ import Testing
 
     /// A ledger of one batch whose CSV has `columns` besides id and prompt, each holding
     /// "value of NAME"; its second job failed to generate.
-    func ledger(columns: [String]) throws -> SQLiteLedger {
+    func ledger(columns: [String]) async throws -> SQLiteLedger {
         let ledger = try SQLiteLedger(path: folder.file("ledger.sqlite"))
         let header = ["id", "prompt"] + columns
         let rows = ["j1", "j2"].map { id in [id, "sound \(id)"] + columns.map { "value of \($0)" } }
-        _ = try ledger.ingest(
+        _ = try await ledger.ingest(
             CSVReader(path: folder.write("b.csv", csvText([header] + rows))), batch: "b", skipInvalid: false)
-        try ledger.database.write { db in
+        try await ledger.database.write { db in
             try db.execute(
                 sql: """
                     UPDATE jobs SET state = 'generation_failed', remote_status = 'FAILED',
@@ -54,7 +54,7 @@ import Testing
 
     @Test func columnNamesWithQuotesBackslashesAndControlsRoundTrip() async throws {
         let names = ["a\"b", "back\\slash", "tab\there", "bell\u{7}", "dot.ted", "plain"]
-        let ledger = try ledger(columns: names)
+        let ledger = try await ledger(columns: names)
         for job in try jsonJobs(await render(ledger, .json)) {
             let columns = try #require(job["columns"] as? [String: String])
             #expect(columns == Dictionary(uniqueKeysWithValues: names.map { ($0, "value of \($0)") }))
@@ -69,7 +69,7 @@ import Testing
 
     @Test func aColumnNamedLikeAReportFieldNeverStandsForIt() async throws {
         // (prompt and audio_length are the file's own fields already.)
-        let ledger = try ledger(columns: ReportJob.columns.filter { !["prompt", "audio_length"].contains($0) })
+        let ledger = try await ledger(columns: ReportJob.columns.filter { !["prompt", "audio_length"].contains($0) })
         let jobs = try jsonJobs(await render(ledger, .json))
         #expect(jobs.map { $0["state"] as? String } == ["pending", "generation_failed"])
         #expect(jobs.map { $0["batch"] as? String } == ["b", "b"])
@@ -83,7 +83,7 @@ import Testing
     }
 
     @Test func aFailedGenerationCarriesTheServicesReasonEverywhere() async throws {
-        let ledger = try ledger(columns: [])
+        let ledger = try await ledger(columns: [])
         let reason = "Generation failed: the model could not render this prompt"
         #expect(try jsonJobs(await render(ledger, .json))[1]["reason"] as? String == reason)
         #expect(try await render(ledger, .csv).contains(reason))
@@ -94,7 +94,7 @@ import Testing
     }
 
     @Test func onATerminalJobsAreAnAlignedTableOfWhatMattersCutToTheWidth() async throws {
-        let ledger = try ledger(columns: ["scene"])
+        let ledger = try await ledger(columns: ["scene"])
         let lines = try await render(ledger, .table, width: 80).split(separator: "\n")
         #expect(lines.count == 3)
         #expect(lines[0].hasPrefix("row") && lines[0].contains("state") && lines[0].contains("reason"))

@@ -20,19 +20,19 @@ import Testing
     ]
 
     /// Batch "a": eight jobs, one per state; batch "b": two completed jobs on another day.
-    func ledger() throws -> SQLiteLedger {
+    func ledger() async throws -> SQLiteLedger {
         let ledger = try SQLiteLedger(path: folder.file("ledger.sqlite"))
         let rowsA = Self.fixtureStates.enumerated().map {
             "a\($0.offset),sound \($0.offset),\($0.offset + 1),\"=HYPERLINK(\"\"x\"\")\""
         }
-        _ = try ledger.ingest(
+        _ = try await ledger.ingest(
             CSVReader(path: folder.write("a.csv", "id,prompt,audio_length,note\n" + rowsA.joined(separator: "\n"))),
             batch: "a", skipInvalid: false)
-        _ = try ledger.ingest(
+        _ = try await ledger.ingest(
             CSVReader(
                 path: folder.write("b.csv", "id,prompt,audio_length,note\nb1,\"-rm, -rf\",10,@home\nb2,+plus,,x\n")),
             batch: "b", skipInvalid: false)
-        try ledger.database.write { db in
+        try await ledger.database.write { db in
             // state, credit_estimate, conversion_cost, submitted_at, completed_at
             let a: [(JobState, Double?, Double?, String?, String?)] = [
                 (.pending, nil, nil, nil, nil),
@@ -87,7 +87,7 @@ import Testing
     }
 
     @Test func aJobFailedAfterAnUnansweredRequestHasNoChargeYet() async throws {
-        let ledger = try ledger()
+        let ledger = try await ledger()
         // a4 failed, refused outright: nothing can have been charged for it.
         #expect(try await ledger.spendReport(ReportQuery()).groups[0].unchargedJobs == 3)
         try await ledger.database.write {
@@ -102,7 +102,7 @@ import Testing
     }
 
     @Test func rewordingEveryMessageChangesNoReport() async throws {
-        let ledger = try ledger()
+        let ledger = try await ledger()
         // a4 is refused after a request of it went unanswered, as the ledger records it.
         let a4 = try await ledger.database.read {
             try Int64.fetchOne($0, sql: "SELECT id FROM jobs WHERE row_key = 'a4'")!
@@ -135,7 +135,7 @@ import Testing
     }
 
     @Test func groupingByDayAndByState() async throws {
-        let ledger = try ledger()
+        let ledger = try await ledger()
         let byDay = try await ledger.spendReport(ReportQuery(grouping: .day))
         #expect(byDay.groups.map(\.group) == ["2026-11-20", "2026-11-22", "not submitted"])
         #expect(byDay.groups.map(\.jobs) == [3, 2, 5])
@@ -145,7 +145,7 @@ import Testing
     }
 
     @Test func dateFiltersUseTheSubmissionTime() async throws {
-        let ledger = try ledger()
+        let ledger = try await ledger()
         let since = try await ledger.spendReport(ReportQuery(since: "2026-11-21T00:00:00.000Z"))
         #expect(since.total.jobs == 2 && since.groups.map(\.group) == ["b"])
         let until = try await ledger.spendReport(ReportQuery(until: "2026-11-20T10:02:00.000Z"))
@@ -192,13 +192,13 @@ import Testing
     }
 
     @Test func jobsAsCSVReadBackEqualTheLedgerAndCannotRunAsFormulas() async throws {
-        let ledger = try ledger()
+        let ledger = try await ledger()
         #expect(try await ledger.metadataKeys(ReportQuery()) == ["note"])
         let records = try readAll(renderJobs(ledger, .csv))
         #expect(records.count == 11)
         let header = records[0].fields
         #expect(header == ReportJob.columns + ["column:note"])
-        let rows = try ledger.database.read { try Row.fetchAll($0, sql: "SELECT * FROM jobs ORDER BY id") }
+        let rows = try await ledger.database.read { try Row.fetchAll($0, sql: "SELECT * FROM jobs ORDER BY id") }
         for (record, row) in zip(records.dropFirst(), rows) {
             let cell = Dictionary(uniqueKeysWithValues: zip(header, record.fields))
             #expect(cell["row_key"] == row["row_key"])
@@ -236,7 +236,7 @@ import Testing
     }
 
     @Test func jsonDecodesWithNumbersAsNumbers() async throws {
-        let ledger = try ledger()
+        let ledger = try await ledger()
         let totals = try render(try await ledger.spendReport(ReportQuery()), .json)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(totals.utf8)) as? [String: Any])
         let total = try #require(object["total"] as? [String: Any])
@@ -252,7 +252,7 @@ import Testing
     }
 
     @Test func theHTMLPageIsWellFormedSelfContainedAndHoldsTheSameTotals() async throws {
-        let ledger = try ledger()
+        let ledger = try await ledger()
         let report = try await ledger.spendReport(ReportQuery())
         let timeline = try await ledger.creditTimeline(ReportQuery())
         #expect(timeline.last == CreditPoint(time: "2026-11-22T08:01:00", estimated: 11, charged: 8.3))
@@ -271,7 +271,7 @@ import Testing
     }
 
     @Test func theHTMLPageNamesTimesStatesAndFailuresAsAPersonReadsThem() async throws {
-        let ledger = try ledger()
+        let ledger = try await ledger()
         let report = try await ledger.spendReport(ReportQuery())
         let failures = try await ledger.failedJobs(ReportQuery(), limit: 100)
         #expect(failures.map(\.row) == ["a4", "a7"])

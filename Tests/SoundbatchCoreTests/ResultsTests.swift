@@ -138,7 +138,7 @@ import Testing
         }
         let csv = try folder.write("b.csv", "id,prompt\n" + rows.joined(separator: "\n"))
         let ledger = try SQLiteLedger(path: folder.file("ledger.sqlite"))
-        _ = try ledger.ingest(CSVReader(path: csv), batch: "b", skipInvalid: false)
+        _ = try await ledger.ingest(CSVReader(path: csv), batch: "b", skipInvalid: false)
         let batchID = try await ledger.batchID(named: "b")
         try await sendAll(batchID, of: ledger, to: url)
         return (ledger, batchID)
@@ -264,7 +264,8 @@ import Testing
 
     @Test func recordingTheSameNewsTwiceChangesNothing() async throws {
         let ledger = try SQLiteLedger(path: folder.file("l.sqlite"))
-        _ = try ledger.ingest(CSVReader(path: folder.write("b.csv", "prompt\nx\n")), batch: "b", skipInvalid: false)
+        _ = try await ledger.ingest(
+            CSVReader(path: folder.write("b.csv", "prompt\nx\n")), batch: "b", skipInvalid: false)
         try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 't'") }
         let done = RemoteStatus(
             taskID: "t", status: "completed", statusMessage: "ok", audioURL: "http://x/a.wav", conversionCost: 2)
@@ -363,7 +364,7 @@ import Testing
 
     @Test func webhooksAreRecordedLikeLooksAndBadOnesChangeNothing() async throws {
         let ledger = try SQLiteLedger(path: folder.file("l.sqlite"))
-        _ = try ledger.ingest(
+        _ = try await ledger.ingest(
             CSVReader(path: folder.write("b.csv", "id,prompt\na,x\nb,y\n")), batch: "b", skipInvalid: false)
         try await ledger.database.write {
             try $0.execute(sql: "UPDATE jobs SET state = 'submitted', task_id = 'task-' || row_key")
@@ -418,7 +419,7 @@ import Testing
 
     @Test func theSandboxCallsBackAndTheReceiverRecordsIt() async throws {
         let ledger = try SQLiteLedger(path: folder.file("hooks.sqlite"))
-        _ = try ledger.ingest(
+        _ = try await ledger.ingest(
             CSVReader(path: folder.write("h.csv", "id,prompt\na,one\nb,two\nc,three\n")), batch: "h", skipInvalid: false
         )
         let batchID = try await ledger.batchID(named: "h")

@@ -88,7 +88,7 @@ import Testing
 
     @Test func aRetryTakesWhatARetryCanFixUnlessTold() async throws {
         let ledger = try SQLiteLedger(path: folder.file("ledger.sqlite"))
-        _ = try ledger.ingest(
+        _ = try await ledger.ingest(
             CSVReader(path: folder.write("b.csv", "id,prompt\na,one\nb,two\nc,three\nd,four\n")), batch: "b",
             skipInvalid: false)
         try await ledger.database.write { db in

@@ -35,7 +35,7 @@ import Testing
     ) async throws -> (looks: [(task: String, at: Duration)], counters: TrackCounters, ledger: SQLiteLedger) {
         let ledger = try SQLiteLedger(path: folder.file("l.sqlite"))
         let csv = "prompt\n" + jobs.indices.map { "sound \($0)\n" }.joined()
-        _ = try ledger.ingest(CSVReader(path: folder.write("b.csv", csv)), batch: "b", skipInvalid: false)
+        _ = try await ledger.ingest(CSVReader(path: folder.write("b.csv", csv)), batch: "b", skipInvalid: false)
         let start = Date(timeIntervalSince1970: 1_790_000_000)
         try await ledger.database.write { db in
             for (index, job) in jobs.enumerated() {

@@ -52,7 +52,7 @@ extension IngestLedger {
     public func ingest(
         _ reader: CSVReader, batch: String, skipInvalid: Bool, columns: ColumnNames = ColumnNames(),
         now: Date = Date()
-    ) throws -> IngestSummary {
+    ) async throws -> IngestSummary {
         let csvPath = reader.path
         var problems = ProblemList()
         let fail = { (problems: ProblemList) in
@@ -78,40 +78,70 @@ extension IngestLedger {
         }
 
         let absolutePath = URL(fileURLWithPath: csvPath).standardizedFileURL.path
-        // Throwing inside the feed rolls the whole of it back.
-        return try withFeed(batch: batch, sourceFile: absolutePath, now: now) { writer in
-            var summary = IngestSummary(batch: batch, rows: 0, newJobs: 0, knownJobs: 0, invalidJobs: 0)
-            let pipeline = RowPipeline(reader: reader, header: header)
-            defer { pipeline.drain() }
-            while let next = pipeline.next() {
-                switch next {
-                case let .failed(error):
-                    problems.add(error.line ?? 1, fatal: "\(error)".droppingLinePrefix)
-                case let .rows(rows):
-                    try writer.record(rows) { row, problem, outcome in
-                        summary.rows += 1
-                        if let problem { problems.add(row.line, row: problem) }
-                        switch outcome {
-                        case .new:
-                            summary.newJobs += 1
-                            if problem != nil { summary.invalidJobs += 1 }
-                        case .known:
-                            summary.knownJobs += 1
-                        case let .conflict(problem):
-                            problems.add(row.line, fatal: problem)
-                        }
-                    }
-                }
+        let feed = Feed(pipeline: RowPipeline(reader: reader, header: header), skipInvalid: skipInvalid)
+        defer { feed.pipeline.drain() }
+        try await record(feed, batch: batch, sourceFile: absolutePath, now: now)
+        return IngestSummary(
+            batch: batch, rows: feed.rows, newJobs: feed.newJobs, knownJobs: feed.knownJobs,
+            invalidJobs: feed.invalidJobs)
+    }
+}
+
+/// One file on its way into the ledger: the rows in file order, and the rules for what
+/// may be kept. A backend takes the rows and reports what became of each (see
+/// `IngestLedger.record`); the verdict says whether the feed is kept.
+///
+/// Used by one task at a time, from the feed's start to its end.
+public final class Feed: @unchecked Sendable {
+    fileprivate let pipeline: RowPipeline
+    private var problems = ProblemList()
+    private let skipInvalid: Bool
+    fileprivate private(set) var rows = 0
+    fileprivate private(set) var newJobs = 0
+    fileprivate private(set) var knownJobs = 0
+    fileprivate private(set) var invalidJobs = 0
+
+    fileprivate init(pipeline: RowPipeline, skipInvalid: Bool) {
+        self.pipeline = pipeline
+        self.skipInvalid = skipInvalid
+    }
+
+    /// The next rows of the file, checked; nil at its end (or where it cannot be read,
+    /// which the verdict reports).
+    public func nextRows() -> RowBatch? {
+        while let next = pipeline.next() {
+            switch next {
+            case let .failed(error): problems.add(error.line ?? 1, fatal: "\(error)".droppingLinePrefix)
+            case let .rows(rows): return rows
             }
-            if summary.rows == 0 {
-                problems.add(2, fatal: "the file has a header but no rows; add one row per sound below the header")
-            }
-            if problems.fatalCount > 0 || (problems.count > 0 && !skipInvalid) {
-                throw fail(problems)
-            }
-            try writer.finish(newJobs: summary.newJobs, knownJobs: summary.knownJobs)
-            return summary
         }
+        return nil
+    }
+
+    /// What became of one row, with its problem if it has one.
+    public func took(_ row: RowBatch.Row, problem: String?, _ outcome: FeedOutcome) {
+        rows += 1
+        if let problem { problems.add(row.line, row: problem) }
+        switch outcome {
+        case .new:
+            newJobs += 1
+            if problem != nil { invalidJobs += 1 }
+        case .known:
+            knownJobs += 1
+        case let .conflict(problem):
+            problems.add(row.line, fatal: problem)
+        }
+    }
+
+    /// The counts to keep with the feed; throws `IngestError` when the feed must not be kept.
+    public func verdict() throws -> (newJobs: Int, knownJobs: Int) {
+        if rows == 0 {
+            problems.add(2, fatal: "the file has a header but no rows; add one row per sound below the header")
+        }
+        if problems.fatalCount > 0 || (problems.count > 0 && !skipInvalid) {
+            throw IngestError.invalidFile(path: pipeline.path, problems: problems.shown, problemCount: problems.count)
+        }
+        return (newJobs, knownJobs)
     }
 }
 

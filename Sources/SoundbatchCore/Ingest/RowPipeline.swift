@@ -19,8 +19,12 @@ final class RowPipeline: @unchecked Sendable {
     private static let batchSize = 512
     private static let depth = 8
 
+    /// The file read, for messages.
+    let path: String
+
     /// Starts reading `reader` (owned by the pipeline from now on) with `header`.
     init(reader: CSVReader, header: Header) {
+        path = reader.path
         let reader = UncheckedBox(reader)
         Thread.detachNewThread { [self] in
             produce(reader.value, header)

@@ -80,21 +80,13 @@ public protocol BatchMemory: BatchDirectory {
 
 /// Where a CSV file's rows become jobs.
 public protocol IngestLedger: BatchDirectory {
-    /// Runs `body` in one transaction with a writer for the batch's jobs, creating the batch
-    /// when it is new and recording the feed. What `body` wrote is kept when it returns and
-    /// nothing is kept when it throws: a feed is all or nothing.
-    func withFeed<T>(batch: String, sourceFile: String, now: Date, _ body: (any FeedWriter) throws -> T) throws -> T
-}
-
-/// Writes one feed's rows, inside the feed's transaction.
-public protocol FeedWriter: AnyObject {
-    /// Records the rows and tells `each`, in file order, what became of each one, with the
-    /// row's problem if it has one. A row is known by its key in the batch: a key already
-    /// there is not added again (see `FeedOutcome`).
-    func record(_ rows: RowBatch, each: (RowBatch.Row, _ problem: String?, FeedOutcome) throws -> Void) throws
-
-    /// Keeps the feed's counts with it.
-    func finish(newJobs: Int, knownJobs: Int) throws
+    /// Records a file's rows into the batch in one transaction, creating the batch when it
+    /// is new and recording the feed: takes `feed.nextRows()` until nil, tells
+    /// `feed.took(_:problem:_:)` what became of each row, in file order, then asks
+    /// `feed.verdict()` for the counts to keep with the feed. When anything throws (the
+    /// verdict too) nothing is kept: a feed is all or nothing. A row is known by its key in
+    /// the batch: a key already there is not added again (see `FeedOutcome`).
+    func record(_ feed: Feed, batch: String, sourceFile: String, now: Date) async throws
 }
 
 /// What a feed did with one row.
@@ -130,12 +122,12 @@ public protocol SubmissionLedger: Sendable {
 
 /// What a run needs around the dispatcher: one sender, and the jobs an earlier one left.
 public protocol SendingLedger: SubmissionLedger, BatchDirectory {
-    /// Makes this process the only sender of the batch until the claim is released or the
-    /// process dies: a second sender would take the first one's requests in flight for
-    /// interrupted ones. Throws `LedgerError.busy`, naming the holder, when another has it.
-    /// (SQLite: a lock on a file beside the ledger, for every batch. A server database: a
-    /// lease on the batch, renewed while held.)
-    func claimSending(batch: String) throws -> any SendingClaim
+    /// Runs `body` as a sender of the batch. No sender may take another's requests in
+    /// flight for interrupted ones, so on SQLite this process is the ledger's only sender
+    /// (a lock on a file beside it; `LedgerError.busy`, naming the holder, when another has
+    /// it), and on a server database each sender holds a lease, renewed while `body` runs,
+    /// and the jobs it claims are its own until it stops or its lease runs out.
+    func withSending<T: Sendable>(batch: String, _ body: () async throws -> T) async throws -> T
 
     /// Jobs left `submitting` by a sender that died mid-request become `ambiguous`: the
     /// service may have created, and charged for, their tasks. Call with the claim held.
@@ -143,11 +135,6 @@ public protocol SendingLedger: SubmissionLedger, BatchDirectory {
 
     /// Puts the batch's ambiguous jobs back in line, at the user's explicit request.
     func requeueAmbiguous(batchID: Int64, now: Date) async throws -> Int
-}
-
-/// Held by the one sender of a batch.
-public protocol SendingClaim: Sendable {
-    func release()
 }
 
 /// What the tracker and the webhook receiver need: tasks to follow, news of them in.

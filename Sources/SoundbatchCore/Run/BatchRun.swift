@@ -152,9 +152,9 @@ public struct BatchRun: Sendable {
         _ given: BatchSettings, resendAmbiguous: Bool = false, key: @escaping KeySource,
         progress: ProgressDisplay? = nil
     ) async throws -> RunReport {
-        let claim = try ledger.claimSending(batch: batch)
-        defer { claim.release() }
-        return try await sendHoldingClaim(given, resendAmbiguous: resendAmbiguous, key: key, progress: progress)
+        try await ledger.withSending(batch: batch) {
+            try await sendHoldingClaim(given, resendAmbiguous: resendAmbiguous, key: key, progress: progress)
+        }
     }
 
     /// Sends a new take of each job in `plan` (see `planRetry`), as `send` would: the
@@ -163,8 +163,14 @@ public struct BatchRun: Sendable {
     public func retry(
         _ plan: RetryPlan, given: BatchSettings, key: @escaping KeySource, progress: ProgressDisplay? = nil
     ) async throws -> RunReport {
-        let claim = try ledger.claimSending(batch: batch)
-        defer { claim.release() }
+        try await ledger.withSending(batch: batch) {
+            try await retryHoldingClaim(plan, given: given, key: key, progress: progress)
+        }
+    }
+
+    private func retryHoldingClaim(
+        _ plan: RetryPlan, given: BatchSettings, key: @escaping KeySource, progress: ProgressDisplay?
+    ) async throws -> RunReport {
         var renamed: [Int64: String] = [:]
         for job in plan.jobs where job.state == .completed {
             guard let path = job.downloadPath, FileManager.default.fileExists(atPath: path) else { continue }
