@@ -1,18 +1,27 @@
+import Foundation
+import Logging
 import SoundbatchCore
+import SoundbatchPostgres
 import SoundbatchSQLite
 
-/// Opens the ledger at `location` with the backend it names: a `postgres://` URL names a
-/// PostgreSQL database, anything else a SQLite file. The command line opens ledgers only
-/// through here, so it never depends on a backend. With `create`, a missing ledger is
-/// made; else it is `LedgerError.missing`.
-public func openLedger(at location: String, create: Bool) throws -> any LedgerStore {
-    if DatabaseURL.isDatabaseURL(location) {
-        let url = try DatabaseURL(location)
-        // The schema is in place (SoundbatchPostgres); the stages' queries come next.
-        throw LedgerError.cannotOpen(
-            path: url.description,
-            reason: "batches cannot run on PostgreSQL yet (its tables are ready, its runners are not); "
-                + "use a SQLite file for now")
+/// Opens the ledger at `location` with the backend it names, for as long as `body` runs:
+/// a `postgres://` URL names a PostgreSQL database, anything else a SQLite file. The
+/// command line opens ledgers only through here, so it never depends on a backend. With
+/// `create`, a missing ledger is made; else it is `LedgerError.missing`.
+///
+/// `$SOUNDBATCH_LEASE_SECONDS` shortens a PostgreSQL runner's lease (30 s): for tests
+/// that kill runners and wait for their leases to run out.
+public func withLedger<T: Sendable>(
+    at location: String, create: Bool, logger: Logger = Logger(label: "soundbatch.ledger"),
+    environment: [String: String] = ProcessInfo.processInfo.environment,
+    _ body: (any LedgerStore) async throws -> T
+) async throws -> T {
+    guard DatabaseURL.isDatabaseURL(location) else {
+        return try await body(try SQLiteLedger(path: location, create: create))
     }
-    return try SQLiteLedger(path: location, create: create)
+    let url = try DatabaseURL(location, environment: environment)
+    let lease = environment["SOUNDBATCH_LEASE_SECONDS"].flatMap(Double.init).map { Duration.seconds($0) }
+    return try await withPostgresLedger(url, create: create, lease: lease ?? .seconds(30), logger: logger) {
+        try await body($0)
+    }
 }

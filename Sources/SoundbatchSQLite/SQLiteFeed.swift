@@ -302,19 +302,3 @@ final class JobWriter {
         return .known
     }
 }
-
-/// A set of job ids, a bit each: ids are dense, from 1.
-struct IDSet {
-    private var words: [UInt64] = []
-
-    func contains(_ id: Int64) -> Bool {
-        let word = Int(id >> 6)
-        return word < words.count && words[word] & (1 << UInt64(id & 63)) != 0
-    }
-
-    mutating func insert(_ ids: ClosedRange<Int64>) {
-        let needed = Int(ids.upperBound >> 6) + 1
-        if needed > words.count { words += repeatElement(0, count: max(needed - words.count, words.count)) }
-        for id in ids { words[Int(id >> 6)] |= 1 << UInt64(id & 63) }
-    }
-}

@@ -13,6 +13,7 @@ import SoundbatchCore
 public final class SQLiteLedger: LedgerStore {
     public let path: String
     public var location: String { path }
+    public var isShared: Bool { false }
     let database: DatabaseQueue
     /// The file's identity when opened, to notice it being deleted or replaced under us.
     private let fileIdentity: (device: UInt64, inode: UInt64)

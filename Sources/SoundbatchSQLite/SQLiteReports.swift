@@ -140,8 +140,8 @@ extension SQLiteLedger {
             return try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT j.row_key, j.source_line, j.prompt, j.state, \(Self.reason) AS reason FROM jobs j
-                    WHERE \(filter) AND j.state IN (\(Self.failedForGood)) ORDER BY j.batch_id, j.id LIMIT \(limit)
+                    SELECT j.row_key, j.source_line, j.prompt, j.state, \(LedgerSQL.reason) AS reason FROM jobs j
+                    WHERE \(filter) AND j.state IN (\(LedgerSQL.failedForGood)) ORDER BY j.batch_id, j.id LIMIT \(limit)
                     """, arguments: arguments
             ).map { row in
                 let key: String = row["row_key"]
@@ -192,7 +192,7 @@ extension SQLiteLedger {
                     SELECT b.name AS batch, j.row_key, j.source_line, j.prompt, j.audio_length, j.state, j.task_id,
                            j.conversion_id, j.eta, j.credit_estimate, j.conversion_cost, j.remote_status, j.audio_url,
                            j.download_path, j.submitted_at, j.completed_at, j.attempt_count, j.last_error,
-                           \(Self.reason) AS reason\(extracts)
+                           \(LedgerSQL.reason) AS reason\(extracts)
                     FROM jobs j JOIN batches b ON b.id = j.batch_id
                     WHERE \(filter) ORDER BY j.batch_id, j.id
                     """, arguments: allArguments)
@@ -222,7 +222,7 @@ extension SQLiteLedger {
                 let name: String = row["name"]
                 if result.last?.name != name {
                     var batch = BatchStatus(name: name)
-                    batch.settings = (row["settings"] as String?).flatMap(Self.decodeSettings)
+                    batch.settings = (row["settings"] as String?).flatMap(BatchSettings.init(json:))
                     result.append(batch)
                 }
                 guard let state: String = row["state"] else { continue }  // a batch with no jobs
@@ -250,9 +250,9 @@ extension SQLiteLedger {
             let failures = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT b.name, j.state, \(Self.reason) AS reason, COUNT(*) AS jobs
+                    SELECT b.name, j.state, \(LedgerSQL.reason) AS reason, COUNT(*) AS jobs
                     FROM jobs j JOIN batches b ON b.id = j.batch_id
-                    WHERE (?1 IS NULL OR b.name = ?1) AND j.state IN (\(Self.failedForGood))
+                    WHERE (?1 IS NULL OR b.name = ?1) AND j.state IN (\(LedgerSQL.failedForGood))
                     GROUP BY b.id, j.state, reason
                     ORDER BY b.name, jobs DESC, reason
                     """,
@@ -266,20 +266,6 @@ extension SQLiteLedger {
             return result
         }
     }
-}
-
-extension SQLiteLedger {
-    /// The states of jobs that failed for good, as an SQL list; written from `JobState`, so
-    /// that no state is spelled by hand in a query.
-    static let failedForGood = JobState.failedForGood.map { "'\($0.rawValue)'" }.joined(separator: ", ")
-
-    /// Why a job failed, in words: the service's own for a failed generation, else the last error.
-    static let reason = """
-        CASE WHEN j.state = '\(JobState.generationFailed.rawValue)'
-             THEN COALESCE(j.status_msg, j.last_error, 'the service could not generate it')
-             WHEN j.state IN (\(failedForGood), '\(JobState.invalid.rawValue)') THEN j.last_error
-        END
-        """
 }
 
 extension ReportJob: FetchableRecord {

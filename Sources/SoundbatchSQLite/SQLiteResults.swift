@@ -3,26 +3,24 @@ import GRDB
 import SoundbatchCore
 
 extension SQLiteLedger {
+    public func withFollowing<T: Sendable>(batch: String, _ body: () async throws -> T) async throws -> T {
+        try await body()
+    }
+
     /// The batch's jobs still running at the service.
     public func submittedJobs(batchID: Int64) async throws -> [TrackedJob] {
         try await read { db in
             try TrackedJob.fetchAll(
                 db,
                 sql: """
-                    SELECT id, task_id, submitted_at, eta, audio_length, \(Self.rowNameColumns) FROM jobs
+                    SELECT id, task_id, submitted_at, eta, audio_length, \(LedgerSQL.rowNameColumns()) FROM jobs
                     WHERE batch_id = ? AND state = ? AND task_id IS NOT NULL ORDER BY id
                     """, arguments: [batchID, JobState.submitted])
         }
     }
 
     private static let audioJobColumns =
-        "id, audio_url, download_path, download_size, download_sha256, \(rowNameColumns)"
-
-    /// What a job's `RowName` is made of.
-    static let rowNameColumns = """
-        row_key, keyed_by_content, source_line, prompt,
-        (SELECT source_file FROM ingests WHERE ingests.id = jobs.ingest_id) AS source_file
-        """
+        "id, audio_url, download_path, download_size, download_sha256, \(LedgerSQL.rowNameColumns())"
 
     static func rowName(_ row: Row) -> String {
         RowName.of(

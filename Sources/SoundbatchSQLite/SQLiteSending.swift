@@ -35,7 +35,7 @@ extension SQLiteLedger {
             try PendingJob.fetchAll(
                 db,
                 sql: """
-                    SELECT id, audio_length, webhook_url, \(Self.rowNameColumns) FROM jobs
+                    SELECT id, audio_length, webhook_url, \(LedgerSQL.rowNameColumns()) FROM jobs
                     WHERE batch_id = ? AND id > ? AND state = ? ORDER BY id LIMIT ?
                     """, arguments: [batchID, afterID, JobState.pending, limit])
         }
@@ -130,18 +130,6 @@ extension SQLiteLedger {
                         WHERE id = ?
                         """, arguments: [stamp, status, error, latencyMS, outcome.attemptOutcome, attemptID])
             }
-        }
-    }
-}
-
-extension SubmitOutcome {
-    /// The HTTP status and error text of an outcome that is not a success.
-    var statusAndError: (Int?, String?) {
-        switch self {
-        case .accepted: (httpStatus, nil)
-        case let .rejected(_, error), let .retryable(_, error, _), let .ambiguous(_, error): (httpStatus, error)
-        case let .keyRejected(status, error): (httpStatus, "the API key was refused (HTTP \(status)): \(error)")
-        case let .outOfCredits(error): (httpStatus, "not enough credits (HTTP 402): \(error)")
         }
     }
 }

@@ -11,7 +11,7 @@ extension SQLiteLedger {
                 db,
                 sql: """
                     SELECT id, state, last_http_status, last_error, credit_estimate, download_path,
-                           \(Self.rowNameColumns)
+                           \(LedgerSQL.rowNameColumns())
                     FROM jobs WHERE batch_id = ? AND state IN (\(databaseQuestionMarks(count: wanted.count)))
                     ORDER BY id
                     """, arguments: StatementArguments([batchID] + wanted.map(\.rawValue))

@@ -81,19 +81,22 @@ struct Report: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let ledger = try ledger.open(create: false)
-            let query = ReportQuery(
-                batch: batch, grouping: by.grouping,
-                since: since.flatMap { Self.bound($0, endOfDay: false) },
-                until: until.flatMap { Self.bound($0, endOfDay: true) })
-            guard let output else { return try await write(query, ledger: ledger, to: TextOutput(fd: STDOUT_FILENO)) }
-            let file = try AtomicFile(path: output)
-            do {
-                try await write(query, ledger: ledger, to: TextOutput(fd: file.descriptor))
-                try file.commit(sync: false)
-            } catch {
-                file.abandon()
-                throw error
+            return try await ledger.withOpen(create: false) { ledger in
+                let query = ReportQuery(
+                    batch: batch, grouping: by.grouping,
+                    since: since.flatMap { Self.bound($0, endOfDay: false) },
+                    until: until.flatMap { Self.bound($0, endOfDay: true) })
+                guard let output else {
+                    return try await write(query, ledger: ledger, to: TextOutput(fd: STDOUT_FILENO))
+                }
+                let file = try AtomicFile(path: output)
+                do {
+                    try await write(query, ledger: ledger, to: TextOutput(fd: file.descriptor))
+                    try file.commit(sync: false)
+                } catch {
+                    file.abandon()
+                    throw error
+                }
             }
         }
     }

@@ -83,28 +83,29 @@ struct Run: AsyncParsableCommand {
         log.bootstrap()
         let code = try await reportingErrors { () async throws -> ExitCode in
             let csv = try CSVReader(path: csvFile, delimiter: try separator())
-            let ledger = try ledger.open()
-            let summary = try await ledger.ingest(
-                csv, batch: batchName, skipInvalid: skipInvalid,
-                columns: ColumnNames(prompt: promptColumn, id: idColumn))
-            if !log.quiet {
-                var line =
-                    "\(csvFile) -> batch \"\(summary.batch)\": \(grouped(summary.newJobs)) new, "
-                    + "\(grouped(summary.knownJobs)) already in the ledger"
-                if summary.invalidJobs > 0 {
-                    line += " (\(grouped(summary.invalidJobs)) of the new ones invalid, set aside)"
+            return try await ledger.withOpen { ledger in
+                let summary = try await ledger.ingest(
+                    csv, batch: batchName, skipInvalid: skipInvalid,
+                    columns: ColumnNames(prompt: promptColumn, id: idColumn))
+                if !log.quiet {
+                    var line =
+                        "\(csvFile) -> batch \"\(summary.batch)\": \(grouped(summary.newJobs)) new, "
+                        + "\(grouped(summary.knownJobs)) already in the ledger"
+                    if summary.invalidJobs > 0 {
+                        line += " (\(grouped(summary.invalidJobs)) of the new ones invalid, set aside)"
+                    }
+                    print(line + " [\(ledger.location)]")
                 }
-                print(line + " [\(ledger.location)]")
-            }
-            if dryRun {
-                if !log.quiet, let batch = try await ledger.status(batch: summary.batch).first,
-                    let forecast = Status.forecast(batch)
-                {
-                    print("  " + forecast)
+                if dryRun {
+                    if !log.quiet, let batch = try await ledger.status(batch: summary.batch).first,
+                        let forecast = Status.forecast(batch)
+                    {
+                        print("  " + forecast)
+                    }
+                    return summary.invalidJobs > 0 ? Exit.someFailed : Exit.done
                 }
-                return summary.invalidJobs > 0 ? Exit.someFailed : Exit.done
+                return try await send.send(batch: summary.batch, ledger: ledger, log: log, wait: wait)
             }
-            return try await send.send(batch: summary.batch, ledger: ledger, log: log, wait: wait)
         }
         if code != Exit.done { throw code }
     }
@@ -142,9 +143,10 @@ struct Resume: AsyncParsableCommand {
     func run() async throws {
         log.bootstrap()
         let code = try await reportingErrors {
-            try await send.send(
-                batch: batch, ledger: ledger.open(create: false), log: log,
-                resendAmbiguous: resendAmbiguous, wait: wait)
+            return try await ledger.withOpen(create: false) { ledger in
+                try await send.send(
+                    batch: batch, ledger: ledger, log: log, resendAmbiguous: resendAmbiguous, wait: wait)
+            }
         }
         if code != Exit.done { throw code }
     }
@@ -210,51 +212,52 @@ struct Retry: AsyncParsableCommand {
         log.bootstrap()
         let logger = Logger(label: "soundbatch")
         let code = try await reportingErrors { () async throws -> ExitCode in
-            let ledger = try ledger.open(create: false)
-            let stop = StopSignal()
-            let run = BatchRun(service: send.service, ledger: ledger, batch: batch, stop: stop, logger: logger)
-            let plan = try await run.planRetry(states: states, rows: jobs)
-            if !plan.unknownRows.isEmpty {
-                throw CommandFailure(
-                    Exit.usage,
-                    "no finished job of batch \"\(batch)\" has the id or CSV line \(plan.unknownRows.joined(separator: ", "))"
-                )
-            }
-            if plan.jobs.isEmpty {
-                print("\(batch): nothing to retry")
-                return Exit.done
-            }
-            let byState = Dictionary(grouping: plan.jobs, by: \.state).sorted { $0.key.rawValue < $1.key.rawValue }
-            let cost =
-                plan.forecast.map { String(format: "about %.2f credits", $0) }
-                ?? "a cost unknown until the first answer"
-            print(
-                "\(batch): \(plan.jobs.count) job\(plan.jobs.count == 1 ? "" : "s") to send again ("
-                    + byState.map { "\($0.value.count) \($0.key.rawValue)" }.joined(separator: ", ") + "), \(cost)")
-            if !plan.likelyToFailAgain.isEmpty {
-                print(
-                    "  \(plan.likelyToFailAgain.count) were refused as invalid and will likely fail again: "
-                        + plan.likelyToFailAgain.prefix(10).map(\.row).joined(separator: ", "))
-            }
-            if !yes {
-                guard isatty(STDIN_FILENO) == 1 else {
+            return try await ledger.withOpen(create: false) { ledger in
+                let stop = StopSignal()
+                let run = BatchRun(service: send.service, ledger: ledger, batch: batch, stop: stop, logger: logger)
+                let plan = try await run.planRetry(states: states, rows: jobs)
+                if !plan.unknownRows.isEmpty {
                     throw CommandFailure(
-                        Exit.usage, "retry sends these jobs again and may cost credits; add --yes to go on")
+                        Exit.usage,
+                        "no finished job of batch \"\(batch)\" has the id or CSV line \(plan.unknownRows.joined(separator: ", "))"
+                    )
                 }
-                Swift.print("Send them again? [y/N] ", terminator: "")
-                fflush(nil)
-                guard let answer = readLine()?.trimmed.lowercased(), ["y", "yes"].contains(answer) else {
-                    print("nothing sent")
+                if plan.jobs.isEmpty {
+                    print("\(batch): nothing to retry")
                     return Exit.done
                 }
+                let byState = Dictionary(grouping: plan.jobs, by: \.state).sorted { $0.key.rawValue < $1.key.rawValue }
+                let cost =
+                    plan.forecast.map { String(format: "about %.2f credits", $0) }
+                    ?? "a cost unknown until the first answer"
+                print(
+                    "\(batch): \(plan.jobs.count) job\(plan.jobs.count == 1 ? "" : "s") to send again ("
+                        + byState.map { "\($0.value.count) \($0.key.rawValue)" }.joined(separator: ", ") + "), \(cost)")
+                if !plan.likelyToFailAgain.isEmpty {
+                    print(
+                        "  \(plan.likelyToFailAgain.count) were refused as invalid and will likely fail again: "
+                            + plan.likelyToFailAgain.prefix(10).map(\.row).joined(separator: ", "))
+                }
+                if !yes {
+                    guard isatty(STDIN_FILENO) == 1 else {
+                        throw CommandFailure(
+                            Exit.usage, "retry sends these jobs again and may cost credits; add --yes to go on")
+                    }
+                    Swift.print("Send them again? [y/N] ", terminator: "")
+                    fflush(nil)
+                    guard let answer = readLine()?.trimmed.lowercased(), ["y", "yes"].contains(answer) else {
+                        print("nothing sent")
+                        return Exit.done
+                    }
+                }
+                let signals = SignalWatcher(stop: stop)
+                defer { signals.cancel() }
+                let report = try await run.retry(
+                    plan, given: send.given.overridden(by: wait.given),
+                    key: send.service.keySource(logger: logger),
+                    progress: log.quiet ? nil : ProgressReporter.display)
+                return Summary.print(report)
             }
-            let signals = SignalWatcher(stop: stop)
-            defer { signals.cancel() }
-            let report = try await run.retry(
-                plan, given: send.given.overridden(by: wait.given),
-                key: send.service.keySource(logger: logger),
-                progress: log.quiet ? nil : ProgressReporter.display)
-            return Summary.print(report)
         }
         if code != Exit.done { throw code }
     }

@@ -69,13 +69,13 @@ struct LedgerOption: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "The ledger file (default: $SOUNDBATCH_LEDGER, else ./soundbatch.sqlite).",
+            "The ledger: a SQLite file, or a team's postgres:// URL (default: $SOUNDBATCH_LEDGER, else ./soundbatch.sqlite).",
             valueName: "path"))
     var ledger: String?
 
-    /// Opens the ledger; commands that only read it pass `create: false`.
-    func open(create: Bool = true) throws -> any LedgerStore {
-        try openLedger(at: LedgerLocation.resolve(option: ledger), create: create)
+    /// Opens the ledger for as long as `body` runs; commands that only read it pass `create: false`.
+    func withOpen<T: Sendable>(create: Bool = true, _ body: (any LedgerStore) async throws -> T) async throws -> T {
+        try await withLedger(at: LedgerLocation.resolve(option: ledger), create: create, body)
     }
 }
 

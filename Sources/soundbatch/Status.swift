@@ -23,7 +23,9 @@ struct Status: AsyncParsableCommand {
     @OptionGroup var ledger: LedgerOption
 
     func run() async throws {
-        let batches = try await reportingErrors { try await ledger.open(create: false).status(batch: batch) }
+        let batches = try await reportingErrors {
+            try await ledger.withOpen(create: false) { try await $0.status(batch: batch) }
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

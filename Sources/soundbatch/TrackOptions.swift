@@ -123,17 +123,20 @@ struct Track: AsyncParsableCommand {
         log.bootstrap()
         let logger = Logger(label: "soundbatch")
         let code = try await reportingErrors { () async throws -> ExitCode in
-            let ledger = try ledger.open(create: false)
-            let stop = StopSignal()
-            let signals = SignalWatcher(stop: stop)
-            defer { signals.cancel() }
-            var given = track.given
-            given.service = service.baseURL.map { .api(baseURL: $0) }
-            let report = try await BatchRun(service: service, ledger: ledger, batch: batch, stop: stop, logger: logger)
+            return try await ledger.withOpen(create: false) { ledger in
+                let stop = StopSignal()
+                let signals = SignalWatcher(stop: stop)
+                defer { signals.cancel() }
+                var given = track.given
+                given.service = service.baseURL.map { .api(baseURL: $0) }
+                let report = try await BatchRun(
+                    service: service, ledger: ledger, batch: batch, stop: stop, logger: logger
+                )
                 .track(
                     given, once: once, key: service.keySource(logger: logger),
                     progress: log.quiet ? nil : ProgressReporter.display)
-            return Summary.print(report)
+                return Summary.print(report)
+            }
         }
         if code != Exit.done { throw code }
     }

@@ -51,24 +51,25 @@ struct Webhook: AsyncParsableCommand {
         let logger = Logger(label: "soundbatch.webhook")
         let (host, port) = hostAndPort!
         try await reportingErrors {
-            let ledger = try ledger.open(create: false)
-            var quiet = Logger(label: "soundbatch.webhook.server")
-            quiet.logLevel = .warning
-            let key: KeySource = { [apiKeyFile] in try resolveAPIKey(file: apiKeyFile, logger: logger) }
-            try await BoundServiceLookups.with(ledger: ledger, key: key) { lookups in
-                let receiver = WebhookReceiver(ledger: ledger, confirmer: lookups, path: path)
-                try await servingUntilInterrupted { announceAndWait in
-                    try await receiver.serve(host: host, port: port, logger: quiet) { event in
-                        switch event {
-                        case let .recorded(_, taskID, state, changed):
-                            logger.info(
-                                "task \(taskID): \(state.rawValue), confirmed by the service\(changed ? "" : "; already recorded")"
-                            )
-                        case let .refused(status, reason):
-                            logger.warning("refused a callback (HTTP \(status)): \(reason)")
+            return try await ledger.withOpen(create: false) { ledger in
+                var quiet = Logger(label: "soundbatch.webhook.server")
+                quiet.logLevel = .warning
+                let key: KeySource = { [apiKeyFile] in try resolveAPIKey(file: apiKeyFile, logger: logger) }
+                try await BoundServiceLookups.with(ledger: ledger, key: key) { lookups in
+                    let receiver = WebhookReceiver(ledger: ledger, confirmer: lookups, path: path)
+                    try await servingUntilInterrupted { announceAndWait in
+                        try await receiver.serve(host: host, port: port, logger: quiet) { event in
+                            switch event {
+                            case let .recorded(_, taskID, state, changed):
+                                logger.info(
+                                    "task \(taskID): \(state.rawValue), confirmed by the service\(changed ? "" : "; already recorded")"
+                                )
+                            case let .refused(status, reason):
+                                logger.warning("refused a callback (HTTP \(status)): \(reason)")
+                            }
+                        } while: { url in
+                            await announceAndWait("listening for callbacks at \(url) (Ctrl-C stops it)")
                         }
-                    } while: { url in
-                        await announceAndWait("listening for callbacks at \(url) (Ctrl-C stops it)")
                     }
                 }
             }

@@ -136,7 +136,7 @@ import Testing
         let last = try #require(schedule.firstIndex { $0 >= .seconds(70) })
         #expect(same(looks, Array(schedule[...last])), "\(looks)")
         #expect(counters.remoteMissing == 1 && counters.timedOut == 0 && counters.stillRunning == 0)
-        let job = try await ledger.database.read { try Row.fetchOne($0, sql: "SELECT state, last_error FROM jobs")! }
+        let job = try ledger.database.read { try Row.fetchOne($0, sql: "SELECT state, last_error FROM jobs")! }
         #expect(job["state"] == "remote_missing")
         #expect(
             (job["last_error"] as String).contains(

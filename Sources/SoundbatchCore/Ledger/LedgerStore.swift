@@ -16,6 +16,10 @@ public protocol LedgerStore: IngestLedger, SendingLedger, StatusLedger, Download
 {
     /// Where the ledger is, for messages: a file path or a database URL without its password.
     var location: String { get }
+
+    /// Whether several runners may work on it at once (a server database): each then
+    /// takes on the tasks of runners that died, while it runs.
+    var isShared: Bool { get }
 }
 
 /// Finds a batch by the name the user gave it.
@@ -139,7 +143,13 @@ public protocol SendingLedger: SubmissionLedger, BatchDirectory {
 
 /// What the tracker and the webhook receiver need: tasks to follow, news of them in.
 public protocol StatusLedger: BatchDirectory {
-    /// The batch's jobs still running at the service, in id order.
+    /// Runs `body` as a runner following the batch's tasks: on a server database it holds a
+    /// lease, as a sender does, and the tasks it takes on are its own to look at until it
+    /// stops or its lease runs out. (SQLite: one machine, nothing to share; just `body`.)
+    func withFollowing<T: Sendable>(batch: String, _ body: () async throws -> T) async throws -> T
+
+    /// The batch's jobs still running at the service, in id order: on a server database,
+    /// those no other live runner follows, taken on by this one.
     func submittedJobs(batchID: Int64) async throws -> [TrackedJob]
 
     /// A job's state now: a callback may have settled it since the tracker took it in.
@@ -239,6 +249,18 @@ extension SubmitOutcome {
         case .keyRejected: .keyRejected
         case .outOfCredits: .outOfCredits
         case .ambiguous: .noAnswer
+        }
+    }
+}
+
+extension SubmitOutcome {
+    /// The HTTP status and error text of an outcome that is not a success.
+    public var statusAndError: (Int?, String?) {
+        switch self {
+        case .accepted: (httpStatus, nil)
+        case let .rejected(_, error), let .retryable(_, error, _), let .ambiguous(_, error): (httpStatus, error)
+        case let .keyRejected(status, error): (httpStatus, "the API key was refused (HTTP \(status)): \(error)")
+        case let .outOfCredits(error): (httpStatus, "not enough credits (HTTP 402): \(error)")
         }
     }
 }

@@ -92,29 +92,13 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
         state: JobState, estimate: Double?, cost: Double?, seconds: Double?,
         submitted: UnsafeBufferPointer<UInt8>, inDoubt: Bool
     ) {
-        jobs += 1
-        states[state.rawValue, default: 0] += 1
-        creditsEstimated += estimate ?? 0
-        if let cost {
-            creditsCharged += cost
-            chargedJobs += 1
-            estimatedForCharged += estimate ?? 0
-            if let seconds {
-                secondsForCharged += seconds
-                chargedWithLength += cost
-            }
-        }
-        switch state {
-        case .submitted, .submitting:
-            unchargedJobs += 1
-            unchargedEstimate += estimate ?? 0
-        case .ambiguous:
-            unchargedJobs += 1
-        case .failed where inDoubt:
-            unchargedJobs += 1  // the service may hold a task, and a charge, from that request
-        default:
-            break
-        }
+        let charged = cost != nil
+        count(
+            JobsAlike(
+                state: state, inDoubt: inDoubt, jobs: 1, estimates: estimate ?? 0, chargedJobs: charged ? 1 : 0,
+                costs: cost ?? 0, estimatedForCharged: charged ? estimate ?? 0 : 0,
+                secondsForCharged: charged ? seconds ?? 0 : 0, chargedWithLength: charged && seconds != nil ? cost! : 0)
+        )
         // Timestamps sort as text: compare bytes, and make a String only for a new extreme.
         if submitted.count > 0 {
             if firstSubmitted.map({ submitted.lexicographicallyPrecedes($0.utf8) }) ?? true {
@@ -126,14 +110,50 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
         }
     }
 
+    /// Counts in jobs summed by a database (see `JobsAlike`), with the first and last
+    /// submission among them.
+    public mutating func count(_ alike: JobsAlike, firstSubmitted first: String?, lastSubmitted last: String?) {
+        count(alike)
+        firstSubmitted = [firstSubmitted, first].compactMap { $0 }.min()
+        lastSubmitted = [lastSubmitted, last].compactMap { $0 }.max()
+    }
+
+    /// The one place that says what counts as charged and as "no charge yet".
+    private mutating func count(_ alike: JobsAlike) {
+        jobs += alike.jobs
+        states[alike.state.rawValue, default: 0] += alike.jobs
+        creditsEstimated += alike.estimates
+        creditsCharged += alike.costs
+        chargedJobs += alike.chargedJobs
+        estimatedForCharged += alike.estimatedForCharged
+        secondsForCharged += alike.secondsForCharged
+        chargedWithLength += alike.chargedWithLength
+        switch alike.state {
+        case .submitted, .submitting:
+            unchargedJobs += alike.jobs
+            unchargedEstimate += alike.estimates
+        case .ambiguous:
+            unchargedJobs += alike.jobs
+        case .failed where alike.inDoubt:
+            unchargedJobs += alike.jobs  // the service may hold a task, and a charge, from that request
+        default:
+            break
+        }
+    }
+
     /// Counts in an earlier take of a retried job: what it was estimated at and charged.
     public mutating func countEarlierTake(estimate: Double?, cost: Double?) {
-        earlierTakes += 1
-        creditsEstimated += estimate ?? 0
-        if let cost {
-            creditsCharged += cost
-            estimatedForCharged += estimate ?? 0
-        }
+        countEarlierTakes(
+            1, estimates: estimate ?? 0, costs: cost ?? 0, estimatedForCharged: cost == nil ? 0 : estimate ?? 0)
+    }
+
+    /// Counts in `takes` earlier takes from their sums (`estimatedForCharged`: over those charged).
+    public mutating func countEarlierTakes(_ takes: Int, estimates: Double, costs: Double, estimatedForCharged: Double)
+    {
+        earlierTakes += takes
+        creditsEstimated += estimates
+        creditsCharged += costs
+        self.estimatedForCharged += estimatedForCharged
     }
 
     /// Adds another group's figures into this one (for the grand total).
@@ -151,6 +171,40 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
         unchargedEstimate += other.unchargedEstimate
         firstSubmitted = [firstSubmitted, other.firstSubmitted].compactMap { $0 }.min()
         lastSubmitted = [lastSubmitted, other.lastSubmitted].compactMap { $0 }.max()
+    }
+}
+
+/// Jobs of one group in one state and the same doubt, summed: what a database adds up for
+/// `SpendTotals` when it is faster to sum there than to hand over every job.
+public struct JobsAlike: Sendable {
+    public var state: JobState
+    /// A request of these jobs got no answer: the service may hold tasks for them.
+    public var inDoubt: Bool
+    public var jobs: Int
+    /// Sum of credit_estimate.
+    public var estimates: Double
+    /// Jobs with a conversion_cost, and its sum.
+    public var chargedJobs: Int
+    public var costs: Double
+    /// Sum of credit_estimate over the charged jobs.
+    public var estimatedForCharged: Double
+    /// Sum of audio_length over the charged jobs that asked for one, and their cost.
+    public var secondsForCharged: Double
+    public var chargedWithLength: Double
+
+    public init(
+        state: JobState, inDoubt: Bool, jobs: Int, estimates: Double, chargedJobs: Int, costs: Double,
+        estimatedForCharged: Double, secondsForCharged: Double, chargedWithLength: Double
+    ) {
+        self.state = state
+        self.inDoubt = inDoubt
+        self.jobs = jobs
+        self.estimates = estimates
+        self.chargedJobs = chargedJobs
+        self.costs = costs
+        self.estimatedForCharged = estimatedForCharged
+        self.secondsForCharged = secondsForCharged
+        self.chargedWithLength = chargedWithLength
     }
 }
 

@@ -23,6 +23,9 @@ public struct TrackSettings: Sendable {
     /// is one the service does not know: its job becomes `remote_missing`.
     public var missingAfterLooks = 3
     public var missingAfter: Duration = .seconds(60)
+    /// On a ledger several runners share: how often to ask it for tasks no live runner
+    /// follows (their runner died), and take them on.
+    public var adoptEvery: Duration?
 
     public init() {}
 }
@@ -119,7 +122,9 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         /// Due, waiting for a look.
         var ready: [Followed] = []
         var looking = 0
-        for job in try await ledger.submittedJobs(batchID: batchID) {
+        /// Every job taken in, once: the ledger and the dispatcher may both bring one.
+        var known = Set<Int64>()
+        for job in try await ledger.submittedJobs(batchID: batchID) where known.insert(job.id).inserted {
             follow(Followed(job: job), schedule: schedule, into: &waiting)
         }
 
@@ -135,6 +140,15 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
             group.addTask {
                 await self.stop.wait()
                 wake.yield(.stopped)
+            }
+            if let every = settings.adoptEvery {
+                group.addTask {
+                    while (try? await self.clock.sleep(for: every)) != nil {
+                        for job in (try? await self.ledger.submittedJobs(batchID: batchID)) ?? [] {
+                            wake.yield(.arrived(job))
+                        }
+                    }
+                }
             }
             /// The earliest time a wake-up is already set for.
             var alarm: C.Instant?
@@ -175,7 +189,9 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                 guard let woken = await wakeUps.next() else { break }
                 if let set = alarm, clock.now >= set { alarm = nil }
                 switch woken {
-                case let .arrived(job): follow(Followed(job: job), schedule: schedule, into: &waiting)
+                case let .arrived(job) where known.insert(job.id).inserted:
+                    follow(Followed(job: job), schedule: schedule, into: &waiting)
+                case .arrived: break
                 case .arrivalsEnded: arriving = false
                 case let .looked(entry, after):
                     looking -= 1

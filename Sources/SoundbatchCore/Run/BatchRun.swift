@@ -276,13 +276,25 @@ public struct BatchRun: Sendable {
         let batchID = try await ledger.batchID(named: batch)
         let remembered = try await settle(given, batchID: batchID)
         let settings = remembered.followSettings(once: once)
-        let tracked = try await withService(remembered, batchID: batchID, key: key) { baseURL, key in
+        let tracked = try await ledger.withFollowing(batch: batch) {
+            try await follow(remembered, settings: settings, batchID: batchID, key: key, progress: progress)
+        }
+        return RunReport(
+            batch: batch, sent: nil, tracked: tracked, status: try await batchStatus(), sendOutcome: nil,
+            outcome: .afterTracking(tracked, stopReason: stop.reason))
+    }
+
+    private func follow(
+        _ remembered: BatchSettings, settings: FollowSettings, batchID: Int64, key: @escaping KeySource,
+        progress: ProgressDisplay?
+    ) async throws -> TrackCounters {
+        try await withService(remembered, batchID: batchID, key: key) { baseURL, key in
             try await MusicGPTClient.withClient(baseURL: baseURL, key: key) { client in
                 try await withDownloader(settings.download) { downloader in
                     let health = ServiceHealth(
                         limit: remembered.sendSettings.dispatch.outageLimit, clock: ContinuousClock(), logger: logger)
                     let tracker = Tracker(
-                        ledger: ledger, checker: client, settings: settings.tracking,
+                        ledger: ledger, checker: client, settings: adopting(settings.tracking),
                         clock: ContinuousClock(), stop: stop, logger: logger, health: health)
                     let downloads = DownloadTally()
                     let snapshot: @Sendable () -> RunProgress = {
@@ -300,9 +312,6 @@ public struct BatchRun: Sendable {
                 }
             }
         }
-        return RunReport(
-            batch: batch, sent: nil, tracked: tracked, status: try await batchStatus(), sendOutcome: nil,
-            outcome: .afterTracking(tracked, stopReason: stop.reason))
     }
 
     /// Runs `body` with the service the batch runs at: the API with the user's key, or the
@@ -316,7 +325,9 @@ public struct BatchRun: Sendable {
             return try await body(baseURL, try key())
         case let .sandbox(port):
             guard let sandbox else { throw BatchRunError.noSandbox(batch: batch) }
-            return try await sandbox.withSandbox(port: port, stateFile: ledger.location + ".sandbox.json") {
+            // Beside a ledger file; in the folder run from, for a database.
+            let stateFile = ledger.isShared ? "soundbatch.sandbox.json" : ledger.location + ".sandbox.json"
+            return try await sandbox.withSandbox(port: port, stateFile: stateFile) {
                 baseURL, boundPort, key in
                 if boundPort != port {  // the first start, on a free port: keep it for next time
                     var bound = settings
@@ -342,7 +353,7 @@ public struct BatchRun: Sendable {
             onSubmitted: { arrival.yield($0) })
         let tracker = settings.follow.map { follow in
             Tracker(
-                ledger: ledger, checker: client, settings: follow.tracking, clock: ContinuousClock(),
+                ledger: ledger, checker: client, settings: adopting(follow.tracking), clock: ContinuousClock(),
                 stop: stop, logger: logger, health: health)
         }
         let downloads = DownloadTally()
@@ -399,6 +410,13 @@ public struct BatchRun: Sendable {
     {
         guard let settings else { return try await body(nil) }
         return try await Downloader.withDownloader(ledger: ledger, settings: settings) { try await body($0) }
+    }
+
+    /// On a shared ledger, a runner also takes on the tasks of runners that died.
+    private func adopting(_ settings: TrackSettings) -> TrackSettings {
+        var settings = settings
+        if ledger.isShared { settings.adoptEvery = .seconds(20) }
+        return settings
     }
 
     private func batchStatus() async throws -> BatchStatus {

@@ -124,3 +124,18 @@ public enum ServiceAddress: Codable, Sendable, Equatable, CustomStringConvertibl
         }
     }
 }
+
+extension BatchSettings {
+    /// As the ledger keeps it: JSON, keys sorted.
+    public func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    /// Settings a ledger holds; ones it cannot read (written by hand, say) count as none.
+    public init?(json: String) {
+        guard let settings = try? JSONDecoder().decode(BatchSettings.self, from: Data(json.utf8)) else { return nil }
+        self = settings
+    }
+}

@@ -162,7 +162,14 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
                 return  // the job stays pending for the next run
             }
             if stop.isStopped { return }
-            let attemptID = try await ledger.markSubmitting(jobID: job.id, webhookURL: request.webhookURL, now: Date())
+            let attemptID: Int64
+            do {
+                attemptID = try await ledger.markSubmitting(jobID: job.id, webhookURL: request.webhookURL, now: Date())
+            } catch LedgerError.notPending {
+                // Another runner of a shared ledger has it (this one's lease ran out): theirs to send.
+                logger.debug("\(job.row): taken by another runner; leaving it to them")
+                return
+            }
             counters.withLock {
                 $0.sent += 1
                 $0.lastSentAt = Date()

@@ -1,0 +1,227 @@
+import Foundation
+import PostgresNIO
+import SoundbatchCore
+
+extension PostgresLedger {
+    public func record(_ feed: Feed, batch: String, sourceFile: String, now: Date) async throws {
+        let stamp = Timestamp.string(now)
+        try await transaction { connection in
+            let logger = self.logger
+            // Two feeds creating one batch at once: the second waits for the first, then finds it.
+            try await connection.query(
+                """
+                INSERT INTO batches (name, source_file, created_at) VALUES (\(batch), \(sourceFile), \(stamp))
+                ON CONFLICT (name) DO NOTHING
+                """, logger: logger)
+            let batchID = try await connection.query(
+                "SELECT id FROM batches WHERE name = \(batch)", logger: logger
+            ).collect()[0].decode(Int64.self)
+            let ingestID = try await connection.query(
+                """
+                INSERT INTO ingests (batch_id, source_file, started_at) VALUES (\(batchID), \(sourceFile), \(stamp))
+                RETURNING id
+                """, logger: logger
+            ).collect()[0].decode(Int64.self)
+            let writer = FeedWriter(connection: connection, logger: logger, batchID: batchID, ingestID: ingestID)
+            // The rows come from a thread of their own (`RowPipeline`), a batch at a time.
+            while let rows = feed.nextRows() {
+                try await writer.record(rows, stamp: stamp) { feed.took($0, problem: $1, $2) }
+            }
+            let counts = try feed.verdict()
+            try await connection.query(
+                "UPDATE ingests SET new_jobs = \(counts.newJobs), known_jobs = \(counts.knownJobs) WHERE id = \(ingestID)",
+                logger: logger)
+        }
+    }
+}
+
+/// Writes one feed's rows inside its transaction, a batch of rows per round trip: the rows
+/// already in the ledger are found with one query, the new ones inserted with one, and
+/// those seen again marked with one. Rows are known by their key, as on SQLite
+/// (`SoundbatchSQLite/SQLiteFeed.swift`): an id, or a hash of the content and its
+/// occurrence among identical rows.
+private final class FeedWriter {
+    private let connection: PostgresConnection
+    private let logger: Logger
+    private let batchID: Int64
+    private let ingestID: Int64
+    /// The jobs this feed has recorded or claimed: a second row with the key of one is a
+    /// duplicate in the file.
+    private var claimed = IDSet()
+    /// Content stems seen more than once in this file, and the highest occurrence given.
+    private var occurrences: [String: Int] = [:]
+
+    init(connection: PostgresConnection, logger: Logger, batchID: Int64, ingestID: Int64) {
+        self.connection = connection
+        self.logger = logger
+        self.batchID = batchID
+        self.ingestID = ingestID
+    }
+
+    /// What the ledger holds under a key.
+    private struct Existing {
+        var id: Int64
+        var state: JobState?
+        var prompt: String
+        var audioLength: Int?
+        var webhookURL: String?
+    }
+
+    /// A row of the file, as strings.
+    private struct Row {
+        var row: RowBatch.Row
+        var prompt: String
+        var webhookURL: String?
+        var metadata: String?
+        var problem: String?
+        var stem: String?
+        var key: String
+        var outcome: FeedOutcome = .new
+    }
+
+    func record(
+        _ batch: RowBatch, stamp: String, each: (RowBatch.Row, String?, FeedOutcome) -> Void
+    ) async throws {
+        var rows = batch.text.withUnsafeBufferPointer { text in
+            batch.rows.map { row in
+                let key = String(text, row.key)
+                return Row(
+                    row: row, prompt: String(text, row.prompt), webhookURL: row.webhookURL.map { String(text, $0) },
+                    metadata: row.metadata.map { String(text, $0) }, problem: row.problem.map { String(text, $0) },
+                    stem: row.contentStemCount.map { String(decoding: key.utf8.prefix($0), as: UTF8.self) }, key: key)
+            }
+        }
+        var existing = try await find(rows.map(\.key))
+        /// Keys given to new rows of this batch, not yet inserted.
+        var adding = Set<String>()
+        var seen: [Int64] = []
+        var replaced: [(id: Int64, row: Int)] = []
+        for index in rows.indices {
+            var row = rows[index]
+            if let stem = row.stem, let highest = occurrences[stem] { row.key = "\(stem)-\(highest)" }
+            while true {
+                if !adding.contains(row.key) {
+                    if existing[row.key] == nil, row.stem != nil, row.key != rows[index].key {
+                        existing.merge(try await find([row.key])) { old, _ in old }
+                    }
+                    guard let found = existing[row.key] else {
+                        adding.insert(row.key)
+                        row.outcome = .new
+                        break
+                    }
+                    if !claimed.contains(found.id) {
+                        claimed.insert(found.id...found.id)
+                        seen.append(found.id)
+                        row.outcome = outcome(of: row, against: found)
+                        if found.state == .invalid, case .known = row.outcome,
+                            row.problem == nil || !same(row, found)
+                        {
+                            replaced.append((found.id, index))
+                        }
+                        break
+                    }
+                }
+                // Taken by an earlier row of this file.
+                guard let stem = row.stem else {
+                    row.outcome = .conflict(
+                        "the id \"\(row.key)\" is used by an earlier row of this file; ids must be unique")
+                    break
+                }
+                let next = (Int(row.key.dropFirst(stem.count + 1)) ?? 1) + 1
+                row.key = "\(stem)-\(next)"
+                occurrences[stem] = next
+            }
+            rows[index] = row
+        }
+        try await insert(rows.filter { if case .new = $0.outcome { true } else { false } }, stamp: stamp)
+        if !seen.isEmpty {
+            try await connection.query(
+                "UPDATE jobs SET seen_ingest_id = \(ingestID) WHERE id = ANY(\(seen))", logger: logger)
+        }
+        for (id, index) in replaced {
+            // A row set aside as invalid was never sent: take the corrected one in its place.
+            let row = rows[index]
+            try await connection.query(
+                """
+                UPDATE jobs SET source_line = \(row.row.line), prompt = \(row.prompt),
+                    audio_length = \(row.row.audioLength), webhook_url = \(row.webhookURL), metadata = \(row.metadata),
+                    state = \(row.row.state.rawValue), last_error = \(row.problem), updated_at = \(stamp)
+                WHERE id = \(id)
+                """, logger: logger)
+        }
+        for row in rows { each(row.row, row.problem, row.outcome) }
+    }
+
+    private func same(_ row: Row, _ found: Existing) -> Bool {
+        found.prompt == row.prompt && found.audioLength == row.row.audioLength && found.webhookURL == row.webhookURL
+    }
+
+    /// What a row whose key is in the ledger already comes to.
+    private func outcome(of row: Row, against found: Existing) -> FeedOutcome {
+        if same(row, found) || found.state == .invalid { return .known }
+        return .conflict(
+            "the id \"\(row.key)\" is already in the ledger with a different prompt, audio_length or webhook_url; "
+                + "give the changed row a new id, or feed it into another batch with --batch")
+    }
+
+    /// The jobs of the batch under these keys.
+    private func find(_ keys: [String]) async throws -> [String: Existing] {
+        var found: [String: Existing] = [:]
+        let rows = try await connection.query(
+            """
+            SELECT id, row_key, state, prompt, audio_length, webhook_url FROM jobs
+            WHERE batch_id = \(batchID) AND row_key = ANY(\(keys))
+            """, logger: logger)
+        for try await (id, key, state, prompt, audioLength, webhookURL) in rows.decode(
+            (Int64, String, String, String, Int?, String?).self)
+        {
+            found[key] = Existing(
+                id: id, state: JobState(rawValue: state), prompt: prompt, audioLength: audioLength,
+                webhookURL: webhookURL)
+        }
+        return found
+    }
+
+    /// Inserts new rows in one statement.
+    private func insert(_ rows: [Row], stamp: String) async throws {
+        guard !rows.isEmpty else { return }
+        var binds = PostgresBindings(capacity: rows.count * 9 + 4)
+        binds.append(batchID)
+        binds.append(stamp)
+        binds.append(ingestID)
+        var values: [String] = []
+        for row in rows {
+            let first = binds.count + 1
+            binds.append(row.key)
+            binds.append(row.stem == nil ? 0 : 1)
+            binds.append(row.row.line)
+            binds.append(row.prompt)
+            binds.append(row.row.audioLength)
+            binds.append(row.webhookURL)
+            binds.append(row.metadata)
+            binds.append(row.row.state.rawValue)
+            binds.append(row.problem)
+            let own = (first..<first + 9).map { "$\($0)" }.joined(separator: ", ")
+            values.append("(\(own), $1, $2, $2, $3, $3)")
+        }
+        let inserted = try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO jobs (
+                        row_key, keyed_by_content, source_line, prompt, audio_length, webhook_url, metadata, state,
+                        last_error, batch_id, created_at, updated_at, ingest_id, seen_ingest_id)
+                    VALUES \(values.joined(separator: ", "))
+                    ON CONFLICT (batch_id, row_key) DO NOTHING
+                    RETURNING id
+                    """, binds: binds), logger: logger
+        ).collect()
+        guard inserted.count == rows.count else {
+            throw LedgerError.failed(
+                reason: "another feed into this batch ran at the same time; nothing of this one was kept: run it again")
+        }
+        for row in inserted {
+            let id = try row.decode(Int64.self)
+            claimed.insert(id...id)
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import PostgresNIO
+import SoundbatchCore
+
+extension PostgresLedger {
+    public func withFollowing<T: Sendable>(batch: String, _ body: () async throws -> T) async throws -> T {
+        // A runner that only follows tasks holds a lease as a sender does, for its claims.
+        if me != nil { return try await body() }
+        return try await withSending(batch: batch, body)
+    }
+
+    /// The batch's submitted jobs that no live runner follows, claimed for this one (all of
+    /// them when this process is no runner): a task is looked at by one runner at a time.
+    public func submittedJobs(batchID: Int64) async throws -> [TrackedJob] {
+        try await claim(
+            batchID: batchID, state: .submitted, condition: "j.task_id IS NOT NULL",
+            columns: "j.id, j.task_id, j.submitted_at, j.eta, j.audio_length"
+        ).map { row in
+            TrackedJob(
+                id: try row.get("id"), row: try Self.rowName(row), taskID: try row.get("task_id"),
+                submittedAt: Timestamp.date(try row.get("submitted_at", as: String?.self)) ?? Date(),
+                eta: try row.get("eta"), audioLength: try row.get("audio_length"))
+        }
+    }
+
+    /// The batch's completed jobs with audio that no live runner holds, claimed for this one.
+    public func audioJobs(batchID: Int64) async throws -> [AudioJob] {
+        try await claim(
+            batchID: batchID, state: .completed, condition: "j.audio_url IS NOT NULL", columns: Self.audioJobColumns
+        ).map(Self.audioJob)
+    }
+
+    /// Claims the batch's jobs in `state` that match `condition` and are free (`isFree`),
+    /// skipping those another runner is claiming this moment; returns them in id order.
+    private func claim(
+        batchID: Int64, state: JobState, condition: String, columns: String
+    ) async throws
+        -> [PostgresRow]
+    {
+        let me = self.me
+        guard let me else {
+            return try await rows(
+                """
+                SELECT \(unescaped: columns), \(unescaped: LedgerSQL.rowNameColumns("j")) FROM jobs j
+                WHERE j.batch_id = \(batchID) AND j.state = \(state.rawValue) AND \(unescaped: condition)
+                ORDER BY j.id
+                """)
+        }
+        return try await rows(
+            """
+            WITH claimed AS (
+                SELECT j.id FROM jobs j
+                WHERE j.batch_id = \(batchID) AND j.state = \(state.rawValue) AND \(unescaped: condition)
+                    AND j.runner_id IS DISTINCT FROM \(me) AND \(unescaped: isFree(me))
+                FOR UPDATE SKIP LOCKED),
+            taken AS (UPDATE jobs SET runner_id = \(me) FROM claimed WHERE jobs.id = claimed.id RETURNING jobs.id)
+            SELECT \(unescaped: columns), \(unescaped: LedgerSQL.rowNameColumns("j"))
+            FROM jobs j JOIN taken ON taken.id = j.id ORDER BY j.id
+            """)
+    }
+
+    private static let audioJobColumns = "j.id, j.audio_url, j.download_path, j.download_size, j.download_sha256"
+
+    private static func audioJob(_ row: PostgresRow) throws -> AudioJob {
+        AudioJob(
+            id: try row.get("id"), row: try rowName(row), rowKey: try row.get("row_key"),
+            prompt: try row.get("prompt"), hasIDColumnKey: try row.get("keyed_by_content", as: Int.self) == 0,
+            audioURL: try row.get("audio_url"), downloadedPath: try row.get("download_path"),
+            downloadedSize: try row.get("download_size"), downloadedSHA256: try row.get("download_sha256"))
+    }
+
+    public func audioJob(id: Int64) async throws -> AudioJob? {
+        try await rows(
+            """
+            SELECT \(unescaped: Self.audioJobColumns), \(unescaped: LedgerSQL.rowNameColumns("j")) FROM jobs j
+            WHERE j.id = \(id) AND j.state = \(JobState.completed.rawValue) AND j.audio_url IS NOT NULL
+            """
+        ).first.map(Self.audioJob)
+    }
+
+    public func state(jobID: Int64) async throws -> JobState? {
+        try await rows("SELECT state FROM jobs WHERE id = \(jobID)").first
+            .flatMap { JobState(rawValue: try $0.decode(String.self)) }
+    }
+
+    public func job(taskID: String) async throws -> (id: Int64, batchID: Int64)? {
+        try await rows("SELECT id, batch_id FROM jobs WHERE task_id = \(taskID)").first?.decode((Int64, Int64).self)
+    }
+
+    @discardableResult
+    public func recordStatus(
+        jobID: Int64, _ remote: RemoteStatus, now: Date = Date()
+    ) async throws -> (JobState, changed: Bool) {
+        let stamp = Timestamp.string(now)
+        return try await transaction { connection in
+            guard
+                let row = try await connection.query(
+                    """
+                    SELECT state, remote_status, status_msg, audio_url, conversion_cost FROM jobs
+                    WHERE id = \(jobID) FOR UPDATE
+                    """, logger: self.logger
+                ).collect().first,
+                case let (state, remoteStatus, statusMessage, oldAudioURL, oldCost) = try row.decode(
+                    (String, String?, String?, String?, Double?).self),
+                let current = JobState(rawValue: state)
+            else { throw LedgerError.notPending(jobID: jobID) }
+            let next: JobState =
+                switch remote.phase {
+                case .completed: .completed
+                case .failed: .generationFailed
+                case .running: .submitted
+                }
+            // Only a submitted job moves; a finished one takes no contrary or late news.
+            if current != .submitted && next != current { return (current, false) }
+            let audioURL = remote.audioURL ?? oldAudioURL
+            let cost = remote.conversionCost ?? oldCost
+            let unchanged =
+                next == current && remoteStatus == remote.status && statusMessage == remote.statusMessage
+                && oldAudioURL == audioURL && oldCost == cost
+            if unchanged { return (current, false) }
+            try await connection.query(
+                """
+                UPDATE jobs SET state = \(next.rawValue), remote_status = \(remote.status),
+                    status_msg = \(remote.statusMessage), audio_url = \(audioURL), conversion_cost = \(cost),
+                    completed_at = CASE WHEN \(next != .submitted) AND completed_at IS NULL THEN \(stamp)
+                                        ELSE completed_at END,
+                    updated_at = \(stamp)
+                WHERE id = \(jobID)
+                """, logger: self.logger)
+            return (next, true)
+        }
+    }
+
+    public func recordMissing(jobID: Int64, reason: String, now: Date = Date()) async throws -> Bool {
+        try await rows(
+            """
+            UPDATE jobs SET state = \(JobState.remoteMissing.rawValue), last_error = \(reason),
+                updated_at = \(Timestamp.string(now))
+            WHERE id = \(jobID) AND state = \(JobState.submitted.rawValue) RETURNING id
+            """
+        ).count == 1
+    }
+
+    public func recordAttempt(
+        jobID: Int64, kind: AttemptKind, outcome: AttemptOutcome, startedAt: Date,
+        latency: Duration, httpStatus: Int?, error: String?
+    ) async throws {
+        let finished = Timestamp.string(startedAt.addingTimeInterval(latency.seconds))
+        try await rows(
+            """
+            INSERT INTO attempts (job_id, kind, outcome, started_at, finished_at, http_status, error, latency_ms)
+            VALUES (\(jobID), \(kind.rawValue), \(outcome.rawValue), \(Timestamp.string(startedAt)), \(finished),
+                    \(httpStatus), \(error), \(Int(latency.seconds * 1000)))
+            """)
+    }
+
+    public func recordDownload(jobID: Int64, path: String, size: Int, sha256: String, now: Date = Date()) async throws {
+        try await rows(
+            """
+            UPDATE jobs SET download_path = \(path), download_size = \(size), download_sha256 = \(sha256),
+                updated_at = \(Timestamp.string(now))
+            WHERE id = \(jobID)
+            """)
+    }
+
+    public func isPathTaken(_ path: String, byOtherThan jobID: Int64) async throws -> Bool {
+        try await !rows(
+            "SELECT 1 FROM jobs WHERE lower(download_path) = lower(\(path)) AND id <> \(jobID) LIMIT 1"
+        ).isEmpty
+    }
+}
