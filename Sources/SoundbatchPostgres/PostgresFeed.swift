@@ -5,7 +5,7 @@ import SoundbatchCore
 extension PostgresLedger {
     public func record(_ feed: Feed, batch: String, sourceFile: String, now: Date) async throws {
         let stamp = Timestamp.string(now)
-        try await transaction { connection in
+        try await transaction(once: true) { connection in
             let logger = self.logger
             // Two feeds creating one batch at once: the second waits for the first, then finds it.
             try await connection.query(

@@ -70,13 +70,23 @@ public final class PostgresLedger: LedgerStore {
     }
 
     /// Runs `body` in one transaction: all of it is kept, or none.
+    /// `once`: not tried again when the server goes away (a feed, whose rows are read once).
     func transaction<T: Sendable>(
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        once: Bool = false, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        try await patiently {
+        let attempt: @Sendable () async throws -> T = {
             try await self.client.withConnection { connection in
                 try await connection.withTransaction(logger: self.logger) { try await body($0) }
             }
+        }
+        guard once else { return try await patiently(attempt) }
+        do {
+            return try await attempt()
+        } catch {
+            try Self.throwUnlessUnreachable(error)
+            throw LedgerError.failed(
+                reason: "the database at \(location) went away during the feed (\(Self.reason(error))); "
+                    + "nothing of it was kept: run it again")
         }
     }
 
@@ -144,23 +154,18 @@ public final class PostgresLedger: LedgerStore {
                 + "(\(why)); run again once it is back: the ledger holds what was done")
     }
 
-    /// Throws `error` as a LedgerError unless it says the server is away (restarting, not
-    /// listening, the connection cut), which is worth waiting out.
+    /// Throws `error` unless it says the server is away (restarting, not listening, the
+    /// connection cut), which is worth waiting out. The server's errors leave as
+    /// LedgerError; the caller's own (a feed's verdict, a job no longer pending) as they are.
     private static func throwUnlessUnreachable(_ error: any Error) throws {
-        if error is CancellationError { throw error }
-        if let error = error as? LedgerError { throw error }
         if let error = error as? PostgresTransactionError {
-            if let inner = error.closureError {
-                if isUnreachable(inner) { return }
-                try throwUnlessUnreachable(inner)
-            }
-            if let inner = error.beginError ?? error.commitError ?? error.rollbackError, isUnreachable(inner) {
-                return
-            }
-            throw LedgerError.failed(reason: reason(error.closureError ?? error.beginError ?? error))
+            if let inner = error.closureError { return try throwUnlessUnreachable(inner) }
+            if let inner = error.beginError ?? error.commitError, isUnreachable(inner) { return }
+            throw LedgerError.failed(reason: reason(error.beginError ?? error.commitError ?? error))
         }
         if isUnreachable(error) { return }
-        throw LedgerError.failed(reason: reason(error))
+        if error is PSQLError || error is PostgresDecodingError { throw LedgerError.failed(reason: reason(error)) }
+        throw error
     }
 
     private static func isUnreachable(_ error: any Error) -> Bool {

@@ -182,3 +182,128 @@ func quietLogger() -> Logger {
         #expect(try await columns(url) == before)
     }
 }
+
+/// Several runners on one PostgreSQL ledger: claims, leases, and the server going away.
+@Suite struct PostgresRunnerTests {
+    /// Runs `body` with two ledgers on one new database: two runners, as on two machines.
+    func withTwoRunners(
+        jobs: Int, lease: Duration = .seconds(30),
+        _ body: (PostgresLedger, PostgresLedger, Int64) async throws -> Void
+    ) async throws {
+        let url = try await TestPostgres.shared.newDatabase()
+        let folder = try TemporaryFolder()
+        try await withPostgresLedger(url, create: true, lease: lease, logger: quietLogger()) { first in
+            _ = try await first.ingest(
+                CSVReader(path: folder.writeJobs(jobs, prompt: "p")), batch: "b", skipInvalid: false)
+            try await withPostgresLedger(url, create: true, lease: lease, logger: quietLogger()) { second in
+                try await body(first, second, try await first.batchID(named: "b"))
+            }
+        }
+    }
+
+    /// Sends every job the runner can claim, each accepted; returns the ids it sent.
+    func sendAll(_ ledger: PostgresLedger, batchID: Int64) async throws -> [Int64] {
+        try await ledger.withSending(batch: "b") {
+            var sent: [Int64] = []
+            while true {
+                let claimed = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 512)
+                if claimed.isEmpty { return sent }
+                for job in claimed {
+                    let attempt = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
+                    try await ledger.recordSubmission(
+                        jobID: job.id, attemptID: attempt, outcome: .accepted(SubmitAnswer(taskID: "t\(job.id)")),
+                        state: .submitted, latency: .zero, now: Date())
+                    sent.append(job.id)
+                }
+            }
+        }
+    }
+
+    func count(_ ledger: PostgresLedger, _ sql: String) async throws -> Int {
+        try await ledger.rows(PostgresQuery(unsafeSQL: sql))[0].decode(Int.self)
+    }
+
+    @Test func twoRunnersNeverSendTheSameJob() async throws {
+        try await withTwoRunners(jobs: 300) { first, second, batchID in
+            async let a = sendAll(first, batchID: batchID)
+            async let b = sendAll(second, batchID: batchID)
+            let (fromFirst, fromSecond) = try await (a, b)
+            #expect(Set(fromFirst).isDisjoint(with: fromSecond))
+            #expect(fromFirst.count + fromSecond.count == 300 && !fromFirst.isEmpty && !fromSecond.isEmpty)
+            #expect(try await count(first, "SELECT COUNT(*) FROM attempts") == 300)
+            // A clean stop lets go of everything.
+            #expect(try await count(first, "SELECT COUNT(*) FROM jobs WHERE runner_id IS NOT NULL") == 0)
+            #expect(try await count(first, "SELECT COUNT(*) FROM runners") == 0)
+        }
+    }
+
+    @Test func aLiveRunnersRequestsAreNeverHeldADeadOnesAreOnceItsLeaseRunsOut() async throws {
+        try await withTwoRunners(jobs: 3, lease: .seconds(1)) { first, second, batchID in
+            // A runner that died holding a request: its lease ran out a while ago.
+            try await first.rows(
+                """
+                INSERT INTO runners (id, batch_id, host, pid, started_at, lease_until)
+                VALUES (900, \(batchID), 'gone', 1, 'x', clock_timestamp() - interval '1 second')
+                """)
+            try await first.rows(
+                "UPDATE jobs SET state = 'submitting', runner_id = 900 WHERE id = (SELECT MIN(id) FROM jobs)")
+            try await first.withSending(batch: "b") {
+                let job = try await first.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
+                _ = try await first.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
+                // Three leases long: the first runner renews its own all along.
+                try await Task.sleep(for: .seconds(3))
+                #expect(try await second.holdInterruptedSubmissions(now: Date()) == 0)
+                #expect(try await first.state(jobID: job.id) == .submitting)
+                #expect(try await second.state(jobID: 1) == .ambiguous)  // held by the first's renewals
+            }
+            // Stopped cleanly with a request unanswered: held at once, not after a lease.
+            #expect(try await count(first, "SELECT COUNT(*) FROM jobs WHERE state = 'ambiguous'") == 2)
+        }
+    }
+
+    @Test func aTaskIsFollowedByOneRunnerAtATime() async throws {
+        try await withTwoRunners(jobs: 20) { first, second, batchID in
+            _ = try await sendAll(first, batchID: batchID)
+            try await first.withFollowing(batch: "b") {
+                #expect(try await first.submittedJobs(batchID: batchID).count == 20)
+                try await second.withFollowing(batch: "b") { () async throws in
+                    #expect(try await second.submittedJobs(batchID: batchID).isEmpty)
+                }
+            }
+            try await second.withFollowing(batch: "b") { () async throws in
+                #expect(try await second.submittedJobs(batchID: batchID).count == 20)
+            }
+        }
+    }
+
+    @Test func anAnswerForAJobThatMovedOnIsKeptAsAnEarlierTake() async throws {
+        try await withTwoRunners(jobs: 1) { first, second, batchID in
+            let job = try await first.withSending(batch: "b") {
+                let job = try await first.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
+                let attempt = try await first.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
+                // Meanwhile the job was held as ambiguous and sent again at the user's request.
+                try await first.rows("UPDATE jobs SET state = 'pending', runner_id = NULL")
+                try await first.recordSubmission(
+                    jobID: job.id, attemptID: attempt, outcome: .accepted(SubmitAnswer(taskID: "late-task")),
+                    state: .submitted, latency: .zero, now: Date())
+                return job
+            }
+            #expect(try await first.state(jobID: job.id) == .pending)
+            #expect(try await count(second, "SELECT COUNT(*) FROM takes WHERE task_id = 'late-task'") == 1)
+        }
+    }
+
+    @Test func connectionsCutByTheServerAreMadeAgain() async throws {
+        try await withTwoRunners(jobs: 2) { first, second, batchID in
+            #expect(try await first.countPending(batchID: batchID) == 2)
+            try await second.rows(
+                """
+                SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid()
+                """)
+            #expect(try await first.countPending(batchID: batchID) == 2)
+            _ = try await sendAll(first, batchID: batchID)
+            #expect(try await second.countPending(batchID: batchID) == 0)
+        }
+    }
+}

@@ -1,0 +1,303 @@
+import Foundation
+import Testing
+
+@testable import SoundbatchCore
+@testable import SoundbatchPostgres
+@testable import SoundbatchSQLite
+
+/// The two backends of the ledger.
+enum Backend: String, CaseIterable, Sendable {
+    case sqlite, postgres
+
+    /// Runs `body` with a new, empty ledger of this backend: a file in a temporary folder,
+    /// or a new database on the test server.
+    func withLedger<T: Sendable>(
+        lease: Duration = .seconds(30), _ body: (any LedgerStore, TemporaryFolder) async throws -> T
+    ) async throws -> T {
+        let folder = try TemporaryFolder()
+        switch self {
+        case .sqlite:
+            return try await body(try SQLiteLedger(path: folder.file("ledger.sqlite")), folder)
+        case .postgres:
+            let url = try await TestPostgres.shared.newDatabase()
+            return try await withPostgresLedger(url, create: true, lease: lease, logger: quietLogger()) {
+                try await body($0, folder)
+            }
+        }
+    }
+}
+
+/// The seam's promises (`LedgerStore.swift`), kept by both backends alike: each test runs
+/// once on SQLite and once on PostgreSQL.
+@Suite struct LedgerContractTests {
+    func feed(
+        _ ledger: any LedgerStore, _ folder: TemporaryFolder, _ text: String, batch: String = "b",
+        skipInvalid: Bool = false, name: String = "jobs.csv"
+    ) async throws -> IngestSummary {
+        try await ledger.ingest(CSVReader(path: folder.write(name, text)), batch: batch, skipInvalid: skipInvalid)
+    }
+
+    func states(_ ledger: any LedgerStore, _ batch: String = "b") async throws -> [String: Int] {
+        try await ledger.status(batch: batch).first?.states.filter { $0.value > 0 } ?? [:]
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aFeedIsAllOrNothingAndKnowsItsRows(_ backend: Backend) async throws {
+        try await backend.withLedger { ledger, folder in
+            let first = try await feed(ledger, folder, "id,prompt,scene\na,door,hall\nb,rain,yard\n")
+            #expect(first.newJobs == 2 && first.knownJobs == 0)
+            let again = try await feed(ledger, folder, "id,prompt,scene\na,door,hall\nb,rain,yard\nc,wind,\n")
+            #expect(again.newJobs == 1 && again.knownJobs == 2)
+            // A changed prompt under a known id, a duplicate id, a broken row: nothing is kept.
+            for text in [
+                "id,prompt\na,a different door\nd,new\n", "id,prompt\nd,one\nd,two\n", "id,prompt\nd,x\ne,\n"
+            ] {
+                await #expect(throws: IngestError.self) { try await feed(ledger, folder, text) }
+            }
+            #expect(try await states(ledger) == ["pending": 3])
+            // Rows without ids are known by their content, identical ones by their order.
+            let content = try await feed(ledger, folder, "prompt\nthud\nthud\nclank\n", batch: "c")
+            #expect(content.newJobs == 3)
+            let refed = try await feed(ledger, folder, "prompt\nclank\nthud\nthud\nthud\n", batch: "c")
+            #expect(refed.newJobs == 1 && refed.knownJobs == 3)
+            // A row set aside as invalid is replaced by its correction.
+            let skipped = try await feed(
+                ledger, folder, "id,prompt,audio_length\nx,ok,5\ny,bad,lots\n", batch: "s", skipInvalid: true)
+            #expect(skipped.invalidJobs == 1)
+            let corrected = try await feed(ledger, folder, "id,prompt,audio_length\nx,ok,5\ny,good,5\n", batch: "s")
+            #expect(corrected.knownJobs == 2 && corrected.newJobs == 0)
+            #expect(try await states(ledger, "s") == ["pending": 2])
+            await #expect(throws: LedgerError.self) { try await ledger.batchID(named: "nope") }
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aJobIsMarkedBeforeItsRequestAndItsAnswerMovesItOnce(_ backend: Backend) async throws {
+        try await backend.withLedger { ledger, folder in
+            _ = try await feed(ledger, folder, "id,prompt\na,door\nb,rain\nc,wind\n")
+            let batchID = try await ledger.batchID(named: "b")
+            try await ledger.withSending(batch: "b") {
+                let pending = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 10)
+                #expect(pending.map(\.row) == ["a", "b", "c"])
+                let (a, b, c) = (pending[0].id, pending[1].id, pending[2].id)
+                let attemptA = try await ledger.markSubmitting(jobID: a, webhookURL: nil, now: Date())
+                #expect(try await ledger.state(jobID: a) == .submitting)
+                await #expect(throws: LedgerError.self) {
+                    try await ledger.markSubmitting(jobID: a, webhookURL: nil, now: Date())
+                }
+                #expect(try await ledger.hasTasks(batchID: batchID))
+                try await ledger.recordSubmission(
+                    jobID: a, attemptID: attemptA,
+                    outcome: .accepted(SubmitAnswer(taskID: "task-a", eta: 20, creditEstimate: 1.5)),
+                    state: .submitted, latency: .milliseconds(80), now: Date())
+                #expect(try await ledger.job(taskID: "task-a")?.id == a)
+                let attemptB = try await ledger.markSubmitting(jobID: b, webhookURL: "https://hook", now: Date())
+                try await ledger.recordSubmission(
+                    jobID: b, attemptID: attemptB, outcome: .retryable(status: 503, error: "busy", retryAfter: nil),
+                    state: .pending, latency: .milliseconds(10), now: Date())
+                let attemptC = try await ledger.markSubmitting(jobID: c, webhookURL: nil, now: Date())
+                try await ledger.recordSubmission(
+                    jobID: c, attemptID: attemptC, outcome: .ambiguous(status: nil, error: "no answer"),
+                    state: .ambiguous, latency: .seconds(60), now: Date())
+            }
+            #expect(try await states(ledger) == ["submitted": 1, "pending": 1, "ambiguous": 1])
+            let credit = try await ledger.creditState(batchID: batchID)
+            #expect(credit.estimated == 1.5 && credit.largest == 1.5 && credit.ambiguous == 1)
+            #expect(try await ledger.requeueAmbiguous(batchID: batchID, now: Date()) == 1)
+            #expect(try await ledger.countPending(batchID: batchID) == 2)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func requestsInFlightWhenASenderStopsAreHeldAsAmbiguous(_ backend: Backend) async throws {
+        try await backend.withLedger { ledger, folder in
+            _ = try await feed(ledger, folder, "id,prompt\na,door\n")
+            let batchID = try await ledger.batchID(named: "b")
+            try await ledger.withSending(batch: "b") {
+                let job = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
+                _ = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
+            }
+            _ = try await ledger.holdInterruptedSubmissions(now: Date())
+            #expect(try await states(ledger) == ["ambiguous": 1])
+            let status = try await ledger.status(batch: "b")[0]
+            #expect(status.failures.isEmpty)
+            let report = try await ledger.spendReport(ReportQuery(batch: "b"))
+            #expect(report.total.unchargedJobs == 1)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func newsOfATaskMovesOnlyASubmittedJobAndTheSameNewsTwiceChangesNothing(_ backend: Backend) async throws {
+        try await backend.withLedger { ledger, folder in
+            _ = try await feed(ledger, folder, "id,prompt\na,door\nb,rain\n")
+            let batchID = try await ledger.batchID(named: "b")
+            let ids = try await ledger.withSending(batch: "b") {
+                var ids: [Int64] = []
+                for job in try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 10) {
+                    let attempt = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
+                    try await ledger.recordSubmission(
+                        jobID: job.id, attemptID: attempt,
+                        outcome: .accepted(SubmitAnswer(taskID: "t-\(job.row)", creditEstimate: 2)),
+                        state: .submitted, latency: .zero, now: Date())
+                    ids.append(job.id)
+                }
+                return ids
+            }
+            let tracked = try await ledger.withFollowing(batch: "b") {
+                try await ledger.submittedJobs(batchID: batchID)
+            }
+            #expect(tracked.map(\.taskID) == ["t-a", "t-b"])
+            let done = RemoteStatus(status: "COMPLETED", audioURL: "https://x/a.wav", conversionCost: 2.25)
+            #expect(try await ledger.recordStatus(jobID: ids[0], done, now: Date()) == (.completed, true))
+            #expect(try await ledger.recordStatus(jobID: ids[0], done, now: Date()) == (.completed, false))
+            #expect(
+                try await ledger.recordStatus(jobID: ids[0], RemoteStatus(status: "IN_QUEUE"), now: Date())
+                    == (.completed, false))
+            #expect(try await ledger.recordMissing(jobID: ids[1], reason: "unknown task", now: Date()))
+            #expect(try await !ledger.recordMissing(jobID: ids[1], reason: "unknown task", now: Date()))
+            try await ledger.recordAttempt(
+                jobID: ids[0], kind: .poll, outcome: .found, startedAt: Date(), latency: .milliseconds(5),
+                httpStatus: 200, error: nil)
+            let audio = try await ledger.audioJobs(batchID: batchID)
+            #expect(audio.map(\.audioURL) == ["https://x/a.wav"] && audio[0].hasIDColumnKey)
+            try await ledger.recordDownload(
+                jobID: ids[0], path: "/s/Door.wav", size: 10, sha256: "abc", now: Date())
+            #expect(try await ledger.audioJob(id: ids[0])?.downloadedPath == "/s/Door.wav")
+            #expect(try await ledger.isPathTaken("/s/door.WAV", byOtherThan: ids[1]))
+            #expect(try await !ledger.isPathTaken("/s/door.wav", byOtherThan: ids[0]))
+            let status = try await ledger.status(batch: "b")[0]
+            #expect(status.conversionCostTotal == 2.25 && status.failures.map(\.reason) == ["unknown task"])
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aNewTakeKeepsTheEarlierOneAndItsCost(_ backend: Backend) async throws {
+        try await backend.withLedger { ledger, folder in
+            _ = try await feed(ledger, folder, "id,prompt\na,door\n")
+            let batchID = try await ledger.batchID(named: "b")
+            let id = try await ledger.withSending(batch: "b") {
+                let job = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
+                let attempt = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
+                try await ledger.recordSubmission(
+                    jobID: job.id, attemptID: attempt,
+                    outcome: .accepted(SubmitAnswer(taskID: "t1", creditEstimate: 3)), state: .submitted,
+                    latency: .zero, now: Date())
+                return job.id
+            }
+            try await ledger.recordStatus(jobID: id, RemoteStatus(status: "FAILED", statusMessage: "no"), now: Date())
+            let candidates = try await ledger.retryCandidates(batchID: batchID, states: JobState.finished)
+            #expect(candidates.map(\.state) == [.generationFailed] && candidates[0].creditEstimate == 3)
+            #expect(try await ledger.startNewTakes(jobIDs: [id], renamedFiles: [:], now: Date()) == 1)
+            #expect(try await states(ledger) == ["pending": 1])
+            #expect(try await ledger.creditState(batchID: batchID).estimated == 3)
+            let report = try await ledger.spendReport(ReportQuery())
+            #expect(report.total.earlierTakes == 1 && report.total.creditsEstimated == 3)
+            #expect(try await ledger.status(batch: nil)[0].creditEstimateTotal == 3)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aBatchRemembersHowItIsRun(_ backend: Backend) async throws {
+        try await backend.withLedger { ledger, folder in
+            _ = try await feed(ledger, folder, "prompt\nx\n")
+            let batchID = try await ledger.batchID(named: "b")
+            #expect(try await ledger.settings(ofBatch: batchID) == nil)
+            var settings = BatchSettings()
+            settings.service = .sandbox(port: 4321)
+            settings.maxCredits = 12.5
+            try await ledger.recordSettings(settings, ofBatch: batchID)
+            #expect(try await ledger.settings(ofBatch: batchID) == settings)
+            #expect(try await ledger.status(batch: "b")[0].settings == settings)
+            #expect(try await !ledger.hasTasks(batchID: batchID))
+        }
+    }
+}
+
+/// The same work recorded on both backends reads the same in every report.
+@Suite struct ReportsAgreeTests {
+    /// What each backend's reports say, after the same work on each.
+    struct Readings: Equatable {
+        var reports: [SpendReport] = []
+        var status: [BatchStatus] = []
+        var timeline: [CreditPoint] = []
+        var failed: [FailedJob] = []
+        var keys: [String] = []
+        var jobs: [[ReportValue]] = []
+    }
+
+    static let start = Date(timeIntervalSince1970: 1_790_000_000)
+
+    func work(_ ledger: any LedgerStore, _ folder: TemporaryFolder) async throws -> Readings {
+        let text = csvText(
+            [["id", "prompt", "audio_length", "scene", "odd \"one\", here"]]
+                + (1...8).map { ["r\($0)", "sound \($0)", $0 % 3 == 0 ? "" : "\($0 * 5)", "s\($0 % 2)", "v\($0)"] })
+        _ = try await ledger.ingest(
+            CSVReader(path: folder.write("a.csv", text)), batch: "a", skipInvalid: false, now: Self.start)
+        _ = try await ledger.ingest(
+            CSVReader(path: folder.write("b.csv", "prompt\nthud\nthud\nclank\n")), batch: "B", skipInvalid: false,
+            now: Self.start)
+        for batch in ["a", "B"] {
+            let batchID = try await ledger.batchID(named: batch)
+            try await ledger.withSending(batch: batch) {
+                for (index, job) in try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 16).enumerated() {
+                    let at = Self.start.addingTimeInterval(Double(index) * 7 + (batch == "B" ? 86_400 : 0))
+                    let attempt = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: at)
+                    let outcome: SubmitOutcome =
+                        switch index % 5 {
+                        case 0, 1, 2:
+                            .accepted(SubmitAnswer(taskID: "\(batch)\(index)", creditEstimate: Double(index) + 0.25))
+                        case 3: .rejected(status: 422, error: "prompt refused")
+                        default: .ambiguous(status: nil, error: "no answer")
+                        }
+                    let state: JobState =
+                        switch outcome {
+                        case .accepted: .submitted
+                        case .rejected: .failed
+                        default: .ambiguous
+                        }
+                    try await ledger.recordSubmission(
+                        jobID: job.id, attemptID: attempt, outcome: outcome, state: state, latency: .milliseconds(9),
+                        now: at)
+                    guard case .accepted = outcome, index % 3 != 2 else { continue }
+                    let news =
+                        index % 2 == 0
+                        ? RemoteStatus(status: "COMPLETED", audioURL: "https://x/\(index)", conversionCost: 1.5)
+                        : RemoteStatus(status: "FAILED", statusMessage: "could not make it")
+                    try await ledger.recordStatus(jobID: job.id, news, now: at.addingTimeInterval(30))
+                }
+            }
+        }
+        let batchID = try await ledger.batchID(named: "a")
+        let failed = try await ledger.retryCandidates(batchID: batchID, states: [.generationFailed])
+        _ = try await ledger.startNewTakes(jobIDs: failed.map(\.id), renamedFiles: [:], now: Self.start)
+
+        var readings = Readings()
+        for grouping in ReportQuery.Grouping.allCases {
+            readings.reports.append(try await ledger.spendReport(ReportQuery(grouping: grouping)))
+        }
+        let day = Timestamp.string(Self.start).prefix(10)
+        readings.reports.append(try await ledger.spendReport(ReportQuery(batch: "a", since: "\(day)T00:00:00Z")))
+        readings.status = try await ledger.status(batch: nil)
+        readings.timeline = try await ledger.creditTimeline(ReportQuery(), points: 300)
+        readings.failed = try await ledger.failedJobs(ReportQuery(), limit: 100)
+        readings.keys = try await ledger.metadataKeys(ReportQuery())
+        var jobs: [[ReportValue]] = []
+        try await ledger.forEachReportJob(ReportQuery(), metadataKeys: readings.keys) { jobs.append($0.values) }
+        readings.jobs = jobs
+        return readings
+    }
+
+    @Test func everyReportReadsTheSameOnBothBackends() async throws {
+        let sqlite = try await Backend.sqlite.withLedger { try await work($0, $1) }
+        let postgres = try await Backend.postgres.withLedger { try await work($0, $1) }
+        #expect(sqlite.reports.map(\.total.jobs) == [11, 11, 11, 4])
+        #expect(sqlite.keys == ["scene", "odd \"one\", here"])
+        #expect(!sqlite.failed.isEmpty && sqlite.jobs.count == 11)
+        #expect(sqlite.reports == postgres.reports)
+        #expect(sqlite.status == postgres.status)
+        #expect(sqlite.timeline == postgres.timeline)
+        #expect(sqlite.failed == postgres.failed)
+        #expect(sqlite.keys == postgres.keys)
+        #expect(sqlite.jobs == postgres.jobs)
+    }
+}
