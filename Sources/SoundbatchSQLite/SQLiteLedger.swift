@@ -14,6 +14,10 @@ public final class SQLiteLedger: LedgerStore {
     public let path: String
     public var location: String { path }
     public var isShared: Bool { false }
+
+    public func sharedPace(forKey fingerprint: String, _ requests: PacedRequests) async throws -> (any SharedPace)? {
+        nil
+    }
     let database: DatabaseQueue
     /// The file's identity when opened, to notice it being deleted or replaced under us.
     private let fileIdentity: (device: UInt64, inode: UInt64)

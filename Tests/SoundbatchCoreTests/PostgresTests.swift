@@ -22,7 +22,7 @@ actor TestPostgres {
     func newDatabase() async throws -> DatabaseURL {
         let admin = try DatabaseURL(try serverURL(), environment: [:])
         let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        try await withPostgres(admin, logger: quietLogger()) { client in
+        _ = try await withPostgres(admin, logger: quietLogger()) { client in
             try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
         }
         var url = admin
@@ -290,6 +290,40 @@ func quietLogger() -> Logger {
             }
             #expect(try await first.state(jobID: job.id) == .pending)
             #expect(try await count(second, "SELECT COUNT(*) FROM takes WHERE task_id = 'late-task'") == 1)
+        }
+    }
+
+    @Test func runnersOnOneKeyShareItsPaceAndOtherKeysGoTheirOwn() async throws {
+        try await withTwoRunners(jobs: 1) { first, second, _ in
+            let key = APIKey("key-a")!.fingerprint
+            #expect(key.count == 32 && !key.contains("key-a"))
+            let a = try await first.sharedPace(forKey: key, .submissions)!
+            let b = try await second.sharedPace(forKey: key, .submissions)!
+            let interval = Duration.milliseconds(100)
+            // Forty reservations at once from two runners: one slot each, 100 ms apart (give
+            // or take the few milliseconds between the server's answer and the clock read here).
+            let start = Date()
+            let slots = try await withThrowingTaskGroup(of: Double.self) { group in
+                for pace in Array(repeating: a, count: 20) + Array(repeating: b, count: 20) {
+                    group.addTask {
+                        let wait = try await pace.reserve(interval: interval).seconds
+                        return Date().timeIntervalSince(start) + wait
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }.sorted()
+            }
+            let gaps = zip(slots.dropFirst(), slots).map { $0 - $1 }
+            #expect(gaps.allSatisfy { $0 > 0.09 && $0 < 0.11 }, "\(gaps)")
+            #expect(slots.last! > 3.8 && slots.last! < 4.2, "\(slots)")
+            // Another key, and the looks of this one, owe nothing to those forty.
+            let other = try await second.sharedPace(forKey: APIKey("key-b")!.fingerprint, .submissions)!
+            #expect(try await other.reserve(interval: interval) < .milliseconds(50))
+            #expect(try await first.sharedPace(forKey: key, .looks)!.reserve(interval: interval) < .milliseconds(50))
+            // A 429's pause holds every runner on the key.
+            try await b.pause(for: .seconds(30))
+            #expect(try await a.reserve(interval: interval) > .seconds(29))
+            // The key itself is in no table.
+            #expect(try await count(first, "SELECT COUNT(*) FROM key_budgets WHERE fingerprint LIKE '%key-%'") == 0)
         }
     }
 

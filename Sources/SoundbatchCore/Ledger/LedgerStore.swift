@@ -20,6 +20,10 @@ public protocol LedgerStore: IngestLedger, SendingLedger, StatusLedger, Download
     /// Whether several runners may work on it at once (a server database): each then
     /// takes on the tasks of runners that died, while it runs.
     var isShared: Bool { get }
+
+    /// The pace of `requests` with the key of this fingerprint, shared by every runner
+    /// using the key; nil where one runner works alone (SQLite).
+    func sharedPace(forKey fingerprint: String, _ requests: PacedRequests) async throws -> (any SharedPace)?
 }
 
 /// Finds a batch by the name the user gave it.

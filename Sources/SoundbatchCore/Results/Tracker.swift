@@ -72,7 +72,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
     public init(
         ledger: any StatusLedger, checker: any StatusChecker, settings: TrackSettings, clock: C,
         wallClock: @escaping @Sendable () -> Date = { Date() }, stop: StopSignal, logger: Logger,
-        health: ServiceHealth<C>? = nil
+        health: ServiceHealth<C>? = nil, sharedPace: (any SharedPace)? = nil
     ) {
         self.health =
             health
@@ -85,7 +85,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         self.wallClock = wallClock
         self.stop = stop
         self.logger = logger
-        limiter = RateLimiter(rate: settings.pollRate, clock: clock)
+        limiter = RateLimiter(rate: settings.pollRate, clock: clock, shared: sharedPace)
     }
 
     public var progress: TrackCounters { counters.withLock { $0 } }

@@ -251,7 +251,7 @@ public struct BatchRun: Sendable {
             ) { client in
                 try await withDownloader(settings.follow?.download) { downloader in
                     try await dispatch(
-                        batchID: batchID, settings: settings, client: client, downloader: downloader,
+                        batchID: batchID, settings: settings, client: client, key: key, downloader: downloader,
                         progress: progress)
                 }
             }
@@ -295,7 +295,8 @@ public struct BatchRun: Sendable {
                         limit: remembered.sendSettings.dispatch.outageLimit, clock: ContinuousClock(), logger: logger)
                     let tracker = Tracker(
                         ledger: ledger, checker: client, settings: adopting(settings.tracking),
-                        clock: ContinuousClock(), stop: stop, logger: logger, health: health)
+                        clock: ContinuousClock(), stop: stop, logger: logger, health: health,
+                        sharedPace: try await ledger.sharedPace(forKey: key.fingerprint, .looks))
                     let downloads = DownloadTally()
                     let snapshot: @Sendable () -> RunProgress = {
                         let (saved, _, failed) = downloads.counts
@@ -342,7 +343,7 @@ public struct BatchRun: Sendable {
 
     /// Sends the jobs, with the tracker taking each accepted one as it comes.
     private func dispatch(
-        batchID: Int64, settings: SendSettings, client: MusicGPTClient, downloader: Downloader?,
+        batchID: Int64, settings: SendSettings, client: MusicGPTClient, key: APIKey, downloader: Downloader?,
         progress: ProgressDisplay?
     ) async throws -> (DispatchResult, TrackCounters?) {
         let (accepted, arrival) = AsyncStream.makeStream(of: TrackedJob.self)
@@ -350,11 +351,13 @@ public struct BatchRun: Sendable {
         let dispatcher = Dispatcher(
             ledger: ledger, submitter: client, settings: settings.dispatch,
             clock: ContinuousClock(), stop: stop, logger: logger, health: health,
+            sharedPace: try await ledger.sharedPace(forKey: key.fingerprint, .submissions),
             onSubmitted: { arrival.yield($0) })
+        let looks = try await ledger.sharedPace(forKey: key.fingerprint, .looks)
         let tracker = settings.follow.map { follow in
             Tracker(
                 ledger: ledger, checker: client, settings: adopting(follow.tracking), clock: ContinuousClock(),
-                stop: stop, logger: logger, health: health)
+                stop: stop, logger: logger, health: health, sharedPace: looks)
         }
         let downloads = DownloadTally()
         let snapshot: @Sendable () -> RunProgress = {

@@ -84,7 +84,7 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
 
     public init(
         ledger: any SubmissionLedger, submitter: any Submitter, settings: DispatchSettings, clock: C,
-        stop: StopSignal, logger: Logger, health: ServiceHealth<C>? = nil,
+        stop: StopSignal, logger: Logger, health: ServiceHealth<C>? = nil, sharedPace: (any SharedPace)? = nil,
         onSubmitted: @escaping @Sendable (TrackedJob) -> Void = { _ in }
     ) {
         self.health = health ?? ServiceHealth(limit: settings.outageLimit, clock: clock, logger: logger)
@@ -95,7 +95,7 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
         self.clock = clock
         self.stop = stop
         self.logger = logger
-        limiter = RateLimiter(rate: settings.rate, burst: settings.burst, clock: clock)
+        limiter = RateLimiter(rate: settings.rate, burst: settings.burst, clock: clock, shared: sharedPace)
     }
 
     /// A snapshot of the counts so far.

@@ -19,6 +19,10 @@
 ///   a path's capacity, with the fast return of its newer variants.
 ///
 /// A 429 pauses everyone: for its Retry-After when it has one, else for one interval.
+///
+/// With a `SharedPace` (runners sharing a key on a server database), the slots are reserved
+/// there instead, at this limiter's interval, and its pauses are shared: the runners together
+/// hold the key's rate. (A burst is then not allowed: slots are one interval apart.)
 public actor RateLimiter<C: Clock> where C.Duration == Duration {
     private let clock: C
     /// The configured rate's interval: the pace never goes faster.
@@ -39,6 +43,10 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     /// When the pace was last lowered: 429s to requests sent before then are not counted again.
     private var loweredAt: C.Instant?
     private var latencies = LatencySpread()
+    /// The key's pace, when runners share it.
+    private let shared: (any SharedPace)?
+    /// A pause not yet told to the other runners: told before the next reservation.
+    private var pauseToShare: C.Instant?
 
     /// A 429 multiplies the pace by (1 - decrease)...
     public static var decrease: Double { 0.05 }
@@ -51,8 +59,9 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     /// The pace never drops below this share of the rate.
     public static var floor: Double { 0.1 }
 
-    public init(rate: Rate, burst: Int = 1, clock: C) {
+    public init(rate: Rate, burst: Int = 1, clock: C, shared: (any SharedPace)? = nil) {
         self.clock = clock
+        self.shared = shared
         ceilingInterval = rate.interval
         tolerance = rate.interval * max(burst - 1, 0)
         perMinute = max(rate.perMinute, 1)
@@ -96,6 +105,11 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
                 try await clock.sleep(until: pausedUntil, tolerance: nil)
                 continue
             }
+            if let shared {
+                let slot = try await reserve(shared)
+                if let pausedUntil, clock.now < pausedUntil { continue }  // a 429 came meanwhile
+                return slot
+            }
             let slot = max(nextSlot, now)
             let goAt = slot.advanced(by: .zero - tolerance)
             nextSlot = slot.advanced(by: interval)
@@ -105,6 +119,19 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
             if let pausedUntil, clock.now < pausedUntil { continue }
             return goAt
         }
+    }
+
+    /// Reserves a slot of the shared pace and waits for it, telling the other runners of a
+    /// pause first.
+    private func reserve(_ shared: any SharedPace) async throws -> C.Instant {
+        if let until = pauseToShare {
+            pauseToShare = nil
+            let left = clock.now.duration(to: until)
+            if left > .zero { try await shared.pause(for: left) }
+        }
+        let wait = try await shared.reserve(interval: interval)
+        if wait > .zero { try await clock.sleep(for: wait) }
+        return clock.now
     }
 
     /// Takes in an answer other than a 429, with its round trip: the pace climbs back a little.
@@ -150,6 +177,7 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
         let until = clock.now.advanced(by: duration)
         if let pausedUntil, pausedUntil >= until { return false }
         pausedUntil = until
+        if shared != nil { pauseToShare = until }
         // After the pause, start again at the rate from its end, not with a burst.
         nextSlot = max(nextSlot, until)
         return true
