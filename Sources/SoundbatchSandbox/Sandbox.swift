@@ -30,8 +30,10 @@ public struct SandboxConfiguration: Sendable {
     public var failureKinds = FailureKind.allCases
     /// Credits on the account; nil for unlimited. Below a task's estimate: 402.
     public var credits: Double?
-    /// The one key accepted (403 for another); nil accepts any key.
-    public var apiKey: String?
+    /// The keys accepted (403 for another); none: any key is.
+    public var apiKeys: [String] = []
+    /// Each key has its own limits, as the API's are (per key); else all keys share one.
+    public var perKey = false
     public var seed: UInt64 = 1
     /// A file the sandbox keeps its tasks in, one JSON line each, so that a sandbox started
     /// later with the same file answers for them (a batch run with `--sandbox` can be
@@ -140,8 +142,11 @@ public actor Sandbox {
     private var tasks: [String: SandboxTask] = [:]
     private var order: [String] = []
     private var creditsLeft: Double?
-    private var submitWindow: ServerRateLimit?
-    private var pollWindow: ServerRateLimit?
+    /// The limits in force, by key (by "" when keys share them).
+    private var submitWindows: [String: ServerRateLimit] = [:]
+    private var pollWindows: [String: ServerRateLimit] = [:]
+    /// What each key asked and was refused, for tests and benchmarks (`/_sandbox/keys`).
+    private var keyCounts: [String: KeyCounts] = [:]
     /// Counts of answers by kind, for tests.
     public private(set) var answers: [String: Int] = [:]
 
@@ -149,10 +154,6 @@ public actor Sandbox {
         self.configuration = configuration
         random = SeededRandom(seed: configuration.seed)
         creditsLeft = configuration.credits
-        submitWindow = configuration.submitsPerMinute.map {
-            ServerRateLimit(perMinute: $0, shape: configuration.limiter)
-        }
-        pollWindow = configuration.pollsPerMinute.map { ServerRateLimit(perMinute: $0, shape: configuration.limiter) }
         for saved in configuration.stateFile.map(Self.savedTasks) ?? [] {
             var task = saved.task
             task.finishesAt = task.createdAt.addingTimeInterval(saved.seconds)
@@ -208,6 +209,7 @@ public actor Sandbox {
             await self.audio(named: context.parameters.get("file") ?? "", request: request)
         }
         router.get("/_sandbox/tasks") { _, _ in await self.taskList() }
+        router.get("/_sandbox/keys") { _, _ in await self.keyList() }
         let responder = router.buildResponder()
         guard let outage = configuration.outage else {
             return try await serving(
@@ -273,9 +275,7 @@ public actor Sandbox {
     private func submit(_ request: Request, channel: any Channel) async throws -> Response {
         if inErrorPages { return count("503", htmlPage(.serviceUnavailable)) }
         if let refusal = authorize(request) { return refusal }
-        if let (admitted, retryIn) = submitWindow?.admit(now: .now), !admitted {
-            return count("429", rateLimited(retryIn: retryIn))
-        }
+        if let retryIn = limited(request, .submissions) { return count("429", rateLimited(retryIn: retryIn)) }
 
         let body = request.body
         let bytes = try await body.collect(upTo: 1 << 20)
@@ -343,10 +343,48 @@ public actor Sandbox {
         guard let key = request.headers[.authorization], !key.isEmpty else {
             return count("401", error(.unauthorized, "Missing API key in the Authorization header"))
         }
-        if let expected = configuration.apiKey, key != expected {
+        if !configuration.apiKeys.isEmpty, !configuration.apiKeys.contains(key) {
             return count("403", error(.forbidden, "Invalid API key"))
         }
         return nil
+    }
+
+    /// What the requests with one key did.
+    struct KeyCounts: Codable {
+        var key: String
+        var submissions = 0
+        var submissionsRefused = 0
+        var looks = 0
+        var looksRefused = 0
+
+        enum CodingKeys: String, CodingKey {
+            case key, submissions, looks
+            case submissionsRefused = "submissions_429"
+            case looksRefused = "looks_429"
+        }
+    }
+
+    /// Counts the request against its key's limit (or everyone's); the seconds until it
+    /// would be allowed when it is refused, else nil.
+    private func limited(_ request: Request, _ kind: PacedRequests) -> Double? {
+        let key = request.headers[.authorization] ?? ""
+        let label = configuration.apiKeys.firstIndex(of: key).map { "key \($0 + 1)" } ?? "any"
+        let window = configuration.perKey ? key : ""
+        let perMinute = kind == .submissions ? configuration.submitsPerMinute : configuration.pollsPerMinute
+        var counts = keyCounts[label] ?? KeyCounts(key: label)
+        defer { keyCounts[label] = counts }
+        if kind == .submissions { counts.submissions += 1 } else { counts.looks += 1 }
+        guard let perMinute else { return nil }
+        var limit =
+            (kind == .submissions ? submitWindows[window] : pollWindows[window])
+            ?? ServerRateLimit(perMinute: perMinute, shape: configuration.limiter)
+        defer {
+            if kind == .submissions { submitWindows[window] = limit } else { pollWindows[window] = limit }
+        }
+        let (admitted, retryIn) = limit.admit(now: .now)
+        if admitted { return nil }
+        if kind == .submissions { counts.submissionsRefused += 1 } else { counts.looksRefused += 1 }
+        return retryIn
     }
 
     /// Drops the connection with no answer, as a crashed proxy or a network fault would.
@@ -396,7 +434,7 @@ public actor Sandbox {
     private func status(_ request: Request) async -> Response {
         if inErrorPages { return htmlPage(.serviceUnavailable) }
         if let refusal = authorize(request) { return refusal }
-        if let (admitted, retryIn) = pollWindow?.admit(now: .now), !admitted { return rateLimited(retryIn: retryIn) }
+        if let retryIn = limited(request, .looks) { return rateLimited(retryIn: retryIn) }
         let query = request.uri.queryParameters
         guard query["conversionType"].map(String.init)?.uppercased() == "SOUND_GENERATOR" else {
             return error(.badRequest, "conversionType is required (SOUND_GENERATOR)")
@@ -504,6 +542,12 @@ public actor Sandbox {
             body: ResponseBody(contentLength: WAV.size(seconds: seconds)) { writer in
                 try await WAV.write(for: task.prompt, seconds: seconds, to: &writer)
             })
+    }
+
+    private func keyList() -> Response {
+        let data = (try? JSONEncoder().encode(keyCounts.values.sorted { $0.key < $1.key })) ?? Data("[]".utf8)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     private func taskList() -> Response {

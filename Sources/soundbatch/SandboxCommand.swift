@@ -10,13 +10,15 @@ struct SandboxCommand: AsyncParsableCommand {
         abstract: "Run a local stand-in for the MusicGPT API in the foreground, for trying soundbatch out.",
         discussion: """
             Point soundbatch at it with --base-url http://127.0.0.1:PORT and any key \
-            (MUSICGPT_API_KEY=anything), or the one given with --api-key. \
-            GET /_sandbox/tasks lists every task it accepted.
+            (MUSICGPT_API_KEY=anything), or one given with --api-key. \
+            GET /_sandbox/tasks lists every task it accepted; GET /_sandbox/keys what each key \
+            asked and how often it was refused (429).
 
             Examples:
               soundbatch sandbox --port 8080
               soundbatch sandbox --limiter strict --retry-after none --latency-jitter 400ms
               soundbatch sandbox --generation-time 5s --eta true --failure-rate 0.05
+              soundbatch sandbox --api-key key-a,key-b --per-key
             """)
 
     @Option(help: "The address to listen on (loopback by default).")
@@ -93,8 +95,14 @@ struct SandboxCommand: AsyncParsableCommand {
     @Option(help: "Credits on the account; once spent, submissions answer 402.")
     var credits: Double?
 
-    @Option(help: "The only key accepted (403 for any other); by default any key is.")
-    var apiKey: String?
+    @Option(
+        help: ArgumentHelp(
+            "A key accepted (403 for any other); give several, or a comma-separated list. By default any key is.",
+            valueName: "key"))
+    var apiKey: [String] = []
+
+    @Flag(help: "Give each key its own limits, as the API does; by default all keys share them.")
+    var perKey = false
 
     @Option(help: "How 429 answers give Retry-After: seconds, http-date or none.")
     var retryAfter = "seconds"
@@ -146,7 +154,8 @@ struct SandboxCommand: AsyncParsableCommand {
             }
         }
         configuration.credits = credits
-        configuration.apiKey = apiKey
+        configuration.apiKeys = apiKey.flatMap { $0.split(separator: ",").map { String($0).trimmed } }
+        configuration.perKey = perKey
         guard let style = SandboxConfiguration.RetryAfterStyle(rawValue: retryAfter) else {
             throw ValidationError("--retry-after must be seconds, http-date or none.")
         }

@@ -184,9 +184,31 @@ import Testing
         }
     }
 
+    @Test func perKeyEachKeyHasItsOwnLimitAndTheSandboxSaysWhatEachAsked() async throws {
+        for perKey in [true, false] {
+            var configuration = SandboxConfiguration()
+            configuration.apiKeys = ["key-a", "key-b"]
+            configuration.perKey = perKey
+            configuration.limiter = .strict
+            let (refused, keys) = try await Sandbox.withRunning(configuration) { url, _ in
+                var refused = 0
+                for key in ["key-a", "key-b"] {
+                    let client = MusicGPTClient(baseURL: url, key: APIKey(key)!, timeout: .seconds(5))
+                    if case .retryable(429, _, _) = await client.submit(SubmitRequest(prompt: "x")) { refused += 1 }
+                    await client.shutdown()
+                }
+                return (refused, try await text(of: url + "/_sandbox/keys"))
+            }
+            // One request each, at once: two keys with their own limits both go through.
+            #expect(refused == (perKey ? 0 : 1))
+            #expect(keys.contains(#""key":"key 1""#) && keys.contains(#""submissions_429":\#(perKey ? 0 : 1)"#))
+            #expect(!keys.contains("key-a"))
+        }
+    }
+
     @Test func aWrongKeyIs403() async throws {
         var configuration = unlimited()
-        configuration.apiKey = "right"
+        configuration.apiKeys = ["right"]
         let outcomes = try await submit(configuration, key: "wrong")
         #expect(outcomes == [.keyRejected(status: 403, error: "Invalid API key")])
     }

@@ -183,7 +183,7 @@ import Testing
         try await Sandbox.withRunning(
             .with {
                 $0.submitsPerMinute = nil
-                $0.apiKey = secret
+                $0.apiKeys = [secret]
             }
         ) { url, sandbox in
             let child = try Child(

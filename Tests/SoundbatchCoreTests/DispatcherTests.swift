@@ -124,7 +124,7 @@ import Testing
         let (ledger, batchID) = try await ledger(jobs: 50)
         let sandbox = SandboxConfiguration.with {
             $0.submitsPerMinute = nil
-            $0.apiKey = "right"
+            $0.apiKeys = ["right"]
             $0.latency = .milliseconds(50)
         }
         let (result, _, answers) = try await dispatch(

@@ -199,6 +199,15 @@ func postJSON(_ body: String, to url: String, timeout: Int64 = 5) async throws -
 
 /// GETs a URL and returns the body's size in bytes.
 func bodySize(of url: String) async throws -> Int {
+    try await body(of: url).readableBytes
+}
+
+/// GETs a URL and returns its body as text.
+func text(of url: String) async throws -> String {
+    String(buffer: try await body(of: url))
+}
+
+private func body(of url: String) async throws -> ByteBuffer {
     let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(5))
-    return try await response.body.collect(upTo: 1 << 24).readableBytes
+    return try await response.body.collect(upTo: 1 << 24)
 }
