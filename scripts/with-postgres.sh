@@ -2,7 +2,9 @@
 # Runs COMMAND with a private PostgreSQL cluster: made with initdb in a temporary folder,
 # started with pg_ctl on a free loopback port (as the postgres user when run as root, since
 # PostgreSQL refuses to run as root), then stopped and removed whatever COMMAND does.
-# COMMAND finds the cluster's database in $SOUNDBATCH_TEST_POSTGRES.
+# COMMAND finds the cluster's database in $SOUNDBATCH_TEST_POSTGRES, and pg_ctl for it in
+# $SOUNDBATCH_TEST_PG_CTL (for outages on purpose: $SOUNDBATCH_TEST_PG_CTL stop -m fast,
+# then $SOUNDBATCH_TEST_PG_CTL start -w).
 #   scripts/with-postgres.sh swift test
 #   scripts/with-postgres.sh --serve   (start it, print the URL, stop it when stdin closes)
 set -euo pipefail
@@ -28,11 +30,18 @@ stop() {
 trap stop EXIT
 "${as_owner[@]}" "$bin/initdb" -D "$folder/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$folder/initdb.log" 2>&1 \
     || { cat "$folder/initdb.log" >&2; exit 1; }
-"${as_owner[@]}" "$bin/pg_ctl" -D "$folder/data" -l "$folder/server.log" -w \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $folder -c fsync=off" start >/dev/null \
+# In its configuration file, not on pg_ctl's command line, so that a restart keeps them.
+cat >>"$folder/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$folder'
+fsync = off
+CONF
+"${as_owner[@]}" "$bin/pg_ctl" -D "$folder/data" -l "$folder/server.log" -w start >/dev/null \
     || { cat "$folder/server.log" >&2; exit 1; }
 "${as_owner[@]}" "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres soundbatch_test
 export SOUNDBATCH_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/soundbatch_test"
+export SOUNDBATCH_TEST_PG_CTL="${as_owner[*]} $bin/pg_ctl -D $folder/data -l $folder/server.log"
 if [ "${1:-}" = "--serve" ]; then
     echo "$SOUNDBATCH_TEST_POSTGRES"
     cat >/dev/null  # until whoever started it goes away

@@ -58,18 +58,19 @@ public final class PostgresLedger: LedgerStore {
     // Every access goes through these: they wait out an unreachable server and turn what
     // postgres-nio throws into LedgerError.
 
-    /// Runs one statement outside a transaction and returns its rows.
+    /// Runs one statement outside a transaction and returns its rows. `patience`: how long
+    /// one try may take before it is given up and made again (nil for reports, which may
+    /// take long over many jobs).
     @discardableResult
-    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await patiently { try await self.client.query(query, logger: self.logger).collect() }
+    func rows(_ query: PostgresQuery, patience: Duration? = PostgresLedger.patience) async throws -> [PostgresRow] {
+        try await patiently(patience) { try await self.client.query(query, logger: self.logger).collect() }
     }
 
     /// Runs one statement and hands its rows on as they arrive.
     func stream(_ query: PostgresQuery) async throws -> PostgresRowSequence {
-        try await patiently { try await self.client.query(query, logger: self.logger) }
+        try await patiently(nil) { try await self.client.query(query, logger: self.logger) }
     }
 
-    /// Runs `body` in one transaction: all of it is kept, or none.
     /// `once`: not tried again when the server goes away (a feed, whose rows are read once).
     func transaction<T: Sendable>(
         once: Bool = false, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
@@ -79,7 +80,7 @@ public final class PostgresLedger: LedgerStore {
                 try await connection.withTransaction(logger: self.logger) { try await body($0) }
             }
         }
-        guard once else { return try await patiently(attempt) }
+        guard once else { return try await patiently(Self.patience, attempt) }
         do {
             return try await attempt()
         } catch {
@@ -91,47 +92,59 @@ public final class PostgresLedger: LedgerStore {
     }
 
     /// Runs `body`, again and again while the server is unreachable, up to `outageLimit`.
-    /// The pool waits, silently, for a server that is away: a call that has not finished
-    /// after `patience` is said to be waiting, once per outage.
-    private func patiently<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    /// A try that takes longer than `patience` is given up (left to end or fail on its own)
+    /// and made again: the pool waits, silently, for a server that is away, and a
+    /// connection cut in the middle of a transaction can leave a call hanging. Every call
+    /// made this way is safe to make twice (see `markSubmitting`).
+    private func patiently<T: Sendable>(
+        _ patience: Duration?, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
         let clock = ContinuousClock()
         let start = clock.now
         var pause: Duration = .milliseconds(200)
         while true {
+            let why: String
             do {
-                let result = try await withThrowingTaskGroup(of: T?.self) { group in
-                    group.addTask { try await body() }
-                    group.addTask {
-                        try await Task.sleep(for: Self.patience)
-                        return nil
+                let result: T? =
+                    if let patience { try await Self.within(patience, body) } else { try await body() }
+                if let result {
+                    if unreachableSince.withLock({ $0.take() }) != nil {
+                        logger.notice("the ledger's database at \(location) answers again; carrying on")
                     }
-                    defer { group.cancelAll() }
-                    while let next = try await group.next() {
-                        if let next { return next }
-                        self.tellUnreachable("no answer for \(Int(Self.patience.seconds)) seconds")
-                        let left = self.outageLimit - start.duration(to: clock.now)
-                        group.addTask {
-                            try await Task.sleep(for: max(left, .zero))
-                            throw self.gaveUp("no answer")
-                        }
-                    }
-                    throw CancellationError()
+                    return result
                 }
-                if unreachableSince.withLock({ $0.take() }) != nil {
-                    logger.notice("the ledger's database at \(location) answers again; carrying on")
-                }
-                return result
+                why = "no answer for \(Int((patience ?? .zero).seconds)) seconds"
             } catch {
                 try Self.throwUnlessUnreachable(error)
-                tellUnreachable(Self.reason(error))
-                if start.duration(to: clock.now) > outageLimit { throw gaveUp(Self.reason(error)) }
-                try await Task.sleep(for: pause)
-                pause = min(pause * 2, .seconds(2))
+                why = Self.reason(error)
             }
+            tellUnreachable(why)
+            if start.duration(to: clock.now) > outageLimit { throw gaveUp(why) }
+            try await Task.sleep(for: pause)
+            pause = min(pause * 2, .seconds(2))
         }
     }
 
-    /// How long a call may take before the server counts as away.
+    /// `body`'s result, or nil when it has not come within `limit` (`body` is then
+    /// cancelled, and not waited for).
+    private static func within<T: Sendable>(
+        _ limit: Duration, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T? {
+        let race = Race<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                race.start(continuation, body)
+                Task {
+                    try? await Task.sleep(for: limit)
+                    race.end(.success(nil))
+                }
+            }
+        } onCancel: {
+            race.end(.failure(CancellationError()))
+        }
+    }
+
+    /// How long one try may take before the server counts as away.
     static let patience: Duration = .seconds(10)
 
     private func tellUnreachable(_ why: String) {
@@ -183,6 +196,9 @@ public final class PostgresLedger: LedgerStore {
     }
 
     static func reason(_ error: any Error) -> String {
+        if let error = error as? PostgresTransactionError {
+            return reason(error.closureError ?? error.beginError ?? error.commitError ?? error.rollbackError ?? error)
+        }
         guard let error = error as? PSQLError else { return "\(error)" }
         if let message = error.serverInfo?[.message] { return message }
         if error.code == .connectionError {
@@ -217,5 +233,30 @@ extension PostgresRow {
     /// The value of the column `name`.
     func get<T: PostgresDecodable>(_ name: String, as type: T.Type = T.self) throws -> T {
         try makeRandomAccess()[name].decode(T.self)
+    }
+}
+
+/// One try against a deadline: whichever ends first answers, once.
+private final class Race<T: Sendable>: Sendable {
+    private let state = Mutex<(waiting: CheckedContinuation<T?, any Error>?, attempt: Task<Void, Never>?)>((nil, nil))
+
+    func start(_ continuation: CheckedContinuation<T?, any Error>, _ body: @escaping @Sendable () async throws -> T) {
+        state.withLock { $0.waiting = continuation }
+        let attempt = Task {
+            do { end(.success(try await body())) } catch { end(.failure(error)) }
+        }
+        state.withLock { $0.attempt = attempt }
+    }
+
+    /// Answers with `result` unless answered already; a try still going is cancelled.
+    func end(_ result: Result<T?, any Error>) {
+        let (waiting, attempt) = state.withLock { state in
+            defer { state.waiting = nil }
+            return (state.waiting, state.attempt)
+        }
+        guard let waiting else { return }
+        if case .success(nil) = result { attempt?.cancel() }
+        if case .failure(is CancellationError) = result { attempt?.cancel() }
+        waiting.resume(with: result)
     }
 }

@@ -14,6 +14,11 @@ struct ReportFilter {
 }
 
 extension PostgresLedger {
+    /// Runs a report's query: a try is never given up for being slow, a million jobs may take a while.
+    func report(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await rows(query, patience: nil)
+    }
+
     /// Resolves the batch's name first, so the scan needs no join. `submittedAt`: the
     /// column the time bounds apply to.
     func filter(_ query: ReportQuery, submittedAt: String = "j.submitted_at") async throws -> ReportFilter {
@@ -37,7 +42,7 @@ extension PostgresLedger {
     public func spendReport(_ query: ReportQuery) async throws -> SpendReport {
         let filter = try await filter(query)
         let names = Dictionary(
-            uniqueKeysWithValues: try await rows("SELECT id, name FROM batches").map {
+            uniqueKeysWithValues: try await report("SELECT id, name FROM batches").map {
                 try $0.decode((Int64, String).self)
             }
         )
@@ -52,7 +57,7 @@ extension PostgresLedger {
             query.grouping == .batch ? Int64(key).flatMap { names[$0] } ?? "?" : key
         }
         var groups: [String: SpendTotals] = [:]
-        let alike = try await rows(
+        let alike = try await report(
             filter.query {
                 """
                 SELECT \(key("j.submitted_at")), j.state, j.request_in_doubt, COUNT(*),
@@ -83,7 +88,7 @@ extension PostgresLedger {
         }
         // Earlier takes of retried jobs: what they were estimated at and charged still counts.
         let takesFilter = try await self.filter(query, submittedAt: "t.submitted_at")
-        let takes = try await rows(
+        let takes = try await report(
             takesFilter.query {
                 """
                 SELECT \(key("t.submitted_at")), COUNT(*), COALESCE(SUM(t.credit_estimate), 0),
@@ -104,7 +109,7 @@ extension PostgresLedger {
 
     public func creditTimeline(_ query: ReportQuery, points: Int = 300) async throws -> [CreditPoint] {
         let filter = try await filter(query)
-        let seconds = try await rows(
+        let seconds = try await report(
             filter.query {
                 """
                 SELECT t, COALESCE(SUM(e), 0), COALESCE(SUM(c), 0) FROM (
@@ -131,7 +136,7 @@ extension PostgresLedger {
 
     public func failedJobs(_ query: ReportQuery, limit: Int) async throws -> [FailedJob] {
         let filter = try await filter(query)
-        return try await rows(
+        return try await report(
             filter.query {
                 """
                 SELECT j.row_key, j.source_line, j.prompt, j.state, \(LedgerSQL.reason) AS reason FROM jobs j
@@ -148,7 +153,7 @@ extension PostgresLedger {
 
     public func metadataKeys(_ query: ReportQuery) async throws -> [String] {
         let filter = try await filter(query)
-        return try await rows(
+        return try await report(
             filter.query {
                 """
                 SELECT m.key FROM jobs j, json_each(j.metadata::json) WITH ORDINALITY AS m(key, value, n)
@@ -199,7 +204,7 @@ extension PostgresLedger {
 
     public func status(batch: String? = nil) async throws -> [BatchStatus] {
         if let batch { _ = try await batchID(named: batch) }
-        let rows = try await rows(
+        let rows = try await report(
             """
             SELECT b.name, b.settings, j.state, COUNT(j.id), COALESCE(SUM(j.credit_estimate), 0),
                    COUNT(j.credit_estimate), COALESCE(SUM(j.conversion_cost), 0)
@@ -225,7 +230,7 @@ extension PostgresLedger {
             result[result.count - 1].estimatedJobs += estimates
         }
         // What earlier takes of retried jobs were estimated at and charged counts too.
-        let takes = try await self.rows(
+        let takes = try await self.report(
             """
             SELECT b.name, COALESCE(SUM(t.credit_estimate), 0), COALESCE(SUM(t.conversion_cost), 0)
             FROM takes t JOIN jobs j ON j.id = t.job_id JOIN batches b ON b.id = j.batch_id
@@ -238,7 +243,7 @@ extension PostgresLedger {
             result[index].creditEstimateTotal += estimated
             result[index].conversionCostTotal += charged
         }
-        let failures = try await self.rows(
+        let failures = try await self.report(
             """
             SELECT name, state, reason, jobs FROM (
                 SELECT b.name, j.state, \(unescaped: LedgerSQL.reason) AS reason, COUNT(*) AS jobs

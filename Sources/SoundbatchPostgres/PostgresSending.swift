@@ -120,7 +120,8 @@ extension PostgresLedger {
         try await rows(
             """
             WITH moved AS (
-                UPDATE jobs SET state = \(JobState.pending.rawValue), updated_at = \(Timestamp.string(now))
+                UPDATE jobs SET state = \(JobState.pending.rawValue), updated_at = \(Timestamp.string(now)),
+                    runner_id = NULL
                 WHERE batch_id = \(batchID) AND state = \(JobState.ambiguous.rawValue) RETURNING 1)
             SELECT COUNT(*) FROM moved
             """)[0].decode(Int.self)

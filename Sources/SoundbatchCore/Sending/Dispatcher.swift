@@ -170,6 +170,20 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
                 logger.debug("\(job.row): taken by another runner; leaving it to them")
                 return
             }
+            // A slot is good for a moment: when marking the job took longer than half an
+            // interval (the ledger's disk or server stalled), requests that waited together
+            // would leave together and overrun the limit. Such a request waits for a fresh slot.
+            if await slot.duration(to: clock.now) > limiter.interval / 2 {
+                guard let fresh = try await stop.unlessStopped({ try await self.limiter.acquire() }), !stop.isStopped
+                else {
+                    try await ledger.recordSubmission(
+                        jobID: job.id, attemptID: attemptID,
+                        outcome: .retryable(status: nil, error: "stopped before the request left", retryAfter: nil),
+                        state: .pending, latency: .zero, now: Date())
+                    return  // pending again, for the next run
+                }
+                slot = fresh
+            }
             counters.withLock {
                 $0.sent += 1
                 $0.lastSentAt = Date()
