@@ -49,7 +49,8 @@ struct Soundbatch: AsyncParsableCommand {
             """,
         version: version,
         subcommands: [
-            Run.self, Resume.self, Retry.self, Track.self, Status.self, Report.self, Webhook.self, SandboxCommand.self
+            Run.self, Resume.self, Retry.self, Track.self, Status.self, Report.self, Webhook.self, LedgerCommand.self,
+            SandboxCommand.self
         ]
     )
 }
@@ -121,6 +122,9 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
         case .noSuchBatch, .missing, .busy: throw Exit.usage
         case .cannotOpen, .fromTheFuture, .notPending, .vanished, .failed: throw Exit.ledgerUnusable
         }
+    } catch let error as LedgerCopyError {
+        printError(error.description)
+        throw Exit.ledgerUnusable
     } catch let error as BatchRunError {
         printError(error.description)
         throw Exit.usage

@@ -270,7 +270,10 @@ enum Backend: String, CaseIterable, Sendable {
         let batchID = try await ledger.batchID(named: "a")
         let failed = try await ledger.retryCandidates(batchID: batchID, states: [.generationFailed])
         _ = try await ledger.startNewTakes(jobIDs: failed.map(\.id), renamedFiles: [:], now: Self.start)
+        return try await read(ledger)
+    }
 
+    func read(_ ledger: any LedgerStore) async throws -> Readings {
         var readings = Readings()
         for grouping in ReportQuery.Grouping.allCases {
             readings.reports.append(try await ledger.spendReport(ReportQuery(grouping: grouping)))
@@ -299,5 +302,30 @@ enum Backend: String, CaseIterable, Sendable {
         #expect(sqlite.failed == postgres.failed)
         #expect(sqlite.keys == postgres.keys)
         #expect(sqlite.jobs == postgres.jobs)
+    }
+}
+
+/// `soundbatch ledger copy`: a ledger moved to the other backend, and back, reads the same.
+@Suite struct LedgerCopyTests {
+    @Test func aLedgerCopiedToPostgreSQLAndBackReadsTheSame() async throws {
+        let reports = ReportsAgreeTests()
+        try await Backend.sqlite.withLedger { original, folder in
+            let before = try await reports.work(original, folder)
+            try await Backend.postgres.withLedger { copy, _ in
+                let copied = try await copy.copy(from: original, location: copy.location)
+                #expect(copied[.batches] == 2 && copied[.jobs] == 11 && copied[.takes] == 2)
+                #expect(try await reports.read(copy) == before)
+                // A copy into a ledger that holds batches is refused, and changes nothing.
+                await #expect(throws: LedgerCopyError.self) { try await copy.copy(from: original, location: "") }
+                #expect(try await reports.read(copy) == before)
+                let back = try SQLiteLedger(path: folder.file("back.sqlite"))
+                _ = try await back.copy(from: copy, location: back.location)
+                #expect(try await reports.read(back) == before)
+                // The copy numbers what comes next after what it holds.
+                let more = try await copy.ingest(
+                    CSVReader(path: folder.write("more.csv", "prompt\nnew\n")), batch: "a", skipInvalid: false)
+                #expect(more.newJobs == 1)
+            }
+        }
     }
 }

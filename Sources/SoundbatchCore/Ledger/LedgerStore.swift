@@ -12,7 +12,7 @@ import Foundation
 
 /// One backend of the ledger: every stage's view of it.
 public protocol LedgerStore: IngestLedger, SendingLedger, StatusLedger, DownloadLedger, ReportLedger, BatchMemory,
-    RetryLedger
+    RetryLedger, LedgerRows
 {
     /// Where the ledger is, for messages: a file path or a database URL without its password.
     var location: String { get }
