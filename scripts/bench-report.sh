@@ -4,7 +4,10 @@
 #    GROUP BY on the same ledger (the baseline);
 #  - `soundbatch report --jobs --format csv` against sqlite3's own CSV export of the
 #    same columns (the baseline), with soundbatch's peak memory (goal: flat).
+# Under scripts/with-postgres.sh, the same ledger is copied to PostgreSQL (`ledger copy`,
+# timed) and the totals timed there too, against psql running the same GROUP BY:
 #   scripts/bench-report.sh [ROWS]
+#   SOUNDBATCH_PG_FSYNC=on scripts/with-postgres.sh scripts/bench-report.sh [ROWS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows="${1:-1000000}"
@@ -50,3 +53,19 @@ printf 'totals:  sqlite3 GROUP BY (baseline) %.2f s; soundbatch report %.2f s (%
     "$base_totals" "$ours_totals" "$(echo "$ours_totals / $base_totals" | bc -l)" "$ours_html"
 printf 'export:  sqlite3 -csv (baseline) %.2f s; soundbatch report --jobs --format csv %.2f s (%.2fx); peak memory %.1f MB\n' \
     "$base_export" "$ours_export" "$(echo "$ours_export / $base_export" | bc -l)" "$(echo "$peak_kb / 1024" | bc -l)"
+
+if [ -n "${SOUNDBATCH_TEST_POSTGRES:-}" ]; then
+    database="report_$(date +%s)"
+    psql "$SOUNDBATCH_TEST_POSTGRES" -qc "CREATE DATABASE $database"
+    postgres="${SOUNDBATCH_TEST_POSTGRES%/*}/$database"
+    copy=$(seconds "$bin" ledger copy "$ledger" "$postgres")
+    psql "$postgres" -qc "VACUUM ANALYZE"
+    pg_base=$(seconds psql "$postgres" -Atc "SELECT b.name, COUNT(*), SUM((j.state = 'completed')::int), SUM(j.credit_estimate),
+        SUM(j.conversion_cost), MIN(j.submitted_at), MAX(j.submitted_at) FROM jobs j JOIN batches b ON b.id = j.batch_id GROUP BY b.name")
+    pg_totals=$(seconds "$bin" report --format csv --ledger "$postgres")
+    "$bin" report --format csv --ledger "$postgres" >"$work/totals-postgres.csv"
+    "$bin" report --format csv --ledger "$ledger" >"$work/totals-sqlite.csv"
+    same=$(cmp -s "$work/totals-postgres.csv" "$work/totals-sqlite.csv" && echo "the same as SQLite's" || echo "DIFFERENT from SQLite's")
+    printf 'postgres: ledger copy %.1f s; psql GROUP BY (baseline) %.2f s; soundbatch report %.2f s (%.2fx; goal under 2 s); totals %s\n' \
+        "$copy" "$pg_base" "$pg_totals" "$(echo "$pg_totals / $pg_base" | bc -l)" "$same"
+fi

@@ -7,6 +7,7 @@
 # then $SOUNDBATCH_TEST_PG_CTL start -w).
 #   scripts/with-postgres.sh swift test
 #   scripts/with-postgres.sh --serve   (start it, print the URL, stop it when stdin closes)
+# Tests run it with fsync off, for speed; benchmarks with SOUNDBATCH_PG_FSYNC=on, as a server runs.
 set -euo pipefail
 initdb="$(command -v initdb 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -1 || true)"
 bin="$(dirname "$(readlink -f "${initdb:-/nonexistent}")")"
@@ -35,7 +36,7 @@ cat >>"$folder/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$folder'
-fsync = off
+fsync = ${SOUNDBATCH_PG_FSYNC:-off}
 CONF
 "${as_owner[@]}" "$bin/pg_ctl" -D "$folder/data" -l "$folder/server.log" -w start >/dev/null \
     || { cat "$folder/server.log" >&2; exit 1; }

@@ -72,6 +72,7 @@ public final class PostgresLedger: LedgerStore {
     }
 
     /// `once`: not tried again when the server goes away (a feed, whose rows are read once).
+    @discardableResult
     func transaction<T: Sendable>(
         once: Bool = false, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {

@@ -112,9 +112,11 @@ public struct SandboxTask: Sendable, Codable, Equatable {
     public var createdAt: Date
     /// When its generation ends (nil in state files written before it was kept).
     public var finishesAt: Date?
+    /// Which of the keys given asked for it ("key 1", ...; "any" for another), for benchmarks.
+    public var key: String?
 
     enum CodingKeys: String, CodingKey {
-        case prompt, eta
+        case prompt, eta, key
         case taskID = "task_id"
         case conversionID = "conversion_id"
         case audioLength = "audio_length"
@@ -311,13 +313,15 @@ public actor Sandbox {
                 count("reset-before")
                 return try await reset(channel)
             case .resetAfter:
-                _ = try accept(prompt: prompt, audioLength: audioLength, webhookURL: fields["webhook_url"])
+                _ = try accept(
+                    prompt: prompt, audioLength: audioLength, webhookURL: fields["webhook_url"], key: keyLabel(request))
                 count("reset-after")
                 return try await reset(channel)
             }
         }
         do {
-            let task = try accept(prompt: prompt, audioLength: audioLength, webhookURL: fields["webhook_url"])
+            let task = try accept(
+                prompt: prompt, audioLength: audioLength, webhookURL: fields["webhook_url"], key: keyLabel(request))
             var answer: [String: Any] = [
                 "success": true, "task_id": task.taskID, "conversion_id": task.conversionID,
                 "eta": task.eta, "message": "Successfully published to queue", "sandbox": true
@@ -364,11 +368,16 @@ public actor Sandbox {
         }
     }
 
+    /// The request's key as tests name it: "key 1" for the first of `apiKeys`, else "any".
+    private func keyLabel(_ request: Request) -> String {
+        configuration.apiKeys.firstIndex(of: request.headers[.authorization] ?? "").map { "key \($0 + 1)" } ?? "any"
+    }
+
     /// Counts the request against its key's limit (or everyone's); the seconds until it
     /// would be allowed when it is refused, else nil.
     private func limited(_ request: Request, _ kind: PacedRequests) -> Double? {
         let key = request.headers[.authorization] ?? ""
-        let label = configuration.apiKeys.firstIndex(of: key).map { "key \($0 + 1)" } ?? "any"
+        let label = keyLabel(request)
         let window = configuration.perKey ? key : ""
         let perMinute = kind == .submissions ? configuration.submitsPerMinute : configuration.pollsPerMinute
         var counts = keyCounts[label] ?? KeyCounts(key: label)
@@ -393,7 +402,7 @@ public actor Sandbox {
         throw CancellationError()
     }
 
-    private func accept(prompt: String, audioLength: Int?, webhookURL: String?) throws -> SandboxTask {
+    private func accept(prompt: String, audioLength: Int?, webhookURL: String?, key: String) throws -> SandboxTask {
         let estimate = (Double(audioLength ?? 10) * 0.1 + 1).rounded(toPlaces: 2)
         if let left = creditsLeft {
             guard left >= estimate else { throw OutOfCredits() }
@@ -415,7 +424,7 @@ public actor Sandbox {
             creditEstimate: estimate,
             conversionCost: (estimate * random.double(in: 0.9...1.1)).rounded(toPlaces: 2),
             eta: eta, willFail: random.double(in: 0...1) < configuration.generationFailureRate,
-            createdAt: createdAt, finishesAt: createdAt.addingTimeInterval(seconds))
+            createdAt: createdAt, finishesAt: createdAt.addingTimeInterval(seconds), key: key)
         tasks[task.taskID] = task
         order.append(task.taskID)
         save(task, seconds: seconds)
