@@ -34,9 +34,9 @@ new_ledger() { # name -> prints its URL, fed with the jobs of $2
     echo "$base/$1"
 }
 
-echo "1. pace: $jobs jobs a case, each key limited to $rate/min by the sandbox (--per-key, bucket), 30 ms latency"
-jobs_csv "$jobs" "$work/pace.csv"
+echo "1. pace: $jobs jobs a key in use, each key limited to $rate/min by the sandbox (--per-key, bucket), 30 ms latency"
 for keys in 1 2; do
+    jobs_csv $((jobs * keys)) "$work/pace.csv"
     for runners in 1 2 3; do
         start_sandbox --api-key key-1,key-2 --per-key --rate "$rate/min" --latency 30ms --latency-jitter 30ms
         ledger=$(new_ledger "pace_${keys}_${runners}" "$work/pace.csv")

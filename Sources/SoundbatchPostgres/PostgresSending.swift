@@ -152,8 +152,10 @@ extension PostgresLedger {
         }.sorted { $0.id < $1.id }
     }
 
-    /// Jobs a runner claims at a time: enough for its requests in flight.
-    static let claimSize = 16
+    /// Jobs a runner claims at a time. Few: at a batch's end, the jobs one runner holds wait
+    /// for it while the others are done; and a claim is one statement, cheap beside the
+    /// requests it feeds (`scripts/bench-team.sh`: 1.3 to 1.8 ms of server CPU a job).
+    static let claimSize = 4
 
     static func rowName(_ row: PostgresRow) throws -> String {
         RowName.of(

@@ -22,8 +22,8 @@ struct LedgerCommand: AsyncParsableCommand {
                 PGPASSWORD or ~/.pgpass).
 
                 Examples:
-                  soundbatch ledger copy soundbatch.sqlite postgres://sound@db.example/soundbatch
-                  soundbatch ledger copy postgres://sound@db.example/soundbatch backup.sqlite
+                  soundbatch ledger copy soundbatch.sqlite postgres://sound@db/soundbatch
+                  soundbatch ledger copy postgres://sound@db/soundbatch backup.sqlite
                 """)
 
         @Argument(help: ArgumentHelp("The ledger to copy.", valueName: "from"))

@@ -35,7 +35,8 @@ struct Soundbatch: AsyncParsableCommand {
         commandName: "soundbatch",
         abstract: "Turn a spreadsheet of prompts into sound effects with the MusicGPT Sound Generator API.",
         discussion: """
-            Every row, task ID, estimate and answer is kept in a SQLite ledger, so a run \
+            Every row, task ID, estimate and answer is kept in a ledger (a SQLite file, or a \
+            team's PostgreSQL database), so a run \
             can stop at any moment and carry on later without paying twice.
 
             Exit codes: 0 done; 1 finished but some jobs failed; 2 stopped early but resumable; \

@@ -239,7 +239,14 @@ enum Backend: String, CaseIterable, Sendable {
         for batch in ["a", "B"] {
             let batchID = try await ledger.batchID(named: batch)
             try await ledger.withSending(batch: batch) {
-                for (index, job) in try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 16).enumerated() {
+                // A shared ledger hands out a few jobs at a time: take them all.
+                var jobs: [PendingJob] = []
+                while true {
+                    let more = try await ledger.pendingJobs(batchID: batchID, afterID: jobs.last?.id ?? 0, limit: 16)
+                    if more.isEmpty { break }
+                    jobs += more
+                }
+                for (index, job) in jobs.enumerated() {
                     let at = Self.start.addingTimeInterval(Double(index) * 7 + (batch == "B" ? 86_400 : 0))
                     let attempt = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: at)
                     let outcome: SubmitOutcome =
