@@ -186,19 +186,7 @@ extension PostgresLedger {
                 """
             })
         for try await row in jobs {
-            try body(ReportJob(values: row.map(Self.reportValue)))
-        }
-    }
-
-    /// Numbers stay numbers (two decimals for reals), text stays text, as on SQLite.
-    private static func reportValue(_ cell: PostgresCell) -> ReportValue {
-        guard cell.bytes != nil else { return .none }
-        switch cell.dataType {
-        case .int2, .int4, .int8:
-            return (try? cell.decode(Int64.self)).map { .number(Double($0), decimals: 0) } ?? .none
-        case .float4, .float8, .numeric:
-            return (try? cell.decode(Double.self)).map { .number($0, decimals: 2) } ?? .none
-        default: return (try? cell.decode(String.self)).map { .text($0) } ?? .none
+            try body(ReportJob(values: row.map { ReportValue(LedgerValue($0)) }))
         }
     }
 

@@ -27,16 +27,7 @@ extension PostgresLedger {
                     SELECT \(columns.map { "\"\($0)\"" }.joined(separator: ", ")) FROM \(table.rawValue)
                     WHERE id > \(afterID) ORDER BY id LIMIT \(limit)
                     """)
-        ).map { row in
-            row.map { cell in
-                guard cell.bytes != nil else { return .null }
-                switch cell.dataType {
-                case .int2, .int4, .int8: return (try? cell.decode(Int64.self)).map { .integer($0) } ?? .null
-                case .float4, .float8: return (try? cell.decode(Double.self)).map { .real($0) } ?? .null
-                default: return (try? cell.decode(String.self)).map { .text($0) } ?? .null
-                }
-            }
-        }
+        ).map { row in row.map(LedgerValue.init) }
     }
 
     public func add(_ rows: [[LedgerValue]], to table: LedgerTable, columns: [String]) async throws {
@@ -78,6 +69,21 @@ extension PostgresLedger {
         try await transaction { connection in
             try await connection.query(
                 "TRUNCATE takes, attempts, jobs, ingests, runners, batches RESTART IDENTITY", logger: self.logger)
+        }
+    }
+}
+
+extension LedgerValue {
+    /// A PostgreSQL cell as the ledger holds it: integers, reals and text, as on SQLite.
+    init(_ cell: PostgresCell) {
+        guard cell.bytes != nil else {
+            self = .null
+            return
+        }
+        switch cell.dataType {
+        case .int2, .int4, .int8: self = (try? cell.decode(Int64.self)).map { .integer($0) } ?? .null
+        case .float4, .float8, .numeric: self = (try? cell.decode(Double.self)).map { .real($0) } ?? .null
+        default: self = (try? cell.decode(String.self)).map { .text($0) } ?? .null
         }
     }
 }

@@ -269,17 +269,7 @@ extension SQLiteLedger {
 }
 
 extension ReportJob: FetchableRecord {
-    /// Numbers stay numbers (two decimals for reals), text stays text.
     public init(row: Row) {
-        self.init(
-            values: (0..<row.count).map { index in
-                let value: DatabaseValue = row[index]
-                switch value.storage {
-                case let .int64(number): return .number(Double(number), decimals: 0)
-                case let .double(number): return .number(number, decimals: 2)
-                case let .string(text): return .text(text)
-                default: return .none
-                }
-            })
+        self.init(values: (0..<row.count).map { ReportValue(LedgerValue(row[$0])) })
     }
 }

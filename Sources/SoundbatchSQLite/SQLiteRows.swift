@@ -23,16 +23,7 @@ extension SQLiteLedger {
                     SELECT \(columns.map { "\"\($0)\"" }.joined(separator: ", ")) FROM \(table.rawValue)
                     WHERE id > ? ORDER BY id LIMIT ?
                     """, arguments: [afterID, limit]
-            ).map { row in
-                (0..<row.count).map { index in
-                    switch (row[index] as DatabaseValue).storage {
-                    case let .int64(number): .integer(number)
-                    case let .double(number): .real(number)
-                    case let .string(text): .text(text)
-                    case .null, .blob: .null
-                    }
-                }
-            }
+            ).map { row in (0..<row.count).map { LedgerValue(row[$0]) } }
         }
     }
 
@@ -64,6 +55,18 @@ extension SQLiteLedger {
     public func removeAll() async throws {
         try await write { db in
             for table in LedgerTable.allCases.reversed() { try db.execute(sql: "DELETE FROM \(table.rawValue)") }
+        }
+    }
+}
+
+extension LedgerValue {
+    /// A SQLite value as the ledger holds it (it holds no blobs).
+    init(_ value: DatabaseValue) {
+        switch value.storage {
+        case let .int64(number): self = .integer(number)
+        case let .double(number): self = .real(number)
+        case let .string(text): self = .text(text)
+        case .null, .blob: self = .null
         }
     }
 }

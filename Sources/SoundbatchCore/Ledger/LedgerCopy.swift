@@ -13,6 +13,19 @@ public enum LedgerValue: Sendable, Equatable {
     case text(String)
 }
 
+extension ReportValue {
+    /// As a report shows a ledger's value: numbers stay numbers (two decimals for reals),
+    /// text stays text.
+    public init(_ value: LedgerValue) {
+        switch value {
+        case .null: self = .none
+        case let .integer(number): self = .number(Double(number), decimals: 0)
+        case let .real(number): self = .number(number, decimals: 2)
+        case let .text(text): self = .text(text)
+        }
+    }
+}
+
 /// The rows of a ledger as they are, for moving a ledger from one backend to the other
 /// (`soundbatch ledger copy`): every batch, feed, job, attempt and earlier take, with their
 /// ids, so that what refers to what stays as it was.
