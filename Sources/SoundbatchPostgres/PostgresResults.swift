@@ -100,34 +100,25 @@ extension PostgresLedger {
                     WHERE id = \(jobID) FOR UPDATE
                     """, logger: self.logger
                 ).collect().first,
-                case let (state, remoteStatus, statusMessage, oldAudioURL, oldCost) = try row.decode(
+                case let (state, remoteStatus, statusMessage, audioURL, cost) = try row.decode(
                     (String, String?, String?, String?, Double?).self),
                 let current = JobState(rawValue: state)
             else { throw LedgerError.notPending(jobID: jobID) }
-            let next: JobState =
-                switch remote.phase {
-                case .completed: .completed
-                case .failed: .generationFailed
-                case .running: .submitted
-                }
-            // Only a submitted job moves; a finished one takes no contrary or late news.
-            if current != .submitted && next != current { return (current, false) }
-            let audioURL = remote.audioURL ?? oldAudioURL
-            let cost = remote.conversionCost ?? oldCost
-            let unchanged =
-                next == current && remoteStatus == remote.status && statusMessage == remote.statusMessage
-                && oldAudioURL == audioURL && oldCost == cost
-            if unchanged { return (current, false) }
+            let standing = TaskStanding(
+                state: current, remoteStatus: remoteStatus, statusMessage: statusMessage, audioURL: audioURL,
+                conversionCost: cost)
+            guard let next = standing.updated(by: remote) else { return (current, false) }
             try await connection.query(
                 """
-                UPDATE jobs SET state = \(next.rawValue), remote_status = \(remote.status),
-                    status_msg = \(remote.statusMessage), audio_url = \(audioURL), conversion_cost = \(cost),
-                    completed_at = CASE WHEN \(next != .submitted) AND completed_at IS NULL THEN \(stamp)
+                UPDATE jobs SET state = \(next.state.rawValue), remote_status = \(next.remoteStatus),
+                    status_msg = \(next.statusMessage), audio_url = \(next.audioURL),
+                    conversion_cost = \(next.conversionCost),
+                    completed_at = CASE WHEN \(next.state != .submitted) AND completed_at IS NULL THEN \(stamp)
                                         ELSE completed_at END,
                     updated_at = \(stamp)
                 WHERE id = \(jobID)
                 """, logger: self.logger)
-            return (next, true)
+            return (next.state, true)
         }
     }
 

@@ -242,12 +242,9 @@ extension PostgresLedger {
                     """, logger: logger)
             default:
                 guard ours else { break }
-                var (status, error) = outcome.statusAndError
+                let status = outcome.statusAndError.0
                 let unanswered = outcome.attemptOutcome == .noAnswer
-                if state == .failed && current?.1 == 1 {
-                    // The failure is this request's; an earlier one may still have made a task.
-                    error = (error ?? "refused") + LedgerNote.unansweredBefore
-                }
+                let error = outcome.jobError(becoming: state, inDoubtBefore: current?.1 == 1)
                 try await connection.query(
                     """
                     UPDATE jobs SET state = \(state.rawValue), last_error = \(error), last_http_status = \(status),

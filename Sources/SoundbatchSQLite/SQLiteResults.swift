@@ -82,21 +82,10 @@ extension SQLiteLedger {
                         """, arguments: [jobID]),
                 let current = row["state"] as JobState?
             else { throw LedgerError.notPending(jobID: jobID) }
-            let next: JobState =
-                switch remote.phase {
-                case .completed: .completed
-                case .failed: .generationFailed
-                case .running: .submitted
-                }
-            // Only a submitted job moves; a finished one takes no contrary or late news.
-            if current != .submitted && next != current { return (current, false) }
-            let audioURL = remote.audioURL ?? (row["audio_url"] as String?)
-            let cost = remote.conversionCost ?? (row["conversion_cost"] as Double?)
-            let unchanged =
-                next == current && row["remote_status"] as String? == remote.status
-                && row["status_msg"] as String? == remote.statusMessage && row["audio_url"] as String? == audioURL
-                && row["conversion_cost"] as Double? == cost
-            if unchanged { return (current, false) }
+            let standing = TaskStanding(
+                state: current, remoteStatus: row["remote_status"], statusMessage: row["status_msg"],
+                audioURL: row["audio_url"], conversionCost: row["conversion_cost"])
+            guard let next = standing.updated(by: remote) else { return (current, false) }
             try db.execute(
                 sql: """
                     UPDATE jobs SET state = ?, remote_status = ?, status_msg = ?, audio_url = ?, conversion_cost = ?,
@@ -104,10 +93,10 @@ extension SQLiteLedger {
                     WHERE id = ?
                     """,
                 arguments: [
-                    next, remote.status, remote.statusMessage, audioURL, cost,
-                    next != .submitted, stamp, stamp, jobID
+                    next.state, next.remoteStatus, next.statusMessage, next.audioURL, next.conversionCost,
+                    next.state != .submitted, stamp, stamp, jobID
                 ])
-            return (next, true)
+            return (next.state, true)
         }
     }
 

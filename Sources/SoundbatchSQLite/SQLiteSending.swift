@@ -108,22 +108,22 @@ extension SQLiteLedger {
                         UPDATE attempts SET finished_at = ?, http_status = 200, latency_ms = ?, outcome = ? WHERE id = ?
                         """, arguments: [stamp, latencyMS, outcome.attemptOutcome, attemptID])
             default:
-                var (status, error) = outcome.statusAndError
+                let (status, error) = outcome.statusAndError
                 let unanswered = outcome.attemptOutcome == .noAnswer
                 let inDoubt =
                     try Bool.fetchOne(
                         db, sql: "SELECT request_in_doubt FROM jobs WHERE id = ?",
                         arguments: [jobID]) ?? false
-                if state == .failed && inDoubt {
-                    // The failure is this request's; an earlier one may still have made a task.
-                    error = (error ?? "refused") + LedgerNote.unansweredBefore
-                }
                 try db.execute(
                     sql: """
                         UPDATE jobs SET state = ?, last_error = ?, last_http_status = ?, updated_at = ?,
                             request_in_doubt = request_in_doubt OR ?
                         WHERE id = ?
-                        """, arguments: [state, error, status, stamp, unanswered, jobID])
+                        """,
+                    arguments: [
+                        state, outcome.jobError(becoming: state, inDoubtBefore: inDoubt), status, stamp, unanswered,
+                        jobID
+                    ])
                 try db.execute(
                     sql: """
                         UPDATE attempts SET finished_at = ?, http_status = ?, error = ?, latency_ms = ?, outcome = ?

@@ -267,6 +267,15 @@ extension SubmitOutcome {
         case let .outOfCredits(error): (httpStatus, "not enough credits (HTTP 402): \(error)")
         }
     }
+
+    /// The job's error once this answer moves it to `state`: the answer's own, with a note
+    /// when the job fails for good after an earlier request of it got no answer (that
+    /// request may have made a task, and a charge).
+    public func jobError(becoming state: JobState, inDoubtBefore: Bool) -> String? {
+        let error = statusAndError.1
+        guard state == .failed && inDoubtBefore else { return error }
+        return (error ?? "refused") + LedgerNote.unansweredBefore
+    }
 }
 
 extension StatusOutcome {

@@ -101,3 +101,38 @@ public struct AudioJob: Sendable, Equatable {
         self.downloadedSHA256 = downloadedSHA256
     }
 }
+
+/// What the ledger holds of a job's task, as news of it changes it (`StatusLedger.recordStatus`).
+public struct TaskStanding: Sendable, Equatable {
+    public var state: JobState
+    public var remoteStatus: String?
+    public var statusMessage: String?
+    public var audioURL: String?
+    public var conversionCost: Double?
+
+    public init(
+        state: JobState, remoteStatus: String?, statusMessage: String?, audioURL: String?, conversionCost: Double?
+    ) {
+        self.state = state
+        self.remoteStatus = remoteStatus
+        self.statusMessage = statusMessage
+        self.audioURL = audioURL
+        self.conversionCost = conversionCost
+    }
+
+    /// The standing after `news`, or nil when nothing changes: only a submitted job moves
+    /// (a finished one takes no contrary or late news), and the same news twice changes nothing.
+    public func updated(by news: RemoteStatus) -> TaskStanding? {
+        let next: JobState =
+            switch news.phase {
+            case .completed: .completed
+            case .failed: .generationFailed
+            case .running: .submitted
+            }
+        if state != .submitted && next != state { return nil }
+        let updated = TaskStanding(
+            state: next, remoteStatus: news.status, statusMessage: news.statusMessage,
+            audioURL: news.audioURL ?? audioURL, conversionCost: news.conversionCost ?? conversionCost)
+        return updated == self ? nil : updated
+    }
+}
