@@ -56,9 +56,10 @@ sleep 2
 runner key-a a2; second=$started
 
 sleep 2
-$SOUNDBATCH_TEST_PG_CTL stop -m fast >/dev/null
+# From a folder the postgres user may enter.
+(cd / && $SOUNDBATCH_TEST_PG_CTL stop -m fast >/dev/null)
 sleep 3
-$SOUNDBATCH_TEST_PG_CTL start -w >/dev/null
+(cd / && $SOUNDBATCH_TEST_PG_CTL start -w >/dev/null)
 
 for pid in "$first" "$second" "$third"; do wait "$pid" 2>/dev/null || true; done
 
