@@ -23,11 +23,18 @@ enum ProgressReporter {
         var parts: [String] = []
         var secondsLeft = 0.0
         if let sending = progress.sending {
-            let left = max(sending.total - sending.finished, 0)
-            // At the configured rate, or at the pace achieved when the service holds it lower.
-            let perMinute = min(sending.perMinute ?? rate.perMinute, sending.allowedPerMinute ?? .infinity)
-            secondsLeft = Double(left) * 60 / min(perMinute, rate.perMinute)
-            parts.append("\(sending.finished)/\(sending.total) sent")
+            if let shared = sending.leftInBatch {
+                // Other runners send the batch too: what is left is theirs as much as this
+                // one's, at a pace this one does not know, so no time is guessed.
+                parts.append("\(sending.finished) sent · \(shared) left in the batch")
+                secondsLeft = .nan
+            } else {
+                let left = max(sending.total - sending.finished, 0)
+                // At the configured rate, or at the pace achieved when the service holds it lower.
+                let perMinute = min(sending.perMinute ?? rate.perMinute, sending.allowedPerMinute ?? .infinity)
+                secondsLeft = Double(left) * 60 / min(perMinute, rate.perMinute)
+                parts.append("\(sending.finished)/\(sending.total) sent")
+            }
             if let achieved = sending.perMinute { parts.append(String(format: "%.1f/min", achieved)) }
             if let allowed = sending.allowedPerMinute {
                 parts.append("service allows ~\(Int(allowed.rounded()))/min")
@@ -50,9 +57,11 @@ enum ProgressReporter {
             (progress.sending?.failed ?? 0)
             + (progress.following.map { $0.generationFailed + $0.remoteMissing } ?? 0) + progress.saveFailed
         if failed > 0 { parts.append("\(failed) failed") }
-        parts.append(
-            progress.outageSince.map { "service out since \(Timestamp.timeOfDay($0))" } ?? "~\(clock(secondsLeft)) left"
-        )
+        if let since = progress.outageSince {
+            parts.append("service out since \(Timestamp.timeOfDay(since))")
+        } else if !secondsLeft.isNaN {
+            parts.append("~\(clock(secondsLeft)) left")
+        }
         return parts.joined(separator: " · ")
     }
 

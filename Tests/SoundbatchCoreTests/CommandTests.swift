@@ -238,5 +238,12 @@ import Testing
         progress.outageSince = Date()
         let line = ProgressReporter.describe(progress, rate: rate)
         #expect(line.contains("· service out since "), "\(line)")
+        // Sharing the batch with other runners: what is left in it, and no guess at the time.
+        progress.outageSince = nil
+        progress.sending?.leftInBatch = 37
+        #expect(
+            ProgressReporter.describe(progress, rate: rate)
+                == "4 sent · 37 left in the batch · 4.0/min · service allows ~4/min · 0.00 credits est. · "
+                + "2 generating · 2 done · 2 saved")
     }
 }

@@ -348,8 +348,10 @@ public struct BatchRun: Sendable {
     ) async throws -> (DispatchResult, TrackCounters?) {
         let (accepted, arrival) = AsyncStream.makeStream(of: TrackedJob.self)
         let health = ServiceHealth(limit: settings.dispatch.outageLimit, clock: ContinuousClock(), logger: logger)
+        var dispatch = settings.dispatch
+        dispatch.sharedQueue = ledger.isShared
         let dispatcher = Dispatcher(
-            ledger: ledger, submitter: client, settings: settings.dispatch,
+            ledger: ledger, submitter: client, settings: dispatch,
             clock: ContinuousClock(), stop: stop, logger: logger, health: health,
             sharedPace: try await ledger.sharedPace(forKey: key.fingerprint, .submissions),
             onSubmitted: { arrival.yield($0) })

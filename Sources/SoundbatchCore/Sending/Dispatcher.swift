@@ -23,6 +23,9 @@ public struct DispatchSettings: Sendable {
     /// run stops, its jobs still pending.
     public var outageLimit = Self.defaultOutageLimit
     public static let defaultOutageLimit: Duration = .seconds(15 * 60)
+    /// Other runners send the batch too (a shared ledger): what is left is counted as the
+    /// run goes (`DispatchCounters.leftInBatch`).
+    public var sharedQueue = false
 
     public init() {}
 }
@@ -43,6 +46,8 @@ public struct DispatchCounters: Sendable, Equatable {
     public var lastSentAt: Date?
     /// The pace the service's 429s have pushed the run down to, per minute, while below the rate.
     public var allowedPerMinute: Double?
+    /// On a shared ledger: the batch's jobs still pending, for any runner, at the last claim.
+    public var leftInBatch: Int?
     public var finished: Int { submitted + failed + ambiguous }
 
     /// The pace achieved, per minute, from the first request to the last.
@@ -118,6 +123,10 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
             while !stop.isStopped {
                 if queue.isEmpty {
                     queue = ArraySlice(try await ledger.pendingJobs(batchID: batchID, afterID: cursor, limit: 512))
+                    if settings.sharedQueue {
+                        let left = try await ledger.countPending(batchID: batchID)
+                        counters.withLock { $0.leftInBatch = left }
+                    }
                     guard let last = queue.last else { break }
                     cursor = last.id
                 }
