@@ -197,8 +197,8 @@ public enum PostgresSchema {
     }
 }
 
-/// Runs `body`, turning what postgres-nio throws into `LedgerError`: the server's own words
-/// when it gave some, never the connection's password.
+/// Runs `body` (opening the ledger), turning what postgres-nio throws into
+/// `LedgerError.cannotOpen`: the server's own words when it gave some, never the password.
 func ledgerErrors<T>(location: String, _ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
@@ -206,14 +206,8 @@ func ledgerErrors<T>(location: String, _ body: () async throws -> T) async throw
         throw error
     } catch let error as PostgresTransactionError {
         if let ledger = error.closureError as? LedgerError { throw ledger }
-        throw LedgerError.cannotOpen(path: location, reason: reason(error.closureError ?? error.beginError ?? error))
+        throw LedgerError.cannotOpen(path: location, reason: PostgresLedger.reason(error))
     } catch {
-        throw LedgerError.cannotOpen(path: location, reason: reason(error))
+        throw LedgerError.cannotOpen(path: location, reason: PostgresLedger.reason(error))
     }
-}
-
-private func reason(_ error: any Error) -> String {
-    guard let error = error as? PSQLError else { return "\(error)" }
-    if let message = error.serverInfo?[.message] { return message }
-    return "\(error.code)"
 }

@@ -12,7 +12,7 @@ enum Backend: String, CaseIterable, Sendable {
     /// Runs `body` with a new, empty ledger of this backend: a file in a temporary folder,
     /// or a new database on the test server.
     func withLedger<T: Sendable>(
-        lease: Duration = .seconds(30), _ body: (any LedgerStore, TemporaryFolder) async throws -> T
+        _ body: (any LedgerStore, TemporaryFolder) async throws -> T
     ) async throws -> T {
         let folder = try TemporaryFolder()
         switch self {
@@ -20,7 +20,7 @@ enum Backend: String, CaseIterable, Sendable {
             return try await body(try SQLiteLedger(path: folder.file("ledger.sqlite")), folder)
         case .postgres:
             let url = try await TestPostgres.shared.newDatabase()
-            return try await withPostgresLedger(url, create: true, lease: lease, logger: quietLogger()) {
+            return try await withPostgresLedger(url, create: true, logger: quietLogger()) {
                 try await body($0, folder)
             }
         }
