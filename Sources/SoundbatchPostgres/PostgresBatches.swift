@@ -32,7 +32,8 @@ extension PostgresLedger {
             FROM jobs j WHERE j.batch_id = \(batchID) AND j.state = ANY(\(wanted)) ORDER BY j.id
             """
         ).map { row in
-            RetryCandidate(
+            let row = row.makeRandomAccess()
+            return RetryCandidate(
                 id: try row.get("id"), row: try Self.rowName(row), rowKey: try row.get("row_key"),
                 line: try row.get("source_line"),
                 state: JobState(rawValue: try row.get("state")) ?? .failed,

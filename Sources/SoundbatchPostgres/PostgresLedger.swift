@@ -93,10 +93,14 @@ public final class PostgresLedger: LedgerStore {
     }
 
     /// Runs `body`, again and again while the server is unreachable, up to `outageLimit`.
-    /// A try that takes longer than `patience` is given up (left to end or fail on its own)
-    /// and made again: the pool waits, silently, for a server that is away, and a
-    /// connection cut in the middle of a transaction can leave a call hanging. Every call
-    /// made this way is safe to make twice (see `markSubmitting`).
+    /// A try that takes longer than `patience` is given up (cancelled, not waited for) and
+    /// made again: the pool waits, silently, for a server that is away, and a connection cut
+    /// in the middle of a transaction can leave a call hanging. A try given up may still
+    /// have been committed, so a call made this way must bear being made twice: the state
+    /// changes do (the same answer twice changes nothing; `markSubmitting` twice refuses the
+    /// second, and the job, never sent, is held as ambiguous when its runner stops), an
+    /// attempt's row may be written twice, and a copy's rows refuse to be (and the copy is
+    /// removed, for running again).
     private func patiently<T: Sendable>(
         _ patience: Duration?, _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
@@ -106,15 +110,13 @@ public final class PostgresLedger: LedgerStore {
         while true {
             let why: String
             do {
-                let result: T? =
-                    if let patience { try await Self.within(patience, body) } else { try await body() }
-                if let result {
-                    if unreachableSince.withLock({ $0.take() }) != nil {
-                        logger.notice("the ledger's database at \(location) answers again; carrying on")
-                    }
-                    return result
+                let result = if let patience { try await Self.within(patience, body) } else { try await body() }
+                if unreachableSince.withLock({ $0.take() }) != nil {
+                    logger.notice("the ledger's database at \(location) answers again; carrying on")
                 }
-                why = "no answer for \(Int((patience ?? .zero).seconds)) seconds"
+                return result
+            } catch let late as NoAnswerInTime {
+                why = "no answer for \(Int(late.limit.seconds)) seconds"
             } catch {
                 try Self.throwUnlessUnreachable(error)
                 why = Self.reason(error)
@@ -126,18 +128,18 @@ public final class PostgresLedger: LedgerStore {
         }
     }
 
-    /// `body`'s result, or nil when it has not come within `limit` (`body` is then
-    /// cancelled, and not waited for).
+    /// `body`'s result; `NoAnswerInTime` when it has not come within `limit` (`body` is
+    /// then cancelled, and not waited for).
     private static func within<T: Sendable>(
         _ limit: Duration, _ body: @escaping @Sendable () async throws -> T
-    ) async throws -> T? {
+    ) async throws -> T {
         let race = Race<T>()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 race.start(continuation, body)
                 Task {
                     try? await Task.sleep(for: limit)
-                    race.end(.success(nil))
+                    race.end(.failure(NoAnswerInTime(limit: limit)))
                 }
             }
         } onCancel: {
@@ -230,18 +232,23 @@ public func withPostgresLedger<T: Sendable>(
     }
 }
 
-extension PostgresRow {
+extension PostgresRandomAccessRow {
     /// The value of the column `name`.
     func get<T: PostgresDecodable>(_ name: String, as type: T.Type = T.self) throws -> T {
-        try makeRandomAccess()[name].decode(T.self)
+        try self[name].decode(T.self)
     }
+}
+
+/// A try that did not end within its time.
+private struct NoAnswerInTime: Error {
+    var limit: Duration
 }
 
 /// One try against a deadline: whichever ends first answers, once.
 private final class Race<T: Sendable>: Sendable {
-    private let state = Mutex<(waiting: CheckedContinuation<T?, any Error>?, attempt: Task<Void, Never>?)>((nil, nil))
+    private let state = Mutex<(waiting: CheckedContinuation<T, any Error>?, attempt: Task<Void, Never>?)>((nil, nil))
 
-    func start(_ continuation: CheckedContinuation<T?, any Error>, _ body: @escaping @Sendable () async throws -> T) {
+    func start(_ continuation: CheckedContinuation<T, any Error>, _ body: @escaping @Sendable () async throws -> T) {
         state.withLock { $0.waiting = continuation }
         let attempt = Task {
             do { end(.success(try await body())) } catch { end(.failure(error)) }
@@ -250,14 +257,13 @@ private final class Race<T: Sendable>: Sendable {
     }
 
     /// Answers with `result` unless answered already; a try still going is cancelled.
-    func end(_ result: Result<T?, any Error>) {
+    func end(_ result: Result<T, any Error>) {
         let (waiting, attempt) = state.withLock { state in
             defer { state.waiting = nil }
             return (state.waiting, state.attempt)
         }
         guard let waiting else { return }
-        if case .success(nil) = result { attempt?.cancel() }
-        if case .failure(is CancellationError) = result { attempt?.cancel() }
+        attempt?.cancel()  // ended, or given up: either way, nothing more to wait for
         waiting.resume(with: result)
     }
 }

@@ -16,7 +16,8 @@ extension PostgresLedger {
             batchID: batchID, state: .submitted, condition: "j.task_id IS NOT NULL",
             columns: "j.id, j.task_id, j.submitted_at, j.eta, j.audio_length"
         ).map { row in
-            TrackedJob(
+            let row = row.makeRandomAccess()
+            return TrackedJob(
                 id: try row.get("id"), row: try Self.rowName(row), taskID: try row.get("task_id"),
                 submittedAt: Timestamp.date(try row.get("submitted_at", as: String?.self)) ?? Date(),
                 eta: try row.get("eta"), audioLength: try row.get("audio_length"))
@@ -30,8 +31,9 @@ extension PostgresLedger {
         ).map(Self.audioJob)
     }
 
-    /// Claims the batch's jobs in `state` that match `condition` and are free (`isFree`),
-    /// skipping those another runner is claiming this moment; returns them in id order.
+    /// Claims the batch's jobs in `state` that match `condition` and were left behind
+    /// (`isLeftBehind`: not this runner's already), skipping those another runner is claiming
+    /// this moment; returns them in id order.
     private func claim(
         batchID: Int64, state: JobState, condition: String, columns: String
     ) async throws
@@ -51,7 +53,7 @@ extension PostgresLedger {
             WITH claimed AS (
                 SELECT j.id FROM jobs j
                 WHERE j.batch_id = \(batchID) AND j.state = \(state.rawValue) AND \(unescaped: condition)
-                    AND j.runner_id IS DISTINCT FROM \(me) AND \(unescaped: isFree(me))
+                    AND \(unescaped: isLeftBehind(me))
                 FOR UPDATE SKIP LOCKED),
             taken AS (UPDATE jobs SET runner_id = \(me) FROM claimed WHERE jobs.id = claimed.id RETURNING jobs.id)
             SELECT \(unescaped: columns), \(unescaped: LedgerSQL.rowNameColumns("j"))
@@ -62,7 +64,8 @@ extension PostgresLedger {
     private static let audioJobColumns = "j.id, j.audio_url, j.download_path, j.download_size, j.download_sha256"
 
     private static func audioJob(_ row: PostgresRow) throws -> AudioJob {
-        AudioJob(
+        let row = row.makeRandomAccess()
+        return AudioJob(
             id: try row.get("id"), row: try rowName(row), rowKey: try row.get("row_key"),
             prompt: try row.get("prompt"), hasIDColumnKey: try row.get("keyed_by_content", as: Int.self) == 0,
             audioURL: try row.get("audio_url"), downloadedPath: try row.get("download_path"),

@@ -3,13 +3,20 @@ import PostgresNIO
 import SoundbatchCore
 
 extension PostgresLedger {
-    /// Whether the job `j` is free for this runner to take: held by no runner, by this one,
-    /// or by one whose lease ran out (it died, or lost the server for longer than its lease).
+    /// Whether no live runner holds the job `j`: none does, or the one that did has a lease
+    /// that ran out (it died, or lost the server for longer than its lease).
+    static let heldByNoLiveRunner = """
+        NOT EXISTS (SELECT 1 FROM runners r WHERE r.id = j.runner_id AND r.lease_until > clock_timestamp())
+        """
+
+    /// Whether the job `j` is free for this runner to take: held by it, or by no live runner.
     func isFree(_ me: Int64?) -> String {
-        """
-        (j.runner_id IS NULL OR j.runner_id = \(me ?? -1) OR NOT EXISTS (
-            SELECT 1 FROM runners r WHERE r.id = j.runner_id AND r.lease_until > clock_timestamp()))
-        """
+        "(j.runner_id = \(me ?? -1) OR \(Self.heldByNoLiveRunner))"
+    }
+
+    /// Whether the job `j` was left behind: held by no live runner, nor by this one.
+    func isLeftBehind(_ me: Int64?) -> String {
+        "(j.runner_id IS DISTINCT FROM \(me ?? -1) AND \(Self.heldByNoLiveRunner))"
     }
 
     /// Runs `body` as one of the batch's runners: registered with a lease, renewed every
@@ -86,10 +93,7 @@ extension PostgresLedger {
         return try await transaction { connection in
             try await Self.holdInFlight(
                 connection, logger: self.logger, stamp: stamp,
-                of: """
-                    j.runner_id IS DISTINCT FROM \(self.me ?? -1) AND NOT EXISTS (
-                        SELECT 1 FROM runners r WHERE r.id = j.runner_id AND r.lease_until > clock_timestamp())
-                    """)
+                of: self.isLeftBehind(self.me))
         }
     }
 
@@ -102,8 +106,7 @@ extension PostgresLedger {
             """
             WITH held AS (
                 UPDATE jobs j SET state = \(JobState.ambiguous.rawValue), request_in_doubt = 1,
-                    updated_at = \(stamp), runner_id = NULL,
-                    last_error = 'soundbatch stopped while this request was in flight; the service may have created the task'
+                    updated_at = \(stamp), runner_id = NULL, last_error = \(LedgerNote.interrupted)
                 WHERE j.state = \(JobState.submitting.rawValue) AND \(unescaped: which)
                 RETURNING j.id),
             interrupted AS (
@@ -144,7 +147,8 @@ extension PostgresLedger {
             RETURNING jobs.id, jobs.audio_length, jobs.webhook_url, \(unescaped: LedgerSQL.rowNameColumns())
             """)
         return try rows.map { row in
-            PendingJob(
+            let row = row.makeRandomAccess()
+            return PendingJob(
                 id: try row.get("id"), row: try Self.rowName(row),
                 request: SubmitRequest(
                     prompt: try row.get("prompt"), audioLength: try row.get("audio_length"),
@@ -157,7 +161,7 @@ extension PostgresLedger {
     /// requests it feeds (`scripts/bench-team.sh`: 1.3 to 1.8 ms of server CPU a job).
     static let claimSize = 4
 
-    static func rowName(_ row: PostgresRow) throws -> String {
+    static func rowName(_ row: PostgresRandomAccessRow) throws -> String {
         RowName.of(
             rowKey: try row.get("row_key"), keyedByContent: try row.get("keyed_by_content", as: Int.self) != 0,
             sourceFile: try row.get("source_file"), line: try row.get("source_line"), prompt: try row.get("prompt"))
@@ -185,6 +189,9 @@ extension PostgresLedger {
         return CreditState(estimated: estimated, largest: largest, ambiguous: ambiguous)
     }
 
+    /// Marks only a pending job free for this runner. Made twice (a first try given up that
+    /// had committed after all), the second finds the job submitting and refuses: the job,
+    /// never sent, is held as ambiguous when this runner stops.
     public func markSubmitting(jobID: Int64, webhookURL: String?, now: Date = Date()) async throws -> Int64 {
         let stamp = Timestamp.string(now)
         let me = self.me
@@ -213,6 +220,7 @@ extension PostgresLedger {
     ) async throws {
         let stamp = Timestamp.string(now)
         let latencyMS = Int(latency.seconds * 1000)
+        let (status, error) = outcome.statusAndError
         try await transaction { connection in
             let logger = self.logger
             let current = try await connection.query(
@@ -242,17 +250,15 @@ extension PostgresLedger {
                     """, logger: logger)
             default:
                 guard ours else { break }
-                let status = outcome.statusAndError.0
                 let unanswered = outcome.attemptOutcome == .noAnswer
-                let error = outcome.jobError(becoming: state, inDoubtBefore: current?.1 == 1)
+                let jobError = outcome.jobError(becoming: state, inDoubtBefore: current?.1 == 1)
                 try await connection.query(
                     """
-                    UPDATE jobs SET state = \(state.rawValue), last_error = \(error), last_http_status = \(status),
+                    UPDATE jobs SET state = \(state.rawValue), last_error = \(jobError), last_http_status = \(status),
                         updated_at = \(stamp), request_in_doubt = GREATEST(request_in_doubt, \(unanswered ? 1 : 0))
                     WHERE id = \(jobID)
                     """, logger: logger)
             }
-            let (status, error) = outcome.statusAndError
             try await connection.query(
                 """
                 UPDATE attempts SET finished_at = \(stamp), http_status = \(status), error = \(error),

@@ -13,10 +13,9 @@ extension SQLiteLedger {
                     """, arguments: [AttemptOutcome.interrupted, AttemptKind.submit, JobState.submitting])
             try db.execute(
                 sql: """
-                    UPDATE jobs SET state = ?, request_in_doubt = 1, updated_at = ?,
-                        last_error = 'soundbatch stopped while this request was in flight; the service may have created the task'
+                    UPDATE jobs SET state = ?, request_in_doubt = 1, updated_at = ?, last_error = ?
                     WHERE state = ?
-                    """, arguments: [JobState.ambiguous, stamp, JobState.submitting])
+                    """, arguments: [JobState.ambiguous, stamp, LedgerNote.interrupted, JobState.submitting])
             return db.changesCount
         }
     }
