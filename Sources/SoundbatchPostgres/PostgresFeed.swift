@@ -112,19 +112,20 @@ private final class FeedWriter {
                     if !claimed.contains(found.id) {
                         claimed.insert(found.id...found.id)
                         seen.append(found.id)
-                        row.outcome = outcome(of: row, against: found)
-                        if found.state == .invalid, case .known = row.outcome,
-                            row.problem == nil || !same(row, found)
-                        {
-                            replaced.append((found.id, index))
-                        }
+                        let sameContent =
+                            found.prompt == row.prompt && found.audioLength == row.row.audioLength
+                            && found.webhookURL == row.webhookURL
+                        let replaces: Bool
+                        (row.outcome, replaces) = FeedOutcome.ofKnownRow(
+                            key: row.key, sameContent: sameContent, setAside: found.state == .invalid,
+                            rowIsValid: row.problem == nil)
+                        if replaces { replaced.append((found.id, index)) }
                         break
                     }
                 }
                 // Taken by an earlier row of this file.
                 guard let stem = row.stem else {
-                    row.outcome = .conflict(
-                        "the id \"\(row.key)\" is used by an earlier row of this file; ids must be unique")
+                    row.outcome = .duplicate(id: row.key)
                     break
                 }
                 let next = (Int(row.key.dropFirst(stem.count + 1)) ?? 1) + 1
@@ -150,18 +151,6 @@ private final class FeedWriter {
                 """, logger: logger)
         }
         for row in rows { each(row.row, row.problem, row.outcome) }
-    }
-
-    private func same(_ row: Row, _ found: Existing) -> Bool {
-        found.prompt == row.prompt && found.audioLength == row.row.audioLength && found.webhookURL == row.webhookURL
-    }
-
-    /// What a row whose key is in the ledger already comes to.
-    private func outcome(of row: Row, against found: Existing) -> FeedOutcome {
-        if same(row, found) || found.state == .invalid { return .known }
-        return .conflict(
-            "the id \"\(row.key)\" is already in the ledger with a different prompt, audio_length or webhook_url; "
-                + "give the changed row a new id, or feed it into another batch with --batch")
     }
 
     /// The jobs of the batch under these keys.

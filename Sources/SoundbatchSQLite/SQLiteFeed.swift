@@ -204,9 +204,7 @@ final class JobWriter {
         let firstKey = UnsafeBufferPointer(rebasing: text[row.key])
         guard let stemCount = row.contentStemCount else {
             return try record(row, key: firstKey, text: text)
-                ?? .conflict(
-                    "the id \"\(String(decoding: firstKey, as: UTF8.self))\" is used by an earlier row of this file; ids must be unique"
-                )
+                ?? .duplicate(id: String(decoding: firstKey, as: UTF8.self))
         }
         // No id column: the content names the row, and identical rows are told apart
         // by their order among themselves.
@@ -273,14 +271,10 @@ final class JobWriter {
             found = try claim(key: key, row, text: text)
         }
         guard let existing = found else { return nil }
-        if existing.sameContent && existing.state != .invalid { return .known }
-
-        // A row set aside, or changed: the rare path, where strings are made.
-        let keyText = String(decoding: key, as: UTF8.self)
-        let prompt = String(text, row.prompt)
-        let webhookURL = row.webhookURL.map { String(text, $0) }
-        let sameContent = existing.sameContent
-        if existing.state == .invalid && (!sameContent || row.problem == nil) {
+        let (outcome, replaces) = Outcome.ofKnownRow(
+            key: String(decoding: key, as: UTF8.self), sameContent: existing.sameContent,
+            setAside: existing.state == .invalid, rowIsValid: row.problem == nil)
+        if replaces {
             // A row set aside as invalid was never sent: take the corrected one in its place.
             try db.execute(
                 sql: """
@@ -289,16 +283,11 @@ final class JobWriter {
                     WHERE id = ?
                     """,
                 arguments: [
-                    row.line, prompt, row.audioLength, webhookURL, row.metadata.map { String(text, $0) },
-                    row.state.rawValue, row.problem.map { String(text, $0) }, stamp, existing.id
+                    row.line, String(text, row.prompt), row.audioLength, row.webhookURL.map { String(text, $0) },
+                    row.metadata.map { String(text, $0) }, row.state.rawValue, row.problem.map { String(text, $0) },
+                    stamp, existing.id
                 ])
-            return .known
         }
-        if !sameContent {
-            return .conflict(
-                "the id \"\(keyText)\" is already in the ledger with a different prompt, audio_length or webhook_url; "
-                    + "give the changed row a new id, or feed it into another batch with --batch")
-        }
-        return .known
+        return outcome
     }
 }
