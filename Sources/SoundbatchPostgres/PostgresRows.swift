@@ -24,7 +24,7 @@ extension PostgresLedger {
         try await report(
             PostgresQuery(
                 unsafeSQL: """
-                    SELECT \(columns.map { "\"\($0)\"" }.joined(separator: ", ")) FROM \(table.rawValue)
+                    SELECT \(LedgerSQL.columnList(columns)) FROM \(table.rawValue)
                     WHERE id > \(afterID) ORDER BY id LIMIT \(limit)
                     """)
         ).map { row in row.map(LedgerValue.init) }
@@ -49,7 +49,7 @@ extension PostgresLedger {
         try await self.rows(
             PostgresQuery(
                 unsafeSQL: """
-                    INSERT INTO \(table.rawValue) (\(columns.map { "\"\($0)\"" }.joined(separator: ", ")))
+                    INSERT INTO \(table.rawValue) (\(LedgerSQL.columnList(columns)))
                     VALUES \(values.joined(separator: ", "))
                     """, binds: binds))
     }

@@ -20,7 +20,7 @@ extension SQLiteLedger {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT \(columns.map { "\"\($0)\"" }.joined(separator: ", ")) FROM \(table.rawValue)
+                    SELECT \(LedgerSQL.columnList(columns)) FROM \(table.rawValue)
                     WHERE id > ? ORDER BY id LIMIT ?
                     """, arguments: [afterID, limit]
             ).map { row in (0..<row.count).map { LedgerValue(row[$0]) } }
@@ -31,7 +31,7 @@ extension SQLiteLedger {
         try await write { db in
             let statement = try db.makeStatement(
                 sql: """
-                    INSERT INTO \(table.rawValue) (\(columns.map { "\"\($0)\"" }.joined(separator: ", ")))
+                    INSERT INTO \(table.rawValue) (\(LedgerSQL.columnList(columns)))
                     VALUES (\(databaseQuestionMarks(count: columns.count)))
                     """)
             for row in rows {

@@ -13,6 +13,11 @@ public enum LedgerSQL {
         END
         """
 
+    /// Column names, quoted, for a SELECT or INSERT of them (`ledger copy`).
+    public static func columnList(_ columns: [String]) -> String {
+        columns.map { "\"\($0)\"" }.joined(separator: ", ")
+    }
+
     /// What a job's `RowName` is made of, from `jobs` as `table` names it in the query.
     public static func rowNameColumns(_ table: String = "jobs") -> String {
         """
