@@ -26,7 +26,6 @@ postmaster=$(head -1 "$data/postmaster.pid")
 ticks=$(getconf CLK_TCK)
 # CPU seconds of the server's finished backends (they are the postmaster's children).
 server_cpu() { awk -v t="$ticks" '{ print ($16 + $17) / t }' "/proc/$postmaster/stat"; }
-fetch() { python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('$url$1').read().decode())"; }
 
 new_ledger() { # name -> prints its URL, fed with the jobs of $2
     psql "$SOUNDBATCH_TEST_POSTGRES" -qc "CREATE DATABASE $1"
@@ -49,8 +48,8 @@ for keys in 1 2; do
         done
         for pid in "${pids[@]}"; do wait "$pid" || true; done
         used=$(( runners < keys ? runners : keys ))
-        fetch /_sandbox/tasks >"$work/tasks.json"
-        fetch /_sandbox/keys >"$work/keys.json"
+        sandbox_get /_sandbox/tasks >"$work/tasks.json"
+        sandbox_get /_sandbox/keys >"$work/keys.json"
         stop_sandbox
         python3 - "$work" "$keys" "$runners" "$used" "$rate" <<'PY'
 import json, sys

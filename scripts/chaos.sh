@@ -31,14 +31,7 @@ source scripts/lib.sh
 start_sandbox --rate 1200/min --latency 40ms --latency-jitter 120ms \
     --failure-rate 0.1 --seed "$seed" --outage-after 4s --down-for 3s --error-pages-for 2s
 
-python3 - "$jobs" "$work/chaos.csv" <<'PY'
-import sys
-n, path = int(sys.argv[1]), sys.argv[2]
-with open(path, "w") as out:
-    out.write("id,prompt\n")
-    for i in range(n):
-        out.write(f"c{i},chaos prompt number {i}\n")
-PY
+jobs_csv "$jobs" "$work/chaos.csv"
 "$BIN" run "$work/chaos.csv" --batch chaos --dry-run --quiet --ledger "$ledger"
 
 send=(--batch chaos --base-url "$url" --rate 1200/min --concurrency 6 --timeout 2 --quiet --ledger "$ledger")
@@ -76,7 +69,7 @@ for _ in $(seq 20); do
     fi
 done
 
-python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('$url/_sandbox/tasks').read().decode())" >"$work/tasks.json"
+sandbox_get /_sandbox/tasks >"$work/tasks.json"
 # A job "in doubt" failed after a request that got no answer (a reset, or a kill
 # mid-request): the service may hold a task whose ID never reached soundbatch, and the
 # ledger must say so in the job's own fact, request_in_doubt.

@@ -1,4 +1,4 @@
-# Shared by the scripts: a free port, the sandbox started and stopped, a CSV of jobs.
+# Shared by the scripts: a free port, the sandbox started, asked and stopped, a CSV of jobs.
 # Sourced; start_sandbox needs $bin (the soundbatch executable) and $work (a folder).
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -16,6 +16,10 @@ start_sandbox() { # sandbox args... -> sets sandbox_pid and url
 }
 
 stop_sandbox() { kill "$sandbox_pid"; wait "$sandbox_pid" 2>/dev/null || true; }
+
+sandbox_get() { # path: what the sandbox answers at it (/_sandbox/tasks, /_sandbox/keys)
+    python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('$url$1').read().decode())"
+}
 
 jobs_csv() { # count path: an id and a distinct prompt a row
     python3 - "$1" "$2" <<'PY'

@@ -78,8 +78,8 @@ for _ in $(seq 20); do
     fi
 done
 
-python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('$url/_sandbox/tasks').read().decode())" >"$work/tasks.json"
-python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('$url/_sandbox/keys').read().decode())" >"$work/keys.json"
+sandbox_get /_sandbox/tasks >"$work/tasks.json"
+sandbox_get /_sandbox/keys >"$work/keys.json"
 psql "$SOUNDBATCH_LEDGER" -Atc \
     "SELECT COALESCE(json_agg(json_build_object('prompt', prompt, 'state', state, 'task_id', task_id,
             'in_doubt', request_in_doubt)), '[]') FROM jobs" >"$work/jobs.json"
