@@ -267,7 +267,7 @@ import Testing
         await #expect(throws: IngestError.self) { try await feed(subset + "\nr300,sound 300\n") }
         // Fed again without its first hundred rows.
         #expect(try await feed(subset).knownJobs == 500)
-        let seen = try await ledger().database.read {
+        let seen = try ledger().database.read {
             try Row.fetchAll($0, sql: "SELECT seen_ingest_id, COUNT(*) AS n FROM jobs GROUP BY seen_ingest_id")
         }
         #expect(seen.map { [$0["seen_ingest_id"] as Int, $0["n"] as Int] } == [[1, 100], [2, 500]])
@@ -465,7 +465,7 @@ import Testing
             let ledger = try SQLiteLedger(path: folder.file("r\(round).sqlite"))
             let summary = try await ledger.ingest(CSVReader(path: path), batch: "r", skipInvalid: false)
             #expect(summary.newJobs == count)
-            let stored = try await ledger.database.read { db in
+            let stored = try ledger.database.read { db in
                 try Row.fetchAll(db, sql: "SELECT row_key, prompt, audio_length, metadata FROM jobs ORDER BY id")
             }
             for (row, written) in zip(stored, rows.dropFirst()) {
@@ -500,7 +500,7 @@ import Testing
             let new = Set(keys).subtracting(held)
             #expect(summary.newJobs == new.count && summary.knownJobs == keys.count - new.count, "round \(round)")
             held.formUnion(keys)
-            let stored = try await ledger.database.read { db in
+            let stored = try ledger.database.read { db in
                 try Row.fetchAll(db, sql: "SELECT row_key, prompt FROM jobs")
             }
             #expect(Set(stored.map { $0["row_key"] as String }) == held, "round \(round)")

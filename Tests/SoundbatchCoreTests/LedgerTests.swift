@@ -128,7 +128,7 @@ import Testing
         #expect(unchargedBefore == 4 && total.unchargedJobs == 4)  // submitted, submitting, ambiguous, d
         #expect(total.unchargedEstimate == 2.5)
 
-        let facts = try await ledger.database.read { db in
+        let facts = try ledger.database.read { db in
             try Row.fetchAll(db, sql: "SELECT row_key, keyed_by_content, request_in_doubt FROM jobs ORDER BY id")
         }
         #expect(facts.map { $0["keyed_by_content"] as Bool } == [true, false, false, false, false, false, false, false])
