@@ -6,7 +6,8 @@
 # part of the page has something to show.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${1:-bench-data/screens}"
+mkdir -p "${1:-bench-data/screens}"
+out="$(cd "${1:-bench-data/screens}" && pwd)"  # absolute: Chromium is given a file:// URL
 work="$out/work"
 rm -rf "$work"; mkdir -p "$work"
 browser="$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)"
@@ -24,6 +25,7 @@ trap stop_sandbox EXIT
 
 for width in 1280 390; do
     "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size="$width,1800" \
-        --screenshot="$out/report-$width.png" "file://$PWD/$out/report.html" >/dev/null 2>&1
+        --screenshot="$out/report-$width.png" "file://$out/report.html" >/dev/null 2>&1
+    [ -s "$out/report-$width.png" ] || { echo "Chromium made no $out/report-$width.png" >&2; exit 1; }
     echo "$out/report-$width.png"
 done
