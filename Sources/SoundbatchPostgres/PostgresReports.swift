@@ -190,6 +190,17 @@ extension PostgresLedger {
         }
     }
 
+    public func pendingForecast(batchID: Int64) async throws -> PendingForecast {
+        // The partial indexes of pending jobs and of tasks find both without reading the rest.
+        let row = try await rows(
+            """
+            SELECT (SELECT COUNT(*) FROM jobs WHERE batch_id = \(batchID) AND state = 'pending'),
+                   (SELECT AVG(credit_estimate)::float8 FROM jobs WHERE task_id IS NOT NULL AND batch_id = \(batchID))
+            """)[0]
+        let (pending, average) = try row.decode((Int, Double?).self)
+        return PendingForecast(pending: pending, averageEstimate: average)
+    }
+
     public func status(batch: String? = nil) async throws -> [BatchStatus] {
         if let batch { _ = try await batchID(named: batch) }
         let rows = try await report(

@@ -202,6 +202,23 @@ extension SQLiteLedger {
 }
 
 extension SQLiteLedger {
+    public func pendingForecast(batchID: Int64) async throws -> PendingForecast {
+        try await read { db in
+            // Only a job the service accepted has an estimate, and a task: the index of tasks
+            // finds those without reading the rest of the batch.
+            let average = try Double.fetchOne(
+                db,
+                sql: """
+                    SELECT AVG(credit_estimate) FROM jobs INDEXED BY jobs_by_task
+                    WHERE task_id IS NOT NULL AND batch_id = ?
+                    """, arguments: [batchID])
+            let pending = try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM jobs WHERE batch_id = ? AND state = ?",
+                arguments: [batchID, JobState.pending])
+            return PendingForecast(pending: pending ?? 0, averageEstimate: average)
+        }
+    }
+
     /// Counts per state and credit totals, per batch, in name order; `batch` narrows it to one.
     public func status(batch: String? = nil) throws -> [BatchStatus] {
         try readNow { db in

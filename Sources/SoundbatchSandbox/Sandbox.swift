@@ -21,10 +21,13 @@ public struct SandboxConfiguration: Sendable {
     public var retryAfter = RetryAfterStyle.seconds
     /// How the limits are enforced.
     public var limiter = LimiterShape.bucket
-    /// Each request's round trip, plus up to `latencyJitter` more: half of it before the
-    /// request reaches the service (and its rate limit), half on the answer's way back.
+    /// The service's own time on each request, plus up to `latencyJitter` more: spent after
+    /// its rate limit has counted the request, as a real service's processing is.
     public var latency: Duration = .zero
     public var latencyJitter: Duration = .zero
+    /// The network's delay before a request reaches the service and its rate limit: up to
+    /// this much, at random, so that arrival times spread as they do over a long link.
+    public var networkJitter: Duration = .zero
     /// The share of submissions that fail, spread over the kinds in `failureKinds`.
     public var failureRate = 0.0
     public var failureKinds = FailureKind.allCases
@@ -573,12 +576,14 @@ public actor Sandbox {
 
     // MARK: Helpers
 
-    /// Answers after a round trip's time: half on the request's way in, half on the answer's way out.
+    /// Answers as a service far away does: the request reaches the service (and its limits)
+    /// after the network's jitter, and the answer leaves after the service's own time.
     private func travelling(_ answer: () async throws -> Response) async throws -> Response {
-        let trip = configuration.latency + configuration.latencyJitter * random.double(in: 0...1)
-        try await Task.sleep(for: trip / 2)
+        let network = configuration.networkJitter * random.double(in: 0...1)
+        if network > .zero { try await Task.sleep(for: network) }
         let response = try await answer()
-        try await Task.sleep(for: trip / 2)
+        let work = configuration.latency + configuration.latencyJitter * random.double(in: 0...1)
+        if work > .zero { try await Task.sleep(for: work) }
         return response
     }
 

@@ -6,63 +6,77 @@ import Synchronization
 /// One live line on a terminal, a plain line every ten seconds otherwise.
 enum ProgressReporter {
     /// Draws the progress line until cancelled, then clears it.
-    static let display: ProgressDisplay = { rate, counters in
+    static let display: ProgressDisplay = { counters in
         let onTerminal = isatty(STDERR_FILENO) == 1
         while !Task.isCancelled {
             try? await Task.sleep(for: onTerminal ? .milliseconds(500) : .seconds(10))
             if Task.isCancelled { break }
-            let line = describe(counters(), rate: rate)
-            if onTerminal { LiveLine.shared.show(line) } else { printError(line) }
+            let parts = describe(counters(), now: Date())
+            if onTerminal {
+                LiveLine.shared.show(fit(parts, width: terminalWidth(STDERR_FILENO) - 1))
+            } else {
+                printError(fit(parts, width: .max))
+            }
         }
         if onTerminal { LiveLine.shared.clear() }
     }
 
-    /// One line for the whole run: what is sent, generating, done, saved and failed, and
-    /// the time left (sending still to do, then the generation the last tasks still need).
-    static func describe(_ progress: RunProgress, rate: Rate) -> String {
-        var parts: [String] = []
-        var secondsLeft = 0.0
+    /// A piece of the line, and how long it stays when the line is too wide: the lower
+    /// `keep`, the sooner it goes.
+    struct Part: Equatable {
+        var text: String
+        var keep: Int
+    }
+
+    /// The whole run in pieces: what is sent, generating, done, saved and failed, and the
+    /// time left (`RunProgress.likelyEnd`, counting down between news).
+    static func describe(_ progress: RunProgress, now: Date) -> [Part] {
+        var parts: [Part] = []
         if let sending = progress.sending {
             if let shared = sending.leftInBatch {
-                // Other runners send the batch too: what is left is theirs as much as this
-                // one's, at a pace this one does not know, so no time is guessed.
-                parts.append("\(sending.finished) sent · \(shared) left in the batch")
-                secondsLeft = .nan
+                // Other runners send the batch too: no time is guessed (see `likelyEnd`).
+                parts.append(Part(text: "\(sending.finished) sent · \(shared) left in the batch", keep: 8))
             } else {
-                let left = max(sending.total - sending.finished, 0)
-                // At the configured rate, or at the pace achieved when the service holds it lower.
-                let perMinute = min(sending.perMinute ?? rate.perMinute, sending.allowedPerMinute ?? .infinity)
-                secondsLeft = Double(left) * 60 / min(perMinute, rate.perMinute)
-                parts.append("\(sending.finished)/\(sending.total) sent")
+                parts.append(Part(text: "\(sending.finished)/\(sending.total) sent", keep: 8))
             }
-            if let achieved = sending.perMinute { parts.append(String(format: "%.1f/min", achieved)) }
+            if let achieved = sending.perMinute { parts.append(Part(text: String(format: "%.1f/min", achieved), keep: 2)) }
             if let allowed = sending.allowedPerMinute {
-                parts.append("service allows ~\(Int(allowed.rounded()))/min")
+                parts.append(Part(text: "service allows ~\(Int(allowed.rounded()))/min", keep: 5))
             }
-            parts.append(String(format: "%.2f credits est.", sending.creditsEstimated))
-            if sending.rateLimited > 0 { parts.append("429s \(sending.rateLimited)") }
-            if sending.retries > 0 { parts.append("retries \(sending.retries)") }
+            parts.append(Part(text: String(format: "%.2f credits est.", sending.creditsEstimated), keep: 0))
+            if sending.rateLimited > 0 { parts.append(Part(text: "429s \(sending.rateLimited)", keep: 3)) }
+            if sending.retries > 0 { parts.append(Part(text: "retries \(sending.retries)", keep: 1)) }
         }
         if let following = progress.following {
             let finished = following.completed + following.generationFailed + following.remoteMissing
             let generating = max(following.followed - finished - following.timedOut, 0)
-            parts += ["\(generating) generating", "\(following.completed) done"]
-            if generating > 0 {
-                let typical = following.completed > 0 ? following.generationSeconds / Double(following.completed) : 10
-                secondsLeft += typical
-            }
+            parts.append(Part(text: "\(generating) generating", keep: 4))
+            parts.append(Part(text: "\(following.completed) done", keep: 6))
         }
-        if progress.saved + progress.saveFailed > 0 { parts.append("\(progress.saved) saved") }
+        if progress.saved + progress.saveFailed > 0 { parts.append(Part(text: "\(progress.saved) saved", keep: 6)) }
         let failed =
             (progress.sending?.failed ?? 0)
             + (progress.following.map { $0.generationFailed + $0.remoteMissing } ?? 0) + progress.saveFailed
-        if failed > 0 { parts.append("\(failed) failed") }
+        if failed > 0 { parts.append(Part(text: "\(failed) failed", keep: 7)) }
         if let since = progress.outageSince {
-            parts.append("service out since \(Timestamp.timeOfDay(since))")
-        } else if !secondsLeft.isNaN {
-            parts.append("~\(clock(secondsLeft)) left")
+            parts.append(Part(text: "service out since \(Timestamp.timeOfDay(since))", keep: 9))
+        } else if let end = progress.likelyEnd {
+            let seconds = end.timeIntervalSince(now)
+            parts.append(Part(text: seconds >= 0.5 ? "~\(clock(seconds)) left" : "finishing", keep: 9))
         }
-        return parts.joined(separator: " · ")
+        return parts
+    }
+
+    /// The parts that fit in `width` columns, in their order: the least useful go first.
+    static func fit(_ parts: [Part], width: Int) -> String {
+        var kept = parts
+        func line() -> String { kept.map(\.text).joined(separator: " · ") }
+        while line().count > width, kept.count > 1,
+            let least = kept.indices.min(by: { kept[$0].keep < kept[$1].keep })
+        {
+            kept.remove(at: least)
+        }
+        return line()
     }
 
     static func clock(_ seconds: Double) -> String {

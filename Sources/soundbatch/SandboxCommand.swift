@@ -16,7 +16,7 @@ struct SandboxCommand: AsyncParsableCommand {
 
             Examples:
               soundbatch sandbox --port 8080
-              soundbatch sandbox --limiter strict --retry-after none --latency-jitter 400ms
+              soundbatch sandbox --limiter strict --retry-after none --latency 300ms --network-jitter 200ms
               soundbatch sandbox --generation-time 5s --eta true --failure-rate 0.05
               soundbatch sandbox --api-key key-a,key-b --per-key
             """)
@@ -42,12 +42,18 @@ struct SandboxCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Each round trip, such as 300ms: half before a request reaches the service and its limits, half after.",
+            "The service's time on each request, such as 300ms, after its limits have counted it.",
             valueName: "duration"))
     var latency: DurationArgument = DurationArgument(.zero)
 
-    @Option(help: ArgumentHelp("Up to this much more, at random, for each round trip.", valueName: "duration"))
+    @Option(help: ArgumentHelp("Up to this much more service time, at random, for each request.", valueName: "duration"))
     var latencyJitter: DurationArgument = DurationArgument(.zero)
+
+    @Option(
+        help: ArgumentHelp(
+            "Up to this much network delay, at random, before a request reaches the limits: arrival times "
+                + "spread as over a long link.", valueName: "duration"))
+    var networkJitter: DurationArgument = DurationArgument(.zero)
 
     @Option(
         help: ArgumentHelp(
@@ -138,6 +144,7 @@ struct SandboxCommand: AsyncParsableCommand {
         configuration.generationFailureRate = generationFailureRate
         configuration.latency = latency.duration
         configuration.latencyJitter = latencyJitter.duration
+        configuration.networkJitter = networkJitter.duration
         guard (0...1).contains(failureRate) else { throw ValidationError("--failure-rate must be from 0 to 1.") }
         configuration.failureRate = failureRate
         configuration.outage = outageAfter.map {

@@ -47,7 +47,7 @@ struct Status: AsyncParsableCommand {
                 "\($0.rawValue) \(grouped(batch.count($0)))"
             }
             if !counts.isEmpty { print("  " + counts.joined(separator: ", ")) }
-            if let forecast = Self.forecast(batch) { print("  " + forecast) }
+            if let forecast = Self.forecast(batch.pendingForecast) { print("  " + forecast) }
             for failure in batch.failures.prefix(5) {
                 let state = JobState(rawValue: failure.state)?.words ?? failure.state
                 print("  \(failure.jobs) \(state): \(failure.reason.isEmpty ? "no reason recorded" : failure.reason)")
@@ -80,15 +80,15 @@ struct Status: AsyncParsableCommand {
     }
 
     /// What the pending jobs are forecast to cost, when any are pending.
-    static func forecast(_ batch: BatchStatus) -> String? {
-        let pending = batch.count(.pending)
+    static func forecast(_ forecast: PendingForecast) -> String? {
+        let pending = forecast.pending
         guard pending > 0 else { return nil }
-        guard let forecast = batch.pendingForecast else {
+        guard let credits = forecast.credits, let average = forecast.averageEstimate else {
             return "\(grouped(pending)) pending: their cost is unknown until the service's first answer"
         }
         return String(
             format: "%@ pending: about %.2f credits, at the average estimate so far (%.2f a job)", grouped(pending),
-            forecast, forecast / Double(pending))
+            credits, average)
     }
 
     /// The settings in force, in lines short enough for a terminal: where, how fast, and

@@ -218,32 +218,61 @@ import Testing
         sending.sent = 4
         sending.firstSentAt = Date(timeIntervalSince1970: 1_790_000_000)
         sending.lastSentAt = sending.firstSentAt!.addingTimeInterval(45)
-        let rate = Rate("60/min")!
-        var progress = RunProgress(sending: sending)
-        #expect(
-            ProgressReporter.describe(progress, rate: rate)
-                == "4/10 sent · 4.0/min · 0.00 credits est. · ~1m30s left")
+        let now = sending.lastSentAt!.addingTimeInterval(5)
+        var progress = RunProgress(sending: sending, likelyEnd: now.addingTimeInterval(90))
+        func line(width: Int = .max) -> String {
+            ProgressReporter.fit(ProgressReporter.describe(progress, now: now), width: width)
+        }
+        #expect(line() == "4/10 sent · 4.0/min · 0.00 credits est. · ~1m30s left")
         var following = TrackCounters()
         following.followed = 4
         following.completed = 2
-        following.generationSeconds = 50
         progress.following = following
         progress.saved = 2
-        #expect(
-            ProgressReporter.describe(progress, rate: rate)
-                == "4/10 sent · 4.0/min · 0.00 credits est. · 2 generating · 2 done · 2 saved · ~1m55s left")
+        progress.likelyEnd = now.addingTimeInterval(115)
+        #expect(line() == "4/10 sent · 4.0/min · 0.00 credits est. · 2 generating · 2 done · 2 saved · ~1m55s left")
         progress.sending?.allowedPerMinute = 3.6
-        #expect(
-            ProgressReporter.describe(progress, rate: rate).hasPrefix("4/10 sent · 4.0/min · service allows ~4/min ·"))
+        #expect(line().hasPrefix("4/10 sent · 4.0/min · service allows ~4/min ·"))
+        // Past the likely end with work left: no negative time.
+        progress.likelyEnd = now.addingTimeInterval(-3)
+        #expect(line().hasSuffix("· finishing"))
         progress.outageSince = Date()
-        let line = ProgressReporter.describe(progress, rate: rate)
-        #expect(line.contains("· service out since "), "\(line)")
+        #expect(line().contains("· service out since "), "\(line())")
         // Sharing the batch with other runners: what is left in it, and no guess at the time.
         progress.outageSince = nil
+        progress.likelyEnd = nil
         progress.sending?.leftInBatch = 37
         #expect(
-            ProgressReporter.describe(progress, rate: rate)
-                == "4 sent · 37 left in the batch · 4.0/min · service allows ~4/min · 0.00 credits est. · "
+            line() == "4 sent · 37 left in the batch · 4.0/min · service allows ~4/min · 0.00 credits est. · "
                 + "2 generating · 2 done · 2 saved")
+    }
+
+    @Test func aLineTooWideLosesItsLeastUsefulPartsAndKeepsTheTimeLeft() {
+        var sending = DispatchCounters()
+        sending.total = 12
+        sending.submitted = 11
+        sending.failed = 1
+        sending.rateLimited = 3
+        sending.retries = 2
+        sending.sent = 14
+        sending.firstSentAt = Date(timeIntervalSince1970: 1_790_000_000)
+        sending.lastSentAt = sending.firstSentAt!.addingTimeInterval(13)
+        sending.creditsEstimated = 22.5
+        var following = TrackCounters()
+        following.followed = 11
+        following.completed = 6
+        let now = sending.lastSentAt!
+        let progress = RunProgress(
+            sending: sending, following: following, saved: 6, likelyEnd: now.addingTimeInterval(25))
+        let parts = ProgressReporter.describe(progress, now: now)
+        let whole = ProgressReporter.fit(parts, width: .max)
+        #expect(
+            whole == "12/12 sent · 60.0/min · 22.50 credits est. · 429s 3 · retries 2 · 5 generating · 6 done · "
+                + "6 saved · 1 failed · ~25s left")
+        #expect(
+            ProgressReporter.fit(parts, width: 80)
+                == "12/12 sent · 429s 3 · 5 generating · 6 done · 6 saved · 1 failed · ~25s left")
+        #expect(ProgressReporter.fit(parts, width: 40) == "12/12 sent · 1 failed · ~25s left")
+        #expect(ProgressReporter.fit(parts, width: 10) == "~25s left")
     }
 }

@@ -62,7 +62,7 @@ import Testing
             a,"Rain, heavy",30,https://example.com/hook,"night, storm",1
             b,  Door slam  ,,,"say ""hi""",
             """#)
-        #expect(summary == IngestSummary(batch: "jobs", rows: 2, newJobs: 2, knownJobs: 0, invalidJobs: 0))
+        #expect(summary == IngestSummary(batch: "jobs", rows: 2, newJobs: 2, knownJobs: 0, invalidJobs: 0, newBatch: true))
         let rows = try jobs()
         #expect(rows.count == 2)
         #expect(rows[0]["row_key"] == "a")

@@ -46,8 +46,13 @@ enum Backend: String, CaseIterable, Sendable {
         try await backend.withLedger { ledger, folder in
             let first = try await feed(ledger, folder, "id,prompt,scene\na,door,hall\nb,rain,yard\n")
             #expect(first.newJobs == 2 && first.knownJobs == 0)
+            #expect(first.forecast == PendingForecast(pending: 2, averageEstimate: nil))
             let again = try await feed(ledger, folder, "id,prompt,scene\na,door,hall\nb,rain,yard\nc,wind,\n")
             #expect(again.newJobs == 1 && again.knownJobs == 2)
+            // A batch fed before: the feed cannot tell its pending jobs alone; the ledger can.
+            #expect(again.forecast == nil)
+            let batchID = try await ledger.batchID(named: "b")
+            #expect(try await ledger.pendingForecast(batchID: batchID) == PendingForecast(pending: 3, averageEstimate: nil))
             // A changed prompt under a known id, a duplicate id, a broken row: nothing is kept.
             for text in [
                 "id,prompt\na,a different door\nd,new\n", "id,prompt\nd,one\nd,two\n", "id,prompt\nd,x\ne,\n"
@@ -103,6 +108,10 @@ enum Backend: String, CaseIterable, Sendable {
             #expect(try await states(ledger) == ["submitted": 1, "pending": 1, "ambiguous": 1])
             let credit = try await ledger.creditState(batchID: batchID)
             #expect(credit.estimated == 1.5 && credit.largest == 1.5 && credit.ambiguous == 1)
+            // The pending job at the average of the estimates so far, as `status` has it.
+            let forecast = try await ledger.pendingForecast(batchID: batchID)
+            #expect(forecast == PendingForecast(pending: 1, averageEstimate: 1.5))
+            #expect(forecast == (try await ledger.status(batch: "b")[0].pendingForecast))
             #expect(try await ledger.requeueAmbiguous(batchID: batchID, now: Date()) == 1)
             #expect(try await ledger.countPending(batchID: batchID) == 2)
         }

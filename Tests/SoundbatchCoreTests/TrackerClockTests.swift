@@ -31,6 +31,7 @@ import Testing
     func trackBatch(
         _ jobs: [(submittedAt: Double, eta: Int?)], settings: TrackSettings = TrackSettings(),
         whileAsleep: @escaping (SQLiteLedger, Double) async throws -> Void = { _, _ in },
+        watch: (GenerationOutlook, Double) -> Void = { _, _ in },
         answer: @escaping @Sendable (_ taskID: String, _ now: Double) -> StatusOutcome
     ) async throws -> (looks: [(task: String, at: Duration)], counters: TrackCounters, ledger: SQLiteLedger) {
         let ledger = try SQLiteLedger(path: folder.file("l.sqlite"))
@@ -73,6 +74,7 @@ import Testing
                 }
                 guard let next = clock.nextDeadline else { break }
                 try await whileAsleep(ledger, seconds())
+                watch(tracker.generation, seconds())
                 await clock.base.advance(to: next)
             }
             try await group.waitForAll()
@@ -196,5 +198,50 @@ import Testing
         }
         #expect(looks.map(\.task) == ["t0", "t2", "t1"])
         #expect(looks.map(\.at) == [0, 60, 120].map { Duration.seconds($0) })
+    }
+
+    @Test func theTimeLeftCountsDownAndRisesOnlyOnNews() async throws {
+        // 24 tasks sent a second apart, taking 20 to 32 s in no order.
+        let takes = (0..<24).map { 20 + Double($0 * 7 % 13) }
+        let jobs = (0..<24).map { (submittedAt: Double($0), eta: Int?.none) }
+        let start = Date(timeIntervalSince1970: 1_790_000_000)
+        let lastFinish = (0..<24).map { Double($0) + takes[$0] }.max()!
+        /// At each wake-up: the time, the seconds left, and what the tracker knew (its news).
+        var seen: [(at: Double, left: Double, news: String)] = []
+        let (_, counters, _) = try await trackBatch(
+            jobs,
+            watch: { outlook, now in
+                let end = TimeLeft.likelyEnd(sending: nil, generating: outlook, now: start.addingTimeInterval(now))
+                let left = max(0, (end ?? start).timeIntervalSince(start) - now)
+                seen.append((now, left, outlook.news))
+            },
+            answer: { taskID, now in
+                let index = Int(taskID.dropFirst())!
+                let done = now >= Double(index) + takes[index]
+                return .found(RemoteStatus(taskID: taskID, status: done ? "COMPLETED" : "IN_PROGRESS"))
+            })
+        #expect(counters.completed == 24)
+        var risen = 0.0
+        for (before, after) in zip(seen, seen.dropFirst()) {
+            if before.news == after.news {
+                // No news: it counts down by the time passed, to zero.
+                #expect(abs(after.left - max(0, before.left - (after.at - before.at))) < 1e-6, "\(before) \(after)")
+            } else if after.left > before.left {
+                risen += after.left - before.left
+            }
+        }
+        // What the news added, once the first tasks had taught the batch's times, is small
+        // against the run...
+        #expect(risen <= 15, "\(seen)")
+        // ...and it ends near zero: in the last look gap before the last task finished.
+        let last = try #require(seen.last { $0.at < lastFinish })
+        #expect(last.left <= 6, "\(seen)")
+    }
+}
+
+extension GenerationOutlook {
+    /// What the tracker knows, in a line: it changes only with news.
+    var news: String {
+        "\(count) generating, \(schedule.learned) learned, seen running at \(tasks.values.compactMap(\.runningAt).sorted())"
     }
 }

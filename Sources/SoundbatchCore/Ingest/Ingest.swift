@@ -42,6 +42,14 @@ public struct IngestSummary: Sendable, Equatable {
     public var knownJobs: Int
     /// Rows recorded in state `invalid` (only with --skip-invalid).
     public var invalidJobs: Int
+    /// The batch was made by this feed: its jobs are the new ones, all pending or invalid.
+    public var newBatch: Bool
+
+    /// What the batch's pending jobs may cost, when the feed alone can tell (a new batch:
+    /// nothing estimated yet); nil when the ledger must be asked.
+    public var forecast: PendingForecast? {
+        newBatch ? PendingForecast(pending: newJobs - invalidJobs, averageEstimate: nil) : nil
+    }
 }
 
 extension IngestLedger {
@@ -77,13 +85,20 @@ extension IngestLedger {
             throw fail(problems)
         }
 
+        let newBatch: Bool
+        do {
+            _ = try await batchID(named: batch)
+            newBatch = false
+        } catch LedgerError.noSuchBatch {
+            newBatch = true
+        }
         let absolutePath = URL(fileURLWithPath: csvPath).standardizedFileURL.path
         let feed = Feed(pipeline: RowPipeline(reader: reader, header: header), skipInvalid: skipInvalid)
         defer { feed.pipeline.drain() }
         try await record(feed, batch: batch, sourceFile: absolutePath, now: now)
         return IngestSummary(
             batch: batch, rows: feed.rows, newJobs: feed.newJobs, knownJobs: feed.knownJobs,
-            invalidJobs: feed.invalidJobs)
+            invalidJobs: feed.invalidJobs, newBatch: newBatch)
     }
 }
 

@@ -219,6 +219,10 @@ public protocol ReportLedger: Sendable {
     /// Counts per state and credit totals, per batch, in name order; `batch` narrows it to one.
     func status(batch: String?) async throws -> [BatchStatus]
 
+    /// The batch's pending jobs and the average estimate of its jobs, without reading every
+    /// job: what `run --dry-run` forecasts after a feed.
+    func pendingForecast(batchID: Int64) async throws -> PendingForecast
+
     /// Totals per group and overall, summed in one pass over the jobs the query covers.
     func spendReport(_ query: ReportQuery) async throws -> SpendReport
 

@@ -37,10 +37,11 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
         estimatedJobs = 0
     }
 
-    /// What the pending jobs are forecast to cost: each at the average estimate so far;
-    /// nil until the service has estimated one.
-    public var pendingForecast: Double? {
-        estimatedJobs > 0 ? Double(count(.pending)) * creditEstimateTotal / Double(estimatedJobs) : nil
+    /// What the pending jobs are forecast to cost.
+    public var pendingForecast: PendingForecast {
+        PendingForecast(
+            pending: count(.pending),
+            averageEstimate: estimatedJobs > 0 ? creditEstimateTotal / Double(estimatedJobs) : nil)
     }
 
     /// The names `report --format json` uses; credits in cents, as the ledger's sums carry
@@ -64,4 +65,18 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
         try c.encodeIfPresent(settings, forKey: .settings)
         try c.encode(failures, forKey: .failures)
     }
+}
+
+/// What a batch's pending jobs may cost: each at the average estimate of its jobs so far.
+public struct PendingForecast: Sendable, Equatable {
+    public var pending: Int
+    /// nil until the service has estimated a job of the batch.
+    public var averageEstimate: Double?
+
+    public init(pending: Int, averageEstimate: Double?) {
+        self.pending = pending
+        self.averageEstimate = averageEstimate
+    }
+
+    public var credits: Double? { averageEstimate.map { Double(pending) * $0 } }
 }

@@ -13,7 +13,10 @@
 ///
 /// Ages are seconds since submission.
 public struct LookSchedule: Sendable {
-    /// Before the batch has taught anything: the first look at this age...
+    /// Before the batch has taught anything: a generation's likely time, for the time left
+    /// (the service's own are "tens of seconds")...
+    public var priorGeneration = 30.0
+    /// ...the first look at this age...
     public var priorFirstLook = 10.0
     /// ...then one each `priorGap`, or a quarter of the task's age when that is longer.
     public var priorGap = 5.0
@@ -78,6 +81,26 @@ public struct LookSchedule: Sendable {
         }
         let gap = runningAt.map { nextLook(after: $0, audioLength: audioLength) - $0 } ?? priorFirstLook
         return min(0.5, step * (age - since) / max(gap, minGap))
+    }
+
+    /// The age by which a task will have finished with a chance `quantile`, from the batch's
+    /// times: one found running at age `runningAt` finishes later than that. An eta the
+    /// service gives is its word until the task outlives it. Past every time seen (or the
+    /// prior, before the batch has taught any), the first of that time's steps of a quarter
+    /// more that the task has not reached: a guess that holds, and so counts down, until
+    /// the task outlives it.
+    public func likelyFinish(runningAt: Double?, eta: Int?, audioLength: Int?, quantile: Double) -> Double {
+        let since = runningAt ?? 0
+        if let eta, eta >= 0, Double(eta) > since { return Double(eta) }
+        func beyond(_ longest: Double) -> Double {
+            var guess = max(longest, minGap)
+            while guess <= since { guess *= 1.25 }
+            return guess
+        }
+        guard let seen = durations(for: audioLength) else { return beyond(priorGeneration) }
+        let before = seen.share(atMost: since)
+        guard before < 1 else { return beyond(seen.quantile(1) * 1.25) }
+        return max(since, seen.quantile(before + quantile * (1 - before)))
     }
 
     private func durations(for audioLength: Int?) -> Durations? {

@@ -68,6 +68,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
     private let stop: StopSignal
     private let logger: Logger
     private let counters = Mutex(TrackCounters())
+    private let outlook: Mutex<GenerationOutlook>
 
     public init(
         ledger: any StatusLedger, checker: any StatusChecker, settings: TrackSettings, clock: C,
@@ -86,9 +87,13 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         self.stop = stop
         self.logger = logger
         limiter = RateLimiter(rate: settings.pollRate, clock: clock, shared: sharedPace)
+        outlook = Mutex(GenerationOutlook(schedule: settings.schedule))
     }
 
     public var progress: TrackCounters { counters.withLock { $0 } }
+
+    /// The tasks still generating, for the time left.
+    public var generation: GenerationOutlook { outlook.withLock { $0 } }
 
     /// What wakes the tracker when no look can go.
     private enum Wake: Sendable {
@@ -199,7 +204,10 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                     case let .again(lookedAt, running, notFound) where !settings.once:
                         var next = entry
                         next.looks += 1
-                        if running { next.runningAt = lookedAt }
+                        if running {
+                            next.runningAt = lookedAt
+                            outlook.withLock { $0.seenRunning(entry.job.id, atAge: lookedAt) }
+                        }
                         next.notFound = notFound
                         let followed = waiting.count + ready.count + looking + 1
                         follow(
@@ -207,7 +215,11 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                             into: &waiting)
                     case let .completed(seenAt):
                         schedule.learn(seenAt: seenAt, runningAt: entry.runningAt, audioLength: entry.job.audioLength)
-                    case .again, .over: break
+                        outlook.withLock { [schedule] in
+                            $0.schedule = schedule
+                            $0.ended(entry.job.id)
+                        }
+                    case .again, .over: outlook.withLock { $0.ended(entry.job.id) }
                     }
                 case .lookDue, .stopped: break
                 }
@@ -235,8 +247,10 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         let now = age(of: job)
         if entry.looks == 0 {
             counters.withLock { $0.followed += 1 }
+            outlook.withLock { $0.taken(job) }
         } else if now >= settings.giveUpAfter.seconds {
             counters.withLock { $0.timedOut += 1 }
+            outlook.withLock { $0.ended(job.id) }
             logger.warning(
                 """
                 \(job.row): task \(job.taskID) still not finished after \(Int(now / 60)) minutes; \

@@ -46,12 +46,14 @@ public struct RunProgress: Sendable {
     public var saveFailed = 0
     /// When the service stopped answering, while it is out.
     public var outageSince: Date?
+    /// When the run will likely end (`TimeLeft`); nil when no time can be guessed (other
+    /// runners share the queue at a pace this one does not know).
+    public var likelyEnd: Date?
 }
 
-/// Shows a run's progress: called once, with the pace in force and a way to read where the
-/// run stands, and cancelled when the run ends.
-public typealias ProgressDisplay =
-    @Sendable (_ rate: Rate, _ progress: @escaping @Sendable () -> RunProgress) async -> Void
+/// Shows a run's progress: called once, with a way to read where the run stands, and
+/// cancelled when the run ends.
+public typealias ProgressDisplay = @Sendable (_ progress: @escaping @Sendable () -> RunProgress) async -> Void
 
 /// What a retry would send again.
 public struct RetryPlan: Sendable {
@@ -302,9 +304,10 @@ public struct BatchRun: Sendable {
                         let (saved, _, failed) = downloads.counts
                         return RunProgress(
                             following: tracker.progress, saved: saved, saveFailed: failed,
-                            outageSince: health.downSince)
+                            outageSince: health.downSince,
+                            likelyEnd: TimeLeft.likelyEnd(sending: nil, generating: tracker.generation, now: Date()))
                     }
-                    return try await Self.showing(progress, rate: settings.tracking.pollRate, snapshot: snapshot) {
+                    return try await Self.showing(progress, snapshot: snapshot) {
                         [ledger, logger] in
                         try await Results.follow(
                             batchID: batchID, ledger: ledger, tracker: tracker,
@@ -362,13 +365,20 @@ public struct BatchRun: Sendable {
                 stop: stop, logger: logger, health: health, sharedPace: looks)
         }
         let downloads = DownloadTally()
+        let rate = settings.dispatch.rate
+        let shared = ledger.isShared
         let snapshot: @Sendable () -> RunProgress = {
             let (saved, _, failed) = downloads.counts
+            let sending = dispatcher.progress
             return RunProgress(
-                sending: dispatcher.progress, following: tracker?.progress, saved: saved, saveFailed: failed,
-                outageSince: health.downSince)
+                sending: sending, following: tracker?.progress, saved: saved, saveFailed: failed,
+                outageSince: health.downSince,
+                likelyEnd: shared
+                    ? nil
+                    : TimeLeft.likelyEnd(
+                        sending: sending.outlook(rate: rate), generating: tracker?.generation, now: Date()))
         }
-        return try await Self.showing(progress, rate: settings.dispatch.rate, snapshot: snapshot) { [ledger, logger] in
+        return try await Self.showing(progress, snapshot: snapshot) { [ledger, logger] in
             async let tracked: TrackCounters? = {
                 guard let tracker else { return nil }
                 return try await Results.follow(
@@ -390,14 +400,14 @@ public struct BatchRun: Sendable {
 
     /// Runs `work` with `progress` shown beside it until it ends.
     private static func showing<T: Sendable>(
-        _ progress: ProgressDisplay?, rate: Rate, snapshot: @escaping @Sendable () -> RunProgress,
+        _ progress: ProgressDisplay?, snapshot: @escaping @Sendable () -> RunProgress,
         _ work: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         guard let progress else { return try await work() }
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await work() }
             group.addTask {
-                await progress(rate, snapshot)
+                await progress(snapshot)
                 return nil
             }
             defer { group.cancelAll() }

@@ -40,6 +40,8 @@ public struct DispatchCounters: Sendable, Equatable {
     public var rateLimited = 0
     public var retries = 0
     public var creditsEstimated = 0.0
+    /// Jobs whose first request has left.
+    public var started = 0
     /// Requests sent, and when the first and the last left.
     public var sent = 0
     public var firstSentAt: Date?
@@ -49,6 +51,13 @@ public struct DispatchCounters: Sendable, Equatable {
     /// On a shared ledger: the batch's jobs still pending, for any runner, counted every few seconds.
     public var leftInBatch: Int?
     public var finished: Int { submitted + failed + ambiguous }
+
+    /// What is left to send, at the pace in force: the rate, or the pace achieved when the
+    /// service (or the concurrency) holds it lower.
+    public func outlook(rate: Rate) -> TimeLeft.Sending {
+        let perMinute = min(rate.perMinute, allowedPerMinute ?? .infinity, perMinute ?? .infinity)
+        return TimeLeft.Sending(left: max(total - started, 0), interval: 60 / perMinute, lastSentAt: lastSentAt)
+    }
 
     /// The pace achieved, per minute, from the first request to the last.
     public var perMinute: Double? {
@@ -169,6 +178,7 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
         var random = SystemRandomNumberGenerator()
         /// Attempts that count toward --max-attempts: not those made while the service was out.
         var attempt = 0
+        var attemptsMade = 0
         while true {
             do {
                 try await health.admit()
@@ -199,7 +209,10 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
                 }
                 slot = fresh
             }
+            let first = attemptsMade == 0
+            attemptsMade += 1
             counters.withLock {
+                if first { $0.started += 1 }
                 $0.sent += 1
                 $0.lastSentAt = Date()
                 if $0.firstSentAt == nil { $0.firstSentAt = $0.lastSentAt }

@@ -4,19 +4,22 @@
 /// Each caller reserves the next free slot and sleeps until it (the generic cell rate
 /// algorithm), so callers go in order and the rate holds over any window. The spacing is
 /// the configured interval, never less, widened two ways:
-/// - **Headroom for latency jitter.** A server counts requests when they arrive, and the
-///   network spreads arrival times by up to the latency's spread W. Widening each interval
-///   by W/N, N the requests a minute allows, keeps any N requests at least a minute apart at
-///   the server, whatever the jitter: a per-minute window then never overflows. (A quarter
-///   more than the spread measured, for what the last hundred answers have not shown.) A
-///   429 without Retry-After is the mark of a limiter that takes nothing early: from then
-///   on each interval is widened by the whole spread.
-/// - **What 429s teach.** A server may hold the rate stricter than that (a leaky bucket with
-///   no burst refuses anything a moment early). Each 429 lowers the pace by `decrease`, once
-///   per round trip (the 429s of requests already on their way say nothing new). Each other
-///   answer raises it back: quickly to just under the pace the service last refused, then
-///   slowly past it, up to the rate. Additive increase, multiplicative decrease, as TCP finds
-///   a path's capacity, with the fast return of its newer variants.
+/// - **Headroom for a window's jitter.** A server counts requests when they arrive, and the
+///   network spreads arrival times by at most the round trips' spread W. Widening each
+///   interval by W/N, N the requests a minute allows, keeps any N requests at least a minute
+///   apart at the server: a per-minute window then never overflows. (A quarter more than the
+///   spread measured, for what the last hundred answers have not shown.) It is a sixtieth
+///   of the spread at 60/min: under 1% of the interval.
+/// - **What 429s teach.** A server may hold the rate stricter than that: a leaky bucket with
+///   no burst refuses anything a moment early. How much arrival times spread cannot be seen
+///   from round trips (most of a round trip is the service's own work, after its limiter has
+///   counted the request), so no headroom is assumed for it: the 429s teach it. Each lowers
+///   the pace by `decrease`, once per round trip (the 429s of requests already on their way
+///   say nothing new). Each other answer raises it back: quickly to just under the pace the
+///   service last refused, then slowly past it, up to the rate. Additive increase,
+///   multiplicative decrease, as TCP finds a path's capacity, with the fast return of its
+///   newer variants. Against a strict limiter the pace settles where about one request in
+///   two hundred is refused.
 ///
 /// A 429 pauses everyone: for its Retry-After when it has one, else for one interval.
 ///
@@ -38,8 +41,6 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     public private(set) var share = 1.0
     /// The share in force when the last 429 came.
     private var refusedAt: Double?
-    /// A 429 without Retry-After came: the server counts each interval strictly.
-    private var strict = false
     /// When the pace was last lowered: 429s to requests sent before then are not counted again.
     private var loweredAt: C.Instant?
     private var latencies = LatencySpread()
@@ -71,8 +72,8 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     /// The spacing in force.
     public var interval: Duration { ceilingInterval / share + headroom }
 
-    /// What the latency's spread adds to each interval.
-    public var headroom: Duration { .seconds(1.25 * latencies.spread / (strict ? 1 : perMinute)) }
+    /// What the round trips' spread adds to each interval, for a per-minute window.
+    public var headroom: Duration { .seconds(1.25 * latencies.spread / perMinute) }
 
     /// The pace in force, in requests a minute.
     public var pacePerMinute: Double { 60 / interval.seconds }
@@ -156,7 +157,6 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     @discardableResult
     public func rateLimited(sentAt: C.Instant, latency: Duration, retryAfter: Duration?) -> Slowdown {
         latencies.add(latency.seconds)
-        if retryAfter == nil { strict = true }
         var change = Slowdown(paused: false, lowered: false, first: false)
         if loweredAt.map({ sentAt >= $0 }) ?? true {
             change.first = loweredAt == nil
