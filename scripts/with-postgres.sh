@@ -8,6 +8,9 @@
 #   scripts/with-postgres.sh swift test
 #   scripts/with-postgres.sh --serve   (start it, print the URL, stop it when stdin closes)
 # Tests run it with fsync off, for speed; benchmarks with SOUNDBATCH_PG_FSYNC=on, as a server runs.
+# With SOUNDBATCH_PG_TLS=DIR the cluster takes only TLS connections, with a certificate from a
+# CA the script makes in DIR (ca.crt; another-ca.crt signs nothing the server shows), naming
+# localhost only; the user certuser must show a certificate (client.crt, client.key).
 set -euo pipefail
 initdb="$(command -v initdb 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -1 || true)"
 bin="$(dirname "$(readlink -f "${initdb:-/nonexistent}")")"
@@ -38,9 +41,50 @@ port = $port
 unix_socket_directories = '$folder'
 fsync = ${SOUNDBATCH_PG_FSYNC:-off}
 CONF
+if [ -n "${SOUNDBATCH_PG_TLS:-}" ]; then
+    tls="$SOUNDBATCH_PG_TLS"
+    mkdir -p "$tls"
+    certificate() { # name subject signer-or-self [extension]
+        local name="$1" subject="$2" signer="$3" extension="${4:-}"
+        if [ "$signer" = self ]; then
+            openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "$subject" \
+                -keyout "$tls/$name.key" -out "$tls/$name.crt" 2>/dev/null
+        else
+            openssl req -newkey rsa:2048 -nodes -subj "$subject" -keyout "$tls/$name.key" -out "$tls/$name.csr" 2>/dev/null
+            printf '%s\n' "$extension" >"$tls/$name.ext"
+            openssl x509 -req -in "$tls/$name.csr" -CA "$tls/$signer.crt" -CAkey "$tls/$signer.key" -CAcreateserial \
+                -days 2 -out "$tls/$name.crt" -extfile "$tls/$name.ext" 2>/dev/null
+        fi
+    }
+    certificate ca "/CN=soundbatch test CA" self
+    certificate another-ca "/CN=another CA" self
+    certificate server "/CN=localhost" ca "subjectAltName=DNS:localhost"
+    certificate client "/CN=certuser" ca "basicConstraints=CA:FALSE"
+    cp "$tls/server.crt" "$tls/server.key" "$tls/ca.crt" "$folder/data/"
+    [ ${#as_owner[@]} -gt 0 ] && chown postgres "$folder/data/server.crt" "$folder/data/server.key" "$folder/data/ca.crt"
+    chmod 600 "$folder/data/server.key"
+    cat >>"$folder/data/postgresql.conf" <<CONF
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+ssl_ca_file = 'ca.crt'
+CONF
+    cat >"$folder/data/pg_hba.conf" <<CONF
+local all all trust
+hostssl all certuser 127.0.0.1/32 cert
+hostssl all all 127.0.0.1/32 trust
+hostssl all all ::1/128 trust
+CONF
+fi
 "${as_owner[@]}" "$bin/pg_ctl" -D "$folder/data" -l "$folder/server.log" -w start >/dev/null \
     || { cat "$folder/server.log" >&2; exit 1; }
-"${as_owner[@]}" "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres soundbatch_test
+# Over the cluster's own socket: it takes those whatever it asks of TCP connections.
+"${as_owner[@]}" "$bin/createdb" -h "$folder" -p "$port" -U postgres soundbatch_test
+if [ -n "${SOUNDBATCH_PG_TLS:-}" ]; then
+    "${as_owner[@]}" "$bin/createuser" -h "$folder" -p "$port" -U postgres certuser
+    "${as_owner[@]}" "$bin/psql" -q -h "$folder" -p "$port" -U postgres -d soundbatch_test \
+        -c "GRANT ALL ON SCHEMA public TO certuser"
+fi
 export SOUNDBATCH_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/soundbatch_test"
 export SOUNDBATCH_TEST_PG_CTL="${as_owner[*]} $bin/pg_ctl -D $folder/data -l $folder/server.log"
 if [ "${1:-}" = "--serve" ]; then

@@ -16,8 +16,23 @@ public func withLedger<T: Sendable>(
     environment: [String: String] = ProcessInfo.processInfo.environment,
     _ body: (any LedgerStore) async throws -> T
 ) async throws -> T {
+    if DatabaseURL.isOtherURL(location) {
+        throw LedgerError.cannotOpen(
+            path: DatabaseURL.masking(location),
+            reason: "a ledger is a SQLite file or a postgres:// URL (postgres://USER@HOST:PORT/DATABASE)")
+    }
     guard DatabaseURL.isDatabaseURL(location) else {
-        return try await body(try SQLiteLedger(path: location, create: create))
+        let isNew = create && !FileManager.default.fileExists(atPath: location)
+        let ledger = try SQLiteLedger(path: location, create: create)
+        do {
+            return try await body(ledger)
+        } catch let refused as IngestError {
+            // A ledger made for a file that was refused holds nothing: leave no file behind.
+            if isNew, (try? await ledger.holdsBatches()) == false {
+                for suffix in ["", "-wal", "-shm"] { unlink(location + suffix) }
+            }
+            throw refused
+        }
     }
     let url = try DatabaseURL(location, environment: environment)
     let lease = environment["SOUNDBATCH_LEASE_SECONDS"].flatMap(Double.init).map { Duration.seconds($0) }

@@ -33,6 +33,41 @@ extension PostgresLedger {
                 logger: logger)
         }
     }
+
+    public func repeatedPrompts(batchID: Int64) async throws -> Int {
+        try await report(PostgresQuery(unsafeSQL: LedgerSQL.repeatedPrompts(String(batchID))))[0].decode(Int.self)
+    }
+
+    public func dropCandidates(batchID: Int64, states: Set<JobState>, lastFeed: Bool) async throws -> [DropCandidate] {
+        try await report(
+            PostgresQuery(unsafeSQL: LedgerSQL.dropCandidates(String(batchID), states: states, lastFeed: lastFeed))
+        ).map { row in
+            let row = row.makeRandomAccess()
+            return DropCandidate(
+                id: try row.get("id"), row: try Self.rowName(row), rowKey: try row.get("row_key"),
+                line: try row.get("source_line"), state: JobState(rawValue: try row.get("state")) ?? .pending,
+                neverSent: try row.get("never_sent", as: Int.self) != 0)
+        }
+    }
+
+    public func drop(jobIDs: [Int64]) async throws -> Int {
+        guard !jobIDs.isEmpty else { return 0 }
+        return try await transaction { connection in
+            // Locked while they go: a runner cannot mark one of them meanwhile.
+            let ids = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT j.id FROM jobs j WHERE j.id = ANY($1) AND \(LedgerSQL.neverSent) FOR UPDATE
+                        """,
+                    binds: { var binds = PostgresBindings(); binds.append(jobIDs); return binds }()),
+                logger: self.logger
+            ).collect().map { try $0.decode(Int64.self) }
+            guard !ids.isEmpty else { return 0 }
+            try await connection.query("DELETE FROM attempts WHERE job_id = ANY(\(ids))", logger: self.logger)
+            try await connection.query("DELETE FROM jobs WHERE id = ANY(\(ids))", logger: self.logger)
+            return ids.count
+        }
+    }
 }
 
 /// Writes one feed's rows inside its transaction, a batch of rows per round trip: the rows

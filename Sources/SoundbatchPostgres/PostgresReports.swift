@@ -61,7 +61,8 @@ extension PostgresLedger {
             filter.query {
                 """
                 SELECT \(key("j.submitted_at")), j.state, j.request_in_doubt, COUNT(*),
-                       COALESCE(SUM(j.credit_estimate), 0), COUNT(j.conversion_cost), COALESCE(SUM(j.conversion_cost), 0),
+                       COALESCE(SUM(j.credit_estimate), 0), COUNT(j.credit_estimate),
+                       COUNT(j.conversion_cost), COALESCE(SUM(j.conversion_cost), 0),
                        COALESCE(SUM(CASE WHEN j.conversion_cost IS NOT NULL THEN j.credit_estimate END), 0),
                        COALESCE(SUM(CASE WHEN j.conversion_cost IS NOT NULL THEN j.audio_length END), 0)::float8,
                        COALESCE(SUM(CASE WHEN j.conversion_cost IS NOT NULL AND j.audio_length IS NOT NULL
@@ -72,18 +73,17 @@ extension PostgresLedger {
             })
         for row in alike {
             let (
-                key, state, inDoubt, jobs, estimates, charged, costs, estimatedForCharged, seconds, withLength, first,
-                last
-            ) =
-                try row.decode(
-                    (String, String, Int, Int, Double, Int, Double, Double, Double, Double, String?, String?).self)
+                key, state, inDoubt, jobs, estimates, estimated, charged, costs, estimatedForCharged, seconds,
+                withLength, first, last
+            ) = try row.decode(
+                (String, String, Int, Int, Double, Int, Int, Double, Double, Double, Double, String?, String?).self)
             guard let state = JobState(rawValue: state) else { continue }
             let name = group(key)
             groups[name, default: SpendTotals.empty(name)].count(
                 JobsAlike(
-                    state: state, inDoubt: inDoubt != 0, jobs: jobs, estimates: estimates, chargedJobs: charged,
-                    costs: costs, estimatedForCharged: estimatedForCharged, secondsForCharged: seconds,
-                    chargedWithLength: withLength),
+                    state: state, inDoubt: inDoubt != 0, jobs: jobs, estimates: estimates, estimated: estimated,
+                    chargedJobs: charged, costs: costs, estimatedForCharged: estimatedForCharged,
+                    secondsForCharged: seconds, chargedWithLength: withLength),
                 firstSubmitted: first, lastSubmitted: last)
         }
         // Earlier takes of retried jobs: what they were estimated at and charged still counts.
@@ -91,33 +91,34 @@ extension PostgresLedger {
         let takes = try await report(
             takesFilter.query {
                 """
-                SELECT \(key("t.submitted_at")), COUNT(*), COALESCE(SUM(t.credit_estimate), 0),
-                       COALESCE(SUM(t.conversion_cost), 0),
+                SELECT \(key("t.submitted_at")), t.request_in_doubt, COUNT(*), COALESCE(SUM(t.credit_estimate), 0),
+                       COUNT(t.credit_estimate), COUNT(t.conversion_cost), COALESCE(SUM(t.conversion_cost), 0),
                        COALESCE(SUM(CASE WHEN t.conversion_cost IS NOT NULL THEN t.credit_estimate END), 0)
-                FROM takes t JOIN jobs j ON j.id = t.job_id WHERE \($0) GROUP BY 1
+                FROM takes t JOIN jobs j ON j.id = t.job_id WHERE \($0) GROUP BY 1, 2
                 """
             })
         for row in takes {
-            let (key, count, estimates, costs, estimatedForCharged) = try row.decode(
-                (String, Int, Double, Double, Double).self)
+            let (key, inDoubt, count, estimates, estimated, charged, costs, estimatedForCharged) = try row.decode(
+                (String, Int, Int, Double, Int, Int, Double, Double).self)
             let name = group(key)
             groups[name, default: SpendTotals.empty(name)].countEarlierTakes(
-                count, estimates: estimates, costs: costs, estimatedForCharged: estimatedForCharged)
+                JobsAlike(
+                    state: .completed, inDoubt: inDoubt != 0, jobs: count, estimates: estimates, estimated: estimated,
+                    chargedJobs: charged, costs: costs, estimatedForCharged: estimatedForCharged, secondsForCharged: 0,
+                    chargedWithLength: 0))
         }
         return SpendReport(grouping: query.grouping, groups: groups.values)
     }
 
     public func creditTimeline(_ query: ReportQuery, points: Int = 300) async throws -> [CreditPoint] {
         let filter = try await filter(query)
+        // The same bounds for the takes, on their own submission time, numbered on from the jobs'.
+        let takesFilter = filter.sql.replacingOccurrences(of: "j.submitted_at", with: "t.submitted_at")
         let seconds = try await report(
             filter.query {
                 """
                 SELECT t, COALESCE(SUM(e), 0), COALESCE(SUM(c), 0) FROM (
-                    SELECT substr(j.submitted_at, 1, 19) AS t, j.credit_estimate AS e, NULL::float8 AS c
-                    FROM jobs j WHERE \($0) AND j.submitted_at IS NOT NULL
-                    UNION ALL
-                    SELECT substr(j.completed_at, 1, 19), NULL, j.conversion_cost
-                    FROM jobs j WHERE \($0) AND j.completed_at IS NOT NULL
+                    \(LedgerSQL.creditEvents(filter: $0, takesFilter: takesFilter))
                 ) x GROUP BY t ORDER BY t COLLATE "C"
                 """
             })
@@ -139,16 +140,11 @@ extension PostgresLedger {
         return try await report(
             filter.query {
                 """
-                SELECT j.row_key, j.source_line, j.prompt, j.state, \(LedgerSQL.reason) AS reason FROM jobs j
+                SELECT \(LedgerSQL.failedJob) FROM jobs j
                 WHERE \($0) AND j.state IN (\(LedgerSQL.failedForGood)) ORDER BY j.batch_id, j.id LIMIT \(limit)
                 """
             }
-        ).map { row in
-            let (key, line, prompt, state, reason) = try row.decode((String, Int, String, String, String?).self)
-            return FailedJob(
-                row: key.hasPrefix("~") ? "line \(line)" : key, prompt: prompt,
-                state: JobState(rawValue: state) ?? .failed, reason: reason ?? "")
-        }
+        ).map { row in FailedJob(ledgerRow: row.map { LedgerValue($0) }) }
     }
 
     public func metadataKeys(_ query: ReportQuery) async throws -> [String] {
@@ -168,26 +164,38 @@ extension PostgresLedger {
         _ query: ReportQuery, metadataKeys: [String], _ body: (ReportJob) throws -> Void
     ) async throws {
         var filter = try await filter(query)
-        var extracts = ""
-        for (index, key) in metadataKeys.enumerated() {
-            filter.binds.append(key)
-            extracts += ", j.metadata::json ->> $\(filter.binds.count) AS m\(index)"
-        }
+        let extracts = metadataExtracts(metadataKeys, into: &filter)
         // Streamed: the jobs are handed on as they arrive, never held all at once.
         let jobs = try await stream(
             filter.query {
                 """
-                SELECT b.name AS batch, j.row_key, j.source_line, j.prompt, j.audio_length, j.state, j.task_id,
-                       j.conversion_id, j.eta, j.credit_estimate, j.conversion_cost, j.remote_status, j.audio_url,
-                       j.download_path, j.submitted_at, j.completed_at, j.attempt_count, j.last_error,
-                       \(LedgerSQL.reason) AS reason\(extracts)
+                SELECT \(LedgerSQL.reportLine(earlierTake: false))\(extracts)
                 FROM jobs j JOIN batches b ON b.id = j.batch_id
                 WHERE \($0) ORDER BY j.batch_id, j.id
                 """
             })
-        for try await row in jobs {
-            try body(ReportJob(values: row.map { ReportValue(LedgerValue($0)) }))
-        }
+        for try await row in jobs { try body(ReportJob(ledgerRow: row.map { LedgerValue($0) })) }
+    }
+
+    public func earlierTakes(_ query: ReportQuery, metadataKeys: [String]) async throws -> [ReportJob] {
+        var filter = try await filter(query, submittedAt: "t.submitted_at")
+        let extracts = metadataExtracts(metadataKeys, into: &filter)
+        return try await report(
+            filter.query {
+                """
+                SELECT \(LedgerSQL.reportLine(earlierTake: true))\(extracts) FROM \(LedgerSQL.numberedTakes)
+                WHERE \($0) ORDER BY j.batch_id, j.id, t.take
+                """
+            }
+        ).map { ReportJob(ledgerRow: $0.map { LedgerValue($0) }) }
+    }
+
+    /// The metadata values of `j`, in the order of `keys`, as columns of a SELECT, bound in `filter`.
+    private func metadataExtracts(_ keys: [String], into filter: inout ReportFilter) -> String {
+        keys.map { key in
+            filter.binds.append(key)
+            return ", j.metadata::json ->> $\(filter.binds.count)"
+        }.joined()
     }
 
     public func pendingForecast(batchID: Int64) async throws -> PendingForecast {
@@ -195,68 +203,29 @@ extension PostgresLedger {
         let row = try await rows(
             """
             SELECT (SELECT COUNT(*) FROM jobs WHERE batch_id = \(batchID) AND state = 'pending'),
-                   (SELECT AVG(credit_estimate)::float8 FROM jobs WHERE task_id IS NOT NULL AND batch_id = \(batchID))
+                   (\(unescaped: LedgerSQL.averageEstimate(String(batchID))))
             """)[0]
         let (pending, average) = try row.decode((Int, Double?).self)
         return PendingForecast(pending: pending, averageEstimate: average)
     }
 
-    public func status(batch: String? = nil) async throws -> [BatchStatus] {
+    public func batchSettings(batch: String?) async throws -> [(name: String, settings: BatchSettings?)] {
         if let batch { _ = try await batchID(named: batch) }
-        let rows = try await report(
-            """
-            SELECT b.name, b.settings, j.state, COUNT(j.id), COALESCE(SUM(j.credit_estimate), 0),
-                   COUNT(j.credit_estimate), COALESCE(SUM(j.conversion_cost), 0)
-            FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id
-            WHERE \(batch)::text IS NULL OR b.name = \(batch)
-            GROUP BY b.id, b.name, b.settings, j.state
-            ORDER BY b.name COLLATE "C"
-            """)
-        var result: [BatchStatus] = []
-        for row in rows {
-            let (name, settings, state, jobs, estimated, estimates, charged) = try row.decode(
-                (String, String?, String?, Int, Double, Int, Double).self)
-            if result.last?.name != name {
-                var batch = BatchStatus(name: name)
-                batch.settings = settings.flatMap(BatchSettings.init(json:))
-                result.append(batch)
+        return try await report("SELECT name, settings FROM batches WHERE \(batch)::text IS NULL OR name = \(batch)")
+            .map { row in
+                let (name, settings) = try row.decode((String, String?).self)
+                return (name, settings.flatMap(BatchSettings.init(json:)))
             }
-            guard let state else { continue }  // a batch with no jobs
-            result[result.count - 1].jobs += jobs
-            result[result.count - 1].states[state, default: 0] += jobs
-            result[result.count - 1].creditEstimateTotal += estimated
-            result[result.count - 1].conversionCostTotal += charged
-            result[result.count - 1].estimatedJobs += estimates
+    }
+
+    public func failureReasons(batch: String?) async throws -> [(batch: String, failure: BatchStatus.Failure)] {
+        try await report(
+            PostgresQuery(
+                unsafeSQL: LedgerSQL.failureReasons(batchFilter: "($1::text IS NULL OR b.name = $1)"),
+                binds: { var binds = PostgresBindings(); binds.append(batch); return binds }())
+        ).map { row in
+            let (name, state, reason, jobs) = try row.decode((String, String, String?, Int).self)
+            return (name, BatchStatus.Failure(state: state, reason: reason ?? "", jobs: jobs))
         }
-        // What earlier takes of retried jobs were estimated at and charged counts too.
-        let takes = try await self.report(
-            """
-            SELECT b.name, COALESCE(SUM(t.credit_estimate), 0), COALESCE(SUM(t.conversion_cost), 0)
-            FROM takes t JOIN jobs j ON j.id = t.job_id JOIN batches b ON b.id = j.batch_id
-            WHERE \(batch)::text IS NULL OR b.name = \(batch)
-            GROUP BY b.id, b.name
-            """)
-        for take in takes {
-            let (name, estimated, charged) = try take.decode((String, Double, Double).self)
-            guard let index = result.firstIndex(where: { $0.name == name }) else { continue }
-            result[index].creditEstimateTotal += estimated
-            result[index].conversionCostTotal += charged
-        }
-        let failures = try await self.report(
-            """
-            SELECT name, state, reason, jobs FROM (
-                SELECT b.name, j.state, \(unescaped: LedgerSQL.reason) AS reason, COUNT(*) AS jobs
-                FROM jobs j JOIN batches b ON b.id = j.batch_id
-                WHERE (\(batch)::text IS NULL OR b.name = \(batch)) AND j.state IN (\(unescaped: LedgerSQL.failedForGood))
-                GROUP BY b.id, b.name, j.state, 3
-            ) f
-            ORDER BY name COLLATE "C", jobs DESC, reason COLLATE "C"
-            """)
-        for failure in failures {
-            let (name, state, reason, jobs) = try failure.decode((String, String, String?, Int).self)
-            guard let index = result.firstIndex(where: { $0.name == name }) else { continue }
-            result[index].failures.append(BatchStatus.Failure(state: state, reason: reason ?? "", jobs: jobs))
-        }
-        return result
     }
 }

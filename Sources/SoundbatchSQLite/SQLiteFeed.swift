@@ -43,6 +43,40 @@ extension SQLiteLedger {
             arguments: [name, sourceFile, stamp])
         return db.lastInsertedRowID
     }
+
+    public func repeatedPrompts(batchID: Int64) async throws -> Int {
+        try await read { try Int.fetchOne($0, sql: LedgerSQL.repeatedPrompts("?1"), arguments: [batchID]) ?? 0 }
+    }
+
+    public func dropCandidates(batchID: Int64, states: Set<JobState>, lastFeed: Bool) async throws -> [DropCandidate] {
+        try await read { db in
+            try Row.fetchAll(
+                db, sql: LedgerSQL.dropCandidates("?1", states: states, lastFeed: lastFeed), arguments: [batchID]
+            ).map { row in
+                DropCandidate(
+                    id: row["id"], row: Self.rowName(row), rowKey: row["row_key"], line: row["source_line"],
+                    state: JobState(rawValue: row["state"]) ?? .pending, neverSent: row["never_sent"])
+            }
+        }
+    }
+
+    public func drop(jobIDs: [Int64]) async throws -> Int {
+        try await write { db in
+            var dropped = 0
+            // A statement's variables are limited: a few hundred at a time.
+            for chunk in stride(from: 0, to: jobIDs.count, by: 500).map({ jobIDs[$0..<min($0 + 500, jobIDs.count)] }) {
+                let list = chunk.map(String.init).joined(separator: ", ")
+                let ids = try Int64.fetchAll(
+                    db, sql: "SELECT j.id FROM jobs j WHERE j.id IN (\(list)) AND \(LedgerSQL.neverSent)")
+                guard !ids.isEmpty else { continue }
+                let chosen = ids.map(String.init).joined(separator: ", ")
+                try db.execute(sql: "DELETE FROM attempts WHERE job_id IN (\(chosen))")
+                try db.execute(sql: "DELETE FROM jobs WHERE id IN (\(chosen))")
+                dropped += ids.count
+            }
+            return dropped
+        }
+    }
 }
 
 /// Writes rows into the jobs table within the feed's transaction.

@@ -101,6 +101,12 @@ public final class SQLiteLedger: LedgerStore {
         }
         let code = errno
         if code == EEXIST { return }
+        let folder = (path as NSString).deletingLastPathComponent
+        if code == ENOENT, !folder.isEmpty, !FileManager.default.fileExists(atPath: folder) {
+            throw LedgerError.cannotOpen(
+                path: path,
+                reason: "the folder \(folder) does not exist; make it first (mkdir -p \(folder)), or give --ledger a path in a folder that does")
+        }
         throw LedgerError.cannotOpen(path: path, reason: String(cString: strerror(code)))
     }
 

@@ -87,7 +87,7 @@ extension SQLiteLedger {
             let takes = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT j.batch_id, t.state, t.credit_estimate, t.conversion_cost, t.submitted_at
+                    SELECT j.batch_id, t.state, t.credit_estimate, t.conversion_cost, t.submitted_at, t.request_in_doubt
                     FROM takes t JOIN jobs j ON j.id = t.job_id WHERE \(takesFilter)
                     """, arguments: takesArguments)
             while let take = try takes.next() {
@@ -99,7 +99,7 @@ extension SQLiteLedger {
                     case .state: take["state"]
                     }
                 groups[key, default: SpendTotals.empty(key)].countEarlierTake(
-                    estimate: take["credit_estimate"], cost: take["conversion_cost"])
+                    estimate: take["credit_estimate"], cost: take["conversion_cost"], inDoubt: take["request_in_doubt"])
             }
             return SpendReport(grouping: query.grouping, groups: groups.values)
         }
@@ -110,16 +110,12 @@ extension SQLiteLedger {
     public func creditTimeline(_ query: ReportQuery, points: Int = 300) async throws -> [CreditPoint] {
         try await read { db in
             let (filter, arguments) = try query.filter(db)
+            let (takesFilter, _) = try query.filter(db, submittedAt: "t.submitted_at")
             let seconds = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT t, TOTAL(e) AS e, TOTAL(c) AS c FROM (
-                        SELECT substr(j.submitted_at, 1, 19) AS t, j.credit_estimate AS e, NULL AS c
-                        FROM jobs j WHERE \(filter) AND j.submitted_at IS NOT NULL
-                        UNION ALL
-                        SELECT substr(j.completed_at, 1, 19), NULL, j.conversion_cost
-                        FROM jobs j WHERE \(filter) AND j.completed_at IS NOT NULL
-                    ) GROUP BY t ORDER BY t
+                    SELECT t, TOTAL(e) AS e, TOTAL(c) AS c FROM (\(LedgerSQL.creditEvents(filter: filter, takesFilter: takesFilter)))
+                    GROUP BY t ORDER BY t
                     """, arguments: arguments)
             var estimated = 0.0
             var charged = 0.0
@@ -140,14 +136,11 @@ extension SQLiteLedger {
             return try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT j.row_key, j.source_line, j.prompt, j.state, \(LedgerSQL.reason) AS reason FROM jobs j
+                    SELECT \(LedgerSQL.failedJob) FROM jobs j
                     WHERE \(filter) AND j.state IN (\(LedgerSQL.failedForGood)) ORDER BY j.batch_id, j.id LIMIT \(limit)
                     """, arguments: arguments
             ).map { row in
-                let key: String = row["row_key"]
-                return FailedJob(
-                    row: key.hasPrefix("~") ? "line \(row["source_line"] as Int)" : key, prompt: row["prompt"],
-                    state: JobState(rawValue: row["state"]) ?? .failed, reason: row["reason"] ?? "")
+                FailedJob(ledgerRow: (0..<row.count).map { LedgerValue(row[$0]) })
             }
         }
     }
@@ -166,38 +159,54 @@ extension SQLiteLedger {
         }
     }
 
-    /// Calls `body` with each job the report covers, in order, without holding them all.
-    /// The metadata values come out of SQLite already, in the order of `metadataKeys`.
     public func forEachReportJob(
         _ query: ReportQuery, metadataKeys: [String], _ body: (ReportJob) throws -> Void
     ) throws {
         try readNow { db in
             let (filter, arguments) = try query.filter(db)
-            var allArguments = arguments
-            var extracts = ""
-            for (index, key) in metadataKeys.enumerated() {
-                // A JSON path cannot name a key holding a quote, a backslash or a control
-                // character; json_each can, more slowly, so only those take it.
-                if key.unicodeScalars.contains(where: { $0 == "\"" || $0 == "\\" || $0.value < 0x20 }) {
-                    allArguments += [key]
-                    extracts += ", (SELECT value FROM json_each(j.metadata) WHERE key = ?\(index + 4)) AS m\(index)"
-                } else {
-                    allArguments += ["$.\"" + key + "\""]
-                    extracts += ", json_extract(j.metadata, ?\(index + 4)) AS m\(index)"
-                }
-            }
-            let cursor = try ReportJob.fetchCursor(
+            let (extracts, keys) = Self.metadataExtracts(metadataKeys, from: 4)  // after the filter's ?1 to ?3
+            let cursor = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT b.name AS batch, j.row_key, j.source_line, j.prompt, j.audio_length, j.state, j.task_id,
-                           j.conversion_id, j.eta, j.credit_estimate, j.conversion_cost, j.remote_status, j.audio_url,
-                           j.download_path, j.submitted_at, j.completed_at, j.attempt_count, j.last_error,
-                           \(LedgerSQL.reason) AS reason\(extracts)
+                    SELECT \(LedgerSQL.reportLine(earlierTake: false))\(extracts)
                     FROM jobs j JOIN batches b ON b.id = j.batch_id
                     WHERE \(filter) ORDER BY j.batch_id, j.id
-                    """, arguments: allArguments)
-            while let job = try cursor.next() { try body(job) }
+                    """, arguments: arguments + keys)
+            while let row = try cursor.next() { try body(ReportJob(row)) }
         }
+    }
+
+    public func earlierTakes(_ query: ReportQuery, metadataKeys: [String]) async throws -> [ReportJob] {
+        try await read { db in
+            let (filter, arguments) = try query.filter(db, submittedAt: "t.submitted_at")
+            let (extracts, keys) = Self.metadataExtracts(metadataKeys, from: 4)  // after the filter's ?1 to ?3
+            return try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(LedgerSQL.reportLine(earlierTake: true))\(extracts) FROM \(LedgerSQL.numberedTakes)
+                    WHERE \(filter) ORDER BY j.batch_id, j.id, t.take
+                    """, arguments: arguments + keys
+            ).map(ReportJob.init)
+        }
+    }
+
+    /// The metadata values of `j`, in the order of `keys`, as columns of a SELECT whose
+    /// arguments go on from `first`. The values come out of SQLite already.
+    private static func metadataExtracts(_ keys: [String], from first: Int) -> (String, StatementArguments) {
+        var arguments: StatementArguments = []
+        var extracts = ""
+        for (index, key) in keys.enumerated() {
+            // A JSON path cannot name a key holding a quote, a backslash or a control
+            // character; json_each can, more slowly, so only those take it.
+            if key.unicodeScalars.contains(where: { $0 == "\"" || $0 == "\\" || $0.value < 0x20 }) {
+                arguments += [key]
+                extracts += ", (SELECT value FROM json_each(j.metadata) WHERE key = ?\(index + first))"
+            } else {
+                arguments += ["$.\"" + key + "\""]
+                extracts += ", json_extract(j.metadata, ?\(index + first))"
+            }
+        }
+        return (extracts, arguments)
     }
 }
 
@@ -206,12 +215,7 @@ extension SQLiteLedger {
         try await read { db in
             // Only a job the service accepted has an estimate, and a task: the index of tasks
             // finds those without reading the rest of the batch.
-            let average = try Double.fetchOne(
-                db,
-                sql: """
-                    SELECT AVG(credit_estimate) FROM jobs INDEXED BY jobs_by_task
-                    WHERE task_id IS NOT NULL AND batch_id = ?
-                    """, arguments: [batchID])
+            let average = try Double.fetchOne(db, sql: LedgerSQL.averageEstimate("?1", indexOfTasks: "INDEXED BY jobs_by_task"), arguments: [batchID])
             let pending = try Int.fetchOne(
                 db, sql: "SELECT COUNT(*) FROM jobs WHERE batch_id = ? AND state = ?",
                 arguments: [batchID, JobState.pending])
@@ -219,74 +223,24 @@ extension SQLiteLedger {
         }
     }
 
-    /// Counts per state and credit totals, per batch, in name order; `batch` narrows it to one.
-    public func status(batch: String? = nil) throws -> [BatchStatus] {
-        try readNow { db in
+    public func batchSettings(batch: String?) async throws -> [(name: String, settings: BatchSettings?)] {
+        try await read { db in
             if let batch { _ = try SQLiteLedger.batchID(db, named: batch) }
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT b.name, b.settings, j.state, COUNT(j.id) AS jobs,
-                           TOTAL(j.credit_estimate) AS estimated, COUNT(j.credit_estimate) AS estimates,
-                           TOTAL(j.conversion_cost) AS charged
-                    FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id
-                    WHERE ?1 IS NULL OR b.name = ?1
-                    GROUP BY b.id, j.state
-                    ORDER BY b.name
-                    """, arguments: [batch])
-            var result: [BatchStatus] = []
-            for row in rows {
-                let name: String = row["name"]
-                if result.last?.name != name {
-                    var batch = BatchStatus(name: name)
-                    batch.settings = (row["settings"] as String?).flatMap(BatchSettings.init(json:))
-                    result.append(batch)
-                }
-                guard let state: String = row["state"] else { continue }  // a batch with no jobs
-                let jobs: Int = row["jobs"]
-                result[result.count - 1].jobs += jobs
-                result[result.count - 1].states[state, default: 0] += jobs
-                result[result.count - 1].creditEstimateTotal += row["estimated"]
-                result[result.count - 1].conversionCostTotal += row["charged"]
-                result[result.count - 1].estimatedJobs += row["estimates"]
-            }
-            // What earlier takes of retried jobs were estimated at and charged counts too.
-            let takes = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT b.name, TOTAL(t.credit_estimate) AS estimated, TOTAL(t.conversion_cost) AS charged
-                    FROM takes t JOIN jobs j ON j.id = t.job_id JOIN batches b ON b.id = j.batch_id
-                    WHERE ?1 IS NULL OR b.name = ?1
-                    GROUP BY b.id
-                    """, arguments: [batch])
-            for take in takes {
-                guard let index = result.firstIndex(where: { $0.name == take["name"] }) else { continue }
-                result[index].creditEstimateTotal += take["estimated"]
-                result[index].conversionCostTotal += take["charged"]
-            }
-            let failures = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT b.name, j.state, \(LedgerSQL.reason) AS reason, COUNT(*) AS jobs
-                    FROM jobs j JOIN batches b ON b.id = j.batch_id
-                    WHERE (?1 IS NULL OR b.name = ?1) AND j.state IN (\(LedgerSQL.failedForGood))
-                    GROUP BY b.id, j.state, reason
-                    ORDER BY b.name, jobs DESC, reason
-                    """,
-                arguments: [batch])
-            for failure in failures {
-                guard let index = result.firstIndex(where: { $0.name == failure["name"] }) else { continue }
-                result[index].failures.append(
-                    BatchStatus.Failure(state: failure["state"], reason: failure["reason"] ?? "", jobs: failure["jobs"])
-                )
-            }
-            return result
+            return try Row.fetchAll(
+                db, sql: "SELECT name, settings FROM batches WHERE ?1 IS NULL OR name = ?1", arguments: [batch]
+            ).map { ($0["name"], ($0["settings"] as String?).flatMap(BatchSettings.init(json:))) }
+        }
+    }
+
+    public func failureReasons(batch: String?) async throws -> [(batch: String, failure: BatchStatus.Failure)] {
+        try await read { db in
+            try Row.fetchAll(
+                db, sql: LedgerSQL.failureReasons(batchFilter: "(?1 IS NULL OR b.name = ?1)"), arguments: [batch]
+            ).map { ($0[0], BatchStatus.Failure(state: $0[1], reason: $0[2] ?? "", jobs: $0[3])) }
         }
     }
 }
 
-extension ReportJob: FetchableRecord {
-    public init(row: Row) {
-        self.init(values: (0..<row.count).map { ReportValue(LedgerValue(row[$0])) })
-    }
+extension ReportJob {
+    init(_ row: Row) { self.init(ledgerRow: (0..<row.count).map { LedgerValue(row[$0]) }) }
 }

@@ -108,7 +108,7 @@ struct Report: AsyncParsableCommand {
             let width = terminalWidth(STDOUT_FILENO)
             try ReportRenderer.writeJobsHeader(format: format, metadataKeys: keys, width: width, to: out)
             var index = 0
-            try await ledger.forEachReportJob(query, metadataKeys: keys) { job in
+            try await ledger.forEachReportLine(query, metadataKeys: keys) { job in
                 try ReportRenderer.writeJob(
                     job, index: index, format: format, metadataKeys: keys, width: width, to: out)
                 index += 1

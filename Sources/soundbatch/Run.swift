@@ -26,6 +26,7 @@ struct Run: AsyncParsableCommand {
               soundbatch run jobs.csv --rate 120/min --max-credits 500
               soundbatch run jobs.csv --dry-run
               soundbatch run export.csv --prompt-column "Description" --delimiter tab
+              soundbatch run sheet.csv --length-column "Duration (s)"
             """)
 
     @Argument(help: ArgumentHelp("The CSV file of prompts.", valueName: "csv-file"))
@@ -49,6 +50,12 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The column holding the row ids, when it is not called id.", valueName: "name"))
     var idColumn: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "The column holding each sound's length in seconds, when it is not called audio_length.",
+            valueName: "name"))
+    var lengthColumn: String?
+
     @Flag(help: "Read, check and record the rows; send nothing.")
     var dryRun = false
 
@@ -56,6 +63,26 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var wait: WaitOptions
     @OptionGroup var ledger: LedgerOption
     @OptionGroup var log: LogOptions
+
+    /// What the feed may have got wrong, with how to put it right.
+    static func notes(_ summary: IngestSummary, file: String) -> [String] {
+        let batch = summary.batch.contains(" ") ? "\"\(summary.batch)\"" : summary.batch
+        var notes: [String] = []
+        if summary.repeatsPendingRows {
+            notes.append(
+                "every row added repeats a prompt already pending in batch \(batch) from an earlier feed: "
+                    + "if the file's columns were renamed or read otherwise (--prompt-column, --length-column), this feed doubled the batch. Nothing has been sent; "
+                    + "to take this feed back: soundbatch drop --batch \(batch) --last-feed")
+        }
+        if let column = summary.unmappedLengthColumn {
+            notes.append(
+                "the column \"\(column)\" holds lengths in seconds, and was kept as a column, not sent as audio_length: "
+                    + "to send it, drop the rows never sent (soundbatch drop --batch \(batch)"
+                    + (summary.newJobs > 0 ? " --last-feed" : "") + ") and feed the file again with "
+                    + "--length-column \"\(column)\"")
+        }
+        return notes
+    }
 
     var batchName: String {
         batch ?? URL(fileURLWithPath: csvFile).deletingPathExtension().lastPathComponent
@@ -86,7 +113,7 @@ struct Run: AsyncParsableCommand {
             return try await ledger.withOpen { ledger in
                 let summary = try await ledger.ingest(
                     csv, batch: batchName, skipInvalid: skipInvalid,
-                    columns: ColumnNames(prompt: promptColumn, id: idColumn))
+                    columns: ColumnNames(prompt: promptColumn, id: idColumn, length: lengthColumn))
                 if !log.quiet {
                     var line =
                         "\(csvFile) -> batch \"\(summary.batch)\": \(grouped(summary.newJobs)) new, "
@@ -95,6 +122,7 @@ struct Run: AsyncParsableCommand {
                         line += " (\(grouped(summary.invalidJobs)) of the new ones invalid, set aside)"
                     }
                     print(line + " [\(ledger.location)]")
+                    for note in Self.notes(summary, file: csvFile) { print("  " + note) }
                 }
                 if dryRun {
                     if !log.quiet {
@@ -109,158 +137,6 @@ struct Run: AsyncParsableCommand {
                     return summary.invalidJobs > 0 ? Exit.someFailed : Exit.done
                 }
                 return try await send.send(batch: summary.batch, ledger: ledger, log: log, wait: wait)
-            }
-        }
-        if code != Exit.done { throw code }
-    }
-}
-
-struct Resume: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Carry on sending a batch from the ledger alone; the CSV file is not needed.",
-        discussion: """
-            Jobs that were in flight when soundbatch last stopped are held as ambiguous: the \
-            service may have created and charged for them. They are sent again only with \
-            --resend-ambiguous.
-
-            Every option not given comes from how the batch was run before: the same service \
-            (a batch with tasks at one is never sent elsewhere), the same pace, waiting and \
-            saving the audio where it did. An option given again is kept for next time.
-
-            Examples:
-              soundbatch resume --batch jobs
-              soundbatch resume --batch jobs --max-credits 800
-              soundbatch resume --batch jobs --resend-ambiguous
-            """)
-
-    @Option(help: "The batch to carry on with.")
-    var batch: String
-
-    @Flag(help: "Send the batch's ambiguous jobs again. They may then be paid for twice: check your account first.")
-    var resendAmbiguous = false
-
-    @OptionGroup var send: SendOptions
-    @OptionGroup var wait: WaitOptions
-    @OptionGroup var ledger: LedgerOption
-    @OptionGroup var log: LogOptions
-
-    func run() async throws {
-        log.bootstrap()
-        let code = try await reportingErrors {
-            return try await ledger.withOpen(create: false) { ledger in
-                try await send.send(
-                    batch: batch, ledger: ledger, log: log, resendAmbiguous: resendAmbiguous, wait: wait)
-            }
-        }
-        if code != Exit.done { throw code }
-    }
-}
-
-struct Retry: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Send finished jobs of a batch again: those that failed, or named rows (a new take of a sound).",
-        discussion: """
-            By default it takes the batch's generation_failed and remote_missing jobs, and its \
-            failed ones except those refused as invalid (HTTP 400 or 422), which go again only \
-            when named with --job or --state failed. --job names a row by its id or its line in \
-            the CSV file, and may name a completed job for a new take: its earlier file is kept \
-            as NAME.take1.wav. Nothing is forgotten: every earlier task ID, answer, charge and \
-            file stays in the ledger, and the spend report counts what earlier takes cost.
-
-            It says how many jobs and what they may cost before sending, and asks; without a \
-            terminal it needs --yes. They go as `resume` would send them, as the batch was run.
-
-            Examples:
-              soundbatch retry --batch jobs
-              soundbatch retry --batch jobs --job door-creak --yes
-              soundbatch retry --batch jobs --state failed,generation_failed
-            """)
-
-    @Option(help: "The batch whose jobs to send again.")
-    var batch: String
-
-    @Option(
-        help: ArgumentHelp(
-            "Which finished states to take, comma-separated: failed, generation_failed, remote_missing, completed.",
-            valueName: "states"))
-    var state: String?
-
-    @Option(
-        name: .customLong("job"),
-        help: ArgumentHelp("A row to send again, by its id or CSV line (repeatable).", valueName: "row"))
-    var jobs: [String] = []
-
-    @Flag(help: "Send without asking.")
-    var yes = false
-
-    @OptionGroup var send: SendOptions
-    @OptionGroup var wait: WaitOptions
-    @OptionGroup var ledger: LedgerOption
-    @OptionGroup var log: LogOptions
-
-    var states: Set<JobState>? {
-        state.map { Set($0.split(separator: ",").compactMap { JobState(rawValue: String($0).trimmed) }) }
-    }
-
-    func validate() throws {
-        if let state {
-            for name in state.split(separator: ",")
-            where JobState(rawValue: String(name).trimmed).map(JobState.finished.contains) != true {
-                throw ValidationError(
-                    "--state: \"\(name)\" is not one of failed, generation_failed, remote_missing, completed.")
-            }
-        }
-    }
-
-    func run() async throws {
-        log.bootstrap()
-        let logger = Logger(label: "soundbatch")
-        let code = try await reportingErrors { () async throws -> ExitCode in
-            return try await ledger.withOpen(create: false) { ledger in
-                let stop = StopSignal()
-                let run = BatchRun(service: send.service, ledger: ledger, batch: batch, stop: stop, logger: logger)
-                let plan = try await run.planRetry(states: states, rows: jobs)
-                if !plan.unknownRows.isEmpty {
-                    throw CommandFailure(
-                        Exit.usage,
-                        "no finished job of batch \"\(batch)\" has the id or CSV line \(plan.unknownRows.joined(separator: ", "))"
-                    )
-                }
-                if plan.jobs.isEmpty {
-                    print("\(batch): nothing to retry")
-                    return Exit.done
-                }
-                let byState = Dictionary(grouping: plan.jobs, by: \.state).sorted { $0.key.rawValue < $1.key.rawValue }
-                let cost =
-                    plan.forecast.map { String(format: "about %.2f credits", $0) }
-                    ?? "a cost unknown until the first answer"
-                print(
-                    "\(batch): \(plan.jobs.count) job\(plan.jobs.count == 1 ? "" : "s") to send again ("
-                        + byState.map { "\($0.value.count) \($0.key.rawValue)" }.joined(separator: ", ") + "), \(cost)")
-                if !plan.likelyToFailAgain.isEmpty {
-                    print(
-                        "  \(plan.likelyToFailAgain.count) were refused as invalid and will likely fail again: "
-                            + plan.likelyToFailAgain.prefix(10).map(\.row).joined(separator: ", "))
-                }
-                if !yes {
-                    guard isatty(STDIN_FILENO) == 1 else {
-                        throw CommandFailure(
-                            Exit.usage, "retry sends these jobs again and may cost credits; add --yes to go on")
-                    }
-                    Swift.print("Send them again? [y/N] ", terminator: "")
-                    fflush(nil)
-                    guard let answer = readLine()?.trimmed.lowercased(), ["y", "yes"].contains(answer) else {
-                        print("nothing sent")
-                        return Exit.done
-                    }
-                }
-                let signals = SignalWatcher(stop: stop)
-                defer { signals.cancel() }
-                let report = try await run.retry(
-                    plan, given: send.given.overridden(by: wait.given),
-                    key: send.service.keySource(logger: logger),
-                    progress: log.quiet ? nil : ProgressReporter.display)
-                return Summary.print(report)
             }
         }
         if code != Exit.done { throw code }

@@ -199,27 +199,3 @@ struct SandboxCommand: AsyncParsableCommand {
 }
 
 /// A duration written as 300ms, 2s, 1.5s, 30m or 2h.
-struct DurationArgument: ExpressibleByArgument, Sendable {
-    var duration: Duration
-
-    init(_ duration: Duration) { self.duration = duration }
-
-    init?(argument: String) {
-        let text = argument.trimmed.lowercased()
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            guard let number = Double(text.dropLast(suffix.count)), number >= 0 else { return nil }
-            duration = .milliseconds(Int64(number * scale * 1000))
-            return
-        }
-        return nil
-    }
-
-    var defaultValueDescription: String {
-        let milliseconds = Int(duration.seconds * 1000)
-        if milliseconds % 3_600_000 == 0 && milliseconds > 0 { return "\(milliseconds / 3_600_000)h" }
-        if milliseconds % 60_000 == 0 && milliseconds > 0 { return "\(milliseconds / 60_000)m" }
-        if milliseconds % 1000 == 0 { return "\(milliseconds / 1000)s" }
-        return "\(milliseconds)ms"
-    }
-}

@@ -33,8 +33,9 @@ struct SendOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "Seconds to wait for an answer before a request counts as ambiguous (default: 60).", valueName: "seconds"))
-    var timeout: Double?
+            "How long to wait for an answer before a request counts as ambiguous, such as 60s (default: 60s).",
+            valueName: "duration"))
+    var timeout: DurationArgument?
 
     @Option(help: ArgumentHelp("The webhook for jobs whose row has no webhook_url.", valueName: "url"))
     var webhookURL: String?
@@ -59,8 +60,8 @@ struct SendOptions: ParsableArguments {
             throw ValidationError("--concurrency must be from 1 to 256.")
         }
         if let maxAttempts, maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1.") }
-        if let timeout, !(timeout > 0 && timeout <= 3600) {
-            throw ValidationError("--timeout must be from 0 to 3600 seconds.")
+        if let timeout, !(timeout.duration > .zero && timeout.duration <= .seconds(3600)) {
+            throw ValidationError("--timeout must be more than 0 and at most 1h.")
         }
         if let maxCredits, !(maxCredits >= 0) {
             throw ValidationError("--max-credits must be a number of credits, 0 or more.")
@@ -83,7 +84,7 @@ struct SendOptions: ParsableArguments {
         settings.concurrency = concurrency
         settings.maxAttempts = maxAttempts
         settings.maxCredits = maxCredits
-        settings.timeout = timeout
+        settings.timeout = timeout?.duration.seconds
         settings.webhookURL = webhookURL
         settings.outageLimit = outageLimit?.duration.seconds
         return settings
@@ -95,9 +96,7 @@ struct SendOptions: ParsableArguments {
         batch: String, ledger: any LedgerStore, log: LogOptions, resendAmbiguous: Bool = false, wait: WaitOptions
     ) async throws -> ExitCode {
         let logger = Logger(label: "soundbatch")
-        let stop = StopSignal()
-        let signals = SignalWatcher(stop: stop)
-        defer { signals.cancel() }
+        let stop = Interrupts.stop
         let report = try await BatchRun(service: service, ledger: ledger, batch: batch, stop: stop, logger: logger)
             .send(
                 given.overridden(by: wait.given), resendAmbiguous: resendAmbiguous,

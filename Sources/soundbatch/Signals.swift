@@ -36,6 +36,14 @@ final class SignalWatcher {
     }
 }
 
+/// Ctrl-C and SIGTERM for the commands that send or follow tasks (`run`, `resume`, `track`),
+/// watched from the process's first instant (`Soundbatch.main`): an interrupt before the
+/// first request, during the feed say, is a stop like any later one, never a kill.
+enum Interrupts {
+    static let stop = StopSignal()
+    static let commands: Set<String> = ["run", "resume", "track"]
+}
+
 /// For a command that serves HTTP until stopped. `serve` is handed `announceAndWait`, to call
 /// once listening: it prints where, at once (a script may be reading it through a pipe), and
 /// returns on the first SIGINT or SIGTERM, after which the server answers what it has taken.

@@ -17,6 +17,9 @@ struct Soundbatch: AsyncParsableCommand {
             printError("no command named \"\(asked)\"; the commands are \(names.joined(separator: ", "))")
             exit(withError: Exit.usage)
         }
+        let interrupts = arguments.first.map(Interrupts.commands.contains) == true
+            ? SignalWatcher(stop: Interrupts.stop) : nil
+        defer { interrupts?.cancel() }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -50,7 +53,8 @@ struct Soundbatch: AsyncParsableCommand {
             """,
         version: version,
         subcommands: [
-            Run.self, Resume.self, Retry.self, Track.self, Status.self, Report.self, Webhook.self, LedgerCommand.self,
+            Run.self, Resume.self, Retry.self, Drop.self, Track.self, Status.self, Report.self, Webhook.self,
+            LedgerCommand.self,
             SandboxCommand.self
         ]
     )
@@ -146,6 +150,16 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
         printError(failure.message)
         throw failure.code
     }
+}
+
+/// Asks `question` on the terminal (yes or no), unless `yes` answers it. Without a terminal
+/// and without `yes`, refuses with exit 64, saying why `--yes` is wanted.
+func confirmed(_ question: String, yes: Bool, because why: String) throws -> Bool {
+    if yes { return true }
+    guard isatty(STDIN_FILENO) == 1 else { throw CommandFailure(Exit.usage, "\(why); add --yes to go on") }
+    Swift.print("\(question) [y/N] ", terminator: "")
+    fflush(nil)
+    return readLine().map { ["y", "yes"].contains($0.trimmed.lowercased()) } ?? false
 }
 
 func printError(_ text: String) {

@@ -58,6 +58,7 @@ struct Status: AsyncParsableCommand {
             if let settings = batch.settings {
                 for line in Self.describe(settings) { print("  " + line) }
             }
+            if let note = ReportRenderer.inDoubtNote(batch.totals) { print("  " + note) }
             if batch.count(.ambiguous) > 0 {
                 print(
                     "  \(batch.count(.ambiguous)) ambiguous: the service may have created and charged for them; "

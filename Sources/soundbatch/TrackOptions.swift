@@ -124,9 +124,7 @@ struct Track: AsyncParsableCommand {
         let logger = Logger(label: "soundbatch")
         let code = try await reportingErrors { () async throws -> ExitCode in
             return try await ledger.withOpen(create: false) { ledger in
-                let stop = StopSignal()
-                let signals = SignalWatcher(stop: stop)
-                defer { signals.cancel() }
+                let stop = Interrupts.stop
                 var given = track.given
                 given.service = service.baseURL.map { .api(baseURL: $0) }
                 let report = try await BatchRun(

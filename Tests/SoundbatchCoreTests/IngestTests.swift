@@ -22,7 +22,7 @@ import Testing
     func problems(_ text: String, skipInvalid: Bool = false) async throws -> [LineProblem] {
         do {
             _ = try await feed(text, skipInvalid: skipInvalid)
-        } catch let IngestError.invalidFile(_, problems, _) {
+        } catch let IngestError.invalidFile(_, problems, _, _) {
             return problems
         }
         Issue.record("the feed was accepted")
@@ -121,7 +121,7 @@ import Testing
             _ = try await feed("id,prompt,audio_length\n" + rows)
             Issue.record("accepted")
         } catch let error as IngestError {
-            guard case let .invalidFile(_, problems, count) = error else {
+            guard case let .invalidFile(_, problems, count, _) = error else {
                 Issue.record("\(error)")
                 return
             }
@@ -198,7 +198,7 @@ import Testing
                     CSVReader(path: folder.write("c.csv", "id,prompt,scene\na,b,c\n")), batch: "c", skipInvalid: false,
                     columns: columns)
                 Issue.record("accepted")
-            } catch let IngestError.invalidFile(_, problems, _) {
+            } catch let IngestError.invalidFile(_, problems, _, _) {
                 #expect(problems.first?.message.contains(expected) == true, "\(problems)")
             }
         }
@@ -289,7 +289,7 @@ import Testing
         do {
             _ = try await ledger().ingest(CSVReader(path: path), batch: "b", skipInvalid: false)
             Issue.record("accepted")
-        } catch let IngestError.invalidFile(_, problems, _) {
+        } catch let IngestError.invalidFile(_, problems, _, _) {
             #expect(problems.map(\.line) == [3, 4])
             #expect(problems[0].message.contains("not valid UTF-8"))
             #expect(problems[1].message.contains("NUL byte"))
@@ -414,7 +414,7 @@ import Testing
         _ = try await feed("id,prompt\na,one\n", batch: "first")
         let other = try await feed("id,prompt\na,one\n", batch: "second")
         #expect(other.newJobs == 1)
-        #expect(try ledger().status(batch: nil).map(\.name) == ["first", "second"])
+        #expect(try await ledger().status(batch: nil).map(\.name) == ["first", "second"])
     }
 
     @Test func statusCountsStatesAndCredits() async throws {
@@ -427,7 +427,7 @@ import Testing
                     "UPDATE jobs SET state = 'completed', credit_estimate = 1.25, conversion_cost = 1.5 WHERE row_key = 'c'"
             )
         }
-        let status = try ledger().status()
+        let status = try await ledger().status()
         #expect(status.map(\.name) == ["one", "two"])
         #expect(status[0].jobs == 3)
         #expect(status[0].count(.submitted) == 1 && status[0].count(.completed) == 1 && status[0].count(.invalid) == 1)
@@ -435,8 +435,8 @@ import Testing
         #expect(status[0].states.count == JobState.allCases.count)
         #expect(status[0].creditEstimateTotal == 3.75)
         #expect(status[0].conversionCostTotal == 1.5)
-        #expect(try ledger().status(batch: "two").map(\.jobs) == [1])
-        #expect(throws: LedgerError.self) { try ledger().status(batch: "three") }
+        #expect(try await ledger().status(batch: "two").map(\.jobs) == [1])
+        await #expect(throws: LedgerError.self) { try await ledger().status(batch: "three") }
     }
 }
 

@@ -118,6 +118,61 @@ enum Backend: String, CaseIterable, Sendable {
     }
 
     @Test(arguments: Backend.allCases)
+    func aFeedThatRepeatsPendingPromptsIsTold(_ backend: Backend) async throws {
+        try await backend.withLedger { ledger, folder in
+            _ = try await feed(ledger, folder, "prompt,audio_length\ndoor,3\nrain,4\nwind,5\n", batch: "r")
+            // The length column renamed: every row is keyed anew, and repeats a pending prompt.
+            let renamed = try await feed(ledger, folder, "prompt,secs\ndoor,3\nrain,4\nwind,5\n", batch: "r")
+            #expect(renamed.newJobs == 3 && renamed.repeatedPrompts == 3 && renamed.repeatsPendingRows)
+            // A new file of new prompts does not.
+            let other = try await feed(ledger, folder, "prompt\nthud\nclank\n", batch: "r")
+            #expect(other.newJobs == 2 && other.repeatedPrompts == 0 && !other.repeatsPendingRows)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func onlyJobsNeverSentAreDropped(_ backend: Backend) async throws {
+        try await backend.withLedger { ledger, folder in
+            _ = try await feed(
+                ledger, folder, "id,prompt,audio_length\na,door,3\nb,rain,3\nc,wind,3\nd,thud,3\ne,bad,lots\n",
+                skipInvalid: true)
+            let batchID = try await ledger.batchID(named: "b")
+            var ids: [String: Int64] = [:]
+            try await ledger.withSending(batch: "b") {
+                while case let more = try await ledger.pendingJobs(
+                    batchID: batchID, afterID: ids.values.max() ?? 0, limit: 8), !more.isEmpty
+                {
+                    for job in more { ids[job.row] = job.id }
+                }
+                // b: refused with a 503, pending again (no task); c: no answer, then put back
+                // to be sent again (in doubt); d: accepted, then retried (an earlier take).
+                for (row, outcome, state) in [
+                    ("b", SubmitOutcome.retryable(status: 503, error: "busy", retryAfter: nil), JobState.pending),
+                    ("c", .ambiguous(status: nil, error: "no answer"), .ambiguous),
+                    ("d", .accepted(SubmitAnswer(taskID: "t-d", creditEstimate: 1)), .submitted)
+                ] {
+                    let attempt = try await ledger.markSubmitting(jobID: ids[row]!, webhookURL: nil, now: Date())
+                    try await ledger.recordSubmission(
+                        jobID: ids[row]!, attemptID: attempt, outcome: outcome, state: state, latency: .zero, now: Date())
+                }
+            }
+            try await ledger.recordStatus(jobID: ids["d"]!, RemoteStatus(status: "FAILED"), now: Date())
+            _ = try await ledger.startNewTakes(jobIDs: [ids["d"]!], renamedFiles: [:], now: Date())
+            _ = try await ledger.requeueAmbiguous(batchID: batchID, now: Date())
+
+            let candidates = try await ledger.dropCandidates(batchID: batchID, states: [.pending, .invalid], lastFeed: false)
+            #expect(Dictionary(uniqueKeysWithValues: candidates.map { ($0.rowKey, $0.neverSent) })
+                == ["a": true, "b": true, "c": false, "d": false, "e": true])
+            #expect(try await ledger.dropCandidates(batchID: batchID, states: [.invalid], lastFeed: true).map(\.rowKey) == ["e"])
+            // Asked to drop every one of them, it drops only those never sent.
+            #expect(try await ledger.drop(jobIDs: candidates.map(\.id)) == 3)
+            #expect(try await states(ledger) == ["pending": 2])
+            let left = try await ledger.dropCandidates(batchID: batchID, states: [.pending, .invalid], lastFeed: false)
+            #expect(Set(left.map(\.rowKey)) == ["c", "d"])
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
     func requestsInFlightWhenASenderStopsAreHeldAsAmbiguous(_ backend: Backend) async throws {
         try await backend.withLedger { ledger, folder in
             _ = try await feed(ledger, folder, "id,prompt\na,door\n")
@@ -301,7 +356,7 @@ enum Backend: String, CaseIterable, Sendable {
         readings.failed = try await ledger.failedJobs(ReportQuery(), limit: 100)
         readings.keys = try await ledger.metadataKeys(ReportQuery())
         var jobs: [[ReportValue]] = []
-        try await ledger.forEachReportJob(ReportQuery(), metadataKeys: readings.keys) { jobs.append($0.values) }
+        try await ledger.forEachReportLine(ReportQuery(), metadataKeys: readings.keys) { jobs.append($0.values) }
         readings.jobs = jobs
         return readings
     }
@@ -311,7 +366,7 @@ enum Backend: String, CaseIterable, Sendable {
         let postgres = try await Backend.postgres.withLedger { try await work($0, $1) }
         #expect(sqlite.reports.map(\.total.jobs) == [11, 11, 11, 4])
         #expect(sqlite.keys == ["scene", "odd \"one\", here"])
-        #expect(!sqlite.failed.isEmpty && sqlite.jobs.count == 11)
+        #expect(!sqlite.failed.isEmpty && sqlite.jobs.count == 11 + 2)  // a line a take: two jobs were retried
         #expect(sqlite.reports == postgres.reports)
         #expect(sqlite.status == postgres.status)
         #expect(sqlite.timeline == postgres.timeline)

@@ -26,7 +26,7 @@ import Testing
         _ = try await SQLiteLedger(path: path).ingest(
             CSVReader(path: folder.write("a.csv", "prompt\nhi\n")), batch: "a", skipInvalid: false)
         let reopened = try SQLiteLedger(path: path)
-        #expect(try reopened.status().map(\.jobs) == [1])
+        #expect(try await reopened.status().map(\.jobs) == [1])
     }
 
     @Test func anOlderLedgerIsUpgradedInPlace() async throws {
@@ -49,7 +49,7 @@ import Testing
             try await ledger.database.read { try SQLiteLedger.migrator.appliedIdentifiers($0) }.count
                 == SQLiteLedger.migrator.migrations.count)
         #expect(try await ledger.database.read { try $0.indexes(on: "jobs").map(\.name) }.contains("jobs_by_task"))
-        #expect(try ledger.status().map(\.jobs) == [1])
+        #expect(try await ledger.status().map(\.jobs) == [1])
         #expect(try await ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA page_size") } == 4_096)  // kept as it was
     }
 
@@ -141,7 +141,7 @@ import Testing
                 "accepted", "found", "no_answer", "no_answer", "rejected", "retryable", "rejected", "interrupted"
             ])
         // Every row is still there, and the ledger goes on working.
-        #expect(try ledger.status(batch: nil).map(\.jobs) == [8])
+        #expect(try await ledger.status(batch: nil).map(\.jobs) == [8])
         #expect(try await ledger.holdInterruptedSubmissions() == 1)
     }
 

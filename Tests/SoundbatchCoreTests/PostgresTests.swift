@@ -36,25 +36,34 @@ actor TestPostgres {
             server = (given, nil, nil)
             return given
         }
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("scripts/with-postgres.sh").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script, "--serve"]
-        let output = Pipe()
-        let input = Pipe()
-        process.standardOutput = output
-        process.standardInput = input
-        try process.run()
-        let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self).trimmed
-        guard line.hasPrefix("postgres://") else {
-            throw LedgerError.cannotOpen(
-                path: "PostgreSQL for the tests",
-                reason: "scripts/with-postgres.sh could not start a cluster (is postgresql installed?)")
-        }
+        let (line, process, input) = try servePostgres()
         server = (line, process, input)
         return line
     }
+}
+
+/// A private cluster from `scripts/with-postgres.sh --serve`, with `environment` added to
+/// ours: its URL, and the script with the pipe to its standard input, to be held open for as
+/// long as the cluster is wanted (it stops when the pipe closes).
+func servePostgres(environment: [String: String] = [:]) throws -> (url: String, process: Process, input: Pipe) {
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("scripts/with-postgres.sh").path
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+    process.arguments = [script, "--serve"]
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let output = Pipe()
+    let input = Pipe()
+    process.standardOutput = output
+    process.standardInput = input
+    try process.run()
+    let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self).trimmed
+    guard line.hasPrefix("postgres://") else {
+        throw LedgerError.cannotOpen(
+            path: "PostgreSQL for the tests",
+            reason: "scripts/with-postgres.sh could not start a cluster (are postgresql and openssl installed?)")
+    }
+    return (line, process, input)
 }
 
 func quietLogger() -> Logger {
@@ -68,11 +77,11 @@ func quietLogger() -> Logger {
         let url = try DatabaseURL(
             "postgres://sound:s%40cret@db.example:6543/soundbatch?sslmode=require", environment: [:])
         #expect(url.user == "sound" && url.password == "s@cret" && url.host == "db.example" && url.port == 6543)
-        #expect(url.database == "soundbatch" && url.tls == .encrypted)
+        #expect(url.database == "soundbatch" && url.tls.mode == .require)
         #expect(url.description == "postgres://sound:***@db.example:6543/soundbatch?sslmode=require")
         #expect(!url.description.contains("cret"))
         let plain = try DatabaseURL("postgresql://sound@db/soundbatch", environment: [:])
-        #expect(plain.port == 5432 && plain.password == nil && plain.tls == .none)
+        #expect(plain.port == 5432 && plain.password == nil && plain.tls.mode == .prefer)
         #expect(DatabaseURL.isDatabaseURL("POSTGRES://x@y/z") && !DatabaseURL.isDatabaseURL("ledger.sqlite"))
     }
 

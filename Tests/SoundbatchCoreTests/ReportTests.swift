@@ -211,7 +211,7 @@ import Testing
             #expect(cell["prompt"] == ("=+-@".contains(prompt.first!) ? "'" + prompt : prompt))
         }
         let b1 = records.first { $0.fields[1] == "b1" }!.fields
-        #expect(b1[3] == "'-rm, -rf" && b1.last == "'@home")
+        #expect(b1[ReportJob.columns.firstIndex(of: "prompt")!] == "'-rm, -rf" && b1.last == "'@home")
         #expect(records[1].fields.last == "'=HYPERLINK(\"x\")")
     }
 

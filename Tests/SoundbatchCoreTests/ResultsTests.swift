@@ -185,13 +185,14 @@ import Testing
     ) async throws -> TrackCounters {
         let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)
         // The service's eta is in whole seconds; track as if they had passed.
+        let stop = StopSignal()
         let tracker = Tracker(
             ledger: ledger, checker: client, settings: settings, clock: ContinuousClock(),
-            wallClock: { Date().addingTimeInterval(60) }, stop: StopSignal(), logger: quietLogger())
+            wallClock: { Date().addingTimeInterval(60) }, stop: stop, logger: quietLogger())
         let downloader = try download.map { try Downloader(ledger: ledger, settings: $0) }
         let counters = try await Results.follow(
             batchID: batchID, ledger: ledger, tracker: tracker,
-            downloader: downloader, logger: quietLogger())
+            downloader: downloader, stop: stop, logger: quietLogger())
         await client.shutdown()
         await downloader?.shutdown()
         return counters

@@ -58,7 +58,7 @@ import Testing
             let total = try await ledger.spendReport(ReportQuery()).total
             let estimated = await sandbox.acceptedTasks.map(\.creditEstimate).reduce(0, +)
             #expect(abs(total.creditsEstimated - estimated) < 1e-9 && total.earlierTakes == 3)
-            let status = try #require(try ledger.status(batch: "b").first)
+            let status = try #require(try await ledger.status(batch: "b").first)
             #expect(abs(status.creditEstimateTotal - estimated) < 1e-9, "status counts earlier takes too")
         }
     }

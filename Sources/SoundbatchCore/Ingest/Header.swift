@@ -7,15 +7,17 @@ enum KnownColumn: String {
     case webhookURL = "webhook_url"
 }
 
-/// What the file calls the prompt and id columns, when not `prompt` and `id`
-/// (`--prompt-column`, `--id-column`).
+/// What the file calls the prompt, id and length columns, when not `prompt`, `id` and
+/// `audio_length` (`--prompt-column`, `--id-column`, `--length-column`).
 public struct ColumnNames: Sendable, Equatable {
     public var prompt: String?
     public var id: String?
+    public var length: String?
 
-    public init(prompt: String? = nil, id: String? = nil) {
+    public init(prompt: String? = nil, id: String? = nil, length: String? = nil) {
         self.prompt = prompt
         self.id = id
+        self.length = length
     }
 }
 
@@ -44,6 +46,9 @@ struct Header {
     var webhookURL: Int?
     /// Indices and names of the columns kept as metadata.
     var extra: [(index: Int, name: String)]
+    /// With no length column, one kept as metadata whose name says it holds lengths
+    /// (length, duration, seconds), as the file writes it: its values are watched.
+    var lengthLike: (index: Int, name: String)?
 
     /// Reads the header. `columns` names the prompt and id columns when the file calls
     /// them something else.
@@ -69,7 +74,8 @@ struct Header {
         }
         // A column named by --prompt-column or --id-column stands for prompt or id.
         for (option, given, known) in [
-            ("--prompt-column", columns.prompt, KnownColumn.prompt), ("--id-column", columns.id, .id)
+            ("--prompt-column", columns.prompt, KnownColumn.prompt), ("--id-column", columns.id, .id),
+            ("--length-column", columns.length, .audioLength)
         ] {
             guard let given else { continue }
             guard let index = seen[given.trimmed.lowercased()] else {
@@ -97,14 +103,20 @@ struct Header {
             return .failure(HeaderProblem(text))
         }
         let known = Set([KnownColumn.id, .prompt, .audioLength, .webhookURL].map(\.rawValue))
+        let extra: [(index: Int, name: String)] = names.enumerated().filter { !known.contains($0.element) }
+            .map { ($0.offset, $0.element) }
+        let audioLength = seen[KnownColumn.audioLength.rawValue]
+        let saysLength = { (name: String) in ["length", "duration", "second", "secs", "(s)"].contains { name.contains($0) } }
+        let lengthLike: (index: Int, name: String)? =
+            audioLength != nil ? nil : extra.first { saysLength($0.name) }.map { ($0.index, written[$0.index]) }
         return .success(
             Header(
                 names: names,
                 id: seen[KnownColumn.id.rawValue],
                 prompt: prompt,
-                audioLength: seen[KnownColumn.audioLength.rawValue],
+                audioLength: audioLength,
                 webhookURL: seen[KnownColumn.webhookURL.rawValue],
-                extra: names.enumerated().filter { !known.contains($0.element) }.map { ($0.offset, $0.element) }))
+                extra: extra, lengthLike: lengthLike))
     }
 
     /// The names as the file wrote them, quoted and comma-separated.

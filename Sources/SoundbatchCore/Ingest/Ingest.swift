@@ -12,20 +12,21 @@ public struct LineProblem: Sendable, Equatable {
 
 public enum IngestError: Error, CustomStringConvertible {
     /// The file is not acceptable; nothing was recorded. `problems` holds the first few
-    /// of `problemCount`.
-    case invalidFile(path: String, problems: [LineProblem], problemCount: Int)
+    /// of `problemCount`; `skipInvalid`: --skip-invalid was given, and did not help.
+    case invalidFile(path: String, problems: [LineProblem], problemCount: Int, skipInvalid: Bool)
 
     public static let shownProblems = 50
 
     public var description: String {
         switch self {
-        case let .invalidFile(path, problems, problemCount):
+        case let .invalidFile(path, problems, problemCount, skipInvalid):
             var lines = problems.map { "\(path):\($0.line): \($0.message)" }
             if problemCount > problems.count {
                 lines.append("... and \(problemCount - problems.count) more problems")
             }
             // Setting rows aside helps with a few bad rows, not with a file in another encoding.
-            let skippable = problems.contains { !$0.stopsFeed && !$0.message.contains(CSVReader.notUTF8) }
+            let skippable =
+                !skipInvalid && problems.contains { !$0.stopsFeed && !$0.message.contains(CSVReader.notUTF8) }
             lines.append(
                 "\(path): nothing was recorded; fix the file and run again"
                     + (skippable ? " (or record the valid rows with --skip-invalid)" : ""))
@@ -44,6 +45,15 @@ public struct IngestSummary: Sendable, Equatable {
     public var invalidJobs: Int
     /// The batch was made by this feed: its jobs are the new ones, all pending or invalid.
     public var newBatch: Bool
+    /// A column kept as metadata that holds lengths, as the file names it: most likely
+    /// meant for `--length-column`.
+    public var unmappedLengthColumn: String?
+    /// New rows whose prompt a pending job from an earlier feed of the batch has already:
+    /// when all new rows do, the feed most likely repeated the batch under changed columns.
+    public var repeatedPrompts = 0
+
+    /// Every row the feed added repeats a prompt the batch holds pending already.
+    public var repeatsPendingRows: Bool { newJobs > 0 && repeatedPrompts == newJobs }
 
     /// What the batch's pending jobs may cost, when the feed alone can tell (a new batch:
     /// nothing estimated yet); nil when the ledger must be asked.
@@ -64,7 +74,8 @@ extension IngestLedger {
         let csvPath = reader.path
         var problems = ProblemList()
         let fail = { (problems: ProblemList) in
-            IngestError.invalidFile(path: csvPath, problems: problems.shown, problemCount: problems.count)
+            IngestError.invalidFile(
+                path: csvPath, problems: problems.shown, problemCount: problems.count, skipInvalid: skipInvalid)
         }
 
         let header: Header
@@ -96,9 +107,16 @@ extension IngestLedger {
         let feed = Feed(pipeline: RowPipeline(reader: reader, header: header), skipInvalid: skipInvalid)
         defer { feed.pipeline.drain() }
         try await record(feed, batch: batch, sourceFile: absolutePath, now: now)
-        return IngestSummary(
+        var summary = IngestSummary(
             batch: batch, rows: feed.rows, newJobs: feed.newJobs, knownJobs: feed.knownJobs,
-            invalidJobs: feed.invalidJobs, newBatch: newBatch)
+            invalidJobs: feed.invalidJobs, newBatch: newBatch, unmappedLengthColumn: feed.pipeline.unmappedLengthColumn)
+        // Mostly new rows into a batch that has rows: a sheet whose columns were renamed
+        // keys its rows anew. (Only then: the check groups the batch by prompt, and a sheet
+        // grown longer, mostly known, need not pay for it.)
+        if !newBatch, feed.newJobs > feed.knownJobs {
+            summary.repeatedPrompts = try await repeatedPrompts(batchID: try await batchID(named: batch))
+        }
+        return summary
     }
 }
 
@@ -154,7 +172,8 @@ public final class Feed: @unchecked Sendable {
             problems.add(2, fatal: "the file has a header but no rows; add one row per sound below the header")
         }
         if problems.fatalCount > 0 || (problems.count > 0 && !skipInvalid) {
-            throw IngestError.invalidFile(path: pipeline.path, problems: problems.shown, problemCount: problems.count)
+            throw IngestError.invalidFile(
+                path: pipeline.path, problems: problems.shown, problemCount: problems.count, skipInvalid: skipInvalid)
         }
         return (newJobs, knownJobs)
     }

@@ -21,10 +21,14 @@ final class RowPipeline: @unchecked Sendable {
 
     /// The file read, for messages.
     let path: String
+    /// The header's length-like column (`Header.lengthLike`), while every value in it is a
+    /// whole number of seconds from 1 to 600 or empty, and how many are numbers.
+    private var lengthLike: (name: String, numbers: Int)?
 
     /// Starts reading `reader` (owned by the pipeline from now on) with `header`.
     init(reader: CSVReader, header: Header) {
         path = reader.path
+        lengthLike = header.lengthLike.map { ($0.name, 0) }
         let reader = UncheckedBox(reader)
         Thread.detachNewThread { [self] in
             produce(reader.value, header)
@@ -38,6 +42,14 @@ final class RowPipeline: @unchecked Sendable {
             while let record = try reader.next() {
                 // A line of only spaces or empty fields (a spreadsheet's empty row) is blank.
                 if record.problem == nil, record.fields.allSatisfy({ $0.trimmed.isEmpty }) { continue }
+                if let column = header.lengthLike, lengthLike != nil {
+                    let value = column.index < record.fields.count ? record.fields[column.index].trimmed : ""
+                    if let seconds = Int(value), (1...600).contains(seconds) {
+                        lengthLike?.numbers += 1
+                    } else if !value.isEmpty {
+                        lengthLike = nil
+                    }
+                }
                 batch.append(header.row(from: record), line: record.line)
                 if batch.rows.count == Self.batchSize {
                     guard put(.rows(batch)) else { return }
@@ -76,6 +88,14 @@ final class RowPipeline: @unchecked Sendable {
         if queue.isEmpty { return nil }
         condition.broadcast()
         return queue.removeFirst()
+    }
+
+    /// A column kept as metadata that holds lengths (its name says so and each value is a
+    /// whole number of seconds in range): read once the file has been read to its end.
+    var unmappedLengthColumn: String? {
+        condition.lock()
+        defer { condition.unlock() }
+        return lengthLike.flatMap { $0.numbers > 0 ? $0.name : nil }
     }
 
     /// Stops the reading thread (if it is still going) and waits for it to end.

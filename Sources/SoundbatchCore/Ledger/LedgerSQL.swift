@@ -5,12 +5,119 @@ public enum LedgerSQL {
     /// that no state is spelled by hand in a query.
     public static let failedForGood = JobState.failedForGood.map { "'\($0.rawValue)'" }.joined(separator: ", ")
 
-    /// Why a job `j` failed, in words: the service's own for a failed generation, else the last error.
-    public static let reason = """
-        CASE WHEN j.state = '\(JobState.generationFailed.rawValue)'
-             THEN COALESCE(j.status_msg, j.last_error, 'the service could not generate it')
-             WHEN j.state IN (\(failedForGood), '\(JobState.invalid.rawValue)') THEN j.last_error
+    /// Why a job `j` (or an earlier take `t` of one) failed, in words: the service's own for
+    /// a failed generation, else the last error.
+    public static func reason(of row: String = "j") -> String {
+        """
+        CASE WHEN \(row).state = '\(JobState.generationFailed.rawValue)'
+             THEN COALESCE(\(row).status_msg, \(row).last_error, 'the service could not generate it')
+             WHEN \(row).state IN (\(failedForGood), '\(JobState.invalid.rawValue)') THEN \(row).last_error
         END
+        """
+    }
+
+    /// Jobs failed for good, counted by batch, state and reason; `batchFilter` is the
+    /// backend's test of `b.name` against the batch asked for (or none).
+    public static func failureReasons(batchFilter: String) -> String {
+        """
+        SELECT b.name, j.state, \(reason()) AS reason, COUNT(*) AS jobs
+        FROM jobs j JOIN batches b ON b.id = j.batch_id
+        WHERE \(batchFilter) AND j.state IN (\(failedForGood))
+        GROUP BY 1, 2, 3
+        """
+    }
+
+    /// A line of `report --jobs`: the batch's and the job's ids and whether the row is keyed
+    /// by its content (for `ReportJob`), then `ReportJob.columns`. For a job's current take
+    /// (`j`), or an earlier one (`t`, from `numberedTakes`); the row's own fields are the job's.
+    public static func reportLine(earlierTake: Bool) -> String {
+        let take = earlierTake ? "t" : "j"
+        let number = earlierTake ? "t.take" : "(SELECT COUNT(*) FROM takes k WHERE k.job_id = j.id) + 1"
+        return """
+            j.batch_id, j.id, j.keyed_by_content, b.name, j.row_key, \(number), j.source_line, j.prompt,
+            j.audio_length, \(take).state, \(take).task_id, \(take).conversion_id, \(take).eta,
+            \(take).credit_estimate, \(take).conversion_cost, \(take).request_in_doubt, \(take).remote_status,
+            \(take).audio_url, \(take).download_path, \(take).submitted_at, \(take).completed_at,
+            \(earlierTake ? "NULL" : "j.attempt_count"), \(take).last_error, \(reason(of: take))
+            """
+    }
+
+    /// Earlier takes as `t`, each with its number in its job's order (1 for the first), and
+    /// their job `j` and batch `b`.
+    public static let numberedTakes = """
+        (SELECT takes.*, ROW_NUMBER() OVER (PARTITION BY job_id ORDER BY id) AS take FROM takes) t
+        JOIN jobs j ON j.id = t.job_id JOIN batches b ON b.id = j.batch_id
+        """
+
+    /// What names a failed job and says why it failed (`FailedJob`).
+    public static let failedJob = "j.row_key, j.keyed_by_content, j.source_line, j.prompt, j.state, \(reason()) AS reason"
+
+    /// Every estimate and charge as `(t, e, c)`: a time to the second, what was estimated
+    /// then (at submission) or charged then (at completion), over the jobs `filter` covers
+    /// and the earlier takes `takesFilter` covers, so that the chart ends where the totals do.
+    public static func creditEvents(filter: String, takesFilter: String) -> String {
+        let none = "CAST(NULL AS DOUBLE PRECISION)"
+        return """
+            SELECT substr(j.submitted_at, 1, 19) AS t, j.credit_estimate AS e, \(none) AS c
+            FROM jobs j WHERE \(filter) AND j.submitted_at IS NOT NULL
+            UNION ALL
+            SELECT substr(COALESCE(j.completed_at, j.submitted_at), 1, 19), \(none), j.conversion_cost
+            FROM jobs j WHERE \(filter) AND j.conversion_cost IS NOT NULL
+            UNION ALL
+            SELECT substr(t.submitted_at, 1, 19), t.credit_estimate, \(none)
+            FROM takes t JOIN jobs j ON j.id = t.job_id WHERE \(takesFilter) AND t.submitted_at IS NOT NULL
+            UNION ALL
+            SELECT substr(COALESCE(t.completed_at, t.submitted_at), 1, 19), \(none), t.conversion_cost
+            FROM takes t JOIN jobs j ON j.id = t.job_id WHERE \(takesFilter) AND t.conversion_cost IS NOT NULL
+            """
+    }
+
+    /// The average of the estimates of the batch `batch` (a parameter) so far, its jobs' and
+    /// earlier takes' (as `SpendTotals.averageEstimate`): only a job the service took has one,
+    /// and a task, so the index of tasks (`indexOfTasks`, to name it where needed) finds them.
+    public static func averageEstimate(_ batch: String, indexOfTasks: String = "") -> String {
+        """
+        SELECT CAST(SUM(e) AS DOUBLE PRECISION) / NULLIF(COUNT(e), 0) FROM (
+            SELECT credit_estimate AS e FROM jobs \(indexOfTasks) WHERE task_id IS NOT NULL AND batch_id = \(batch)
+            UNION ALL
+            SELECT t.credit_estimate FROM takes t JOIN jobs j ON j.id = t.job_id WHERE j.batch_id = \(batch)
+        ) estimates
+        """
+    }
+
+    /// Rows of the batch `batch` (a parameter)'s latest feed whose prompt a pending job from
+    /// an earlier feed has: the batch grouped by prompt, once.
+    public static func repeatedPrompts(_ batch: String) -> String {
+        """
+        SELECT CAST(COALESCE(SUM(added), 0) AS BIGINT) FROM (
+            SELECT SUM(CASE WHEN j.ingest_id = feed.latest THEN 1 ELSE 0 END) AS added,
+                   SUM(CASE WHEN j.ingest_id < feed.latest AND j.state = '\(JobState.pending.rawValue)' THEN 1 ELSE 0 END)
+                       AS waiting
+            FROM jobs j, (SELECT MAX(id) AS latest FROM ingests WHERE batch_id = \(batch)) feed
+            WHERE j.batch_id = \(batch) GROUP BY j.prompt
+        ) prompts WHERE waiting > 0
+        """
+    }
+
+    /// The jobs `drop` may consider: the batch `batch` (a parameter)'s in `states`, of its
+    /// latest feed only with `lastFeed`, with whether each was never sent, and its row's name.
+    public static func dropCandidates(_ batch: String, states: Set<JobState>, lastFeed: Bool) -> String {
+        let wanted = states.map { "'\($0.rawValue)'" }.sorted().joined(separator: ", ")
+        return """
+            SELECT j.id, j.state, CASE WHEN \(neverSent) THEN 1 ELSE 0 END AS never_sent, \(rowNameColumns("j"))
+            FROM jobs j WHERE j.batch_id = \(batch) AND j.state IN (\(wanted.isEmpty ? "NULL" : wanted))
+            \(lastFeed ? "AND j.ingest_id = (SELECT MAX(id) FROM ingests WHERE batch_id = \(batch))" : "")
+            ORDER BY j.id
+            """
+    }
+
+    /// A job `j` never sent: pending or invalid, no task, no request in doubt, no earlier
+    /// take, and no submission the service took or left unanswered. Only such a job may be dropped.
+    public static let neverSent = """
+        (j.state IN ('\(JobState.pending.rawValue)', '\(JobState.invalid.rawValue)') AND j.task_id IS NULL
+         AND j.request_in_doubt = 0 AND NOT EXISTS (SELECT 1 FROM takes t WHERE t.job_id = j.id)
+         AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.id AND a.kind = 'submit'
+                         AND a.outcome IN ('accepted', 'no_answer', 'interrupted', 'found')))
         """
 
     /// Column names, quoted, for a SELECT or INSERT of them (`ledger copy`).

@@ -95,6 +95,42 @@ public protocol IngestLedger: BatchDirectory {
     /// verdict too) nothing is kept: a feed is all or nothing. A row is known by its key in
     /// the batch: a key already there is not added again (see `FeedOutcome`).
     func record(_ feed: Feed, batch: String, sourceFile: String, now: Date) async throws
+
+    /// How many rows the batch's latest feed added whose prompt a pending job from an
+    /// earlier feed has (`LedgerSQL.repeatedPrompts`).
+    func repeatedPrompts(batchID: Int64) async throws -> Int
+
+    /// The batch's jobs in `states` (pending, invalid), with whether each was never sent
+    /// (`LedgerSQL.neverSent`); only those of its latest feed with `lastFeed`.
+    func dropCandidates(batchID: Int64, states: Set<JobState>, lastFeed: Bool) async throws -> [DropCandidate]
+
+    /// Removes the jobs that were never sent, with their attempts, in one transaction,
+    /// checking again that each was never sent; returns how many went.
+    func drop(jobIDs: [Int64]) async throws -> Int
+}
+
+/// A job `drop` may remove.
+public struct DropCandidate: Sendable, Equatable {
+    public var id: Int64
+    /// The row, as a person finds it (`RowName`), and as `--job` names it (key or line).
+    public var row: String
+    public var rowKey: String
+    public var line: Int
+    public var state: JobState
+    /// It was never sent: nothing at the service can be its.
+    public var neverSent: Bool
+
+    public init(id: Int64, row: String, rowKey: String, line: Int, state: JobState, neverSent: Bool) {
+        self.id = id
+        self.row = row
+        self.rowKey = rowKey
+        self.line = line
+        self.state = state
+        self.neverSent = neverSent
+    }
+
+    /// Whether `--job NAME` names it.
+    public func isNamed(_ name: String) -> Bool { name == rowKey || name == String(line) }
 }
 
 /// What a feed did with one row.
@@ -216,8 +252,11 @@ public protocol DownloadLedger: Sendable {
 
 /// What reports and status read.
 public protocol ReportLedger: Sendable {
-    /// Counts per state and credit totals, per batch, in name order; `batch` narrows it to one.
-    func status(batch: String?) async throws -> [BatchStatus]
+    /// Every batch's name and settings (or the one named: `LedgerError.noSuchBatch` if none is).
+    func batchSettings(batch: String?) async throws -> [(name: String, settings: BatchSettings?)]
+
+    /// Jobs failed for good, counted by batch, state and reason (`LedgerSQL.failureReasons`).
+    func failureReasons(batch: String?) async throws -> [(batch: String, failure: BatchStatus.Failure)]
 
     /// The batch's pending jobs and the average estimate of its jobs, without reading every
     /// job: what `run --dry-run` forecasts after a feed.
@@ -238,8 +277,13 @@ public protocol ReportLedger: Sendable {
     /// The metadata keys (extra CSV columns) of the jobs a report covers, in order of first use.
     func metadataKeys(_ query: ReportQuery) async throws -> [String]
 
-    /// Calls `body` with each job the report covers, in order, without holding them all.
+    /// Calls `body` with the current take of each job the report covers, in order of batch
+    /// and job, without holding them all (`LedgerSQL.reportLine`).
     func forEachReportJob(_ query: ReportQuery, metadataKeys: [String], _ body: (ReportJob) throws -> Void) async throws
+
+    /// The earlier takes the report covers (by their own submission time), in order of batch,
+    /// job and take (`LedgerSQL.reportLine`, `numberedTakes`).
+    func earlierTakes(_ query: ReportQuery, metadataKeys: [String]) async throws -> [ReportJob]
 }
 
 /// What an attempt was.

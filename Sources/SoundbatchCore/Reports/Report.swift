@@ -41,11 +41,26 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
     public var lastSubmitted: String?
     /// Earlier takes of retried jobs, whose estimates and charges are in the sums above.
     public var earlierTakes = 0
+    /// Estimates in `creditsEstimated` (of jobs and earlier takes), for their average.
+    public var estimates = 0
+    /// Jobs and earlier takes of which a request got no answer (`request_in_doubt`): the
+    /// service may hold a task, and a charge, for that request besides any shown. What
+    /// they were estimated at, and how many have no estimate of their own.
+    public var inDoubt = 0
+    public var inDoubtEstimated = 0.0
+    public var inDoubtUnestimated = 0
 
     /// Charged minus estimated, over the jobs charged: how far the estimates were off.
     public var difference: Double { creditsCharged - estimatedForCharged }
     public var averagePerJob: Double? { chargedJobs > 0 ? creditsCharged / Double(chargedJobs) : nil }
     public var averagePerSecond: Double? { secondsForCharged > 0 ? chargedWithLength / secondsForCharged : nil }
+    /// The average estimate so far; nil before the service has given one.
+    public var averageEstimate: Double? { estimates > 0 ? creditsEstimated / Double(estimates) : nil }
+    /// What the requests in doubt may have cost on top of what is shown: each at its own
+    /// estimate, else at the average one; nil when none can be told.
+    public var inDoubtMayCost: Double? {
+        inDoubtUnestimated == 0 ? inDoubtEstimated : averageEstimate.map { inDoubtEstimated + Double(inDoubtUnestimated) * $0 }
+    }
 
     enum CodingKeys: String, CodingKey {
         case group, jobs, states, difference
@@ -59,6 +74,8 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
         case firstSubmitted = "first_submitted"
         case lastSubmitted = "last_submitted"
         case earlierTakes = "earlier_takes"
+        case inDoubt = "in_doubt"
+        case inDoubtMayCost = "in_doubt_may_cost"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -77,6 +94,8 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
         try c.encode(firstSubmitted, forKey: .firstSubmitted)
         try c.encode(lastSubmitted, forKey: .lastSubmitted)
         try c.encode(earlierTakes, forKey: .earlierTakes)
+        try c.encode(inDoubt, forKey: .inDoubt)
+        try c.encode(inDoubtMayCost.map(\.cents), forKey: .inDoubtMayCost)
     }
 
     public static func empty(_ group: String) -> SpendTotals {
@@ -95,7 +114,8 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
         let charged = cost != nil
         count(
             JobsAlike(
-                state: state, inDoubt: inDoubt, jobs: 1, estimates: estimate ?? 0, chargedJobs: charged ? 1 : 0,
+                state: state, inDoubt: inDoubt, jobs: 1, estimates: estimate ?? 0,
+                estimated: estimate != nil ? 1 : 0, chargedJobs: charged ? 1 : 0,
                 costs: cost ?? 0, estimatedForCharged: charged ? estimate ?? 0 : 0,
                 secondsForCharged: charged ? seconds ?? 0 : 0, chargedWithLength: charged && seconds != nil ? cost! : 0)
         )
@@ -122,6 +142,7 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
     private mutating func count(_ alike: JobsAlike) {
         jobs += alike.jobs
         states[alike.state.rawValue, default: 0] += alike.jobs
+        countInDoubt(alike)
         creditsEstimated += alike.estimates
         creditsCharged += alike.costs
         chargedJobs += alike.chargedJobs
@@ -141,25 +162,41 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
         }
     }
 
-    /// Counts in an earlier take of a retried job: what it was estimated at and charged.
-    public mutating func countEarlierTake(estimate: Double?, cost: Double?) {
-        countEarlierTakes(
-            1, estimates: estimate ?? 0, costs: cost ?? 0, estimatedForCharged: cost == nil ? 0 : estimate ?? 0)
+    /// The estimates, and what is in doubt: the same for jobs and earlier takes.
+    private mutating func countInDoubt(_ alike: JobsAlike) {
+        estimates += alike.estimated
+        guard alike.inDoubt else { return }
+        inDoubt += alike.jobs
+        inDoubtEstimated += alike.estimates
+        inDoubtUnestimated += alike.jobs - alike.estimated
     }
 
-    /// Counts in `takes` earlier takes from their sums (`estimatedForCharged`: over those charged).
-    public mutating func countEarlierTakes(_ takes: Int, estimates: Double, costs: Double, estimatedForCharged: Double)
-    {
-        earlierTakes += takes
-        creditsEstimated += estimates
-        creditsCharged += costs
-        self.estimatedForCharged += estimatedForCharged
+    /// Counts in an earlier take of a retried job: what it was estimated at and charged.
+    public mutating func countEarlierTake(estimate: Double?, cost: Double?, inDoubt: Bool) {
+        countEarlierTakes(
+            JobsAlike(
+                state: .completed, inDoubt: inDoubt, jobs: 1, estimates: estimate ?? 0,
+                estimated: estimate != nil ? 1 : 0, chargedJobs: cost != nil ? 1 : 0, costs: cost ?? 0,
+                estimatedForCharged: cost == nil ? 0 : estimate ?? 0, secondsForCharged: 0, chargedWithLength: 0))
+    }
+
+    /// Counts in earlier takes from their sums (`jobs` is the takes; their state does not count).
+    public mutating func countEarlierTakes(_ takes: JobsAlike) {
+        earlierTakes += takes.jobs
+        countInDoubt(takes)
+        creditsEstimated += takes.estimates
+        creditsCharged += takes.costs
+        estimatedForCharged += takes.estimatedForCharged
     }
 
     /// Adds another group's figures into this one (for the grand total).
     public mutating func add(_ other: SpendTotals) {
         jobs += other.jobs
         earlierTakes += other.earlierTakes
+        estimates += other.estimates
+        inDoubt += other.inDoubt
+        inDoubtEstimated += other.inDoubtEstimated
+        inDoubtUnestimated += other.inDoubtUnestimated
         for (state, count) in other.states { states[state, default: 0] += count }
         creditsEstimated += other.creditsEstimated
         creditsCharged += other.creditsCharged
@@ -181,8 +218,9 @@ public struct JobsAlike: Sendable {
     /// A request of these jobs got no answer: the service may hold tasks for them.
     public var inDoubt: Bool
     public var jobs: Int
-    /// Sum of credit_estimate.
+    /// Sum of credit_estimate, and the jobs that have one.
     public var estimates: Double
+    public var estimated: Int
     /// Jobs with a conversion_cost, and its sum.
     public var chargedJobs: Int
     public var costs: Double
@@ -193,13 +231,14 @@ public struct JobsAlike: Sendable {
     public var chargedWithLength: Double
 
     public init(
-        state: JobState, inDoubt: Bool, jobs: Int, estimates: Double, chargedJobs: Int, costs: Double,
+        state: JobState, inDoubt: Bool, jobs: Int, estimates: Double, estimated: Int, chargedJobs: Int, costs: Double,
         estimatedForCharged: Double, secondsForCharged: Double, chargedWithLength: Double
     ) {
         self.state = state
         self.inDoubt = inDoubt
         self.jobs = jobs
         self.estimates = estimates
+        self.estimated = estimated
         self.chargedJobs = chargedJobs
         self.costs = costs
         self.estimatedForCharged = estimatedForCharged
@@ -237,6 +276,19 @@ public struct FailedJob: Sendable, Equatable {
         self.state = state
         self.reason = reason
     }
+
+    /// From a row of `LedgerSQL.failedJob`.
+    public init(ledgerRow values: [LedgerValue]) {
+        func text(_ index: Int) -> String {
+            if case let .text(text) = values[index] { return text }
+            if case let .integer(number) = values[index] { return String(number) }
+            return ""
+        }
+        let keyedByContent = text(1) == "1"
+        self.init(
+            row: keyedByContent ? "line \(text(2))" : text(0), prompt: text(3),
+            state: JobState(rawValue: text(4)) ?? .failed, reason: text(5))
+    }
 }
 
 /// A point of the cumulative credit chart.
@@ -257,12 +309,13 @@ extension Double {
     var cents: Double { (self * 100).rounded() / 100 }
 }
 
-/// One job as `report --jobs` shows it: the columns below, then the metadata values.
+/// One line of `report --jobs`: a take of a job (every take is a line, so that the lines add
+/// up to the totals), the columns below, then the metadata values.
 public struct ReportJob: Sendable {
     public static let columns = [
-        "batch", "row_key", "source_line", "prompt", "audio_length", "state", "task_id",
-        "conversion_id", "eta", "credit_estimate", "conversion_cost", "remote_status", "audio_url",
-        "downloaded_file", "submitted_at", "completed_at", "attempts", "last_error", "reason"
+        "batch", "row_key", "take", "source_line", "prompt", "audio_length", "state", "task_id",
+        "conversion_id", "eta", "credit_estimate", "conversion_cost", "request_in_doubt", "remote_status",
+        "audio_url", "downloaded_file", "submitted_at", "completed_at", "attempts", "last_error", "reason"
     ]
 
     /// The row's own columns go apart from these: under "columns" in JSON, and with this
@@ -270,9 +323,46 @@ public struct ReportJob: Sendable {
     /// taken for the job's.
     public static let ownColumnPrefix = "column:"
 
+    /// Where the line goes: lines come in the order of their batch, job and take.
+    public var batchID: Int64
+    public var jobID: Int64
+    /// The row is known by its content, not an id: people know it by its line.
+    public var keyedByContent: Bool
     public var values: [ReportValue]
 
-    public init(values: [ReportValue]) { self.values = values }
+    /// From a row of `LedgerSQL.reportLine`.
+    public init(ledgerRow: [LedgerValue]) {
+        func integer(_ index: Int) -> Int64 {
+            if case let .integer(value) = ledgerRow[index] { return value }
+            return 0
+        }
+        batchID = integer(0)
+        jobID = integer(1)
+        keyedByContent = integer(2) != 0
+        values = ledgerRow.dropFirst(3).map(ReportValue.init)
+    }
+
+    public func value(_ column: String) -> ReportValue {
+        ReportJob.columns.firstIndex(of: column).map { values[$0] } ?? .none
+    }
+}
+
+extension ReportLedger {
+    /// Every take of every job the report covers, as lines of `report --jobs`, in order: a
+    /// job's earlier takes, then its current one. Jobs stream; earlier takes are few, and held.
+    public func forEachReportLine(
+        _ query: ReportQuery, metadataKeys: [String], _ body: (ReportJob) throws -> Void
+    ) async throws {
+        var earlier = try await earlierTakes(query, metadataKeys: metadataKeys)[...]
+        func comesFirst(_ take: ReportJob, before job: ReportJob) -> Bool {
+            (take.batchID, take.jobID) <= (job.batchID, job.jobID)
+        }
+        try await forEachReportJob(query, metadataKeys: metadataKeys) { job in
+            while let take = earlier.first, comesFirst(take, before: job) { try body(earlier.removeFirst()) }
+            try body(job)
+        }
+        for take in earlier { try body(take) }
+    }
 }
 
 /// A cell of a report.

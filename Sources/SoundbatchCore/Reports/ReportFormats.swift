@@ -70,14 +70,7 @@ public enum ReportRenderer {
         case .table, .markdown:
             let table = format == .table ? terminalTable(report, wide: wide) : totalsTable(report, allStates: false)
             try out.write(format == .table ? aligned(table) : markdown(table))
-            if report.total.unchargedJobs > 0 {
-                try out.write(
-                    "\n\(report.total.unchargedJobs) \(report.total.unchargedJobs == 1 ? "job has" : "jobs have") no charge yet (still running, "
-                        + "or sent without an answer); "
-                        + "the running ones are estimated at \(money(report.total.unchargedEstimate)) credits, "
-                        + "not counted as charged.\n"
-                )
-            }
+            for note in notes(report.total) { try out.write("\n" + note + "\n") }
         case .html:
             try out.write(
                 html(report, timeline: timeline, failures: failures, title: title, generatedAt: generatedAt))
@@ -103,6 +96,29 @@ public enum ReportRenderer {
 
     static func money(_ value: Double) -> String { decimal(value, places: 2) }
 
+    /// What a total leaves out, in sentences: jobs with no charge yet, and requests in doubt.
+    public static func notes(_ t: SpendTotals) -> [String] {
+        var notes: [String] = []
+        if t.unchargedJobs > 0 {
+            notes.append(
+                "\(t.unchargedJobs) \(t.unchargedJobs == 1 ? "job has" : "jobs have") no charge yet (still running, "
+                    + "or sent without an answer); the running ones are estimated at "
+                    + "\(money(t.unchargedEstimate)) credits, not counted as charged.")
+        }
+        if let note = inDoubtNote(t) { notes.append(note) }
+        return notes
+    }
+
+    /// Requests that got no answer: the service may hold tasks, and charges, for them besides
+    /// those shown, even for jobs sent again since.
+    public static func inDoubtNote(_ t: SpendTotals) -> String? {
+        guard t.inDoubt > 0 else { return nil }
+        let cost = t.inDoubtMayCost.map { "up to about \(money($0)) credits" } ?? "an amount not known yet"
+        return "\(t.inDoubt) \(t.inDoubt == 1 ? "job had a request" : "jobs had a request") in doubt (sent, no answer "
+            + "came): the service may have charged \(cost) for \(t.inDoubt == 1 ? "it" : "them") on top of the above; "
+            + "check your MusicGPT account."
+    }
+
     static func totalsTable(_ report: SpendReport, allStates: Bool) -> Table {
         let states = JobState.allCases.map(\.rawValue).filter { state in
             allStates || report.total.states[state, default: 0] > 0
@@ -110,7 +126,8 @@ public enum ReportRenderer {
         let header =
             [report.grouping, "jobs"] + states + [
                 "credits_estimated", "credits_charged", "difference", "average_per_job", "average_per_second",
-                "no_charge_yet", "no_charge_yet_estimate", "first_submitted", "last_submitted"
+                "no_charge_yet", "no_charge_yet_estimate", "in_doubt", "in_doubt_may_cost", "first_submitted",
+                "last_submitted"
             ]
         func row(_ t: SpendTotals) -> [Cell] {
             [.text(t.group), .number(String(t.jobs))] + states.map { .number(String(t.states[$0, default: 0])) } + [
@@ -118,6 +135,7 @@ public enum ReportRenderer {
                 t.averagePerJob.map { .number(money($0)) } ?? .text(""),
                 t.averagePerSecond.map { .number(money($0)) } ?? .text(""),
                 .number(String(t.unchargedJobs)), .number(money(t.unchargedEstimate)),
+                .number(String(t.inDoubt)), t.inDoubtMayCost.map { .number(money($0)) } ?? .text(""),
                 .text(t.firstSubmitted ?? ""), .text(t.lastSubmitted ?? "")
             ]
         }
@@ -266,8 +284,9 @@ public enum ReportRenderer {
                 case let .number(number, decimals): return ReportRenderer.decimal(number, places: decimals)
                 }
             }
-            let key = text("row_key")
-            let row = key.hasPrefix("~") ? "line \(text("source_line"))" : key
+            let take = text("take")
+            let row = (job.keyedByContent ? "line \(text("source_line"))" : text("row_key"))
+                + (take == "1" ? "" : " #\(take)")
             let charged = text("conversion_cost")
             let estimate = text("credit_estimate")
             let credits = charged.isEmpty ? (estimate.isEmpty ? "" : "~" + estimate) : charged
@@ -359,10 +378,8 @@ public enum ReportRenderer {
                 }.joined() + "</tr>\n"
         }
         let t = report.total
-        let note =
-            t.unchargedJobs > 0
-            ? "<p class=\"note\">\(t.unchargedJobs) \(t.unchargedJobs == 1 ? "job has" : "jobs have") no charge yet (still running, or sent without an answer); the running ones are estimated at \(money(t.unchargedEstimate)) credits, which is not counted as charged.</p>"
-            : ""
+        let note = notes(t).map { "<p class=\"note\">\(escapeHTML($0))</p>" }.joined(separator: "\n")
+        let inDoubtCard = t.inDoubt > 0 ? "<div>Requests in doubt<b>\(t.inDoubt)</b></div>\n" : ""
         return """
             <!DOCTYPE html>
             <html lang="en">
@@ -405,7 +422,7 @@ public enum ReportRenderer {
             <div>Credits estimated<b>\(money(t.creditsEstimated))</b></div>
             <div>Jobs<b>\(t.jobs)</b></div>
             <div>No charge yet<b>\(t.unchargedJobs)</b></div>
-            </div>
+            \(inDoubtCard)</div>
             \(note)
             <h2>Totals by \(escapeHTML(report.grouping))</h2>
             <div class="scroll"><table>

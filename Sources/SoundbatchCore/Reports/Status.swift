@@ -1,13 +1,9 @@
-/// What the ledger holds for one batch.
+/// What the ledger holds for one batch: its totals as the spend report counts them (one
+/// rule for both), how it is run, and why its jobs failed.
 public struct BatchStatus: Sendable, Equatable, Encodable {
     public var name: String
-    public var jobs: Int
-    /// The count in every state, zeros included, so scripts can rely on each key.
-    public var states: [String: Int]
-    public var creditEstimateTotal: Double
-    public var conversionCostTotal: Double
-    /// Jobs the service gave an estimate for.
-    public var estimatedJobs: Int
+    /// Its jobs per state, credits, and requests in doubt.
+    public var totals: SpendTotals
     /// How the batch is run, once it has been.
     public var settings: BatchSettings?
     /// Why its failed jobs failed: each reason with its count, the commonest first.
@@ -25,23 +21,22 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
         }
     }
 
+    public var jobs: Int { totals.jobs }
+    public var states: [String: Int] { totals.states }
+    public var creditEstimateTotal: Double { totals.creditsEstimated }
+    public var conversionCostTotal: Double { totals.creditsCharged }
+
     public func count(_ state: JobState) -> Int { states[state.rawValue] ?? 0 }
 
     /// A batch with no jobs yet.
-    public init(name: String) {
+    public init(name: String, totals: SpendTotals? = nil) {
         self.name = name
-        jobs = 0
-        states = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, 0) })
-        creditEstimateTotal = 0
-        conversionCostTotal = 0
-        estimatedJobs = 0
+        self.totals = totals ?? SpendTotals.empty(name)
     }
 
     /// What the pending jobs are forecast to cost.
     public var pendingForecast: PendingForecast {
-        PendingForecast(
-            pending: count(.pending),
-            averageEstimate: estimatedJobs > 0 ? creditEstimateTotal / Double(estimatedJobs) : nil)
+        PendingForecast(pending: count(.pending), averageEstimate: totals.averageEstimate)
     }
 
     /// The names `report --format json` uses; credits in cents, as the ledger's sums carry
@@ -52,6 +47,8 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
         case creditEstimateTotal = "credits_estimated"
         case conversionCostTotal = "credits_charged"
         case estimatedJobs = "estimated_jobs"
+        case inDoubt = "in_doubt"
+        case inDoubtMayCost = "in_doubt_may_cost"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -61,9 +58,29 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
         try c.encode(states, forKey: .states)
         try c.encode(creditEstimateTotal.cents, forKey: .creditEstimateTotal)
         try c.encode(conversionCostTotal.cents, forKey: .conversionCostTotal)
-        try c.encode(estimatedJobs, forKey: .estimatedJobs)
+        try c.encode(totals.estimates, forKey: .estimatedJobs)
+        try c.encode(totals.inDoubt, forKey: .inDoubt)
+        try c.encode(totals.inDoubtMayCost.map(\.cents), forKey: .inDoubtMayCost)
         try c.encodeIfPresent(settings, forKey: .settings)
         try c.encode(failures, forKey: .failures)
+    }
+}
+
+extension ReportLedger {
+    /// Each batch (or the one named) in name order: its totals from the spend report, so
+    /// that `status` and every report say the same, its settings, and why its jobs failed.
+    public func status(batch: String? = nil) async throws -> [BatchStatus] {
+        let spend = try await spendReport(ReportQuery(batch: batch, grouping: .batch))
+        let totals = Dictionary(uniqueKeysWithValues: spend.groups.map { ($0.group, $0) })
+        let failures = Dictionary(grouping: try await failureReasons(batch: batch), by: \.batch)
+        return try await batchSettings(batch: batch).sorted { $0.name < $1.name }.map { name, settings in
+            var status = BatchStatus(name: name, totals: totals[name])
+            status.settings = settings
+            status.failures = (failures[name] ?? [])
+                .sorted { ($0.failure.jobs, $1.failure.reason) > ($1.failure.jobs, $0.failure.reason) }
+                .map(\.failure)
+            return status
+        }
     }
 }
 

@@ -4,20 +4,25 @@ import Synchronization
 
 /// Tracking and downloading together: the tracker's completed jobs go to a few
 /// download workers, and jobs completed earlier whose audio is missing go first.
+/// On a stop, downloads under way are given up (nothing is written; the ledger keeps the
+/// audio's address for a later `track --download`) and no new one starts.
 public enum Results {
     public static func follow<C: Clock>(
         batchID: Int64, ledger: any DownloadLedger, tracker: Tracker<C>, downloader: Downloader?,
-        incoming: AsyncStream<TrackedJob>? = nil, downloads: DownloadTally = DownloadTally(), logger: Logger
+        incoming: AsyncStream<TrackedJob>? = nil, downloads: DownloadTally = DownloadTally(), stop: StopSignal,
+        logger: Logger
     ) async throws -> TrackCounters where C.Duration == Duration {
         let (queue, enqueue) = AsyncStream.makeStream(of: Int64.self)
         var counters = try await withThrowingTaskGroup(of: Void.self) { group -> TrackCounters in
             if let downloader {
                 for _ in 0..<max(downloader.settings.concurrency, 1) {
                     group.addTask {
-                        for await id in queue {
+                        for await id in queue where !stop.isStopped {
                             guard let job = try await ledger.audioJob(id: id) else { continue }
                             do {
-                                switch try await downloader.fetch(job) {
+                                guard let fetched = try await stop.unlessStopped({ try await downloader.fetch(job) })
+                                else { continue }
+                                switch fetched {
                                 case let .downloaded(path, size):
                                     downloads.withLock { $0.done += 1 }
                                     logger.debug("\(job.row): saved \(path) (\(size) bytes)")

@@ -168,7 +168,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                 if !ready.isEmpty, looking < settings.concurrentLooks {
                     guard let slot = try await stop.unlessStopped({ try await self.limiter.acquire() }) else { break }
                     do {
-                        try await health.admit()
+                        guard try await health.admit(unless: stop) else { break }
                     } catch let down as ServiceDown {
                         stop.stop(.serviceDown(since: down.since, reason: down.reason))
                         break
@@ -177,7 +177,12 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                     let entry = ready.remove(at: mostLikelyFinished(ready, schedule: schedule))
                     looking += 1
                     group.addTask {
-                        let after = try await self.look(at: entry, slot: slot, completed: completed)
+                        let after: After
+                        do {
+                            after = try await self.look(at: entry, slot: slot, completed: completed)
+                        } catch where Task.isCancelled {
+                            return  // cut short by a stop: a look is safe to make again, and tells nothing
+                        }
                         wake.yield(.looked(entry, after))
                     }
                     continue
@@ -299,6 +304,8 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         let started = wallClock()
         let startInstant = clock.now
         let outcome = await checker.status(taskID: job.taskID)
+        // A look cut short by a stop is no news of the service, nor of the task.
+        if Task.isCancelled { throw CancellationError() }
         let latency = startInstant.duration(to: clock.now)
         let seenAt = age(of: job)
         await health.record(outcome.signal, jobID: job.id)

@@ -262,7 +262,7 @@ public struct BatchRun: Sendable {
         let sendOutcome = RunOutcome.afterSending(sent, batch: status)
         var outcome = sendOutcome
         if let tracked, sendOutcome.finishedSending {
-            let followed = RunOutcome.afterTracking(tracked, stopReason: nil)
+            let followed = RunOutcome.afterTracking(tracked, stopReason: stop.reason)
             if followed != .done { outcome = followed }
         }
         return RunReport(
@@ -311,7 +311,7 @@ public struct BatchRun: Sendable {
                         [ledger, logger] in
                         try await Results.follow(
                             batchID: batchID, ledger: ledger, tracker: tracker,
-                            downloader: downloader, downloads: downloads, logger: logger)
+                            downloader: downloader, downloads: downloads, stop: stop, logger: logger)
                     }
                 }
             }
@@ -383,7 +383,7 @@ public struct BatchRun: Sendable {
                 guard let tracker else { return nil }
                 return try await Results.follow(
                     batchID: batchID, ledger: ledger, tracker: tracker, downloader: downloader,
-                    incoming: accepted, downloads: downloads, logger: logger)
+                    incoming: accepted, downloads: downloads, stop: stop, logger: logger)
             }()
             let result: DispatchResult
             do {

@@ -181,12 +181,11 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
         var attemptsMade = 0
         while true {
             do {
-                try await health.admit()
+                guard try await health.admit(unless: stop), !stop.isStopped else { return }
             } catch let down as ServiceDown {
                 stop.stop(.serviceDown(since: down.since, reason: down.reason))
                 return  // the job stays pending for the next run
             }
-            if stop.isStopped { return }
             let attemptID: Int64
             do {
                 attemptID = try await ledger.markSubmitting(jobID: job.id, webhookURL: request.webhookURL, now: Date())

@@ -35,6 +35,10 @@ public final class MusicGPTClient: Sendable {
             connectionPool: .init(
                 idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: max(connections, 1)))
         configuration.httpVersion = .automatic
+        // A refused connection fails its requests at once: `ServiceHealth` waits out an
+        // outage and probes. The pool's own retries held a request up to 10 s, which a
+        // Ctrl-C then had to wait for.
+        configuration.connectionPool.retryConnectionEstablishment = false
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 

@@ -102,6 +102,12 @@ public actor ServiceHealth<C: Clock> where C.Duration == Duration {
         }
     }
 
+    /// `admit`, or false as soon as `stop` is: an interrupt during an outage's wait stops
+    /// at once, not at the next probe (up to 30 s away).
+    public nonisolated func admit(unless stop: StopSignal) async throws -> Bool {
+        try await stop.unlessStopped { try await self.admit() } != nil
+    }
+
     /// Takes in what an answer says of the service. Returns whether a failure is the job's
     /// own: false for anything that happened while the service was out.
     @discardableResult

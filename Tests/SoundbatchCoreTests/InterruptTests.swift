@@ -1,0 +1,151 @@
+import Foundation
+import GRDB
+import SoundbatchSandbox
+import Testing
+
+@testable import SoundbatchCore
+
+/// Ctrl-C at any moment of `run --wait --download`, against a service 300-700 ms away:
+/// real child processes, each interrupted once, at moments spread over the whole run
+/// (sending, generating, looking, downloading, and an outage's wait). Every one stops the
+/// same way: exit 2, the command that carries on, no error shown, requests in flight
+/// settled, and nothing the service made missing from the ledger.
+@Suite(.serialized) struct InterruptTests {
+    let folder = try! TemporaryFolder()
+    let environment = ["MUSICGPT_API_KEY": "test-key"]
+
+    /// The service: 300-700 ms a request, generations of about 2 s with a true eta, and
+    /// 2 s sounds streamed a second at a time, so that a run spends a few seconds in each phase.
+    static let slowService = SandboxConfiguration.with {
+        $0.submitsPerMinute = nil
+        $0.pollsPerMinute = nil
+        $0.latency = .milliseconds(300)
+        $0.latencyJitter = .milliseconds(400)
+        $0.generationTime = .seconds(2)
+        $0.eta = .true
+        $0.generationFailureRate = 0
+    }
+
+    /// One run of `jobs` jobs, interrupted `after` its start; what it did, and its ledger.
+    struct Interrupted {
+        var after: Duration
+        var name: String
+        var child: Child
+        var secondsToStop: Double
+    }
+
+    /// Starts `run` over `jobs` new jobs, in a ledger of its own.
+    func start(run name: String, url: String, jobs: Int = 10) throws -> Child {
+        let rows = (1...jobs).map { "\(name)-\($0),\(name) sound \($0),2" }
+        let csv = try folder.write("\(name).csv", "id,prompt,audio_length\n" + rows.joined(separator: "\n"))
+        return try Child(
+            [
+                "run", csv, "--batch", "b", "--base-url", url, "--rate", "600/min", "--wait",
+                "--download", folder.file("\(name)-sounds"), "--ledger", folder.file("\(name).sqlite")
+            ], in: folder, environment: environment, name: name)
+    }
+
+    func interrupt(run name: String, after: Duration, url: String) async throws -> Interrupted {
+        let child = try start(run: name, url: url)
+        try await Task.sleep(for: after)
+        let signalled = ContinuousClock.now
+        child.signal(SIGINT)
+        _ = try await child.exitStatus(within: .seconds(30))
+        return Interrupted(
+            after: after, name: name, child: child, secondsToStop: signalled.duration(to: .now).seconds)
+    }
+
+    /// What every interrupted run must show, wherever it was stopped.
+    func expectACleanStop(_ run: Interrupted, tasks: [SandboxTask], outage: Bool = false) throws {
+        let moment = "interrupted after \(run.after): \(run.child.stderr)"
+        #expect(run.child.process.terminationReason == .exit, "killed by the signal: \(moment)")
+        #expect(run.child.process.terminationStatus == 2, "\(moment)")
+        let lines = run.child.stderr.split(separator: "\n").map(String.init)
+        let last = try #require(lines.last, "\(moment)")
+        #expect(
+            last == "soundbatch: interrupted; carry on with: soundbatch resume --batch b"
+                || last == "soundbatch: interrupted; carry on with: soundbatch track --batch b", "\(moment)")
+        for word in ["Cancellation", "Error:", "error:"] { #expect(!run.child.stderr.contains(word), "\(moment)") }
+        if !outage { #expect(!run.child.stderr.contains("not answering"), "\(moment)") }
+        // Requests in flight are waited for (at most a round trip), downloads given up.
+        #expect(run.secondsToStop < 5, "\(moment)")
+
+        let rows = try DatabaseQueue(path: folder.file("\(run.name).sqlite")).read {
+            try Row.fetchAll($0, sql: "SELECT prompt, state, task_id, download_path FROM jobs")
+        }
+        #expect(rows.count == 10)
+        // Requests in flight were answered before the run ended, so nothing is in doubt; but
+        // for an outage, where a request the service dropped when it went down may be.
+        let states = Set(rows.map { $0["state"] as String })
+        let settled: Set<String> = outage ? ["pending", "submitted", "completed", "ambiguous"] : ["pending", "submitted", "completed"]
+        #expect(states.isSubset(of: settled), "\(states) \(moment)")
+        // Every task the service made for this run is on its job: nothing lost.
+        let recorded = Dictionary(
+            uniqueKeysWithValues: rows.compactMap { row in
+                (row["task_id"] as String?).map { ($0, row["prompt"] as String) }
+            })
+        let inDoubt = Set(rows.filter { $0["state"] == "ambiguous" }.map { $0["prompt"] as String })
+        let made = tasks.filter { $0.prompt.hasPrefix("\(run.name) ") }
+        for task in made where !inDoubt.contains(task.prompt) {
+            #expect(recorded[task.taskID] == task.prompt, "task \(task.taskID) lost; \(moment)")
+        }
+        // A sound on disk is whole and in the ledger; a download given up left nothing.
+        let folderPath = folder.file("\(run.name)-sounds")
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: folderPath)) ?? []
+        let saved = Set(rows.compactMap { ($0["download_path"] as String?).map { ($0 as NSString).lastPathComponent } })
+        #expect(Set(files) == saved, "\(files) on disk, \(saved) in the ledger; \(moment)")
+    }
+
+    @Test func anInterruptAtAnyMomentStopsCleanly() async throws {
+        try await Sandbox.withRunning(Self.slowService) { url, sandbox in
+            // An uninterrupted run first, for how long a run takes here.
+            let started = ContinuousClock.now
+            let whole = try start(run: "whole", url: url)
+            #expect(try await whole.exitStatus() == 0, "\(whole.stderr)")
+            let length = started.duration(to: .now)
+            // 24 moments from the first instant to the last second of a run, four runs at a time.
+            // (Up to four fifths of a run alone: four at a time, each runs no faster.)
+            let moments = (0..<24).map { Duration.seconds(0.1 + (length.seconds * 0.8 - 0.1) * Double($0) / 23) }
+            var runs: [Interrupted] = []
+            for round in stride(from: 0, to: moments.count, by: 4) {
+                try await withThrowingTaskGroup(of: Interrupted.self) { group in
+                    for index in round..<min(round + 4, moments.count) {
+                        group.addTask { try await interrupt(run: "r\(index)", after: moments[index], url: url) }
+                    }
+                    for try await run in group { runs.append(run) }
+                }
+            }
+            let tasks = await sandbox.acceptedTasks
+            for run in runs.sorted(by: { $0.after < $1.after }) { try expectACleanStop(run, tasks: tasks) }
+            // Every phase was met: stopped before anything was sent, while sending, while
+            // generating and looking, and with sounds saved.
+            let stoppedWith = try runs.map { run in
+                try DatabaseQueue(path: folder.file("\(run.name).sqlite")).read {
+                    try String.fetchAll($0, sql: "SELECT state FROM jobs")
+                }
+            }
+            #expect(stoppedWith.contains { $0.allSatisfy { $0 == "pending" } })
+            #expect(stoppedWith.contains { $0.contains("pending") && $0.contains("submitted") })
+            #expect(stoppedWith.contains { !$0.contains("pending") && $0.contains("submitted") })
+            #expect(stoppedWith.contains { $0.contains("completed") && $0.contains("submitted") })
+        }
+    }
+
+    @Test func anInterruptDuringAnOutageStopsAtOnce() async throws {
+        var service = Self.slowService
+        // Down half a second after it starts, while the first run sends; the second starts
+        // in the middle of the outage.
+        service.outage = .init(after: .milliseconds(500), down: .seconds(60), errorPages: .zero)
+        try await Sandbox.withRunning(service) { url, sandbox in
+            var runs: [Interrupted] = []
+            for (index, after) in [2.5, 4.0].enumerated() {
+                runs.append(try await interrupt(run: "o\(index)", after: .seconds(after), url: url))
+            }
+            let tasks = await sandbox.acceptedTasks
+            for run in runs {
+                try expectACleanStop(run, tasks: tasks, outage: true)
+                #expect(run.child.stderr.contains("not answering"), "the outage was not met: \(run.child.stderr)")
+            }
+        }
+    }
+}

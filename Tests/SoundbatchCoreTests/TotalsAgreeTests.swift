@@ -1,0 +1,196 @@
+import Foundation
+import Testing
+
+@testable import SoundbatchCore
+@testable import SoundbatchPostgres
+@testable import SoundbatchSQLite
+
+extension Backend {
+    /// `withLedger`, with where the command line finds the same ledger (`--ledger`).
+    func withCommandLedger<T: Sendable>(
+        _ body: (any LedgerStore, TemporaryFolder, String) async throws -> T
+    ) async throws -> T {
+        let folder = try TemporaryFolder()
+        switch self {
+        case .sqlite:
+            let path = folder.file("ledger.sqlite")
+            return try await body(try SQLiteLedger(path: path), folder, path)
+        case .postgres:
+            let url = try await TestPostgres.shared.newDatabase()
+            let location = "postgres://\(url.user)@\(url.host):\(url.port)/\(url.database)"
+            return try await withPostgresLedger(url, create: true, logger: quietLogger()) {
+                try await body($0, folder, location)
+            }
+        }
+    }
+}
+
+/// Every format tells the same totals, on both backends: the spend report as a table, CSV,
+/// JSON, Markdown and HTML, the per-job export (a line a take) in CSV and JSON, and
+/// `status --json`, over a batch with re-rolls, refusals, failed generations, jobs still
+/// running and requests in doubt, one of them sent again.
+@Suite struct TotalsAgreeTests {
+    /// What the work below must come to, counted by hand.
+    static let estimated = 1.5 + 1.5 + 2 + 2 + 1 + 3 + 1  // a twice, b twice, e, f, h
+    static let charged = 1.6 + 1.4 + 2.1 + 1.2 + 1  // a's two takes, b's new one, e, h
+    static let inDoubt = 2  // d (never answered) and e (sent again, answered)
+    /// d has no estimate of its own: it counts at the average, 12 / 7; e at its own, 1.
+    static let inDoubtMayCost = 1 + estimated / 7
+    static let lines = 8 + 2  // eight jobs and two earlier takes
+
+    func work(_ ledger: any LedgerStore, _ folder: TemporaryFolder) async throws {
+        _ = try await ledger.ingest(
+            CSVReader(path: folder.write("jobs.csv", "id,prompt,scene\n" + "abcdefgh".map { "\($0),sound \($0),s\n" }.joined())),
+            batch: "b", skipInvalid: false)
+        let batchID = try await ledger.batchID(named: "b")
+        // A shared ledger hands out a few jobs at a time: take them all.
+        let ids = Dictionary(
+            uniqueKeysWithValues: try await ledger.withSending(batch: "b") {
+                var jobs: [PendingJob] = []
+                while case let more = try await ledger.pendingJobs(batchID: batchID, afterID: jobs.last?.id ?? 0, limit: 8),
+                    !more.isEmpty
+                {
+                    jobs += more
+                }
+                return jobs.map { ($0.row, $0.id) }
+            })
+        func job(_ row: String) async throws -> Int64 { ids[row]! }
+        func send(_ row: String, _ outcome: SubmitOutcome, _ state: JobState) async throws {
+            let id = try await job(row)
+            let attempt = try await ledger.markSubmitting(jobID: id, webhookURL: nil, now: Date())
+            try await ledger.recordSubmission(
+                jobID: id, attemptID: attempt, outcome: outcome, state: state, latency: .milliseconds(5), now: Date())
+        }
+        func accept(_ row: String, _ task: String, _ estimate: Double) async throws {
+            try await send(row, .accepted(SubmitAnswer(taskID: task, creditEstimate: estimate)), .submitted)
+        }
+        func finish(_ row: String, _ news: RemoteStatus) async throws {
+            try await ledger.recordStatus(jobID: try await job(row), news, now: Date())
+        }
+        let done = { (cost: Double) in RemoteStatus(status: "COMPLETED", audioURL: "https://x/a.wav", conversionCost: cost) }
+        try await ledger.withSending(batch: "b") {
+            try await accept("a", "a1", 1.5)
+            try await finish("a", done(1.6))
+            try await accept("b", "b1", 2)
+            try await finish("b", RemoteStatus(status: "FAILED", statusMessage: "could not"))
+            try await send("c", .rejected(status: 422, error: "refused"), .failed)
+            try await send("d", .ambiguous(status: nil, error: "no answer"), .ambiguous)
+            try await send("e", .ambiguous(status: nil, error: "no answer"), .ambiguous)
+            try await accept("f", "f1", 3)
+            try await accept("h", "h1", 1)
+            try await finish("h", done(1))
+        }
+        // A re-roll of a, a retry of b, and e sent again on purpose.
+        _ = try await ledger.startNewTakes(jobIDs: [try await job("a"), try await job("b")], renamedFiles: [:], now: Date())
+        _ = try await ledger.requeueAmbiguous(batchID: batchID, now: Date())
+        let d = try await job("d")
+        try await ledger.withSending(batch: "b") {
+            try await accept("a", "a2", 1.5)
+            try await finish("a", done(1.4))
+            try await accept("b", "b2", 2)
+            try await finish("b", done(2.1))
+            try await accept("e", "e2", 1)
+            try await finish("e", done(1.2))
+            // d stays in doubt: the requeue took it back to pending; hold it again.
+            let attempt = try await ledger.markSubmitting(jobID: d, webhookURL: nil, now: Date())
+            try await ledger.recordSubmission(
+                jobID: d, attemptID: attempt, outcome: .ambiguous(status: nil, error: "no answer"), state: .ambiguous,
+                latency: .seconds(60), now: Date())
+        }
+    }
+
+    func same(_ a: Double?, _ b: Double, _ what: String) {
+        #expect(a.map { abs($0 - b) < 0.005 } == true, "\(what): \(String(describing: a)) against \(b)")
+    }
+
+    func json(_ text: String) throws -> [String: Any] {
+        try #require(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    @Test(arguments: Backend.allCases)
+    func everyFormatTellsTheSameTotals(_ backend: Backend) async throws {
+        try await backend.withCommandLedger { ledger, folder, location in
+            try await work(ledger, folder)
+            func report(_ arguments: [String]) throws -> String {
+                let result = try soundbatch(["report", "--ledger", location] + arguments, in: folder.path)
+                #expect(result.status == 0, "\(arguments): \(result.stderr)")
+                return result.stdout
+            }
+            // The seam's own totals, and the chart's last point.
+            let total = try await ledger.spendReport(ReportQuery()).total
+            same(total.creditsEstimated, Self.estimated, "estimated")
+            same(total.creditsCharged, Self.charged, "charged")
+            #expect(total.inDoubt == Self.inDoubt)
+            same(total.inDoubtMayCost, Self.inDoubtMayCost, "in doubt")
+            let last = try #require(try await ledger.creditTimeline(ReportQuery(), points: 300).last)
+            same(last.estimated, Self.estimated, "chart, estimated")
+            same(last.charged, Self.charged, "chart, charged")
+
+            // JSON totals.
+            let totals = try #require(try json(try report(["--format", "json"]))["total"] as? [String: Any])
+            same(totals["credits_estimated"] as? Double, Self.estimated, "json estimated")
+            same(totals["credits_charged"] as? Double, Self.charged, "json charged")
+            #expect(totals["in_doubt"] as? Int == Self.inDoubt)
+            same(totals["in_doubt_may_cost"] as? Double, Self.inDoubtMayCost, "json in doubt")
+
+            // CSV and Markdown: the total row.
+            for format in ["csv", "markdown"] {
+                let text = try report(["--format", format])
+                let rows = text.split(whereSeparator: \.isNewline).map {
+                    $0.split(separator: format == "csv" ? "," : "|", omittingEmptySubsequences: false)
+                        .map { $0.trimmingCharacters(in: .whitespaces) }
+                }
+                let header = rows[0]
+                let totalRow = try #require(rows.first { $0.contains("total") }, "\(format): \(text)")
+                func cell(_ name: String) -> Double? {
+                    header.firstIndex(of: name).flatMap { Double(totalRow[$0]) }
+                }
+                same(cell("credits_estimated"), Self.estimated, "\(format) estimated")
+                same(cell("credits_charged"), Self.charged, "\(format) charged")
+                same(cell("in_doubt"), Double(Self.inDoubt), "\(format) in doubt")
+                same(cell("in_doubt_may_cost"), Self.inDoubtMayCost, "\(format) in doubt may cost")
+            }
+
+            // The terminal's table and its notes.
+            let table = try report(["--format", "table"])
+            let totalLine = try #require(table.split(separator: "\n").first { $0.hasPrefix("total") })
+            #expect(totalLine.contains(ReportRenderer.money(Self.estimated)) && totalLine.contains(ReportRenderer.money(Self.charged)), "\(table)")
+            #expect(table.contains("2 jobs had a request in doubt") && table.contains(ReportRenderer.money(Self.inDoubtMayCost)), "\(table)")
+
+            // The HTML page: its cards, and its chart topping out at the larger of the two.
+            let html = try report(["--format", "html"])
+            #expect(html.contains("Credits charged<b>\(ReportRenderer.money(Self.charged))</b>"))
+            #expect(html.contains("Credits estimated<b>\(ReportRenderer.money(Self.estimated))</b>"))
+            #expect(html.contains("Requests in doubt<b>\(Self.inDoubt)</b>"))
+            #expect(html.contains("<span class=\"y\" style=\"top:0\">\(ReportRenderer.money(max(Self.estimated, Self.charged)))</span>"), "\(html)")
+
+            // The per-job export: a line a take, adding up to the totals to the cent.
+            let csv = try report(["--jobs", "--format", "csv"])
+            let records = try readAll(folder.write("jobs-export.csv", csv))
+            let header = records[0].fields
+            let lines = records.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0.fields)) }
+            #expect(lines.count == Self.lines)
+            func sum(_ column: String) -> Double { lines.compactMap { Double($0[column] ?? "") }.reduce(0, +) }
+            same(sum("credit_estimate"), Self.estimated, "--jobs csv estimated")
+            same(sum("conversion_cost"), Self.charged, "--jobs csv charged")
+            #expect(lines.filter { $0["request_in_doubt"] == "1" }.count == Self.inDoubt)
+            #expect(lines.filter { $0["row_key"] == "a" }.map { $0["take"] } == ["1", "2"])
+            #expect(lines.filter { $0["row_key"] == "a" }.map { $0["task_id"] } == ["a1", "a2"])
+
+            let jobsJSON = try #require(try json(try report(["--jobs", "--format", "json"]))["jobs"] as? [[String: Any]])
+            #expect(jobsJSON.count == Self.lines)
+            same(jobsJSON.compactMap { $0["credit_estimate"] as? Double }.reduce(0, +), Self.estimated, "--jobs json estimated")
+            same(jobsJSON.compactMap { $0["conversion_cost"] as? Double }.reduce(0, +), Self.charged, "--jobs json charged")
+
+            // status, in JSON and in words.
+            let status = try soundbatch(["status", "--ledger", location, "--json"], in: folder.path)
+            let batch = try #require((try json(status.stdout)["batches"] as? [[String: Any]])?.first)
+            same(batch["credits_estimated"] as? Double, Self.estimated, "status estimated")
+            same(batch["credits_charged"] as? Double, Self.charged, "status charged")
+            #expect(batch["in_doubt"] as? Int == Self.inDoubt)
+            same(batch["in_doubt_may_cost"] as? Double, Self.inDoubtMayCost, "status in doubt")
+            let words = try soundbatch(["status", "--ledger", location], in: folder.path).stdout
+            #expect(words.contains("2 jobs had a request in doubt"), "\(words)")
+        }
+    }
+}
