@@ -63,6 +63,7 @@ public struct CouldNotListen: Error, CustomStringConvertible {
             case let error?: "\(error)"
             case nil: "the server stopped first"
             }
-        return "could not listen on \(host):\(port): \(reason)"
+        return "could not listen on \(host):\(port): \(reason); "
+            + (portTaken ? "choose another port, or stop what holds it" : "check the address")
     }
 }

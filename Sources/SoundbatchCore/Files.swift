@@ -73,7 +73,7 @@ public struct FileError: Error, CustomStringConvertible {
         reason = String(cString: strerror(code))
     }
 
-    public var description: String { "\(path): \(reason)" }
+    public var description: String { "cannot write \(path): \(reason)" }
 }
 
 extension SHA256.Digest {

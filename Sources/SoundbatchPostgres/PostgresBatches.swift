@@ -36,7 +36,7 @@ extension PostgresLedger {
             return RetryCandidate(
                 id: try row.get("id"), row: try Self.rowName(row), rowKey: try row.get("row_key"),
                 line: try row.get("source_line"),
-                state: JobState(rawValue: try row.get("state")) ?? .failed,
+                state: try JobState(ledger: try row.get("state")),
                 lastHTTPStatus: try row.get("last_http_status"), lastError: try row.get("last_error"),
                 creditEstimate: try row.get("credit_estimate"), downloadPath: try row.get("download_path"))
         }
@@ -44,34 +44,26 @@ extension PostgresLedger {
 
     public func startNewTakes(jobIDs: [Int64], renamedFiles: [Int64: String], now: Date = Date()) async throws -> Int {
         let stamp = Timestamp.string(now)
-        let finished = JobState.finished.map(\.rawValue)
         return try await transaction { connection in
             var moved = 0
             for id in jobIDs {
+                var binds = PostgresBindings()
+                binds.append(id)
+                binds.append(renamedFiles[id])
+                binds.append(stamp)
                 let kept = try await connection.query(
-                    """
-                    INSERT INTO takes (
-                        job_id, state, task_id, conversion_id, eta, credit_estimate, conversion_cost,
-                        remote_status, status_msg, audio_url, download_path, download_size, download_sha256,
-                        last_error, last_http_status, request_in_doubt, submitted_at, completed_at, retired_at)
-                    SELECT id, state, task_id, conversion_id, eta, credit_estimate, conversion_cost,
-                        remote_status, status_msg, audio_url, COALESCE(\(renamedFiles[id]), download_path),
-                        download_size, download_sha256, last_error, last_http_status, request_in_doubt,
-                        submitted_at, completed_at, \(stamp)
-                    FROM jobs WHERE id = \(id) AND state = ANY(\(finished))
-                    RETURNING id
-                    """, logger: self.logger
+                    PostgresQuery(
+                        unsafeSQL: LedgerSQL.keepTake(job: "$1", renamedFile: "$2::text", retiredAt: "$3") + " RETURNING id",
+                        binds: binds),
+                    logger: self.logger
                 ).collect()
                 guard !kept.isEmpty else { continue }
+                // A retried job is nobody's: whichever runner sends the batch next takes it.
                 try await connection.query(
-                    """
-                    UPDATE jobs SET state = \(JobState.pending.rawValue), task_id = NULL, conversion_id = NULL,
-                        eta = NULL, credit_estimate = NULL, conversion_cost = NULL, message = NULL,
-                        remote_status = NULL, status_msg = NULL, audio_url = NULL, download_path = NULL,
-                        download_size = NULL, download_sha256 = NULL, last_error = NULL, last_http_status = NULL,
-                        request_in_doubt = 0, submitted_at = NULL, completed_at = NULL, updated_at = \(stamp)
-                    WHERE id = \(id)
-                    """, logger: self.logger)
+                    PostgresQuery(
+                        unsafeSQL: LedgerSQL.startTake(job: "$1", now: "$2", runners: true),
+                        binds: { var binds = PostgresBindings(); binds.append(id); binds.append(stamp); return binds }()),
+                    logger: self.logger)
                 moved += 1
             }
             return moved

@@ -129,22 +129,16 @@ public final class PostgresLedger: LedgerStore {
     }
 
     /// `body`'s result; `NoAnswerInTime` when it has not come within `limit` (`body` is
-    /// then cancelled, and not waited for).
+    /// then cancelled, and not waited for: a connection cut mid-transaction never answers).
     private static func within<T: Sendable>(
         _ limit: Duration, _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        let race = Race<T>()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                race.start(continuation, body)
-                Task {
-                    try? await Task.sleep(for: limit)
-                    race.end(.failure(NoAnswerInTime(limit: limit)))
-                }
-            }
-        } onCancel: {
-            race.end(.failure(CancellationError()))
-        }
+        try await firstOf(
+            body,
+            {
+                try await Task.sleep(for: limit)
+                throw NoAnswerInTime(limit: limit)
+            }, waitingForTheOther: false)
     }
 
     /// How long one try may take before the server counts as away.
@@ -242,28 +236,4 @@ extension PostgresRandomAccessRow {
 /// A try that did not end within its time.
 private struct NoAnswerInTime: Error {
     var limit: Duration
-}
-
-/// One try against a deadline: whichever ends first answers, once.
-private final class Race<T: Sendable>: Sendable {
-    private let state = Mutex<(waiting: CheckedContinuation<T, any Error>?, attempt: Task<Void, Never>?)>((nil, nil))
-
-    func start(_ continuation: CheckedContinuation<T, any Error>, _ body: @escaping @Sendable () async throws -> T) {
-        state.withLock { $0.waiting = continuation }
-        let attempt = Task {
-            do { end(.success(try await body())) } catch { end(.failure(error)) }
-        }
-        state.withLock { $0.attempt = attempt }
-    }
-
-    /// Answers with `result` unless answered already; a try still going is cancelled.
-    func end(_ result: Result<T, any Error>) {
-        let (waiting, attempt) = state.withLock { state in
-            defer { state.waiting = nil }
-            return (state.waiting, state.attempt)
-        }
-        guard let waiting else { return }
-        attempt?.cancel()  // ended, or given up: either way, nothing more to wait for
-        waiting.resume(with: result)
-    }
 }

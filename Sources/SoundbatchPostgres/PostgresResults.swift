@@ -104,9 +104,9 @@ extension PostgresLedger {
                     """, logger: self.logger
                 ).collect().first,
                 case let (state, remoteStatus, statusMessage, audioURL, cost) = try row.decode(
-                    (String, String?, String?, String?, Double?).self),
-                let current = JobState(rawValue: state)
-            else { throw LedgerError.notPending(jobID: jobID) }
+                    (String, String?, String?, String?, Double?).self)
+            else { throw LedgerError.noSuchJob(jobID: jobID) }
+            let current = try JobState(ledger: state)
             let standing = TaskStanding(
                 state: current, remoteStatus: remoteStatus, statusMessage: statusMessage, audioURL: audioURL,
                 conversionCost: cost)
@@ -151,15 +151,15 @@ extension PostgresLedger {
     public func recordDownload(jobID: Int64, path: String, size: Int, sha256: String, now: Date = Date()) async throws {
         try await rows(
             """
-            UPDATE jobs SET download_path = \(path), download_size = \(size), download_sha256 = \(sha256),
-                updated_at = \(Timestamp.string(now))
+            UPDATE jobs SET download_path = \(path), download_key = \(FileNames.caseKey(path)), download_size = \(size),
+                download_sha256 = \(sha256), updated_at = \(Timestamp.string(now))
             WHERE id = \(jobID)
             """)
     }
 
     public func isPathTaken(_ path: String, byOtherThan jobID: Int64) async throws -> Bool {
         try await !rows(
-            "SELECT 1 FROM jobs WHERE lower(download_path) = lower(\(path)) AND id <> \(jobID) LIMIT 1"
+            "SELECT 1 FROM jobs WHERE download_key = \(FileNames.caseKey(path)) AND id <> \(jobID) LIMIT 1"
         ).isEmpty
     }
 }

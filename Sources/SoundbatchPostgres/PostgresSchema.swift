@@ -12,8 +12,8 @@ import SoundbatchCore
 /// that runners starting together on a new database do not race.
 public enum PostgresSchema {
     /// 5: the SQLite ledger's migrations v1 to v5, in one. 6: what runners sharing the
-    /// ledger need, and SQLite does not (runners, their claims, key budgets).
-    public static let version = 6
+    /// ledger need, and SQLite does not (runners, their claims, key budgets). 7: SQLite's v6.
+    public static let version = 7
 
     /// Each version's statements, in order. Never edit one: add the next.
     static let migrations: [(version: Int, statements: [String])] = [
@@ -148,6 +148,15 @@ public enum PostgresSchema {
                     next_slot TIMESTAMPTZ NOT NULL
                 )
                 """
+            ]
+        ),
+        (
+            7,
+            [
+                // Who has a file's name, compared as a file system that ignores case would.
+                "ALTER TABLE jobs ADD COLUMN download_key TEXT",
+                "UPDATE jobs SET download_key = lower(download_path) WHERE download_path IS NOT NULL",
+                "CREATE INDEX jobs_by_download_key ON jobs(download_key) WHERE download_key IS NOT NULL"
             ]
         )
     ]

@@ -148,6 +148,16 @@ extension SQLiteLedger {
                     CREATE INDEX takes_by_job ON takes(job_id);
                     """)
         }
+        migrator.registerMigration("v6: download keys") { db in
+            // Who has a file's name, compared as a file system that ignores case would:
+            // `FileNames.caseKey`, written with the path, and found by an index.
+            try db.execute(
+                sql: """
+                    ALTER TABLE jobs ADD COLUMN download_key TEXT;
+                    UPDATE jobs SET download_key = swiftLowercaseString(download_path) WHERE download_path IS NOT NULL;
+                    CREATE INDEX jobs_by_download_key ON jobs(download_key) WHERE download_key IS NOT NULL;
+                    """)
+        }
         return migrator
     }
 }

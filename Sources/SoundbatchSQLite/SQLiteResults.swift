@@ -79,9 +79,9 @@ extension SQLiteLedger {
                     db,
                     sql: """
                         SELECT state, remote_status, status_msg, audio_url, conversion_cost FROM jobs WHERE id = ?
-                        """, arguments: [jobID]),
-                let current = row["state"] as JobState?
-            else { throw LedgerError.notPending(jobID: jobID) }
+                        """, arguments: [jobID])
+            else { throw LedgerError.noSuchJob(jobID: jobID) }
+            let current = try JobState(ledger: row["state"])
             let standing = TaskStanding(
                 state: current, remoteStatus: row["remote_status"], statusMessage: row["status_msg"],
                 audioURL: row["audio_url"], conversionCost: row["conversion_cost"])
@@ -131,18 +131,18 @@ extension SQLiteLedger {
         try await write { db in
             try db.execute(
                 sql: """
-                    UPDATE jobs SET download_path = ?, download_size = ?, download_sha256 = ?, updated_at = ? WHERE id = ?
-                    """, arguments: [path, size, sha256, Timestamp.string(now), jobID])
+                    UPDATE jobs SET download_path = ?, download_key = ?, download_size = ?, download_sha256 = ?,
+                        updated_at = ?
+                    WHERE id = ?
+                    """, arguments: [path, FileNames.caseKey(path), size, sha256, Timestamp.string(now), jobID])
         }
     }
 
-    /// Whether another job already downloaded to this path (compared without case, for
-    /// file systems that ignore it).
     public func isPathTaken(_ path: String, byOtherThan jobID: Int64) async throws -> Bool {
         try await read { db in
             try Bool.fetchOne(
-                db, sql: "SELECT 1 FROM jobs WHERE download_path = ? COLLATE NOCASE AND id <> ?",
-                arguments: [path, jobID]) ?? false
+                db, sql: "SELECT 1 FROM jobs WHERE download_key = ? AND id <> ?",
+                arguments: [FileNames.caseKey(path), jobID]) ?? false
         }
     }
 }

@@ -30,31 +30,10 @@ extension SQLiteLedger {
             var moved = 0
             for id in jobIDs {
                 try db.execute(
-                    sql: """
-                        INSERT INTO takes (
-                            job_id, state, task_id, conversion_id, eta, credit_estimate, conversion_cost,
-                            remote_status, status_msg, audio_url, download_path, download_size, download_sha256,
-                            last_error, last_http_status, request_in_doubt, submitted_at, completed_at, retired_at)
-                        SELECT id, state, task_id, conversion_id, eta, credit_estimate, conversion_cost,
-                            remote_status, status_msg, audio_url, COALESCE(?, download_path), download_size,
-                            download_sha256, last_error, last_http_status, request_in_doubt, submitted_at,
-                            completed_at, ?
-                        FROM jobs WHERE id = ? AND state IN (?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        renamedFiles[id], stamp, id, JobState.failed, JobState.generationFailed,
-                        JobState.remoteMissing, JobState.completed
-                    ])
+                    sql: LedgerSQL.keepTake(job: "?1", renamedFile: "?2", retiredAt: "?3"),
+                    arguments: [id, renamedFiles[id], stamp])
                 guard db.changesCount == 1 else { continue }
-                try db.execute(
-                    sql: """
-                        UPDATE jobs SET state = ?, task_id = NULL, conversion_id = NULL, eta = NULL,
-                            credit_estimate = NULL, conversion_cost = NULL, message = NULL, remote_status = NULL,
-                            status_msg = NULL, audio_url = NULL, download_path = NULL, download_size = NULL,
-                            download_sha256 = NULL, last_error = NULL, last_http_status = NULL,
-                            request_in_doubt = 0, submitted_at = NULL, completed_at = NULL, updated_at = ?
-                        WHERE id = ?
-                        """, arguments: [JobState.pending, stamp, id])
+                try db.execute(sql: LedgerSQL.startTake(job: "?1", now: "?2", runners: false), arguments: [id, stamp])
                 moved += 1
             }
             return moved

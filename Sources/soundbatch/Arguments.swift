@@ -54,3 +54,47 @@ struct StatesArgument: ExpressibleByArgument, Sendable {
         }
     }
 }
+
+/// A field separator: comma, semicolon or tab (`--delimiter`).
+struct DelimiterArgument: ExpressibleByArgument, Sendable {
+    var byte: UInt8
+
+    init?(argument: String) {
+        switch argument.lowercased() {
+        case ",", "comma": byte = UInt8(ascii: ",")
+        case ";", "semicolon": byte = UInt8(ascii: ";")
+        case "\t", "\\t", "tab": byte = UInt8(ascii: "\t")
+        default: return nil
+        }
+    }
+
+    static var allValueStrings: [String] { ["comma", "semicolon", "tab"] }
+}
+
+/// A date (YYYY-MM-DD, UTC) or an ISO 8601 time bounding a report (`--since`, `--until`).
+struct TimeBoundArgument: ExpressibleByArgument, Sendable {
+    var time: Date
+    /// A whole day was given: `--until` then includes it.
+    var isDay: Bool
+
+    init?(argument: String) {
+        let text = argument.trimmed
+        if let day = try? Date.ISO8601FormatStyle().year().month().day().parse(text) {
+            (time, isDay) = (day, true)
+            return
+        }
+        for format in [Date.ISO8601FormatStyle(includingFractionalSeconds: true), Date.ISO8601FormatStyle()] {
+            if let time = try? format.parse(text) {
+                (self.time, isDay) = (time, false)
+                return
+            }
+        }
+        return nil
+    }
+
+    /// As the ledger's sortable UTC text; a bare day ends with it when `endOfDay`.
+    func ledgerText(endOfDay: Bool) -> String {
+        Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+            .format(isDay && endOfDay ? time.addingTimeInterval(86_400) : time)
+    }
+}

@@ -53,7 +53,7 @@ struct Drop: AsyncParsableCommand {
                 let unknown = jobs.filter { name in !all.contains { $0.isNamed(name) } }
                 if !unknown.isEmpty {
                     throw CommandFailure(
-                        Exit.usage,
+                        .usage,
                         "no \((state?.states ?? [.pending, .invalid]).map(\.rawValue).sorted().joined(separator: " or ")) "
                             + "job of batch \"\(batch)\"\(lastFeed ? " from its latest feed" : "") has the id or CSV line "
                             + unknown.joined(separator: ", ") + "; nothing removed")

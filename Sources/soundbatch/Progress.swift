@@ -129,8 +129,8 @@ func terminalWidth(_ fd: Int32) -> Int {
 
 /// The end of a run: what the batch holds now, and what to do next.
 enum Summary {
-    /// Prints what the run did and what to do next; returns the exit code.
-    static func print(_ report: RunReport) -> ExitCode {
+    /// Prints what the run did and what to do next.
+    static func print(_ report: RunReport) {
         let batch = report.batch
         let status = report.status
         if let sent = report.sent {
@@ -152,7 +152,7 @@ enum Summary {
         }
         if let sendOutcome = report.sendOutcome, !sendOutcome.finishedSending {
             advise(sendOutcome, batch: batch, tracking: false)
-            return exitCode(sendOutcome)
+            return
         }
         if let c = report.tracked {
             var line = "\(batch): \(c.completed) completed, \(c.generationFailed) failed to generate"
@@ -176,7 +176,6 @@ enum Summary {
                 "  \(counted(failed, "job", "jobs")) failed for good; why: soundbatch report --jobs --batch \(batch); "
                     + "again: soundbatch retry --batch \(batch)")
         }
-        return exitCode(report.outcome)
     }
 
     /// What the user should do next, on standard error.
@@ -214,15 +213,6 @@ enum Summary {
             printError("\(counted(count, "task is", "tasks are")) still running; look again later with: \(track)")
         case .resumable(.pendingLeft), .someFailed, .done:
             break
-        }
-    }
-
-    static func exitCode(_ outcome: RunOutcome) -> ExitCode {
-        switch outcome {
-        case .done: Exit.done
-        case .someFailed: Exit.someFailed
-        case .resumable: Exit.resumable
-        case .keyRejected: Exit.keyRejected
         }
     }
 }

@@ -38,13 +38,13 @@ struct Report: AsyncParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Only jobs submitted on or after this date (YYYY-MM-DD, UTC) or time (ISO 8601).", valueName: "date"))
-    var since: String?
+    var since: TimeBoundArgument?
 
     @Option(
         help: ArgumentHelp(
             "Only jobs submitted before the end of this date (YYYY-MM-DD, UTC) or before this time.", valueName: "date")
     )
-    var until: String?
+    var until: TimeBoundArgument?
 
     @Option(help: ArgumentHelp("Write to this file (atomically) instead of standard output.", valueName: "file"))
     var output: String?
@@ -59,24 +59,6 @@ struct Report: AsyncParsableCommand {
         if jobs && chosenFormat == .html {
             throw ValidationError("--jobs works with the csv, json, markdown or table formats; html shows totals.")
         }
-        if let since, Self.bound(since, endOfDay: false) == nil {
-            throw ValidationError("--since must be a date like 2026-11-25 or a time like 2026-11-25T14:00:00Z.")
-        }
-        if let until, Self.bound(until, endOfDay: true) == nil {
-            throw ValidationError("--until must be a date like 2026-11-25 or a time like 2026-11-25T14:00:00Z.")
-        }
-    }
-
-    /// A date or time as the ledger's sortable UTC text; a bare --until date includes that whole day.
-    static func bound(_ text: String, endOfDay: Bool) -> String? {
-        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-        if let day = try? Date.ISO8601FormatStyle().year().month().day().parse(text.trimmed) {
-            return style.format(endOfDay ? day.addingTimeInterval(86_400) : day)
-        }
-        for format in [Date.ISO8601FormatStyle(includingFractionalSeconds: true), Date.ISO8601FormatStyle()] {
-            if let time = try? format.parse(text.trimmed) { return style.format(time) }
-        }
-        return nil
     }
 
     func run() async throws {
@@ -84,8 +66,7 @@ struct Report: AsyncParsableCommand {
             return try await ledger.withOpen(create: false) { ledger in
                 let query = ReportQuery(
                     batch: batch, grouping: by.grouping,
-                    since: since.flatMap { Self.bound($0, endOfDay: false) },
-                    until: until.flatMap { Self.bound($0, endOfDay: true) })
+                    since: since?.ledgerText(endOfDay: false), until: until?.ledgerText(endOfDay: true))
                 guard let output else {
                     return try await write(query, ledger: ledger, to: TextOutput(fd: STDOUT_FILENO))
                 }

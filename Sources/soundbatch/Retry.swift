@@ -59,7 +59,7 @@ struct Retry: AsyncParsableCommand {
                 let plan = try await run.planRetry(states: state?.states, rows: jobs)
                 if !plan.unknownRows.isEmpty {
                     throw CommandFailure(
-                        Exit.usage,
+                        .usage,
                         "no finished job of batch \"\(batch)\" has the id or CSV line \(plan.unknownRows.joined(separator: ", "))"
                     )
                 }
@@ -90,7 +90,8 @@ struct Retry: AsyncParsableCommand {
                     plan, given: send.given.overridden(by: wait.given),
                     key: send.service.keySource(logger: logger),
                     progress: log.quiet ? nil : ProgressReporter.display)
-                return Summary.print(report)
+                Summary.print(report)
+                return ExitCode(report.exitStatus)
             }
         }
         if code != Exit.done { throw code }

@@ -42,7 +42,7 @@ struct Run: AsyncParsableCommand {
         help: ArgumentHelp(
             "The field separator: comma, semicolon or tab (default: whichever the header line holds most of).",
             valueName: "separator"))
-    var delimiter: String?
+    var delimiter: DelimiterArgument?
 
     @Option(help: ArgumentHelp("The column holding the prompts, when it is not called prompt.", valueName: "name"))
     var promptColumn: String?
@@ -92,24 +92,12 @@ struct Run: AsyncParsableCommand {
         if let batch, batch.trimmed.isEmpty {
             throw ValidationError("--batch needs a name.")
         }
-        _ = try separator()
-    }
-
-    /// The byte --delimiter names, if given.
-    func separator() throws -> UInt8? {
-        guard let delimiter else { return nil }
-        switch delimiter.lowercased() {
-        case ",", "comma": return UInt8(ascii: ",")
-        case ";", "semicolon": return UInt8(ascii: ";")
-        case "\t", "\\t", "tab": return UInt8(ascii: "\t")
-        default: throw ValidationError("--delimiter must be comma, semicolon or tab (or , ; \\t).")
-        }
     }
 
     func run() async throws {
         log.bootstrap()
         let code = try await reportingErrors { () async throws -> ExitCode in
-            let csv = try CSVReader(path: csvFile, delimiter: try separator())
+            let csv = try CSVReader(path: csvFile, delimiter: delimiter?.byte)
             return try await ledger.withOpen { ledger in
                 let summary = try await ledger.ingest(
                     csv, batch: batchName, skipInvalid: skipInvalid,

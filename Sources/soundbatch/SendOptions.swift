@@ -102,7 +102,8 @@ struct SendOptions: ParsableArguments {
                 given.overridden(by: wait.given), resendAmbiguous: resendAmbiguous,
                 key: service.keySource(logger: logger),
                 progress: log.quiet ? nil : ProgressReporter.display)
-        return Summary.print(report)
+        Summary.print(report)
+        return ExitCode(report.exitStatus)
     }
 }
 
@@ -144,10 +145,10 @@ func resolveAPIKey(file: String?, logger: Logger) throws -> APIKey {
     if let file {
         var info = stat()
         guard stat(file, &info) == 0 else {
-            throw CommandFailure(Exit.usage, "cannot read the key file \(file): \(String(cString: strerror(errno)))")
+            throw CommandFailure(.usage, "cannot read the key file \(file): \(String(cString: strerror(errno)))")
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw CommandFailure(Exit.usage, "the key file \(file) is not a regular file")
+            throw CommandFailure(.usage, "the key file \(file) is not a regular file")
         }
         if info.st_mode & 0o077 != 0 {
             logger.warning("the key file \(file) can be read by other users; chmod 600 it")
@@ -155,7 +156,7 @@ func resolveAPIKey(file: String?, logger: Logger) throws -> APIKey {
         guard let data = FileManager.default.contents(atPath: file),
             let key = APIKey(String(decoding: data, as: UTF8.self))
         else {
-            throw CommandFailure(Exit.usage, "the key file \(file) is empty or unreadable")
+            throw CommandFailure(.usage, "the key file \(file) is empty or unreadable")
         }
         return key
     }
@@ -163,7 +164,7 @@ func resolveAPIKey(file: String?, logger: Logger) throws -> APIKey {
         return key
     }
     throw CommandFailure(
-        Exit.usage,
+        .usage,
         """
         no API key: set MUSICGPT_API_KEY (export MUSICGPT_API_KEY=...) or pass --api-key-file PATH; \
         or try everything against a local sandbox with --sandbox
@@ -171,12 +172,13 @@ func resolveAPIKey(file: String?, logger: Logger) throws -> APIKey {
 }
 
 /// An error that already knows its message and exit code.
-struct CommandFailure: Error {
-    var code: ExitCode
-    var message: String
-    init(_ code: ExitCode, _ message: String) {
-        self.code = code
-        self.message = message
+/// A command's own reason to stop, in words, and how it ends.
+struct CommandFailure: CommandError {
+    var exitStatus: ExitStatus
+    var description: String
+    init(_ exitStatus: ExitStatus, _ description: String) {
+        self.exitStatus = exitStatus
+        self.description = description
     }
 }
 

@@ -60,15 +60,15 @@ struct Soundbatch: AsyncParsableCommand {
     )
 }
 
-/// The exit codes scripts can rely on (documented in the README).
+/// The exit codes scripts can rely on (documented in the README), as `ExitStatus` says them.
 enum Exit {
-    static let done = ExitCode(0)
-    static let someFailed = ExitCode(1)
-    static let resumable = ExitCode(2)
-    static let usage = ExitCode(64)
-    static let invalidInput = ExitCode(65)
-    static let ledgerUnusable = ExitCode(74)
-    static let keyRejected = ExitCode(77)
+    static let done = ExitCode(.done)
+    static let someFailed = ExitCode(.someFailed)
+    static let usage = ExitCode(.usage)
+}
+
+extension ExitCode {
+    init(_ status: ExitStatus) { self.init(status.rawValue) }
 }
 
 struct LedgerOption: ParsableArguments {
@@ -109,54 +109,27 @@ struct LogOptions: ParsableArguments {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
-/// Runs a command body, turning the domain's errors into a message on standard error
-/// and the documented exit code.
+/// Runs a command body; an error that ends the command is said on standard error, and the
+/// command ends as the error says (`CommandError`).
 func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
-    } catch let error as IngestError {
+    } catch let error as any CommandError {
         printError(error.description)
-        throw Exit.invalidInput
-    } catch let error as CSVError {
-        // Opening the file failed (reading errors are inside IngestError).
-        printError(error.description)
-        throw Exit.usage
-    } catch let error as LedgerError {
-        printError(error.description)
-        switch error {
-        case .noSuchBatch, .missing, .busy: throw Exit.usage
-        case .cannotOpen, .fromTheFuture, .notPending, .vanished, .failed: throw Exit.ledgerUnusable
-        }
-    } catch let error as LedgerCopyError {
-        printError(error.description)
-        throw Exit.ledgerUnusable
-    } catch let error as BatchRunError {
-        printError(error.description)
-        throw Exit.usage
-    } catch let error as DownloadError {
-        // Only setting the downloads up reaches here: a failed download is counted, not thrown.
-        printError("--download: \(error)")
-        throw Exit.usage
-    } catch let error as FileError {
-        printError("cannot write \(error)")
-        throw Exit.usage
-    } catch let error as ReportError {
-        printError(error.description)
-        throw Exit.ledgerUnusable
-    } catch let error as CouldNotListen {
-        printError("\(error); \(error.portTaken ? "choose another port, or stop what holds it" : "check the address")")
-        throw Exit.usage
-    } catch let failure as CommandFailure {
-        printError(failure.message)
-        throw failure.code
+        throw ExitCode(error.exitStatus)
     }
+}
+
+/// The server never listened: a usage error (the port is taken, or the address wrong).
+extension CouldNotListen: CommandError {
+    public var exitStatus: ExitStatus { .usage }
 }
 
 /// Asks `question` on the terminal (yes or no), unless `yes` answers it. Without a terminal
 /// and without `yes`, refuses with exit 64, saying why `--yes` is wanted.
 func confirmed(_ question: String, yes: Bool, because why: String) throws -> Bool {
     if yes { return true }
-    guard isatty(STDIN_FILENO) == 1 else { throw CommandFailure(Exit.usage, "\(why); add --yes to go on") }
+    guard isatty(STDIN_FILENO) == 1 else { throw CommandFailure(.usage, "\(why); add --yes to go on") }
     Swift.print("\(question) [y/N] ", terminator: "")
     fflush(nil)
     return readLine().map { ["y", "yes"].contains($0.trimmed.lowercased()) } ?? false

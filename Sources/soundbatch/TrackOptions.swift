@@ -133,7 +133,8 @@ struct Track: AsyncParsableCommand {
                 .track(
                     given, once: once, key: service.keySource(logger: logger),
                     progress: log.quiet ? nil : ProgressReporter.display)
-                return Summary.print(report)
+                Summary.print(report)
+                return ExitCode(report.exitStatus)
             }
         }
         if code != Exit.done { throw code }

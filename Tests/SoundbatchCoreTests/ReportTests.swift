@@ -198,7 +198,7 @@ import Testing
         #expect(records.count == 11)
         let header = records[0].fields
         #expect(header == ReportJob.columns + ["column:note"])
-        let rows = try await ledger.database.read { try Row.fetchAll($0, sql: "SELECT * FROM jobs ORDER BY id") }
+        let rows = try ledger.database.read { try Row.fetchAll($0, sql: "SELECT * FROM jobs ORDER BY id") }
         for (record, row) in zip(records.dropFirst(), rows) {
             let cell = Dictionary(uniqueKeysWithValues: zip(header, record.fields))
             #expect(cell["row_key"] == row["row_key"])

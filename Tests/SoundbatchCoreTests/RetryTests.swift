@@ -78,7 +78,7 @@ import Testing
             #expect(try await again.exitStatus() == 0, "\(again.stderr)")
             let files = Set(try FileManager.default.contentsOfDirectory(atPath: folder.file("sounds")))
             #expect(files == ["j1.wav", "j1.take1.wav", "j2.wav"])
-            let take = try await SQLiteLedger(path: folder.file("ledger.sqlite"), create: false).database.read {
+            let take = try SQLiteLedger(path: folder.file("ledger.sqlite"), create: false).database.read {
                 try Row.fetchOne($0, sql: "SELECT state, download_path FROM takes")!
             }
             #expect(take["state"] == "completed" && (take["download_path"] as String).hasSuffix("sounds/j1.take1.wav"))

@@ -8,7 +8,7 @@ import Testing
 /// user certuser must show one of its own. Started once for the test process.
 actor TLSPostgres {
     static let shared = TLSPostgres()
-    let certificates = try! TemporaryFolder()
+    nonisolated let certificates = try! TemporaryFolder()
     private var server: (url: String, process: Process, input: Pipe)?
 
     /// The cluster's URL, without TLS parameters.
@@ -33,7 +33,7 @@ actor TLSPostgres {
         return try soundbatch(["status", "--ledger", url + (parameters.isEmpty ? "" : "?" + parameters)], in: folder.path)
     }
 
-    var certificates: String { get async { await TLSPostgres.shared.certificates.path } }
+    var certificates: String { TLSPostgres.shared.certificates.path }
 
     /// Connected: the ledger was read, or the database holds none yet and says so (the
     /// tests share the database, and one of them feeds it).
@@ -42,7 +42,7 @@ actor TLSPostgres {
     }
 
     @Test func theDefaultAndEveryModeThatAllowsTLSConnect() async throws {
-        let ca = await certificates + "/ca.crt"
+        let ca = certificates + "/ca.crt"
         for parameters in [
             "", "sslmode=prefer", "sslmode=allow", "sslmode=require", "sslmode=verify-ca&sslrootcert=\(ca)",
             "sslmode=require&sslrootcert=\(ca)"
@@ -56,7 +56,7 @@ actor TLSPostgres {
     }
 
     @Test func whatCannotConnectSaysWhichCheckFailedAndTheFix() async throws {
-        let folder = await certificates
+        let folder = certificates
         let cases: [(String, String, [String])] = [
             ("sslmode=disable", "postgres", ["no encryption", "leave out sslmode=disable"]),
             ("sslmode=verify-ca", "postgres", ["no CA is given", "sslrootcert=PATH", "sslrootcert=system"]),
@@ -82,7 +82,7 @@ actor TLSPostgres {
     }
 
     @Test func aClientCertificateIsShownWhenGiven() async throws {
-        let folder = await certificates
+        let folder = certificates
         let result = try await status(
             "sslmode=verify-ca&sslrootcert=\(folder)/ca.crt&sslcert=\(folder)/client.crt&sslkey=\(folder)/client.key",
             user: "certuser")

@@ -4,7 +4,10 @@ public enum LedgerError: Error, CustomStringConvertible {
     case fromTheFuture(path: String)
     case noSuchBatch(String, known: [String])
     case busy(path: String, holder: String)
+    /// The job moved on (another sender has it); it is not this one's to send.
     case notPending(jobID: Int64)
+    /// The job is no longer in the ledger.
+    case noSuchJob(jobID: Int64)
     case vanished(path: String)
     /// A read or write failed; the unfinished change was rolled back.
     case failed(reason: String)
@@ -25,8 +28,10 @@ public enum LedgerError: Error, CustomStringConvertible {
                 + "stopped sending so that nothing is paid for without a record"
         case let .failed(reason):
             "the ledger failed: \(reason)"
-        case let .notPending(jobID):
-            "job \(jobID) is no longer pending; was another process working on this ledger?"
+        case .notPending:
+            "a job was no longer pending when this soundbatch went to send it; is another one working on this ledger?"
+        case .noSuchJob:
+            "a job this soundbatch was following is no longer in the ledger; was it removed while this ran?"
         case let .noSuchBatch(name, known):
             known.isEmpty
                 ? "no batch named \"\(name)\": the ledger holds no batches yet"

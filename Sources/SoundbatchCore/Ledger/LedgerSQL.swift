@@ -120,6 +120,36 @@ public enum LedgerSQL {
                          AND a.outcome IN ('accepted', 'no_answer', 'interrupted', 'found')))
         """
 
+    /// What a take of a job is given, kept in `takes` when a new take starts.
+    static let takeColumns = [
+        "state", "task_id", "conversion_id", "eta", "credit_estimate", "conversion_cost", "remote_status",
+        "status_msg", "audio_url", "download_path", "download_size", "download_sha256", "last_error",
+        "last_http_status", "request_in_doubt", "submitted_at", "completed_at"
+    ]
+
+    /// Keeps the job `job`'s take in `takes`, if the job is finished: its file under
+    /// `renamedFile` when that is not null (it was moved aside). The three are parameters.
+    public static func keepTake(job: String, renamedFile: String, retiredAt: String) -> String {
+        let columns = takeColumns.joined(separator: ", ")
+        let values = takeColumns.map { $0 == "download_path" ? "COALESCE(\(renamedFile), download_path)" : $0 }
+        return """
+            INSERT INTO takes (job_id, \(columns), retired_at)
+            SELECT id, \(values.joined(separator: ", ")), \(retiredAt)
+            FROM jobs WHERE id = \(job) AND state IN (\(JobState.finished.map { "'\($0.rawValue)'" }.joined(separator: ", ")))
+            """
+    }
+
+    /// Makes the job `job` pending again for a new take, what its take was given cleared
+    /// (after `keepTake`), held by no runner. `job` and `now` are parameters.
+    public static func startTake(job: String, now: String, runners: Bool) -> String {
+        let cleared = takeColumns.filter { $0 != "state" }.map { $0 == "request_in_doubt" ? "\($0) = 0" : "\($0) = NULL" }
+        return """
+            UPDATE jobs SET state = '\(JobState.pending.rawValue)', \(cleared.joined(separator: ", ")),
+                message = NULL, download_key = NULL, updated_at = \(now)\(runners ? ", runner_id = NULL" : "")
+            WHERE id = \(job)
+            """
+    }
+
     /// Column names, quoted, for a SELECT or INSERT of them (`ledger copy`).
     public static func columnList(_ columns: [String]) -> String {
         columns.map { "\"\($0)\"" }.joined(separator: ", ")

@@ -245,8 +245,8 @@ public protocol DownloadLedger: Sendable {
 
     func recordDownload(jobID: Int64, path: String, size: Int, sha256: String, now: Date) async throws
 
-    /// Whether another job already downloaded to this path (compared without case, for
-    /// file systems that ignore it).
+    /// Whether another job already downloaded to this path, compared as a file system that
+    /// ignores case would (`FileNames.caseKey`).
     func isPathTaken(_ path: String, byOtherThan jobID: Int64) async throws -> Bool
 }
 

@@ -25,7 +25,7 @@ public enum DownloadError: Error, CustomStringConvertible {
         case let .tooLarge(limit): "the audio is larger than --max-download-size (\(limit) bytes)"
         case let .http(status): "the audio server answered HTTP \(status)"
         case let .transport(text): "the download failed: \(text)"
-        case let .file(text): "cannot write the audio file: \(text)"
+        case let .file(text): text
         }
     }
 }
@@ -40,7 +40,7 @@ public final class Downloader: Sendable {
     public let settings: DownloadSettings
     private let ledger: any DownloadLedger
     private let http: HTTPClient
-    /// Paths (lowercased) of the downloads under way: two at once must not pick the same
+    /// Paths (`FileNames.caseKey`) of the downloads under way: two at once must not pick the same
     /// name before either is in the ledger.
     private let claimedPaths = Mutex<Set<String>>([])
 
@@ -62,10 +62,11 @@ public final class Downloader: Sendable {
             do {
                 try FileManager.default.createDirectory(atPath: settings.directory, withIntermediateDirectories: true)
             } catch {
-                throw DownloadError.file("cannot create \(settings.directory): \(error.localizedDescription)")
+                throw DownloadError.file(
+                    "--download \(settings.directory): the folder cannot be made: \(error.localizedDescription)")
             }
         } else if !isFolder.boolValue {
-            throw DownloadError.file("\(settings.directory) is a file, not a folder")
+            throw DownloadError.file("--download \(settings.directory) is a file, not a folder")
         }
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .follow(max: 5, allowCycles: false),
@@ -144,7 +145,7 @@ public final class Downloader: Sendable {
         let numbered = (settings.directory as NSString).appendingPathComponent("\(base)-\(job.id).\(ext)")
         // Claim the plain name first, then look in the ledger: a download that finished
         // and let go of its claim is in the ledger by then.
-        let claimedPlain = claimedPaths.withLock { $0.insert(plain.lowercased()).inserted }
+        let claimedPlain = claimedPaths.withLock { $0.insert(FileNames.caseKey(plain)).inserted }
         if claimedPlain {
             // A ledger that cannot be read here leaves the numbered name, which is always free.
             let taken =
@@ -153,13 +154,13 @@ public final class Downloader: Sendable {
             if !taken { return plain }
             release(plain)
         }
-        claimedPaths.withLock { _ = $0.insert(numbered.lowercased()) }
+        claimedPaths.withLock { _ = $0.insert(FileNames.caseKey(numbered)) }
         return numbered
     }
 
     /// Lets go of a name once its download is recorded in the ledger, or has failed.
     private func release(_ path: String) {
-        claimedPaths.withLock { _ = $0.remove(path.lowercased()) }
+        claimedPaths.withLock { _ = $0.remove(FileNames.caseKey(path)) }
     }
 
     static func fileMatches(path: String, size: Int, sha256: String) -> Bool {

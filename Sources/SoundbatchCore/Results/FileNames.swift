@@ -21,6 +21,14 @@ public enum FileNames {
         return name
     }
 
+    /// Paths a file system that ignores case (macOS's, Windows') takes for one file: their
+    /// Unicode letters folded, and composed characters written one way. The one rule for
+    /// "another job's file has this name", in the ledger (`download_key`) and while
+    /// downloads pick their names.
+    public static func caseKey(_ path: String) -> String {
+        path.precomposedStringWithCanonicalMapping.lowercased()
+    }
+
     /// A short readable name from a prompt: "Rain on a tin roof" -> "rain-on-a-tin-roof".
     public static func slug(_ prompt: String) -> String {
         let words = prompt.lowercased().unicodeScalars.split { !CharacterSet.alphanumerics.contains($0) }

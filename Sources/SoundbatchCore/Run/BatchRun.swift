@@ -404,18 +404,9 @@ public struct BatchRun: Sendable {
         _ work: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         guard let progress else { return try await work() }
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await work() }
-            group.addTask {
-                await progress(snapshot)
-                return nil
-            }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let result { return result }
-            }
-            throw CancellationError()
-        }
+        // Left unawaited, it is cancelled (the line cleared) and waited for when `work` ends.
+        async let _: Void = progress(snapshot)
+        return try await work()
     }
 
     private func withDownloader<T>(

@@ -67,14 +67,11 @@ public final class StopSignal: Sendable {
     /// work is then cancelled); rethrows what the work throws.
     public func unlessStopped<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T? {
         if isStopped { return nil }
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await work() }
-            group.addTask {
+        return try await firstOf(
+            { try await work() },
+            {
                 await self.wait()
                 return nil
-            }
-            defer { group.cancelAll() }
-            return try await group.next() ?? nil
-        }
+            })
     }
 }

@@ -147,16 +147,12 @@ public final class MusicGPTClient: Sendable {
     static func collect(
         _ response: HTTPClientResponse, upTo limit: Int, deadline: ContinuousClock.Instant
     ) async throws -> ByteBuffer {
-        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
-            group.addTask { try await response.body.collect(upTo: limit) }
-            group.addTask {
+        try await firstOf(
+            { try await response.body.collect(upTo: limit) },
+            {
                 try await Task.sleep(until: deadline, clock: .continuous)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let body = try await group.next() ?? nil else { throw AnswerTimedOut() }
-            return body
-        }
+                throw AnswerTimedOut()
+            })
     }
 
     /// Sorts a complete (or broken-off) HTTP answer into an outcome.

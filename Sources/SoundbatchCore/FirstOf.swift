@@ -1,0 +1,56 @@
+import Synchronization
+
+/// What `first` or `second` gives, whichever ends first; the other is cancelled. It is
+/// waited for (structured concurrency) unless `waitingForTheOther` is false: then it is
+/// left to end by itself, for a call that may not heed its cancellation (a database
+/// connection cut in the middle of a transaction never answers). A cancellation of the
+/// caller cancels both.
+public func firstOf<T: Sendable>(
+    _ first: @escaping @Sendable () async throws -> T, _ second: @escaping @Sendable () async throws -> T,
+    waitingForTheOther: Bool = true
+) async throws -> T {
+    if waitingForTheOther {
+        return try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask(operation: first)
+            group.addTask(operation: second)
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+    let race = Race<T>()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { continuation in
+            race.start(continuation, [first, second])
+        }
+    } onCancel: {
+        race.end(.failure(CancellationError()))
+    }
+}
+
+/// Two tries and one answer: the first to end gives it, once, and the rest are cancelled.
+private final class Race<T: Sendable>: Sendable {
+    private let state = Mutex<(waiting: CheckedContinuation<T, any Error>?, tries: [Task<Void, Never>])>((nil, []))
+
+    func start(_ continuation: CheckedContinuation<T, any Error>, _ bodies: [@Sendable () async throws -> T]) {
+        state.withLock { $0.waiting = continuation }
+        let tries = bodies.map { body in
+            Task { do { end(.success(try await body())) } catch { end(.failure(error)) } }
+        }
+        let late = state.withLock { state in
+            state.tries = tries
+            return state.waiting == nil  // answered while the tries were starting
+        }
+        if late { tries.forEach { $0.cancel() } }
+    }
+
+    /// Answers with `result` unless answered already; the tries still going are cancelled.
+    func end(_ result: Result<T, any Error>) {
+        let (waiting, tries) = state.withLock { state in
+            defer { state.waiting = nil }
+            return (state.waiting, state.tries)
+        }
+        guard let waiting else { return }
+        tries.forEach { $0.cancel() }
+        waiting.resume(with: result)
+    }
+}
