@@ -110,40 +110,28 @@ extension PostgresLedger {
         return SpendReport(grouping: query.grouping, groups: groups.values)
     }
 
-    public func creditTimeline(_ query: ReportQuery, points: Int = 300) async throws -> [CreditPoint] {
+    public func creditsBySecond(_ query: ReportQuery) async throws -> [CreditPoint] {
         let filter = try await filter(query)
         // The same bounds for the takes, on their own submission time, numbered on from the jobs'.
         let takesFilter = filter.sql.replacingOccurrences(of: "j.submitted_at", with: "t.submitted_at")
-        let seconds = try await report(
+        return try await report(
             filter.query {
                 """
                 SELECT t, COALESCE(SUM(e), 0), COALESCE(SUM(c), 0) FROM (
                     \(LedgerSQL.creditEvents(filter: $0, takesFilter: takesFilter))
                 ) x GROUP BY t ORDER BY t COLLATE "C"
                 """
-            })
-        var estimated = 0.0
-        var charged = 0.0
-        let cumulative = try seconds.map { row in
-            let (time, e, c) = try row.decode((String, Double, Double).self)
-            estimated += e
-            charged += c
+            }
+        ).map { row in
+            let (time, estimated, charged) = try row.decode((String, Double, Double).self)
             return CreditPoint(time: time, estimated: estimated, charged: charged)
         }
-        guard cumulative.count > points else { return cumulative }
-        let step = Double(cumulative.count - 1) / Double(points - 1)
-        return (0..<points).map { cumulative[Int((Double($0) * step).rounded())] }
     }
 
     public func failedJobs(_ query: ReportQuery, limit: Int) async throws -> [FailedJob] {
         let filter = try await filter(query)
         return try await report(
-            filter.query {
-                """
-                SELECT \(LedgerSQL.failedJob) FROM jobs j
-                WHERE \($0) AND j.state IN (\(LedgerSQL.failedForGood)) ORDER BY j.batch_id, j.id LIMIT \(limit)
-                """
-            }
+            filter.query { LedgerSQL.failedJobs(filter: $0, limit: limit) }
         ).map { row in FailedJob(ledgerRow: row.map { LedgerValue($0) }) }
     }
 

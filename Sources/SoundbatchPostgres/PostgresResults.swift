@@ -67,7 +67,7 @@ extension PostgresLedger {
         let row = row.makeRandomAccess()
         return AudioJob(
             id: try row.get("id"), row: try rowName(row), rowKey: try row.get("row_key"),
-            prompt: try row.get("prompt"), hasIDColumnKey: try row.get("keyed_by_content", as: Int.self) == 0,
+            prompt: try row.get("prompt"), keyedByContent: try row.get("keyed_by_content", as: Int.self) != 0,
             audioURL: try row.get("audio_url"), downloadedPath: try row.get("download_path"),
             downloadedSize: try row.get("download_size"), downloadedSHA256: try row.get("download_sha256"))
     }

@@ -105,28 +105,17 @@ extension SQLiteLedger {
         }
     }
 
-    /// Cumulative credits estimated (by submission time) and charged (by completion time),
-    /// per second, thinned to at most `points` points.
-    public func creditTimeline(_ query: ReportQuery, points: Int = 300) async throws -> [CreditPoint] {
+    public func creditsBySecond(_ query: ReportQuery) async throws -> [CreditPoint] {
         try await read { db in
             let (filter, arguments) = try query.filter(db)
             let (takesFilter, _) = try query.filter(db, submittedAt: "t.submitted_at")
-            let seconds = try Row.fetchAll(
+            return try Row.fetchAll(
                 db,
                 sql: """
                     SELECT t, TOTAL(e) AS e, TOTAL(c) AS c FROM (\(LedgerSQL.creditEvents(filter: filter, takesFilter: takesFilter)))
                     GROUP BY t ORDER BY t
-                    """, arguments: arguments)
-            var estimated = 0.0
-            var charged = 0.0
-            let cumulative = seconds.map { row in
-                estimated += row["e"]
-                charged += row["c"]
-                return CreditPoint(time: row["t"], estimated: estimated, charged: charged)
-            }
-            guard cumulative.count > points else { return cumulative }
-            let step = Double(cumulative.count - 1) / Double(points - 1)
-            return (0..<points).map { cumulative[Int((Double($0) * step).rounded())] }
+                    """, arguments: arguments
+            ).map { CreditPoint(time: $0["t"], estimated: $0["e"], charged: $0["c"]) }
         }
     }
 
@@ -135,10 +124,7 @@ extension SQLiteLedger {
             let (filter, arguments) = try query.filter(db)
             return try Row.fetchAll(
                 db,
-                sql: """
-                    SELECT \(LedgerSQL.failedJob) FROM jobs j
-                    WHERE \(filter) AND j.state IN (\(LedgerSQL.failedForGood)) ORDER BY j.batch_id, j.id LIMIT \(limit)
-                    """, arguments: arguments
+                sql: LedgerSQL.failedJobs(filter: filter, limit: limit), arguments: arguments
             ).map { row in
                 FailedJob(ledgerRow: (0..<row.count).map { LedgerValue(row[$0]) })
             }

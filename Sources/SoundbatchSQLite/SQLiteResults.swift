@@ -160,7 +160,7 @@ extension AudioJob: FetchableRecord {
     public init(row: Row) {
         self.init(
             id: row["id"], row: SQLiteLedger.rowName(row), rowKey: row["row_key"], prompt: row["prompt"],
-            hasIDColumnKey: !row["keyed_by_content"],
+            keyedByContent: row["keyed_by_content"],
             audioURL: row["audio_url"], downloadedPath: row["download_path"], downloadedSize: row["download_size"],
             downloadedSHA256: row["download_sha256"])
     }

@@ -275,4 +275,14 @@ import Testing
         #expect(ProgressReporter.fit(parts, width: 40) == "12/12 sent · 1 failed · ~25s left")
         #expect(ProgressReporter.fit(parts, width: 10) == "~25s left")
     }
+
+    @Test func aBatchHoldingJobsFailedForGoodEndsAsSomeFailedWhicheverTheFailure() {
+        let sent = DispatchResult(counters: DispatchCounters(), stopReason: nil, budget: nil)
+        #expect(RunOutcome.afterSending(sent, batch: BatchStatus(name: "b")) == .done)
+        for state in JobState.failedForGood + [.invalid] {
+            var batch = BatchStatus(name: "b")
+            batch.totals.states[state.rawValue] = 1
+            #expect(RunOutcome.afterSending(sent, batch: batch) == .someFailed, "\(state)")
+        }
+    }
 }

@@ -436,7 +436,12 @@ import Testing
         #expect(status[0].creditEstimateTotal == 3.75)
         #expect(status[0].conversionCostTotal == 1.5)
         #expect(try await ledger().status(batch: "two").map(\.jobs) == [1])
-        await #expect(throws: LedgerError.self) { try await ledger().status(batch: "three") }
+        await #expect {
+            try await ledger().status(batch: "three")
+        } throws: { error in
+            guard case LedgerError.noSuchBatch("three", ["one", "two"]) = error else { return false }
+            return true
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 import Testing
 
 @testable import SoundbatchCore
@@ -72,7 +73,12 @@ enum Backend: String, CaseIterable, Sendable {
             let corrected = try await feed(ledger, folder, "id,prompt,audio_length\nx,ok,5\ny,good,5\n", batch: "s")
             #expect(corrected.knownJobs == 2 && corrected.newJobs == 0)
             #expect(try await states(ledger, "s") == ["pending": 2])
-            await #expect(throws: LedgerError.self) { try await ledger.batchID(named: "nope") }
+            await #expect {
+                try await ledger.batchID(named: "nope")
+            } throws: { error in
+                guard case LedgerError.noSuchBatch("nope", let known) = error else { return false }
+                return known == ["b", "c", "s"]
+            }
         }
     }
 
@@ -87,8 +93,11 @@ enum Backend: String, CaseIterable, Sendable {
                 let (a, b, c) = (pending[0].id, pending[1].id, pending[2].id)
                 let attemptA = try await ledger.markSubmitting(jobID: a, webhookURL: nil, now: Date())
                 #expect(try await ledger.state(jobID: a) == .submitting)
-                await #expect(throws: LedgerError.self) {
+                await #expect {
                     try await ledger.markSubmitting(jobID: a, webhookURL: nil, now: Date())
+                } throws: { error in
+                    guard case LedgerError.notPending(a) = error else { return false }
+                    return true
                 }
                 #expect(try await ledger.hasTasks(batchID: batchID))
                 try await ledger.recordSubmission(
@@ -127,6 +136,34 @@ enum Backend: String, CaseIterable, Sendable {
             // A new file of new prompts does not.
             let other = try await feed(ledger, folder, "prompt\nthud\nclank\n", batch: "r")
             #expect(other.newJobs == 2 && other.repeatedPrompts == 0 && !other.repeatsPendingRows)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aFileNameIsTakenWhateverItsCaseAsACaseBlindFileSystemSeesIt(_ backend: Backend) async throws {
+        try await backend.withLedger { ledger, folder in
+            _ = try await feed(ledger, folder, "id,prompt\na,door\nb,rain\n")
+            try await ledger.recordDownload(jobID: 1, path: "/s/École.wav", size: 3, sha256: "x", now: Date())
+            // Unicode letters fold, and a composed é is the é written as e and an accent.
+            for name in ["/s/école.wav", "/s/ÉCOLE.WAV", "/s/E\u{301}cole.wav"] {
+                #expect(try await ledger.isPathTaken(name, byOtherThan: 2), "\(name)")
+            }
+            let plain = try await ledger.isPathTaken("/s/ecole.wav", byOtherThan: 2)
+            let itsOwn = try await ledger.isPathTaken("/s/école.wav", byOtherThan: 1)
+            #expect(!plain && !itsOwn)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aStateSoundbatchDoesNotKnowStopsTheCommandRatherThanPassForAnother(_ backend: Backend) async throws {
+        try await backend.withLedger { ledger, folder in
+            _ = try await feed(ledger, folder, "id,prompt\na,door\n")
+            let batchID = try await ledger.batchID(named: "b")
+            try await rawSQL(ledger, "UPDATE jobs SET state = 'paused', task_id = 't1'")
+            await #expect {
+                try await ledger.recordStatus(jobID: 1, RemoteStatus(status: "COMPLETED"), now: Date())
+            } throws: { "\($0)".contains("\"paused\"") }
+            #expect(try await ledger.retryCandidates(batchID: batchID, states: JobState.finished).isEmpty)
         }
     }
 
@@ -223,7 +260,7 @@ enum Backend: String, CaseIterable, Sendable {
                 jobID: ids[0], kind: .poll, outcome: .found, startedAt: Date(), latency: .milliseconds(5),
                 httpStatus: 200, error: nil)
             let audio = try await ledger.audioJobs(batchID: batchID)
-            #expect(audio.map(\.audioURL) == ["https://x/a.wav"] && audio[0].hasIDColumnKey)
+            #expect(audio.map(\.audioURL) == ["https://x/a.wav"] && !audio[0].keyedByContent)
             try await ledger.recordDownload(
                 jobID: ids[0], path: "/s/Door.wav", size: 10, sha256: "abc", now: Date())
             #expect(try await ledger.audioJob(id: ids[0])?.downloadedPath == "/s/Door.wav")
@@ -361,6 +398,42 @@ enum Backend: String, CaseIterable, Sendable {
         return readings
     }
 
+    /// The readings with every sentence taken out: what a report counts, never its words.
+    func facts(_ readings: Readings) -> Readings {
+        var facts = readings
+        facts.status = readings.status.map { status in
+            var status = status
+            status.failures = status.failures.map { BatchStatus.Failure(state: $0.state, reason: "", jobs: $0.jobs) }
+            return status
+        }
+        facts.failed = readings.failed.map { FailedJob(row: $0.row, prompt: $0.prompt, state: $0.state, reason: "") }
+        let words = ["last_error", "reason"].compactMap { ReportJob.columns.firstIndex(of: $0) }
+        facts.jobs = readings.jobs.map { line in
+            line.enumerated().map { words.contains($0.offset) ? .none : $0.element }
+        }
+        return facts
+    }
+
+    @Test(arguments: Backend.allCases)
+    func rewordingEveryMessageChangesNoReport(_ backend: Backend) async throws {
+        try await backend.withLedger { ledger, folder in
+            let before = try await work(ledger, folder)
+            #expect(before.reports[0].total.unchargedJobs > 0 && !before.failed.isEmpty)
+            // Every sentence the ledger holds, said another way.
+            for sql in [
+                "UPDATE jobs SET last_error = 'reworded' WHERE last_error IS NOT NULL",
+                "UPDATE jobs SET message = 'reworded', status_msg = 'reworded'",
+                "UPDATE takes SET last_error = 'reworded', status_msg = 'reworded'",
+                "UPDATE attempts SET error = 'said differently' WHERE error IS NOT NULL"
+            ] {
+                try await rawSQL(ledger, sql)
+            }
+            let after = try await read(ledger)
+            #expect(after.failed.allSatisfy { $0.reason == "reworded" })
+            #expect(facts(after) == facts(before))
+        }
+    }
+
     @Test func everyReportReadsTheSameOnBothBackends() async throws {
         let sqlite = try await Backend.sqlite.withLedger { try await work($0, $1) }
         let postgres = try await Backend.postgres.withLedger { try await work($0, $1) }
@@ -398,5 +471,14 @@ enum Backend: String, CaseIterable, Sendable {
                 #expect(more.newJobs == 1)
             }
         }
+    }
+}
+
+/// Runs a statement on either backend's ledger, as a hand (or a newer soundbatch) might.
+func rawSQL(_ ledger: any LedgerStore, _ sql: String) async throws {
+    switch ledger {
+    case let sqlite as SQLiteLedger: try await sqlite.database.write { try $0.execute(sql: sql) }
+    case let postgres as PostgresLedger: try await postgres.rows(PostgresQuery(unsafeSQL: sql))
+    default: Issue.record("a ledger of no known backend")
     }
 }

@@ -161,10 +161,15 @@ import Testing
     }
 
     @Test func unusablePathsGiveClearErrors() async throws {
-        #expect(throws: LedgerError.self) { try SQLiteLedger(path: folder.file("no/such/dir/l.sqlite")) }
+        #expect { try SQLiteLedger(path: folder.file("no/such/dir/l.sqlite")) } throws: {
+            "\($0)".contains("no/such/dir does not exist")
+        }
         #expect { try SQLiteLedger(path: folder.path) } throws: { "\($0)".contains("is a folder") }
         let garbage = try folder.write("garbage.sqlite", String(repeating: "not a database ", count: 100))
-        #expect(throws: LedgerError.self) { try SQLiteLedger(path: garbage) }
+        #expect { try SQLiteLedger(path: garbage) } throws: { error in
+            guard case LedgerError.cannotOpen(garbage, _) = error else { return false }
+            return "\(error)".contains("not a database")
+        }
     }
 
     @Test func ledgerPathComesFromOptionThenEnvironmentThenDefault() {

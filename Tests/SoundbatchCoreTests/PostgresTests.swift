@@ -285,6 +285,22 @@ func quietLogger() -> Logger {
         }
     }
 
+    @Test func aJobRetriedWhileALiveRunnerFollowsItIsFreeForAnyRunner() async throws {
+        try await withTwoRunners(jobs: 2) { first, second, batchID in
+            let sent = try await sendAll(first, batchID: batchID)
+            try await first.withFollowing(batch: "b") {
+                #expect(try await first.submittedJobs(batchID: batchID).count == 2)
+                for id in sent { try await first.recordStatus(jobID: id, RemoteStatus(status: "FAILED"), now: Date()) }
+                // Retried while the first runner still lives: the second may send it.
+                #expect(try await first.startNewTakes(jobIDs: sent, renamedFiles: [:], now: Date()) == 2)
+                let claimed = try await second.withSending(batch: "b") {
+                    try await second.pendingJobs(batchID: batchID, afterID: 0, limit: 8)
+                }
+                #expect(claimed.count == 2)
+            }
+        }
+    }
+
     @Test func anAnswerForAJobThatMovedOnIsKeptAsAnEarlierTake() async throws {
         try await withTwoRunners(jobs: 1) { first, second, batchID in
             let job = try await first.withSending(batch: "b") {

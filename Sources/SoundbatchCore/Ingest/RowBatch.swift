@@ -1,5 +1,5 @@
 /// Rows checked on the reading thread, on their way to the feed. Their text lies end to end
-/// in one buffer, so the feed's thread, the slower of the two, hands SQLite bytes and never
+/// in one buffer, so the feed's thread, the slower of the two, hands the database bytes and never
 /// holds a Swift string: retaining, releasing and freeing each row's strings there took
 /// about a sixth of its time (perf samples, a million rows).
 public struct RowBatch {

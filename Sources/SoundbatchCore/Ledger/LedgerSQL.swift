@@ -49,8 +49,14 @@ public enum LedgerSQL {
         JOIN jobs j ON j.id = t.job_id JOIN batches b ON b.id = j.batch_id
         """
 
-    /// What names a failed job and says why it failed (`FailedJob`).
-    public static let failedJob = "j.row_key, j.keyed_by_content, j.source_line, j.prompt, j.state, \(reason()) AS reason"
+    /// The first `limit` jobs `filter` covers that failed for good: what names each and
+    /// why it failed (`FailedJob`).
+    public static func failedJobs(filter: String, limit: Int) -> String {
+        """
+        SELECT j.row_key, j.keyed_by_content, j.source_line, j.prompt, j.state, \(reason()) AS reason FROM jobs j
+        WHERE \(filter) AND j.state IN (\(failedForGood)) ORDER BY j.batch_id, j.id LIMIT \(limit)
+        """
+    }
 
     /// Every estimate and charge as `(t, e, c)`: a time to the second, what was estimated
     /// then (at submission) or charged then (at completion), over the jobs `filter` covers

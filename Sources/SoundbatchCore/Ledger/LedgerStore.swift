@@ -1,10 +1,12 @@
 import Foundation
 
 // The storage seam. Each stage of the pipeline talks to the protocol shaped by what it
-// needs, never to a backend: the feed to `IngestLedger`, the dispatcher to
-// `SubmissionLedger`, a run to `SendingLedger`, the tracker and the webhook receiver to
-// `StatusLedger`, the downloader to `DownloadLedger`, reports and status to
-// `ReportLedger`. `LedgerStore` is all of them: what a backend implements.
+// needs, never to a backend: the feed and `drop` to `IngestLedger`, the dispatcher to
+// `SubmissionLedger`, a run to `SendingLedger` and `BatchMemory`, the tracker and the
+// webhook receiver to `StatusLedger`, the downloader to `DownloadLedger`, reports and
+// status to `ReportLedger`, `retry` to `RetryLedger`, `ledger copy` to `LedgerRows`; each
+// finds batches by name through `BatchDirectory`. `LedgerStore` is all of them: what a
+// backend implements.
 //
 // The guarantees below are the ledger's promise about money; every backend keeps them.
 // The SQLite backend (`SoundbatchSQLite`) keeps them with one file, full syncs and a
@@ -265,9 +267,9 @@ public protocol ReportLedger: Sendable {
     /// Totals per group and overall, summed in one pass over the jobs the query covers.
     func spendReport(_ query: ReportQuery) async throws -> SpendReport
 
-    /// Cumulative credits estimated (by submission time) and charged (by completion time),
-    /// thinned to at most `points` points.
-    func creditTimeline(_ query: ReportQuery, points: Int) async throws -> [CreditPoint]
+    /// Credits estimated (at submission) and charged (at completion) each second, in time
+    /// order (`LedgerSQL.creditEvents`): what `creditTimeline` adds up.
+    func creditsBySecond(_ query: ReportQuery) async throws -> [CreditPoint]
 
     /// The first `limit` jobs the report covers that failed for good (failed,
     /// generation_failed, remote_missing), with why. (How many there are in all, the
@@ -327,7 +329,7 @@ extension SubmitOutcome {
 
 extension SubmitOutcome {
     /// The HTTP status and error text of an outcome that is not a success.
-    public var statusAndError: (Int?, String?) {
+    public var statusAndError: (status: Int?, error: String?) {
         switch self {
         case .accepted: (httpStatus, nil)
         case let .rejected(_, error), let .retryable(_, error, _), let .ambiguous(_, error): (httpStatus, error)
@@ -340,7 +342,7 @@ extension SubmitOutcome {
     /// when the job fails for good after an earlier request of it got no answer (that
     /// request may have made a task, and a charge).
     public func jobError(becoming state: JobState, inDoubtBefore: Bool) -> String? {
-        let error = statusAndError.1
+        let error = statusAndError.error
         guard state == .failed && inDoubtBefore else { return error }
         return (error ?? "refused") + LedgerNote.unansweredBefore
     }

@@ -78,8 +78,8 @@ public struct AudioJob: Sendable, Equatable {
     public var row: String
     public var rowKey: String
     public var prompt: String
-    /// The key is the row's own `id`, not a hash of its content: it names the file.
-    public var hasIDColumnKey: Bool
+    /// The key is a hash of the row's content, not its own `id` (which then names the file).
+    public var keyedByContent: Bool
     public var audioURL: String
     /// What the ledger says was downloaded before, if anything.
     public var downloadedPath: String?
@@ -87,14 +87,14 @@ public struct AudioJob: Sendable, Equatable {
     public var downloadedSHA256: String?
 
     public init(
-        id: Int64, row: String, rowKey: String, prompt: String, hasIDColumnKey: Bool, audioURL: String,
+        id: Int64, row: String, rowKey: String, prompt: String, keyedByContent: Bool, audioURL: String,
         downloadedPath: String?, downloadedSize: Int?, downloadedSHA256: String?
     ) {
         self.id = id
         self.row = row
         self.rowKey = rowKey
         self.prompt = prompt
-        self.hasIDColumnKey = hasIDColumnKey
+        self.keyedByContent = keyedByContent
         self.audioURL = audioURL
         self.downloadedPath = downloadedPath
         self.downloadedSize = downloadedSize

@@ -277,7 +277,7 @@ public struct FailedJob: Sendable, Equatable {
         self.reason = reason
     }
 
-    /// From a row of `LedgerSQL.failedJob`.
+    /// From a row of `LedgerSQL.failedJobs`.
     public init(ledgerRow values: [LedgerValue]) {
         func text(_ index: Int) -> String {
             if case let .text(text) = values[index] { return text }
@@ -301,6 +301,23 @@ public struct CreditPoint: Sendable, Equatable {
         self.time = time
         self.estimated = estimated
         self.charged = charged
+    }
+}
+
+extension ReportLedger {
+    /// Cumulative credits estimated (by submission time) and charged (by completion time),
+    /// thinned to at most `points` points, the last one always kept: it ends where the totals do.
+    public func creditTimeline(_ query: ReportQuery, points: Int = 300) async throws -> [CreditPoint] {
+        var estimated = 0.0
+        var charged = 0.0
+        let cumulative = try await creditsBySecond(query).map { second in
+            estimated += second.estimated
+            charged += second.charged
+            return CreditPoint(time: second.time, estimated: estimated, charged: charged)
+        }
+        guard cumulative.count > points else { return cumulative }
+        let step = Double(cumulative.count - 1) / Double(points - 1)
+        return (0..<points).map { cumulative[Int((Double($0) * step).rounded())] }
     }
 }
 

@@ -51,7 +51,7 @@ public final class Downloader: Sendable {
         _ body: (Downloader) async throws -> T
     ) async throws -> T {
         let downloader = try Downloader(ledger: ledger, settings: settings)
-        return try await run({ try await body(downloader) }, thenAwait: downloader.shutdown)
+        return try await withCleanUp(downloader.shutdown) { try await body(downloader) }
     }
 
     init(ledger: any DownloadLedger, settings: DownloadSettings) throws {
@@ -140,7 +140,7 @@ public final class Downloader: Sendable {
         if let previous = job.downloadedPath, (previous as NSString).deletingLastPathComponent == settings.directory {
             return previous  // fetching again: keep the name it had
         }
-        let base = FileNames.safeName(job.hasIDColumnKey ? job.rowKey : FileNames.slug(job.prompt), jobID: job.id)
+        let base = FileNames.safeName(job.keyedByContent ? FileNames.slug(job.prompt) : job.rowKey, jobID: job.id)
         let plain = (settings.directory as NSString).appendingPathComponent("\(base).\(ext)")
         let numbered = (settings.directory as NSString).appendingPathComponent("\(base)-\(job.id).\(ext)")
         // Claim the plain name first, then look in the ledger: a download that finished

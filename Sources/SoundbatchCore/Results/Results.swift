@@ -61,5 +61,7 @@ public final class DownloadTally: Sendable {
     func withLock(_ body: (inout (done: Int, skipped: Int, failed: Int)) -> Void) { mutex.withLock { body(&$0) } }
 
     /// Saved, already there, failed.
-    public var counts: (Int, Int, Int) { mutex.withLock { ($0.done, $0.skipped, $0.failed) } }
+    public var counts: (saved: Int, alreadyThere: Int, failed: Int) {
+        mutex.withLock { ($0.done, $0.skipped, $0.failed) }
+    }
 }

@@ -114,7 +114,7 @@ public final class BoundServiceLookups: CallbackConfirmer {
         ledger: any BatchMemory, key: @escaping KeySource, _ body: (BoundServiceLookups) async throws -> T
     ) async throws -> T {
         let lookups = BoundServiceLookups(ledger: ledger, key: key)
-        return try await run({ try await body(lookups) }, thenAwait: lookups.shutdown)
+        return try await withCleanUp(lookups.shutdown) { try await body(lookups) }
     }
 
     private init(ledger: any BatchMemory, key: @escaping KeySource) {

@@ -42,7 +42,7 @@ public enum RunOutcome: Sendable, Equatable {
         if let budget = result.budget { return .resumable(.budgetReached(budget)) }
         if batch.count(.ambiguous) > 0 { return .resumable(.ambiguousHeld(batch.count(.ambiguous))) }
         if batch.count(.pending) > 0 { return .resumable(.pendingLeft(batch.count(.pending))) }
-        if batch.count(.failed) + batch.count(.invalid) > 0 { return .someFailed }
+        if (JobState.failedForGood + [.invalid]).contains(where: { batch.count($0) > 0 }) { return .someFailed }
         return .done
     }
 

@@ -221,6 +221,7 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
             let latency = started.duration(to: clock.now)
             let jobsFault = await health.record(outcome.signal, jobID: job.id) && !outcome.isRateLimited
             if jobsFault { attempt += 1 }
+            stopIfNothingElseWillGo(after: outcome)
             let state = nextState(after: outcome, attempt: attempt)
             try await ledger.recordSubmission(
                 jobID: job.id, attemptID: attemptID, outcome: outcome,
@@ -266,19 +267,24 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
         }
     }
 
+    /// The job's state after `outcome`, at its `attempt`th attempt that counts.
     private func nextState(after outcome: SubmitOutcome, attempt: Int) -> JobState {
         switch outcome {
-        case .accepted: return .submitted
-        case .rejected: return .failed
-        case .ambiguous: return .ambiguous
-        case let .keyRejected(_, error):
-            stop.stop(.keyRejected(error))
-            return .pending
-        case let .outOfCredits(error):
-            stop.stop(.outOfCredits(error))
-            return .pending
-        case .retryable:
-            return attempt < settings.maxAttempts ? .pending : .failed
+        case .accepted: .submitted
+        case .rejected: .failed
+        case .ambiguous: .ambiguous
+        case .keyRejected, .outOfCredits: .pending
+        case .retryable: attempt < settings.maxAttempts ? .pending : .failed
+        }
+    }
+
+    /// Stops the whole run on an answer that says nothing else will go through: a refused
+    /// key, or an account out of credits.
+    private func stopIfNothingElseWillGo(after outcome: SubmitOutcome) {
+        switch outcome {
+        case let .keyRejected(_, error): stop.stop(.keyRejected(error))
+        case let .outOfCredits(error): stop.stop(.outOfCredits(error))
+        default: break
         }
     }
 

@@ -22,7 +22,7 @@ public final class MusicGPTClient: Sendable {
         _ body: (MusicGPTClient) async throws -> T
     ) async throws -> T {
         let client = MusicGPTClient(baseURL: baseURL, key: key, timeout: timeout, connections: connections)
-        return try await run({ try await body(client) }, thenAwait: client.shutdown)
+        return try await withCleanUp(client.shutdown) { try await body(client) }
     }
 
     init(baseURL: String, key: APIKey, timeout: Duration = .seconds(60), connections: Int = 8) {
