@@ -73,7 +73,7 @@ extension PostgresLedger {
 /// Writes one feed's rows inside its transaction, a batch of rows per round trip: the rows
 /// already in the ledger are found with one query, the new ones inserted with one, and
 /// those seen again marked with one. Rows are known by their key, as on SQLite
-/// (`SoundbatchSQLite/SQLiteFeed.swift`): an id, or a hash of the content and its
+/// (`SoundbatchSQLite/SQLiteLedger+Ingest.swift`): an id, or a hash of the content and its
 /// occurrence among identical rows.
 private final class FeedWriter {
     private let connection: PostgresConnection

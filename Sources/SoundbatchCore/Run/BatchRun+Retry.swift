@@ -1,0 +1,71 @@
+import Foundation
+import Logging
+
+/// A retry: new takes of finished jobs, sent as the batch is run.
+extension BatchRun {
+    /// Sends a new take of each job in `plan` (see `planRetry`), as `send` would: the
+    /// current take of each is kept in the ledger, and a completed job's file is moved
+    /// aside (`door.take1.wav`), never overwritten.
+    public func retry(
+        _ plan: RetryPlan, given: BatchSettings, key: @escaping KeySource, progress: ProgressDisplay? = nil
+    ) async throws -> RunReport {
+        try await ledger.withSending(batch: batch) {
+            try await retryHoldingClaim(plan, given: given, key: key, progress: progress)
+        }
+    }
+
+    func retryHoldingClaim(
+        _ plan: RetryPlan, given: BatchSettings, key: @escaping KeySource, progress: ProgressDisplay?
+    ) async throws -> RunReport {
+        var renamed: [Int64: String] = [:]
+        for job in plan.jobs where job.state == .completed {
+            guard let path = job.downloadPath, FileManager.default.fileExists(atPath: path) else { continue }
+            let aside = Self.takeName(for: path)
+            guard rename(path, aside) == 0 else {
+                throw FileError(path: path, errno: errno)
+            }
+            renamed[job.id] = aside
+        }
+        let moved = try await ledger.startNewTakes(jobIDs: plan.jobs.map(\.id), renamedFiles: renamed, now: Date())
+        logger.notice("\(moved) job\(moved == 1 ? " is" : "s are") pending again, for a new take")
+        return try await sendHoldingClaim(given, resendAmbiguous: false, key: key, progress: progress)
+    }
+
+    /// `door.wav` -> `door.take1.wav`, or the first such name not taken.
+    static func takeName(for path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        let stem = url.deletingPathExtension().path
+        let ext = url.pathExtension.isEmpty ? "" : "." + url.pathExtension
+        var take = 1
+        while FileManager.default.fileExists(atPath: "\(stem).take\(take)\(ext)") { take += 1 }
+        return "\(stem).take\(take)\(ext)"
+    }
+
+    /// Which finished jobs a retry sends again, what they may cost, and which will likely
+    /// fail again. By default: generation failures, tasks the service lost, and jobs failed
+    /// for a reason a retry can fix (not a 400 or 422, which only `states` or `rows` take).
+    public func planRetry(states: Set<JobState>?, rows: [String]) async throws -> RetryPlan {
+        let batchID = try await ledger.batchID(named: batch)
+        let all = try await ledger.retryCandidates(
+            batchID: batchID, states: JobState.finished)
+        var chosen: [Int64: RetryCandidate] = [:]
+        var unknown: [String] = []
+        for row in rows {
+            let named = all.filter { $0.rowKey == row || String($0.line) == row }
+            if named.isEmpty { unknown.append(row) }
+            for job in named { chosen[job.id] = job }
+        }
+        if let states {
+            for job in all where states.contains(job.state) { chosen[job.id] = job }
+        } else if rows.isEmpty {
+            for job in all where job.state != .completed && !job.refusedAsInvalid { chosen[job.id] = job }
+        }
+        let jobs = chosen.values.sorted { $0.id < $1.id }
+        let largest = try await ledger.creditState(batchID: batchID).largest
+        let estimates = jobs.map { $0.creditEstimate ?? largest }
+        return RetryPlan(
+            jobs: jobs,
+            forecast: estimates.contains(nil) ? nil : estimates.compactMap { $0 }.reduce(0, +),
+            likelyToFailAgain: jobs.filter(\.refusedAsInvalid), unknownRows: unknown)
+    }
+}
