@@ -83,8 +83,8 @@ private final class FeedWriter {
     /// The jobs this feed has recorded or claimed: a second row with the key of one is a
     /// duplicate in the file.
     private var claimed = IDSet()
-    /// Content stems seen more than once in this file, and the highest occurrence given.
-    private var occurrences: [String: Int] = [:]
+    /// The keys of rows without an id given so far.
+    private var contentKeys = ContentKeys()
 
     init(connection: PostgresConnection, logger: Logger, batchID: Int64, ingestID: Int64) {
         self.connection = connection
@@ -133,7 +133,8 @@ private final class FeedWriter {
         var replaced: [(id: Int64, row: Int)] = []
         for index in rows.indices {
             var row = rows[index]
-            if let stem = row.stem, let highest = occurrences[stem] { row.key = "\(stem)-\(highest)" }
+            var place = row.stem.map(contentKeys.firstPlace) ?? 1
+            if let stem = row.stem { row.key = ContentKeys.key(stem, place) }
             while true {
                 if !adding.contains(row.key) {
                     if existing[row.key] == nil, row.stem != nil, row.key != rows[index].key {
@@ -163,10 +164,10 @@ private final class FeedWriter {
                     row.outcome = .duplicate(id: row.key)
                     break
                 }
-                let next = (Int(row.key.dropFirst(stem.count + 1)) ?? 1) + 1
-                row.key = "\(stem)-\(next)"
-                occurrences[stem] = next
+                place += 1
+                row.key = ContentKeys.key(stem, place)
             }
+            if let stem = row.stem { contentKeys.took(stem, place) }
             rows[index] = row
         }
         try await insert(rows.filter { if case .new = $0.outcome { true } else { false } }, stamp: stamp)
@@ -225,15 +226,13 @@ private final class FeedWriter {
             binds.append(row.metadata)
             binds.append(row.row.state.rawValue)
             binds.append(row.problem)
-            let own = (first..<first + 9).map { "$\($0)" }.joined(separator: ", ")
+            let own = (first..<first + LedgerSQL.rowValueCount).map { "$\($0)" }.joined(separator: ", ")
             values.append("(\(own), $1, $2, $2, $3, $3)")
         }
         let inserted = try await connection.query(
             PostgresQuery(
                 unsafeSQL: """
-                    INSERT INTO jobs (
-                        row_key, keyed_by_content, source_line, prompt, audio_length, webhook_url, metadata, state,
-                        last_error, batch_id, created_at, updated_at, ingest_id, seen_ingest_id)
+                    INSERT INTO jobs (\(LedgerSQL.feedColumns))
                     VALUES \(values.joined(separator: ", "))
                     ON CONFLICT (batch_id, row_key) DO NOTHING
                     RETURNING id

@@ -3,9 +3,9 @@ import PostgresNIO
 import SoundbatchCore
 
 extension PostgresLedger {
-    public func withFollowing<T: Sendable>(batch: String, _ body: () async throws -> T) async throws -> T {
+    public func withFollowing<T: Sendable>(batch: String, _ body: (Int64) async throws -> T) async throws -> T {
         // A runner that only follows tasks holds a lease as a sender does, for its claims.
-        if me != nil { return try await body() }
+        if me != nil { return try await body(try await batchID(named: batch)) }
         return try await withSending(batch: batch, body)
     }
 
@@ -94,35 +94,40 @@ extension PostgresLedger {
     public func recordStatus(
         jobID: Int64, _ remote: RemoteStatus, now: Date = Date()
     ) async throws -> (JobState, changed: Bool) {
+        try await transaction { connection in try await self.record(status: remote, ofJob: jobID, now: now, on: connection) }
+    }
+
+    /// What `recordStatus` does, in a transaction under way on `connection`.
+    private func record(status remote: RemoteStatus, ofJob jobID: Int64, now: Date, on connection: PostgresConnection)
+        async throws -> (JobState, changed: Bool)
+    {
         let stamp = Timestamp.string(now)
-        return try await transaction { connection in
-            guard
-                let row = try await connection.query(
-                    """
-                    SELECT state, remote_status, status_msg, audio_url, conversion_cost FROM jobs
-                    WHERE id = \(jobID) FOR UPDATE
-                    """, logger: self.logger
-                ).collect().first,
-                case let (state, remoteStatus, statusMessage, audioURL, cost) = try row.decode(
-                    (String, String?, String?, String?, Double?).self)
-            else { throw LedgerError.noSuchJob(jobID: jobID) }
-            let current = try JobState(ledger: state)
-            let standing = TaskStanding(
-                state: current, remoteStatus: remoteStatus, statusMessage: statusMessage, audioURL: audioURL,
-                conversionCost: cost)
-            guard let next = standing.updated(by: remote) else { return (current, false) }
-            try await connection.query(
+        guard
+            let row = try await connection.query(
                 """
-                UPDATE jobs SET state = \(next.state.rawValue), remote_status = \(next.remoteStatus),
-                    status_msg = \(next.statusMessage), audio_url = \(next.audioURL),
-                    conversion_cost = \(next.conversionCost),
-                    completed_at = CASE WHEN \(next.state != .submitted) AND completed_at IS NULL THEN \(stamp)
-                                        ELSE completed_at END,
-                    updated_at = \(stamp)
-                WHERE id = \(jobID)
-                """, logger: self.logger)
-            return (next.state, true)
-        }
+                SELECT state, remote_status, status_msg, audio_url, conversion_cost FROM jobs
+                WHERE id = \(jobID) FOR UPDATE
+                """, logger: self.logger
+            ).collect().first,
+            case let (state, remoteStatus, statusMessage, audioURL, cost) = try row.decode(
+                (String, String?, String?, String?, Double?).self)
+        else { throw LedgerError.noSuchJob(jobID: jobID) }
+        let current = try JobState(ledger: state)
+        let standing = TaskStanding(
+            state: current, remoteStatus: remoteStatus, statusMessage: statusMessage, audioURL: audioURL,
+            conversionCost: cost)
+        guard let next = standing.updated(by: remote) else { return (current, false) }
+        try await connection.query(
+            """
+            UPDATE jobs SET state = \(next.state.rawValue), remote_status = \(next.remoteStatus),
+                status_msg = \(next.statusMessage), audio_url = \(next.audioURL),
+                conversion_cost = \(next.conversionCost),
+                completed_at = CASE WHEN \(next.state != .submitted) AND completed_at IS NULL THEN \(stamp)
+                                    ELSE completed_at END,
+                updated_at = \(stamp)
+            WHERE id = \(jobID)
+            """, logger: self.logger)
+        return (next.state, true)
     }
 
     public func recordMissing(jobID: Int64, reason: String, now: Date = Date()) async throws -> Bool {
@@ -135,17 +140,21 @@ extension PostgresLedger {
         ).count == 1
     }
 
-    public func recordAttempt(
-        jobID: Int64, kind: AttemptKind, outcome: AttemptOutcome, startedAt: Date,
-        latency: Duration, httpStatus: Int?, error: String?
-    ) async throws {
+    public func recordLook(
+        jobID: Int64, _ outcome: StatusOutcome, startedAt: Date, latency: Duration, now: Date = Date()
+    ) async throws -> JobState? {
         let finished = Timestamp.string(startedAt.addingTimeInterval(latency.seconds))
-        try await rows(
-            """
-            INSERT INTO attempts (job_id, kind, outcome, started_at, finished_at, http_status, error, latency_ms)
-            VALUES (\(jobID), \(kind.rawValue), \(outcome.rawValue), \(Timestamp.string(startedAt)), \(finished),
-                    \(httpStatus), \(error), \(Int(latency.seconds * 1000)))
-            """)
+        return try await transaction { connection in
+            try await connection.query(
+                """
+                INSERT INTO attempts (job_id, kind, outcome, started_at, finished_at, http_status, error, latency_ms)
+                VALUES (\(jobID), \(AttemptKind.poll.rawValue), \(outcome.attemptOutcome.rawValue),
+                        \(Timestamp.string(startedAt)), \(finished), \(outcome.httpStatus), \(outcome.error),
+                        \(Int(latency.seconds * 1000)))
+                """, logger: self.logger)
+            guard case let .found(remote) = outcome else { return nil }
+            return try await self.record(status: remote, ofJob: jobID, now: now, on: connection).0
+        }
     }
 
     public func recordDownload(jobID: Int64, path: String, size: Int, sha256: String, now: Date = Date()) async throws {

@@ -21,7 +21,7 @@ extension PostgresLedger {
 
     /// Runs `body` as one of the batch's runners: registered with a lease, renewed every
     /// third of it while `body` runs; released when it returns, its claims with it.
-    public func withSending<T: Sendable>(batch: String, _ body: () async throws -> T) async throws -> T {
+    public func withSending<T: Sendable>(batch: String, _ body: (Int64) async throws -> T) async throws -> T {
         let batchID = try await batchID(named: batch)
         let stamp = Timestamp.string(Date())
         let host = ProcessInfo.processInfo.hostName
@@ -39,7 +39,7 @@ extension PostgresLedger {
             result = try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await self.keepLease(id) }
                 defer { group.cancelAll() }
-                return try await body()
+                return try await body(batchID)
             }
         } catch {
             try? await release(id)

@@ -108,10 +108,9 @@ final class JobWriter {
     private var refeeding = false
     private static let chunkSize = 32
     /// The values bound for each row; the batch, time and feed are bound once.
-    private static let rowValues = 9
-    /// Content stems seen more than once in this file, and the highest occurrence given.
-    /// Only duplicates land here, so memory stays flat for ordinary files.
-    private var occurrences: [String: Int] = [:]
+    private static let rowValues = LedgerSQL.rowValueCount
+    /// The keys of rows without an id given so far.
+    private var contentKeys = ContentKeys()
 
     init(db: Database, batchID: Int64, ingestID: Int64, stamp: String) throws {
         self.db = db
@@ -132,9 +131,7 @@ final class JobWriter {
             let statement = try FastStatement(
                 db,
                 sql: """
-                    INSERT \(rows > 1 ? "OR IGNORE " : "")INTO jobs (
-                        row_key, keyed_by_content, source_line, prompt, audio_length, webhook_url, metadata, state,
-                        last_error, batch_id, created_at, updated_at, ingest_id, seen_ingest_id)
+                    INSERT \(rows > 1 ? "OR IGNORE " : "")INTO jobs (\(LedgerSQL.feedColumns))
                     VALUES \(values.joined(separator: ",\n"))
                     \(rows > 1 ? "" : "ON CONFLICT (batch_id, row_key) DO NOTHING")
                     """)
@@ -243,14 +240,14 @@ final class JobWriter {
         // No id column: the content names the row, and identical rows are told apart
         // by their order among themselves.
         let stem = String(decoding: firstKey.prefix(stemCount), as: UTF8.self)
-        var occurrence = occurrences[stem] ?? 1
+        var place = contentKeys.firstPlace(stem)
         while true {
-            var key = "\(stem)-\(occurrence)"
+            var key = ContentKeys.key(stem, place)
             if let outcome = try key.withUTF8({ try record(row, key: $0, text: text) }) {
-                if occurrence > 1 { occurrences[stem] = occurrence }
+                contentKeys.took(stem, place)
                 return outcome
             }
-            occurrence += 1
+            place += 1
         }
     }
 

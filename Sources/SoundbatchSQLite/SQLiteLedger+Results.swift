@@ -3,8 +3,8 @@ import GRDB
 import SoundbatchCore
 
 extension SQLiteLedger {
-    public func withFollowing<T: Sendable>(batch: String, _ body: () async throws -> T) async throws -> T {
-        try await body()
+    public func withFollowing<T: Sendable>(batch: String, _ body: (Int64) async throws -> T) async throws -> T {
+        try await body(try await batchID(named: batch))
     }
 
     /// The batch's jobs still running at the service.
@@ -72,32 +72,37 @@ extension SQLiteLedger {
     public func recordStatus(
         jobID: Int64, _ remote: RemoteStatus, now: Date = Date()
     ) async throws -> (JobState, changed: Bool) {
+        try await write { db in try Self.record(db, status: remote, ofJob: jobID, now: now) }
+    }
+
+    /// What `recordStatus` does, in a transaction under way.
+    private static func record(_ db: Database, status remote: RemoteStatus, ofJob jobID: Int64, now: Date) throws
+        -> (JobState, changed: Bool)
+    {
         let stamp = Timestamp.string(now)
-        return try await write { db in
-            guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT state, remote_status, status_msg, audio_url, conversion_cost FROM jobs WHERE id = ?
-                        """, arguments: [jobID])
-            else { throw LedgerError.noSuchJob(jobID: jobID) }
-            let current = try JobState(ledger: row["state"])
-            let standing = TaskStanding(
-                state: current, remoteStatus: row["remote_status"], statusMessage: row["status_msg"],
-                audioURL: row["audio_url"], conversionCost: row["conversion_cost"])
-            guard let next = standing.updated(by: remote) else { return (current, false) }
-            try db.execute(
+        guard
+            let row = try Row.fetchOne(
+                db,
                 sql: """
-                    UPDATE jobs SET state = ?, remote_status = ?, status_msg = ?, audio_url = ?, conversion_cost = ?,
-                        completed_at = CASE WHEN ? AND completed_at IS NULL THEN ? ELSE completed_at END, updated_at = ?
-                    WHERE id = ?
-                    """,
-                arguments: [
-                    next.state, next.remoteStatus, next.statusMessage, next.audioURL, next.conversionCost,
-                    next.state != .submitted, stamp, stamp, jobID
-                ])
-            return (next.state, true)
-        }
+                    SELECT state, remote_status, status_msg, audio_url, conversion_cost FROM jobs WHERE id = ?
+                    """, arguments: [jobID])
+        else { throw LedgerError.noSuchJob(jobID: jobID) }
+        let current = try JobState(ledger: row["state"])
+        let standing = TaskStanding(
+            state: current, remoteStatus: row["remote_status"], statusMessage: row["status_msg"],
+            audioURL: row["audio_url"], conversionCost: row["conversion_cost"])
+        guard let next = standing.updated(by: remote) else { return (current, false) }
+        try db.execute(
+            sql: """
+                UPDATE jobs SET state = ?, remote_status = ?, status_msg = ?, audio_url = ?, conversion_cost = ?,
+                    completed_at = CASE WHEN ? AND completed_at IS NULL THEN ? ELSE completed_at END, updated_at = ?
+                WHERE id = ?
+                """,
+            arguments: [
+                next.state, next.remoteStatus, next.statusMessage, next.audioURL, next.conversionCost,
+                next.state != .submitted, stamp, stamp, jobID
+            ])
+        return (next.state, true)
     }
 
     public func recordMissing(jobID: Int64, reason: String, now: Date = Date()) async throws -> Bool {
@@ -109,10 +114,9 @@ extension SQLiteLedger {
         }
     }
 
-    public func recordAttempt(
-        jobID: Int64, kind: AttemptKind, outcome: AttemptOutcome, startedAt: Date,
-        latency: Duration, httpStatus: Int?, error: String?
-    ) async throws {
+    public func recordLook(
+        jobID: Int64, _ outcome: StatusOutcome, startedAt: Date, latency: Duration, now: Date = Date()
+    ) async throws -> JobState? {
         try await write { db in
             try db.execute(
                 sql: """
@@ -120,10 +124,12 @@ extension SQLiteLedger {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    jobID, kind, outcome, Timestamp.string(startedAt),
-                    Timestamp.string(startedAt.addingTimeInterval(latency.seconds)), httpStatus, error,
+                    jobID, AttemptKind.poll, outcome.attemptOutcome, Timestamp.string(startedAt),
+                    Timestamp.string(startedAt.addingTimeInterval(latency.seconds)), outcome.httpStatus, outcome.error,
                     Int(latency.seconds * 1000)
                 ])
+            guard case let .found(remote) = outcome else { return nil }
+            return try Self.record(db, status: remote, ofJob: jobID, now: now).0
         }
     }
 

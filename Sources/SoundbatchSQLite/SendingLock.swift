@@ -37,10 +37,11 @@ extension SQLiteLedger {
         return SendingLock(fd: fd, path: lockPath)
     }
 
-    public func withSending<T: Sendable>(batch: String, _ body: () async throws -> T) async throws -> T {
+    public func withSending<T: Sendable>(batch: String, _ body: (Int64) async throws -> T) async throws -> T {
+        let batchID = try await batchID(named: batch)
         let lock = try lockForSending()
         defer { lock.release() }
-        return try await body()
+        return try await body(batchID)
     }
 }
 

@@ -87,7 +87,7 @@ enum Backend: String, CaseIterable, Sendable {
         try await backend.withLedger { ledger, folder in
             _ = try await feed(ledger, folder, "id,prompt\na,door\nb,rain\nc,wind\n")
             let batchID = try await ledger.batchID(named: "b")
-            try await ledger.withSending(batch: "b") {
+            try await ledger.withSending(batch: "b") { _ in
                 let pending = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 10)
                 #expect(pending.map(\.row) == ["a", "b", "c"])
                 let (a, b, c) = (pending[0].id, pending[1].id, pending[2].id)
@@ -175,7 +175,7 @@ enum Backend: String, CaseIterable, Sendable {
                 skipInvalid: true)
             let batchID = try await ledger.batchID(named: "b")
             var ids: [String: Int64] = [:]
-            try await ledger.withSending(batch: "b") {
+            try await ledger.withSending(batch: "b") { _ in
                 while case let more = try await ledger.pendingJobs(
                     batchID: batchID, afterID: ids.values.max() ?? 0, limit: 8), !more.isEmpty
                 {
@@ -214,7 +214,7 @@ enum Backend: String, CaseIterable, Sendable {
         try await backend.withLedger { ledger, folder in
             _ = try await feed(ledger, folder, "id,prompt\na,door\n")
             let batchID = try await ledger.batchID(named: "b")
-            try await ledger.withSending(batch: "b") {
+            try await ledger.withSending(batch: "b") { _ in
                 let job = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
                 _ = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
             }
@@ -232,7 +232,7 @@ enum Backend: String, CaseIterable, Sendable {
         try await backend.withLedger { ledger, folder in
             _ = try await feed(ledger, folder, "id,prompt\na,door\nb,rain\n")
             let batchID = try await ledger.batchID(named: "b")
-            let ids = try await ledger.withSending(batch: "b") {
+            let ids = try await ledger.withSending(batch: "b") { _ in
                 var ids: [Int64] = []
                 for job in try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 10) {
                     let attempt = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
@@ -244,7 +244,7 @@ enum Backend: String, CaseIterable, Sendable {
                 }
                 return ids
             }
-            let tracked = try await ledger.withFollowing(batch: "b") {
+            let tracked = try await ledger.withFollowing(batch: "b") { _ in
                 try await ledger.submittedJobs(batchID: batchID)
             }
             #expect(tracked.map(\.taskID) == ["t-a", "t-b"])
@@ -256,9 +256,13 @@ enum Backend: String, CaseIterable, Sendable {
                     == (.completed, false))
             #expect(try await ledger.recordMissing(jobID: ids[1], reason: "unknown task", now: Date()))
             #expect(try await !ledger.recordMissing(jobID: ids[1], reason: "unknown task", now: Date()))
-            try await ledger.recordAttempt(
-                jobID: ids[0], kind: .poll, outcome: .found, startedAt: Date(), latency: .milliseconds(5),
-                httpStatus: 200, error: nil)
+            // A look's attempt and its news go in together.
+            let looked = try await ledger.recordLook(
+                jobID: ids[0], .found(done), startedAt: Date(), latency: .milliseconds(5), now: Date())
+            #expect(looked == .completed)
+            #expect(try await ledger.recordLook(
+                jobID: ids[0], .retryable(status: 503, error: "busy", retryAfter: nil), startedAt: Date(),
+                latency: .milliseconds(5), now: Date()) == nil)
             let audio = try await ledger.audioJobs(batchID: batchID)
             #expect(audio.map(\.audioURL) == ["https://x/a.wav"] && !audio[0].keyedByContent)
             try await ledger.recordDownload(
@@ -276,7 +280,7 @@ enum Backend: String, CaseIterable, Sendable {
         try await backend.withLedger { ledger, folder in
             _ = try await feed(ledger, folder, "id,prompt\na,door\n")
             let batchID = try await ledger.batchID(named: "b")
-            let id = try await ledger.withSending(batch: "b") {
+            let id = try await ledger.withSending(batch: "b") { _ in
                 let job = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
                 let attempt = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
                 try await ledger.recordSubmission(
@@ -339,7 +343,7 @@ enum Backend: String, CaseIterable, Sendable {
             now: Self.start)
         for batch in ["a", "B"] {
             let batchID = try await ledger.batchID(named: batch)
-            try await ledger.withSending(batch: batch) {
+            try await ledger.withSending(batch: batch) { _ in
                 // A shared ledger hands out a few jobs at a time: take them all.
                 var jobs: [PendingJob] = []
                 while true {

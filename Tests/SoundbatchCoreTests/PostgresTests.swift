@@ -212,7 +212,7 @@ func quietLogger() -> Logger {
 
     /// Sends every job the runner can claim, each accepted; returns the ids it sent.
     func sendAll(_ ledger: PostgresLedger, batchID: Int64) async throws -> [Int64] {
-        try await ledger.withSending(batch: "b") {
+        try await ledger.withSending(batch: "b") { _ in
             var sent: [Int64] = []
             while true {
                 let claimed = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 512)
@@ -256,7 +256,7 @@ func quietLogger() -> Logger {
                 """)
             try await first.rows(
                 "UPDATE jobs SET state = 'submitting', runner_id = 900 WHERE id = (SELECT MIN(id) FROM jobs)")
-            try await first.withSending(batch: "b") {
+            try await first.withSending(batch: "b") { _ in
                 let job = try await first.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
                 _ = try await first.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
                 // Three leases long: the first runner renews its own all along.
@@ -273,13 +273,13 @@ func quietLogger() -> Logger {
     @Test func aTaskIsFollowedByOneRunnerAtATime() async throws {
         try await withTwoRunners(jobs: 20) { first, second, batchID in
             _ = try await sendAll(first, batchID: batchID)
-            try await first.withFollowing(batch: "b") {
+            try await first.withFollowing(batch: "b") { _ in
                 #expect(try await first.submittedJobs(batchID: batchID).count == 20)
-                try await second.withFollowing(batch: "b") { () async throws in
+                try await second.withFollowing(batch: "b") { _ async throws in
                     #expect(try await second.submittedJobs(batchID: batchID).isEmpty)
                 }
             }
-            try await second.withFollowing(batch: "b") { () async throws in
+            try await second.withFollowing(batch: "b") { _ async throws in
                 #expect(try await second.submittedJobs(batchID: batchID).count == 20)
             }
         }
@@ -288,12 +288,12 @@ func quietLogger() -> Logger {
     @Test func aJobRetriedWhileALiveRunnerFollowsItIsFreeForAnyRunner() async throws {
         try await withTwoRunners(jobs: 2) { first, second, batchID in
             let sent = try await sendAll(first, batchID: batchID)
-            try await first.withFollowing(batch: "b") {
+            try await first.withFollowing(batch: "b") { _ in
                 #expect(try await first.submittedJobs(batchID: batchID).count == 2)
                 for id in sent { try await first.recordStatus(jobID: id, RemoteStatus(status: "FAILED"), now: Date()) }
                 // Retried while the first runner still lives: the second may send it.
                 #expect(try await first.startNewTakes(jobIDs: sent, renamedFiles: [:], now: Date()) == 2)
-                let claimed = try await second.withSending(batch: "b") {
+                let claimed = try await second.withSending(batch: "b") { _ in
                     try await second.pendingJobs(batchID: batchID, afterID: 0, limit: 8)
                 }
                 #expect(claimed.count == 2)
@@ -303,7 +303,7 @@ func quietLogger() -> Logger {
 
     @Test func anAnswerForAJobThatMovedOnIsKeptAsAnEarlierTake() async throws {
         try await withTwoRunners(jobs: 1) { first, second, batchID in
-            let job = try await first.withSending(batch: "b") {
+            let job = try await first.withSending(batch: "b") { _ in
                 let job = try await first.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
                 let attempt = try await first.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
                 // Meanwhile the job was held as ambiguous and sent again at the user's request.

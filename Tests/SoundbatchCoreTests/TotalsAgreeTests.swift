@@ -45,7 +45,7 @@ extension Backend {
         let batchID = try await ledger.batchID(named: "b")
         // A shared ledger hands out a few jobs at a time: take them all.
         let ids = Dictionary(
-            uniqueKeysWithValues: try await ledger.withSending(batch: "b") {
+            uniqueKeysWithValues: try await ledger.withSending(batch: "b") { _ in
                 var jobs: [PendingJob] = []
                 while case let more = try await ledger.pendingJobs(batchID: batchID, afterID: jobs.last?.id ?? 0, limit: 8),
                     !more.isEmpty
@@ -68,7 +68,7 @@ extension Backend {
             try await ledger.recordStatus(jobID: try await job(row), news, now: Date())
         }
         let done = { (cost: Double) in RemoteStatus(status: "COMPLETED", audioURL: "https://x/a.wav", conversionCost: cost) }
-        try await ledger.withSending(batch: "b") {
+        try await ledger.withSending(batch: "b") { _ in
             try await accept("a", "a1", 1.5)
             try await finish("a", done(1.6))
             try await accept("b", "b1", 2)
@@ -84,7 +84,7 @@ extension Backend {
         _ = try await ledger.startNewTakes(jobIDs: [try await job("a"), try await job("b")], renamedFiles: [:], now: Date())
         _ = try await ledger.requeueAmbiguous(batchID: batchID, now: Date())
         let d = try await job("d")
-        try await ledger.withSending(batch: "b") {
+        try await ledger.withSending(batch: "b") { _ in
             try await accept("a", "a2", 1.5)
             try await finish("a", done(1.4))
             try await accept("b", "b2", 2)

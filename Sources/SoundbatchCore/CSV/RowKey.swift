@@ -23,3 +23,28 @@ enum RowKey {
         }
     }
 }
+
+/// How a feed keys the rows of a file without an `id` column: the hash of a row's content
+/// (its stem, "~HASH") and its place among the identical rows of the file: "~HASH-1",
+/// "~HASH-2". A row takes the first of these that no earlier row of the same file took;
+/// a key the ledger holds from an earlier feed of the file is the same row again.
+/// Both backends' feeds go by this, each testing in its own way whether a key is free.
+public struct ContentKeys {
+    /// Stems given more than once in this file, and the highest place given: only
+    /// duplicates land here, so memory stays flat for ordinary files.
+    private var highest: [String: Int] = [:]
+
+    public init() {}
+
+    /// The key of the `place`th row with content `stem`.
+    public static func key(_ stem: String, _ place: Int) -> String { "\(stem)-\(place)" }
+
+    /// The place to try first for a row with content `stem`: where the file's last such row
+    /// went (taken already, unless that row left it), else the first.
+    public func firstPlace(_ stem: String) -> Int { highest[stem] ?? 1 }
+
+    /// A row with content `stem` took `place`.
+    public mutating func took(_ stem: String, _ place: Int) {
+        if place > 1 { highest[stem] = place }
+    }
+}

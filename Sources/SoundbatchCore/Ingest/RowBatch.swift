@@ -33,9 +33,9 @@ public struct RowBatch {
         if let id = row.key {
             key = put(id)
         } else {
-            // No id: the content names the row (see JobWriter).
+            // No id: the content names the row (`ContentKeys`).
             let stem = "~" + RowKey.hash(row.content)
-            key = put(stem + "-1")
+            key = put(ContentKeys.key(stem, 1))
             contentStemCount = stem.utf8.count
         }
         rows.append(

@@ -126,6 +126,15 @@ public enum LedgerSQL {
                          AND a.outcome IN ('accepted', 'no_answer', 'interrupted', 'found')))
         """
 
+    /// What a feed writes of a new job: the row's own values (`rowValueCount` of them, in
+    /// this order), then the batch, the time twice (made, updated), and the feed twice (made
+    /// by, seen by).
+    public static let feedColumns = """
+        row_key, keyed_by_content, source_line, prompt, audio_length, webhook_url, metadata, state, last_error,
+        batch_id, created_at, updated_at, ingest_id, seen_ingest_id
+        """
+    public static let rowValueCount = 9
+
     /// What a take of a job is given, kept in `takes` when a new take starts.
     static let takeColumns = [
         "state", "task_id", "conversion_id", "eta", "credit_estimate", "conversion_cost", "remote_status",

@@ -193,7 +193,7 @@ public protocol SendingLedger: SubmissionLedger, BatchDirectory {
     /// (a lock on a file beside it; `LedgerError.busy`, naming the holder, when another has
     /// it), and on a server database each sender holds a lease, renewed while `body` runs,
     /// and the jobs it claims are its own until it stops or its lease runs out.
-    func withSending<T: Sendable>(batch: String, _ body: () async throws -> T) async throws -> T
+    func withSending<T: Sendable>(batch: String, _ body: (_ batchID: Int64) async throws -> T) async throws -> T
 
     /// Jobs left `submitting` by a sender that died mid-request become `ambiguous`: the
     /// service may have created, and charged for, their tasks. Call with the claim held.
@@ -208,7 +208,7 @@ public protocol StatusLedger: BatchDirectory {
     /// Runs `body` as a runner following the batch's tasks: on a server database it holds a
     /// lease, as a sender does, and the tasks it takes on are its own to look at until it
     /// stops or its lease runs out. (SQLite: one machine, nothing to share; just `body`.)
-    func withFollowing<T: Sendable>(batch: String, _ body: () async throws -> T) async throws -> T
+    func withFollowing<T: Sendable>(batch: String, _ body: (_ batchID: Int64) async throws -> T) async throws -> T
 
     /// The batch's jobs still running at the service, in id order: on a server database,
     /// those no other live runner follows, taken on by this one.
@@ -232,10 +232,11 @@ public protocol StatusLedger: BatchDirectory {
     @discardableResult
     func recordMissing(jobID: Int64, reason: String, now: Date) async throws -> Bool
 
-    /// Records one status look as an attempt.
-    func recordAttempt(
-        jobID: Int64, kind: AttemptKind, outcome: AttemptOutcome, startedAt: Date, latency: Duration,
-        httpStatus: Int?, error: String?) async throws
+    /// Records one status look, in one transaction: its attempt, and what it found of the
+    /// task as `recordStatus` would. Returns the job's state after, when the look found the task.
+    @discardableResult
+    func recordLook(jobID: Int64, _ outcome: StatusOutcome, startedAt: Date, latency: Duration, now: Date)
+        async throws -> JobState?
 }
 
 /// What the downloader needs: completed jobs' audio, and where it went.
@@ -349,6 +350,14 @@ extension SubmitOutcome {
 }
 
 extension StatusOutcome {
+    /// The error text of a look that found nothing.
+    public var error: String? {
+        switch self {
+        case .found: nil
+        case let .retryable(_, error, _), let .keyRejected(_, error): error
+        }
+    }
+
     public var attemptOutcome: AttemptOutcome {
         switch self {
         case .found: .found

@@ -7,18 +7,30 @@ import Synchronization
 /// On a stop, downloads under way are given up (nothing is written; the ledger keeps the
 /// audio's address for a later `track --download`) and no new one starts.
 public enum Results {
+    /// A job whose audio is to be saved: as the ledger listed it already, or by the id of a
+    /// job completed just now (read when its turn comes).
+    enum ToSave: Sendable {
+        case listed(AudioJob)
+        case completed(Int64)
+    }
+
     public static func follow<C: Clock>(
         batchID: Int64, ledger: any DownloadLedger, tracker: Tracker<C>, downloader: Downloader?,
         incoming: AsyncStream<TrackedJob>? = nil, downloads: DownloadTally = DownloadTally(), stop: StopSignal,
         logger: Logger
     ) async throws -> TrackCounters where C.Duration == Duration {
-        let (queue, enqueue) = AsyncStream.makeStream(of: Int64.self)
+        let (queue, enqueue) = AsyncStream.makeStream(of: ToSave.self)
         var counters = try await withThrowingTaskGroup(of: Void.self) { group -> TrackCounters in
             if let downloader {
                 for _ in 0..<max(downloader.settings.concurrency, 1) {
                     group.addTask {
-                        for await id in queue where !stop.isStopped {
-                            guard let job = try await ledger.audioJob(id: id) else { continue }
+                        for await item in queue where !stop.isStopped {
+                            let job: AudioJob? =
+                                switch item {
+                                case let .listed(job): job
+                                case let .completed(id): try await ledger.audioJob(id: id)
+                                }
+                            guard let job else { continue }
                             do {
                                 guard let fetched = try await stop.unlessStopped({ try await downloader.fetch(job) })
                                 else { continue }
@@ -37,11 +49,11 @@ public enum Results {
                         }
                     }
                 }
-                for job in try await ledger.audioJobs(batchID: batchID) { enqueue.yield(job.id) }
+                for job in try await ledger.audioJobs(batchID: batchID) { enqueue.yield(.listed(job)) }
             }
             defer { enqueue.finish() }
             return try await tracker.run(batchID: batchID, incoming: incoming) { id in
-                if downloader != nil { enqueue.yield(id) }
+                if downloader != nil { enqueue.yield(.completed(id)) }
             }
         }
         let (done, skipped, failed) = downloads.counts

@@ -321,12 +321,10 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                 )
             }
         }
-        try await ledger.recordAttempt(
-            jobID: job.id, kind: .poll, outcome: outcome.attemptOutcome, startedAt: started, latency: latency,
-            httpStatus: outcome.httpStatus, error: outcome.error)
+        let state = try await ledger.recordLook(
+            jobID: job.id, outcome, startedAt: started, latency: latency, now: wallClock())
         switch outcome {
         case let .found(remote):
-            let (state, _) = try await ledger.recordStatus(jobID: job.id, remote, now: wallClock())
             switch state {
             case .completed:
                 counters.withLock {
@@ -395,11 +393,3 @@ struct Due<Instant: Comparable>: Comparable {
     static func == (a: Due, b: Due) -> Bool { a.due == b.due && a.entry.job == b.entry.job }
 }
 
-extension StatusOutcome {
-    var error: String? {
-        switch self {
-        case .found: nil
-        case let .retryable(_, error, _), let .keyRejected(_, error): error
-        }
-    }
-}

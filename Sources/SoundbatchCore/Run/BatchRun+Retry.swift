@@ -9,13 +9,13 @@ extension BatchRun {
     public func retry(
         _ plan: RetryPlan, given: BatchSettings, key: @escaping KeySource, progress: ProgressDisplay? = nil
     ) async throws -> RunReport {
-        try await ledger.withSending(batch: batch) {
-            try await retryHoldingClaim(plan, given: given, key: key, progress: progress)
+        try await ledger.withSending(batch: batch) { batchID in
+            try await retryHoldingClaim(plan, batchID: batchID, given: given, key: key, progress: progress)
         }
     }
 
     func retryHoldingClaim(
-        _ plan: RetryPlan, given: BatchSettings, key: @escaping KeySource, progress: ProgressDisplay?
+        _ plan: RetryPlan, batchID: Int64, given: BatchSettings, key: @escaping KeySource, progress: ProgressDisplay?
     ) async throws -> RunReport {
         var renamed: [Int64: String] = [:]
         for job in plan.jobs where job.state == .completed {
@@ -28,7 +28,7 @@ extension BatchRun {
         }
         let moved = try await ledger.startNewTakes(jobIDs: plan.jobs.map(\.id), renamedFiles: renamed, now: Date())
         logger.notice("\(moved) job\(moved == 1 ? " is" : "s are") pending again, for a new take")
-        return try await sendHoldingClaim(given, resendAmbiguous: false, key: key, progress: progress)
+        return try await sendHoldingClaim(given, batchID: batchID, resendAmbiguous: false, key: key, progress: progress)
     }
 
     /// `door.wav` -> `door.take1.wav`, or the first such name not taken.

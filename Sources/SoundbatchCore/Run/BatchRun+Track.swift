@@ -8,11 +8,11 @@ extension BatchRun {
     public func track(
         _ given: BatchSettings, once: Bool = false, key: @escaping KeySource, progress: ProgressDisplay? = nil
     ) async throws -> RunReport {
-        let batchID = try await ledger.batchID(named: batch)
-        let remembered = try await settle(given, batchID: batchID)
-        let settings = remembered.followSettings(once: once)
-        let tracked = try await ledger.withFollowing(batch: batch) {
-            try await follow(remembered, settings: settings, batchID: batchID, key: key, progress: progress)
+        let tracked = try await ledger.withFollowing(batch: batch) { batchID in
+            let remembered = try await settle(given, batchID: batchID)
+            return try await follow(
+                remembered, settings: remembered.followSettings(once: once), batchID: batchID, key: key,
+                progress: progress)
         }
         return RunReport(
             batch: batch, sent: nil, tracked: tracked, status: try await batchStatus(), sendOutcome: nil,

@@ -51,14 +51,16 @@ public struct BatchRun: Sendable {
         _ given: BatchSettings, resendAmbiguous: Bool = false, key: @escaping KeySource,
         progress: ProgressDisplay? = nil
     ) async throws -> RunReport {
-        try await ledger.withSending(batch: batch) {
-            try await sendHoldingClaim(given, resendAmbiguous: resendAmbiguous, key: key, progress: progress)
+        try await ledger.withSending(batch: batch) { batchID in
+            try await sendHoldingClaim(
+                given, batchID: batchID, resendAmbiguous: resendAmbiguous, key: key, progress: progress)
         }
     }
 
     /// Sends the batch's pending jobs, with this process already the batch's sender.
     func sendHoldingClaim(
-        _ given: BatchSettings, resendAmbiguous: Bool, key: @escaping KeySource, progress: ProgressDisplay?
+        _ given: BatchSettings, batchID: Int64, resendAmbiguous: Bool, key: @escaping KeySource,
+        progress: ProgressDisplay?
     ) async throws -> RunReport {
         let held = try await ledger.holdInterruptedSubmissions(now: Date())
         if held > 0 {
@@ -69,7 +71,6 @@ public struct BatchRun: Sendable {
                 """
             )
         }
-        let batchID = try await ledger.batchID(named: batch)
         let remembered = try await settle(given, batchID: batchID)
         let settings = remembered.sendSettings
         if resendAmbiguous {
