@@ -98,20 +98,57 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log")
             ]
         ),
+        // What the test targets share: temporary folders, child processes of the command
+        // line, both backends of the ledger, clocks to drive. Test code only.
+        .target(
+            name: "SoundbatchTesting",
+            dependencies: [
+                "SoundbatchCore", "SoundbatchSQLite", "SoundbatchPostgres", "SoundbatchSandbox",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Clocks", package: "swift-clocks"),
+                .product(name: "Logging", package: "swift-log")
+            ],
+            path: "Tests/SoundbatchTesting"
+        ),
+        // One test target per module; the core's stages are driven over a real SQLite ledger.
         .testTarget(
             name: "SoundbatchCoreTests",
             dependencies: [
-                "SoundbatchCore",
-                "SoundbatchSQLite",
-                "SoundbatchPostgres",
-                "SoundbatchSandbox",
-                "soundbatch",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                "SoundbatchCore", "SoundbatchSQLite", "SoundbatchSandbox", "SoundbatchTesting", "Serving",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Clocks", package: "swift-clocks"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                "Serving"
-            ],
+                .product(name: "Hummingbird", package: "hummingbird")
+            ]
+        ),
+        .testTarget(
+            name: "SoundbatchSQLiteTests",
+            dependencies: ["SoundbatchSQLite", "SoundbatchTesting", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .testTarget(
+            name: "SoundbatchPostgresTests",
+            dependencies: [
+                "SoundbatchPostgres", "SoundbatchTesting", .product(name: "PostgresNIO", package: "postgres-nio")
+            ]
+        ),
+        // The seam's promises, kept by both backends alike.
+        .testTarget(
+            name: "SoundbatchLedgersTests",
+            dependencies: [
+                "SoundbatchSQLite", "SoundbatchPostgres", "SoundbatchTesting",
+                .product(name: "PostgresNIO", package: "postgres-nio")
+            ]
+        ),
+        .testTarget(name: "SoundbatchSandboxTests", dependencies: ["SoundbatchSandbox"]),
+        .testTarget(
+            name: "ServingTests",
+            dependencies: ["Serving", "SoundbatchTesting", .product(name: "Hummingbird", package: "hummingbird")]
+        ),
+        // The command line, as real child processes.
+        .testTarget(
+            name: "soundbatchTests",
+            dependencies: ["soundbatch", "SoundbatchSandbox", "SoundbatchTesting", .product(name: "GRDB", package: "GRDB.swift")],
             exclude: ["Corpus"]  // hostile CSV files, read by path
         )
     ]

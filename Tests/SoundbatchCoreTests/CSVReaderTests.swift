@@ -1,6 +1,7 @@
 import Foundation
 import SoundbatchSandbox
 import Testing
+import SoundbatchTesting
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite

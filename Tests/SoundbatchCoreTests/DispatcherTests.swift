@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import SoundbatchSandbox
 import Testing
+import SoundbatchTesting
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
@@ -355,10 +356,3 @@ import Testing
     }
 }
 
-extension SandboxConfiguration {
-    static func with(_ tweak: (inout SandboxConfiguration) -> Void) -> SandboxConfiguration {
-        var configuration = SandboxConfiguration()
-        tweak(&configuration)
-        return configuration
-    }
-}

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import Serving
 import Testing
+import SoundbatchTesting
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite

@@ -4,6 +4,7 @@ import GRDB
 import Logging
 import SoundbatchSandbox
 import Testing
+import SoundbatchTesting
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
@@ -40,7 +41,9 @@ import Testing
             #expect(counts["failed"] == nil && counts["pending"] == nil, "\(counts)\n\(child.stderr)")
             #expect(counts["submitted", default: 0] + ambiguous == 30 && ambiguous <= 2)
             #expect(status == (ambiguous == 0 ? 0 : 2), "\(child.stderr)")
-            #expect(child.stderr.components(separatedBy: "the service is not answering since").count == 2, "said once")
+            #expect(
+                child.stderr.components(separatedBy: "the service is not answering since").count == 2,
+                "said once: \(child.stderr)")
             #expect(child.stderr.contains("the service answers again"))
             let prompts = await sandbox.acceptedTasks.map(\.prompt)
             #expect(Set(prompts).count == prompts.count, "nothing was paid for twice")
@@ -72,12 +75,12 @@ import Testing
         logger.logLevel = .critical
         let health = ServiceHealth(limit: .seconds(600), clock: clock, logger: logger)
         // One job's 5xx, again and again while others are answered, is that job's own.
-        #expect(await health.record(.serverError("HTTP 500"), jobID: 1))
-        #expect(await health.record(.answering, jobID: 2))
-        #expect(await health.record(.serverError("HTTP 500"), jobID: 1))
+        #expect(await health.record(.serverError("HTTP 500"), jobID: 1, sentAt: clock.now))
+        #expect(await health.record(.answering, jobID: 2, sentAt: clock.now))
+        #expect(await health.record(.serverError("HTTP 500"), jobID: 1, sentAt: clock.now))
         #expect(await health.isDown == false)
         // 5xx for two jobs with no good answer between: the service is out, no job's fault.
-        #expect(await health.record(.serverError("HTTP 503"), jobID: 3) == false)
+        #expect(await health.record(.serverError("HTTP 503"), jobID: 3, sentAt: clock.now) == false)
         #expect(await health.isDown)
         // Probes come 1, 2, 4 seconds apart while they fail.
         var probes: [Duration] = []
@@ -90,10 +93,13 @@ import Testing
             await clock.run(timeout: .seconds(5))
             try await admitted.value
             probes.append(start.duration(to: clock.now))
-            #expect(await health.record(.unreachable("connection refused"), jobID: 9) == false)
+            #expect(await health.record(.unreachable("connection refused"), jobID: 9, sentAt: clock.now) == false)
         }
         #expect(probes == [.seconds(1), .seconds(3), .seconds(7)])
-        await health.record(.answering, jobID: 9)
+        // An answer to a request sent before the service went away says nothing of it now.
+        await health.record(.answering, jobID: 8, sentAt: start.advanced(by: .seconds(-1)))
+        #expect(await health.isDown)
+        await health.record(.answering, jobID: 9, sentAt: clock.now)
         #expect(await health.isDown == false)
         try await health.admit()  // closed: at once
     }

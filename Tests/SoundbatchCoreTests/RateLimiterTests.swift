@@ -1,6 +1,7 @@
 import Clocks
 import Synchronization
 import Testing
+import SoundbatchTesting
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
@@ -161,61 +162,6 @@ import Testing
         let delays = (0..<200).map { _ in backoff.delay(afterAttempt: 3, using: &random) }
         #expect(delays.allSatisfy { $0 >= .zero && $0 <= .seconds(4) })
         #expect(delays.contains { $0 < .seconds(1) } && delays.contains { $0 > .seconds(3) })
-    }
-}
-
-/// A test clock that knows who is asleep on it and until when, so a test can tell when
-/// every caller has settled. Sleeps go on the `TestClock` inside, which the test advances.
-final class CountingClock: Clock, Sendable {
-    let base = TestClock<Duration>()
-    /// The deadlines of the sleeps under way.
-    private let sleeping = Locked<[TestClock<Duration>.Instant]>([])
-
-    var now: TestClock<Duration>.Instant { base.now }
-    var minimumResolution: Duration { base.minimumResolution }
-
-    func sleep(until deadline: TestClock<Duration>.Instant, tolerance: Duration?) async throws {
-        sleeping.withLock { $0.append(deadline) }
-        defer { _ = sleeping.withLock { $0.remove(at: $0.firstIndex(of: deadline)!) } }
-        try await base.sleep(until: deadline, tolerance: tolerance)
-    }
-
-    /// The earliest deadline anyone sleeps until.
-    var nextDeadline: TestClock<Duration>.Instant? { sleeping.withLock { $0.min() } }
-
-    /// True when each of `count` callers has passed or sleeps until after now. A caller
-    /// woken but not yet run still counts as asleep with a deadline come, so it is waited for.
-    func settled(passed: Int, of count: Int) -> Bool {
-        let now = base.now
-        return sleeping.withLock { sleeps in passed + sleeps.count == count && sleeps.allSatisfy { $0 > now } }
-    }
-}
-
-/// The sandbox's limiters: the same 60/min, held three ways.
-@Suite struct ServerLimiterTests {
-    /// Which of the requests at these times (seconds) are admitted.
-    func admitted(_ shape: LimiterShape, _ times: [Double]) -> [Bool] {
-        var limit = ServerRateLimit(perMinute: 60, shape: shape)
-        return times.map { limit.admit(at: $0).admitted }
-    }
-
-    @Test func aBucketTakesARequestOneIntervalEarly() {
-        #expect(admitted(.bucket, [0, 0, 0, 1.5, 2, 2.2]) == [true, true, false, true, true, false])
-    }
-
-    @Test func aStrictBucketTakesNothingEarly() {
-        #expect(admitted(.strict, [0, 0.999, 1, 1.5, 2.1]) == [true, false, true, false, true])
-        var limit = ServerRateLimit(perMinute: 60, shape: .strict)
-        _ = limit.admit(at: 10)
-        #expect(abs(limit.admit(at: 10.25).retryIn - 0.75) < 1e-9)
-    }
-
-    @Test func aWindowTakesTheCountInAnySixtySeconds() {
-        var limit = ServerRateLimit(perMinute: 60, shape: .window)
-        #expect((0..<60).allSatisfy { limit.admit(at: Double($0) * 0.5).admitted })  // a burst is fine...
-        let refused = limit.admit(at: 30)
-        #expect(!refused.admitted && abs(refused.retryIn - 30) < 1e-9)  // ...until the window is full
-        #expect(limit.admit(at: 60).admitted && !limit.admit(at: 60.1).admitted)
     }
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Logging
 import Testing
+import SoundbatchTesting
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite

@@ -308,7 +308,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         if Task.isCancelled { throw CancellationError() }
         let latency = startInstant.duration(to: clock.now)
         let seenAt = age(of: job)
-        await health.record(outcome.signal, jobID: job.id)
+        await health.record(outcome.signal, jobID: job.id, sentAt: startInstant)
         counters.withLock { $0.looks += 1 }
         let retryAfter: Duration? = if case let .retryable(_, _, wish) = outcome { wish } else { nil }
         if let change = await limiter.record(

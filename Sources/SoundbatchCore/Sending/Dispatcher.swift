@@ -219,7 +219,8 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
             let started = clock.now
             let outcome = await submitter.submit(request)
             let latency = started.duration(to: clock.now)
-            let jobsFault = await health.record(outcome.signal, jobID: job.id) && !outcome.isRateLimited
+            let jobsFault =
+                await health.record(outcome.signal, jobID: job.id, sentAt: started) && !outcome.isRateLimited
             if jobsFault { attempt += 1 }
             stopIfNothingElseWillGo(after: outcome)
             let state = nextState(after: outcome, attempt: attempt)

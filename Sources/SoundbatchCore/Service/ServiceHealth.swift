@@ -51,6 +51,8 @@ public struct ServiceDown: Error, Equatable {
 public actor ServiceHealth<C: Clock> where C.Duration == Duration {
     private struct Outage {
         var since: Date
+        /// When it began, on the breaker's clock.
+        var began: C.Instant
         var reason: String
         var nextProbe: C.Instant
         var interval: Duration
@@ -108,12 +110,15 @@ public actor ServiceHealth<C: Clock> where C.Duration == Duration {
         try await stop.unlessStopped { try await self.admit() } != nil
     }
 
-    /// Takes in what an answer says of the service. Returns whether a failure is the job's
-    /// own: false for anything that happened while the service was out.
+    /// Takes in what an answer to a request sent at `sentAt` says of the service. Returns
+    /// whether a failure is the job's own: false for anything that happened while the
+    /// service was out. An answer to a request sent before an outage began (answered as
+    /// the service went away) says nothing of whether it is back.
     @discardableResult
-    public func record(_ signal: ServiceSignal, jobID: Int64) -> Bool {
+    public func record(_ signal: ServiceSignal, jobID: Int64, sentAt: C.Instant) -> Bool {
         switch signal {
         case .answering:
+            if let current = outage, sentAt < current.began { return true }
             if let current = outage {
                 let seconds = Int(wallClock().timeIntervalSince(current.since))
                 logger.notice("the service answers again after \(seconds) s; carrying on")
@@ -144,7 +149,7 @@ public actor ServiceHealth<C: Clock> where C.Duration == Duration {
         guard var current = outage else {
             let since = wallClock()
             outage = Outage(
-                since: since, reason: reason, nextProbe: now.advanced(by: firstProbeInterval),
+                since: since, began: now, reason: reason, nextProbe: now.advanced(by: firstProbeInterval),
                 interval: firstProbeInterval)
             logger.warning(
                 """

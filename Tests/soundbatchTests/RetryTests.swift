@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import SoundbatchSandbox
 import Testing
+import SoundbatchTesting
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import SoundbatchSandbox
 import Testing
+import SoundbatchTesting
 
 /// The ledger under stress, with real processes: a second sender, a full disk, a ledger
 /// deleted mid-run.

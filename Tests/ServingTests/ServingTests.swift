@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import Serving
 import Testing
+import SoundbatchTesting
 
 @Suite struct ServingTests {
     /// Stopping a server while connections arrive used to stop the whole test process now and
@@ -50,7 +51,7 @@ import Testing
                 }
             }
             #expect(error?.portTaken == true)
-            #expect(error?.description == "could not listen on 127.0.0.1:\(port): Address already in use")
+            #expect(error?.description == "could not listen on 127.0.0.1:\(port): Address already in use; choose another port, or stop what holds it")
         }
     }
 

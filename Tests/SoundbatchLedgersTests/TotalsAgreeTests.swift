@@ -1,29 +1,10 @@
 import Foundation
 import Testing
+import SoundbatchTesting
 
 @testable import SoundbatchCore
 @testable import SoundbatchPostgres
 @testable import SoundbatchSQLite
-
-extension Backend {
-    /// `withLedger`, with where the command line finds the same ledger (`--ledger`).
-    func withCommandLedger<T: Sendable>(
-        _ body: (any LedgerStore, TemporaryFolder, String) async throws -> T
-    ) async throws -> T {
-        let folder = try TemporaryFolder()
-        switch self {
-        case .sqlite:
-            let path = folder.file("ledger.sqlite")
-            return try await body(try SQLiteLedger(path: path), folder, path)
-        case .postgres:
-            let url = try await TestPostgres.shared.newDatabase()
-            let location = "postgres://\(url.user)@\(url.host):\(url.port)/\(url.database)"
-            return try await withPostgresLedger(url, create: true, logger: quietLogger()) {
-                try await body($0, folder, location)
-            }
-        }
-    }
-}
 
 /// Every format tells the same totals, on both backends: the spend report as a table, CSV,
 /// JSON, Markdown and HTML, the per-job export (a line a take) in CSV and JSON, and

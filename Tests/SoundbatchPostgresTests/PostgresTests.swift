@@ -3,74 +3,11 @@ import GRDB
 import Logging
 import PostgresNIO
 import Testing
+import SoundbatchTesting
 
 @testable import SoundbatchCore
 @testable import SoundbatchPostgres
 @testable import SoundbatchSQLite
-
-/// The PostgreSQL server the tests use: `$SOUNDBATCH_TEST_POSTGRES` (as
-/// `scripts/with-postgres.sh` sets it), else a private cluster that script starts for this
-/// test process and stops when it ends. Never skipped: without PostgreSQL these tests fail,
-/// saying how to install it.
-actor TestPostgres {
-    static let shared = TestPostgres()
-    /// The server's URL, and the script serving it with the pipe to its standard input, held
-    /// open for the life of this process: the cluster stops when it closes.
-    private var server: (url: String, process: Process?, input: Pipe?)?
-
-    /// A new, empty database on the server, for one test.
-    func newDatabase() async throws -> DatabaseURL {
-        let admin = try DatabaseURL(try serverURL(), environment: [:])
-        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        _ = try await withPostgres(admin, logger: quietLogger()) { client in
-            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
-        }
-        var url = admin
-        url.database = name
-        return url
-    }
-
-    private func serverURL() throws -> String {
-        if let server { return server.url }
-        if let given = ProcessInfo.processInfo.environment["SOUNDBATCH_TEST_POSTGRES"], !given.isEmpty {
-            server = (given, nil, nil)
-            return given
-        }
-        let (line, process, input) = try servePostgres()
-        server = (line, process, input)
-        return line
-    }
-}
-
-/// A private cluster from `scripts/with-postgres.sh --serve`, with `environment` added to
-/// ours: its URL, and the script with the pipe to its standard input, to be held open for as
-/// long as the cluster is wanted (it stops when the pipe closes).
-func servePostgres(environment: [String: String] = [:]) throws -> (url: String, process: Process, input: Pipe) {
-    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("scripts/with-postgres.sh").path
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/bash")
-    process.arguments = [script, "--serve"]
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let output = Pipe()
-    let input = Pipe()
-    process.standardOutput = output
-    process.standardInput = input
-    try process.run()
-    let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self).trimmed
-    guard line.hasPrefix("postgres://") else {
-        throw LedgerError.cannotOpen(
-            path: "PostgreSQL for the tests",
-            reason: "scripts/with-postgres.sh could not start a cluster (are postgresql and openssl installed?)")
-    }
-    return (line, process, input)
-}
-
-func quietLogger() -> Logger {
-    var logger = Logger(label: "test")
-    logger.logLevel = .critical
-    return logger
-}
 
 @Suite struct DatabaseURLTests {
     @Test func aURLIsReadAndItsPasswordNeverShown() throws {

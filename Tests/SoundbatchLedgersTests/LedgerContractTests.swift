@@ -1,32 +1,11 @@
 import Foundation
 import PostgresNIO
 import Testing
+import SoundbatchTesting
 
 @testable import SoundbatchCore
 @testable import SoundbatchPostgres
 @testable import SoundbatchSQLite
-
-/// The two backends of the ledger.
-enum Backend: String, CaseIterable, Sendable {
-    case sqlite, postgres
-
-    /// Runs `body` with a new, empty ledger of this backend: a file in a temporary folder,
-    /// or a new database on the test server.
-    func withLedger<T: Sendable>(
-        _ body: (any LedgerStore, TemporaryFolder) async throws -> T
-    ) async throws -> T {
-        let folder = try TemporaryFolder()
-        switch self {
-        case .sqlite:
-            return try await body(try SQLiteLedger(path: folder.file("ledger.sqlite")), folder)
-        case .postgres:
-            let url = try await TestPostgres.shared.newDatabase()
-            return try await withPostgresLedger(url, create: true, logger: quietLogger()) {
-                try await body($0, folder)
-            }
-        }
-    }
-}
 
 /// The seam's promises (`LedgerStore.swift`), kept by both backends alike: each test runs
 /// once on SQLite and once on PostgreSQL.
@@ -478,11 +457,3 @@ enum Backend: String, CaseIterable, Sendable {
     }
 }
 
-/// Runs a statement on either backend's ledger, as a hand (or a newer soundbatch) might.
-func rawSQL(_ ledger: any LedgerStore, _ sql: String) async throws {
-    switch ledger {
-    case let sqlite as SQLiteLedger: try await sqlite.database.write { try $0.execute(sql: sql) }
-    case let postgres as PostgresLedger: try await postgres.rows(PostgresQuery(unsafeSQL: sql))
-    default: Issue.record("a ledger of no known backend")
-    }
-}

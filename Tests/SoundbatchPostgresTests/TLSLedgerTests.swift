@@ -1,24 +1,8 @@
 import Foundation
 import Testing
+import SoundbatchTesting
 
 @testable import SoundbatchCore
-
-/// A private cluster that takes only TLS, with a CA and certificates `scripts/with-postgres.sh`
-/// makes with openssl (`SOUNDBATCH_PG_TLS`): its certificate names localhost only, and the
-/// user certuser must show one of its own. Started once for the test process.
-actor TLSPostgres {
-    static let shared = TLSPostgres()
-    nonisolated let certificates = try! TemporaryFolder()
-    private var server: (url: String, process: Process, input: Pipe)?
-
-    /// The cluster's URL, without TLS parameters.
-    func url() throws -> String {
-        if let server { return server.url }
-        let (line, process, input) = try servePostgres(environment: ["SOUNDBATCH_PG_TLS": certificates.path])
-        server = (line, process, input)
-        return line
-    }
-}
 
 /// TLS to a team's database as libpq's users expect it, against a server that takes nothing else.
 @Suite struct TLSLedgerTests {
@@ -129,46 +113,3 @@ actor TLSPostgres {
     }
 }
 
-/// A loopback listener that answers a PostgreSQL startup message by asking for an md5 password.
-final class PasswordAskingServer: @unchecked Sendable {
-    let port: Int
-    private let socket: Int32
-    private var thread: Thread?
-
-    init() throws {
-        let listening = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listening, $0, length) }
-        }
-        listen(listening, 4)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listening, $0, &length) }
-        }
-        socket = listening
-        port = Int(UInt16(bigEndian: address.sin_port))
-        let answering = Thread {
-            while true {
-                let client = accept(listening, nil, nil)
-                if client < 0 { return }
-                var buffer = [UInt8](repeating: 0, count: 1024)
-                _ = read(client, &buffer, buffer.count)  // the startup message
-                // AuthenticationMD5Password: 'R', length 12, code 5, a salt.
-                let ask: [UInt8] = [UInt8(ascii: "R"), 0, 0, 0, 12, 0, 0, 0, 5, 1, 2, 3, 4]
-                _ = write(client, ask, ask.count)
-                usleep(200_000)
-                close(client)
-            }
-        }
-        answering.start()
-        thread = answering
-    }
-
-    func stop() {
-        shutdown(socket, Int32(SHUT_RDWR))
-        close(socket)
-    }
-}

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import SoundbatchTesting
 
 @testable import SoundbatchCore
 @testable import soundbatch

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import SoundbatchSandbox
 import Testing
+import SoundbatchTesting
 
 @testable import SoundbatchCore
 
