@@ -37,7 +37,8 @@ let package = Package(
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                "Serving"
+                "Serving",
+                "SoundbatchAudio"
             ]
         ),
         // The ledger in one SQLite file (GRDB), the default backend. The only code that touches SQLite.
@@ -72,6 +73,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio")
             ]
         ),
+        // libsndfile (Debian's libsndfile1-dev): decodes the sounds the service sends.
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        // Sound files read and measured: the one place that decodes audio.
+        .target(name: "SoundbatchAudio", dependencies: ["CSndFile"]),
         // sqlite3_config, which Swift cannot call (it is variadic).
         .target(name: "CSQLiteSetup", linkerSettings: [.linkedLibrary("sqlite3")]),
         // A local stand-in for the MusicGPT API, faithful to ../shared/api/, for tests and newcomers.

@@ -171,7 +171,7 @@ extension PostgresLedger {
         return try await report(
             filter.query {
                 """
-                SELECT \(LedgerSQL.reportLine(earlierTake: true))\(extracts) FROM \(LedgerSQL.numberedTakes)
+                SELECT \(LedgerSQL.reportLine(earlierTake: true))\(extracts) FROM \(LedgerSQL.earlierTakes)
                 WHERE \($0) ORDER BY j.batch_id, j.id, t.take
                 """
             }

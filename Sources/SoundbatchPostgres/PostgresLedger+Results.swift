@@ -157,11 +157,14 @@ extension PostgresLedger {
         }
     }
 
-    public func recordDownload(jobID: Int64, path: String, size: Int, sha256: String, now: Date = Date()) async throws {
+    public func recordDownload(
+        jobID: Int64, path: String, size: Int, sha256: String, sound: SoundSummary?, now: Date = Date()
+    ) async throws {
         try await rows(
             """
             UPDATE jobs SET download_path = \(path), download_key = \(FileNames.caseKey(path)), download_size = \(size),
-                download_sha256 = \(sha256), updated_at = \(Timestamp.string(now))
+                download_sha256 = \(sha256), peaks = \(sound?.peaksText), audio_seconds = \(sound?.seconds),
+                updated_at = \(Timestamp.string(now))
             WHERE id = \(jobID)
             """)
     }

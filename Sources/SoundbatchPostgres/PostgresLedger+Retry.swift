@@ -23,7 +23,9 @@ extension PostgresLedger {
         }
     }
 
-    public func startNewTakes(jobIDs: [Int64], renamedFiles: [Int64: String], now: Date = Date()) async throws -> Int {
+    public func startNewTakes(
+        jobIDs: [Int64], renamedFiles: [Int64: String], prompts: [Int64: String] = [:], now: Date = Date()
+    ) async throws -> Int {
         let stamp = Timestamp.string(now)
         return try await transaction { connection in
             var moved = 0
@@ -42,8 +44,14 @@ extension PostgresLedger {
                 // A retried job is nobody's: whichever runner sends the batch next takes it.
                 try await connection.query(
                     PostgresQuery(
-                        unsafeSQL: LedgerSQL.startTake(job: "$1", now: "$2", runners: true),
-                        binds: { var binds = PostgresBindings(); binds.append(id); binds.append(stamp); return binds }()),
+                        unsafeSQL: LedgerSQL.startTake(job: "$1", prompt: "$2::text", now: "$3", runners: true),
+                        binds: {
+                            var binds = PostgresBindings()
+                            binds.append(id)
+                            binds.append(prompts[id])
+                            binds.append(stamp)
+                            return binds
+                        }()),
                     logger: self.logger)
                 moved += 1
             }

@@ -144,14 +144,15 @@ extension PostgresLedger {
                 ORDER BY j.id LIMIT \(min(limit, Self.claimSize))
                 FOR UPDATE SKIP LOCKED)
             UPDATE jobs SET runner_id = \(me) FROM claimed WHERE jobs.id = claimed.id
-            RETURNING jobs.id, jobs.audio_length, jobs.webhook_url, \(unescaped: LedgerSQL.rowNameColumns())
+            RETURNING jobs.id, jobs.audio_length, jobs.webhook_url, \(unescaped: LedgerSQL.takePrompt("jobs")),
+                \(unescaped: LedgerSQL.rowNameColumns())
             """)
         return try rows.map { row in
             let row = row.makeRandomAccess()
             return PendingJob(
                 id: try row.get("id"), row: try Self.rowName(row),
                 request: SubmitRequest(
-                    prompt: try row.get("prompt"), audioLength: try row.get("audio_length"),
+                    prompt: try row.get("take_prompt"), audioLength: try row.get("audio_length"),
                     webhookURL: try row.get("webhook_url")))
         }.sorted { $0.id < $1.id }
     }

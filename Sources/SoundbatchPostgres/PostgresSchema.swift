@@ -12,8 +12,9 @@ import SoundbatchCore
 /// that runners starting together on a new database do not race.
 public enum PostgresSchema {
     /// 5: the SQLite ledger's migrations v1 to v5, in one. 6: what runners sharing the
-    /// ledger need, and SQLite does not (runners, their claims, key budgets). 7: SQLite's v6.
-    public static let version = 7
+    /// ledger need, and SQLite does not (runners, their claims, key budgets). 7 and 8: SQLite's
+    /// v6 and v7.
+    public static let version = 8
 
     /// Each version's statements, in order. Never edit one: add the next.
     static let migrations: [(version: Int, statements: [String])] = [
@@ -157,6 +158,31 @@ public enum PostgresSchema {
                 "ALTER TABLE jobs ADD COLUMN download_key TEXT",
                 "UPDATE jobs SET download_key = lower(download_path) WHERE download_path IS NOT NULL",
                 "CREATE INDEX jobs_by_download_key ON jobs(download_key) WHERE download_key IS NOT NULL"
+            ]
+        ),
+        (
+            8,
+            [
+                // Each take numbered, with the prompt that made it, a verdict and a waveform.
+                "ALTER TABLE jobs ADD COLUMN take INTEGER NOT NULL DEFAULT 1",
+                "ALTER TABLE jobs ADD COLUMN take_prompt TEXT",
+                "ALTER TABLE jobs ADD COLUMN verdict TEXT",
+                "ALTER TABLE jobs ADD COLUMN peaks TEXT",
+                "ALTER TABLE jobs ADD COLUMN audio_seconds DOUBLE PRECISION",
+                "ALTER TABLE takes ADD COLUMN take INTEGER NOT NULL DEFAULT 1",
+                "ALTER TABLE takes ADD COLUMN prompt TEXT",
+                "ALTER TABLE takes ADD COLUMN verdict TEXT",
+                "ALTER TABLE takes ADD COLUMN peaks TEXT",
+                "ALTER TABLE takes ADD COLUMN audio_seconds DOUBLE PRECISION",
+                """
+                UPDATE takes SET take = n.take FROM (
+                    SELECT id, ROW_NUMBER() OVER (PARTITION BY job_id ORDER BY id) AS take FROM takes
+                ) n WHERE n.id = takes.id
+                """,
+                """
+                UPDATE jobs SET take = 1 + n.count FROM (SELECT job_id, COUNT(*) AS count FROM takes GROUP BY job_id) n
+                WHERE n.job_id = jobs.id
+                """
             ]
         )
     ]

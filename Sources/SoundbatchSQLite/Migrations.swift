@@ -158,6 +158,27 @@ extension SQLiteLedger {
                     CREATE INDEX jobs_by_download_key ON jobs(download_key) WHERE download_key IS NOT NULL;
                     """)
         }
+        migrator.registerMigration("v7: takes numbered, verdicts, waveforms") { db in
+            // Each take of a job has its number (1 for the first), the prompt that made it,
+            // a verdict (kept or rejected), and, once its sound is saved, a waveform (peaks,
+            // base64 of 0-255 values) and length.
+            try db.execute(
+                sql: """
+                    ALTER TABLE jobs ADD COLUMN take INTEGER NOT NULL DEFAULT 1;
+                    ALTER TABLE jobs ADD COLUMN take_prompt TEXT;
+                    ALTER TABLE jobs ADD COLUMN verdict TEXT;
+                    ALTER TABLE jobs ADD COLUMN peaks TEXT;
+                    ALTER TABLE jobs ADD COLUMN audio_seconds REAL;
+                    ALTER TABLE takes ADD COLUMN take INTEGER NOT NULL DEFAULT 1;
+                    ALTER TABLE takes ADD COLUMN prompt TEXT;
+                    ALTER TABLE takes ADD COLUMN verdict TEXT;
+                    ALTER TABLE takes ADD COLUMN peaks TEXT;
+                    ALTER TABLE takes ADD COLUMN audio_seconds REAL;
+                    UPDATE takes SET take = (SELECT COUNT(*) FROM takes o WHERE o.job_id = takes.job_id AND o.id <= takes.id);
+                    UPDATE jobs SET take = 1 + (SELECT COUNT(*) FROM takes t WHERE t.job_id = jobs.id)
+                    WHERE id IN (SELECT job_id FROM takes);
+                    """)
+        }
         return migrator
     }
 }

@@ -169,7 +169,7 @@ extension SQLiteLedger {
             return try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT \(LedgerSQL.reportLine(earlierTake: true))\(extracts) FROM \(LedgerSQL.numberedTakes)
+                    SELECT \(LedgerSQL.reportLine(earlierTake: true))\(extracts) FROM \(LedgerSQL.earlierTakes)
                     WHERE \(filter) ORDER BY j.batch_id, j.id, t.take
                     """, arguments: arguments + keys
             ).map(ReportJob.init)

@@ -133,14 +133,20 @@ extension SQLiteLedger {
         }
     }
 
-    public func recordDownload(jobID: Int64, path: String, size: Int, sha256: String, now: Date = Date()) async throws {
+    public func recordDownload(
+        jobID: Int64, path: String, size: Int, sha256: String, sound: SoundSummary?, now: Date = Date()
+    ) async throws {
         try await write { db in
             try db.execute(
                 sql: """
                     UPDATE jobs SET download_path = ?, download_key = ?, download_size = ?, download_sha256 = ?,
-                        updated_at = ?
+                        peaks = ?, audio_seconds = ?, updated_at = ?
                     WHERE id = ?
-                    """, arguments: [path, FileNames.caseKey(path), size, sha256, Timestamp.string(now), jobID])
+                    """,
+                arguments: [
+                    path, FileNames.caseKey(path), size, sha256, sound?.peaksText, sound?.seconds,
+                    Timestamp.string(now), jobID
+                ])
         }
     }
 

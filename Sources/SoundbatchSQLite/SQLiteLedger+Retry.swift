@@ -24,7 +24,9 @@ extension SQLiteLedger {
         }
     }
 
-    public func startNewTakes(jobIDs: [Int64], renamedFiles: [Int64: String], now: Date = Date()) async throws -> Int {
+    public func startNewTakes(
+        jobIDs: [Int64], renamedFiles: [Int64: String], prompts: [Int64: String] = [:], now: Date = Date()
+    ) async throws -> Int {
         let stamp = Timestamp.string(now)
         return try await write { db in
             var moved = 0
@@ -33,7 +35,9 @@ extension SQLiteLedger {
                     sql: LedgerSQL.keepTake(job: "?1", renamedFile: "?2", retiredAt: "?3"),
                     arguments: [id, renamedFiles[id], stamp])
                 guard db.changesCount == 1 else { continue }
-                try db.execute(sql: LedgerSQL.startTake(job: "?1", now: "?2", runners: false), arguments: [id, stamp])
+                try db.execute(
+                    sql: LedgerSQL.startTake(job: "?1", prompt: "?2", now: "?3", runners: false),
+                    arguments: [id, prompts[id], stamp])
                 moved += 1
             }
             return moved

@@ -34,7 +34,7 @@ extension SQLiteLedger {
             try PendingJob.fetchAll(
                 db,
                 sql: """
-                    SELECT id, audio_length, webhook_url, \(LedgerSQL.rowNameColumns()) FROM jobs
+                    SELECT id, audio_length, webhook_url, \(LedgerSQL.takePrompt()), \(LedgerSQL.rowNameColumns()) FROM jobs
                     WHERE batch_id = ? AND id > ? AND state = ? ORDER BY id LIMIT ?
                     """, arguments: [batchID, afterID, JobState.pending, limit])
         }
@@ -138,7 +138,7 @@ extension PendingJob: FetchableRecord {
         self.init(
             id: row["id"], row: SQLiteLedger.rowName(row),
             request: SubmitRequest(
-                prompt: row["prompt"], audioLength: row["audio_length"],
+                prompt: row["take_prompt"], audioLength: row["audio_length"],
                 webhookURL: row["webhook_url"]))
     }
 }

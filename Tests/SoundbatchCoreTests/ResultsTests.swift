@@ -308,6 +308,10 @@ import SoundbatchTesting
                 #expect(data.prefix(4) == Data("RIFF".utf8) && data[8..<12] == Data("WAVE".utf8))
                 let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
                 #expect(mode == 0o644)
+                // Measured once as it is saved: its length (the sandbox's 10 s) and its waveform.
+                #expect(abs((row["audio_seconds"] as Double? ?? 0) - 10) < 0.01)
+                let peaks = SoundSummary.peaks(fromText: row["peaks"] ?? "")
+                #expect(peaks.count == 400 && peaks.contains { $0 > 10 } && peaks.contains { $0 < 250 })
             }
         }
     }

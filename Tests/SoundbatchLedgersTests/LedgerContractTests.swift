@@ -122,7 +122,7 @@ import SoundbatchTesting
     func aFileNameIsTakenWhateverItsCaseAsACaseBlindFileSystemSeesIt(_ backend: Backend) async throws {
         try await backend.withLedger { ledger, folder in
             _ = try await feed(ledger, folder, "id,prompt\na,door\nb,rain\n")
-            try await ledger.recordDownload(jobID: 1, path: "/s/École.wav", size: 3, sha256: "x", now: Date())
+            try await ledger.recordDownload(jobID: 1, path: "/s/École.wav", size: 3, sha256: "x", sound: nil, now: Date())
             // Unicode letters fold, and a composed é is the é written as e and an accent.
             for name in ["/s/école.wav", "/s/ÉCOLE.WAV", "/s/E\u{301}cole.wav"] {
                 #expect(try await ledger.isPathTaken(name, byOtherThan: 2), "\(name)")
@@ -173,7 +173,7 @@ import SoundbatchTesting
                 }
             }
             try await ledger.recordStatus(jobID: ids["d"]!, RemoteStatus(status: "FAILED"), now: Date())
-            _ = try await ledger.startNewTakes(jobIDs: [ids["d"]!], renamedFiles: [:], now: Date())
+            _ = try await ledger.startNewTakes(jobIDs: [ids["d"]!], renamedFiles: [:], prompts: [:], now: Date())
             _ = try await ledger.requeueAmbiguous(batchID: batchID, now: Date())
 
             let candidates = try await ledger.dropCandidates(batchID: batchID, states: [.pending, .invalid], lastFeed: false)
@@ -245,7 +245,7 @@ import SoundbatchTesting
             let audio = try await ledger.audioJobs(batchID: batchID)
             #expect(audio.map(\.audioURL) == ["https://x/a.wav"] && !audio[0].keyedByContent)
             try await ledger.recordDownload(
-                jobID: ids[0], path: "/s/Door.wav", size: 10, sha256: "abc", now: Date())
+                jobID: ids[0], path: "/s/Door.wav", size: 10, sha256: "abc", sound: nil, now: Date())
             #expect(try await ledger.audioJob(id: ids[0])?.downloadedPath == "/s/Door.wav")
             #expect(try await ledger.isPathTaken("/s/door.WAV", byOtherThan: ids[1]))
             #expect(try await !ledger.isPathTaken("/s/door.wav", byOtherThan: ids[0]))
@@ -271,7 +271,7 @@ import SoundbatchTesting
             try await ledger.recordStatus(jobID: id, RemoteStatus(status: "FAILED", statusMessage: "no"), now: Date())
             let candidates = try await ledger.retryCandidates(batchID: batchID, states: JobState.finished)
             #expect(candidates.map(\.state) == [.generationFailed] && candidates[0].creditEstimate == 3)
-            #expect(try await ledger.startNewTakes(jobIDs: [id], renamedFiles: [:], now: Date()) == 1)
+            #expect(try await ledger.startNewTakes(jobIDs: [id], renamedFiles: [:], prompts: [:], now: Date()) == 1)
             #expect(try await states(ledger) == ["pending": 1])
             #expect(try await ledger.creditState(batchID: batchID).estimated == 3)
             let report = try await ledger.spendReport(ReportQuery())
@@ -360,7 +360,7 @@ import SoundbatchTesting
         }
         let batchID = try await ledger.batchID(named: "a")
         let failed = try await ledger.retryCandidates(batchID: batchID, states: [.generationFailed])
-        _ = try await ledger.startNewTakes(jobIDs: failed.map(\.id), renamedFiles: [:], now: Self.start)
+        _ = try await ledger.startNewTakes(jobIDs: failed.map(\.id), renamedFiles: [:], prompts: [:], now: Self.start)
         return try await read(ledger)
     }
 

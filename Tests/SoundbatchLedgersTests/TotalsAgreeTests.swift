@@ -62,7 +62,7 @@ import SoundbatchTesting
             try await finish("h", done(1))
         }
         // A re-roll of a, a retry of b, and e sent again on purpose.
-        _ = try await ledger.startNewTakes(jobIDs: [try await job("a"), try await job("b")], renamedFiles: [:], now: Date())
+        _ = try await ledger.startNewTakes(jobIDs: [try await job("a"), try await job("b")], renamedFiles: [:], prompts: [:], now: Date())
         _ = try await ledger.requeueAmbiguous(batchID: batchID, now: Date())
         let d = try await job("d")
         try await ledger.withSending(batch: "b") { _ in

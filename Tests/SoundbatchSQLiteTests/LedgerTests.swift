@@ -146,6 +146,34 @@ import SoundbatchTesting
         #expect(try await ledger.holdInterruptedSubmissions() == 1)
     }
 
+    @Test func aV6LedgersEarlierTakesAreNumberedInOrder() async throws {
+        let path = folder.file("v6.sqlite")
+        let old = try DatabaseQueue(path: path)
+        try SQLiteLedger.migrator.migrate(old, upTo: "v6: download keys")
+        try await old.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO batches (id, name, created_at) VALUES (1, 'b', 'x');
+                    INSERT INTO ingests (id, batch_id, source_file, started_at) VALUES (1, 1, 'b.csv', 'x');
+                    INSERT INTO jobs (
+                        id, batch_id, row_key, source_line, prompt, state, created_at, updated_at, ingest_id,
+                        seen_ingest_id)
+                    VALUES (1, 1, 'a', 2, 'door', 'completed', 'x', 'x', 1, 1), (2, 1, 'b', 3, 'rain', 'pending', 'x', 'x', 1, 1);
+                    INSERT INTO takes (job_id, state, task_id, request_in_doubt, retired_at)
+                    VALUES (1, 'failed', 't1', 0, 'x'), (1, 'completed', 't2', 0, 'y');
+                    """)
+        }
+        try old.close()
+        let ledger = try SQLiteLedger(path: path)
+        let (takes, jobs) = try await ledger.database.read { db in
+            (
+                try Int.fetchAll(db, sql: "SELECT take FROM takes ORDER BY id"),
+                try Int.fetchAll(db, sql: "SELECT take FROM jobs ORDER BY id")
+            )
+        }
+        #expect(takes == [1, 2] && jobs == [3, 1])
+    }
+
     @Test func aLedgerFromTheFutureIsRefusedAndLeftAlone() async throws {
         let path = folder.file("future.sqlite")
         _ = try SQLiteLedger(path: path)

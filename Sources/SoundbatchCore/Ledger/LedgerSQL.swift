@@ -29,25 +29,22 @@ public enum LedgerSQL {
 
     /// A line of `report --jobs`: the batch's and the job's ids and whether the row is keyed
     /// by its content (for `ReportJob`), then `ReportJob.columns`. For a job's current take
-    /// (`j`), or an earlier one (`t`, from `numberedTakes`); the row's own fields are the job's.
+    /// (`j`), or an earlier one (`t`, from `earlierTakes`); the row's own fields are the job's,
+    /// the prompt the one that made the take.
     public static func reportLine(earlierTake: Bool) -> String {
         let take = earlierTake ? "t" : "j"
-        let number = earlierTake ? "t.take" : "(SELECT COUNT(*) FROM takes k WHERE k.job_id = j.id) + 1"
+        let prompt = earlierTake ? "COALESCE(t.prompt, j.prompt)" : "COALESCE(j.take_prompt, j.prompt)"
         return """
-            j.batch_id, j.id, j.keyed_by_content, b.name, j.row_key, \(number), j.source_line, j.prompt,
+            j.batch_id, j.id, j.keyed_by_content, b.name, j.row_key, \(take).take, j.source_line, \(prompt),
             j.audio_length, \(take).state, \(take).task_id, \(take).conversion_id, \(take).eta,
-            \(take).credit_estimate, \(take).conversion_cost, \(take).request_in_doubt, \(take).remote_status,
-            \(take).audio_url, \(take).download_path, \(take).submitted_at, \(take).completed_at,
+            \(take).credit_estimate, \(take).conversion_cost, \(take).request_in_doubt, \(take).verdict,
+            \(take).remote_status, \(take).audio_url, \(take).download_path, \(take).submitted_at, \(take).completed_at,
             \(earlierTake ? "NULL" : "j.attempt_count"), \(take).last_error, \(reason(of: take))
             """
     }
 
-    /// Earlier takes as `t`, each with its number in its job's order (1 for the first), and
-    /// their job `j` and batch `b`.
-    public static let numberedTakes = """
-        (SELECT takes.*, ROW_NUMBER() OVER (PARTITION BY job_id ORDER BY id) AS take FROM takes) t
-        JOIN jobs j ON j.id = t.job_id JOIN batches b ON b.id = j.batch_id
-        """
+    /// Earlier takes as `t`, with their job `j` and batch `b`.
+    public static let earlierTakes = "takes t JOIN jobs j ON j.id = t.job_id JOIN batches b ON b.id = j.batch_id"
 
     /// The first `limit` jobs `filter` covers that failed for good: what names each and
     /// why it failed (`FailedJob`).
@@ -137,30 +134,34 @@ public enum LedgerSQL {
 
     /// What a take of a job is given, kept in `takes` when a new take starts.
     static let takeColumns = [
-        "state", "task_id", "conversion_id", "eta", "credit_estimate", "conversion_cost", "remote_status",
+        "take", "state", "task_id", "conversion_id", "eta", "credit_estimate", "conversion_cost", "remote_status",
         "status_msg", "audio_url", "download_path", "download_size", "download_sha256", "last_error",
-        "last_http_status", "request_in_doubt", "submitted_at", "completed_at"
+        "last_http_status", "request_in_doubt", "submitted_at", "completed_at", "verdict", "peaks", "audio_seconds"
     ]
 
-    /// Keeps the job `job`'s take in `takes`, if the job is finished: its file under
-    /// `renamedFile` when that is not null (it was moved aside). The three are parameters.
+    /// Keeps the job `job`'s take in `takes`, with the prompt that made it, if the job is
+    /// finished: its file under `renamedFile` when that is not null (it was moved aside).
+    /// The three are parameters.
     public static func keepTake(job: String, renamedFile: String, retiredAt: String) -> String {
         let columns = takeColumns.joined(separator: ", ")
         let values = takeColumns.map { $0 == "download_path" ? "COALESCE(\(renamedFile), download_path)" : $0 }
         return """
-            INSERT INTO takes (job_id, \(columns), retired_at)
-            SELECT id, \(values.joined(separator: ", ")), \(retiredAt)
+            INSERT INTO takes (job_id, \(columns), prompt, retired_at)
+            SELECT id, \(values.joined(separator: ", ")), COALESCE(take_prompt, prompt), \(retiredAt)
             FROM jobs WHERE id = \(job) AND state IN (\(JobState.finished.map { "'\($0.rawValue)'" }.joined(separator: ", ")))
             """
     }
 
-    /// Makes the job `job` pending again for a new take, what its take was given cleared
-    /// (after `keepTake`), held by no runner. `job` and `now` are parameters.
-    public static func startTake(job: String, now: String, runners: Bool) -> String {
-        let cleared = takeColumns.filter { $0 != "state" }.map { $0 == "request_in_doubt" ? "\($0) = 0" : "\($0) = NULL" }
+    /// Makes the job `job` pending again for its next take, sent with `prompt` when that is
+    /// not null, else the row's; what its take was given cleared (after `keepTake`), held by
+    /// no runner. `job`, `prompt` and `now` are parameters.
+    public static func startTake(job: String, prompt: String, now: String, runners: Bool) -> String {
+        let cleared = takeColumns.filter { !["take", "state"].contains($0) }
+            .map { $0 == "request_in_doubt" ? "\($0) = 0" : "\($0) = NULL" }
         return """
-            UPDATE jobs SET state = '\(JobState.pending.rawValue)', \(cleared.joined(separator: ", ")),
-                message = NULL, download_key = NULL, updated_at = \(now)\(runners ? ", runner_id = NULL" : "")
+            UPDATE jobs SET state = '\(JobState.pending.rawValue)', take = take + 1, take_prompt = \(prompt),
+                \(cleared.joined(separator: ", ")), message = NULL, download_key = NULL,
+                updated_at = \(now)\(runners ? ", runner_id = NULL" : "")
             WHERE id = \(job)
             """
     }
@@ -168,6 +169,12 @@ public enum LedgerSQL {
     /// Column names, quoted, for a SELECT or INSERT of them (`ledger copy`).
     public static func columnList(_ columns: [String]) -> String {
         columns.map { "\"\($0)\"" }.joined(separator: ", ")
+    }
+
+    /// The prompt a job's next request sends, as `take_prompt`: the one edited for its take,
+    /// else the row's.
+    public static func takePrompt(_ table: String = "jobs") -> String {
+        "COALESCE(\(table).take_prompt, \(table).prompt) AS take_prompt"
     }
 
     /// What a job's `RowName` is made of, from `jobs` as `table` names it in the query.

@@ -70,9 +70,12 @@ public protocol RetryLedger: BatchDirectory {
     func retryCandidates(batchID: Int64, states: Set<JobState>) async throws -> [RetryCandidate]
 
     /// Starts a new take of each job, in one transaction: what its current take was given
-    /// (task, answers, charge, file, with `renamedFiles` where a file was moved aside) is
-    /// kept in the ledger's takes, and the job is pending again. Returns how many moved.
-    func startNewTakes(jobIDs: [Int64], renamedFiles: [Int64: String], now: Date) async throws -> Int
+    /// (task, answers, charge, verdict, file, with `renamedFiles` where a file was moved
+    /// aside, and the prompt that made it) is kept in the ledger's takes, and the job is
+    /// pending again, for its next take, sent with its prompt in `prompts` when there is
+    /// one (an edited prompt), else the row's. Returns how many moved.
+    func startNewTakes(jobIDs: [Int64], renamedFiles: [Int64: String], prompts: [Int64: String], now: Date)
+        async throws -> Int
 }
 
 /// What a batch remembers of how it is run.
@@ -246,7 +249,8 @@ public protocol DownloadLedger: Sendable {
 
     func audioJob(id: Int64) async throws -> AudioJob?
 
-    func recordDownload(jobID: Int64, path: String, size: Int, sha256: String, now: Date) async throws
+    func recordDownload(jobID: Int64, path: String, size: Int, sha256: String, sound: SoundSummary?, now: Date)
+        async throws
 
     /// Whether another job already downloaded to this path, compared as a file system that
     /// ignores case would (`FileNames.caseKey`).
@@ -285,7 +289,7 @@ public protocol ReportLedger: Sendable {
     func forEachReportJob(_ query: ReportQuery, metadataKeys: [String], _ body: (ReportJob) throws -> Void) async throws
 
     /// The earlier takes the report covers (by their own submission time), in order of batch,
-    /// job and take (`LedgerSQL.reportLine`, `numberedTakes`).
+    /// job and take (`LedgerSQL.reportLine`, `earlierTakes`).
     func earlierTakes(_ query: ReportQuery, metadataKeys: [String]) async throws -> [ReportJob]
 }
 

@@ -49,6 +49,23 @@ public struct CreditState: Sendable, Equatable {
     }
 }
 
+/// A saved sound, summed up for a person to see it: its length, and its waveform as the
+/// loudest sample of each of a few hundred stretches (0 to 255).
+public struct SoundSummary: Sendable, Equatable {
+    public var seconds: Double
+    public var peaks: [UInt8]
+
+    public init(seconds: Double, peaks: [UInt8]) {
+        self.seconds = seconds
+        self.peaks = peaks
+    }
+
+    /// The peaks as the ledger keeps them: base64, a few hundred characters.
+    public var peaksText: String { Data(peaks).base64EncodedString() }
+
+    public static func peaks(fromText text: String) -> [UInt8] { Data(base64Encoded: text).map(Array.init) ?? [] }
+}
+
 /// A submitted job the tracker follows.
 public struct TrackedJob: Sendable, Equatable {
     public var id: Int64

@@ -331,7 +331,7 @@ extension Double {
 public struct ReportJob: Sendable {
     public static let columns = [
         "batch", "row_key", "take", "source_line", "prompt", "audio_length", "state", "task_id",
-        "conversion_id", "eta", "credit_estimate", "conversion_cost", "request_in_doubt", "remote_status",
+        "conversion_id", "eta", "credit_estimate", "conversion_cost", "request_in_doubt", "verdict", "remote_status",
         "audio_url", "downloaded_file", "submitted_at", "completed_at", "attempts", "last_error", "reason"
     ]
 

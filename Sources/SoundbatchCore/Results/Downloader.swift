@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Crypto
 import Foundation
+import SoundbatchAudio
 import NIOCore
 import Synchronization
 
@@ -130,7 +131,8 @@ public final class Downloader: Sendable {
             }
         }
         let digest = hasher.finalize().hex
-        try await ledger.recordDownload(jobID: job.id, path: path, size: size, sha256: digest, now: Date())
+        try await ledger.recordDownload(
+            jobID: job.id, path: path, size: size, sha256: digest, sound: Self.summary(of: path), now: Date())
         return .downloaded(path: path, size: size)
     }
 
@@ -161,6 +163,13 @@ public final class Downloader: Sendable {
     /// Lets go of a name once its download is recorded in the ledger, or has failed.
     private func release(_ path: String) {
         claimedPaths.withLock { _ = $0.remove(FileNames.caseKey(path)) }
+    }
+
+    /// The sound's length and waveform, measured once as it is saved; nil for a file that
+    /// cannot be decoded (it is kept all the same: the service's word is what it is).
+    static func summary(of path: String) -> SoundSummary? {
+        guard let sound = try? SoundFile(reading: path) else { return nil }
+        return SoundSummary(seconds: sound.seconds, peaks: sound.peaks())
     }
 
     static func fileMatches(path: String, size: Int, sha256: String) -> Bool {

@@ -26,7 +26,7 @@ extension BatchRun {
             }
             renamed[job.id] = aside
         }
-        let moved = try await ledger.startNewTakes(jobIDs: plan.jobs.map(\.id), renamedFiles: renamed, now: Date())
+        let moved = try await ledger.startNewTakes(jobIDs: plan.jobs.map(\.id), renamedFiles: renamed, prompts: [:], now: Date())
         logger.notice("\(moved) job\(moved == 1 ? " is" : "s are") pending again, for a new take")
         return try await sendHoldingClaim(given, batchID: batchID, resendAmbiguous: false, key: key, progress: progress)
     }
