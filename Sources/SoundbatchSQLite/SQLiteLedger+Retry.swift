@@ -10,7 +10,7 @@ extension SQLiteLedger {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT id, state, last_http_status, last_error, credit_estimate, download_path,
+                    SELECT id, state, last_http_status, last_error, credit_estimate, download_path, verdict,
                            \(LedgerSQL.rowNameColumns())
                     FROM jobs WHERE batch_id = ? AND state IN (\(databaseQuestionMarks(count: wanted.count)))
                     ORDER BY id
@@ -19,7 +19,8 @@ extension SQLiteLedger {
                 RetryCandidate(
                     id: row["id"], row: Self.rowName(row), rowKey: row["row_key"], line: row["source_line"],
                     state: row["state"], lastHTTPStatus: row["last_http_status"], lastError: row["last_error"],
-                    creditEstimate: row["credit_estimate"], downloadPath: row["download_path"])
+                    creditEstimate: row["credit_estimate"], downloadPath: row["download_path"],
+                    verdict: (row["verdict"] as String?).flatMap(Verdict.init(rawValue:)))
             }
         }
     }

@@ -21,6 +21,7 @@ struct Retry: AsyncParsableCommand {
               soundbatch retry --batch jobs
               soundbatch retry --batch jobs --job door-creak --yes
               soundbatch retry --batch jobs --state failed,generation_failed
+              soundbatch retry --batch jobs --rejected --yes
             """)
 
     @Option(help: "The batch whose jobs to send again.")
@@ -36,6 +37,9 @@ struct Retry: AsyncParsableCommand {
         name: .customLong("job"),
         help: ArgumentHelp("A row to send again, by its id or CSV line (repeatable).", valueName: "row"))
     var jobs: [String] = []
+
+    @Flag(help: "Take the rows whose latest sound was rejected (in `review`, or with `mark reject`).")
+    var rejected = false
 
     @Flag(help: "Send without asking.")
     var yes = false
@@ -56,7 +60,7 @@ struct Retry: AsyncParsableCommand {
             return try await ledger.withOpen(create: false) { ledger in
                 let stop = StopSignal()
                 let run = BatchRun(service: send.service, ledger: ledger, batch: batch, stop: stop, logger: logger)
-                let plan = try await run.planRetry(states: state?.states, rows: jobs)
+                let plan = try await run.planRetry(states: state?.states, rows: jobs, rejected: rejected)
                 if !plan.unknownRows.isEmpty {
                     throw CommandFailure(
                         .usage,

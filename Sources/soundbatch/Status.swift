@@ -47,6 +47,10 @@ struct Status: AsyncParsableCommand {
                 "\($0.rawValue) \(grouped(batch.count($0)))"
             }
             if !counts.isEmpty { print("  " + counts.joined(separator: ", ")) }
+            let sounds = batch.sounds
+            if sounds.kept + sounds.rejected + sounds.unreviewed > 0 {
+                print("  sounds: \(sounds.kept) kept, \(sounds.rejected) rejected, \(sounds.unreviewed) unreviewed")
+            }
             if let forecast = Self.forecast(batch.pendingForecast) { print("  " + forecast) }
             for failure in batch.failures.prefix(5) {
                 let state = JobState(rawValue: failure.state)?.words ?? failure.state

@@ -14,7 +14,7 @@ import Foundation
 
 /// One backend of the ledger: every stage's view of it.
 public protocol LedgerStore: IngestLedger, SendingLedger, StatusLedger, DownloadLedger, ReportLedger, BatchMemory,
-    RetryLedger, LedgerRows
+    RetryLedger, ReviewLedger, LedgerRows
 {
     /// Where the ledger is, for messages: a file path or a database URL without its password.
     var location: String { get }
@@ -46,10 +46,12 @@ public struct RetryCandidate: Sendable, Equatable {
     public var lastError: String?
     public var creditEstimate: Double?
     public var downloadPath: String?
+    /// What a person decided of its current take.
+    public var verdict: Verdict?
 
     public init(
         id: Int64, row: String, rowKey: String, line: Int, state: JobState, lastHTTPStatus: Int?, lastError: String?,
-        creditEstimate: Double?, downloadPath: String?
+        creditEstimate: Double?, downloadPath: String?, verdict: Verdict? = nil
     ) {
         self.id = id
         self.row = row
@@ -60,6 +62,7 @@ public struct RetryCandidate: Sendable, Equatable {
         self.lastError = lastError
         self.creditEstimate = creditEstimate
         self.downloadPath = downloadPath
+        self.verdict = verdict
     }
 }
 
@@ -261,6 +264,9 @@ public protocol DownloadLedger: Sendable {
 public protocol ReportLedger: Sendable {
     /// Every batch's name and settings (or the one named: `LedgerError.noSuchBatch` if none is).
     func batchSettings(batch: String?) async throws -> [(name: String, settings: BatchSettings?)]
+
+    /// The sounds of each batch (or the one named) by verdict (`LedgerSQL.verdictCounts`).
+    func verdictCounts(batch: String?) async throws -> [String: VerdictCounts]
 
     /// Jobs failed for good, counted by batch, state and reason (`LedgerSQL.failureReasons`).
     func failureReasons(batch: String?) async throws -> [(batch: String, failure: BatchStatus.Failure)]

@@ -8,6 +8,8 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
     public var settings: BatchSettings?
     /// Why its failed jobs failed: each reason with its count, the commonest first.
     public var failures: [Failure] = []
+    /// Its sounds (completed takes, earlier ones included) kept, rejected and unreviewed.
+    public var sounds = VerdictCounts()
 
     public struct Failure: Sendable, Equatable, Encodable {
         public var state: String
@@ -42,7 +44,7 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
     /// The names `report --format json` uses; credits in cents, as the ledger's sums carry
     /// float noise (22.029999999999994).
     enum CodingKeys: String, CodingKey {
-        case jobs, states, settings, failures
+        case jobs, states, settings, failures, sounds
         case name = "batch"
         case creditEstimateTotal = "credits_estimated"
         case conversionCostTotal = "credits_charged"
@@ -63,6 +65,7 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
         try c.encode(totals.inDoubtMayCost.map(\.cents), forKey: .inDoubtMayCost)
         try c.encodeIfPresent(settings, forKey: .settings)
         try c.encode(failures, forKey: .failures)
+        try c.encode(sounds, forKey: .sounds)
     }
 }
 
@@ -73,9 +76,11 @@ extension ReportLedger {
         let spend = try await spendReport(ReportQuery(batch: batch, grouping: .batch))
         let totals = Dictionary(uniqueKeysWithValues: spend.groups.map { ($0.group, $0) })
         let failures = Dictionary(grouping: try await failureReasons(batch: batch), by: \.batch)
+        let sounds = try await verdictCounts(batch: batch)
         return try await batchSettings(batch: batch).sorted { $0.name < $1.name }.map { name, settings in
             var status = BatchStatus(name: name, totals: totals[name])
             status.settings = settings
+            status.sounds = sounds[name] ?? VerdictCounts()
             status.failures = (failures[name] ?? [])
                 .sorted { ($0.failure.jobs, $1.failure.reason) > ($1.failure.jobs, $0.failure.reason) }
                 .map(\.failure)

@@ -43,8 +43,9 @@ extension BatchRun {
 
     /// Which finished jobs a retry sends again, what they may cost, and which will likely
     /// fail again. By default: generation failures, tasks the service lost, and jobs failed
-    /// for a reason a retry can fix (not a 400 or 422, which only `states` or `rows` take).
-    public func planRetry(states: Set<JobState>?, rows: [String]) async throws -> RetryPlan {
+    /// for a reason a retry can fix (not a 400 or 422, which only `states` or `rows` take);
+    /// with `rejected`, the sounds a person rejected (and what `states` and `rows` name).
+    public func planRetry(states: Set<JobState>?, rows: [String], rejected: Bool = false) async throws -> RetryPlan {
         let batchID = try await ledger.batchID(named: batch)
         let all = try await ledger.retryCandidates(
             batchID: batchID, states: JobState.finished)
@@ -55,9 +56,12 @@ extension BatchRun {
             if named.isEmpty { unknown.append(row) }
             for job in named { chosen[job.id] = job }
         }
+        if rejected {
+            for job in all where job.state == .completed && job.verdict == .rejected { chosen[job.id] = job }
+        }
         if let states {
             for job in all where states.contains(job.state) { chosen[job.id] = job }
-        } else if rows.isEmpty {
+        } else if rows.isEmpty && !rejected {
             for job in all where job.state != .completed && !job.refusedAsInvalid { chosen[job.id] = job }
         }
         let jobs = chosen.values.sorted { $0.id < $1.id }

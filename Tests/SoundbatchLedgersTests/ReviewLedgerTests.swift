@@ -1,0 +1,112 @@
+import Foundation
+import SoundbatchTesting
+import Testing
+
+@testable import SoundbatchCore
+
+/// What the review asks of the ledger, kept by both backends alike.
+@Suite struct ReviewLedgerTests {
+    /// A batch of four rows: door (completed, then re-rolled with an edited prompt and
+    /// completed again), Rain (completed), wind (failed), École (pending).
+    func batch(_ ledger: any LedgerStore, _ folder: TemporaryFolder) async throws -> (Int64, [String: Int64]) {
+        _ = try await ledger.ingest(
+            CSVReader(path: folder.write("b.csv", "id,prompt,scene\ndoor,a door creaks,hall\nrain,Rain on tin,yard\nwind,wind,moor\nécole,École bell,school\n")),
+            batch: "b", skipInvalid: false)
+        let batchID = try await ledger.batchID(named: "b")
+        let ids = Dictionary(
+            uniqueKeysWithValues: try await ledger.withSending(batch: "b") { _ in
+                var jobs: [PendingJob] = []
+                while case let more = try await ledger.pendingJobs(batchID: batchID, afterID: jobs.last?.id ?? 0, limit: 8),
+                    !more.isEmpty
+                {
+                    jobs += more
+                }
+                return jobs.map { ($0.row, $0.id) }
+            })
+        func send(_ row: String, _ outcome: SubmitOutcome, _ state: JobState) async throws {
+            let attempt = try await ledger.markSubmitting(jobID: ids[row]!, webhookURL: nil, now: Date())
+            try await ledger.recordSubmission(
+                jobID: ids[row]!, attemptID: attempt, outcome: outcome, state: state, latency: .zero, now: Date())
+        }
+        func complete(_ row: String, _ task: String, cost: Double) async throws {
+            try await send(row, .accepted(SubmitAnswer(taskID: task, creditEstimate: cost)), .submitted)
+            try await ledger.recordStatus(
+                jobID: ids[row]!, RemoteStatus(status: "COMPLETED", audioURL: "https://x/\(task).wav", conversionCost: cost),
+                now: Date())
+            try await ledger.recordDownload(
+                jobID: ids[row]!, path: "/s/\(task).wav", size: 4, sha256: "x",
+                sound: SoundSummary(seconds: 3, peaks: [0, 128, 255]), now: Date())
+        }
+        try await ledger.withSending(batch: "b") { _ in
+            try await complete("door", "d1", cost: 1.5)
+            try await complete("rain", "r1", cost: 2)
+            try await send("wind", .rejected(status: 422, error: "refused"), .failed)
+        }
+        #expect(try await ledger.setVerdict(.rejected, jobID: ids["door"]!, take: 1) == .recorded)
+        _ = try await ledger.startNewTakes(
+            jobIDs: [ids["door"]!], renamedFiles: [:], prompts: [ids["door"]!: "a door creaks, more reverb"], now: Date())
+        try await ledger.withSending(batch: "b") { _ in
+            let pending = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 8)
+            #expect(pending.first { $0.id == ids["door"]! }?.request.prompt == "a door creaks, more reverb")
+            try await complete("door", "d2", cost: 1.25)
+        }
+        return (batchID, ids)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func rowsComeWithEveryTakeAndTheirVerdicts(_ backend: Backend) async throws {
+        try await backend.withLedger { ledger, folder in
+            let (batchID, ids) = try await batch(ledger, folder)
+            let page = try await ledger.reviewPage(batch: "b", ReviewQuery())
+            #expect(page.matching == 4 && page.rows.map(\.name) == ["door", "rain", "wind", "école"])
+            let door = page.rows[0]
+            #expect(door.takes.map(\.take) == [1, 2] && door.takes.map(\.verdict) == [.rejected, nil])
+            #expect(door.takes.map(\.prompt) == ["a door creaks", "a door creaks, more reverb"])
+            #expect(door.takes.map(\.credits) == [1.5, 1.25] && door.takes.allSatisfy { $0.saved && $0.seconds == 3 })
+            #expect(door.takes[0].peaks == SoundSummary(seconds: 3, peaks: [0, 128, 255]).peaksText)
+            #expect(door.columns?.contains("\"scene\":\"hall\"") == true)
+            #expect(page.rows[2].state == .failed && page.rows[2].reason == "refused" && page.rows[2].takes.count == 1)
+            #expect(page.counts == VerdictCounts(kept: 0, rejected: 1, unreviewed: 2))
+
+            // Only a sound is judged; a take that is not there is said so.
+            #expect(try await ledger.setVerdict(.kept, jobID: ids["wind"]!, take: 1) == .notASound(.failed))
+            #expect(try await ledger.setVerdict(.kept, jobID: ids["rain"]!, take: 2) == .noSuchTake)
+            #expect(try await ledger.setVerdict(.kept, jobID: ids["door"]!, take: 2) == .recorded)
+            #expect(try await ledger.reviewPage(batch: "b", ReviewQuery()).counts
+                == VerdictCounts(kept: 1, rejected: 1, unreviewed: 1))
+
+            // Found by id, prompt (an earlier take's too) or column, whatever the case of their letters.
+            func found(_ query: ReviewQuery) async throws -> [String] {
+                try await ledger.reviewRows(batchID: batchID, query).rows.map(\.name)
+            }
+            #expect(try await found(ReviewQuery(search: "RAIN")) == ["rain"])
+            #expect(try await found(ReviewQuery(search: "reverb")) == ["door"])
+            #expect(try await found(ReviewQuery(search: "école")) == ["école"])
+            #expect(try await found(ReviewQuery(search: "moor")) == ["wind"])
+            #expect(try await found(ReviewQuery(search: "100%")) == [])
+            #expect(try await found(ReviewQuery(state: .pending)) == ["école"])
+            #expect(try await found(ReviewQuery(verdict: .kept)) == ["door"])
+            #expect(try await found(ReviewQuery(verdict: .unreviewed)) == ["rain"])
+            #expect(try await found(ReviewQuery(offset: 1, limit: 2)) == ["rain", "wind"])
+            #expect(try await found(ReviewQuery(jobIDs: [ids["wind"]!])) == ["wind"])
+            #expect(try await ledger.jobIDs(batchID: batchID, row: "rain") == [ids["rain"]!])
+            #expect(try await ledger.jobIDs(batchID: batchID, row: "3") == [ids["rain"]!])
+
+            // Where each take's sound is, and what was measured of it.
+            let first = try #require(try await ledger.sound(jobID: ids["door"]!, take: 1))
+            #expect(first.path == "/s/d1.wav" && first.summary?.seconds == 3)
+            #expect(try await ledger.sound(jobID: ids["wind"]!, take: 1) == nil)
+            try await ledger.recordSound(SoundSummary(seconds: 4.5, peaks: [9]), jobID: ids["door"]!, take: 1)
+            #expect(try await ledger.sound(jobID: ids["door"]!, take: 1)?.summary?.seconds == 4.5)
+
+            // status counts them, and the per-take export names each verdict.
+            let status = try #require(try await ledger.status(batch: "b").first)
+            #expect(status.sounds == VerdictCounts(kept: 1, rejected: 1, unreviewed: 1))
+            var verdicts: [String] = []
+            try await ledger.forEachReportLine(ReportQuery(batch: "b"), metadataKeys: []) { line in
+                if case let .text(verdict) = line.value("verdict") { verdicts.append(verdict) } else { verdicts.append("") }
+            }
+            #expect(verdicts == ["rejected", "kept", "", "", ""])
+        }
+    }
+}
