@@ -39,20 +39,29 @@ base_totals=$(seconds sqlite3 "$ledger" "SELECT b.name, COUNT(*), SUM(j.state = 
     MIN(j.submitted_at), MAX(j.submitted_at) FROM jobs j JOIN batches b ON b.id = j.batch_id GROUP BY b.name")
 ours_totals=$(seconds "$bin" report --format csv --ledger "$ledger")
 ours_html=$(seconds "$bin" report --format html --output "$work/spend.html" --ledger "$ledger")
-base_export=$(seconds sqlite3 -csv -header "$ledger" "SELECT b.name, j.row_key, j.source_line, j.prompt, j.audio_length, j.state, j.task_id,
-    j.conversion_id, j.eta, j.credit_estimate, j.conversion_cost, j.remote_status, j.audio_url, j.download_path, j.submitted_at,
-    j.completed_at, j.attempt_count, j.last_error, j.metadata FROM jobs j JOIN batches b ON b.id = j.batch_id ORDER BY b.name, j.id")
-start=$(date +%s.%N)
-/usr/bin/time -v "$bin" report --jobs --format csv --output "$work/jobs.csv" --ledger "$ledger" 2>"$work/time-v.txt"
-end=$(date +%s.%N)
-ours_export=$(echo "$end - $start" | bc -l)
+# The export: each side three times, in turns; the best of each is compared (this machine
+# is shared, and the best run is the one least disturbed).
+base_runs=(); our_runs=()
+for _ in 1 2 3; do
+    base_runs+=("$(seconds sqlite3 -csv -header "$ledger" "SELECT b.name, j.row_key, j.take, j.source_line, j.prompt, j.audio_length,
+        j.state, j.task_id, j.conversion_id, j.eta, j.credit_estimate, j.conversion_cost, j.request_in_doubt, j.verdict,
+        j.remote_status, j.audio_url, j.download_path, j.submitted_at, j.completed_at, j.attempt_count, j.last_error, j.metadata
+        FROM jobs j JOIN batches b ON b.id = j.batch_id ORDER BY b.name, j.id")")
+    start=$(date +%s.%N)
+    /usr/bin/time -v "$bin" report --jobs --format csv --output "$work/jobs.csv" --ledger "$ledger" 2>"$work/time-v.txt"
+    end=$(date +%s.%N)
+    our_runs+=("$(echo "$end - $start" | bc -l)")
+done
+base_export=$(printf '%s\n' "${base_runs[@]}" | sort -g | head -1)
+ours_export=$(printf '%s\n' "${our_runs[@]}" | sort -g | head -1)
 peak_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$work/time-v.txt")
 
 printf 'ledger: %d jobs\n' "$(sqlite3 "$ledger" 'SELECT COUNT(*) FROM jobs')"
 printf 'totals:  sqlite3 GROUP BY (baseline) %.2f s; soundbatch report %.2f s (%.2fx; goal under 2 s); html with chart %.2f s\n' \
     "$base_totals" "$ours_totals" "$(echo "$ours_totals / $base_totals" | bc -l)" "$ours_html"
-printf 'export:  sqlite3 -csv (baseline) %.2f s; soundbatch report --jobs --format csv %.2f s (%.2fx); peak memory %.1f MB\n' \
-    "$base_export" "$ours_export" "$(echo "$ours_export / $base_export" | bc -l)" "$(echo "$peak_kb / 1024" | bc -l)"
+printf 'export:  sqlite3 -csv (baseline) %.2f s; soundbatch report --jobs --format csv %.2f s (%.2fx); peak memory %.1f MB (best of 3 each; runs: %s/ %s)\n' \
+    "$base_export" "$ours_export" "$(echo "$ours_export / $base_export" | bc -l)" "$(echo "$peak_kb / 1024" | bc -l)" \
+    "$(printf '%.2f ' "${base_runs[@]}")" "$(printf '%.2f ' "${our_runs[@]}")"
 
 if [ -n "${SOUNDBATCH_TEST_POSTGRES:-}" ]; then
     database="report_$(date +%s)"

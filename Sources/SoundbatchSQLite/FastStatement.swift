@@ -1,15 +1,18 @@
 import GRDB
 import GRDBSQLite
+import SoundbatchCore
 
-/// A prepared statement run through SQLite's C API, for the two hot loops that touch every
-/// job: the feed's inserts and the report's totals.
+/// A prepared statement run through SQLite's C API, for the hot loops that touch every
+/// job: the feed's inserts, the report's totals and its per-job export.
 ///
 /// GRDB's `execute(arguments:)` builds a `StatementArguments` of boxed values for each
 /// call; in a million-row feed that was a quarter of the time outside SQLite itself. And
 /// SQLite's own GROUP BY sorts every row first: 2.4 s for a million jobs, against 0.6 s
 /// for one scan summed up here. That scan read through a GRDB row cursor instead took
 /// 0.49 to 0.52 s against 0.35 to 0.36 s read here (`scripts/bench-report.sh`, a million
-/// jobs, release build, three runs each, 2026-11-27). Everywhere else, use GRDB.
+/// jobs, release build, three runs each, 2026-11-27). The export of a million jobs' lines
+/// read through a GRDB row cursor spent 6% of its time finding generic metadata for each
+/// value it decoded. Everywhere else, use GRDB.
 struct FastStatement {
     enum Value {
         case integer(Int64)
@@ -25,6 +28,12 @@ struct FastStatement {
     init(_ db: Database, sql: String) throws {
         statement = try db.makeStatement(sql: sql)
         self.sql = sql
+    }
+
+    /// A query whose arguments GRDB binds, once: `forEachRow([])` then reads it.
+    init(_ db: Database, sql: String, arguments: StatementArguments) throws {
+        try self.init(db, sql: sql)
+        try statement.setArguments(arguments)
     }
 
     /// Binds values that stay the same for every run, from parameter `first` on: SQLite
@@ -81,6 +90,18 @@ extension FastStatement {
         func isNull(_ index: Int32) -> Bool { sqlite3_column_type(handle, index) == SQLITE_NULL }
         func int64(_ index: Int32) -> Int64 { sqlite3_column_int64(handle, index) }
         func double(_ index: Int32) -> Double { sqlite3_column_double(handle, index) }
+
+        /// The row's columns as the core reads a ledger's row.
+        var ledgerValues: [LedgerValue] {
+            (0..<sqlite3_column_count(handle)).map { index in
+                switch sqlite3_column_type(handle, index) {
+                case SQLITE_INTEGER: .integer(int64(index))
+                case SQLITE_FLOAT: .real(double(index))
+                case SQLITE_NULL: .null
+                default: .text(String(decoding: bytes(index), as: UTF8.self))
+                }
+            }
+        }
 
         /// The text's bytes, valid until the next row.
         func bytes(_ index: Int32) -> UnsafeBufferPointer<UInt8> {

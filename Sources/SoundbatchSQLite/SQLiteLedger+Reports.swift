@@ -151,14 +151,14 @@ extension SQLiteLedger {
         try readNow { db in
             let (filter, arguments) = try query.filter(db)
             let (extracts, keys) = Self.metadataExtracts(metadataKeys, from: 4)  // after the filter's ?1 to ?3
-            let cursor = try Row.fetchCursor(
+            let lines = try FastStatement(
                 db,
                 sql: """
                     SELECT \(LedgerSQL.reportLine(earlierTake: false))\(extracts)
                     FROM jobs j JOIN batches b ON b.id = j.batch_id
                     WHERE \(filter) ORDER BY j.batch_id, j.id
                     """, arguments: arguments + keys)
-            while let row = try cursor.next() { try body(ReportJob(row)) }
+            try lines.forEachRow([]) { try body(ReportJob(ledgerRow: $0.ledgerValues)) }
         }
     }
 

@@ -33,6 +33,28 @@ struct DurationArgument: ExpressibleByArgument, Sendable {
     }
 }
 
+/// Where a server listens: `HOST:PORT`, `[IPv6]:PORT`, or `:PORT` for loopback.
+struct ListenAddress: ExpressibleByArgument, Sendable {
+    var host: String
+    var port: Int
+
+    init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    init?(argument: String) {
+        guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        let host = String(argument[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        self.host = host.isEmpty ? "127.0.0.1" : host
+        self.port = port
+    }
+
+    var defaultValueDescription: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
 /// A comma-separated list of job states (`--state failed,generation_failed`), read once;
 /// each command says in `validate()` which states it takes.
 struct StatesArgument: ExpressibleByArgument, Sendable {

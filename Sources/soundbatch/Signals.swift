@@ -49,11 +49,10 @@ enum Interrupts {
 /// returns on the first SIGINT or SIGTERM, after which the server answers what it has taken.
 /// A second Ctrl-C quits at once.
 func servingUntilInterrupted<T>(
-    _ serve: (_ announceAndWait: (_ announcement: String) async -> Void) async throws -> T
+    stop: StopSignal = StopSignal(), _ serve: (_ announceAndWait: (_ announcement: String) async -> Void) async throws -> T
 )
     async throws -> T
 {
-    let stop = StopSignal()
     let signals = SignalWatcher(
         stop: stop, stopping: "stopping: answering the requests already taken (Ctrl-C again to quit at once)",
         quitting: "quitting at once")

@@ -22,7 +22,7 @@ struct Webhook: AsyncParsableCommand {
             """)
 
     @Option(help: ArgumentHelp("The address and port to listen on.", valueName: "host:port"))
-    var listen = "127.0.0.1:8787"
+    var listen = ListenAddress(host: "127.0.0.1", port: 8787)
 
     @Option(help: "The path the callbacks are posted to.")
     var path = "/hook"
@@ -33,23 +33,14 @@ struct Webhook: AsyncParsableCommand {
     @OptionGroup var ledger: LedgerOption
     @OptionGroup var log: LogOptions
 
-    var hostAndPort: (String, Int)? {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-            (0...65535).contains(port)
-        else { return nil }
-        let host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        return (host.isEmpty ? "127.0.0.1" : host, port)
-    }
-
     func validate() throws {
-        guard hostAndPort != nil else { throw ValidationError("--listen must look like 127.0.0.1:8787.") }
         guard path.hasPrefix("/") else { throw ValidationError("--path must start with /.") }
     }
 
     func run() async throws {
         log.bootstrap()
         let logger = Logger(label: "soundbatch.webhook")
-        let (host, port) = hostAndPort!
+        let (host, port) = (listen.host, listen.port)
         try await reportingErrors {
             return try await ledger.withOpen(create: false) { ledger in
                 var quiet = Logger(label: "soundbatch.webhook.server")

@@ -54,6 +54,18 @@ import Testing
     }
 
     @Test(arguments: Backend.allCases)
+    func twoReviewersOfOneBatchSeeEachOthersVerdicts(_ backend: Backend) async throws {
+        try await backend.withTwoConnections { mine, theirs, folder in
+            let (_, ids) = try await batch(mine, folder)
+            #expect(try await theirs.setVerdict(.kept, jobID: ids["rain"]!, take: 1) == .recorded)
+            let page = try await mine.reviewPage(batch: "b", ReviewQuery(verdict: .kept))
+            #expect(page.rows.map(\.name) == ["rain"] && page.counts == VerdictCounts(kept: 1, rejected: 1, unreviewed: 1))
+            #expect(try await mine.setVerdict(nil, jobID: ids["rain"]!, take: 1) == .recorded)
+            #expect(try await theirs.reviewPage(batch: "b", ReviewQuery(verdict: .kept)).rows.isEmpty)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
     func rowsComeWithEveryTakeAndTheirVerdicts(_ backend: Backend) async throws {
         try await backend.withLedger { ledger, folder in
             let (batchID, ids) = try await batch(ledger, folder)

@@ -251,6 +251,26 @@ public enum Backend: String, CaseIterable, Sendable {
 }
 
 extension Backend {
+    /// `withLedger` with two connections to the one ledger, as two people's commands on two
+    /// machines would have.
+    public func withTwoConnections<T: Sendable>(
+        _ body: (any LedgerStore, any LedgerStore, TemporaryFolder) async throws -> T
+    ) async throws -> T {
+        let folder = try TemporaryFolder()
+        switch self {
+        case .sqlite:
+            let path = folder.file("ledger.sqlite")
+            return try await body(try SQLiteLedger(path: path), try SQLiteLedger(path: path, create: false), folder)
+        case .postgres:
+            let url = try await TestPostgres.shared.newDatabase()
+            return try await withPostgresLedger(url, create: true, logger: quietLogger()) { first in
+                try await withPostgresLedger(url, create: false, logger: quietLogger()) { second in
+                    try await body(first, second, folder)
+                }
+            }
+        }
+    }
+
     /// `withLedger`, with where the command line finds the same ledger (`--ledger`).
     public func withCommandLedger<T: Sendable>(
         _ body: (any LedgerStore, TemporaryFolder, String) async throws -> T
@@ -431,4 +451,27 @@ public final class CountingClock: Clock, Sendable {
         let now = base.now
         return sleeping.withLock { sleeps in passed + sleeps.count == count && sleeps.allSatisfy { $0 > now } }
     }
+}
+
+/// A 16-bit mono WAV file's bytes: a 440 Hz tone at half scale, `seconds` long.
+public func wavTone(seconds: Double, sampleRate: Int = 8000) -> [UInt8] {
+    let samples = Int(seconds * Double(sampleRate))
+    var bytes: [UInt8] = []
+    func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+    bytes += Array("RIFF".utf8)
+    append(UInt32(36 + samples * 2))
+    bytes += Array("WAVEfmt ".utf8)
+    append(UInt32(16))
+    append(UInt16(1))  // PCM
+    append(UInt16(1))  // mono
+    append(UInt32(sampleRate))
+    append(UInt32(sampleRate * 2))
+    append(UInt16(2))
+    append(UInt16(16))
+    bytes += Array("data".utf8)
+    append(UInt32(samples * 2))
+    for index in 0..<samples {
+        append(Int16(16384 * sin(2 * Double.pi * 440 * Double(index) / Double(sampleRate))))
+    }
+    return bytes
 }

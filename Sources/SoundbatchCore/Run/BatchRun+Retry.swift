@@ -26,7 +26,7 @@ extension BatchRun {
             }
             renamed[job.id] = aside
         }
-        let moved = try await ledger.startNewTakes(jobIDs: plan.jobs.map(\.id), renamedFiles: renamed, prompts: [:], now: Date())
+        let moved = try await ledger.startNewTakes(jobIDs: plan.jobs.map(\.id), renamedFiles: renamed, prompts: plan.prompts, now: Date())
         logger.notice("\(moved) job\(moved == 1 ? " is" : "s are") pending again, for a new take")
         return try await sendHoldingClaim(given, batchID: batchID, resendAmbiguous: false, key: key, progress: progress)
     }
@@ -44,8 +44,12 @@ extension BatchRun {
     /// Which finished jobs a retry sends again, what they may cost, and which will likely
     /// fail again. By default: generation failures, tasks the service lost, and jobs failed
     /// for a reason a retry can fix (not a 400 or 422, which only `states` or `rows` take);
-    /// with `rejected`, the sounds a person rejected (and what `states` and `rows` name).
-    public func planRetry(states: Set<JobState>?, rows: [String], rejected: Bool = false) async throws -> RetryPlan {
+    /// with `rejected`, the sounds a person rejected (and what `states` and `rows` name);
+    /// `jobIDs` names jobs as the ledger knows them (a review page does); those not finished
+    /// are left out.
+    public func planRetry(
+        states: Set<JobState>?, rows: [String], rejected: Bool = false, jobIDs: [Int64] = []
+    ) async throws -> RetryPlan {
         let batchID = try await ledger.batchID(named: batch)
         let all = try await ledger.retryCandidates(
             batchID: batchID, states: JobState.finished)
@@ -56,12 +60,13 @@ extension BatchRun {
             if named.isEmpty { unknown.append(row) }
             for job in named { chosen[job.id] = job }
         }
+        for job in all where jobIDs.contains(job.id) { chosen[job.id] = job }
         if rejected {
             for job in all where job.state == .completed && job.verdict == .rejected { chosen[job.id] = job }
         }
         if let states {
             for job in all where states.contains(job.state) { chosen[job.id] = job }
-        } else if rows.isEmpty && !rejected {
+        } else if rows.isEmpty && jobIDs.isEmpty && !rejected {
             for job in all where job.state != .completed && !job.refusedAsInvalid { chosen[job.id] = job }
         }
         let jobs = chosen.values.sorted { $0.id < $1.id }

@@ -65,6 +65,8 @@ public struct RetryPlan: Sendable {
     public var likelyToFailAgain: [RetryCandidate]
     /// Rows asked for that name no finished job of the batch.
     public var unknownRows: [String]
+    /// Edited prompts for the new takes of these jobs; the others are sent with their own.
+    public var prompts: [Int64: String] = [:]
 }
 
 extension RetryCandidate {
