@@ -73,10 +73,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio")
             ]
         ),
-        // libsndfile (Debian's libsndfile1-dev): decodes the sounds the service sends.
+        // The field's own audio libraries, from Debian's packages, reached as GRDB reaches the
+        // system's SQLite: libsndfile decodes what the service sends (WAV, FLAC, Ogg, MP3) and
+        // writes WAV and FLAC; libebur128 measures loudness and true peak (EBU R128); libsamplerate
+        // converts sample rates; libFLAC writes a FLAC file's Vorbis comments.
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
-        // Sound files read and measured: the one place that decodes audio.
-        .target(name: "SoundbatchAudio", dependencies: ["CSndFile"]),
+        .systemLibrary(name: "CEbur128", pkgConfig: "libebur128", providers: [.apt(["libebur128-dev"])]),
+        .systemLibrary(name: "CSampleRate", pkgConfig: "samplerate", providers: [.apt(["libsamplerate0-dev"])]),
+        .systemLibrary(name: "CFLAC", pkgConfig: "flac", providers: [.apt(["libflac-dev"])]),
+        // Sound files read, measured and written: the one place that touches audio.
+        .target(name: "SoundbatchAudio", dependencies: ["CSndFile", "CEbur128", "CSampleRate", "CFLAC"]),
         // sqlite3_config, which Swift cannot call (it is variadic).
         .target(name: "CSQLiteSetup", linkerSettings: [.linkedLibrary("sqlite3")]),
         // A local stand-in for the MusicGPT API, faithful to ../shared/api/, for tests and newcomers.
@@ -84,6 +90,7 @@ let package = Package(
             name: "SoundbatchSandbox",
             dependencies: [
                 "SoundbatchCore",
+                "SoundbatchAudio",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -98,6 +105,7 @@ let package = Package(
                 "SoundbatchCore",
                 "SoundbatchLedgers",
                 "SoundbatchSandbox",
+                "SoundbatchAudio",
                 "Serving",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")

@@ -58,7 +58,7 @@ extension Sandbox {
             } else {
                 conversion["status"] = "COMPLETED"
                 conversion["status_msg"] = "Completed"
-                conversion["audio_url"] = "\(origin)/audio/\(task.taskID).wav"
+                conversion["audio_url"] = "\(origin)/audio/\(task.taskID).\(configuration.audioFormat.rawValue)"
                 conversion["conversion_cost"] = task.conversionCost
             }
         }
@@ -111,17 +111,26 @@ extension Sandbox {
     }
 
     func audio(named file: String, request: Request) -> Response {
-        let taskID = file.hasSuffix(".wav") ? String(file.dropLast(4)) : file
+        let taskID = (file as NSString).deletingPathExtension
         guard let task = tasks[taskID], task.finished(by: Date()), !task.willFail else {
             return error(.notFound, "No such audio")
         }
         // As long as the task asked for (10 s when it did not say).
         let seconds = task.audioLength ?? 10
-        return Response(
-            status: .ok, headers: [.contentType: "audio/wav"],
-            body: ResponseBody(contentLength: WAV.size(seconds: seconds)) { writer in
-                try await WAV.write(for: task.prompt, seconds: seconds, to: &writer)
-            })
+        switch configuration.audioFormat {
+        case .wav:
+            return Response(
+                status: .ok, headers: [.contentType: "audio/wav"],
+                body: ResponseBody(contentLength: WAV.size(seconds: seconds)) { writer in
+                    try await WAV.write(for: task.taskID, seconds: seconds, to: &writer)
+                })
+        case .mp3:
+            guard let bytes = try? WAV.mp3(for: task.taskID, seconds: seconds) else {
+                return error(.internalServerError, "The sandbox could not encode MP3")
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "audio/mpeg"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
     }
 
     func keyList() -> Response {

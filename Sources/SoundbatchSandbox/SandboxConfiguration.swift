@@ -59,6 +59,12 @@ public struct SandboxConfiguration: Sendable {
     /// times the median), so tasks finish out of the order they came in.
     public var generationTime: Duration = .seconds(25)
     public var generationSpread = 0.3
+    /// How finished tasks' audio is sent: WAV, or MP3 as the real service's `audio_url` is.
+    public var audioFormat = AudioFormat.wav
+
+    public enum AudioFormat: String, Sendable, CaseIterable {
+        case wav, mp3
+    }
     /// What eta the submit answer carries.
     public var eta = ETAStyle.unknown
     /// The share of tasks whose generation fails.

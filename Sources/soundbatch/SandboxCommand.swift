@@ -76,6 +76,9 @@ struct SandboxCommand: AsyncParsableCommand {
     @Option(help: "The share of tasks whose generation fails (status FAILED), 0 to 1.")
     var generationFailureRate = 0.05
 
+    @Option(help: "How finished sounds are sent: wav, or mp3 as the real service's audio_url is.")
+    var audioFormat: SandboxConfiguration.AudioFormat = .wav
+
     @Option(
         help: "The share of submissions that fail, 0 to 1 (500s, 502 HTML pages, success:false, connection resets).")
     var failureRate = 0.0
@@ -142,6 +145,7 @@ struct SandboxCommand: AsyncParsableCommand {
             throw ValidationError("--generation-failure-rate must be from 0 to 1.")
         }
         configuration.generationFailureRate = generationFailureRate
+        configuration.audioFormat = audioFormat
         configuration.latency = latency.duration
         configuration.latencyJitter = latencyJitter.duration
         configuration.networkJitter = networkJitter.duration
@@ -199,3 +203,5 @@ struct SandboxCommand: AsyncParsableCommand {
 }
 
 /// A duration written as 300ms, 2s, 1.5s, 30m or 2h.
+
+extension SandboxConfiguration.AudioFormat: ExpressibleByArgument {}

@@ -41,7 +41,7 @@ final class SignalWatcher {
 /// first request, during the feed say, is a stop like any later one, never a kill.
 enum Interrupts {
     static let stop = StopSignal()
-    static let commands: Set<String> = ["run", "resume", "track"]
+    static let commands: Set<String> = ["run", "resume", "track", "export"]
 }
 
 /// For a command that serves HTTP until stopped. `serve` is handed `announceAndWait`, to call

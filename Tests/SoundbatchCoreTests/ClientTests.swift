@@ -191,6 +191,8 @@ import SoundbatchTesting
             configuration.apiKeys = ["key-a", "key-b"]
             configuration.perKey = perKey
             configuration.limiter = .strict
+            // One request a minute: the second key's request comes within it however busy the machine.
+            configuration.submitsPerMinute = 1
             let (refused, keys) = try await Sandbox.withRunning(configuration) { url, _ in
                 var refused = 0
                 for key in ["key-a", "key-b"] {

@@ -1,0 +1,375 @@
+import Crypto
+import Foundation
+import SoundbatchAudio
+import Synchronization
+
+/// One sound of a batch as a library takes it: a completed take, with what names and
+/// describes it.
+public struct LibrarySound: Sendable, Equatable {
+    public var batch: String
+    public var jobID: Int64
+    public var rowKey: String
+    public var keyedByContent: Bool
+    public var line: Int
+    public var take: Int
+    /// The prompt that made this take.
+    public var prompt: String
+    public var verdict: Verdict?
+    /// Charged, when the service said.
+    public var credits: Double?
+    public var taskID: String
+    /// Where its sound was saved; nil when it was not.
+    public var source: String?
+    public var completedAt: Date?
+    /// The row's own columns, in the sheet's order.
+    public var columns: [SoundTags.Column]
+
+    /// What names the row for a person: its id, else "line N".
+    public var row: String { keyedByContent ? "line \(line)" : rowKey }
+}
+
+extension LibrarySound {
+    /// From a line of the per-job report (`forEachReportLine`), whose own columns are `keys`.
+    init(line job: ReportJob, keys: [String]) {
+        func text(_ column: String) -> String? {
+            switch job.value(column) {
+            case let .text(text): text
+            case let .number(number, _): String(Int(number))
+            case .none: nil
+            }
+        }
+        func number(_ column: String) -> Double? {
+            if case let .number(number, _) = job.value(column) { return number }
+            return nil
+        }
+        batch = text("batch") ?? ""
+        jobID = job.jobID
+        rowKey = text("row_key") ?? ""
+        keyedByContent = job.keyedByContent
+        line = Int(number("source_line") ?? 0)
+        take = Int(number("take") ?? 1)
+        prompt = text("prompt") ?? ""
+        verdict = text("verdict").flatMap(Verdict.init(rawValue:))
+        credits = number("conversion_cost")
+        taskID = text("task_id") ?? ""
+        source = text("downloaded_file")
+        completedAt = Timestamp.date(text("completed_at"))
+        let own = job.values.dropFirst(ReportJob.columns.count)
+        columns = zip(keys, own).compactMap { name, value in
+            switch value {
+            case let .text(text) where !text.isEmpty: SoundTags.Column(name: name, value: text)
+            case let .number(number, decimals): SoundTags.Column(name: name, value: ReportRenderer.decimal(number, places: decimals))
+            default: nil
+            }
+        }
+    }
+}
+
+/// `soundbatch export`: a batch's sounds written as a library, named from the sheet, made
+/// even in loudness and in the format asked, with the row's words inside each file and a
+/// manifest beside them. Safe to repeat: what is right already is left as it is.
+public struct LibraryExport: Sendable {
+    public enum Choice: String, Sendable, CaseIterable {
+        /// Sounds kept in the review, or with `mark keep`.
+        case kept
+        /// Every sound but those rejected.
+        case unrejected
+        /// Every completed sound.
+        case all
+    }
+
+    public var batch: String
+    /// The library's folder, absolute.
+    public var folder: String
+    public var template = NameTemplate.standard
+    public var ascii = false
+    /// Which sounds; nil: the kept ones when the batch has any verdict, else all.
+    public var only: Choice?
+    public var rendering = Rendering()
+    /// Replace files in the way that soundbatch did not write.
+    public var force = false
+    public var concurrency = max(ProcessInfo.processInfo.activeProcessorCount, 1)
+
+    public init(batch: String, folder: String) {
+        self.batch = batch
+        self.folder = folder
+    }
+
+    static let manifestName = "manifest.csv"
+    /// What each file was made from, so that an export again leaves alone what is right.
+    static let recordsName = ".soundbatch-export.jsonl"
+
+    /// Which sounds go to the library, and their names.
+    public func plan(_ ledger: any LedgerStore) async throws -> LibraryPlan {
+        _ = try await ledger.batchID(named: batch)
+        let query = ReportQuery(batch: batch)
+        let keys = try await ledger.metadataKeys(query)
+        let unknown = template.unknownFields(columns: keys)
+        guard unknown.isEmpty else { throw LibraryError.unknownFields(unknown, columns: keys) }
+        var completed: [LibrarySound] = []
+        try await ledger.forEachReportLine(query, metadataKeys: keys) { line in
+            guard case .text(JobState.completed.rawValue) = line.value("state") else { return }
+            completed.append(LibrarySound(line: line, keys: keys))
+        }
+        let choice = only ?? (completed.contains { $0.verdict != nil } ? .kept : .all)
+        let chosen = completed.filter { sound in
+            switch choice {
+            case .kept: sound.verdict == .kept
+            case .unrejected: sound.verdict != .rejected
+            case .all: true
+            }
+        }
+        var plan = LibraryPlan(choice: choice, chosenByDefault: only == nil, completed: completed.count, columns: keys)
+        var taken: Set<String> = [LibraryExport.manifestName.lowercased()]
+        for sound in chosen {
+            guard let source = sound.source, !source.isEmpty else {
+                plan.withoutFile.append(sound)
+                continue
+            }
+            let stem = template.path(for: sound, ascii: ascii)
+            let ext = "." + rendering.format.fileExtension
+            var name = stem + ext
+            var suffix = 1
+            while taken.contains(FileNames.caseKey(name)) {
+                suffix += 1
+                name = "\(stem)-\(suffix)\(ext)"
+            }
+            if suffix > 1 { plan.suffixed.append(name) }
+            taken.insert(FileNames.caseKey(name))
+            plan.sounds.append(LibraryPlan.Entry(sound: sound, source: source, file: name))
+        }
+        return plan
+    }
+
+    /// Writes the plan's files, `concurrency` at a time, each atomically; then the manifest.
+    /// `progress` hears each file done. A stop (Ctrl-C) starts no new file.
+    public func run(
+        _ plan: LibraryPlan, stop: StopSignal, progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }
+    ) async throws -> LibraryReport {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let records = try RecordBook(path: (folder as NSString).appendingPathComponent(Self.recordsName))
+        var report = LibraryReport(plan: plan)
+        var outcomes = [FileOutcome?](repeating: nil, count: plan.sounds.count)
+        try await withThrowingTaskGroup(of: (Int, FileOutcome).self) { group in
+            var next = 0
+            func startNext() {
+                guard next < plan.sounds.count, !stop.isStopped else { return }
+                let index = next
+                let entry = plan.sounds[index]
+                next += 1
+                group.addTask { (index, self.export(entry, plan: plan, records: records)) }
+            }
+            for _ in 0..<concurrency { startNext() }
+            var done = 0
+            while let (index, outcome) = try await group.next() {
+                outcomes[index] = outcome
+                done += 1
+                progress(done, plan.sounds.count)
+                startNext()
+            }
+        }
+        var lines: [ManifestLine] = []
+        for (entry, outcome) in zip(plan.sounds, outcomes) {
+            switch outcome {
+            case let .written(rendered)?:
+                report.written += 1
+                lines.append(ManifestLine(entry: entry, rendered: rendered))
+            case let .alreadyRight(rendered)?:
+                report.alreadyRight += 1
+                lines.append(ManifestLine(entry: entry, rendered: rendered))
+            case .leftAlone?:
+                report.leftAlone.append(entry.file)
+            case let .failed(reason)?:
+                report.failed.append((entry.file, reason))
+            case nil:
+                report.notReached += 1
+            }
+            if case let .written(rendered)? = outcome, rendered.heldByCeiling { report.heldByCeiling.append(entry.file) }
+            if case let .alreadyRight(rendered)? = outcome, rendered.heldByCeiling { report.heldByCeiling.append(entry.file) }
+        }
+        try records.compact(keeping: Set(plan.sounds.map(\.file)))
+        if report.notReached == 0 {
+            try Manifest.write(lines, columns: plan.columns, to: (folder as NSString).appendingPathComponent(Self.manifestName))
+        }
+        return report
+    }
+
+    enum FileOutcome: Sendable {
+        case written(Rendered)
+        case alreadyRight(Rendered)
+        /// A file is there that soundbatch did not write, or that was changed since.
+        case leftAlone
+        case failed(String)
+    }
+
+    /// One file: left as it is when right (as recorded, or as rendered again), else written
+    /// under a temporary name and renamed into place.
+    private func export(_ entry: LibraryPlan.Entry, plan: LibraryPlan, records: RecordBook) -> FileOutcome {
+        let destination = (folder as NSString).appendingPathComponent(entry.file)
+        do {
+            try FileManager.default.createDirectory(
+                atPath: (destination as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            let tags = entry.tags
+            let fingerprint = try Self.fingerprint(source: entry.source, rendering: rendering, tags: tags)
+            let record = records.record(for: entry.file)
+            let present = FileManager.default.fileExists(atPath: destination)
+            let presentHash = present ? try Self.sha256(of: destination) : nil
+            if let record, record.fingerprint == fingerprint, record.output == presentHash {
+                return .alreadyRight(record.rendered)
+            }
+            let temporary = (destination as NSString).deletingLastPathComponent + "/.\(UUID().uuidString.prefix(8)).part"
+            defer { unlink(temporary) }
+            let rendered = try rendering.render(entry.source, to: temporary, tags: tags)
+            let output = try Self.sha256(of: temporary)
+            if let presentHash, presentHash != output {
+                // Ours (as recorded) but made otherwise before: replaced; anyone else's: kept.
+                guard force || record?.output == presentHash else { return .leftAlone }
+            }
+            if presentHash != output {
+                guard rename(temporary, destination) == 0 else { throw FileError(path: destination, errno: errno) }
+            }
+            try records.add(Record(file: entry.file, fingerprint: fingerprint, output: output, rendered: rendered))
+            return presentHash == output ? .alreadyRight(rendered) : .written(rendered)
+        } catch {
+            return .failed("\(error)")
+        }
+    }
+
+    /// What a file is made from: the source's bytes, the settings, the words written in it.
+    static func fingerprint(source: String, rendering: Rendering, tags: SoundTags) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        var hash = SHA256()
+        hash.update(data: Data(try sha256(of: source).utf8))
+        hash.update(data: try encoder.encode(rendering))
+        hash.update(data: try encoder.encode(tags))
+        return hash.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func sha256(of path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw FileError(path: path, errno: errno) }
+        defer { try? handle.close() }
+        var hash = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hash.update(data: chunk) }
+        return hash.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// Which sounds an export takes and what it calls them.
+public struct LibraryPlan: Sendable {
+    public struct Entry: Sendable {
+        public var sound: LibrarySound
+        public var source: String
+        /// Its path in the library, extension included.
+        public var file: String
+
+        var tags: SoundTags {
+            SoundTags(
+                title: sound.keyedByContent ? sound.row : sound.rowKey, description: sound.prompt, take: sound.take,
+                project: sound.batch, taskID: sound.taskID, made: sound.completedAt, columns: sound.columns)
+        }
+    }
+
+    public var choice: LibraryExport.Choice
+    /// The choice was the default one (kept when the batch has verdicts, else all).
+    public var chosenByDefault: Bool
+    /// The batch's completed sounds.
+    public var completed: Int
+    public var columns: [String]
+    public var sounds: [Entry] = []
+    /// Chosen, but their sound was never saved.
+    public var withoutFile: [LibrarySound] = []
+    /// Names another sound had already, given a suffix (`door_1-2.wav`).
+    public var suffixed: [String] = []
+
+    init(choice: LibraryExport.Choice, chosenByDefault: Bool, completed: Int, columns: [String]) {
+        self.choice = choice
+        self.chosenByDefault = chosenByDefault
+        self.completed = completed
+        self.columns = columns
+    }
+}
+
+/// What an export did.
+public struct LibraryReport: Sendable {
+    public var plan: LibraryPlan
+    public var written = 0
+    public var alreadyRight = 0
+    /// Files in the way that soundbatch did not write (or that changed since): left as they are.
+    public var leftAlone: [String] = []
+    public var failed: [(file: String, reason: String)] = []
+    /// Turned up less than the loudness target asked, so that no true peak passed the ceiling.
+    public var heldByCeiling: [String] = []
+    /// Not reached: the export was stopped first.
+    public var notReached = 0
+}
+
+/// Why an export cannot start.
+public enum LibraryError: Error, CustomStringConvertible, CommandError {
+    case unknownFields([String], columns: [String])
+
+    public var exitStatus: ExitStatus { .usage }
+
+    public var description: String {
+        switch self {
+        case let .unknownFields(fields, columns):
+            "the name template uses \(fields.map { "{\($0)}" }.joined(separator: ", ")), which is neither a column of "
+                + "the batch (\(columns.isEmpty ? "it has none of its own" : columns.joined(separator: ", "))) nor one of "
+                + NameTemplate.builtIn.map { "{\($0)}" }.joined(separator: ", ")
+        }
+    }
+}
+
+/// What the library's earlier exports made, one JSON line a file, in the library's folder;
+/// a later line for a file replaces an earlier one.
+struct Record: Codable, Sendable {
+    var file: String
+    var fingerprint: String
+    /// The SHA-256 of the file written.
+    var output: String
+    var rendered: Rendered
+}
+
+final class RecordBook: Sendable {
+    let path: String
+    private let records: Mutex<[String: Record]>
+
+    init(path: String) throws {
+        self.path = path
+        var records: [String: Record] = [:]
+        if let data = FileManager.default.contents(atPath: path) {
+            for line in data.split(separator: UInt8(ascii: "\n")) {
+                if let record = try? JSONDecoder().decode(Record.self, from: Data(line)) { records[record.file] = record }
+            }
+        }
+        self.records = Mutex(records)
+    }
+
+    func record(for file: String) -> Record? { records.withLock { $0[file] } }
+
+    /// Kept at once, so that an export stopped halfway carries on from it.
+    func add(_ record: Record) throws {
+        let line = try JSONEncoder().encode(record) + Data("\n".utf8)
+        try records.withLock { records in
+            records[record.file] = record
+            let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else { throw FileError(path: path, errno: errno) }
+            defer { close(descriptor) }
+            _ = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// Rewrites the book with one line a file, for the files still in the library's plan.
+    func compact(keeping files: Set<String>) throws {
+        let lines = records.withLock { records in
+            records.values.filter { files.contains($0.file) }.sorted { $0.file < $1.file }
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        var data = Data()
+        for record in lines { data += try encoder.encode(record) + Data("\n".utf8) }
+        let file = try AtomicFile(path: path)
+        try data.withUnsafeBytes { try file.write($0) }
+        try file.commit(sync: false)
+    }
+}

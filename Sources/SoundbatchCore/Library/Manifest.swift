@@ -1,0 +1,49 @@
+import Foundation
+import SoundbatchAudio
+
+/// A library file's line in `manifest.csv`: the sheet written back, one line a file.
+struct ManifestLine: Sendable {
+    var entry: LibraryPlan.Entry
+    var rendered: Rendered
+}
+
+/// `manifest.csv`: file, row, take, prompt, the row's own columns (by their names; one that
+/// shares a name with a field of the manifest is written `column:NAME`), verdict, credits
+/// charged, task ID, duration, measured loudness and true peak before and after, the gain
+/// applied and whether the peak ceiling held it. Written whole, then renamed into place.
+enum Manifest {
+    static let leading = ["file", "row", "take", "prompt"]
+    static let trailing = [
+        "verdict", "credits_charged", "task_id", "duration_seconds", "loudness_before_lufs", "true_peak_before_dbtp",
+        "loudness_after_lufs", "true_peak_after_dbtp", "gain_db", "held_by_ceiling"
+    ]
+
+    static func write(_ lines: [ManifestLine], columns: [String], to path: String) throws {
+        let fields = Set(leading + trailing)
+        let header =
+            leading + columns.map { fields.contains($0) ? ReportJob.ownColumnPrefix + $0 : $0 } + trailing
+        var text = header.map { ReportRenderer.csvCell(.text($0)) }.joined(separator: ",") + "\r\n"
+        func number(_ value: Double?, places: Int) -> ReportRenderer.Cell {
+            .number(value.map { ReportRenderer.decimal($0, places: places) } ?? "")
+        }
+        for line in lines {
+            let sound = line.entry.sound
+            let own = Dictionary(sound.columns.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+            let rendered = line.rendered
+            let cells: [ReportRenderer.Cell] =
+                [.text(line.entry.file), .text(sound.row), .number(String(sound.take)), .text(sound.prompt)]
+                + columns.map { .text(own[$0] ?? "") }
+                + [
+                    .text(sound.verdict?.rawValue ?? ""), number(sound.credits, places: 2), .text(sound.taskID),
+                    number(rendered.seconds, places: 3), number(rendered.before.integrated, places: 2),
+                    number(rendered.before.truePeak, places: 2), number(rendered.after.integrated, places: 2),
+                    number(rendered.after.truePeak, places: 2), number(rendered.gain, places: 2),
+                    .text(rendered.heldByCeiling ? "yes" : "")
+                ]
+            text += cells.map(ReportRenderer.csvCell).joined(separator: ",") + "\r\n"
+        }
+        let file = try AtomicFile(path: path)
+        try Array(text.utf8).withUnsafeBytes { try file.write($0) }
+        try file.commit(sync: false)
+    }
+}

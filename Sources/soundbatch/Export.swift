@@ -1,0 +1,204 @@
+import ArgumentParser
+import Foundation
+import SoundbatchAudio
+import SoundbatchCore
+
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a batch's sounds as a library: named from the sheet, even in loudness, tagged, with a manifest.",
+        discussion: """
+            Takes the batch's kept sounds (from `review` or `mark`) when it has any verdict, \
+            else every completed sound; --only says otherwise. Each is decoded (WAV, FLAC, Ogg \
+            or MP3, whatever the service sent), made as asked, and written atomically as \
+            Broadcast WAV (the prompt in bext's Description, the task ID as \
+            OriginatorReference, the row's columns in an iXML chunk) or FLAC (Vorbis comments). \
+            DIR/manifest.csv is the sheet written back: a line a file, with what it cost and \
+            what was measured.
+
+            Names come from --name: fields in braces, {id} {row} {line} {take} {prompt} \
+            {batch} {task}, or any of the sheet's columns, such as {Category}/{id}_{take} or \
+            UCS-style {CatID}_{FXName}_{creator}_{batch}; a slash in the template makes a \
+            folder. Names are made safe on Windows, macOS and Linux; two sounds given one name \
+            get a suffix (-2), said in the output.
+
+            Loudness (--loudness) is integrated loudness, EBU R128 / ITU-R BS.1770, measured \
+            with libebur128; no true peak goes over --peak: a sound the target would push over \
+            it is turned up less, never clipped, and the output names it.
+
+            Safe to repeat: a file already right is left as it is; one soundbatch wrote with \
+            other settings is replaced; one it did not write is never replaced without \
+            --force. An export stopped halfway carries on where it stopped.
+
+            Examples:
+              soundbatch export --batch jobs --to library
+              soundbatch export --batch jobs --to library --loudness -16 --sample-rate 48000 --bits 24
+              soundbatch export --batch jobs --to library --name "{Category}/{id}_{take}" --format flac
+              soundbatch export --batch jobs --to library --only unrejected --trim-silence --ascii
+            """)
+
+    @Option(help: "The batch to export.")
+    var batch: String
+
+    @Option(name: .customLong("to"), help: ArgumentHelp("The library's folder (made if needed).", valueName: "dir"))
+    var folder: String
+
+    @Option(help: ArgumentHelp("kept, unrejected or all (default: kept when the batch has verdicts, else all).", valueName: "which"))
+    var only: LibraryExport.Choice?
+
+    @Option(help: ArgumentHelp("How files are named (default: {id}_{take}).", valueName: "template"))
+    var name: String?
+
+    @Flag(help: "Names in ASCII only: accents dropped (é to e), other letters replaced.")
+    var ascii = false
+
+    @Option(help: "wav (Broadcast WAV) or flac.")
+    var format: SoundFormat.Container = .wav
+
+    @Option(help: ArgumentHelp("Frames a second, such as 48000 (default: each sound's own).", valueName: "hz"))
+    var sampleRate: Int?
+
+    @Option(help: "Bits a sample: 16 or 24.")
+    var bits = 24
+
+    // Unconditional: the values are negative, and would otherwise be read as options.
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Bring each sound to this integrated loudness, LUFS, such as -16 or -23 (default: left as it is).",
+            valueName: "lufs"))
+    var loudness: Double?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("The true-peak ceiling, dBTP, with --loudness.", valueName: "dbtp"))
+    var peak = -1.0
+
+    @Flag(help: "Trim leading and trailing silence (below --silence-threshold), with a 5 ms fade.")
+    var trimSilence = false
+
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("What counts as silence for --trim-silence, dBFS.", valueName: "dbfs"))
+    var silenceThreshold = -60.0
+
+    @Flag(help: "Replace files in the way that soundbatch did not write.")
+    var force = false
+
+    @Option(help: ArgumentHelp("Sounds made at once (default: the machine's cores).", valueName: "n"))
+    var concurrency: Int?
+
+    @OptionGroup var ledger: LedgerOption
+
+    func validate() throws {
+        if let name { _ = try template(name) }
+        guard format != .mp3 else { throw ValidationError("--format must be wav or flac.") }
+        guard [16, 24].contains(bits) else { throw ValidationError("--bits must be 16 or 24.") }
+        if let sampleRate, !(8000...192_000).contains(sampleRate) {
+            throw ValidationError("--sample-rate must be from 8000 to 192000.")
+        }
+        if let loudness, !(-70...0).contains(loudness) { throw ValidationError("--loudness must be from -70 to 0 LUFS.") }
+        guard (-20...0).contains(peak) else { throw ValidationError("--peak must be from -20 to 0 dBTP.") }
+        guard (-120 ... -10).contains(silenceThreshold) else {
+            throw ValidationError("--silence-threshold must be from -120 to -10 dBFS.")
+        }
+        if let concurrency, !(1...64).contains(concurrency) { throw ValidationError("--concurrency must be from 1 to 64.") }
+    }
+
+    func template(_ text: String) throws -> NameTemplate {
+        do { return try NameTemplate(text) } catch { throw ValidationError("\(error).") }
+    }
+
+    func run() async throws {
+        let code = try await reportingErrors { () async throws -> ExitCode in
+            try await ledger.withOpen(create: false) { ledger in
+                var export = LibraryExport(
+                    batch: batch, folder: URL(fileURLWithPath: folder).standardizedFileURL.path)
+                if let name { export.template = try template(name) }
+                export.ascii = ascii
+                export.only = only
+                export.rendering.format = SoundFormat(container: format, bits: bits)
+                export.rendering.sampleRate = sampleRate
+                export.rendering.loudness = loudness
+                export.rendering.peakCeiling = peak
+                export.rendering.trimBelow = trimSilence ? silenceThreshold : nil
+                export.force = force
+                if let concurrency { export.concurrency = concurrency }
+                let plan = try await export.plan(ledger)
+                print(describe(plan, export: export))
+                let onTerminal = isatty(STDERR_FILENO) == 1
+                let report = try await export.run(plan, stop: Interrupts.stop) { done, total in
+                    if onTerminal { LiveLine.shared.show("exporting: \(done)/\(total)") }
+                }
+                if onTerminal { LiveLine.shared.clear() }
+                return summarize(report, export: export)
+            }
+        }
+        if code != Exit.done { throw code }
+    }
+
+    /// What will be exported, and how.
+    func describe(_ plan: LibraryPlan, export: LibraryExport) -> String {
+        let which =
+            switch plan.choice {
+            case .kept: "the \(counted(plan.sounds.count + plan.withoutFile.count, "kept sound", "kept sounds"))"
+            case .unrejected: "\(counted(plan.sounds.count + plan.withoutFile.count, "sound", "sounds")) not rejected"
+            case .all: counted(plan.sounds.count + plan.withoutFile.count, "sound", "sounds")
+            }
+        var why = "of \(grouped(plan.completed)) completed"
+        if plan.chosenByDefault {
+            why += plan.choice == .kept ? "; the batch has verdicts, and --only all takes every sound" : "; no verdicts yet"
+        }
+        let rendering = export.rendering
+        var how = "\(rendering.format.bits)-bit \(rendering.format.container == .wav ? "Broadcast WAV" : "FLAC")"
+        if let rate = rendering.sampleRate { how += " at \(rate) Hz" }
+        if let lufs = rendering.loudness {
+            how += ", \(ReportNumber.plain(lufs)) LUFS with true peaks under \(ReportNumber.plain(rendering.peakCeiling)) dBTP"
+        }
+        if let below = rendering.trimBelow { how += ", silence under \(ReportNumber.plain(below)) dBFS trimmed" }
+        return "\(batch): exporting \(which) (\(why)) to \(export.folder) as \(how)"
+    }
+
+    /// What the export did, and its exit code.
+    func summarize(_ report: LibraryReport, export: LibraryExport) -> ExitCode {
+        let plan = report.plan
+        print(
+            "\(batch): \(counted(report.written, "file", "files")) written, \(grouped(report.alreadyRight)) already right"
+                + (report.notReached == 0 ? "; \(export.folder)/manifest.csv lists them" : ""))
+        func some(_ files: [String]) -> String {
+            files.prefix(5).joined(separator: ", ") + (files.count > 5 ? " and \(files.count - 5) more" : "")
+        }
+        if !report.heldByCeiling.isEmpty {
+            print(
+                "  \(counted(report.heldByCeiling.count, "sound was", "sounds were")) turned up less than the loudness target, "
+                    + "to keep true peaks under \(ReportNumber.plain(export.rendering.peakCeiling)) dBTP: \(some(report.heldByCeiling))")
+        }
+        if !plan.suffixed.isEmpty {
+            print("  \(counted(plan.suffixed.count, "name was", "names were")) taken already, and got a suffix: \(some(plan.suffixed))")
+        }
+        if !plan.withoutFile.isEmpty {
+            printError(
+                "\(counted(plan.withoutFile.count, "sound was", "sounds were")) never saved, so not exported ("
+                    + some(plan.withoutFile.map { "\($0.row) take \($0.take)" })
+                    + "); fetch them with: soundbatch track --batch \(batch) --download DIR")
+        }
+        if !report.leftAlone.isEmpty {
+            printError(
+                "\(counted(report.leftAlone.count, "file", "files")) left as they are: soundbatch did not write them, or they "
+                    + "changed since (\(some(report.leftAlone))); move them, or replace them with --force")
+        }
+        for (file, reason) in report.failed.prefix(10) { printError("could not export \(file): \(reason)") }
+        if report.notReached > 0 {
+            printError(
+                "stopped with \(counted(report.notReached, "sound", "sounds")) not exported; the same command carries on")
+            return ExitCode(.resumable)
+        }
+        return report.failed.isEmpty && report.leftAlone.isEmpty && plan.withoutFile.isEmpty ? Exit.done : Exit.someFailed
+    }
+}
+
+extension LibraryExport.Choice: ExpressibleByArgument {}
+extension SoundFormat.Container: ExpressibleByArgument {}
+
+/// Numbers as a person writes them: -16, -1.5.
+enum ReportNumber {
+    static func plain(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value)
+    }
+}

@@ -1,0 +1,220 @@
+import Foundation
+import GRDB
+import SoundbatchSandbox
+import SoundbatchTesting
+import Testing
+
+/// `soundbatch export`: a batch the service answered in MP3, written as a library, and the
+/// files read back by tools soundbatch did not write: ffmpeg's EBU R128 meter, and readers of
+/// the WAV and FLAC formats written here from their specifications.
+@Suite(.serialized) struct ExportTests {
+    let folder = try! TemporaryFolder()
+
+    /// Five rows of an awkward sheet: a slash in an id and in a column, accents, an empty
+    /// column, a name Windows keeps for a device, two ids alike but for case, and a prompt
+    /// longer than bext's 256 bytes with a letter of two bytes across the limit.
+    static let longPrompt = String(repeating: "a", count: 255) + "é and the rest of a long prompt"
+    static let sheet = """
+        id,prompt,Category,CatID
+        door/creak,Old door créaks open,DOORS/Wood,DOORWood
+        step,Footsteps on gravel,,FOOT
+        CON,Console beep,UI,UIBeep
+        Door,\(longPrompt),UI,UIDoor
+        door,A second door,UI,UIDoor2
+
+        """
+
+    func sandbox() -> SandboxConfiguration {
+        .with {
+            $0.submitsPerMinute = nil
+            $0.pollsPerMinute = nil
+            $0.generationTime = .milliseconds(200)
+            $0.eta = .true
+            $0.generationFailureRate = 0
+            $0.audioFormat = .mp3
+        }
+    }
+
+    /// ffmpeg's `ebur128` filter on a file: integrated loudness (LUFS) and true peak (dBTP).
+    func measured(_ path: String) throws -> (loudness: Double, peak: Double) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ffmpeg", "-nostats", "-hide_banner", "-i", path, "-af", "ebur128=peak=true", "-f", "null", "-"]
+        let output = Pipe()
+        process.standardError = output
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        // The summary at the end: "I:  -16.0 LUFS" and, under "True peak:", "Peak:  -1.0 dBFS".
+        let summary = text.components(separatedBy: "Summary:").last ?? ""
+        func value(after label: String) -> Double? {
+            guard let range = summary.range(of: label) else { return nil }
+            return Double(summary[range.upperBound...].trimmingCharacters(in: .whitespaces).prefix { "-.0123456789".contains($0) })
+        }
+        guard let loudness = value(after: "I:"), let peak = value(after: "Peak:") else {
+            throw MeasureFailed(output: text)
+        }
+        return (loudness, peak)
+    }
+
+    struct MeasureFailed: Error { var output: String }
+
+    /// A RIFF file's chunks, by id (its first of each), read by the specification.
+    func chunks(_ path: String) throws -> [String: [UInt8]] {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        var chunks: [String: [UInt8]] = [:]
+        var at = 12
+        while at + 8 <= bytes.count {
+            let id = String(decoding: bytes[at..<(at + 4)], as: UTF8.self)
+            let size = Int(bytes[at + 4]) | Int(bytes[at + 5]) << 8 | Int(bytes[at + 6]) << 16 | Int(bytes[at + 7]) << 24
+            if chunks[id] == nil { chunks[id] = Array(bytes[(at + 8)..<min(at + 8 + size, bytes.count)]) }
+            at += 8 + size + (size & 1)
+        }
+        return chunks
+    }
+
+    /// A FLAC file's Vorbis comments, read by the specification: NAME=value.
+    func vorbisComments(_ path: String) throws -> [String] {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(String(decoding: bytes.prefix(4), as: UTF8.self) == "fLaC")
+        func little(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24 }
+        var at = 4
+        while at + 4 <= bytes.count {
+            let last = bytes[at] & 0x80 != 0
+            let type = bytes[at] & 0x7F
+            let length = Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
+            if type == 4 {
+                var cursor = at + 4
+                cursor += 4 + little(cursor)  // the vendor string
+                let count = little(cursor)
+                cursor += 4
+                var comments: [String] = []
+                for _ in 0..<count {
+                    let size = little(cursor)
+                    comments.append(String(decoding: bytes[(cursor + 4)..<(cursor + 4 + size)], as: UTF8.self))
+                    cursor += 4 + size
+                }
+                return comments
+            }
+            if last { break }
+            at += 4 + length
+        }
+        return []
+    }
+
+    func soundbatchExport(_ arguments: [String], name: String) async throws -> Child {
+        let child = try Child(["export", "--batch", "sfx", "--ledger", "ledger.sqlite"] + arguments, in: folder, name: name)
+        _ = try await child.exitStatus(within: .seconds(120))
+        return child
+    }
+
+    @Test func aBatchSentAsMP3BecomesALibraryAtTheLoudnessAskedWithItsWordsInsideAndIsSafeToExportAgain() async throws {
+        let csv = try folder.write("sheet.csv", Self.sheet)
+        try await Sandbox.withRunning(sandbox()) { url, _ in
+            let run = try Child(
+                ["run", csv, "--batch", "sfx", "--base-url", url, "--wait", "--download", "sounds", "--ledger", "ledger.sqlite"],
+                in: folder, environment: ["MUSICGPT_API_KEY": "k"], name: "run")
+            #expect(try await run.exitStatus() == 0, "\(run.stderr)")
+        }
+        let saved = try FileManager.default.contentsOfDirectory(atPath: folder.file("sounds"))
+        #expect(saved.count == 5 && saved.allSatisfy { $0.hasSuffix(".mp3") }, "the service's MP3s, as they came")
+
+        // Without verdicts, every sound; names from the sheet, made safe; collisions suffixed.
+        let library = try await soundbatchExport(
+            ["--to", "library", "--loudness", "-16", "--name", "{Category}/{id}_{take}", "--ascii"], name: "export")
+        #expect(library.process.terminationStatus == 0, "\(library.stderr)")
+        #expect(library.stdout.contains("exporting 5 sounds (of 5 completed; no verdicts yet)"), "\(library.stdout)")
+        #expect(library.stdout.contains("5 files written, 0 already right"))
+        #expect(library.stdout.contains("1 name was taken already, and got a suffix: UI/door_1-2.wav"), "\(library.stdout)")
+        let files = [
+            "DOORS_Wood/door_creak_1.wav", "untitled/step_1.wav", "UI/CON_1.wav", "UI/Door_1.wav", "UI/door_1-2.wav"
+        ]
+        for file in files {
+            let path = folder.file("library/\(file)")
+            #expect(FileManager.default.fileExists(atPath: path), "\(file)")
+            // Measured again by ffmpeg, not by soundbatch's own meter.
+            let (loudness, peak) = try measured(path)
+            #expect(abs(loudness - -16) <= 0.5, "\(file): \(loudness) LUFS")
+            #expect(peak <= -1 + 0.1, "\(file): a true peak of \(peak) dBTP")  // 0.1: two meters' oversampling
+        }
+
+        // bext, byte for byte: the prompt (cut at 256 bytes between letters), soundbatch, the task ID, the date.
+        let tasks = try await DatabaseQueue(path: folder.file("ledger.sqlite")).read { db in
+            try Row.fetchAll(db, sql: "SELECT row_key, task_id, completed_at FROM jobs")
+        }
+        let door = try #require(tasks.first { $0["row_key"] == "Door" })
+        let wav = try chunks(folder.file("library/UI/Door_1.wav"))
+        let bext = try #require(wav["bext"])
+        let description = Array(Self.longPrompt.utf8.prefix(255))  // the é would end past byte 256
+        #expect(Array(bext[0..<256]) == description + [UInt8](repeating: 0, count: 256 - description.count))
+        #expect(Array(bext[256..<288]) == Array("soundbatch".utf8) + [UInt8](repeating: 0, count: 22))
+        let task: String = door["task_id"]
+        #expect(Array(bext[288..<320]) == Array(task.utf8) + [UInt8](repeating: 0, count: 32 - task.utf8.count))
+        let completed: String = door["completed_at"]
+        #expect(Array(bext[320..<330]) == Array(completed.prefix(10).utf8), "origination date")
+        #expect(Array(bext[330..<338]) == Array(completed.dropFirst(11).prefix(8).utf8), "origination time")
+        let ixml = String(decoding: try #require(wav["iXML"]), as: UTF8.self)
+        #expect(ixml.contains("<SCENE>Door</SCENE>") && ixml.contains("catid=UIDoor") && ixml.contains("<TAKE>1</TAKE>"))
+
+        let manifest = try String(contentsOfFile: folder.file("library/manifest.csv"), encoding: .utf8)
+        let lines = manifest.split(separator: "\r\n")
+        #expect(lines.count == 6 && lines[0].hasPrefix("file,row,take,prompt,category,catid,verdict,credits_charged,task_id"))
+        #expect(lines.contains { $0.hasPrefix("DOORS_Wood/door_creak_1.wav,door/creak,1,Old door créaks open,DOORS/Wood,") })
+
+        // Again: nothing rewritten.
+        let before = try FileManager.default.attributesOfItem(atPath: folder.file("library/UI/CON_1.wav"))
+        let again = try await soundbatchExport(
+            ["--to", "library", "--loudness", "-16", "--name", "{Category}/{id}_{take}", "--ascii"], name: "again")
+        #expect(again.process.terminationStatus == 0 && again.stdout.contains("0 files written, 5 already right"), "\(again.stdout)")
+        let after = try FileManager.default.attributesOfItem(atPath: folder.file("library/UI/CON_1.wav"))
+        #expect(before[.modificationDate] as? Date == after[.modificationDate] as? Date)
+        #expect(before[.systemFileNumber] as? Int == after[.systemFileNumber] as? Int)
+
+        // Someone else's file in the way is left alone, unless --force.
+        try Data("not ours".utf8).write(to: URL(fileURLWithPath: folder.file("library/untitled/step_1.wav")))
+        let blocked = try await soundbatchExport(
+            ["--to", "library", "--loudness", "-16", "--name", "{Category}/{id}_{take}", "--ascii"], name: "blocked")
+        #expect(blocked.process.terminationStatus == 1 && blocked.stderr.contains("untitled/step_1.wav"), "\(blocked.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: folder.file("library/untitled/step_1.wav"))) == Data("not ours".utf8))
+        let forced = try await soundbatchExport(
+            ["--to", "library", "--loudness", "-16", "--name", "{Category}/{id}_{take}", "--ascii", "--force"], name: "forced")
+        #expect(forced.process.terminationStatus == 0 && forced.stdout.contains("1 file written, 4 already right"), "\(forced.stdout)")
+
+        // Verdicts choose: the kept ones by default, said so.
+        for row in ["step", "CON"] {
+            let marked = try soundbatch(["mark", "keep", "--batch", "sfx", "--job", row, "--ledger", "ledger.sqlite"], in: folder.path)
+            #expect(marked.status == 0, "\(marked.stderr)")
+        }
+        #expect(try soundbatch(["mark", "reject", "--batch", "sfx", "--job", "door", "--ledger", "ledger.sqlite"], in: folder.path).status == 0)
+        let kept = try await soundbatchExport(["--to", "kept"], name: "kept")
+        #expect(kept.stdout.contains("exporting the 2 kept sounds (of 5 completed; the batch has verdicts"), "\(kept.stdout)")
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: folder.file("kept"))) == ["step_1.wav", "CON_1.wav", "manifest.csv", ".soundbatch-export.jsonl"])
+        let unrejected = try await soundbatchExport(["--to", "unrejected", "--only", "unrejected"], name: "unrejected")
+        #expect(unrejected.stdout.contains("4 files written"), "\(unrejected.stdout)")
+
+        // FLAC, 16-bit at 48 kHz, pushed into the ceiling: turned up less, and said so.
+        let flac = try await soundbatchExport(
+            ["--to", "flac", "--only", "all", "--format", "flac", "--bits", "16", "--sample-rate", "48000", "--loudness", "-1"],
+            name: "flac")
+        #expect(flac.process.terminationStatus == 0, "\(flac.stderr)")
+        #expect(flac.stdout.contains("5 sounds were turned up less than the loudness target"), "\(flac.stdout)")
+        let comments = try vorbisComments(folder.file("flac/Door_1.flac"))
+        #expect(comments.contains("TITLE=Door") && comments.contains("DESCRIPTION=\(Self.longPrompt)"))
+        #expect(comments.contains("CATEGORY=UI") && comments.contains("CATID=UIDoor") && comments.contains("SOUNDBATCH_TASK_ID=\(task)"))
+        let (_, peak) = try measured(folder.file("flac/Door_1.flac"))
+        #expect(peak <= -1 + 0.1, "held at the ceiling: \(peak) dBTP")
+    }
+
+    @Test func aTemplateNamingNoColumnOfTheSheetIsRefusedWithTheColumnsThereAre() async throws {
+        let csv = try folder.write("sheet.csv", "id,prompt,Category\na,one,X\n")
+        #expect(try soundbatch(["run", csv, "--batch", "sfx", "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path).status == 0)
+        let wrong = try soundbatch(
+            ["export", "--batch", "sfx", "--to", "lib", "--name", "{Categry}/{id}", "--ledger", "ledger.sqlite"], in: folder.path)
+        #expect(wrong.status == 64)
+        #expect(wrong.stderr.contains("{Categry}") && wrong.stderr.contains("category"), "\(wrong.stderr)")
+        let unclosed = try soundbatch(["export", "--batch", "sfx", "--to", "lib", "--name", "{id", "--ledger", "ledger.sqlite"], in: folder.path)
+        #expect(unclosed.status == 64 && unclosed.stderr.contains("never closes"), "\(unclosed.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.file("lib")))
+    }
+}
