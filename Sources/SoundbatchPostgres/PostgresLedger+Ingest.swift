@@ -31,6 +31,19 @@ extension PostgresLedger {
             try await connection.query(
                 "UPDATE ingests SET new_jobs = \(counts.newJobs), known_jobs = \(counts.knownJobs) WHERE id = \(ingestID)",
                 logger: logger)
+            if let takes = feed.takes {
+                var binds = PostgresBindings()
+                binds.append(batchID)
+                binds.append(ingestID)
+                binds.append(stamp)
+                binds.append(takes)
+                let sql = LedgerSQL.addVariations(
+                    batch: "$1", ingest: "$2", now: "$3", takes: "$4::integer",
+                    rowTakes: "NULLIF(TRIM(f.metadata::jsonb ->> 'takes'), '')::integer")
+                feed.addedVariations = try await connection.query(
+                    PostgresQuery(unsafeSQL: sql + " RETURNING id", binds: binds), logger: logger
+                ).collect().count
+            }
         }
     }
 
@@ -100,6 +113,7 @@ private final class FeedWriter {
         var prompt: String
         var audioLength: Int?
         var webhookURL: String?
+        var metadata: String?
     }
 
     /// A row of the file, as strings.
@@ -131,6 +145,7 @@ private final class FeedWriter {
         var adding = Set<String>()
         var seen: [Int64] = []
         var replaced: [(id: Int64, row: Int)] = []
+        var recolumned: [(key: String, row: Int)] = []
         for index in rows.indices {
             var row = rows[index]
             var place = row.stem.map(contentKeys.firstPlace) ?? 1
@@ -155,7 +170,11 @@ private final class FeedWriter {
                         (row.outcome, replaces) = FeedOutcome.ofKnownRow(
                             key: row.key, sameContent: sameContent, setAside: found.state == .invalid,
                             rowIsValid: row.problem == nil)
-                        if replaces { replaced.append((found.id, index)) }
+                        if replaces {
+                            replaced.append((found.id, index))
+                        } else if found.metadata != row.metadata {
+                            recolumned.append((row.key, index))
+                        }
                         break
                     }
                 }
@@ -186,6 +205,16 @@ private final class FeedWriter {
                 WHERE id = \(id)
                 """, logger: logger)
         }
+        for (key, index) in recolumned {
+            // The sheet's own columns as it says them now: a changed takes count, or category, counts.
+            var binds = PostgresBindings()
+            binds.append(rows[index].metadata)
+            binds.append(batchID)
+            binds.append(key)
+            try await connection.query(
+                PostgresQuery(unsafeSQL: LedgerSQL.updateRowColumns(batch: "$2", rowKey: "$3", to: "$1"), binds: binds),
+                logger: logger)
+        }
         for row in rows { each(row.row, row.problem, row.outcome) }
     }
 
@@ -194,15 +223,15 @@ private final class FeedWriter {
         var found: [String: Existing] = [:]
         let rows = try await connection.query(
             """
-            SELECT id, row_key, state, prompt, audio_length, webhook_url FROM jobs
-            WHERE batch_id = \(batchID) AND row_key = ANY(\(keys))
+            SELECT id, row_key, state, prompt, audio_length, webhook_url, metadata FROM jobs
+            WHERE batch_id = \(batchID) AND row_key = ANY(\(keys)) AND variation = 1
             """, logger: logger)
-        for try await (id, key, state, prompt, audioLength, webhookURL) in rows.decode(
-            (Int64, String, String, String, Int?, String?).self)
+        for try await (id, key, state, prompt, audioLength, webhookURL, metadata) in rows.decode(
+            (Int64, String, String, String, Int?, String?, String?).self)
         {
             found[key] = Existing(
                 id: id, state: JobState(rawValue: state), prompt: prompt, audioLength: audioLength,
-                webhookURL: webhookURL)
+                webhookURL: webhookURL, metadata: metadata)
         }
         return found
     }
@@ -234,7 +263,7 @@ private final class FeedWriter {
                 unsafeSQL: """
                     INSERT INTO jobs (\(LedgerSQL.feedColumns))
                     VALUES \(values.joined(separator: ", "))
-                    ON CONFLICT (batch_id, row_key) DO NOTHING
+                    ON CONFLICT (batch_id, row_key) WHERE variation = 1 DO NOTHING
                     RETURNING id
                     """, binds: binds), logger: logger
         ).collect()

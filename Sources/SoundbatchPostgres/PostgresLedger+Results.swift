@@ -61,14 +61,14 @@ extension PostgresLedger {
             """)
     }
 
-    private static let audioJobColumns = "j.id, j.audio_url, j.download_path, j.download_size, j.download_sha256"
+    private static let audioJobColumns = "j.id, j.take, j.audio_url, j.download_path, j.download_size, j.download_sha256"
 
     private static func audioJob(_ row: PostgresRow) throws -> AudioJob {
         let row = row.makeRandomAccess()
         return AudioJob(
             id: try row.get("id"), row: try rowName(row), rowKey: try row.get("row_key"),
             prompt: try row.get("prompt"), keyedByContent: try row.get("keyed_by_content", as: Int.self) != 0,
-            audioURL: try row.get("audio_url"), downloadedPath: try row.get("download_path"),
+            variation: try row.get("variation"), take: try row.get("take"), audioURL: try row.get("audio_url"), downloadedPath: try row.get("download_path"),
             downloadedSize: try row.get("download_size"), downloadedSHA256: try row.get("download_sha256"))
     }
 

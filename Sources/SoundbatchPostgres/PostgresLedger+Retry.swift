@@ -8,7 +8,7 @@ extension PostgresLedger {
         guard !wanted.isEmpty else { return [] }
         return try await rows(
             """
-            SELECT j.id, j.state, j.last_http_status, j.last_error, j.credit_estimate, j.download_path, j.verdict,
+            SELECT j.id, j.take, j.state, j.last_http_status, j.last_error, j.credit_estimate, j.download_path, j.verdict,
                    \(unescaped: LedgerSQL.rowNameColumns("j"))
             FROM jobs j WHERE j.batch_id = \(batchID) AND j.state = ANY(\(wanted)) ORDER BY j.id
             """
@@ -20,7 +20,8 @@ extension PostgresLedger {
                 state: try JobState(ledger: try row.get("state")),
                 lastHTTPStatus: try row.get("last_http_status"), lastError: try row.get("last_error"),
                 creditEstimate: try row.get("credit_estimate"), downloadPath: try row.get("download_path"),
-                verdict: try row.get("verdict", as: String?.self).flatMap(Verdict.init(rawValue:)))
+                verdict: try row.get("verdict", as: String?.self).flatMap(Verdict.init(rawValue:)),
+                take: try row.get("take"))
         }
     }
 

@@ -165,7 +165,8 @@ extension PostgresLedger {
     static func rowName(_ row: PostgresRandomAccessRow) throws -> String {
         RowName.of(
             rowKey: try row.get("row_key"), keyedByContent: try row.get("keyed_by_content", as: Int.self) != 0,
-            sourceFile: try row.get("source_file"), line: try row.get("source_line"), prompt: try row.get("prompt"))
+            sourceFile: try row.get("source_file"), line: try row.get("source_line"), prompt: try row.get("prompt"),
+            variation: try row.get("variation"))
     }
 
     public func countPending(batchID: Int64) async throws -> Int {

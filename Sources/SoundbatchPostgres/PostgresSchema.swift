@@ -14,7 +14,7 @@ public enum PostgresSchema {
     /// 5: the SQLite ledger's migrations v1 to v5, in one. 6: what runners sharing the
     /// ledger need, and SQLite does not (runners, their claims, key budgets). 7 and 8: SQLite's
     /// v6 and v7.
-    public static let version = 8
+    public static let version = 9
 
     /// Each version's statements, in order. Never edit one: add the next.
     static let migrations: [(version: Int, statements: [String])] = [
@@ -183,6 +183,16 @@ public enum PostgresSchema {
                 UPDATE jobs SET take = 1 + n.count FROM (SELECT job_id, COUNT(*) AS count FROM takes GROUP BY job_id) n
                 WHERE n.job_id = jobs.id
                 """
+            ]
+        ),
+        (
+            9,
+            [
+                // A row asked for several sounds has a job for each variation of it.
+                "ALTER TABLE jobs ADD COLUMN variation INTEGER NOT NULL DEFAULT 1",
+                "DROP INDEX jobs_by_key",
+                "CREATE UNIQUE INDEX jobs_by_key ON jobs(batch_id, row_key) WHERE variation = 1",
+                "CREATE UNIQUE INDEX jobs_by_variation ON jobs(batch_id, row_key, variation) WHERE variation > 1"
             ]
         )
     ]

@@ -179,6 +179,19 @@ extension SQLiteLedger {
                     WHERE id IN (SELECT job_id FROM takes);
                     """)
         }
+        migrator.registerMigration("v8: variations of a row") { db in
+            // A row asked for several sounds (`run --takes`, a `takes` column) has a job for
+            // each: variation 1 is the one the feed writes, the others are added after it.
+            // Two partial indexes rather than one over three columns: the feed's index stays
+            // as it was (with the variation in it, a fresh feed of 200,000 rows went 7% slower).
+            try db.execute(
+                sql: """
+                    ALTER TABLE jobs ADD COLUMN variation INTEGER NOT NULL DEFAULT 1;
+                    DROP INDEX jobs_by_key;
+                    CREATE UNIQUE INDEX jobs_by_key ON jobs(batch_id, row_key) WHERE variation = 1;
+                    CREATE UNIQUE INDEX jobs_by_variation ON jobs(batch_id, row_key, variation) WHERE variation > 1;
+                    """)
+        }
         return migrator
     }
 }

@@ -30,6 +30,14 @@ extension SQLiteLedger {
                 }
                 let counts = try feed.verdict()
                 try writer.finish(newJobs: counts.newJobs, knownJobs: counts.knownJobs)
+                if let takes = feed.takes {
+                    try db.execute(
+                        sql: LedgerSQL.addVariations(
+                            batch: "?1", ingest: "?2", now: "?3", takes: "?4",
+                            rowTakes: "CAST(NULLIF(TRIM(json_extract(f.metadata, '$.takes')), '') AS INTEGER)"),
+                        arguments: [batchID, writer.ingestID, stamp, takes])
+                    feed.addedVariations = db.changesCount
+                }
                 return .commit
             }
         }
@@ -85,7 +93,7 @@ final class JobWriter {
 
     private let db: Database
     private let batchID: Int64
-    private let ingestID: Int64
+    let ingestID: Int64
     private let stamp: String
     /// Inserts one row, and `chunkSize` rows in one go: SQLite's cost of running a statement
     /// is then paid once per chunk, not per row (15% fewer instructions in SQLite, measured
@@ -133,7 +141,7 @@ final class JobWriter {
                 sql: """
                     INSERT \(rows > 1 ? "OR IGNORE " : "")INTO jobs (\(LedgerSQL.feedColumns))
                     VALUES \(values.joined(separator: ",\n"))
-                    \(rows > 1 ? "" : "ON CONFLICT (batch_id, row_key) DO NOTHING")
+                    \(rows > 1 ? "" : "ON CONFLICT (batch_id, row_key) WHERE variation = 1 DO NOTHING")
                     """)
             statement.bindOnce(from: Int32(fixed + 1), [.integer(batchID), .text(stamp), .integer(ingestID)])
             return statement
@@ -142,7 +150,10 @@ final class JobWriter {
         insertChunk = try insert(rows: Self.chunkSize)
         findKnown = try FastStatement(
             db,
-            sql: "SELECT id, state, prompt, audio_length, webhook_url FROM jobs WHERE batch_id = ?1 AND row_key = ?2")
+            sql: """
+                SELECT id, state, prompt, audio_length, webhook_url, metadata FROM jobs
+                WHERE batch_id = ?1 AND row_key = ?2 AND variation = 1
+                """)
         findKnown.bindOnce(from: 1, [.integer(batchID)])
         let marks = (2...Self.markChunk + 1).map { "?\($0)" }.joined(separator: ", ")
         markSeen = try FastStatement(db, sql: "UPDATE jobs SET seen_ingest_id = ?1 WHERE id IN (\(marks))")
@@ -256,6 +267,8 @@ final class JobWriter {
         var id: Int64
         var state: JobState?
         var sameContent: Bool
+        /// The row's own columns are as the file has them (else they are written anew).
+        var sameColumns: Bool
     }
 
     /// Claims the job under `key` for this feed, if the ledger has one this feed has not
@@ -276,7 +289,8 @@ final class JobWriter {
             existing = Existing(
                 id: columns.int64(0),
                 state: JobState(rawValue: String(decoding: columns.bytes(1), as: UTF8.self)),
-                sameContent: same(2, row.prompt) && audioLength == row.audioLength && same(4, row.webhookURL))
+                sameContent: same(2, row.prompt) && audioLength == row.audioLength && same(4, row.webhookURL),
+                sameColumns: same(5, row.metadata))
         }
         guard let found = existing, !claimed.contains(found.id) else { return nil }
         claimed.insert(found.id...found.id)
@@ -318,6 +332,11 @@ final class JobWriter {
                     row.metadata.map { String(text, $0) }, row.state.rawValue, row.problem.map { String(text, $0) },
                     stamp, existing.id
                 ])
+        } else if !existing.sameColumns {
+            // The sheet's own columns as it says them now: a changed takes count, or category, counts.
+            try db.execute(
+                sql: LedgerSQL.updateRowColumns(batch: "?2", rowKey: "?3", to: "?1"),
+                arguments: [row.metadata.map { String(text, $0) }, batchID, String(decoding: key, as: UTF8.self)])
         }
         return outcome
     }

@@ -20,12 +20,12 @@ extension SQLiteLedger {
     }
 
     private static let audioJobColumns =
-        "id, audio_url, download_path, download_size, download_sha256, \(LedgerSQL.rowNameColumns())"
+        "id, take, audio_url, download_path, download_size, download_sha256, \(LedgerSQL.rowNameColumns())"
 
     static func rowName(_ row: Row) -> String {
         RowName.of(
             rowKey: row["row_key"], keyedByContent: row["keyed_by_content"], sourceFile: row["source_file"],
-            line: row["source_line"], prompt: row["prompt"])
+            line: row["source_line"], prompt: row["prompt"], variation: row["variation"] ?? 1)
     }
 
     /// The batch's completed jobs with an audio URL.
@@ -172,7 +172,7 @@ extension AudioJob: FetchableRecord {
     public init(row: Row) {
         self.init(
             id: row["id"], row: SQLiteLedger.rowName(row), rowKey: row["row_key"], prompt: row["prompt"],
-            keyedByContent: row["keyed_by_content"],
+            keyedByContent: row["keyed_by_content"], variation: row["variation"], take: row["take"],
             audioURL: row["audio_url"], downloadedPath: row["download_path"], downloadedSize: row["download_size"],
             downloadedSHA256: row["download_sha256"])
     }

@@ -10,7 +10,7 @@ extension SQLiteLedger {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT id, state, last_http_status, last_error, credit_estimate, download_path, verdict,
+                    SELECT id, take, state, last_http_status, last_error, credit_estimate, download_path, verdict,
                            \(LedgerSQL.rowNameColumns())
                     FROM jobs WHERE batch_id = ? AND state IN (\(databaseQuestionMarks(count: wanted.count)))
                     ORDER BY id
@@ -20,7 +20,7 @@ extension SQLiteLedger {
                     id: row["id"], row: Self.rowName(row), rowKey: row["row_key"], line: row["source_line"],
                     state: row["state"], lastHTTPStatus: row["last_http_status"], lastError: row["last_error"],
                     creditEstimate: row["credit_estimate"], downloadPath: row["download_path"],
-                    verdict: (row["verdict"] as String?).flatMap(Verdict.init(rawValue:)))
+                    verdict: (row["verdict"] as String?).flatMap(Verdict.init(rawValue:)), take: row["take"])
             }
         }
     }

@@ -51,22 +51,25 @@ struct Mark: AsyncParsableCommand {
             try await ledger.withOpen(create: false) { ledger in
                 let batchID = try await ledger.batchID(named: batch)
                 let jobs = try await ledger.jobIDs(batchID: batchID, row: row)
-                guard jobs.count == 1, let job = jobs.first else {
+                // A row's variations (`run --takes`) are jobs of one row, its takes numbered together.
+                let found = try await ledger.reviewRows(batchID: batchID, ReviewQuery(jobIDs: jobs)).rows
+                guard !found.isEmpty, Set(found.map(\.name)).count == 1, Set(found.map(\.line)).count == 1 else {
                     throw CommandFailure(
                         .usage,
-                        jobs.isEmpty
+                        found.isEmpty
                             ? "no row of batch \"\(batch)\" has the id or CSV line \(row)"
-                            : "\(jobs.count) rows of batch \"\(batch)\" answer to \(row); name one by its id")
+                            : "\(found.count) rows of batch \"\(batch)\" answer to \(row); name one by its id")
                 }
-                let takes = try await ledger.reviewRows(batchID: batchID, ReviewQuery(jobIDs: [job])).rows.first?.takes ?? []
-                let chosen = take ?? takes.map(\.take).max() ?? 1
+                let takes = found.flatMap { row in row.takes.map { (job: row.jobID, take: $0) } }
+                let chosen = take ?? takes.map(\.take.take).max() ?? 1
+                let job = takes.first { $0.take.take == chosen }?.job ?? found[0].jobID
                 switch try await ledger.setVerdict(action.verdict, jobID: job, take: chosen) {
                 case .recorded:
                     print("\(batch): \(row) take \(chosen) " + (action.verdict.map { "\($0.rawValue)" } ?? "cleared"))
                 case .noSuchTake:
                     throw CommandFailure(
                         .usage,
-                        "\(row) has no take \(chosen) (it has \(takes.map { String($0.take) }.joined(separator: ", ")))")
+                        "\(row) has no take \(chosen) (it has \(takes.map(\.take.take).sorted().map(String.init).joined(separator: ", ")))")
                 case let .notASound(state):
                     throw CommandFailure(
                         .usage, "\(row) take \(chosen) is \(state.words), not a sound: there is nothing to keep or reject")

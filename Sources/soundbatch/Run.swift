@@ -14,6 +14,11 @@ struct Run: AsyncParsableCommand {
             Rows already in the batch are recognised and not added again, so the same file, \
             or a longer one, can be fed as often as needed.
 
+            --takes N asks for N sounds of every row (variations: five footsteps, so a game \
+            does not repeat itself), and a takes column for some rows only (1 to 20); each is \
+            its own job, task, file and verdict, numbered 1..N within its row. Feeding the file \
+            again adds nothing; with a larger N it adds only the missing takes.
+
             If any row is invalid, every problem is listed and nothing is recorded (exit 65), \
             unless --skip-invalid is given.
 
@@ -27,6 +32,7 @@ struct Run: AsyncParsableCommand {
               soundbatch run jobs.csv --dry-run
               soundbatch run export.csv --prompt-column "Description" --delimiter tab
               soundbatch run sheet.csv --length-column "Duration (s)"
+              soundbatch run footsteps.csv --takes 5 --sandbox --wait --download sounds/
             """)
 
     @Argument(help: ArgumentHelp("The CSV file of prompts.", valueName: "csv-file"))
@@ -55,6 +61,11 @@ struct Run: AsyncParsableCommand {
             "The column holding each sound's length in seconds, when it is not called audio_length.",
             valueName: "name"))
     var lengthColumn: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Sounds to make of each row, 1 to 20 (a takes column says it for its own rows).", valueName: "n"))
+    var takes = 1
 
     @Flag(help: "Read, check and record the rows; send nothing.")
     var dryRun = false
@@ -92,6 +103,7 @@ struct Run: AsyncParsableCommand {
         if let batch, batch.trimmed.isEmpty {
             throw ValidationError("--batch needs a name.")
         }
+        guard (1...20).contains(takes) else { throw ValidationError("--takes must be from 1 to 20.") }
     }
 
     func run() async throws {
@@ -101,13 +113,16 @@ struct Run: AsyncParsableCommand {
             return try await ledger.withOpen { ledger in
                 let summary = try await ledger.ingest(
                     csv, batch: batchName, skipInvalid: skipInvalid,
-                    columns: ColumnNames(prompt: promptColumn, id: idColumn, length: lengthColumn))
+                    columns: ColumnNames(prompt: promptColumn, id: idColumn, length: lengthColumn), takes: takes)
                 if !log.quiet {
                     var line =
                         "\(csvFile) -> batch \"\(summary.batch)\": \(grouped(summary.newJobs)) new, "
                         + "\(grouped(summary.knownJobs)) already in the ledger"
                     if summary.invalidJobs > 0 {
                         line += " (\(grouped(summary.invalidJobs)) of the new ones invalid, set aside)"
+                    }
+                    if summary.addedVariations > 0 {
+                        line += "; \(counted(summary.addedVariations, "further take", "further takes")) of its rows added"
                     }
                     print(line + " [\(ledger.location)]")
                     for note in Self.notes(summary, file: csvFile) { print("  " + note) }

@@ -255,6 +255,61 @@ import SoundbatchTesting
     }
 
     @Test(arguments: Backend.allCases)
+    func aRowAskingForSeveralSoundsGetsAJobForEachNumberedTogetherAndOnlyOnce(_ backend: Backend) async throws {
+        try await backend.withLedger { ledger, folder in
+            func feed(_ text: String, takes: Int) async throws -> IngestSummary {
+                try await ledger.ingest(CSVReader(path: folder.write("steps.csv", text)), batch: "b", skipInvalid: false, takes: takes)
+            }
+            let batchID = { try await ledger.batchID(named: "b") }
+            /// Each row's name and its takes, in the order the review shows them.
+            func takes() async throws -> [String] {
+                try await ledger.reviewRows(batchID: batchID(), ReviewQuery()).rows.map { row in
+                    "\(row.name):" + row.takes.map { String($0.take) }.joined(separator: ",")
+                }
+            }
+            let sheet = "id,prompt,takes\na,step on gravel,\nb,step on wood,2\n"
+            let first = try await feed(sheet, takes: 3)
+            #expect(first.newJobs == 2 && first.addedVariations == 3)
+            #expect(first.forecast == PendingForecast(pending: 5, averageEstimate: nil))
+            #expect(try await takes() == ["a:1", "a:2", "a:3", "b:1", "b:2"])
+            // Fed again: nothing added.
+            let again = try await feed(sheet, takes: 3)
+            #expect(again.newJobs == 0 && again.knownJobs == 2 && again.addedVariations == 0)
+
+            // A new take of a's second sound is numbered after the row's latest.
+            let second = try await ledger.withSending(batch: "b") { _ in
+                var ids: [Int64] = []
+                // (PostgreSQL claims a few at a time.)
+                while let job = try await ledger.pendingJobs(batchID: try await batchID(), afterID: ids.last ?? 0, limit: 10).first {
+                    let attempt = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
+                    try await ledger.recordSubmission(
+                        jobID: job.id, attemptID: attempt,
+                        outcome: .accepted(SubmitAnswer(taskID: "t\(job.id)", creditEstimate: 1)), state: .submitted,
+                        latency: .zero, now: Date())
+                    ids.append(job.id)
+                }
+                return ids[2]
+            }
+            try await ledger.recordStatus(jobID: second, RemoteStatus(status: "FAILED", statusMessage: "no"), now: Date())
+            #expect(try await ledger.startNewTakes(jobIDs: [second], renamedFiles: [:], prompts: [:], now: Date()) == 1)
+            #expect(try await takes() == ["a:1", "a:2,4", "a:3", "b:1", "b:2"])
+
+            // More sounds asked later: only the missing ones, numbered on.
+            let more = try await feed(sheet.replacingOccurrences(of: ",2\n", with: ",\n"), takes: 5)
+            #expect(more.newJobs == 0 && more.addedVariations == 5)
+            #expect(try await takes() == ["a:1", "a:2,4", "a:3", "a:5", "a:6", "b:1", "b:2", "b:3", "b:4", "b:5"])
+            #expect(try await states(ledger) == ["submitted": 4, "pending": 6])
+
+            // A takes value out of range is the row's problem, with the fix.
+            await #expect {
+                try await feed("id,prompt,takes\nc,door,21\n", takes: 1)
+            } throws: { error in
+                "\(error)".contains("steps.csv:2: takes \"21\" is not a whole number from 1 to 20")
+            }
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
     func aNewTakeKeepsTheEarlierOneAndItsCost(_ backend: Backend) async throws {
         try await backend.withLedger { ledger, folder in
             _ = try await feed(ledger, folder, "id,prompt\na,door\n")

@@ -206,6 +206,50 @@ import Testing
         #expect(peak <= -1 + 0.1, "held at the ceiling: \(peak) dBTP")
     }
 
+    /// `run --takes`: three sounds of a row, each its own task and file, different from one
+    /// another; a re-roll of one numbered after the row's latest; the library names them by take.
+    @Test func threeSoundsOfARowAreThreeFilesAndARerollOfOneIsNumberedOn() async throws {
+        let csv = try folder.write("steps.csv", "id,prompt,Category,takes\nstep,Footsteps on gravel,STEPS,\nbell,Bell,UI,1\n")
+        func soundbatch(_ arguments: [String], _ name: String) async throws -> Child {
+            let child = try Child(
+                arguments + ["--ledger", "takes.sqlite"], in: folder, environment: ["MUSICGPT_API_KEY": "k"], name: name)
+            _ = try await child.exitStatus(within: .seconds(120))
+            return child
+        }
+        var wav = sandbox()
+        wav.audioFormat = .wav
+        try await Sandbox.withRunning(wav) { url, _ in
+            let run = try await soundbatch(
+                ["run", csv, "--batch", "steps", "--takes", "3", "--base-url", url, "--download", "takes"], "run")
+            #expect(run.process.terminationStatus == 0, "\(run.stderr)")
+            #expect(run.stdout.contains("2 new, 0 already in the ledger; 2 further takes of its rows added"), "\(run.stdout)")
+            let files = try FileManager.default.contentsOfDirectory(atPath: folder.file("takes")).sorted()
+            #expect(files == ["bell.wav", "step.take2.wav", "step.take3.wav", "step.wav"])
+            let sounds = try Set(["step.wav", "step.take2.wav", "step.take3.wav"].map {
+                try Data(contentsOf: URL(fileURLWithPath: folder.file("takes/\($0)")))
+            })
+            #expect(sounds.count == 3, "each take its own sound")
+
+            let mark = try await soundbatch(["mark", "reject", "--batch", "steps", "--job", "step", "--take", "2"], "mark")
+            #expect(mark.stdout.contains("steps: step take 2 rejected"), "\(mark.stdout) \(mark.stderr)")
+            let retry = try await soundbatch(["retry", "--batch", "steps", "--rejected", "--yes", "--wait"], "retry")
+            #expect(retry.process.terminationStatus == 0, "\(retry.stderr)")
+            let after = try FileManager.default.contentsOfDirectory(atPath: folder.file("takes")).sorted()
+            #expect(after == ["bell.wav", "step.take2.wav", "step.take3.wav", "step.take4.wav", "step.wav"])
+
+            let again = try await soundbatch(["run", csv, "--batch", "steps", "--takes", "3"], "again")
+            #expect(again.process.terminationStatus == 0, "\(again.stderr)")
+            #expect(again.stdout.contains("0 new, 2 already in the ledger [") && !again.stdout.contains("further"), "\(again.stdout)")
+        }
+        let library = try await soundbatch(
+            ["export", "--batch", "steps", "--to", "steps-library", "--only", "unrejected", "--name", "{Category}/{id}_{take}"],
+            "export")
+        #expect(library.process.terminationStatus == 0, "\(library.stderr)")
+        let exported = try FileManager.default.subpathsOfDirectory(atPath: folder.file("steps-library"))
+            .filter { $0.hasSuffix(".wav") }.sorted()
+        #expect(exported == ["STEPS/step_1.wav", "STEPS/step_3.wav", "STEPS/step_4.wav", "UI/bell_1.wav"])
+    }
+
     @Test func aTemplateNamingNoColumnOfTheSheetIsRefusedWithTheColumnsThereAre() async throws {
         let csv = try folder.write("sheet.csv", "id,prompt,Category\na,one,X\n")
         #expect(try soundbatch(["run", csv, "--batch", "sfx", "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path).status == 0)

@@ -46,6 +46,8 @@ struct Header {
     var webhookURL: Int?
     /// Indices and names of the columns kept as metadata.
     var extra: [(index: Int, name: String)]
+    /// A `takes` column (kept as metadata too): how many sounds its row asks for.
+    var takes: Int?
     /// With no length column, one kept as metadata whose name says it holds lengths
     /// (length, duration, seconds), as the file writes it: its values are watched.
     var lengthLike: (index: Int, name: String)?
@@ -116,8 +118,12 @@ struct Header {
                 prompt: prompt,
                 audioLength: audioLength,
                 webhookURL: seen[KnownColumn.webhookURL.rawValue],
-                extra: extra, lengthLike: lengthLike))
+                extra: extra, takes: seen[Self.takesColumn], lengthLike: lengthLike))
     }
+
+    /// The column that says how many sounds a row asks for (`run --takes` for every row).
+    static let takesColumn = "takes"
+    static let mostTakes = 20
 
     /// The names as the file wrote them, quoted and comma-separated.
     private static func quoted(_ names: [String]) -> String {
@@ -169,6 +175,13 @@ struct Header {
                         + "write one, or leave it empty for the service's default"
                 )
             }
+        }
+
+        let takesText = field(takes).trimmed
+        if !takesText.isEmpty, !(Int(takesText).map { (1...Self.mostTakes).contains($0) } ?? false) {
+            flag(
+                "takes \"\(takesText)\" is not a whole number from 1 to \(Self.mostTakes); "
+                    + "write how many sounds this row should get, or leave it empty for --takes (1 by default)")
         }
 
         let webhookText = field(webhookURL).trimmed

@@ -43,6 +43,8 @@ public struct IngestSummary: Sendable, Equatable {
     public var knownJobs: Int
     /// Rows recorded in state `invalid` (only with --skip-invalid).
     public var invalidJobs: Int
+    /// Jobs added for further sounds of rows (`--takes`, a `takes` column), new rows' and known ones'.
+    public var addedVariations = 0
     /// The batch was made by this feed: its jobs are the new ones, all pending or invalid.
     public var newBatch: Bool
     /// A column kept as metadata that holds lengths, as the file names it: most likely
@@ -55,10 +57,13 @@ public struct IngestSummary: Sendable, Equatable {
     /// Every row the feed added repeats a prompt the batch holds pending already.
     public var repeatsPendingRows: Bool { newJobs > 0 && repeatedPrompts == newJobs }
 
+    /// Jobs this feed made pending: its valid new rows and their variations.
+    public var newPending: Int { newJobs - invalidJobs + addedVariations }
+
     /// What the batch's pending jobs may cost, when the feed alone can tell (a new batch:
     /// nothing estimated yet); nil when the ledger must be asked.
     public var forecast: PendingForecast? {
-        newBatch ? PendingForecast(pending: newJobs - invalidJobs, averageEstimate: nil) : nil
+        newBatch ? PendingForecast(pending: newPending, averageEstimate: nil) : nil
     }
 }
 
@@ -67,9 +72,11 @@ extension IngestLedger {
     /// recorded, unless `skipInvalid`, which records such rows in state `invalid`.
     /// Rows already in the batch are recognised by their key and not added again.
     /// `columns` names the prompt and id columns when the file calls them otherwise.
+    /// Each row asks for `takes` sounds, or as many as its `takes` column says: a job for
+    /// each, the ones it has already not added again.
     public func ingest(
         _ reader: CSVReader, batch: String, skipInvalid: Bool, columns: ColumnNames = ColumnNames(),
-        now: Date = Date()
+        takes: Int = 1, now: Date = Date()
     ) async throws -> IngestSummary {
         let csvPath = reader.path
         var problems = ProblemList()
@@ -104,12 +111,15 @@ extension IngestLedger {
             newBatch = true
         }
         let absolutePath = URL(fileURLWithPath: csvPath).standardizedFileURL.path
-        let feed = Feed(pipeline: RowPipeline(reader: reader, header: header), skipInvalid: skipInvalid)
+        let feed = Feed(
+            pipeline: RowPipeline(reader: reader, header: header), skipInvalid: skipInvalid,
+            takes: takes > 1 || header.takes != nil ? takes : nil)
         defer { feed.pipeline.drain() }
         try await record(feed, batch: batch, sourceFile: absolutePath, now: now)
         var summary = IngestSummary(
             batch: batch, rows: feed.rows, newJobs: feed.newJobs, knownJobs: feed.knownJobs,
             invalidJobs: feed.invalidJobs, newBatch: newBatch, unmappedLengthColumn: feed.pipeline.unmappedLengthColumn)
+        summary.addedVariations = feed.addedVariations
         // Mostly new rows into a batch that has rows: a sheet whose columns were renamed
         // keys its rows anew. (Only then: the check groups the batch by prompt, and a sheet
         // grown longer, mostly known, need not pay for it.)
@@ -133,10 +143,16 @@ public final class Feed: @unchecked Sendable {
     fileprivate private(set) var newJobs = 0
     fileprivate private(set) var knownJobs = 0
     fileprivate private(set) var invalidJobs = 0
+    /// How many sounds a row asks for when its `takes` column does not say; nil when no
+    /// row asks for more than one, and nothing is added after the rows.
+    public let takes: Int?
+    /// Jobs added after the rows for their further sounds (`IngestLedger.record` tells).
+    public var addedVariations = 0
 
-    fileprivate init(pipeline: RowPipeline, skipInvalid: Bool) {
+    fileprivate init(pipeline: RowPipeline, skipInvalid: Bool, takes: Int?) {
         self.pipeline = pipeline
         self.skipInvalid = skipInvalid
+        self.takes = takes
     }
 
     /// The next rows of the file, checked; nil at its end (or where it cannot be read,

@@ -40,14 +40,17 @@ extension LedgerSQL {
         return tests.isEmpty ? "TRUE" : tests.joined(separator: " AND ")
     }
 
-    /// The rows of batch `batchID` that `filter` finds, a page of them in the sheet's order:
-    /// the row's columns (`ReviewRow`), then its current take's.
+    /// The rows of batch `batchID` that `filter` finds, a page of them in the sheet's order,
+    /// a row's variations (`run --takes`, added after the feed) beside its first: the row's
+    /// columns (`ReviewRow`), then its current take's.
     public static func reviewRows(batchID: Int64, filter: String, limit: Int, offset: Int) -> String {
         """
         SELECT j.id, j.row_key, j.keyed_by_content, j.source_line, j.prompt, j.metadata, j.state, \(reason()),
                \(reviewTakeColumns(earlierTake: false))
         FROM jobs j WHERE j.batch_id = \(batchID) AND \(filter)
-        ORDER BY j.id LIMIT \(limit) OFFSET \(offset)
+        ORDER BY CASE WHEN j.variation = 1 THEN j.id ELSE COALESCE((
+            SELECT o.id FROM jobs o WHERE o.batch_id = j.batch_id AND o.row_key = j.row_key AND o.variation = 1), j.id) END,
+            j.variation LIMIT \(limit) OFFSET \(offset)
         """
     }
 

@@ -132,6 +132,47 @@ public enum LedgerSQL {
         """
     public static let rowValueCount = 9
 
+    /// Adds the variations that rows of feed `ingest` ask for and do not have: as many as
+    /// the row's `takes` column says (`rowTakes`, an expression over the row `f`), else
+    /// `takes`; each a pending copy of the row's first job, numbered after the row's
+    /// latest take. Every parameter is a literal or a placeholder.
+    public static func addVariations(batch: String, ingest: String, now: String, takes: String, rowTakes: String) -> String {
+        """
+        WITH RECURSIVE n(v) AS (SELECT 2 UNION ALL SELECT v + 1 FROM n WHERE v < \(Header.mostTakes))
+        INSERT INTO jobs (
+            row_key, keyed_by_content, source_line, prompt, audio_length, webhook_url, metadata, state,
+            batch_id, created_at, updated_at, ingest_id, seen_ingest_id, variation, take)
+        SELECT f.row_key, f.keyed_by_content, f.source_line, f.prompt, f.audio_length, f.webhook_url, f.metadata,
+            '\(JobState.pending.rawValue)', f.batch_id, \(now), \(now), \(ingest), \(ingest), n.v,
+            \(rowLatestTake("f")) + ROW_NUMBER() OVER (PARTITION BY f.row_key ORDER BY n.v)
+        FROM jobs f JOIN n ON n.v <= COALESCE(\(rowTakes), \(takes))
+        WHERE f.batch_id = \(batch) AND f.seen_ingest_id = \(ingest) AND f.variation = 1
+            AND f.state <> '\(JobState.invalid.rawValue)'
+            AND NOT EXISTS (
+                SELECT 1 FROM jobs o
+                WHERE o.batch_id = f.batch_id AND o.row_key = f.row_key AND o.variation > 1 AND o.variation = n.v)
+        """
+    }
+
+    /// The latest take of the row of `table`'s job: a job's take is always above those kept
+    /// of it, so the highest of its row's jobs'. Asked of each of the two indexes apart
+    /// (`jobs_by_key` holds first variations, `jobs_by_variation` the others).
+    static func rowLatestTake(_ table: String) -> String {
+        let same = "o.batch_id = \(table).batch_id AND o.row_key = \(table).row_key"
+        let first = "(SELECT COALESCE(MAX(o.take), 0) FROM jobs o WHERE \(same) AND o.variation = 1)"
+        let others = "(SELECT COALESCE(MAX(o.take), 0) FROM jobs o WHERE \(same) AND o.variation > 1)"
+        return "(CASE WHEN \(first) >= \(others) THEN \(first) ELSE \(others) END)"
+    }
+
+    /// Sets the row's own columns (`metadata`) on every job of the row, each variation's
+    /// through its own index. The three are parameters.
+    public static func updateRowColumns(batch: String, rowKey: String, to metadata: String) -> String {
+        """
+        UPDATE jobs SET metadata = \(metadata)
+        WHERE batch_id = \(batch) AND row_key = \(rowKey) AND (variation = 1 OR variation > 1)
+        """
+    }
+
     /// What a take of a job is given, kept in `takes` when a new take starts.
     static let takeColumns = [
         "take", "state", "task_id", "conversion_id", "eta", "credit_estimate", "conversion_cost", "remote_status",
@@ -152,14 +193,16 @@ public enum LedgerSQL {
             """
     }
 
-    /// Makes the job `job` pending again for its next take, sent with `prompt` when that is
+    /// Makes the job `job` pending again for its next take (numbered after its row's
+    /// latest, which may be another variation's), sent with `prompt` when that is
     /// not null, else the row's; what its take was given cleared (after `keepTake`), held by
     /// no runner. `job`, `prompt` and `now` are parameters.
     public static func startTake(job: String, prompt: String, now: String, runners: Bool) -> String {
         let cleared = takeColumns.filter { !["take", "state"].contains($0) }
             .map { $0 == "request_in_doubt" ? "\($0) = 0" : "\($0) = NULL" }
         return """
-            UPDATE jobs SET state = '\(JobState.pending.rawValue)', take = take + 1, take_prompt = \(prompt),
+            UPDATE jobs SET state = '\(JobState.pending.rawValue)', take_prompt = \(prompt),
+                take = 1 + \(rowLatestTake("jobs")),
                 \(cleared.joined(separator: ", ")), message = NULL, download_key = NULL,
                 updated_at = \(now)\(runners ? ", runner_id = NULL" : "")
             WHERE id = \(job)
@@ -180,7 +223,7 @@ public enum LedgerSQL {
     /// What a job's `RowName` is made of, from `jobs` as `table` names it in the query.
     public static func rowNameColumns(_ table: String = "jobs") -> String {
         """
-        \(table).row_key, \(table).keyed_by_content, \(table).source_line, \(table).prompt,
+        \(table).row_key, \(table).keyed_by_content, \(table).source_line, \(table).prompt, \(table).variation,
         (SELECT source_file FROM ingests WHERE ingests.id = \(table).ingest_id) AS source_file
         """
     }

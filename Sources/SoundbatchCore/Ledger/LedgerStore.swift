@@ -48,11 +48,14 @@ public struct RetryCandidate: Sendable, Equatable {
     public var downloadPath: String?
     /// What a person decided of its current take.
     public var verdict: Verdict?
+    /// Its current take's number, within its row.
+    public var take: Int
 
     public init(
         id: Int64, row: String, rowKey: String, line: Int, state: JobState, lastHTTPStatus: Int?, lastError: String?,
-        creditEstimate: Double?, downloadPath: String?, verdict: Verdict? = nil
+        creditEstimate: Double?, downloadPath: String?, verdict: Verdict? = nil, take: Int = 1
     ) {
+        self.take = take
         self.id = id
         self.row = row
         self.rowKey = rowKey

@@ -7,15 +7,17 @@ import Foundation
 /// else the file and line and how the prompt begins (`jobs.csv:14 "rain on a tin roof"`).
 /// Messages name jobs by it, never by the ledger's own number.
 public enum RowName {
+    /// A row's further variations (`run --takes`) are named apart: `door (variation 2)`.
     public static func of(
-        rowKey: String, keyedByContent: Bool, sourceFile: String?, line: Int, prompt: String
+        rowKey: String, keyedByContent: Bool, sourceFile: String?, line: Int, prompt: String, variation: Int = 1
     )
         -> String
     {
-        guard keyedByContent else { return rowKey }
+        let suffix = variation > 1 ? " (variation \(variation))" : ""
+        guard keyedByContent else { return rowKey + suffix }
         let file = sourceFile.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "line"
         let start = prompt.count > 32 ? String(prompt.prefix(32)).trimmed + "…" : prompt
-        return "\(file):\(line) \"\(start)\""
+        return "\(file):\(line) \"\(start)\"" + suffix
     }
 }
 
@@ -97,6 +99,9 @@ public struct AudioJob: Sendable, Equatable {
     public var prompt: String
     /// The key is a hash of the row's content, not its own `id` (which then names the file).
     public var keyedByContent: Bool
+    /// Which of its row's sounds it is (1 unless the row asked for several), and its take.
+    public var variation: Int
+    public var take: Int
     public var audioURL: String
     /// What the ledger says was downloaded before, if anything.
     public var downloadedPath: String?
@@ -104,9 +109,11 @@ public struct AudioJob: Sendable, Equatable {
     public var downloadedSHA256: String?
 
     public init(
-        id: Int64, row: String, rowKey: String, prompt: String, keyedByContent: Bool, audioURL: String,
-        downloadedPath: String?, downloadedSize: Int?, downloadedSHA256: String?
+        id: Int64, row: String, rowKey: String, prompt: String, keyedByContent: Bool, variation: Int = 1, take: Int = 1,
+        audioURL: String, downloadedPath: String?, downloadedSize: Int?, downloadedSHA256: String?
     ) {
+        self.variation = variation
+        self.take = take
         self.id = id
         self.row = row
         self.rowKey = rowKey

@@ -131,18 +131,25 @@ public final class Downloader: Sendable {
             }
         }
         let digest = hasher.finalize().hex
-        try await ledger.recordDownload(
-            jobID: job.id, path: path, size: size, sha256: digest, sound: Self.summary(of: path), now: Date())
+        let sound = Self.summary(of: path)
+        // The file is in its place: it goes into the ledger even while the run is being
+        // stopped (a task of its own is not cancelled with this one), or it would be left on
+        // disk unknown to the ledger (InterruptTests saw it on a loaded machine).
+        try await Task { [ledger] in
+            try await ledger.recordDownload(jobID: job.id, path: path, size: size, sha256: digest, sound: sound, now: Date())
+        }.value
         return .downloaded(path: path, size: size)
     }
 
     /// DIR/<name>.<ext>, the name from the row's id (or a slug of its prompt), made safe,
-    /// with the job's number added when another job has the name already.
+    /// with its take for a row's further variation (`door.take3.wav`), and the job's number
+    /// added when another job has the name already.
     private func destination(for job: AudioJob, extension ext: String) async -> String {
         if let previous = job.downloadedPath, (previous as NSString).deletingLastPathComponent == settings.directory {
             return previous  // fetching again: keep the name it had
         }
-        let base = FileNames.safeName(job.keyedByContent ? FileNames.slug(job.prompt) : job.rowKey, jobID: job.id)
+        let stem = FileNames.safeName(job.keyedByContent ? FileNames.slug(job.prompt) : job.rowKey, jobID: job.id)
+        let base = job.variation > 1 ? "\(stem).take\(job.take)" : stem
         let plain = (settings.directory as NSString).appendingPathComponent("\(base).\(ext)")
         let numbered = (settings.directory as NSString).appendingPathComponent("\(base)-\(job.id).\(ext)")
         // Claim the plain name first, then look in the ledger: a download that finished

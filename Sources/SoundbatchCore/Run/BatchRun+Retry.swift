@@ -19,8 +19,10 @@ extension BatchRun {
     ) async throws -> RunReport {
         var renamed: [Int64: String] = [:]
         for job in plan.jobs where job.state == .completed {
-            guard let path = job.downloadPath, FileManager.default.fileExists(atPath: path) else { continue }
-            let aside = Self.takeName(for: path)
+            guard let path = job.downloadPath, FileManager.default.fileExists(atPath: path),
+                !Self.isTakeName(path)
+            else { continue }
+            let aside = Self.takeName(for: path, take: job.take)
             guard rename(path, aside) == 0 else {
                 throw FileError(path: path, errno: errno)
             }
@@ -31,14 +33,24 @@ extension BatchRun {
         return try await sendHoldingClaim(given, batchID: batchID, resendAmbiguous: false, key: key, progress: progress)
     }
 
-    /// `door.wav` -> `door.take1.wav`, or the first such name not taken.
-    static func takeName(for path: String) -> String {
+    /// A name that says its take already (`door.take3.wav`, a row's further variation):
+    /// the next take is saved under its own, so the file stays where it is.
+    static func isTakeName(_ path: String) -> Bool {
+        let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        guard let dot = stem.range(of: ".take", options: .backwards) else { return false }
+        let number = stem[dot.upperBound...]
+        return !number.isEmpty && number.allSatisfy(\.isASCII) && number.allSatisfy(\.isNumber)
+    }
+
+    /// `door.wav` of take 1 -> `door.take1.wav`; the first such name not taken when that one is.
+    static func takeName(for path: String, take: Int) -> String {
         let url = URL(fileURLWithPath: path)
         let stem = url.deletingPathExtension().path
         let ext = url.pathExtension.isEmpty ? "" : "." + url.pathExtension
-        var take = 1
-        while FileManager.default.fileExists(atPath: "\(stem).take\(take)\(ext)") { take += 1 }
-        return "\(stem).take\(take)\(ext)"
+        var number = take
+        if FileManager.default.fileExists(atPath: "\(stem).take\(number)\(ext)") { number = 1 }
+        while FileManager.default.fileExists(atPath: "\(stem).take\(number)\(ext)") { number += 1 }
+        return "\(stem).take\(number)\(ext)"
     }
 
     /// Which finished jobs a retry sends again, what they may cost, and which will likely
