@@ -90,6 +90,60 @@ extension PostgresLedger {
         try await rows("SELECT id, batch_id FROM jobs WHERE task_id = \(taskID)").first?.decode((Int64, Int64).self)
     }
 
+    /// One text parameter, $1.
+    private static func text(_ value: String) -> PostgresBindings {
+        var binds = PostgresBindings()
+        binds.append(value)
+        return binds
+    }
+
+    public func identity() async throws -> String {
+        try await rows("SELECT id FROM ledger_identity").first?.decode(String.self) ?? ""
+    }
+
+    public func job(callbackToken: String) async throws -> (id: Int64, batchID: Int64)? {
+        try await rows(PostgresQuery(unsafeSQL: LedgerSQL.callbackJob(token: "$1"), binds: Self.text(callbackToken)))
+            .first?.decode((Int64, Int64).self)
+    }
+
+    public func settle(
+        jobID: Int64, callbackToken: String, taskID: String, status: RemoteStatus, now: Date = Date()
+    ) async throws -> CallbackSettlement {
+        let stamp = Timestamp.string(now)
+        return try await transaction { connection in
+            let logger = self.logger
+            _ = try await connection.query("SELECT id FROM jobs WHERE id = \(jobID) FOR UPDATE", logger: logger).collect()
+            let known = try await connection.query(
+                PostgresQuery(unsafeSQL: LedgerSQL.taskKnown("$1"), binds: Self.text(taskID)), logger: logger
+            ).collect().first?.decode(Int.self)
+            guard known == 0 else { return .alreadyKnown }
+            var binds = PostgresBindings()
+            binds.append(jobID)
+            binds.append(taskID)
+            binds.append(callbackToken)
+            binds.append(stamp)
+            let settled = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: LedgerSQL.settleByCallback(job: "$1", task: "$2", token: "$3", now: "$4") + " RETURNING id",
+                    binds: binds), logger: logger
+            ).collect()
+            if settled.count == 1 { return .settled }
+            let found = TaskStanding.found(status)
+            binds.append(found.state.rawValue)
+            binds.append(found.remoteStatus)
+            binds.append(found.statusMessage)
+            binds.append(found.audioURL)
+            binds.append(found.conversionCost)
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: LedgerSQL.keepFoundTake(
+                        job: "$1", task: "$2", token: "$3", now: "$4", state: "$5::text", remoteStatus: "$6",
+                        statusMessage: "$7", audioURL: "$8", cost: "$9"),
+                    binds: binds), logger: logger)
+            return .keptAsEarlierTake
+        }
+    }
+
     @discardableResult
     public func recordStatus(
         jobID: Int64, _ remote: RemoteStatus, now: Date = Date()

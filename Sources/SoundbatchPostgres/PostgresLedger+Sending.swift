@@ -119,15 +119,36 @@ extension PostgresLedger {
         ).collect()[0].decode(Int.self)
     }
 
-    public func requeueAmbiguous(batchID: Int64, now: Date = Date()) async throws -> Int {
+    public func requeueAmbiguous(batchID: Int64, awaitingSince: Date? = nil, now: Date = Date()) async throws -> Requeued {
+        try await transaction { connection in
+            var binds = PostgresBindings()
+            binds.append(Timestamp.string(now))
+            var waiting = ""
+            if let awaitingSince {
+                binds.append(Timestamp.string(awaitingSince))
+                waiting = "AND NOT " + LedgerSQL.awaitingCallback(job: "jobs.id", since: "$2")
+            }
+            let resent = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        UPDATE jobs SET state = '\(JobState.pending.rawValue)', updated_at = $1, runner_id = NULL
+                        WHERE batch_id = \(batchID) AND state = '\(JobState.ambiguous.rawValue)' \(waiting)
+                        RETURNING 1
+                        """, binds: binds), logger: self.logger
+            ).collect().count
+            let counts = try await connection.query(
+                PostgresQuery(unsafeSQL: LedgerSQL.doubtCounts(batch: String(batchID))), logger: self.logger
+            ).collect()[0].decode((Int, Int).self)
+            return Requeued(resent: resent, waiting: counts.1, settledByCallback: counts.0)
+        }
+    }
+
+    public func longestGeneration(batchID: Int64) async throws -> Double? {
         try await rows(
             """
-            WITH moved AS (
-                UPDATE jobs SET state = \(JobState.pending.rawValue), updated_at = \(Timestamp.string(now)),
-                    runner_id = NULL
-                WHERE batch_id = \(batchID) AND state = \(JobState.ambiguous.rawValue) RETURNING 1)
-            SELECT COUNT(*) FROM moved
-            """)[0].decode(Int.self)
+            SELECT MAX(EXTRACT(EPOCH FROM (completed_at::timestamptz - submitted_at::timestamptz)))::float8 FROM jobs
+            WHERE batch_id = \(batchID) AND completed_at IS NOT NULL AND submitted_at IS NOT NULL
+            """)[0].decode(Double?.self)
     }
 
     /// Claims up to a few of the batch's pending jobs for this runner, skipping those other
@@ -194,7 +215,9 @@ extension PostgresLedger {
     /// Marks only a pending job free for this runner. Made twice (a first try given up that
     /// had committed after all), the second finds the job submitting and refuses: the job,
     /// never sent, is held as ambiguous when this runner stops.
-    public func markSubmitting(jobID: Int64, webhookURL: String?, now: Date = Date()) async throws -> Int64 {
+    public func markSubmitting(
+        jobID: Int64, webhookURL: String?, callbackToken: String? = nil, now: Date = Date()
+    ) async throws -> Int64 {
         let stamp = Timestamp.string(now)
         let me = self.me
         return try await transaction { connection in
@@ -209,7 +232,8 @@ extension PostgresLedger {
             guard !marked.isEmpty else { throw LedgerError.notPending(jobID: jobID) }
             return try await connection.query(
                 """
-                INSERT INTO attempts (job_id, kind, started_at) VALUES (\(jobID), \(AttemptKind.submit.rawValue), \(stamp))
+                INSERT INTO attempts (job_id, kind, started_at, callback_token)
+                VALUES (\(jobID), \(AttemptKind.submit.rawValue), \(stamp), \(callbackToken))
                 RETURNING id
                 """, logger: self.logger
             ).collect()[0].decode(Int64.self)

@@ -14,7 +14,7 @@ public enum PostgresSchema {
     /// 5: the SQLite ledger's migrations v1 to v5, in one. 6: what runners sharing the
     /// ledger need, and SQLite does not (runners, their claims, key budgets). 7 and 8: SQLite's
     /// v6 and v7.
-    public static let version = 9
+    public static let version = 10
 
     /// Each version's statements, in order. Never edit one: add the next.
     static let migrations: [(version: Int, statements: [String])] = [
@@ -193,6 +193,17 @@ public enum PostgresSchema {
                 "DROP INDEX jobs_by_key",
                 "CREATE UNIQUE INDEX jobs_by_key ON jobs(batch_id, row_key) WHERE variation = 1",
                 "CREATE UNIQUE INDEX jobs_by_variation ON jobs(batch_id, row_key, variation) WHERE variation > 1"
+            ]
+        ),
+        (
+            10,
+            [
+                // A request's own token in its callback URL; the ledger's identity for receivers.
+                "ALTER TABLE attempts ADD COLUMN callback_token TEXT",
+                "CREATE UNIQUE INDEX attempts_by_callback_token ON attempts(callback_token) WHERE callback_token IS NOT NULL",
+                "ALTER TABLE jobs ADD COLUMN settled_by_callback INTEGER NOT NULL DEFAULT 0",
+                "CREATE TABLE ledger_identity (id TEXT NOT NULL)",
+                "INSERT INTO ledger_identity (id) VALUES (md5(random()::text || clock_timestamp()::text))"
             ]
         )
     ]

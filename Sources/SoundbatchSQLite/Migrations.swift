@@ -192,6 +192,20 @@ extension SQLiteLedger {
                     CREATE UNIQUE INDEX jobs_by_variation ON jobs(batch_id, row_key, variation) WHERE variation > 1;
                     """)
         }
+        migrator.registerMigration("v9: requests settled by their callbacks") { db in
+            // Each request may carry a token of its own in its callback URL, so that a
+            // callback tells which request made its task, even when the request got no answer.
+            // The ledger's identity lets a run know that a receiver writes to this ledger.
+            try db.execute(
+                sql: """
+                    ALTER TABLE attempts ADD COLUMN callback_token TEXT;
+                    CREATE UNIQUE INDEX attempts_by_callback_token ON attempts(callback_token)
+                        WHERE callback_token IS NOT NULL;
+                    ALTER TABLE jobs ADD COLUMN settled_by_callback INTEGER NOT NULL DEFAULT 0;
+                    CREATE TABLE ledger_identity (id TEXT NOT NULL);
+                    INSERT INTO ledger_identity (id) VALUES (lower(hex(randomblob(16))));
+                    """)
+        }
         return migrator
     }
 }

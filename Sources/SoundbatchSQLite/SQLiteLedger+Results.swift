@@ -65,6 +65,41 @@ extension SQLiteLedger {
         }
     }
 
+    public func identity() async throws -> String {
+        try await read { try String.fetchOne($0, sql: "SELECT id FROM ledger_identity") ?? "" }
+    }
+
+    public func job(callbackToken: String) async throws -> (id: Int64, batchID: Int64)? {
+        try await read { db in
+            try Row.fetchOne(db, sql: LedgerSQL.callbackJob(token: "?"), arguments: [callbackToken]).map { ($0[0], $0[1]) }
+        }
+    }
+
+    public func settle(
+        jobID: Int64, callbackToken: String, taskID: String, status: RemoteStatus, now: Date = Date()
+    ) async throws -> CallbackSettlement {
+        let stamp = Timestamp.string(now)
+        return try await write { db in
+            guard try Bool.fetchOne(db, sql: LedgerSQL.taskKnown("?1"), arguments: [taskID]) == false else {
+                return .alreadyKnown
+            }
+            try db.execute(
+                sql: LedgerSQL.settleByCallback(job: "?1", task: "?2", token: "?3", now: "?4"),
+                arguments: [jobID, taskID, callbackToken, stamp])
+            if db.changesCount == 1 { return .settled }
+            let found = TaskStanding.found(status)
+            try db.execute(
+                sql: LedgerSQL.keepFoundTake(
+                    job: "?1", task: "?2", token: "?3", now: "?4", state: "?5", remoteStatus: "?6", statusMessage: "?7",
+                    audioURL: "?8", cost: "?9"),
+                arguments: [
+                    jobID, taskID, callbackToken, stamp, found.state, found.remoteStatus, found.statusMessage,
+                    found.audioURL, found.conversionCost
+                ])
+            return .keptAsEarlierTake
+        }
+    }
+
     /// Records what the service says of a task: `completed` with its audio and charge,
     /// `generation_failed`, or still running. Applying the same news twice changes
     /// nothing. Returns the job's state afterwards, and whether anything changed.

@@ -20,12 +20,31 @@ extension SQLiteLedger {
         }
     }
 
-    public func requeueAmbiguous(batchID: Int64, now: Date = Date()) async throws -> Int {
+    public func requeueAmbiguous(batchID: Int64, awaitingSince: Date? = nil, now: Date = Date()) async throws -> Requeued {
         try await write { db in
+            var arguments: StatementArguments = [JobState.pending, Timestamp.string(now), batchID, JobState.ambiguous]
+            var waiting = ""
+            if let awaitingSince {
+                arguments += [Timestamp.string(awaitingSince)]
+                waiting = "AND NOT " + LedgerSQL.awaitingCallback(job: "jobs.id", since: "?5")
+            }
             try db.execute(
-                sql: "UPDATE jobs SET state = ?, updated_at = ? WHERE batch_id = ? AND state = ?",
-                arguments: [JobState.pending, Timestamp.string(now), batchID, JobState.ambiguous])
-            return db.changesCount
+                sql: "UPDATE jobs SET state = ?1, updated_at = ?2 WHERE batch_id = ?3 AND state = ?4 \(waiting)",
+                arguments: arguments)
+            let resent = db.changesCount
+            let counts = try Row.fetchOne(db, sql: LedgerSQL.doubtCounts(batch: "?"), arguments: [batchID])!
+            return Requeued(resent: resent, waiting: counts[1], settledByCallback: counts[0])
+        }
+    }
+
+    public func longestGeneration(batchID: Int64) async throws -> Double? {
+        try await read { db in
+            try Double.fetchOne(
+                db,
+                sql: """
+                    SELECT MAX((julianday(completed_at) - julianday(submitted_at)) * 86400) FROM jobs
+                    WHERE batch_id = ? AND completed_at IS NOT NULL AND submitted_at IS NOT NULL
+                    """, arguments: [batchID])
         }
     }
 
@@ -65,7 +84,9 @@ extension SQLiteLedger {
         }
     }
 
-    public func markSubmitting(jobID: Int64, webhookURL: String?, now: Date = Date()) async throws -> Int64 {
+    public func markSubmitting(
+        jobID: Int64, webhookURL: String?, callbackToken: String? = nil, now: Date = Date()
+    ) async throws -> Int64 {
         try checkStillThere()
         let stamp = Timestamp.string(now)
         return try await write { db in
@@ -77,8 +98,8 @@ extension SQLiteLedger {
                     """, arguments: [JobState.submitting, stamp, webhookURL, jobID, JobState.pending])
             guard db.changesCount == 1 else { throw LedgerError.notPending(jobID: jobID) }
             try db.execute(
-                sql: "INSERT INTO attempts (job_id, kind, started_at) VALUES (?, ?, ?)",
-                arguments: [jobID, AttemptKind.submit, stamp])
+                sql: "INSERT INTO attempts (job_id, kind, started_at, callback_token) VALUES (?, ?, ?, ?)",
+                arguments: [jobID, AttemptKind.submit, stamp, callbackToken])
             return db.lastInsertedRowID
         }
     }

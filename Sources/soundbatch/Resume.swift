@@ -9,7 +9,10 @@ struct Resume: AsyncParsableCommand {
         discussion: """
             Jobs that were in flight when soundbatch last stopped are held as ambiguous: the \
             service may have created and charged for them. They are sent again only with \
-            --resend-ambiguous.
+            --resend-ambiguous. When the batch's callbacks go to `soundbatch webhook` on this \
+            ledger (run --webhook-url), each request's callback names it: a job in doubt whose \
+            callback comes is settled with its task, never sent again, and --resend-ambiguous \
+            waits --doubt-window for the callbacks of recent requests before sending them again.
 
             Every option not given comes from how the batch was run before: the same service \
             (a batch with tasks at one is never sent elsewhere), the same pace, waiting and \
@@ -19,6 +22,7 @@ struct Resume: AsyncParsableCommand {
               soundbatch resume --batch jobs
               soundbatch resume --batch jobs --max-credits 800
               soundbatch resume --batch jobs --resend-ambiguous
+              soundbatch resume --batch jobs --resend-ambiguous --doubt-window 10m
             """)
 
     @Option(help: "The batch to carry on with.")
@@ -27,17 +31,30 @@ struct Resume: AsyncParsableCommand {
     @Flag(help: "Send the batch's ambiguous jobs again. They may then be paid for twice: check your account first.")
     var resendAmbiguous = false
 
+    @Option(
+        help: ArgumentHelp(
+            "With --resend-ambiguous: how long a request whose callback names it is given for that callback (default: the batch's slowest generation and a half more, at least 5m).",
+            valueName: "duration"))
+    var doubtWindow: DurationArgument?
+
     @OptionGroup var send: SendOptions
     @OptionGroup var wait: WaitOptions
     @OptionGroup var ledger: LedgerOption
     @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        if doubtWindow != nil && !resendAmbiguous {
+            throw ValidationError("--doubt-window goes with --resend-ambiguous.")
+        }
+    }
 
     func run() async throws {
         log.bootstrap()
         let code = try await reportingErrors {
             return try await ledger.withOpen(create: false) { ledger in
                 try await send.send(
-                    batch: batch, ledger: ledger, log: log, resendAmbiguous: resendAmbiguous, wait: wait)
+                    batch: batch, ledger: ledger, log: log, resendAmbiguous: resendAmbiguous,
+                    doubtWindow: doubtWindow?.duration, wait: wait)
             }
         }
         if code != Exit.done { throw code }

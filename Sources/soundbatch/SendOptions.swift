@@ -93,11 +93,14 @@ struct SendOptions: ParsableArguments {
     /// Sends the batch's pending jobs as the batch is run, and prints the summary.
     /// Returns the exit code.
     func send(
-        batch: String, ledger: any LedgerStore, log: LogOptions, resendAmbiguous: Bool = false, wait: WaitOptions
+        batch: String, ledger: any LedgerStore, log: LogOptions, resendAmbiguous: Bool = false,
+        doubtWindow: Duration? = nil, wait: WaitOptions
     ) async throws -> ExitCode {
         let logger = Logger(label: "soundbatch")
         let stop = Interrupts.stop
-        let report = try await BatchRun(service: service, ledger: ledger, batch: batch, stop: stop, logger: logger)
+        var run = BatchRun(service: service, ledger: ledger, batch: batch, stop: stop, logger: logger)
+        run.doubtWindow = doubtWindow
+        let report = try await run
             .send(
                 given.overridden(by: wait.given), resendAmbiguous: resendAmbiguous,
                 key: service.keySource(logger: logger),

@@ -55,6 +55,14 @@ struct Webhook: AsyncParsableCommand {
                                 logger.info(
                                     "task \(taskID): \(state.rawValue), confirmed by the service\(changed ? "" : "; already recorded")"
                                 )
+                            case let .settled(_, taskID, .settled):
+                                logger.notice("task \(taskID): its request got no answer; its job is settled with it, not in doubt")
+                            case let .settled(_, taskID, .keptAsEarlierTake):
+                                logger.warning(
+                                    "task \(taskID): made by a request that got no answer, whose job was sent again: kept as an earlier take (paid twice)"
+                                )
+                            case let .settled(_, taskID, .alreadyKnown):
+                                logger.info("task \(taskID): already recorded")
                             case let .refused(status, reason):
                                 logger.warning("refused a callback (HTTP \(status)): \(reason)")
                             }

@@ -250,7 +250,7 @@ import SoundbatchTesting
         }
         let (first, tasks, _) = try await dispatch(ledger, batchID: batchID, sandbox: dropped, settings: fast())
         #expect(first.counters.ambiguous == 2 && tasks.count == 2)
-        #expect(try await ledger.requeueAmbiguous(batchID: batchID) == 2)
+        #expect(try await ledger.requeueAmbiguous(batchID: batchID).resent == 2)
         let refusing = unlimitedSandbox {
             $0.failureRate = 1
             $0.failureKinds = [.successFalse]
@@ -278,7 +278,7 @@ import SoundbatchTesting
             jobID: 1, attemptID: first,
             outcome: .ambiguous(status: 200, error: "HTTP 200 with no task_id in the answer"),
             state: .ambiguous, latency: .zero)
-        #expect(try await ledger.requeueAmbiguous(batchID: batchID) == 1)
+        #expect(try await ledger.requeueAmbiguous(batchID: batchID).resent == 1)
         let second = try await ledger.markSubmitting(jobID: 1, webhookURL: nil)
         try await ledger.recordSubmission(
             jobID: 1, attemptID: second, outcome: .rejected(status: 422, error: "bad prompt"),
@@ -312,7 +312,7 @@ import SoundbatchTesting
             try Bool.fetchAll($0, sql: "SELECT request_in_doubt FROM jobs ORDER BY id")
         }
         #expect(inDoubt == [true, false, true])
-        #expect(try await ledger.requeueAmbiguous(batchID: batchID) == 2)
+        #expect(try await ledger.requeueAmbiguous(batchID: batchID).resent == 2)
     }
 
     @Test func interruptedSubmissionsAreHeldAsAmbiguousAndResentOnlyOnRequest() async throws {
@@ -325,7 +325,7 @@ import SoundbatchTesting
             ledger, batchID: batchID, sandbox: unlimitedSandbox(), settings: fast())
         #expect(first.counters.submitted == 2)
         #expect(!tasks.map(\.prompt).contains("sound number 2"))
-        #expect(try await ledger.requeueAmbiguous(batchID: batchID) == 1)
+        #expect(try await ledger.requeueAmbiguous(batchID: batchID).resent == 1)
         let (second, resent, _) = try await dispatch(
             ledger, batchID: batchID, sandbox: unlimitedSandbox(), settings: fast())
         #expect(second.counters.submitted == 1)

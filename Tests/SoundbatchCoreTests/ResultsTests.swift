@@ -146,10 +146,13 @@ import SoundbatchTesting
     }
 
     /// Sends every pending job of the batch to the sandbox at `url`, quickly.
-    func sendAll(_ batchID: Int64, of ledger: SQLiteLedger, to url: String, webhookURL: String? = nil) async throws {
+    func sendAll(
+        _ batchID: Int64, of ledger: SQLiteLedger, to url: String, webhookURL: String? = nil, callbackTokens: Bool = false
+    ) async throws {
         var settings = DispatchSettings()
         settings.rate = Rate("1000/s")!
         settings.webhookURL = webhookURL
+        settings.callbackTokens = callbackTokens
         let client = MusicGPTClient(baseURL: url, key: APIKey("k")!)
         _ = try await Dispatcher(
             ledger: ledger, submitter: client, settings: settings, clock: ContinuousClock(),
@@ -444,5 +447,48 @@ import SoundbatchTesting
             }
         }
         #expect(try await rows(ledger).allSatisfy { ($0["conversion_cost"] as Double?) != nil })
+    }
+
+    /// Every request makes its task and loses its answer (the connection dropped after the
+    /// task was taken): each job is in doubt until its callback, which names the request,
+    /// settles it with the task that request made.
+    @Test func requestsLeftWithoutAnAnswerAreSettledByTheirOwnCallbacks() async throws {
+        let ledger = try SQLiteLedger(path: folder.file("doubt.sqlite"))
+        _ = try await ledger.ingest(
+            CSVReader(path: folder.write("d.csv", "id,prompt\na,one\nb,two\nc,three\nd,four\n")), batch: "d",
+            skipInvalid: false)
+        let batchID = try await ledger.batchID(named: "d")
+        let service = quickTasks {
+            $0.generationFailureRate = 0
+            $0.failureRate = 1
+            $0.failureKinds = [.resetAfter]
+        }
+        let tasks = try await Sandbox.withRunning(service) { url, sandbox in
+            var bound = BatchSettings()
+            bound.service = .api(baseURL: url)
+            try await ledger.recordSettings(bound, ofBatch: batchID)
+            try await BoundServiceLookups.with(ledger: ledger, key: { APIKey("k")! }) { lookups in
+                let receiver = WebhookReceiver(ledger: ledger, confirmer: lookups)
+                try await receiver.serve(host: "127.0.0.1", port: 0, logger: quietLogger()) { _ in
+                } while: { hook in
+                    // The receiver says which ledger it writes to: this one, and no other.
+                    #expect(await WebhookReceiver.writesTo(identity: try await ledger.identity(), url: hook))
+                    #expect(!(await WebhookReceiver.writesTo(identity: "another ledger", url: hook)))
+                    try await sendAll(batchID, of: ledger, to: url, webhookURL: hook, callbackTokens: true)
+                    #expect(try await rows(ledger).allSatisfy { $0["state"] == "ambiguous" })
+                    #expect(try await eventually { try await rows(ledger).allSatisfy { $0["state"] == "completed" } })
+                }
+            }
+            return await sandbox.acceptedTasks
+        }
+        let made = Dictionary(uniqueKeysWithValues: tasks.map { ($0.prompt, $0.taskID) })
+        for row in try await rows(ledger) {
+            #expect(made[row["prompt"]] == row["task_id"] as String?, "the task its own request made")
+            #expect(row["settled_by_callback"] == 1 && row["request_in_doubt"] == 0)
+        }
+        #expect(tasks.count == 4, "nothing sent twice")
+        // Each callback URL carried its request's token, unlike any other.
+        let tokens = Set(tasks.compactMap { $0.webhookURL.flatMap { CallbackToken.token(inQuery: URL(string: $0)?.query) } })
+        #expect(tokens.count == 4)
     }
 }

@@ -100,7 +100,7 @@ import SoundbatchTesting
             let forecast = try await ledger.pendingForecast(batchID: batchID)
             #expect(forecast == PendingForecast(pending: 1, averageEstimate: 1.5))
             #expect(forecast == (try await ledger.status(batch: "b")[0].pendingForecast))
-            #expect(try await ledger.requeueAmbiguous(batchID: batchID, now: Date()) == 1)
+            #expect(try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: nil, now: Date()).resent == 1)
             #expect(try await ledger.countPending(batchID: batchID) == 2)
         }
     }
@@ -174,7 +174,7 @@ import SoundbatchTesting
             }
             try await ledger.recordStatus(jobID: ids["d"]!, RemoteStatus(status: "FAILED"), now: Date())
             _ = try await ledger.startNewTakes(jobIDs: [ids["d"]!], renamedFiles: [:], prompts: [:], now: Date())
-            _ = try await ledger.requeueAmbiguous(batchID: batchID, now: Date())
+            _ = try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: nil, now: Date())
 
             let candidates = try await ledger.dropCandidates(batchID: batchID, states: [.pending, .invalid], lastFeed: false)
             #expect(Dictionary(uniqueKeysWithValues: candidates.map { ($0.rowKey, $0.neverSent) })
@@ -306,6 +306,64 @@ import SoundbatchTesting
             } throws: { error in
                 "\(error)".contains("steps.csv:2: takes \"21\" is not a whole number from 1 to 20")
             }
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aCallbackNamingItsRequestSettlesAJobInDoubtAndATaskPaidTwiceIsKept(_ backend: Backend) async throws {
+        try await backend.withLedger { ledger, folder in
+            _ = try await feed(ledger, folder, "id,prompt\na,door\nb,rain\n")
+            let batchID = try await ledger.batchID(named: "b")
+            let (first, second) = (CallbackToken.make(), CallbackToken.make())
+            /// Sends the next pending job with `token`, answered `outcome`.
+            func send(_ token: String, _ outcome: SubmitOutcome, state: JobState) async throws -> Int64 {
+                try await ledger.withSending(batch: "b") { _ in
+                    let job = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
+                    let attempt = try await ledger.markSubmitting(
+                        jobID: job.id, webhookURL: "http://127.0.0.1:1/hook", callbackToken: token, now: Date())
+                    try await ledger.recordSubmission(
+                        jobID: job.id, attemptID: attempt, outcome: outcome, state: state, latency: .zero, now: Date())
+                    return job.id
+                }
+            }
+            let unanswered = SubmitOutcome.ambiguous(status: nil, error: "timed out")
+            let door = try await send(first, unanswered, state: .ambiguous)
+            #expect(try await ledger.job(callbackToken: first)! == (door, batchID))
+            #expect(try await ledger.job(callbackToken: CallbackToken.make()) == nil)
+            #expect(try await ledger.identity().count >= 32)
+
+            // The callback of the unanswered request: its job has the task, and is in doubt no more.
+            let done = RemoteStatus(taskID: "task-door", status: "COMPLETED", audioURL: "http://x/a.mp3", conversionCost: 2)
+            #expect(try await ledger.settle(jobID: door, callbackToken: first, taskID: "task-door", status: done, now: Date()) == .settled)
+            #expect(try await ledger.job(taskID: "task-door")?.id == door)
+            #expect(try await ledger.state(jobID: door) == .submitted)
+            #expect(try await ledger.settle(jobID: door, callbackToken: first, taskID: "task-door", status: done, now: Date()) == .alreadyKnown)
+            #expect(try await ledger.spendReport(ReportQuery()).total.inDoubt == 0)
+            #expect(try await ledger.longestGeneration(batchID: batchID) == nil)
+            try await ledger.recordStatus(jobID: door, done, now: Date(timeIntervalSinceNow: 30))
+            // From the request's start to 30 s from now: 30 s and the test's own time since.
+            #expect(try await ledger.longestGeneration(batchID: batchID).map { (29...60).contains($0) } == true)
+
+            // A job in doubt sent again on the user's word, given another task: the first
+            // request's task is kept as an earlier take, numbered after the row's latest.
+            let rain = try await send(second, unanswered, state: .ambiguous)
+            // Within the doubt window its callback may still come: held.
+            #expect(
+                try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: Date(timeIntervalSinceNow: -600), now: Date())
+                    == Requeued(resent: 0, waiting: 1, settledByCallback: 1))
+            // Past it, sent again, as the user asked.
+            #expect(
+                try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: Date(timeIntervalSinceNow: 60), now: Date())
+                    == Requeued(resent: 1, waiting: 0, settledByCallback: 1))
+            _ = try await send(
+                CallbackToken.make(), .accepted(SubmitAnswer(taskID: "task-rain-2", creditEstimate: 2)), state: .submitted)
+            let rainDone = RemoteStatus(taskID: "task-rain-1", status: "COMPLETED", audioURL: "http://x/b.mp3", conversionCost: 2)
+            #expect(
+                try await ledger.settle(jobID: rain, callbackToken: second, taskID: "task-rain-1", status: rainDone, now: Date())
+                    == .keptAsEarlierTake)
+            let row = try await ledger.reviewRows(batchID: batchID, ReviewQuery(jobIDs: [rain])).rows[0]
+            #expect(row.takes.map(\.take) == [2, 1] || row.takes.map(\.take).sorted() == [1, 2])
+            #expect(try await ledger.spendReport(ReportQuery()).total.earlierTakes == 1)
         }
     }
 

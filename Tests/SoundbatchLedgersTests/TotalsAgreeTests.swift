@@ -63,7 +63,7 @@ import SoundbatchTesting
         }
         // A re-roll of a, a retry of b, and e sent again on purpose.
         _ = try await ledger.startNewTakes(jobIDs: [try await job("a"), try await job("b")], renamedFiles: [:], prompts: [:], now: Date())
-        _ = try await ledger.requeueAmbiguous(batchID: batchID, now: Date())
+        _ = try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: nil, now: Date())
         let d = try await job("d")
         try await ledger.withSending(batch: "b") { _ in
             try await accept("a", "a2", 1.5)

@@ -154,14 +154,17 @@ public enum LedgerSQL {
         """
     }
 
-    /// The latest take of the row of `table`'s job: a job's take is always above those kept
-    /// of it, so the highest of its row's jobs'. Asked of each of the two indexes apart
-    /// (`jobs_by_key` holds first variations, `jobs_by_variation` the others).
+    /// The latest take of the row of `table`'s job, across its variations and their earlier
+    /// takes: each of the two indexes asked apart (`jobs_by_key` holds first variations,
+    /// `jobs_by_variation` the others).
     static func rowLatestTake(_ table: String) -> String {
-        let same = "o.batch_id = \(table).batch_id AND o.row_key = \(table).row_key"
-        let first = "(SELECT COALESCE(MAX(o.take), 0) FROM jobs o WHERE \(same) AND o.variation = 1)"
-        let others = "(SELECT COALESCE(MAX(o.take), 0) FROM jobs o WHERE \(same) AND o.variation > 1)"
-        return "(CASE WHEN \(first) >= \(others) THEN \(first) ELSE \(others) END)"
+        let rowJobs = ["o.variation = 1", "o.variation > 1"].map {
+            "o.batch_id = \(table).batch_id AND o.row_key = \(table).row_key AND \($0)"
+        }
+        let parts =
+            rowJobs.map { "SELECT o.take FROM jobs o WHERE \($0)" }
+            + rowJobs.map { "SELECT t.take FROM takes t JOIN jobs o ON o.id = t.job_id WHERE \($0)" }
+        return "(SELECT COALESCE(MAX(row_takes.take), 0) FROM (\(parts.joined(separator: " UNION ALL "))) AS row_takes)"
     }
 
     /// Sets the row's own columns (`metadata`) on every job of the row, each variation's

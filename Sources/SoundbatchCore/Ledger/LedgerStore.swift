@@ -28,6 +28,13 @@ public protocol LedgerStore: IngestLedger, SendingLedger, StatusLedger, Download
     func sharedPace(forKey fingerprint: String, _ requests: PacedRequests) async throws -> (any SharedPace)?
 }
 
+extension SubmissionLedger {
+    /// `markSubmitting` for a request whose callback carries no token.
+    public func markSubmitting(jobID: Int64, webhookURL: String?, now: Date) async throws -> Int64 {
+        try await markSubmitting(jobID: jobID, webhookURL: webhookURL, callbackToken: nil, now: now)
+    }
+}
+
 /// Finds a batch by the name the user gave it.
 public protocol BatchDirectory: Sendable {
     /// The batch's id; `LedgerError.noSuchBatch`, naming the batches there are, if none has the name.
@@ -187,7 +194,7 @@ public protocol SubmissionLedger: Sendable {
     /// on stable storage before this returns: only then may the request leave. Throws
     /// `LedgerError.notPending` when the job is no longer pending, and stops everything
     /// when the ledger itself is gone. Returns the attempt's id.
-    func markSubmitting(jobID: Int64, webhookURL: String?, now: Date) async throws -> Int64
+    func markSubmitting(jobID: Int64, webhookURL: String?, callbackToken: String?, now: Date) async throws -> Int64
 
     /// Records the answer to one attempt and moves the job to `state`, in one transaction.
     func recordSubmission(
@@ -208,8 +215,13 @@ public protocol SendingLedger: SubmissionLedger, BatchDirectory {
     /// service may have created, and charged for, their tasks. Call with the claim held.
     func holdInterruptedSubmissions(now: Date) async throws -> Int
 
-    /// Puts the batch's ambiguous jobs back in line, at the user's explicit request.
-    func requeueAmbiguous(batchID: Int64, now: Date) async throws -> Int
+    /// Puts the batch's ambiguous jobs back in line, at the user's explicit request, but for
+    /// those whose request carried a callback token and left at `awaitingSince` or later:
+    /// their callbacks may still come and settle them.
+    func requeueAmbiguous(batchID: Int64, awaitingSince: Date?, now: Date) async throws -> Requeued
+
+    /// The longest a task of the batch took from its request to its end, in seconds, if any finished.
+    func longestGeneration(batchID: Int64) async throws -> Double?
 }
 
 /// What the tracker and the webhook receiver need: tasks to follow, news of them in.
@@ -228,6 +240,20 @@ public protocol StatusLedger: BatchDirectory {
 
     /// The job that holds this task, and its batch, if any.
     func job(taskID: String) async throws -> (id: Int64, batchID: Int64)?
+
+    /// The ledger's identity: a receiver names it, so that a run knows the callbacks it
+    /// asks for come back to this ledger.
+    func identity() async throws -> String
+
+    /// The job whose request carried this callback token, and its batch, if any.
+    func job(callbackToken: String) async throws -> (id: Int64, batchID: Int64)?
+
+    /// Settles job `jobID` with task `taskID`, made by its request that carried
+    /// `callbackToken`, as a status look found it (`status`), in one transaction: a job in
+    /// doubt (no task) becomes submitted with it; one that has another task since keeps it as
+    /// an earlier take, so that no task is lost; nothing when the ledger has the task.
+    func settle(jobID: Int64, callbackToken: String, taskID: String, status: RemoteStatus, now: Date)
+        async throws -> CallbackSettlement
 
     /// Records what the service says of a task, in one transaction: `completed` with its
     /// audio and charge, `generation_failed`, or still running. Only a submitted job moves;

@@ -144,6 +144,13 @@ public struct TaskStanding: Sendable, Equatable {
         self.conversionCost = conversionCost
     }
 
+    /// A task found by a callback, standing as its status look said.
+    public static func found(_ news: RemoteStatus) -> TaskStanding {
+        let submitted = TaskStanding(
+            state: .submitted, remoteStatus: nil, statusMessage: nil, audioURL: nil, conversionCost: nil)
+        return submitted.updated(by: news) ?? submitted
+    }
+
     /// The standing after `news`, or nil when nothing changes: only a submitted job moves
     /// (a finished one takes no contrary or late news), and the same news twice changes nothing.
     public func updated(by news: RemoteStatus) -> TaskStanding? {

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
@@ -17,12 +18,19 @@ public protocol CallbackConfirmer: Sendable {
 /// fetched from a URL it names. A callback that cannot be confirmed is answered 503; one
 /// for an unknown task, a malformed body or one over 64 KB is answered 4xx. All of those
 /// change nothing.
+///
+/// A callback whose URL carries a request's own token (`CallbackToken`, put there by a run
+/// that asked this receiver which ledger it writes to) settles that request's job when the
+/// ledger does not know the task: a request that got no answer made it, so the job is not
+/// in doubt any more. A token no request carried is no more than any callback: a hint.
 public struct WebhookReceiver: Sendable {
     public static let maxBodyBytes = 64 * 1024
 
     /// What one callback did, for the log and for tests.
     public enum Event: Sendable, Equatable {
         case recorded(jobID: Int64, taskID: String, state: JobState, changed: Bool)
+        /// A request's callback named a task the ledger did not have: its job settled with it.
+        case settled(jobID: Int64, taskID: String, CallbackSettlement)
         case refused(status: Int, reason: String)
     }
 
@@ -36,8 +44,8 @@ public struct WebhookReceiver: Sendable {
         self.path = path.hasPrefix("/") ? path : "/" + path
     }
 
-    /// Handles one callback body: the status to answer and what happened.
-    public func handle(body: ByteBuffer?) async throws -> (status: HTTPResponse.Status, event: Event) {
+    /// Handles one callback body, with the token its URL carried: the status to answer and what happened.
+    public func handle(body: ByteBuffer?, token: String? = nil) async throws -> (status: HTTPResponse.Status, event: Event) {
         guard let body else {
             return (.contentTooLarge, .refused(status: 413, reason: "body over \(Self.maxBodyBytes / 1024) KB"))
         }
@@ -46,7 +54,10 @@ public struct WebhookReceiver: Sendable {
         else {
             return (.badRequest, .refused(status: 400, reason: "not a JSON object with task_id and status"))
         }
-        guard let job = try await ledger.job(taskID: taskID) else {
+        let known = try await ledger.job(taskID: taskID)
+        var named: (id: Int64, batchID: Int64)?
+        if known == nil, let token { named = try await ledger.job(callbackToken: token) }
+        guard let job = known ?? named else {
             return (.notFound, .refused(status: 404, reason: "no job in the ledger has task \(taskID)"))
         }
         let confirmed: RemoteStatus
@@ -66,8 +77,33 @@ public struct WebhookReceiver: Sendable {
                 )
             )
         }
+        if known == nil, let token {
+            let settlement = try await ledger.settle(
+                jobID: job.id, callbackToken: token, taskID: taskID, status: confirmed, now: Date())
+            if settlement == .settled { try await ledger.recordStatus(jobID: job.id, confirmed, now: Date()) }
+            return (.ok, .settled(jobID: job.id, taskID: taskID, settlement))
+        }
         let (state, changed) = try await ledger.recordStatus(jobID: job.id, confirmed, now: Date())
         return (.ok, .recorded(jobID: job.id, taskID: taskID, state: state, changed: changed))
+    }
+
+    /// What a GET of the callback path answers: that this is a soundbatch receiver, and of
+    /// which ledger, so that a run can ask for tokens in its callbacks.
+    public static func greeting(identity: String) -> [String: String] {
+        ["soundbatch": "webhook", "ledger": identity]
+    }
+
+    /// Whether the receiver at `url` writes to the ledger of this identity (it says so when
+    /// asked, within a few seconds); false for anything else, which keeps callbacks as hints.
+    public static func writesTo(identity: String, url: String) async -> Bool {
+        var request = HTTPClientRequest(url: url)
+        request.method = .GET
+        guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(3)),
+            response.status == .ok,
+            let body = try? await response.body.collect(upTo: 4096),
+            let greeting = try? JSONDecoder().decode([String: String].self, from: Data(body.readableBytesView))
+        else { return false }
+        return greeting == Self.greeting(identity: identity)
     }
 
     /// Listens for callbacks for as long as `body` runs, then stops gracefully. `body` gets
@@ -81,17 +117,25 @@ public struct WebhookReceiver: Sendable {
         router.post(RouterPath(path)) { request, _ -> Response in
             let body = request.body
             let bytes = try? await body.collect(upTo: Self.maxBodyBytes)
-            let (status, event) = try await self.handle(body: bytes)
+            let token = CallbackToken.token(inQuery: request.uri.query)
+            let (status, event) = try await self.handle(body: bytes, token: token)
             onEvent(event)
             let answer: [String: Any] =
                 switch event {
                 case let .recorded(_, _, state, changed): ["ok": true, "state": state.rawValue, "changed": changed]
+                case let .settled(_, _, settlement): ["ok": true, "settled": "\(settlement)"]
                 case let .refused(_, reason): ["ok": false, "error": reason]
                 }
             let data = (try? JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys])) ?? Data()
             return Response(
                 status: status, headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        router.get(RouterPath(path)) { _, _ -> Response in
+            let greeting = Self.greeting(identity: try await self.ledger.identity())
+            let data = (try? JSONSerialization.data(withJSONObject: greeting, options: [.sortedKeys])) ?? Data()
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         return try await serving(
             router.buildResponder(), host: host, port: port, serverName: "soundbatch-webhook",

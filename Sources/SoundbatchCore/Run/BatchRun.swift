@@ -14,6 +14,10 @@ public struct BatchRun: Sendable {
     public var fallbackBaseURL = MusicGPTClient.defaultBaseURL
     /// Starts the sandbox for batches run against it.
     public var sandbox: (any SandboxLauncher)?
+    /// How long a request in doubt whose callback names it (`CallbackToken`) is given for
+    /// that callback before `--resend-ambiguous` sends its job again; nil: the batch's
+    /// slowest generation so far, and a half more, at least five minutes.
+    public var doubtWindow: Duration?
 
     public init(ledger: any LedgerStore, batch: String, stop: StopSignal, logger: Logger) {
         self.ledger = ledger
@@ -57,6 +61,32 @@ public struct BatchRun: Sendable {
         }
     }
 
+    /// Puts the batch's ambiguous jobs back in line, at the user's word, but for those whose
+    /// callbacks may still come (within the doubt window), and says what became of them.
+    func requeueAmbiguous(batchID: Int64) async throws {
+        let window: Duration
+        if let doubtWindow {
+            window = doubtWindow
+        } else {
+            let slowest = try await ledger.longestGeneration(batchID: batchID) ?? 0
+            window = .seconds(max(5 * 60, slowest * 1.5))
+        }
+        let now = Date()
+        let since = now.addingTimeInterval(-window.seconds)
+        let requeued = try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: since, now: now)
+        if requeued.settledByCallback > 0 {
+            logger.notice(
+                "\(requeued.settledByCallback) jobs whose requests got no answer were settled by their callbacks: never sent again")
+        }
+        if requeued.resent > 0 { logger.notice("sending \(requeued.resent) ambiguous jobs again, as asked") }
+        if requeued.waiting > 0 {
+            let until = Timestamp.string(now.addingTimeInterval(window.seconds))
+            logger.notice(
+                "waiting for the callbacks of \(requeued.waiting) ambiguous jobs sent within the doubt window (\(Int(window.seconds)) s); run this again after \(until) to send those still in doubt"
+            )
+        }
+    }
+
     /// Sends the batch's pending jobs, with this process already the batch's sender.
     func sendHoldingClaim(
         _ given: BatchSettings, batchID: Int64, resendAmbiguous: Bool, key: @escaping KeySource,
@@ -73,10 +103,7 @@ public struct BatchRun: Sendable {
         }
         let remembered = try await settle(given, batchID: batchID)
         let settings = remembered.sendSettings
-        if resendAmbiguous {
-            let requeued = try await ledger.requeueAmbiguous(batchID: batchID, now: Date())
-            if requeued > 0 { logger.notice("sending \(requeued) ambiguous jobs again, as asked") }
-        }
+        if resendAmbiguous { try await requeueAmbiguous(batchID: batchID) }
 
         let (sent, tracked) = try await withService(remembered, batchID: batchID, key: key) { baseURL, key in
             try await MusicGPTClient.withClient(
@@ -137,6 +164,12 @@ public struct BatchRun: Sendable {
         let health = ServiceHealth(limit: settings.dispatch.outageLimit, clock: ContinuousClock(), logger: logger)
         var dispatch = settings.dispatch
         dispatch.sharedQueue = ledger.isShared
+        if let url = dispatch.webhookURL {
+            dispatch.callbackTokens = await WebhookReceiver.writesTo(identity: try await ledger.identity(), url: url)
+            if dispatch.callbackTokens {
+                logger.info("callbacks go to a receiver of this ledger: a request left without an answer is settled by its own")
+            }
+        }
         let dispatcher = Dispatcher(
             ledger: ledger, submitter: client, settings: dispatch,
             clock: ContinuousClock(), stop: stop, logger: logger, health: health,

@@ -18,6 +18,10 @@ public struct DispatchSettings: Sendable {
     public var maxCredits: Double?
     /// The webhook for jobs whose row has none.
     public var webhookURL: String?
+    /// `webhookURL` is a receiver of this ledger: each request sent to it carries a token of
+    /// its own (`CallbackToken`), so that its callback settles its job even when the request
+    /// got no answer.
+    public var callbackTokens = false
     public var backoff = Backoff()
     /// How long the service may be out (not answering, or 5xx for every job) before the
     /// run stops, its jobs still pending.
@@ -187,8 +191,10 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
                 return  // the job stays pending for the next run
             }
             let attemptID: Int64
+            let token = settings.callbackTokens && request.webhookURL == settings.webhookURL ? CallbackToken.make() : nil
             do {
-                attemptID = try await ledger.markSubmitting(jobID: job.id, webhookURL: request.webhookURL, now: Date())
+                attemptID = try await ledger.markSubmitting(
+                    jobID: job.id, webhookURL: request.webhookURL, callbackToken: token, now: Date())
             } catch LedgerError.notPending {
                 // Another runner of a shared ledger has it (this one's lease ran out): theirs to send.
                 logger.debug("\(job.row): taken by another runner; leaving it to them")
@@ -217,7 +223,9 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
                 if $0.firstSentAt == nil { $0.firstSentAt = $0.lastSentAt }
             }
             let started = clock.now
-            let outcome = await submitter.submit(request)
+            var sent = request
+            if let token, let url = request.webhookURL { sent.webhookURL = CallbackToken.url(url, token: token) }
+            let outcome = await submitter.submit(sent)
             let latency = started.duration(to: clock.now)
             let jobsFault =
                 await health.record(outcome.signal, jobID: job.id, sentAt: started) && !outcome.isRateLimited

@@ -1,0 +1,122 @@
+/// Requests settled by their callbacks, written once for both backends. Every argument is a
+/// parameter of the backend's own kind.
+extension LedgerSQL {
+    /// The job, and its batch, whose request carried callback token `token`.
+    public static func callbackJob(token: String) -> String {
+        "SELECT a.job_id, j.batch_id FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.callback_token = \(token)"
+    }
+
+    /// 1 when the ledger holds task `task` already, as a job's or an earlier take's.
+    public static func taskKnown(_ task: String) -> String {
+        """
+        SELECT CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE task_id = \(task))
+            OR EXISTS (SELECT 1 FROM takes WHERE task_id = \(task)) THEN 1 ELSE 0 END
+        """
+    }
+
+    /// Settles job `job`, still in doubt, with the task that its request carrying `token`
+    /// made: submitted with it, sent when that request left, no longer in doubt. A job in
+    /// doubt has no task, and is held as ambiguous, pending again (to be resent), or failed
+    /// after the request got no answer. Changes no other job.
+    public static func settleByCallback(job: String, task: String, token: String, now: String) -> String {
+        """
+        UPDATE jobs SET state = '\(JobState.submitted.rawValue)', task_id = \(task), last_error = NULL,
+            submitted_at = (SELECT started_at FROM attempts WHERE callback_token = \(token)),
+            updated_at = \(now), request_in_doubt = 0, settled_by_callback = 1
+        WHERE id = \(job) AND task_id IS NULL
+            AND state IN ('\(JobState.ambiguous.rawValue)', '\(JobState.pending.rawValue)', '\(JobState.failed.rawValue)')
+        """
+    }
+
+    /// Keeps task `task` as an earlier take of job `job`, whose request carrying `token` made
+    /// it while the job went on (sent again, and given another task): the two were paid
+    /// for. It is numbered after its row's latest take, with what the status look said.
+    public static func keepFoundTake(
+        job: String, task: String, token: String, now: String, state: String, remoteStatus: String,
+        statusMessage: String, audioURL: String, cost: String
+    ) -> String {
+        """
+        INSERT INTO takes (job_id, take, state, task_id, remote_status, status_msg, audio_url, conversion_cost,
+                           request_in_doubt, submitted_at, completed_at, retired_at, prompt)
+        SELECT j.id, 1 + \(rowLatestTake("j")), \(state), \(task), \(remoteStatus), \(statusMessage), \(audioURL),
+            \(cost), 0, (SELECT started_at FROM attempts WHERE callback_token = \(token)),
+            CASE WHEN \(state) = '\(JobState.completed.rawValue)' THEN \(now) END, \(now), j.prompt
+        FROM jobs j WHERE j.id = \(job)
+        """
+    }
+}
+
+extension LedgerSQL {
+    /// A job (`job` names its id) with a request that carried a callback token and left at
+    /// `since` or later: its callback may still come and settle it.
+    public static func awaitingCallback(job: String, since: String) -> String {
+        """
+        EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = \(job) AND a.kind = '\(AttemptKind.submit.rawValue)'
+                AND a.callback_token IS NOT NULL AND a.started_at >= \(since))
+        """
+    }
+
+    /// The batch's jobs settled by their callbacks, and those still ambiguous.
+    public static func doubtCounts(batch: String) -> String {
+        """
+        SELECT COUNT(CASE WHEN settled_by_callback = 1 THEN 1 END),
+               COUNT(CASE WHEN state = '\(JobState.ambiguous.rawValue)' THEN 1 END)
+        FROM jobs WHERE batch_id = \(batch)
+        """
+    }
+}
+
+/// What `resume --resend-ambiguous` did with the batch's jobs in doubt.
+public struct Requeued: Sendable, Equatable {
+    /// Put back in line, to be sent again.
+    public var resent: Int
+    /// Held: a request of theirs left within the doubt window, and its callback may still come.
+    public var waiting: Int
+    /// Settled by their requests' callbacks since they were held (never to be sent again).
+    public var settledByCallback: Int
+
+    public init(resent: Int, waiting: Int, settledByCallback: Int) {
+        self.resent = resent
+        self.waiting = waiting
+        self.settledByCallback = settledByCallback
+    }
+}
+
+/// What a callback naming its request did to the request's job.
+public enum CallbackSettlement: Sendable, Equatable {
+    /// The job was in doubt, and now has the task.
+    case settled
+    /// The job had gone on to another task: this one is kept as an earlier take (paid twice).
+    case keptAsEarlierTake
+    /// The ledger had the task already.
+    case alreadyKnown
+}
+
+/// A request's own token in its callback URL: 128 random bits, in hex. It tells nothing
+/// (not the key, not the job), and cannot be guessed.
+public enum CallbackToken {
+    public static let parameter = "soundbatch_attempt"
+
+    public static func make() -> String {
+        var random = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in String(random.next() as UInt64, radix: 16) }
+            .map { String(repeating: "0", count: 16 - $0.count) + $0 }.joined()
+    }
+
+    /// `url` with the token as one more query parameter.
+    public static func url(_ url: String, token: String) -> String {
+        url + (url.contains("?") ? "&" : "?") + "\(parameter)=\(token)"
+    }
+
+    /// The token a callback's query names, if it has a well-formed one.
+    public static func token(inQuery query: String?) -> String? {
+        guard let query else { return nil }
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, parts[0] == parameter else { continue }
+            let token = parts[1]
+            return token.count == 32 && token.allSatisfy(\.isHexDigit) ? token : nil
+        }
+        return nil
+    }
+}
