@@ -31,9 +31,10 @@ struct Export: AsyncParsableCommand {
 
             Examples:
               soundbatch export --batch jobs --to library
-              soundbatch export --batch jobs --to library --loudness -16 --sample-rate 48000 --bits 24
-              soundbatch export --batch jobs --to library --name "{Category}/{id}_{take}" --format flac
-              soundbatch export --batch jobs --to library --only unrejected --trim-silence --ascii
+              soundbatch export --batch jobs --to library --loudness -16 --bits 24
+              soundbatch export --batch jobs --to lib --name "{Category}/{id}_{take}"
+              soundbatch export --batch jobs --to lib --format flac --sample-rate 48000
+              soundbatch export --batch jobs --to lib --only unrejected --trim-silence
             """)
 
     @Option(help: "The batch to export.")
@@ -42,7 +43,7 @@ struct Export: AsyncParsableCommand {
     @Option(name: .customLong("to"), help: ArgumentHelp("The library's folder (made if needed).", valueName: "dir"))
     var folder: String
 
-    @Option(help: ArgumentHelp("kept, unrejected or all (default: kept when the batch has verdicts, else all).", valueName: "which"))
+    @Option(help: ArgumentHelp("Which sounds (default: kept when the batch has verdicts, else all).", valueName: "which"))
     var only: LibraryExport.Choice?
 
     @Option(help: ArgumentHelp("How files are named (default: {id}_{take}).", valueName: "template"))
@@ -51,7 +52,7 @@ struct Export: AsyncParsableCommand {
     @Flag(help: "Names in ASCII only: accents dropped (é to e), other letters replaced.")
     var ascii = false
 
-    @Option(help: "wav (Broadcast WAV) or flac.")
+    @Option(help: "Broadcast WAV or FLAC.")
     var format: SoundFormat.Container = .wav
 
     @Option(help: ArgumentHelp("Frames a second, such as 48000 (default: each sound's own).", valueName: "hz"))
@@ -194,7 +195,10 @@ struct Export: AsyncParsableCommand {
 }
 
 extension LibraryExport.Choice: ExpressibleByArgument {}
-extension SoundFormat.Container: ExpressibleByArgument {}
+extension SoundFormat.Container: ExpressibleByArgument {
+    /// What a library is written as (MP3 is only what the sandbox sends).
+    public static var allValueStrings: [String] { ["wav", "flac"] }
+}
 
 /// Numbers as a person writes them: -16, -1.5.
 enum ReportNumber {
