@@ -165,7 +165,8 @@ private final class FeedWriter {
                         seen.append(found.id)
                         let sameContent =
                             found.prompt == row.prompt && found.audioLength == row.row.audioLength
-                            && found.webhookURL == row.webhookURL
+                            // A row that names no webhook matches the one a run gave the job (--webhook-url).
+                            && (row.webhookURL == nil || found.webhookURL == row.webhookURL)
                         let replaces: Bool
                         (row.outcome, replaces) = FeedOutcome.ofKnownRow(
                             key: row.key, sameContent: sameContent, setAside: found.state == .invalid,

@@ -112,7 +112,9 @@ extension PostgresLedger {
         let stamp = Timestamp.string(now)
         return try await transaction { connection in
             let logger = self.logger
-            _ = try await connection.query("SELECT id FROM jobs WHERE id = \(jobID) FOR UPDATE", logger: logger).collect()
+            let state = try await connection.query(
+                "SELECT state FROM jobs WHERE id = \(jobID) FOR UPDATE", logger: logger
+            ).collect().first?.decode(String.self)
             let known = try await connection.query(
                 PostgresQuery(unsafeSQL: LedgerSQL.taskKnown("$1"), binds: Self.text(taskID)), logger: logger
             ).collect().first?.decode(Int.self)
@@ -128,6 +130,14 @@ extension PostgresLedger {
                     binds: binds), logger: logger
             ).collect()
             if settled.count == 1 { return .settled }
+            if state == JobState.submitting.rawValue {
+                var noted = PostgresBindings()
+                noted.append(callbackToken)
+                noted.append(taskID)
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: LedgerSQL.noteCallback(token: "$1", task: "$2"), binds: noted), logger: logger)
+                return .noted
+            }
             let found = TaskStanding.found(status)
             binds.append(found.state.rawValue)
             binds.append(found.remoteStatus)
@@ -142,6 +152,24 @@ extension PostgresLedger {
                     binds: binds), logger: logger)
             return .keptAsEarlierTake
         }
+    }
+
+    public func noteCallback(token: String, taskID: String) async throws {
+        var binds = PostgresBindings()
+        binds.append(token)
+        binds.append(taskID)
+        try await rows(PostgresQuery(unsafeSQL: LedgerSQL.noteCallback(token: "$1", task: "$2"), binds: binds))
+    }
+
+    public func unconfirmedCallbacks(batchID: Int64) async throws -> [UnconfirmedCallback] {
+        try await rows(PostgresQuery(unsafeSQL: LedgerSQL.unconfirmedCallbacks(batch: String(batchID)))).map {
+            let (job, token, task) = try $0.decode((Int64, String, String).self)
+            return UnconfirmedCallback(jobID: job, token: token, taskID: task)
+        }
+    }
+
+    public func forgetCallback(token: String) async throws {
+        try await rows(PostgresQuery(unsafeSQL: LedgerSQL.forgetCallback(token: "$1"), binds: Self.text(token)))
     }
 
     @discardableResult

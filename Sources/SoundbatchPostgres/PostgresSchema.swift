@@ -14,7 +14,7 @@ public enum PostgresSchema {
     /// 5: the SQLite ledger's migrations v1 to v5, in one. 6: what runners sharing the
     /// ledger need, and SQLite does not (runners, their claims, key budgets). 7 and 8: SQLite's
     /// v6 and v7.
-    public static let version = 10
+    public static let version = 11
 
     /// Each version's statements, in order. Never edit one: add the next.
     static let migrations: [(version: Int, statements: [String])] = [
@@ -204,6 +204,13 @@ public enum PostgresSchema {
                 "ALTER TABLE jobs ADD COLUMN settled_by_callback INTEGER NOT NULL DEFAULT 0",
                 "CREATE TABLE ledger_identity (id TEXT NOT NULL)",
                 "INSERT INTO ledger_identity (id) VALUES (md5(random()::text || clock_timestamp()::text))"
+            ]
+        ),
+        (
+            11,
+            [
+                // The task a request's callback named, until a status look confirms it.
+                "ALTER TABLE attempts ADD COLUMN callback_task_id TEXT"
             ]
         )
     ]

@@ -206,6 +206,11 @@ extension SQLiteLedger {
                     INSERT INTO ledger_identity (id) VALUES (lower(hex(randomblob(16))));
                     """)
         }
+        migrator.registerMigration("v10: callbacks not yet confirmed") { db in
+            // The task a request's callback named, kept when the service could not confirm it
+            // then (down, or busy): a run confirms it later, and never resends its job meanwhile.
+            try db.execute(sql: "ALTER TABLE attempts ADD COLUMN callback_task_id TEXT")
+        }
         return migrator
     }
 }

@@ -87,6 +87,11 @@ extension SQLiteLedger {
                 sql: LedgerSQL.settleByCallback(job: "?1", task: "?2", token: "?3", now: "?4"),
                 arguments: [jobID, taskID, callbackToken, stamp])
             if db.changesCount == 1 { return .settled }
+            let state = try String.fetchOne(db, sql: "SELECT state FROM jobs WHERE id = ?", arguments: [jobID])
+            if state == JobState.submitting.rawValue {
+                try db.execute(sql: LedgerSQL.noteCallback(token: "?1", task: "?2"), arguments: [callbackToken, taskID])
+                return .noted
+            }
             let found = TaskStanding.found(status)
             try db.execute(
                 sql: LedgerSQL.keepFoundTake(
@@ -98,6 +103,22 @@ extension SQLiteLedger {
                 ])
             return .keptAsEarlierTake
         }
+    }
+
+    public func noteCallback(token: String, taskID: String) async throws {
+        try await write { try $0.execute(sql: LedgerSQL.noteCallback(token: "?1", task: "?2"), arguments: [token, taskID]) }
+    }
+
+    public func unconfirmedCallbacks(batchID: Int64) async throws -> [UnconfirmedCallback] {
+        try await read { db in
+            try Row.fetchAll(db, sql: LedgerSQL.unconfirmedCallbacks(batch: "?"), arguments: [batchID]).map {
+                UnconfirmedCallback(jobID: $0[0], token: $0[1], taskID: $0[2])
+            }
+        }
+    }
+
+    public func forgetCallback(token: String) async throws {
+        try await write { try $0.execute(sql: LedgerSQL.forgetCallback(token: "?"), arguments: [token]) }
     }
 
     /// Records what the service says of a task: `completed` with its audio and charge,

@@ -61,6 +61,12 @@ struct Webhook: AsyncParsableCommand {
                                 logger.warning(
                                     "task \(taskID): made by a request that got no answer, whose job was sent again: kept as an earlier take (paid twice)"
                                 )
+                            case let .noted(_, taskID, reason):
+                                logger.notice(
+                                    "task \(taskID): its request got no answer, and the service cannot confirm it now (\(reason)); kept for the next run to confirm"
+                                )
+                            case let .settled(_, taskID, .noted):
+                                logger.notice("task \(taskID): its request is still being sent, or its sender stopped; kept for the next run")
                             case let .settled(_, taskID, .alreadyKnown):
                                 logger.info("task \(taskID): already recorded")
                             case let .refused(status, reason):

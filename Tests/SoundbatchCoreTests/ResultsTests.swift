@@ -495,4 +495,45 @@ import SoundbatchTesting
         let tokens = Set(tasks.compactMap { $0.webhookURL.flatMap { CallbackToken.token(inQuery: URL(string: $0)?.query) } })
         #expect(tokens.count == 4)
     }
+
+    /// The service cannot confirm a task when its callback comes (down, or busy): the
+    /// receiver keeps what the callback named, the job is not sent again, and the next run
+    /// confirms it with a status look and settles the job.
+    @Test func aCallbackTheServiceCannotConfirmYetIsKeptAndConfirmedByTheNextRun() async throws {
+        struct Down: CallbackConfirmer {
+            func lookUp(taskID: String, batchID: Int64) async -> StatusOutcome {
+                .retryable(status: 503, error: "HTTP 503: down for maintenance", retryAfter: nil)
+            }
+        }
+        let ledger = try SQLiteLedger(path: folder.file("later.sqlite"))
+        _ = try await ledger.ingest(
+            CSVReader(path: folder.write("l.csv", "id,prompt\na,one\nb,two\n")), batch: "l", skipInvalid: false)
+        let batchID = try await ledger.batchID(named: "l")
+        let service = quickTasks {
+            $0.generationFailureRate = 0
+            $0.failureRate = 1
+            $0.failureKinds = [.resetAfter]
+        }
+        try await Sandbox.withRunning(service) { url, _ in
+            let events = Locked<[WebhookReceiver.Event]>([])
+            let receiver = WebhookReceiver(ledger: ledger, confirmer: Down())
+            try await receiver.serve(host: "127.0.0.1", port: 0, logger: quietLogger()) { event in
+                events.withLock { $0.append(event) }
+            } while: { hook in
+                try await sendAll(batchID, of: ledger, to: url, webhookURL: hook, callbackTokens: true)
+                #expect(try await eventually { try await ledger.unconfirmedCallbacks(batchID: batchID).count == 2 })
+            }
+            #expect(events.value.allSatisfy { if case .noted = $0 { true } else { false } })
+            // Not sent again while unconfirmed, whatever the doubt window.
+            let held = try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: Date(timeIntervalSinceNow: 60), now: Date())
+            #expect(held == Requeued(resent: 0, waiting: 2, settledByCallback: 0))
+            // The next run confirms them.
+            let run = BatchRun(ledger: ledger, batch: "l", stop: StopSignal(), logger: quietLogger())
+            try await MusicGPTClient.withClient(baseURL: url, key: APIKey("k")!, timeout: .seconds(5), connections: 2) {
+                try await run.confirmCallbacks(batchID: batchID, client: $0)
+            }
+        }
+        #expect(try await rows(ledger).allSatisfy { $0["state"] == "completed" && $0["settled_by_callback"] == 1 })
+        #expect(try await ledger.unconfirmedCallbacks(batchID: batchID).isEmpty)
+    }
 }

@@ -368,6 +368,46 @@ import SoundbatchTesting
     }
 
     @Test(arguments: Backend.allCases)
+    func aCallbackNotYetConfirmedHoldsItsJobUntilConfirmedOrRefuted(_ backend: Backend) async throws {
+        try await backend.withLedger { ledger, folder in
+            _ = try await feed(ledger, folder, "id,prompt\nc,wind\n")
+            let batchID = try await ledger.batchID(named: "b")
+            let token = CallbackToken.make()
+            let job = try await ledger.withSending(batch: "b") { _ in
+                let job = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
+                let attempt = try await ledger.markSubmitting(jobID: job.id, webhookURL: "http://h/hook", callbackToken: token, now: Date())
+                try await ledger.recordSubmission(
+                    jobID: job.id, attemptID: attempt, outcome: .ambiguous(status: nil, error: "reset"), state: .ambiguous,
+                    latency: .zero, now: Date())
+                return job.id
+            }
+            try await ledger.noteCallback(token: token, taskID: "task-c")
+            try await ledger.noteCallback(token: token, taskID: "task-other")  // the first one named stays
+            #expect(try await ledger.unconfirmedCallbacks(batchID: batchID) == [UnconfirmedCallback(jobID: job, token: token, taskID: "task-c")])
+            let later = Date(timeIntervalSinceNow: 60)
+            #expect(try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: later, now: Date()).waiting == 1)
+            try await ledger.forgetCallback(token: token)
+            #expect(try await ledger.unconfirmedCallbacks(batchID: batchID).isEmpty)
+            #expect(try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: later, now: Date()).resent == 1)
+
+            // A callback while its request is in flight (or its sender died mid-request): kept,
+            // and confirmed once the job is held as ambiguous.
+            _ = try await feed(ledger, folder, "id,prompt\nc,wind\nd,hail\n")
+            let flying = CallbackToken.make()
+            let hail = try await ledger.withSending(batch: "b") { _ in
+                let jobs = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 10)
+                let hail = try #require(jobs.first { $0.row == "d" })
+                _ = try await ledger.markSubmitting(jobID: hail.id, webhookURL: "http://h/hook", callbackToken: flying, now: Date())
+                let done = RemoteStatus(taskID: "task-d", status: "COMPLETED")
+                #expect(try await ledger.settle(jobID: hail.id, callbackToken: flying, taskID: "task-d", status: done, now: Date()) == .noted)
+                return hail.id
+            }
+            try await ledger.withSending(batch: "b") { _ in _ = try await ledger.holdInterruptedSubmissions(now: Date()) }
+            #expect(try await ledger.unconfirmedCallbacks(batchID: batchID).contains(UnconfirmedCallback(jobID: hail, token: flying, taskID: "task-d")))
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
     func aNewTakeKeepsTheEarlierOneAndItsCost(_ backend: Backend) async throws {
         try await backend.withLedger { ledger, folder in
             _ = try await feed(ledger, folder, "id,prompt\na,door\n")

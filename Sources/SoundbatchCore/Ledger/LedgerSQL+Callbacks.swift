@@ -48,12 +48,35 @@ extension LedgerSQL {
 
 extension LedgerSQL {
     /// A job (`job` names its id) with a request that carried a callback token and left at
-    /// `since` or later: its callback may still come and settle it.
+    /// `since` or later (its callback may still come and settle it), or whose callback came
+    /// and is not yet confirmed.
     public static func awaitingCallback(job: String, since: String) -> String {
         """
         EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = \(job) AND a.kind = '\(AttemptKind.submit.rawValue)'
-                AND a.callback_token IS NOT NULL AND a.started_at >= \(since))
+                AND a.callback_token IS NOT NULL AND (a.started_at >= \(since) OR a.callback_task_id IS NOT NULL))
         """
+    }
+
+    /// Keeps the task `task` a request's callback named (the request carried `token`) until a
+    /// status look confirms it; the first one named stays.
+    public static func noteCallback(token: String, task: String) -> String {
+        "UPDATE attempts SET callback_task_id = \(task) WHERE callback_token = \(token) AND callback_task_id IS NULL"
+    }
+
+    /// The batch's jobs still in doubt whose requests' callbacks named a task not yet
+    /// confirmed: job, token, task.
+    public static func unconfirmedCallbacks(batch: String) -> String {
+        """
+        SELECT j.id, a.callback_token, a.callback_task_id FROM attempts a JOIN jobs j ON j.id = a.job_id
+        WHERE j.batch_id = \(batch) AND a.callback_task_id IS NOT NULL AND j.task_id IS NULL
+            AND j.state IN ('\(JobState.ambiguous.rawValue)', '\(JobState.pending.rawValue)', '\(JobState.failed.rawValue)')
+        ORDER BY j.id
+        """
+    }
+
+    /// Forgets a callback's task the service does not know (its request's job may be sent again).
+    public static func forgetCallback(token: String) -> String {
+        "UPDATE attempts SET callback_task_id = NULL WHERE callback_token = \(token)"
     }
 
     /// The batch's jobs settled by their callbacks, and those still ambiguous.
@@ -63,6 +86,19 @@ extension LedgerSQL {
                COUNT(CASE WHEN state = '\(JobState.ambiguous.rawValue)' THEN 1 END)
         FROM jobs WHERE batch_id = \(batch)
         """
+    }
+}
+
+/// A callback that named its request's task, which the service could not confirm then.
+public struct UnconfirmedCallback: Sendable, Equatable {
+    public var jobID: Int64
+    public var token: String
+    public var taskID: String
+
+    public init(jobID: Int64, token: String, taskID: String) {
+        self.jobID = jobID
+        self.token = token
+        self.taskID = taskID
     }
 }
 
@@ -90,6 +126,9 @@ public enum CallbackSettlement: Sendable, Equatable {
     case keptAsEarlierTake
     /// The ledger had the task already.
     case alreadyKnown
+    /// The job was still being sent (or its sender died mid-request): the task is kept for
+    /// the next run to confirm, once the job is held as ambiguous.
+    case noted
 }
 
 /// A request's own token in its callback URL: 128 random bits, in hex. It tells nothing

@@ -250,10 +250,21 @@ public protocol StatusLedger: BatchDirectory {
 
     /// Settles job `jobID` with task `taskID`, made by its request that carried
     /// `callbackToken`, as a status look found it (`status`), in one transaction: a job in
-    /// doubt (no task) becomes submitted with it; one that has another task since keeps it as
-    /// an earlier take, so that no task is lost; nothing when the ledger has the task.
+    /// doubt (no task) becomes submitted with it; one still being sent keeps it for the next
+    /// run to confirm; one that has another task since keeps it as an earlier take, so that
+    /// no task is lost; nothing when the ledger has the task.
     func settle(jobID: Int64, callbackToken: String, taskID: String, status: RemoteStatus, now: Date)
         async throws -> CallbackSettlement
+
+    /// Keeps the task a request's callback named when the service could not confirm it
+    /// then: its job is not sent again until a run has confirmed (or refuted) it.
+    func noteCallback(token: String, taskID: String) async throws
+
+    /// The batch's jobs in doubt whose requests' callbacks named a task not yet confirmed.
+    func unconfirmedCallbacks(batchID: Int64) async throws -> [UnconfirmedCallback]
+
+    /// Forgets the task a request's callback named: the service does not know it.
+    func forgetCallback(token: String) async throws
 
     /// Records what the service says of a task, in one transaction: `completed` with its
     /// audio and charge, `generation_failed`, or still running. Only a submitted job moves;

@@ -31,6 +31,8 @@ public struct WebhookReceiver: Sendable {
         case recorded(jobID: Int64, taskID: String, state: JobState, changed: Bool)
         /// A request's callback named a task the ledger did not have: its job settled with it.
         case settled(jobID: Int64, taskID: String, CallbackSettlement)
+        /// A request's callback the service could not confirm then: kept, for a run to confirm.
+        case noted(jobID: Int64, taskID: String, reason: String)
         case refused(status: Int, reason: String)
     }
 
@@ -69,7 +71,19 @@ public struct WebhookReceiver: Sendable {
                 .serviceUnavailable,
                 .refused(status: 503, reason: "the service answered for another task than \(taskID)")
             )
-        case let .retryable(_, error, _), let .keyRejected(_, error):
+        case let .retryable(status, error, _):
+            if known == nil, let token, status != 404 {
+                // A request's own callback, the service busy or down: kept until a run confirms it.
+                try await ledger.noteCallback(token: token, taskID: taskID)
+                return (.accepted, .noted(jobID: job.id, taskID: taskID, reason: error))
+            }
+            return (
+                .serviceUnavailable,
+                .refused(
+                    status: 503, reason: "could not confirm task \(taskID) with the service: \(error); nothing recorded"
+                )
+            )
+        case let .keyRejected(_, error):
             return (
                 .serviceUnavailable,
                 .refused(
@@ -124,6 +138,7 @@ public struct WebhookReceiver: Sendable {
                 switch event {
                 case let .recorded(_, _, state, changed): ["ok": true, "state": state.rawValue, "changed": changed]
                 case let .settled(_, _, settlement): ["ok": true, "settled": "\(settlement)"]
+                case .noted: ["ok": true, "noted": true]
                 case let .refused(_, reason): ["ok": false, "error": reason]
                 }
             let data = (try? JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys])) ?? Data()

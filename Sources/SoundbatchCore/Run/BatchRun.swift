@@ -61,6 +61,31 @@ public struct BatchRun: Sendable {
         }
     }
 
+    /// Confirms the tasks that requests' callbacks named while the service could not confirm
+    /// them: each job settled with its task, or, for a task the service does not know, free
+    /// to be sent again. One still unconfirmed keeps its job waiting.
+    func confirmCallbacks(batchID: Int64, client: MusicGPTClient) async throws {
+        var settled = 0
+        for callback in try await ledger.unconfirmedCallbacks(batchID: batchID) {
+            switch await client.status(taskID: callback.taskID) {
+            case let .found(status) where status.taskID == nil || status.taskID == callback.taskID:
+                let settlement = try await ledger.settle(
+                    jobID: callback.jobID, callbackToken: callback.token, taskID: callback.taskID, status: status,
+                    now: Date())
+                guard settlement == .settled else { continue }
+                try await ledger.recordStatus(jobID: callback.jobID, status, now: Date())
+                settled += 1
+            case .retryable(404, _, _):
+                try await ledger.forgetCallback(token: callback.token)
+            default:
+                continue
+            }
+        }
+        if settled > 0 {
+            logger.notice("\(settled) jobs in doubt settled with the tasks their callbacks named, confirmed now")
+        }
+    }
+
     /// Puts the batch's ambiguous jobs back in line, at the user's word, but for those whose
     /// callbacks may still come (within the doubt window), and says what became of them.
     func requeueAmbiguous(batchID: Int64) async throws {
@@ -103,14 +128,15 @@ public struct BatchRun: Sendable {
         }
         let remembered = try await settle(given, batchID: batchID)
         let settings = remembered.sendSettings
-        if resendAmbiguous { try await requeueAmbiguous(batchID: batchID) }
 
         let (sent, tracked) = try await withService(remembered, batchID: batchID, key: key) { baseURL, key in
             try await MusicGPTClient.withClient(
                 baseURL: baseURL, key: key, timeout: settings.requestTimeout,
                 connections: settings.dispatch.concurrency
             ) { client in
-                try await withDownloader(settings.follow?.download) { downloader in
+                try await confirmCallbacks(batchID: batchID, client: client)
+                if resendAmbiguous { try await requeueAmbiguous(batchID: batchID) }
+                return try await withDownloader(settings.follow?.download) { downloader in
                     try await dispatch(
                         batchID: batchID, settings: settings, client: client, key: key, downloader: downloader,
                         progress: progress)
