@@ -16,6 +16,14 @@ struct Webhook: AsyncParsableCommand {
             malformed body or one over 64 KB is answered 4xx. Those change nothing. It can run \
             beside `track`, which then looks no more at the tasks it has recorded.
 
+            It also settles requests in doubt. A run whose --webhook-url reaches this receiver \
+            asks it, at start, which ledger it writes to (a GET of the path answers with the \
+            ledger's identity); when it is the run's, each request carries a token of its own in \
+            its callback URL. A callback naming a request whose job is in doubt (it got no \
+            answer) settles the job with the task, once the service confirms it; if the service \
+            cannot confirm it then, the callback is kept for the next run to confirm, and the \
+            job is not sent again meanwhile.
+
             Examples:
               soundbatch webhook --listen 0.0.0.0:8787
               soundbatch run jobs.csv --webhook-url https://hooks.example.com/hook --wait
