@@ -168,6 +168,26 @@ extension PostgresLedger {
         }
     }
 
+    public func adopt(jobID: Int64, taskID: String, now: Date = Date()) async throws -> Adoption {
+        try await transaction { connection in
+            let logger = self.logger
+            _ = try await connection.query("SELECT id FROM jobs WHERE id = \(jobID) FOR UPDATE", logger: logger).collect()
+            let known = try await connection.query(
+                PostgresQuery(unsafeSQL: LedgerSQL.taskKnown("$1"), binds: Self.text(taskID)), logger: logger
+            ).collect().first?.decode(Int.self)
+            guard known == 0 else { return .taskKnown }
+            var binds = PostgresBindings()
+            binds.append(jobID)
+            binds.append(taskID)
+            binds.append(Timestamp.string(now))
+            let adopted = try await connection.query(
+                PostgresQuery(unsafeSQL: LedgerSQL.adoptTask(job: "$1", task: "$2", now: "$3") + " RETURNING id", binds: binds),
+                logger: logger
+            ).collect()
+            return adopted.count == 1 ? .adopted : .notInDoubt
+        }
+    }
+
     public func forgetCallback(token: String) async throws {
         try await rows(PostgresQuery(unsafeSQL: LedgerSQL.forgetCallback(token: "$1"), binds: Self.text(token)))
     }

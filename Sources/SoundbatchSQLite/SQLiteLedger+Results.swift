@@ -117,6 +117,15 @@ extension SQLiteLedger {
         }
     }
 
+    public func adopt(jobID: Int64, taskID: String, now: Date = Date()) async throws -> Adoption {
+        try await write { db in
+            guard try Bool.fetchOne(db, sql: LedgerSQL.taskKnown("?1"), arguments: [taskID]) == false else { return .taskKnown }
+            try db.execute(
+                sql: LedgerSQL.adoptTask(job: "?1", task: "?2", now: "?3"), arguments: [jobID, taskID, Timestamp.string(now)])
+            return db.changesCount == 1 ? .adopted : .notInDoubt
+        }
+    }
+
     public func forgetCallback(token: String) async throws {
         try await write { try $0.execute(sql: LedgerSQL.forgetCallback(token: "?"), arguments: [token]) }
     }

@@ -13,8 +13,20 @@ final class SignalWatcher {
         stopping: String = "stopping: no new submissions; waiting for those in flight (Ctrl-C again to quit at once)",
         quitting: String = "quitting at once; jobs in flight will be held as ambiguous"
     ) {
+        // A signal that comes while the watcher is being made waits for it, blocked, rather
+        // than meet SIG_IGN and be lost (InterruptTests saw a Ctrl-C at 0.1 s ignored, and the
+        // run go on to its end). On Linux, libdispatch catches the signal with its own
+        // handler; elsewhere the default action must be turned off first.
+        var watched = sigset_t()
+        sigemptyset(&watched)
+        sigaddset(&watched, SIGINT)
+        sigaddset(&watched, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &watched, nil)
+        defer { pthread_sigmask(SIG_UNBLOCK, &watched, nil) }
         sources = [SIGINT, SIGTERM].map { number in
-            signal(number, SIG_IGN)
+            #if !os(Linux)
+                signal(number, SIG_IGN)
+            #endif
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
                 if stop.stop(.interrupted) {

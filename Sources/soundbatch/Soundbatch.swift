@@ -53,7 +53,7 @@ struct Soundbatch: AsyncParsableCommand {
             """,
         version: version,
         subcommands: [
-            Run.self, Resume.self, Retry.self, Drop.self, Review.self, Mark.self, Export.self, Track.self, Status.self, Report.self, Webhook.self,
+            Run.self, Resume.self, Retry.self, Drop.self, Review.self, Mark.self, Export.self, Adopt.self, Track.self, Status.self, Report.self, Webhook.self,
             LedgerCommand.self,
             SandboxCommand.self
         ]

@@ -404,6 +404,14 @@ import SoundbatchTesting
             }
             try await ledger.withSending(batch: "b") { _ in _ = try await ledger.holdInterruptedSubmissions(now: Date()) }
             #expect(try await ledger.unconfirmedCallbacks(batchID: batchID).contains(UnconfirmedCallback(jobID: hail, token: flying, taskID: "task-d")))
+
+            // By hand: a task found in the account, for a job in doubt only, and only once.
+            #expect(try await ledger.adopt(jobID: hail, taskID: "task-c", now: Date()) == .adopted)
+            #expect(try await ledger.state(jobID: hail) == .submitted)
+            #expect(try await ledger.adopt(jobID: job, taskID: "task-c", now: Date()) == .taskKnown)
+            _ = try await feed(ledger, folder, "id,prompt\nc,wind\nd,hail\ne,rain\n")
+            let rain = try await ledger.jobIDs(batchID: batchID, row: "e")[0]
+            #expect(try await ledger.adopt(jobID: rain, taskID: "task-e", now: Date()) == .notInDoubt)
         }
     }
 

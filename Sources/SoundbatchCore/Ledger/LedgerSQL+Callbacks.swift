@@ -28,6 +28,19 @@ extension LedgerSQL {
         """
     }
 
+    /// Settles job `job`, in doubt (a request of it got no answer, and it has no task), with
+    /// task `task` found in the account by hand: submitted with it, as its last request left.
+    public static func adoptTask(job: String, task: String, now: String) -> String {
+        """
+        UPDATE jobs SET state = '\(JobState.submitted.rawValue)', task_id = \(task), last_error = NULL,
+            submitted_at = COALESCE((SELECT MAX(a.started_at) FROM attempts a WHERE a.job_id = jobs.id AND a.kind = 'submit'), \(now)),
+            updated_at = \(now), request_in_doubt = 0
+        WHERE id = \(job) AND task_id IS NULL
+            AND (state = '\(JobState.ambiguous.rawValue)' OR (request_in_doubt = 1
+                 AND state IN ('\(JobState.pending.rawValue)', '\(JobState.failed.rawValue)')))
+        """
+    }
+
     /// Keeps task `task` as an earlier take of job `job`, whose request carrying `token` made
     /// it while the job went on (sent again, and given another task): the two were paid
     /// for. It is numbered after its row's latest take, with what the status look said.
@@ -87,6 +100,15 @@ extension LedgerSQL {
         FROM jobs WHERE batch_id = \(batch)
         """
     }
+}
+
+/// What `adopt` did.
+public enum Adoption: Sendable, Equatable {
+    case adopted
+    /// The ledger holds the task already.
+    case taskKnown
+    /// The job has a task, or no request of it went unanswered.
+    case notInDoubt
 }
 
 /// A callback that named its request's task, which the service could not confirm then.

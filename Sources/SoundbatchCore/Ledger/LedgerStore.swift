@@ -266,6 +266,10 @@ public protocol StatusLedger: BatchDirectory {
     /// Forgets the task a request's callback named: the service does not know it.
     func forgetCallback(token: String) async throws
 
+    /// Settles job `jobID`, in doubt, with a task found in the account by hand, in one
+    /// transaction; refused for a task the ledger holds already, or a job not in doubt.
+    func adopt(jobID: Int64, taskID: String, now: Date) async throws -> Adoption
+
     /// Records what the service says of a task, in one transaction: `completed` with its
     /// audio and charge, `generation_failed`, or still running. Only a submitted job moves;
     /// the same news twice changes nothing. Returns the job's state afterwards and whether
