@@ -103,7 +103,9 @@ struct Run: AsyncParsableCommand {
         if let batch, batch.trimmed.isEmpty {
             throw ValidationError("--batch needs a name.")
         }
-        guard (1...20).contains(takes) else { throw ValidationError("--takes must be from 1 to 20.") }
+        guard RowTakes.allowed.contains(takes) else {
+            throw ValidationError("--takes must be from 1 to \(RowTakes.allowed.upperBound).")
+        }
     }
 
     func run() async throws {

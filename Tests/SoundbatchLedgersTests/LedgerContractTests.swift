@@ -155,11 +155,7 @@ import SoundbatchTesting
             let batchID = try await ledger.batchID(named: "b")
             var ids: [String: Int64] = [:]
             try await ledger.withSending(batch: "b") { _ in
-                while case let more = try await ledger.pendingJobs(
-                    batchID: batchID, afterID: ids.values.max() ?? 0, limit: 8), !more.isEmpty
-                {
-                    for job in more { ids[job.row] = job.id }
-                }
+                for job in try await allPendingJobs(ledger, batchID: batchID) { ids[job.row] = job.id }
                 // b: refused with a 503, pending again (no task); c: no answer, then put back
                 // to be sent again (in doubt); d: accepted, then retried (an earlier take).
                 for (row, outcome, state) in [
@@ -279,8 +275,7 @@ import SoundbatchTesting
             // A new take of a's second sound is numbered after the row's latest.
             let second = try await ledger.withSending(batch: "b") { _ in
                 var ids: [Int64] = []
-                // (PostgreSQL claims a few at a time.)
-                while let job = try await ledger.pendingJobs(batchID: try await batchID(), afterID: ids.last ?? 0, limit: 10).first {
+                for job in try await allPendingJobs(ledger, batchID: try await batchID()) {
                     let attempt = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
                     try await ledger.recordSubmission(
                         jobID: job.id, attemptID: attempt,
@@ -395,8 +390,7 @@ import SoundbatchTesting
             _ = try await feed(ledger, folder, "id,prompt\nc,wind\nd,hail\n")
             let flying = CallbackToken.make()
             let hail = try await ledger.withSending(batch: "b") { _ in
-                let jobs = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 10)
-                let hail = try #require(jobs.first { $0.row == "d" })
+                let hail = try #require(try await allPendingJobs(ledger, batchID: batchID).first { $0.row == "d" })
                 _ = try await ledger.markSubmitting(jobID: hail.id, webhookURL: "http://h/hook", callbackToken: flying, now: Date())
                 let done = RemoteStatus(taskID: "task-d", status: "COMPLETED")
                 #expect(try await ledger.settle(jobID: hail.id, callbackToken: flying, taskID: "task-d", status: done, now: Date()) == .noted)
@@ -484,14 +478,7 @@ import SoundbatchTesting
         for batch in ["a", "B"] {
             let batchID = try await ledger.batchID(named: batch)
             try await ledger.withSending(batch: batch) { _ in
-                // A shared ledger hands out a few jobs at a time: take them all.
-                var jobs: [PendingJob] = []
-                while true {
-                    let more = try await ledger.pendingJobs(batchID: batchID, afterID: jobs.last?.id ?? 0, limit: 16)
-                    if more.isEmpty { break }
-                    jobs += more
-                }
-                for (index, job) in jobs.enumerated() {
+                for (index, job) in try await allPendingJobs(ledger, batchID: batchID).enumerated() {
                     let at = Self.start.addingTimeInterval(Double(index) * 7 + (batch == "B" ? 86_400 : 0))
                     let attempt = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: at)
                     let outcome: SubmitOutcome =

@@ -15,13 +15,7 @@ import Testing
         let batchID = try await ledger.batchID(named: "b")
         let ids = Dictionary(
             uniqueKeysWithValues: try await ledger.withSending(batch: "b") { _ in
-                var jobs: [PendingJob] = []
-                while case let more = try await ledger.pendingJobs(batchID: batchID, afterID: jobs.last?.id ?? 0, limit: 8),
-                    !more.isEmpty
-                {
-                    jobs += more
-                }
-                return jobs.map { ($0.row, $0.id) }
+                try await allPendingJobs(ledger, batchID: batchID).map { ($0.row, $0.id) }
             })
         func send(_ row: String, _ outcome: SubmitOutcome, _ state: JobState) async throws {
             let attempt = try await ledger.markSubmitting(jobID: ids[row]!, webhookURL: nil, now: Date())

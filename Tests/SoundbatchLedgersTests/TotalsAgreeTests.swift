@@ -24,16 +24,9 @@ import SoundbatchTesting
             CSVReader(path: folder.write("jobs.csv", "id,prompt,scene\n" + "abcdefgh".map { "\($0),sound \($0),s\n" }.joined())),
             batch: "b", skipInvalid: false)
         let batchID = try await ledger.batchID(named: "b")
-        // A shared ledger hands out a few jobs at a time: take them all.
         let ids = Dictionary(
             uniqueKeysWithValues: try await ledger.withSending(batch: "b") { _ in
-                var jobs: [PendingJob] = []
-                while case let more = try await ledger.pendingJobs(batchID: batchID, afterID: jobs.last?.id ?? 0, limit: 8),
-                    !more.isEmpty
-                {
-                    jobs += more
-                }
-                return jobs.map { ($0.row, $0.id) }
+                try await allPendingJobs(ledger, batchID: batchID).map { ($0.row, $0.id) }
             })
         func job(_ row: String) async throws -> Int64 { ids[row]! }
         func send(_ row: String, _ outcome: SubmitOutcome, _ state: JobState) async throws {

@@ -1,5 +1,12 @@
 import Foundation
 
+/// How many sounds a row may ask for: `run --takes` for every row, a `takes` column (kept
+/// as metadata too) for its own.
+public enum RowTakes {
+    public static let column = "takes"
+    public static let allowed = 1...20
+}
+
 /// The columns soundbatch reads itself; every other column is metadata.
 enum KnownColumn: String {
     case id, prompt
@@ -118,12 +125,8 @@ struct Header {
                 prompt: prompt,
                 audioLength: audioLength,
                 webhookURL: seen[KnownColumn.webhookURL.rawValue],
-                extra: extra, takes: seen[Self.takesColumn], lengthLike: lengthLike))
+                extra: extra, takes: seen[RowTakes.column], lengthLike: lengthLike))
     }
-
-    /// The column that says how many sounds a row asks for (`run --takes` for every row).
-    static let takesColumn = "takes"
-    static let mostTakes = 20
 
     /// The names as the file wrote them, quoted and comma-separated.
     private static func quoted(_ names: [String]) -> String {
@@ -178,9 +181,9 @@ struct Header {
         }
 
         let takesText = field(takes).trimmed
-        if !takesText.isEmpty, !(Int(takesText).map { (1...Self.mostTakes).contains($0) } ?? false) {
+        if !takesText.isEmpty, !(Int(takesText).map(RowTakes.allowed.contains) ?? false) {
             flag(
-                "takes \"\(takesText)\" is not a whole number from 1 to \(Self.mostTakes); "
+                "takes \"\(takesText)\" is not a whole number from 1 to \(RowTakes.allowed.upperBound); "
                     + "write how many sounds this row should get, or leave it empty for --takes (1 by default)")
         }
 

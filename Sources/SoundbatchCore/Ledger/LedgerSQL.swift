@@ -138,7 +138,7 @@ public enum LedgerSQL {
     /// latest take. Every parameter is a literal or a placeholder.
     public static func addVariations(batch: String, ingest: String, now: String, takes: String, rowTakes: String) -> String {
         """
-        WITH RECURSIVE n(v) AS (SELECT 2 UNION ALL SELECT v + 1 FROM n WHERE v < \(Header.mostTakes))
+        WITH RECURSIVE n(v) AS (SELECT 2 UNION ALL SELECT v + 1 FROM n WHERE v < \(RowTakes.allowed.upperBound))
         INSERT INTO jobs (
             row_key, keyed_by_content, source_line, prompt, audio_length, webhook_url, metadata, state,
             batch_id, created_at, updated_at, ingest_id, seen_ingest_id, variation, take)
