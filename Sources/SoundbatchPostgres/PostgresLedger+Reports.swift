@@ -67,23 +67,23 @@ extension PostgresLedger {
                        COALESCE(SUM(CASE WHEN j.conversion_cost IS NOT NULL THEN j.audio_length END), 0)::float8,
                        COALESCE(SUM(CASE WHEN j.conversion_cost IS NOT NULL AND j.audio_length IS NOT NULL
                                          THEN j.conversion_cost END), 0),
-                       MIN(j.submitted_at), MAX(j.submitted_at)
+                       MIN(j.submitted_at), MAX(j.submitted_at), SUM(j.settled_by_callback)::int
                 FROM jobs j WHERE \($0) GROUP BY 1, 2, 3
                 """
             })
         for row in alike {
             let (
                 key, state, inDoubt, jobs, estimates, estimated, charged, costs, estimatedForCharged, seconds,
-                withLength, first, last
+                withLength, first, last, settled
             ) = try row.decode(
-                (String, String, Int, Int, Double, Int, Int, Double, Double, Double, Double, String?, String?).self)
+                (String, String, Int, Int, Double, Int, Int, Double, Double, Double, Double, String?, String?, Int).self)
             guard let state = JobState(rawValue: state) else { continue }
             let name = group(key)
             groups[name, default: SpendTotals.empty(name)].count(
                 JobsAlike(
                     state: state, inDoubt: inDoubt != 0, jobs: jobs, estimates: estimates, estimated: estimated,
                     chargedJobs: charged, costs: costs, estimatedForCharged: estimatedForCharged,
-                    secondsForCharged: seconds, chargedWithLength: withLength),
+                    secondsForCharged: seconds, chargedWithLength: withLength, settledByCallback: settled),
                 firstSubmitted: first, lastSubmitted: last)
         }
         // Earlier takes of retried jobs: what they were estimated at and charged still counts.
@@ -93,19 +93,20 @@ extension PostgresLedger {
                 """
                 SELECT \(key("t.submitted_at")), t.request_in_doubt, COUNT(*), COALESCE(SUM(t.credit_estimate), 0),
                        COUNT(t.credit_estimate), COUNT(t.conversion_cost), COALESCE(SUM(t.conversion_cost), 0),
-                       COALESCE(SUM(CASE WHEN t.conversion_cost IS NOT NULL THEN t.credit_estimate END), 0)
+                       COALESCE(SUM(CASE WHEN t.conversion_cost IS NOT NULL THEN t.credit_estimate END), 0),
+                       SUM(t.paid_twice)::int
                 FROM takes t JOIN jobs j ON j.id = t.job_id WHERE \($0) GROUP BY 1, 2
                 """
             })
         for row in takes {
-            let (key, inDoubt, count, estimates, estimated, charged, costs, estimatedForCharged) = try row.decode(
-                (String, Int, Int, Double, Int, Int, Double, Double).self)
+            let (key, inDoubt, count, estimates, estimated, charged, costs, estimatedForCharged, paidTwice) =
+                try row.decode((String, Int, Int, Double, Int, Int, Double, Double, Int).self)
             let name = group(key)
             groups[name, default: SpendTotals.empty(name)].countEarlierTakes(
                 JobsAlike(
                     state: .completed, inDoubt: inDoubt != 0, jobs: count, estimates: estimates, estimated: estimated,
                     chargedJobs: charged, costs: costs, estimatedForCharged: estimatedForCharged, secondsForCharged: 0,
-                    chargedWithLength: 0))
+                    chargedWithLength: 0, paidTwice: paidTwice))
         }
         return SpendReport(grouping: query.grouping, groups: groups.values)
     }

@@ -150,6 +150,10 @@ extension PostgresLedger {
                         job: "$1", task: "$2", token: "$3", now: "$4", state: "$5::text", remoteStatus: "$6",
                         statusMessage: "$7", audioURL: "$8", cost: "$9"),
                     binds: binds), logger: logger)
+            var job = PostgresBindings()
+            job.append(jobID)
+            try await connection.query(
+                PostgresQuery(unsafeSQL: LedgerSQL.doubtResolved(job: "$1"), binds: job), logger: logger)
             return .keptAsEarlierTake
         }
     }

@@ -216,7 +216,7 @@ extension PostgresLedger {
     /// had committed after all), the second finds the job submitting and refuses: the job,
     /// never sent, is held as ambiguous when this runner stops.
     public func markSubmitting(
-        jobID: Int64, webhookURL: String?, callbackToken: String? = nil, now: Date = Date()
+        jobID: Int64, callbackToken: String? = nil, now: Date = Date()
     ) async throws -> Int64 {
         let stamp = Timestamp.string(now)
         let me = self.me
@@ -224,7 +224,7 @@ extension PostgresLedger {
             let marked = try await connection.query(
                 """
                 UPDATE jobs j SET state = \(JobState.submitting.rawValue), attempt_count = attempt_count + 1,
-                    updated_at = \(stamp), webhook_url = COALESCE(webhook_url, \(webhookURL)), runner_id = \(me)
+                    updated_at = \(stamp), runner_id = \(me)
                 WHERE j.id = \(jobID) AND j.state = \(JobState.pending.rawValue) AND \(unescaped: self.isFree(me))
                 RETURNING j.id
                 """, logger: self.logger

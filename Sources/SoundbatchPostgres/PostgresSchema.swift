@@ -14,7 +14,7 @@ public enum PostgresSchema {
     /// 5: the SQLite ledger's migrations v1 to v5, in one. 6: what runners sharing the
     /// ledger need, and SQLite does not (runners, their claims, key budgets). 7 and 8: SQLite's
     /// v6 and v7.
-    public static let version = 11
+    public static let version = 12
 
     /// Each version's statements, in order. Never edit one: add the next.
     static let migrations: [(version: Int, statements: [String])] = [
@@ -211,6 +211,13 @@ public enum PostgresSchema {
             [
                 // The task a request's callback named, until a status look confirms it.
                 "ALTER TABLE attempts ADD COLUMN callback_task_id TEXT"
+            ]
+        ),
+        (
+            12,
+            [
+                // A take found by its callback after its job was sent again: charged for both.
+                "ALTER TABLE takes ADD COLUMN paid_twice INTEGER NOT NULL DEFAULT 0"
             ]
         )
     ]

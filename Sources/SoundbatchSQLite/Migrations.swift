@@ -211,6 +211,11 @@ extension SQLiteLedger {
             // then (down, or busy): a run confirms it later, and never resends its job meanwhile.
             try db.execute(sql: "ALTER TABLE attempts ADD COLUMN callback_task_id TEXT")
         }
+        migrator.registerMigration("v11: takes paid twice") { db in
+            // A take made by a request that got no answer, found by its callback after its
+            // job was sent again: the service charged for both.
+            try db.execute(sql: "ALTER TABLE takes ADD COLUMN paid_twice INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

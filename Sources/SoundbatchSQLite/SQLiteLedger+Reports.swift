@@ -46,7 +46,7 @@ extension SQLiteLedger {
                 db,
                 sql: """
                     SELECT j.batch_id, j.state, j.credit_estimate, j.conversion_cost, j.audio_length, j.submitted_at,
-                           j.request_in_doubt
+                           j.request_in_doubt, j.settled_by_callback
                     FROM jobs j WHERE \(filter)
                     """)
             let states = JobState.allCases.map { Array($0.rawValue.utf8) }
@@ -80,14 +80,15 @@ extension SQLiteLedger {
                     cost: row.isNull(3) ? nil : row.double(3),
                     seconds: row.isNull(4) ? nil : Double(row.int64(4)),
                     submitted: submitted,
-                    inDoubt: row.int64(6) != 0)
+                    inDoubt: row.int64(6) != 0, settledByCallback: row.int64(7) != 0)
             }
             // Earlier takes of retried jobs: what they were estimated at and charged still counts.
             let (takesFilter, takesArguments) = try query.filter(db, submittedAt: "t.submitted_at")
             let takes = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT j.batch_id, t.state, t.credit_estimate, t.conversion_cost, t.submitted_at, t.request_in_doubt
+                    SELECT j.batch_id, t.state, t.credit_estimate, t.conversion_cost, t.submitted_at, t.request_in_doubt,
+                           t.paid_twice
                     FROM takes t JOIN jobs j ON j.id = t.job_id WHERE \(takesFilter)
                     """, arguments: takesArguments)
             while let take = try takes.next() {
@@ -99,7 +100,8 @@ extension SQLiteLedger {
                     case .state: take["state"]
                     }
                 groups[key, default: SpendTotals.empty(key)].countEarlierTake(
-                    estimate: take["credit_estimate"], cost: take["conversion_cost"], inDoubt: take["request_in_doubt"])
+                    estimate: take["credit_estimate"], cost: take["conversion_cost"], inDoubt: take["request_in_doubt"],
+                    paidTwice: take["paid_twice"])
             }
             return SpendReport(grouping: query.grouping, groups: groups.values)
         }

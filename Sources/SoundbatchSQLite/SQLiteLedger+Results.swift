@@ -101,6 +101,7 @@ extension SQLiteLedger {
                     jobID, taskID, callbackToken, stamp, found.state, found.remoteStatus, found.statusMessage,
                     found.audioURL, found.conversionCost
                 ])
+            try db.execute(sql: LedgerSQL.doubtResolved(job: "?"), arguments: [jobID])
             return .keptAsEarlierTake
         }
     }

@@ -85,17 +85,16 @@ extension SQLiteLedger {
     }
 
     public func markSubmitting(
-        jobID: Int64, webhookURL: String?, callbackToken: String? = nil, now: Date = Date()
+        jobID: Int64, callbackToken: String? = nil, now: Date = Date()
     ) async throws -> Int64 {
         try checkStillThere()
         let stamp = Timestamp.string(now)
         return try await write { db in
             try db.execute(
                 sql: """
-                    UPDATE jobs SET state = ?, attempt_count = attempt_count + 1, updated_at = ?,
-                        webhook_url = COALESCE(webhook_url, ?)
+                    UPDATE jobs SET state = ?, attempt_count = attempt_count + 1, updated_at = ?
                     WHERE id = ? AND state = ?
-                    """, arguments: [JobState.submitting, stamp, webhookURL, jobID, JobState.pending])
+                    """, arguments: [JobState.submitting, stamp, jobID, JobState.pending])
             guard db.changesCount == 1 else { throw LedgerError.notPending(jobID: jobID) }
             try db.execute(
                 sql: "INSERT INTO attempts (job_id, kind, started_at, callback_token) VALUES (?, ?, ?, ?)",

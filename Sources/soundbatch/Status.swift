@@ -63,6 +63,7 @@ struct Status: AsyncParsableCommand {
                 for line in Self.describe(settings) { print("  " + line) }
             }
             if let note = ReportRenderer.inDoubtNote(batch.totals) { print("  " + note) }
+            if let note = ReportRenderer.callbackNote(batch.totals) { print("  " + note) }
             if batch.count(.ambiguous) > 0 {
                 print(
                     "  \(batch.count(.ambiguous)) ambiguous: the service may have created and charged for them; "

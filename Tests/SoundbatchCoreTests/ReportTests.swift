@@ -111,11 +111,11 @@ import SoundbatchTesting
         try await ledger.database.write {
             try $0.execute(sql: "UPDATE jobs SET state = 'pending' WHERE id = ?", arguments: [a4])
         }
-        let first = try await ledger.markSubmitting(jobID: a4, webhookURL: nil)
+        let first = try await ledger.markSubmitting(jobID: a4)
         try await ledger.recordSubmission(
             jobID: a4, attemptID: first, outcome: .ambiguous(status: nil, error: "no answer: reset"),
             state: .pending, latency: .zero)
-        let second = try await ledger.markSubmitting(jobID: a4, webhookURL: nil)
+        let second = try await ledger.markSubmitting(jobID: a4)
         try await ledger.recordSubmission(
             jobID: a4, attemptID: second, outcome: .rejected(status: 422, error: "bad prompt"),
             state: .failed, latency: .zero)

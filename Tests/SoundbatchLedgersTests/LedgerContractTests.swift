@@ -70,10 +70,10 @@ import SoundbatchTesting
                 let pending = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 10)
                 #expect(pending.map(\.row) == ["a", "b", "c"])
                 let (a, b, c) = (pending[0].id, pending[1].id, pending[2].id)
-                let attemptA = try await ledger.markSubmitting(jobID: a, webhookURL: nil, now: Date())
+                let attemptA = try await ledger.markSubmitting(jobID: a, now: Date())
                 #expect(try await ledger.state(jobID: a) == .submitting)
                 await #expect {
-                    try await ledger.markSubmitting(jobID: a, webhookURL: nil, now: Date())
+                    try await ledger.markSubmitting(jobID: a, now: Date())
                 } throws: { error in
                     guard case LedgerError.notPending(a) = error else { return false }
                     return true
@@ -84,11 +84,11 @@ import SoundbatchTesting
                     outcome: .accepted(SubmitAnswer(taskID: "task-a", eta: 20, creditEstimate: 1.5)),
                     state: .submitted, latency: .milliseconds(80), now: Date())
                 #expect(try await ledger.job(taskID: "task-a")?.id == a)
-                let attemptB = try await ledger.markSubmitting(jobID: b, webhookURL: "https://hook", now: Date())
+                let attemptB = try await ledger.markSubmitting(jobID: b, now: Date())
                 try await ledger.recordSubmission(
                     jobID: b, attemptID: attemptB, outcome: .retryable(status: 503, error: "busy", retryAfter: nil),
                     state: .pending, latency: .milliseconds(10), now: Date())
-                let attemptC = try await ledger.markSubmitting(jobID: c, webhookURL: nil, now: Date())
+                let attemptC = try await ledger.markSubmitting(jobID: c, now: Date())
                 try await ledger.recordSubmission(
                     jobID: c, attemptID: attemptC, outcome: .ambiguous(status: nil, error: "no answer"),
                     state: .ambiguous, latency: .seconds(60), now: Date())
@@ -163,7 +163,7 @@ import SoundbatchTesting
                     ("c", .ambiguous(status: nil, error: "no answer"), .ambiguous),
                     ("d", .accepted(SubmitAnswer(taskID: "t-d", creditEstimate: 1)), .submitted)
                 ] {
-                    let attempt = try await ledger.markSubmitting(jobID: ids[row]!, webhookURL: nil, now: Date())
+                    let attempt = try await ledger.markSubmitting(jobID: ids[row]!, now: Date())
                     try await ledger.recordSubmission(
                         jobID: ids[row]!, attemptID: attempt, outcome: outcome, state: state, latency: .zero, now: Date())
                 }
@@ -191,7 +191,7 @@ import SoundbatchTesting
             let batchID = try await ledger.batchID(named: "b")
             try await ledger.withSending(batch: "b") { _ in
                 let job = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
-                _ = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
+                _ = try await ledger.markSubmitting(jobID: job.id, now: Date())
             }
             _ = try await ledger.holdInterruptedSubmissions(now: Date())
             #expect(try await states(ledger) == ["ambiguous": 1])
@@ -210,7 +210,7 @@ import SoundbatchTesting
             let ids = try await ledger.withSending(batch: "b") { _ in
                 var ids: [Int64] = []
                 for job in try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 10) {
-                    let attempt = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
+                    let attempt = try await ledger.markSubmitting(jobID: job.id, now: Date())
                     try await ledger.recordSubmission(
                         jobID: job.id, attemptID: attempt,
                         outcome: .accepted(SubmitAnswer(taskID: "t-\(job.row)", creditEstimate: 2)),
@@ -276,7 +276,7 @@ import SoundbatchTesting
             let second = try await ledger.withSending(batch: "b") { _ in
                 var ids: [Int64] = []
                 for job in try await allPendingJobs(ledger, batchID: try await batchID()) {
-                    let attempt = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
+                    let attempt = try await ledger.markSubmitting(jobID: job.id, now: Date())
                     try await ledger.recordSubmission(
                         jobID: job.id, attemptID: attempt,
                         outcome: .accepted(SubmitAnswer(taskID: "t\(job.id)", creditEstimate: 1)), state: .submitted,
@@ -315,7 +315,7 @@ import SoundbatchTesting
                 try await ledger.withSending(batch: "b") { _ in
                     let job = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
                     let attempt = try await ledger.markSubmitting(
-                        jobID: job.id, webhookURL: "http://127.0.0.1:1/hook", callbackToken: token, now: Date())
+                        jobID: job.id, callbackToken: token, now: Date())
                     try await ledger.recordSubmission(
                         jobID: job.id, attemptID: attempt, outcome: outcome, state: state, latency: .zero, now: Date())
                     return job.id
@@ -370,7 +370,7 @@ import SoundbatchTesting
             let token = CallbackToken.make()
             let job = try await ledger.withSending(batch: "b") { _ in
                 let job = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
-                let attempt = try await ledger.markSubmitting(jobID: job.id, webhookURL: "http://h/hook", callbackToken: token, now: Date())
+                let attempt = try await ledger.markSubmitting(jobID: job.id, callbackToken: token, now: Date())
                 try await ledger.recordSubmission(
                     jobID: job.id, attemptID: attempt, outcome: .ambiguous(status: nil, error: "reset"), state: .ambiguous,
                     latency: .zero, now: Date())
@@ -391,7 +391,7 @@ import SoundbatchTesting
             let flying = CallbackToken.make()
             let hail = try await ledger.withSending(batch: "b") { _ in
                 let hail = try #require(try await allPendingJobs(ledger, batchID: batchID).first { $0.row == "d" })
-                _ = try await ledger.markSubmitting(jobID: hail.id, webhookURL: "http://h/hook", callbackToken: flying, now: Date())
+                _ = try await ledger.markSubmitting(jobID: hail.id, callbackToken: flying, now: Date())
                 let done = RemoteStatus(taskID: "task-d", status: "COMPLETED")
                 #expect(try await ledger.settle(jobID: hail.id, callbackToken: flying, taskID: "task-d", status: done, now: Date()) == .noted)
                 return hail.id
@@ -416,7 +416,7 @@ import SoundbatchTesting
             let batchID = try await ledger.batchID(named: "b")
             let id = try await ledger.withSending(batch: "b") { _ in
                 let job = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
-                let attempt = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
+                let attempt = try await ledger.markSubmitting(jobID: job.id, now: Date())
                 try await ledger.recordSubmission(
                     jobID: job.id, attemptID: attempt,
                     outcome: .accepted(SubmitAnswer(taskID: "t1", creditEstimate: 3)), state: .submitted,
@@ -480,7 +480,7 @@ import SoundbatchTesting
             try await ledger.withSending(batch: batch) { _ in
                 for (index, job) in try await allPendingJobs(ledger, batchID: batchID).enumerated() {
                     let at = Self.start.addingTimeInterval(Double(index) * 7 + (batch == "B" ? 86_400 : 0))
-                    let attempt = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: at)
+                    let attempt = try await ledger.markSubmitting(jobID: job.id, now: at)
                     let outcome: SubmitOutcome =
                         switch index % 5 {
                         case 0, 1, 2:

@@ -18,7 +18,7 @@ import Testing
                 try await allPendingJobs(ledger, batchID: batchID).map { ($0.row, $0.id) }
             })
         func send(_ row: String, _ outcome: SubmitOutcome, _ state: JobState) async throws {
-            let attempt = try await ledger.markSubmitting(jobID: ids[row]!, webhookURL: nil, now: Date())
+            let attempt = try await ledger.markSubmitting(jobID: ids[row]!, now: Date())
             try await ledger.recordSubmission(
                 jobID: ids[row]!, attemptID: attempt, outcome: outcome, state: state, latency: .zero, now: Date())
         }

@@ -9,19 +9,21 @@ import SoundbatchTesting
 /// Every format tells the same totals, on both backends: the spend report as a table, CSV,
 /// JSON, Markdown and HTML, the per-job export (a line a take) in CSV and JSON, and
 /// `status --json`, over a batch with re-rolls, refusals, failed generations, jobs still
-/// running and requests in doubt, one of them sent again.
+/// running and requests in doubt: one sent again, one settled by its own callback, and one
+/// sent again before its callback came (paid twice).
 @Suite struct TotalsAgreeTests {
     /// What the work below must come to, counted by hand.
-    static let estimated = 1.5 + 1.5 + 2 + 2 + 1 + 3 + 1  // a twice, b twice, e, f, h
-    static let charged = 1.6 + 1.4 + 2.1 + 1.2 + 1  // a's two takes, b's new one, e, h
-    static let inDoubt = 2  // d (never answered) and e (sent again, answered)
-    /// d has no estimate of its own: it counts at the average, 12 / 7; e at its own, 1.
-    static let inDoubtMayCost = 1 + estimated / 7
-    static let lines = 8 + 2  // eight jobs and two earlier takes
+    static let estimated = 1.5 + 1.5 + 2 + 2 + 1 + 3 + 1 + 1  // a twice, b twice, e, f, h, j's second request
+    /// a's two takes, b's new one, e, h; i's task (settled by callback), j's two (paid twice).
+    static let charged = 1.6 + 1.4 + 2.1 + 1.2 + 1 + 1.3 + 1.1 + 1.0
+    static let inDoubt = 2  // d (never answered) and e (sent again, answered); i and j are accounted for
+    /// d has no estimate of its own: it counts at the average, 13 / 8; e at its own, 1.
+    static let inDoubtMayCost = 1 + estimated / 8
+    static let lines = 10 + 3  // ten jobs and three earlier takes (a's, b's, and j's first, paid twice)
 
     func work(_ ledger: any LedgerStore, _ folder: TemporaryFolder) async throws {
         _ = try await ledger.ingest(
-            CSVReader(path: folder.write("jobs.csv", "id,prompt,scene\n" + "abcdefgh".map { "\($0),sound \($0),s\n" }.joined())),
+            CSVReader(path: folder.write("jobs.csv", "id,prompt,scene\n" + "abcdefghij".map { "\($0),sound \($0),s\n" }.joined())),
             batch: "b", skipInvalid: false)
         let batchID = try await ledger.batchID(named: "b")
         let ids = Dictionary(
@@ -29,9 +31,9 @@ import SoundbatchTesting
                 try await allPendingJobs(ledger, batchID: batchID).map { ($0.row, $0.id) }
             })
         func job(_ row: String) async throws -> Int64 { ids[row]! }
-        func send(_ row: String, _ outcome: SubmitOutcome, _ state: JobState) async throws {
+        func send(_ row: String, _ outcome: SubmitOutcome, _ state: JobState, token: String? = nil) async throws {
             let id = try await job(row)
-            let attempt = try await ledger.markSubmitting(jobID: id, webhookURL: nil, now: Date())
+            let attempt = try await ledger.markSubmitting(jobID: id, callbackToken: token, now: Date())
             try await ledger.recordSubmission(
                 jobID: id, attemptID: attempt, outcome: outcome, state: state, latency: .milliseconds(5), now: Date())
         }
@@ -53,6 +55,12 @@ import SoundbatchTesting
             try await accept("f", "f1", 3)
             try await accept("h", "h1", 1)
             try await finish("h", done(1))
+            // i and j get no answer, their requests carrying callback tokens; i's callback comes.
+            try await send("i", .ambiguous(status: nil, error: "no answer"), .ambiguous, token: "token-i")
+            try await send("j", .ambiguous(status: nil, error: "no answer"), .ambiguous, token: "token-j")
+            let i = try await job("i")
+            #expect(try await ledger.settle(jobID: i, callbackToken: "token-i", taskID: "i1", status: done(1.3), now: Date()) == .settled)
+            try await finish("i", done(1.3))
         }
         // A re-roll of a, a retry of b, and e sent again on purpose.
         _ = try await ledger.startNewTakes(jobIDs: [try await job("a"), try await job("b")], renamedFiles: [:], prompts: [:], now: Date())
@@ -65,8 +73,14 @@ import SoundbatchTesting
             try await finish("b", done(2.1))
             try await accept("e", "e2", 1)
             try await finish("e", done(1.2))
+            // j was sent again, and its first request's callback comes after: two tasks, both charged.
+            try await accept("j", "j2", 1)
+            try await finish("j", done(1.1))
+            #expect(
+                try await ledger.settle(jobID: try await job("j"), callbackToken: "token-j", taskID: "j1", status: done(1.0), now: Date())
+                    == .keptAsEarlierTake)
             // d stays in doubt: the requeue took it back to pending; hold it again.
-            let attempt = try await ledger.markSubmitting(jobID: d, webhookURL: nil, now: Date())
+            let attempt = try await ledger.markSubmitting(jobID: d, now: Date())
             try await ledger.recordSubmission(
                 jobID: d, attemptID: attempt, outcome: .ambiguous(status: nil, error: "no answer"), state: .ambiguous,
                 latency: .seconds(60), now: Date())
@@ -95,6 +109,7 @@ import SoundbatchTesting
             same(total.creditsEstimated, Self.estimated, "estimated")
             same(total.creditsCharged, Self.charged, "charged")
             #expect(total.inDoubt == Self.inDoubt)
+            #expect(total.settledByCallback == 1 && total.paidTwice == 1)
             same(total.inDoubtMayCost, Self.inDoubtMayCost, "in doubt")
             let last = try #require(try await ledger.creditTimeline(ReportQuery(), points: 300).last)
             same(last.estimated, Self.estimated, "chart, estimated")
@@ -105,6 +120,7 @@ import SoundbatchTesting
             same(totals["credits_estimated"] as? Double, Self.estimated, "json estimated")
             same(totals["credits_charged"] as? Double, Self.charged, "json charged")
             #expect(totals["in_doubt"] as? Int == Self.inDoubt)
+            #expect(totals["settled_by_callback"] as? Int == 1 && totals["paid_twice"] as? Int == 1)
             same(totals["in_doubt_may_cost"] as? Double, Self.inDoubtMayCost, "json in doubt")
 
             // CSV and Markdown: the total row.
@@ -123,6 +139,8 @@ import SoundbatchTesting
                 same(cell("credits_charged"), Self.charged, "\(format) charged")
                 same(cell("in_doubt"), Double(Self.inDoubt), "\(format) in doubt")
                 same(cell("in_doubt_may_cost"), Self.inDoubtMayCost, "\(format) in doubt may cost")
+                same(cell("settled_by_callback"), 1, "\(format) settled by callback")
+                same(cell("paid_twice"), 1, "\(format) paid twice")
             }
 
             // The terminal's table and its notes.
@@ -130,12 +148,15 @@ import SoundbatchTesting
             let totalLine = try #require(table.split(separator: "\n").first { $0.hasPrefix("total") })
             #expect(totalLine.contains(ReportRenderer.money(Self.estimated)) && totalLine.contains(ReportRenderer.money(Self.charged)), "\(table)")
             #expect(table.contains("2 jobs had a request in doubt") && table.contains(ReportRenderer.money(Self.inDoubtMayCost)), "\(table)")
+            #expect(table.contains("1 job whose request got no answer was settled by that request's own callback"), "\(table)")
+            #expect(table.contains("1 sound was paid twice"), "\(table)")
 
             // The HTML page: its cards, and its chart topping out at the larger of the two.
             let html = try report(["--format", "html"])
             #expect(html.contains("Credits charged<b>\(ReportRenderer.money(Self.charged))</b>"))
             #expect(html.contains("Credits estimated<b>\(ReportRenderer.money(Self.estimated))</b>"))
             #expect(html.contains("Requests in doubt<b>\(Self.inDoubt)</b>"))
+            #expect(html.contains("Settled by callback<b>1</b>") && html.contains("Paid twice<b>1</b>"))
             #expect(html.contains("<span class=\"y\" style=\"top:0\">\(ReportRenderer.money(max(Self.estimated, Self.charged)))</span>"), "\(html)")
 
             // The per-job export: a line a take, adding up to the totals to the cent.
@@ -163,8 +184,10 @@ import SoundbatchTesting
             same(batch["credits_charged"] as? Double, Self.charged, "status charged")
             #expect(batch["in_doubt"] as? Int == Self.inDoubt)
             same(batch["in_doubt_may_cost"] as? Double, Self.inDoubtMayCost, "status in doubt")
+            #expect(batch["settled_by_callback"] as? Int == 1 && batch["paid_twice"] as? Int == 1)
             let words = try soundbatch(["status", "--ledger", location], in: folder.path).stdout
             #expect(words.contains("2 jobs had a request in doubt"), "\(words)")
+            #expect(words.contains("settled by that request's own callback") && words.contains("1 sound was paid twice"), "\(words)")
         }
     }
 }

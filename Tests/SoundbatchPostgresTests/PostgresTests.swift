@@ -155,7 +155,7 @@ import SoundbatchTesting
                 let claimed = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 512)
                 if claimed.isEmpty { return sent }
                 for job in claimed {
-                    let attempt = try await ledger.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
+                    let attempt = try await ledger.markSubmitting(jobID: job.id, now: Date())
                     try await ledger.recordSubmission(
                         jobID: job.id, attemptID: attempt, outcome: .accepted(SubmitAnswer(taskID: "t\(job.id)")),
                         state: .submitted, latency: .zero, now: Date())
@@ -195,7 +195,7 @@ import SoundbatchTesting
                 "UPDATE jobs SET state = 'submitting', runner_id = 900 WHERE id = (SELECT MIN(id) FROM jobs)")
             try await first.withSending(batch: "b") { _ in
                 let job = try await first.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
-                _ = try await first.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
+                _ = try await first.markSubmitting(jobID: job.id, now: Date())
                 // Three leases long: the first runner renews its own all along.
                 try await Task.sleep(for: .seconds(3))
                 #expect(try await second.holdInterruptedSubmissions(now: Date()) == 0)
@@ -242,7 +242,7 @@ import SoundbatchTesting
         try await withTwoRunners(jobs: 1) { first, second, batchID in
             let job = try await first.withSending(batch: "b") { _ in
                 let job = try await first.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
-                let attempt = try await first.markSubmitting(jobID: job.id, webhookURL: nil, now: Date())
+                let attempt = try await first.markSubmitting(jobID: job.id, now: Date())
                 // Meanwhile the job was held as ambiguous and sent again at the user's request.
                 try await first.rows("UPDATE jobs SET state = 'pending', runner_id = NULL")
                 try await first.recordSubmission(

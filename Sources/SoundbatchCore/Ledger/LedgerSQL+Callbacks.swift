@@ -50,9 +50,9 @@ extension LedgerSQL {
     ) -> String {
         """
         INSERT INTO takes (job_id, take, state, task_id, remote_status, status_msg, audio_url, conversion_cost,
-                           request_in_doubt, submitted_at, completed_at, retired_at, prompt)
+                           request_in_doubt, paid_twice, submitted_at, completed_at, retired_at, prompt)
         SELECT j.id, 1 + \(rowLatestTake("j")), \(state), \(task), \(remoteStatus), \(statusMessage), \(audioURL),
-            \(cost), 0, (SELECT started_at FROM attempts WHERE callback_token = \(token)),
+            \(cost), 0, 1, (SELECT started_at FROM attempts WHERE callback_token = \(token)),
             CASE WHEN \(state) = '\(JobState.completed.rawValue)' THEN \(now) END, \(now), j.prompt
         FROM jobs j WHERE j.id = \(job)
         """
@@ -60,6 +60,12 @@ extension LedgerSQL {
 }
 
 extension LedgerSQL {
+    /// Job `job`'s request in doubt is accounted for: its task was found (`keepFoundTake`),
+    /// and what it cost is known, so nothing more may have been charged for it.
+    public static func doubtResolved(job: String) -> String {
+        "UPDATE jobs SET request_in_doubt = 0 WHERE id = \(job)"
+    }
+
     /// A job (`job` names its id) with a request that carried a callback token and left at
     /// `since` or later (its callback may still come and settle it), or whose callback came
     /// and is not yet confirmed.

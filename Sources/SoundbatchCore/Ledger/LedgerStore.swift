@@ -30,8 +30,8 @@ public protocol LedgerStore: IngestLedger, SendingLedger, StatusLedger, Download
 
 extension SubmissionLedger {
     /// `markSubmitting` for a request whose callback carries no token.
-    public func markSubmitting(jobID: Int64, webhookURL: String?, now: Date) async throws -> Int64 {
-        try await markSubmitting(jobID: jobID, webhookURL: webhookURL, callbackToken: nil, now: now)
+    public func markSubmitting(jobID: Int64, now: Date) async throws -> Int64 {
+        try await markSubmitting(jobID: jobID, callbackToken: nil, now: now)
     }
 }
 
@@ -194,7 +194,7 @@ public protocol SubmissionLedger: Sendable {
     /// on stable storage before this returns: only then may the request leave. Throws
     /// `LedgerError.notPending` when the job is no longer pending, and stops everything
     /// when the ledger itself is gone. Returns the attempt's id.
-    func markSubmitting(jobID: Int64, webhookURL: String?, callbackToken: String?, now: Date) async throws -> Int64
+    func markSubmitting(jobID: Int64, callbackToken: String?, now: Date) async throws -> Int64
 
     /// Records the answer to one attempt and moves the job to `state`, in one transaction.
     func recordSubmission(

@@ -49,6 +49,12 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
     public var inDoubt = 0
     public var inDoubtEstimated = 0.0
     public var inDoubtUnestimated = 0
+    /// Jobs whose request got no answer, settled by that request's own callback: never sent
+    /// again, never paid twice.
+    public var settledByCallback = 0
+    /// Earlier takes made by a request that got no answer and found by its callback after
+    /// the job was sent again: each a second charge for one sound (charges in the sums above).
+    public var paidTwice = 0
 
     /// Charged minus estimated, over the jobs charged: how far the estimates were off.
     public var difference: Double { creditsCharged - estimatedForCharged }
@@ -76,6 +82,8 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
         case earlierTakes = "earlier_takes"
         case inDoubt = "in_doubt"
         case inDoubtMayCost = "in_doubt_may_cost"
+        case settledByCallback = "settled_by_callback"
+        case paidTwice = "paid_twice"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -96,6 +104,8 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
         try c.encode(earlierTakes, forKey: .earlierTakes)
         try c.encode(inDoubt, forKey: .inDoubt)
         try c.encode(inDoubtMayCost.map(\.cents), forKey: .inDoubtMayCost)
+        try c.encode(settledByCallback, forKey: .settledByCallback)
+        try c.encode(paidTwice, forKey: .paidTwice)
     }
 
     public static func empty(_ group: String) -> SpendTotals {
@@ -106,10 +116,11 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
     }
 
     /// Counts one job in.
-    /// `inDoubt`: a request of the job got no answer, so the service may hold a task for it.
+    /// `inDoubt`: a request of the job got no answer, so the service may hold a task for it;
+    /// `settledByCallback`: one did, and its callback settled the job.
     public mutating func count(
         state: JobState, estimate: Double?, cost: Double?, seconds: Double?,
-        submitted: UnsafeBufferPointer<UInt8>, inDoubt: Bool
+        submitted: UnsafeBufferPointer<UInt8>, inDoubt: Bool, settledByCallback: Bool
     ) {
         let charged = cost != nil
         count(
@@ -117,7 +128,8 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
                 state: state, inDoubt: inDoubt, jobs: 1, estimates: estimate ?? 0,
                 estimated: estimate != nil ? 1 : 0, chargedJobs: charged ? 1 : 0,
                 costs: cost ?? 0, estimatedForCharged: charged ? estimate ?? 0 : 0,
-                secondsForCharged: charged ? seconds ?? 0 : 0, chargedWithLength: charged && seconds != nil ? cost! : 0)
+                secondsForCharged: charged ? seconds ?? 0 : 0, chargedWithLength: charged && seconds != nil ? cost! : 0,
+                settledByCallback: settledByCallback ? 1 : 0)
         )
         // Timestamps sort as text: compare bytes, and make a String only for a new extreme.
         if submitted.count > 0 {
@@ -143,6 +155,7 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
         jobs += alike.jobs
         states[alike.state.rawValue, default: 0] += alike.jobs
         countInDoubt(alike)
+        settledByCallback += alike.settledByCallback
         creditsEstimated += alike.estimates
         creditsCharged += alike.costs
         chargedJobs += alike.chargedJobs
@@ -172,17 +185,19 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
     }
 
     /// Counts in an earlier take of a retried job: what it was estimated at and charged.
-    public mutating func countEarlierTake(estimate: Double?, cost: Double?, inDoubt: Bool) {
+    public mutating func countEarlierTake(estimate: Double?, cost: Double?, inDoubt: Bool, paidTwice: Bool) {
         countEarlierTakes(
             JobsAlike(
                 state: .completed, inDoubt: inDoubt, jobs: 1, estimates: estimate ?? 0,
                 estimated: estimate != nil ? 1 : 0, chargedJobs: cost != nil ? 1 : 0, costs: cost ?? 0,
-                estimatedForCharged: cost == nil ? 0 : estimate ?? 0, secondsForCharged: 0, chargedWithLength: 0))
+                estimatedForCharged: cost == nil ? 0 : estimate ?? 0, secondsForCharged: 0, chargedWithLength: 0,
+                paidTwice: paidTwice ? 1 : 0))
     }
 
     /// Counts in earlier takes from their sums (`jobs` is the takes; their state does not count).
     public mutating func countEarlierTakes(_ takes: JobsAlike) {
         earlierTakes += takes.jobs
+        paidTwice += takes.paidTwice
         countInDoubt(takes)
         creditsEstimated += takes.estimates
         creditsCharged += takes.costs
@@ -197,6 +212,8 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
         inDoubt += other.inDoubt
         inDoubtEstimated += other.inDoubtEstimated
         inDoubtUnestimated += other.inDoubtUnestimated
+        settledByCallback += other.settledByCallback
+        paidTwice += other.paidTwice
         for (state, count) in other.states { states[state, default: 0] += count }
         creditsEstimated += other.creditsEstimated
         creditsCharged += other.creditsCharged
@@ -229,10 +246,15 @@ public struct JobsAlike: Sendable {
     /// Sum of audio_length over the charged jobs that asked for one, and their cost.
     public var secondsForCharged: Double
     public var chargedWithLength: Double
+    /// Jobs among them settled by a callback (`SpendTotals.settledByCallback`).
+    public var settledByCallback: Int
+    /// Earlier takes among them paid twice (`SpendTotals.paidTwice`).
+    public var paidTwice: Int
 
     public init(
         state: JobState, inDoubt: Bool, jobs: Int, estimates: Double, estimated: Int, chargedJobs: Int, costs: Double,
-        estimatedForCharged: Double, secondsForCharged: Double, chargedWithLength: Double
+        estimatedForCharged: Double, secondsForCharged: Double, chargedWithLength: Double, settledByCallback: Int = 0,
+        paidTwice: Int = 0
     ) {
         self.state = state
         self.inDoubt = inDoubt
@@ -244,6 +266,8 @@ public struct JobsAlike: Sendable {
         self.estimatedForCharged = estimatedForCharged
         self.secondsForCharged = secondsForCharged
         self.chargedWithLength = chargedWithLength
+        self.settledByCallback = settledByCallback
+        self.paidTwice = paidTwice
     }
 }
 

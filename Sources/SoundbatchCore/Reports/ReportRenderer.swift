@@ -60,7 +60,26 @@ public enum ReportRenderer {
                     + "\(money(t.unchargedEstimate)) credits, not counted as charged.")
         }
         if let note = inDoubtNote(t) { notes.append(note) }
+        if let note = callbackNote(t) { notes.append(note) }
         return notes
+    }
+
+    /// Requests in doubt that their own callbacks settled (paid once), and sounds paid twice.
+    public static func callbackNote(_ t: SpendTotals) -> String? {
+        var sentences: [String] = []
+        if t.settledByCallback > 0 {
+            sentences.append(
+                "\(t.settledByCallback) \(t.settledByCallback == 1 ? "job" : "jobs") whose request got no answer "
+                    + "\(t.settledByCallback == 1 ? "was" : "were") settled by that request's own callback: "
+                    + "never sent again, paid once.")
+        }
+        if t.paidTwice > 0 {
+            sentences.append(
+                "\(t.paidTwice) \(t.paidTwice == 1 ? "sound was" : "sounds were") paid twice: a request that got "
+                    + "no answer made a task, found by its callback after the job was sent again; kept as an "
+                    + "earlier take, both charges counted above.")
+        }
+        return sentences.isEmpty ? nil : sentences.joined(separator: " ")
     }
 
     /// Requests that got no answer: the service may hold tasks, and charges, for them besides
@@ -80,7 +99,7 @@ public enum ReportRenderer {
         let header =
             [report.grouping, "jobs"] + states + [
                 "credits_estimated", "credits_charged", "difference", "average_per_job", "average_per_second",
-                "no_charge_yet", "no_charge_yet_estimate", "in_doubt", "in_doubt_may_cost", "first_submitted",
+                "no_charge_yet", "no_charge_yet_estimate", "in_doubt", "in_doubt_may_cost", "settled_by_callback", "paid_twice", "first_submitted",
                 "last_submitted"
             ]
         func row(_ t: SpendTotals) -> [Cell] {
@@ -90,6 +109,7 @@ public enum ReportRenderer {
                 t.averagePerSecond.map { .number(money($0)) } ?? .text(""),
                 .number(String(t.unchargedJobs)), .number(money(t.unchargedEstimate)),
                 .number(String(t.inDoubt)), t.inDoubtMayCost.map { .number(money($0)) } ?? .text(""),
+                .number(String(t.settledByCallback)), .number(String(t.paidTwice)),
                 .text(t.firstSubmitted ?? ""), .text(t.lastSubmitted ?? "")
             ]
         }

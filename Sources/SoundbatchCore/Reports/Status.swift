@@ -51,6 +51,8 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
         case estimatedJobs = "estimated_jobs"
         case inDoubt = "in_doubt"
         case inDoubtMayCost = "in_doubt_may_cost"
+        case settledByCallback = "settled_by_callback"
+        case paidTwice = "paid_twice"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -63,6 +65,8 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
         try c.encode(totals.estimates, forKey: .estimatedJobs)
         try c.encode(totals.inDoubt, forKey: .inDoubt)
         try c.encode(totals.inDoubtMayCost.map(\.cents), forKey: .inDoubtMayCost)
+        try c.encode(totals.settledByCallback, forKey: .settledByCallback)
+        try c.encode(totals.paidTwice, forKey: .paidTwice)
         try c.encodeIfPresent(settings, forKey: .settings)
         try c.encode(failures, forKey: .failures)
         try c.encode(sounds, forKey: .sounds)

@@ -194,7 +194,7 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
             let token = settings.callbackTokens && request.webhookURL == settings.webhookURL ? CallbackToken.make() : nil
             do {
                 attemptID = try await ledger.markSubmitting(
-                    jobID: job.id, webhookURL: request.webhookURL, callbackToken: token, now: Date())
+                    jobID: job.id, callbackToken: token, now: Date())
             } catch LedgerError.notPending {
                 // Another runner of a shared ledger has it (this one's lease ran out): theirs to send.
                 logger.debug("\(job.row): taken by another runner; leaving it to them")

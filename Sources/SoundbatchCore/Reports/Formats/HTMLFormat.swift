@@ -31,7 +31,9 @@ extension ReportRenderer {
         }
         let t = report.total
         let note = notes(t).map { "<p class=\"note\">\(escapeHTML($0))</p>" }.joined(separator: "\n")
-        let inDoubtCard = t.inDoubt > 0 ? "<div>Requests in doubt<b>\(t.inDoubt)</b></div>\n" : ""
+        var inDoubtCard = t.inDoubt > 0 ? "<div>Requests in doubt<b>\(t.inDoubt)</b></div>\n" : ""
+        if t.settledByCallback > 0 { inDoubtCard += "<div>Settled by callback<b>\(t.settledByCallback)</b></div>\n" }
+        if t.paidTwice > 0 { inDoubtCard += "<div>Paid twice<b>\(t.paidTwice)</b></div>\n" }
         return """
             <!DOCTYPE html>
             <html lang="en">
