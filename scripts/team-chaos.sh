@@ -9,6 +9,12 @@
 # It passes when nothing is lost, no task ID is invented, nothing is paid twice but the
 # jobs resent on purpose, and neither key had more than 2% of its requests refused (429).
 #
+# With CALLBACKS=1 the batch's callbacks go to one `soundbatch webhook` on the same
+# ledger, so each request's callback names it: jobs in doubt are settled by their
+# callbacks, and the resends wait a doubt window for them. The line then says how many
+# jobs were in doubt and how many were settled, and it passes when at most 5% of the jobs
+# in doubt were paid twice.
+#
 #   scripts/with-postgres.sh scripts/team-chaos.sh [JOBS] [RATE]   (RATE per key, N/min)
 # KEEP=1 keeps its folder (logs, the sandbox's record) and says where.
 set -euo pipefail
@@ -25,7 +31,7 @@ fi
 bin="$BIN"
 work="$(mktemp -d "${TMPDIR:-/tmp}/soundbatch-team.XXXXXX")"
 runners=()
-trap 'kill "${runners[@]}" "$sandbox_pid" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+trap 'kill "${runners[@]}" "$sandbox_pid" ${hook_pid:-} 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 source scripts/lib.sh
 
 database="team_$(date +%s)_$$"
@@ -40,6 +46,16 @@ jobs_csv "$jobs" "$work/team.csv"
 "$BIN" run "$work/team.csv" --batch team --dry-run --quiet
 
 send=(--batch team --base-url "$url" --rate "$rate" --concurrency 6 --timeout 2 --quiet)
+resend=(--resend-ambiguous)
+callbacks="${CALLBACKS:-0}"
+if [ "$callbacks" = 1 ]; then
+    hook_port=$(free_port)
+    MUSICGPT_API_KEY=key-b "$BIN" webhook --listen "127.0.0.1:$hook_port" >"$work/webhook.log" 2>&1 &
+    hook_pid=$!
+    for _ in $(seq 200); do grep -q "listening" "$work/webhook.log" 2>/dev/null && break; sleep 0.05; done
+    send+=(--webhook-url "http://127.0.0.1:$hook_port/hook")
+    resend+=(--doubt-window 30s)
+fi
 runner() { # key log -> $started
     MUSICGPT_API_KEY="$1" "$BIN" resume "${send[@]}" --wait >>"$work/$2.log" 2>&1 &
     started=$!
@@ -73,20 +89,26 @@ for _ in $(seq 20); do
     held=$(count "'ambiguous'")
     if [ "$(count "'pending', 'submitting', 'submitted'")" -eq 0 ] && [ "$held" -eq 0 ]; then break; fi
     if [ "$held" -gt 0 ]; then
-        resent=$((resent + held))
-        MUSICGPT_API_KEY=key-b "$BIN" resume "${send[@]}" --resend-ambiguous --wait >>"$work/end.log" 2>&1 || true
+        # Only what the doubt window lets go is sent again (all of it, without callbacks).
+        MUSICGPT_API_KEY=key-b "$BIN" resume "${send[@]}" "${resend[@]}" --wait >>"$work/end.log" 2>&1 || true
+        resent=$((resent + held - $(count "'ambiguous'")))
+        [ "$callbacks" = 1 ] && sleep 3
     fi
 done
+# The last callbacks of tasks made in the last moments.
+[ "$callbacks" = 1 ] && sleep 5
 
 sandbox_get /_sandbox/tasks >"$work/tasks.json"
 sandbox_get /_sandbox/keys >"$work/keys.json"
 psql "$SOUNDBATCH_LEDGER" -Atc \
     "SELECT COALESCE(json_agg(json_build_object('prompt', prompt, 'state', state, 'task_id', task_id,
-            'in_doubt', request_in_doubt)), '[]') FROM jobs" >"$work/jobs.json"
+            'in_doubt', request_in_doubt, 'settled', settled_by_callback,
+            'unanswered', (SELECT COUNT(*) FROM attempts a WHERE a.job_id = jobs.id
+                           AND a.outcome IN ('no_answer', 'interrupted')))), '[]') FROM jobs" >"$work/jobs.json"
 psql "$SOUNDBATCH_LEDGER" -Atc "SELECT COALESCE(json_agg(task_id), '[]') FROM takes" >"$work/takes.json"
-python3 - "$work" "$jobs" "$resent" <<'PY'
+python3 - "$work" "$jobs" "$resent" "$callbacks" <<'PY'
 import collections, json, sys
-work, total, resent = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+work, total, resent, callbacks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
 tasks = json.load(open(f"{work}/tasks.json"))
 jobs = json.load(open(f"{work}/jobs.json"))
 takes = set(json.load(open(f"{work}/takes.json")))
@@ -108,10 +130,16 @@ def refused(key):
     asked = k.get("submissions", 0) + k.get("looks", 0)
     return 100 * (k.get("submissions_429", 0) + k.get("looks_429", 0)) / max(asked, 1), asked
 (a, a_asked), (b, b_asked) = refused("key 1"), refused("key 2")
-print(f"team: jobs={total} submitted={submitted} ambiguous_resent={resent} duplicates_paid={duplicates} "
-      f"lost={lost} invented={invented} key_a_429={a:.1f}% of {a_asked} key_b_429={b:.1f}% of {b_asked}")
+line = (f"team: jobs={total} submitted={submitted} ambiguous_resent={resent} duplicates_paid={duplicates} "
+        f"lost={lost} invented={invented} key_a_429={a:.1f}% of {a_asked} key_b_429={b:.1f}% of {b_asked}")
 ok = (lost == 0 and invented == 0 and duplicates <= resent and unfinished == 0 and len(jobs) == total
       and a <= 2 and b <= 2 and a_asked > 0 and b_asked > 0)
+if callbacks:
+    in_doubt = sum(1 for j in jobs if j["unanswered"] > 0)
+    settled = sum(1 for j in jobs if j["settled"])
+    line += f" in_doubt={in_doubt} settled_by_callback={settled} paid_twice={duplicates / max(in_doubt, 1):.1%} of in doubt"
+    ok = ok and duplicates <= 0.05 * in_doubt
+print(line)
 if not ok:
     states = collections.Counter(j["state"] for j in jobs)
     print(f"team: FAILED (unfinished={unfinished}: {dict(states)}; folder {work})")

@@ -50,7 +50,7 @@ struct SendOptions: ParsableArguments {
 
     @Flag(
         help:
-            "Send to a sandbox soundbatch starts on loopback instead of the service; no key needed. Later commands on the batch start it again."
+            "Send to a sandbox soundbatch starts on loopback instead of the service; no key needed. Later commands on the batch start it again, with a receiver of its callbacks that settles requests left without an answer."
     )
     var sandbox = false
 
@@ -78,7 +78,7 @@ struct SendOptions: ParsableArguments {
     /// What this command line says of how the batch is run.
     var given: BatchSettings {
         var settings = BatchSettings()
-        settings.service = sandbox ? .sandbox(port: 0) : service.baseURL.map { .api(baseURL: $0) }
+        settings.service = sandbox ? .sandbox(port: 0, callbackPort: nil) : service.baseURL.map { .api(baseURL: $0) }
         settings.rate = rate?.description
         settings.burst = burst
         settings.concurrency = concurrency

@@ -58,28 +58,8 @@ struct Webhook: AsyncParsableCommand {
                     let receiver = WebhookReceiver(ledger: ledger, confirmer: lookups, path: path)
                     try await servingUntilInterrupted { announceAndWait in
                         try await receiver.serve(host: host, port: port, logger: quiet) { event in
-                            switch event {
-                            case let .recorded(_, taskID, state, changed):
-                                logger.info(
-                                    "task \(taskID): \(state.rawValue), confirmed by the service\(changed ? "" : "; already recorded")"
-                                )
-                            case let .settled(_, taskID, .settled):
-                                logger.notice("task \(taskID): its request got no answer; its job is settled with it, not in doubt")
-                            case let .settled(_, taskID, .keptAsEarlierTake):
-                                logger.warning(
-                                    "task \(taskID): made by a request that got no answer, whose job was sent again: kept as an earlier take (paid twice)"
-                                )
-                            case let .noted(_, taskID, reason):
-                                logger.notice(
-                                    "task \(taskID): its request got no answer, and the service cannot confirm it now (\(reason)); kept for the next run to confirm"
-                                )
-                            case let .settled(_, taskID, .noted):
-                                logger.notice("task \(taskID): its request is still being sent, or its sender stopped; kept for the next run")
-                            case let .settled(_, taskID, .alreadyKnown):
-                                logger.info("task \(taskID): already recorded")
-                            case let .refused(status, reason):
-                                logger.warning("refused a callback (HTTP \(status)): \(reason)")
-                            }
+                            let (level, message) = event.logged
+                            logger.log(level: level, "\(message)")
                         } while: { url in
                             await announceAndWait("listening for callbacks at \(url) (Ctrl-C stops it)")
                         }

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import Logging
-import SoundbatchSandbox
+@testable import SoundbatchSandbox
 import Testing
 import SoundbatchTesting
 
@@ -535,5 +535,51 @@ import SoundbatchTesting
         }
         #expect(try await rows(ledger).allSatisfy { $0["state"] == "completed" && $0["settled_by_callback"] == 1 })
         #expect(try await ledger.unconfirmedCallbacks(batchID: batchID).isEmpty)
+    }
+
+    /// `--sandbox` settles its requests in doubt without being asked: soundbatch's own
+    /// receiver hears their callbacks. The first run stops before they come; the next one
+    /// listens where they were sent (the port kept with the batch), settles each in-doubt
+    /// job with the task its request made, follows it and saves its sound. Every job is paid
+    /// for once.
+    @Test func aSandboxBatchSettlesItsRequestsInDoubtOnItsOwn() async throws {
+        let ledger = try SQLiteLedger(path: folder.file("own.sqlite"))
+        _ = try await ledger.ingest(
+            CSVReader(path: folder.write("o.csv", "id,prompt\n" + (1...6).map { "s\($0),sound \($0)\n" }.joined())),
+            batch: "o", skipInvalid: false)
+        var run = BatchRun(ledger: ledger, batch: "o", stop: StopSignal(), logger: quietLogger())
+        // Half the requests make their task and lose the answer (the connection drops).
+        run.sandbox = BuiltInSandbox(
+            configuration: quickTasks {
+                $0.generationTime = .milliseconds(1500)
+                $0.generationSpread = 0
+                $0.eta = .unknown
+                $0.generationFailureRate = 0
+                $0.failureRate = 0.5
+                $0.failureKinds = [.resetAfter]
+            })
+        var given = BatchSettings()
+        given.service = .sandbox(port: 0, callbackPort: nil)
+        given.rate = "50/s"
+        let first = try await run.send(given, key: { .sandbox })
+        let inDoubt = first.status.count(.ambiguous)
+        try #require(inDoubt > 0 && inDoubt < 6, "the seed gives some requests no answer")
+        let service = try #require(try await ledger.settings(ofBatch: try await ledger.batchID(named: "o"))?.service)
+        let callbackPort = try #require(service.callbackPort, "the receiver's port is kept with the batch")
+
+        // Their callbacks come while the next run follows the batch.
+        given = BatchSettings()
+        given.wait = true
+        given.download = folder.file("own-sounds")
+        let second = try await run.send(given, key: { .sandbox })
+        #expect(second.status.count(.completed) == 6, "\(second.status.states)")
+        #expect(second.status.totals.settledByCallback == inDoubt && second.status.totals.inDoubt == 0)
+        let saved = try FileManager.default.contentsOfDirectory(atPath: folder.file("own-sounds"))
+        #expect(saved.filter { $0.hasSuffix(".wav") }.count == 6, "\(saved)")
+        let tasks = Sandbox.savedTasks(in: folder.file("own.sqlite") + ".sandbox.json")
+        #expect(tasks.count == 6, "one task a job: none paid twice")
+        #expect(try await ledger.settings(ofBatch: try await ledger.batchID(named: "o"))?.service?.callbackPort == callbackPort)
+        // The row's own webhook column stays empty: the receiver's address is the run's, not the row's.
+        #expect(try await rows(ledger).allSatisfy { ($0["webhook_url"] as String?) == nil })
     }
 }

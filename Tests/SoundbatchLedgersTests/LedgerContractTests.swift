@@ -442,7 +442,7 @@ import SoundbatchTesting
             let batchID = try await ledger.batchID(named: "b")
             #expect(try await ledger.settings(ofBatch: batchID) == nil)
             var settings = BatchSettings()
-            settings.service = .sandbox(port: 4321)
+            settings.service = .sandbox(port: 4321, callbackPort: nil)
             settings.maxCredits = 12.5
             try await ledger.recordSettings(settings, ofBatch: batchID)
             #expect(try await ledger.settings(ofBatch: batchID) == settings)

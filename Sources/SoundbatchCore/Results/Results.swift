@@ -16,7 +16,8 @@ public enum Results {
 
     public static func follow<C: Clock>(
         batchID: Int64, ledger: any DownloadLedger, tracker: Tracker<C>, downloader: Downloader?,
-        incoming: AsyncStream<TrackedJob>? = nil, downloads: DownloadTally = DownloadTally(), stop: StopSignal,
+        incoming: AsyncStream<TrackedJob>? = nil, joining: AsyncStream<TrackedJob>? = nil,
+        downloads: DownloadTally = DownloadTally(), stop: StopSignal,
         logger: Logger
     ) async throws -> TrackCounters where C.Duration == Duration {
         let (queue, enqueue) = AsyncStream.makeStream(of: ToSave.self)
@@ -52,7 +53,7 @@ public enum Results {
                 for job in try await ledger.audioJobs(batchID: batchID) { enqueue.yield(.listed(job)) }
             }
             defer { enqueue.finish() }
-            return try await tracker.run(batchID: batchID, incoming: incoming) { id in
+            return try await tracker.run(batchID: batchID, incoming: incoming, joining: joining) { id in
                 if downloader != nil { enqueue.yield(.completed(id)) }
             }
         }

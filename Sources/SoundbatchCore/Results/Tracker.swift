@@ -98,6 +98,8 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
     /// What wakes the tracker when no look can go.
     private enum Wake: Sendable {
         case arrived(TrackedJob)
+        /// Settled by its callback: looked at now (the look reads the ledger first).
+        case joined(TrackedJob)
         case arrivalsEnded
         case looked(Followed, After)
         case lookDue
@@ -116,9 +118,11 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
 
     /// Tracks every submitted job of the batch, and the jobs `incoming` brings while it runs
     /// (`run --wait`), until each has finished or been given up on and `incoming` has
-    /// ended; `completed` is called with each job that completes (for its download).
+    /// ended; `completed` is called with each job that completes (for its download). Jobs
+    /// `joining` brings (settled by their callbacks) are tracked too while it runs, but it
+    /// does not wait for more of them.
     public func run(
-        batchID: Int64, incoming: AsyncStream<TrackedJob>? = nil,
+        batchID: Int64, incoming: AsyncStream<TrackedJob>? = nil, joining: AsyncStream<TrackedJob>? = nil,
         completed: @escaping @Sendable (Int64) async -> Void = { _ in }
     ) async throws -> TrackCounters {
         var schedule = settings.schedule
@@ -140,6 +144,11 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                 group.addTask {
                     for await job in incoming { wake.yield(.arrived(job)) }
                     wake.yield(.arrivalsEnded)
+                }
+            }
+            if let joining {
+                group.addTask {
+                    for await job in joining { wake.yield(.joined(job)) }
                 }
             }
             group.addTask {
@@ -202,6 +211,9 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                 case let .arrived(job) where known.insert(job.id).inserted:
                     follow(Followed(job: job), schedule: schedule, into: &waiting)
                 case .arrived: break
+                case let .joined(job) where known.insert(job.id).inserted:
+                    ready.append(Followed(job: job))
+                case .joined: break
                 case .arrivalsEnded: arriving = false
                 case let .looked(entry, after):
                     looking -= 1

@@ -34,16 +34,53 @@ public struct WebhookReceiver: Sendable {
         /// A request's callback the service could not confirm then: kept, for a run to confirm.
         case noted(jobID: Int64, taskID: String, reason: String)
         case refused(status: Int, reason: String)
+        /// A callback a receiver that settles requests in doubt only leaves to the run's looks.
+        case leftToLooks(taskID: String)
+
+        /// How the log says it, and how loud.
+        public var logged: (level: Logger.Level, message: String) {
+            switch self {
+            case let .recorded(_, taskID, state, changed):
+                (.info, "task \(taskID): \(state.rawValue), confirmed by the service\(changed ? "" : "; already recorded")")
+            case let .settled(_, taskID, .settled):
+                (.notice, "task \(taskID): its request got no answer; its job is settled with it, not in doubt")
+            case let .settled(_, taskID, .keptAsEarlierTake):
+                (
+                    .warning,
+                    "task \(taskID): made by a request that got no answer, whose job was sent again: kept as an earlier take (paid twice)"
+                )
+            case let .settled(_, taskID, .noted):
+                (.notice, "task \(taskID): its request is still being sent, or its sender stopped; kept for the next run")
+            case let .settled(_, taskID, .alreadyKnown):
+                (.info, "task \(taskID): already recorded")
+            case let .noted(_, taskID, reason):
+                (
+                    .notice,
+                    "task \(taskID): its request got no answer, and the service cannot confirm it now (\(reason)); kept for the next run to confirm"
+                )
+            case let .refused(status, reason):
+                (.warning, "refused a callback (HTTP \(status)): \(reason)")
+            case let .leftToLooks(taskID):
+                (.trace, "task \(taskID): its callback came; the run's looks follow it")
+            }
+        }
     }
 
     let ledger: any StatusLedger
     let confirmer: any CallbackConfirmer
     let path: String
+    /// Only callbacks that settle a request in doubt are confirmed and recorded; the rest are
+    /// answered at once and left to the run's own looks, which follow those tasks anyway:
+    /// no status look is spent twice (`OwnCallbacks`).
+    let settlesOnly: Bool
 
-    public init(ledger: any StatusLedger, confirmer: any CallbackConfirmer, path: String = "/hook") {
+    public init(
+        ledger: any StatusLedger, confirmer: any CallbackConfirmer, path: String = "/hook", settlesOnly: Bool = false
+    ) {
         self.ledger = ledger
         self.confirmer = confirmer
         self.path = path.hasPrefix("/") ? path : "/" + path
+        self.settlesOnly = settlesOnly
     }
 
     /// Handles one callback body, with the token its URL carried: the status to answer and what happened.
@@ -57,6 +94,7 @@ public struct WebhookReceiver: Sendable {
             return (.badRequest, .refused(status: 400, reason: "not a JSON object with task_id and status"))
         }
         let known = try await ledger.job(taskID: taskID)
+        if settlesOnly, known != nil || token == nil { return (.ok, .leftToLooks(taskID: taskID)) }
         var named: (id: Int64, batchID: Int64)?
         if known == nil, let token { named = try await ledger.job(callbackToken: token) }
         guard let job = known ?? named else {
@@ -124,7 +162,7 @@ public struct WebhookReceiver: Sendable {
     /// the callback URL; `onEvent` hears every callback.
     public func serve<Value>(
         host: String, port: Int, logger: Logger,
-        onEvent: @escaping @Sendable (Event) -> Void,
+        onEvent: @escaping @Sendable (Event) async -> Void,
         while body: (_ url: String) async throws -> Value
     ) async throws -> Value {
         let router = Router()
@@ -133,13 +171,14 @@ public struct WebhookReceiver: Sendable {
             let bytes = try? await body.collect(upTo: Self.maxBodyBytes)
             let token = CallbackToken.token(inQuery: request.uri.query)
             let (status, event) = try await self.handle(body: bytes, token: token)
-            onEvent(event)
+            await onEvent(event)
             let answer: [String: Any] =
                 switch event {
                 case let .recorded(_, _, state, changed): ["ok": true, "state": state.rawValue, "changed": changed]
                 case let .settled(_, _, settlement): ["ok": true, "settled": "\(settlement)"]
                 case .noted: ["ok": true, "noted": true]
                 case let .refused(_, reason): ["ok": false, "error": reason]
+                case .leftToLooks: ["ok": true]
                 }
             let data = (try? JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys])) ?? Data()
             return Response(
@@ -200,7 +239,7 @@ public final class BoundServiceLookups: CallbackConfirmer {
                     status: nil, error: "no API key (set MUSICGPT_API_KEY or --api-key-file)", retryAfter: nil)
             }
             (baseURL, key) = (url, userKey)
-        case let .sandbox(port):
+        case let .sandbox(port, _):
             (baseURL, key) = ("http://127.0.0.1:\(port)", .sandbox)
         }
         let client = clients.withLock { clients in

@@ -23,7 +23,7 @@ extension BatchRun {
         _ remembered: BatchSettings, settings: FollowSettings, batchID: Int64, key: @escaping KeySource,
         progress: ProgressDisplay?
     ) async throws -> TrackCounters {
-        try await withService(remembered, batchID: batchID, key: key) { baseURL, key in
+        try await withService(remembered, batchID: batchID, key: key) { baseURL, key, ownCallbacks in
             try await MusicGPTClient.withClient(baseURL: baseURL, key: key) { client in
                 try await withDownloader(settings.download) { downloader in
                     let health = ServiceHealth(
@@ -42,9 +42,11 @@ extension BatchRun {
                     }
                     return try await Self.showing(progress, snapshot: snapshot) {
                         [ledger, logger] in
-                        try await Results.follow(
-                            batchID: batchID, ledger: ledger, tracker: tracker,
-                            downloader: downloader, downloads: downloads, stop: stop, logger: logger)
+                        try await Self.following(ownCallbacks) { joining in
+                            try await Results.follow(
+                                batchID: batchID, ledger: ledger, tracker: tracker, downloader: downloader,
+                                joining: joining, downloads: downloads, stop: stop, logger: logger)
+                        }
                     }
                 }
             }

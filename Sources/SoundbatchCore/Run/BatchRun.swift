@@ -33,7 +33,7 @@ public struct BatchRun: Sendable {
         var asked = given
         if let bound = remembered.service, let service = given.service {
             if case .sandbox = bound, case .sandbox = service {
-                asked.service = bound  // the same sandbox, on the port its tasks know
+                asked.service = bound  // the same sandbox, on the ports its tasks know
             } else if bound != service, try await ledger.hasTasks(batchID: batchID) {
                 throw BatchRunError.boundElsewhere(batch: batch, boundTo: bound, asked: service)
             }
@@ -129,7 +129,8 @@ public struct BatchRun: Sendable {
         let remembered = try await settle(given, batchID: batchID)
         let settings = remembered.sendSettings
 
-        let (sent, tracked) = try await withService(remembered, batchID: batchID, key: key) { baseURL, key in
+        let (sent, tracked) = try await withService(remembered, batchID: batchID, key: key) {
+            baseURL, key, ownCallbacks in
             try await MusicGPTClient.withClient(
                 baseURL: baseURL, key: key, timeout: settings.requestTimeout,
                 connections: settings.dispatch.concurrency
@@ -139,7 +140,7 @@ public struct BatchRun: Sendable {
                 return try await withDownloader(settings.follow?.download) { downloader in
                     try await dispatch(
                         batchID: batchID, settings: settings, client: client, key: key, downloader: downloader,
-                        progress: progress)
+                        ownCallbacks: ownCallbacks, progress: progress)
                 }
             }
         }
@@ -156,27 +157,36 @@ public struct BatchRun: Sendable {
     }
 
     /// Runs `body` with the service the batch runs at: the API with the user's key, or the
-    /// built-in sandbox, started with the batch's earlier tasks.
+    /// built-in sandbox, started with the batch's earlier tasks and, for a batch that names
+    /// no webhook, soundbatch's own receiver of its callbacks (`OwnCallbacks`).
     func withService<T: Sendable>(
         _ settings: BatchSettings, batchID: Int64, key: KeySource,
-        _ body: (_ baseURL: String, _ key: APIKey) async throws -> T
+        _ body: (_ baseURL: String, _ key: APIKey, _ ownCallbacks: OwnCallbacks?) async throws -> T
     ) async throws -> T {
         switch settings.service ?? .api(baseURL: fallbackBaseURL) {
         case let .api(baseURL):
-            return try await body(baseURL, try key())
-        case let .sandbox(port):
+            return try await body(baseURL, try key(), nil)
+        case let .sandbox(port, callbackPort):
             guard let sandbox else { throw BatchRunError.noSandbox(batch: batch) }
             // Beside a ledger file; in the folder run from, for a database.
             let stateFile = ledger.isShared ? "soundbatch.sandbox.json" : ledger.location + ".sandbox.json"
-            return try await sandbox.withSandbox(port: port, stateFile: stateFile) {
-                baseURL, boundPort, key in
-                if boundPort != port {  // the first start, on a free port: keep it for next time
-                    var bound = settings
-                    bound.service = .sandbox(port: boundPort)
-                    try await ledger.recordSettings(bound, ofBatch: batchID)
+            func start(_ ownCallbacks: OwnCallbacks?, callbackPort: Int?) async throws -> T {
+                try await sandbox.withSandbox(port: port, stateFile: stateFile) { baseURL, boundPort, key in
+                    if boundPort != port || callbackPort != settings.service.flatMap(\.callbackPort) {
+                        // A first start, on free ports: keep them for next time.
+                        var bound = settings
+                        bound.service = .sandbox(port: boundPort, callbackPort: callbackPort)
+                        try await ledger.recordSettings(bound, ofBatch: batchID)
+                    }
+                    logger.info("sandbox listening at \(baseURL)")
+                    return try await body(baseURL, key, ownCallbacks)
                 }
-                logger.info("sandbox listening at \(baseURL)")
-                return try await body(baseURL, key)
+            }
+            guard settings.webhookURL == nil else { return try await start(nil, callbackPort: callbackPort) }
+            // The receiver first: the sandbox calls back the tasks made before a stop as it starts.
+            return try await OwnCallbacks.serving(ledger: ledger, batchID: batchID, port: callbackPort, logger: logger) {
+                ownCallbacks, boundPort in
+                try await start(ownCallbacks, callbackPort: boundPort)
             }
         }
     }
@@ -184,13 +194,16 @@ public struct BatchRun: Sendable {
     /// Sends the jobs, with the tracker taking each accepted one as it comes.
     func dispatch(
         batchID: Int64, settings: SendSettings, client: MusicGPTClient, key: APIKey, downloader: Downloader?,
-        progress: ProgressDisplay?
+        ownCallbacks: OwnCallbacks?, progress: ProgressDisplay?
     ) async throws -> (DispatchResult, TrackCounters?) {
         let (accepted, arrival) = AsyncStream.makeStream(of: TrackedJob.self)
         let health = ServiceHealth(limit: settings.dispatch.outageLimit, clock: ContinuousClock(), logger: logger)
         var dispatch = settings.dispatch
         dispatch.sharedQueue = ledger.isShared
-        if let url = dispatch.webhookURL {
+        if dispatch.webhookURL == nil, let own = ownCallbacks?.url {
+            dispatch.webhookURL = own
+            dispatch.callbackTokens = true
+        } else if let url = dispatch.webhookURL {
             dispatch.callbackTokens = await WebhookReceiver.writesTo(identity: try await ledger.identity(), url: url)
             if dispatch.callbackTokens {
                 logger.info("callbacks go to a receiver of this ledger: a request left without an answer is settled by its own")
@@ -224,9 +237,11 @@ public struct BatchRun: Sendable {
         return try await Self.showing(progress, snapshot: snapshot) { [ledger, logger] in
             async let tracked: TrackCounters? = {
                 guard let tracker else { return nil }
-                return try await Results.follow(
-                    batchID: batchID, ledger: ledger, tracker: tracker, downloader: downloader,
-                    incoming: accepted, downloads: downloads, stop: stop, logger: logger)
+                return try await Self.following(ownCallbacks) { joining in
+                    try await Results.follow(
+                        batchID: batchID, ledger: ledger, tracker: tracker, downloader: downloader,
+                        incoming: accepted, joining: joining, downloads: downloads, stop: stop, logger: logger)
+                }
             }()
             let result: DispatchResult
             do {
@@ -239,6 +254,20 @@ public struct BatchRun: Sendable {
             arrival.finish()
             return (result, try await tracked)
         }
+    }
+
+    /// Runs `tracking` with the jobs `ownCallbacks` settles meanwhile joining it.
+    static func following<T: Sendable>(
+        _ ownCallbacks: OwnCallbacks?, _ tracking: (AsyncStream<TrackedJob>?) async throws -> T
+    ) async throws -> T {
+        guard let ownCallbacks else { return try await tracking(nil) }
+        let (joining, join) = AsyncStream.makeStream(of: TrackedJob.self)
+        ownCallbacks.follow(into: join)
+        defer {
+            ownCallbacks.follow(into: nil)
+            join.finish()
+        }
+        return try await tracking(joining)
     }
 
     /// Runs `work` with `progress` shown beside it until it ends.

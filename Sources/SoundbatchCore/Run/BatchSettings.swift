@@ -114,14 +114,21 @@ public enum ServiceAddress: Codable, Sendable, Equatable, CustomStringConvertibl
     /// The MusicGPT API (or anything that answers like it) at a base URL.
     case api(baseURL: String)
     /// The sandbox soundbatch starts itself, on loopback at this port, its tasks kept
-    /// beside the ledger so that a later command finds them.
-    case sandbox(port: Int)
+    /// beside the ledger so that a later command finds them; and the port of the receiver
+    /// soundbatch starts beside it for the callbacks of the batch's requests, kept so that
+    /// the callbacks of tasks made before a stop still find it (`OwnCallbacks`).
+    case sandbox(port: Int, callbackPort: Int?)
 
     public var description: String {
         switch self {
         case let .api(baseURL): baseURL
-        case let .sandbox(port): "the built-in sandbox (127.0.0.1:\(port))"
+        case let .sandbox(port, _): "the built-in sandbox (127.0.0.1:\(port))"
         }
+    }
+
+    /// Where the receiver soundbatch starts beside the built-in sandbox last listened.
+    var callbackPort: Int? {
+        if case let .sandbox(_, port) = self { port } else { nil }
     }
 }
 
