@@ -2,7 +2,7 @@
 # The team harness: one batch on a PostgreSQL ledger, sent by three runner processes at
 # once against a sandbox with two keys, each with its own limits (--per-key): two runners
 # share key A, one has key B. Mid-run one runner on key A is killed with SIGKILL and
-# started again, and PostgreSQL is stopped for a few seconds and started again. At the end
+# started again (KILLS times), and PostgreSQL is stopped for a few seconds and started again. At the end
 # the in-doubt jobs are resent on purpose. Then the sandbox's record is compared with the
 # ledger, and one line printed:
 #   team: jobs=N submitted=N ambiguous_resent=A duplicates_paid=D lost=L key_a_429=x% key_b_429=y%
@@ -15,12 +15,13 @@
 # jobs were in doubt and how many were settled, and it passes when at most 5% of the jobs
 # in doubt were paid twice.
 #
-#   scripts/with-postgres.sh scripts/team-chaos.sh [JOBS] [RATE]   (RATE per key, N/min)
+#   scripts/with-postgres.sh scripts/team-chaos.sh [JOBS] [RATE] [KILLS]   (RATE per key, N/min)
 # KEEP=1 keeps its folder (logs, the sandbox's record) and says where.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="${1:-300}"
 rate="${2:-600/min}"
+kills="${3:-1}"
 : "${SOUNDBATCH_TEST_POSTGRES:?run it under scripts/with-postgres.sh}"
 : "${SOUNDBATCH_TEST_PG_CTL:?run it under scripts/with-postgres.sh}"
 
@@ -65,11 +66,14 @@ runner key-a a1; first=$started
 runner key-a a2; second=$started
 runner key-b b1; third=$started
 
-sleep 3
-kill -9 "$second"
-wait "$second" 2>/dev/null || true
-sleep 2
-runner key-a a2; second=$started
+# KILLS times (1 unless told), a runner on key A is killed mid-run and started again.
+for kill in $(seq "$kills"); do
+    sleep "$([ "$kill" = 1 ] && echo 3 || echo 1.5)"
+    kill -9 "$second"
+    wait "$second" 2>/dev/null || true
+    sleep "$([ "$kill" = "$kills" ] && echo 2 || echo 0.5)"
+    runner key-a a2; second=$started
+done
 
 sleep 2
 # From a folder the postgres user may enter.

@@ -267,12 +267,15 @@ extension PostgresLedger {
                     WHERE id = \(jobID)
                     """, logger: logger)
             case let .accepted(answer):
+                // Its job was sent again meanwhile: two tasks, both paid for. Numbered after the row's latest take.
                 try await connection.query(
                     """
-                    INSERT INTO takes (job_id, state, task_id, conversion_id, eta, credit_estimate, request_in_doubt,
-                                       last_http_status, submitted_at, retired_at)
-                    VALUES (\(jobID), \(JobState.submitted.rawValue), \(answer.taskID), \(answer.conversionID),
-                            \(answer.eta), \(answer.creditEstimate), 0, 200, \(stamp), \(stamp))
+                    INSERT INTO takes (job_id, take, state, task_id, conversion_id, eta, credit_estimate,
+                                       request_in_doubt, paid_twice, last_http_status, submitted_at, retired_at, prompt)
+                    SELECT j.id, 1 + \(unescaped: LedgerSQL.rowLatestTake("j")), \(JobState.submitted.rawValue),
+                        \(answer.taskID), \(answer.conversionID), \(answer.eta), \(answer.creditEstimate), 0, 1, 200,
+                        \(stamp), \(stamp), COALESCE(j.take_prompt, j.prompt)
+                    FROM jobs j WHERE j.id = \(jobID)
                     """, logger: logger)
             default:
                 guard ours else { break }

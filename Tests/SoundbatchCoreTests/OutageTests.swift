@@ -101,6 +101,32 @@ import SoundbatchTesting
         #expect(await health.isDown)
         await health.record(.answering, jobID: 9, sentAt: clock.now)
         #expect(await health.isDown == false)
-        try await health.admit()  // closed: at once
+        #expect(try await health.admit() == .request)  // closed: at once
+    }
+
+    /// A probe that does not go after all (its job taken by another runner, or settled by a
+    /// callback) hands its turn on at once: no request waits for an answer that never comes.
+    @Test func aProbeThatDoesNotGoHandsItsTurnOn() async throws {
+        let clock = TestClock<Duration>()
+        var logger = Logger(label: "t")
+        logger.logLevel = .critical
+        let health = ServiceHealth(limit: .seconds(600), clock: clock, logger: logger)
+        await health.record(.unreachable("connection refused"), jobID: 1, sentAt: clock.now)
+        await clock.advance(by: .seconds(1))
+        #expect(try await health.admit() == .probe)
+        // The probe is out: the next caller waits for its answer...
+        let next = Task { try await health.admit() }
+        await clock.advance(by: .seconds(5))
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(await health.isDown)
+        // ...until it is withdrawn: then the next caller probes, with no time passing.
+        await health.withdraw(.probe)
+        await clock.advance(by: .milliseconds(200))
+        let watchdog = Task {  // a caller still waiting after 5 s fails the test, not hangs it
+            try await Task.sleep(for: .seconds(5))
+            next.cancel()
+        }
+        defer { watchdog.cancel() }
+        #expect(try await next.value == .probe)
     }
 }

@@ -157,7 +157,7 @@ public enum LedgerSQL {
     /// The latest take of the row of `table`'s job, across its variations and their earlier
     /// takes: each of the two indexes asked apart (`jobs_by_key` holds first variations,
     /// `jobs_by_variation` the others).
-    static func rowLatestTake(_ table: String) -> String {
+    public static func rowLatestTake(_ table: String) -> String {
         let rowJobs = ["o.variation = 1", "o.variation > 1"].map {
             "o.batch_id = \(table).batch_id AND o.row_key = \(table).row_key AND \($0)"
         }

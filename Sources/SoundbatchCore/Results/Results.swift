@@ -12,6 +12,13 @@ public enum Results {
     enum ToSave: Sendable {
         case listed(AudioJob)
         case completed(Int64)
+
+        var id: Int64 {
+            switch self {
+            case let .listed(job): job.id
+            case let .completed(id): id
+            }
+        }
     }
 
     public static func follow<C: Clock>(
@@ -20,7 +27,12 @@ public enum Results {
         downloads: DownloadTally = DownloadTally(), stop: StopSignal,
         logger: Logger
     ) async throws -> TrackCounters where C.Duration == Duration {
-        let (queue, enqueue) = AsyncStream.makeStream(of: ToSave.self)
+        let (queue, toSave) = AsyncStream.makeStream(of: ToSave.self)
+        /// Each job once: the tracker and the ledger's lists may both name one.
+        let queued = Mutex(Set<Int64>())
+        let enqueue = { @Sendable (item: ToSave) in
+            if queued.withLock({ $0.insert(item.id).inserted }) { toSave.yield(item) }
+        }
         var counters = try await withThrowingTaskGroup(of: Void.self) { group -> TrackCounters in
             if let downloader {
                 for _ in 0..<max(downloader.settings.concurrency, 1) {
@@ -50,12 +62,19 @@ public enum Results {
                         }
                     }
                 }
-                for job in try await ledger.audioJobs(batchID: batchID) { enqueue.yield(.listed(job)) }
+                for job in try await ledger.audioJobs(batchID: batchID) { enqueue(.listed(job)) }
             }
-            defer { enqueue.finish() }
-            return try await tracker.run(batchID: batchID, incoming: incoming, joining: joining) { id in
-                if downloader != nil { enqueue.yield(.completed(id)) }
+            defer { toSave.finish() }
+            let counters = try await tracker.run(batchID: batchID, incoming: incoming, joining: joining) { id in
+                if downloader != nil { enqueue(.completed(id)) }
             }
+            // Jobs a callback completed while the tracker ran, and that it never heard of.
+            if downloader != nil, !stop.isStopped {
+                for job in try await ledger.audioJobs(batchID: batchID) where job.downloadedPath == nil {
+                    enqueue(.listed(job))
+                }
+            }
+            return counters
         }
         let (done, skipped, failed) = downloads.counts
         counters.downloaded = done

@@ -176,8 +176,10 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                 promote()
                 if !ready.isEmpty, looking < settings.concurrentLooks {
                     guard let slot = try await stop.unlessStopped({ try await self.limiter.acquire() }) else { break }
+                    let admission: ServiceAdmission
                     do {
-                        guard try await health.admit(unless: stop) else { break }
+                        guard let admitted = try await health.admit(unless: stop) else { break }
+                        admission = admitted
                     } catch let down as ServiceDown {
                         stop.stop(.serviceDown(since: down.since, reason: down.reason))
                         break
@@ -188,7 +190,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                     group.addTask {
                         let after: After
                         do {
-                            after = try await self.look(at: entry, slot: slot, completed: completed)
+                            after = try await self.look(at: entry, slot: slot, admission: admission, completed: completed)
                         } catch where Task.isCancelled {
                             return  // cut short by a stop: a look is safe to make again, and tells nothing
                         }
@@ -298,11 +300,14 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
     /// Looks at one task in the limiter's `slot`, records what the service says, and tells
     /// what is left to do.
     private func look(
-        at entry: Followed, slot: C.Instant, completed: @escaping @Sendable (Int64) async -> Void
+        at entry: Followed, slot: C.Instant, admission: ServiceAdmission,
+        completed: @escaping @Sendable (Int64) async -> Void
     ) async throws -> After {
         let job = entry.job
-        // A callback may have settled it since.
-        switch try await ledger.state(jobID: job.id) {
+        // A callback may have settled it since: no request goes.
+        let standing = try await ledger.state(jobID: job.id)
+        if standing != .submitted { await health.withdraw(admission) }
+        switch standing {
         case .submitted?: break
         case .completed?:
             counters.withLock { $0.completed += 1 }

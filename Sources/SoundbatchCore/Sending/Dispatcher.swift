@@ -184,11 +184,17 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
         var attempt = 0
         var attemptsMade = 0
         while true {
+            let admission: ServiceAdmission
             do {
-                guard try await health.admit(unless: stop), !stop.isStopped else { return }
+                guard let admitted = try await health.admit(unless: stop) else { return }
+                admission = admitted
             } catch let down as ServiceDown {
                 stop.stop(.serviceDown(since: down.since, reason: down.reason))
                 return  // the job stays pending for the next run
+            }
+            guard !stop.isStopped else {
+                await health.withdraw(admission)
+                return
             }
             let attemptID: Int64
             let token = settings.callbackTokens && request.webhookURL == settings.webhookURL ? CallbackToken.make() : nil
@@ -198,6 +204,7 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
             } catch LedgerError.notPending {
                 // Another runner of a shared ledger has it (this one's lease ran out): theirs to send.
                 logger.debug("\(job.row): taken by another runner; leaving it to them")
+                await health.withdraw(admission)
                 return
             }
             // A slot is good for a moment: when marking the job took longer than half an
@@ -210,6 +217,7 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
                         jobID: job.id, attemptID: attemptID,
                         outcome: .retryable(status: nil, error: "stopped before the request left", retryAfter: nil),
                         state: .pending, latency: .zero, now: Date())
+                    await health.withdraw(admission)
                     return  // pending again, for the next run
                 }
                 slot = fresh

@@ -88,7 +88,8 @@ public actor ServiceHealth<C: Clock> where C.Duration == Duration {
 
     /// Waits until a request may go: at once while the service answers; during an outage,
     /// until it is this caller's turn to probe. Throws `ServiceDown` past the limit.
-    public func admit() async throws {
+    @discardableResult
+    public func admit() async throws -> ServiceAdmission {
         while let current = outage {
             if wallClock().timeIntervalSince(current.since) >= limit.seconds {
                 throw ServiceDown(since: current.since, reason: current.reason)
@@ -96,18 +97,27 @@ public actor ServiceHealth<C: Clock> where C.Duration == Duration {
             let now = clock.now
             if !current.probing && now >= current.nextProbe {
                 outage?.probing = true
-                return
+                return .probe
             }
             // Wake when the probe is due, or soon after, to see how it went.
             let wake = current.probing ? now.advanced(by: .milliseconds(200)) : current.nextProbe
             try await clock.sleep(until: wake, tolerance: nil)
         }
+        return .request
     }
 
-    /// `admit`, or false as soon as `stop` is: an interrupt during an outage's wait stops
+    /// `admit`, or nil as soon as `stop` is: an interrupt during an outage's wait stops
     /// at once, not at the next probe (up to 30 s away).
-    public nonisolated func admit(unless stop: StopSignal) async throws -> Bool {
-        try await stop.unlessStopped { try await self.admit() } != nil
+    public nonisolated func admit(unless stop: StopSignal) async throws -> ServiceAdmission? {
+        try await stop.unlessStopped { try await self.admit() }
+    }
+
+    /// The caller let through did not send its request after all (its job was taken by
+    /// another runner, or settled by a callback, or the run stopped): a probe hands its turn
+    /// to the next caller at once, else every request would wait for an answer that never
+    /// comes, until the outage limit.
+    public func withdraw(_ admission: ServiceAdmission) {
+        if admission == .probe { outage?.probing = false }
     }
 
     /// Takes in what an answer to a request sent at `sentAt` says of the service. Returns
@@ -166,4 +176,10 @@ public actor ServiceHealth<C: Clock> where C.Duration == Duration {
         current.reason = reason
         outage = current
     }
+}
+
+/// What `ServiceHealth` let a caller through as: an ordinary request, or the outage's one
+/// probe, whose answer says whether the service is back.
+public enum ServiceAdmission: Sendable, Equatable {
+    case request, probe
 }
