@@ -16,3 +16,24 @@ extension String {
         return String(scalars[start..<end])
     }
 }
+
+extension String {
+    /// The text in lines of at most `width` characters, broken at spaces, for an ordinary
+    /// terminal: the first line begins with `indent`, the others with `indent` and two
+    /// spaces more. A word longer than a line (a path, a command) stays whole.
+    public func wrapped(width: Int = 100, indent: String = "") -> String {
+        var lines: [String] = []
+        var lead = indent
+        var line = ""
+        for word in split(separator: " ") {
+            if !line.isEmpty, lead.count + line.count + 1 + word.count > width {
+                lines.append(lead + line)
+                lead = indent + "  "
+                line = ""
+            }
+            line += line.isEmpty ? String(word) : " " + word
+        }
+        lines.append(lead + line)
+        return lines.joined(separator: "\n")
+    }
+}

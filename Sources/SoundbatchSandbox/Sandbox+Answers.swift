@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Serving
+import SoundbatchAudio
 import SoundbatchCore
 
 /// What the sandbox answers: status looks, webhooks, audio, its own lists, and the

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Serving
+import SoundbatchAudio
 import SoundbatchCore
 
 

@@ -58,7 +58,7 @@ struct Export: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Frames a second, such as 48000 (default: each sound's own).", valueName: "hz"))
     var sampleRate: Int?
 
-    @Option(help: "Bits a sample: 16 or 24.")
+    @Option(help: "Bits a sample: 16 (with dither) or 24.")
     var bits = 24
 
     // Unconditional: the values are negative, and would otherwise be read as options.

@@ -54,7 +54,9 @@ struct Status: AsyncParsableCommand {
             if let forecast = Self.forecast(batch.pendingForecast) { print("  " + forecast) }
             for failure in batch.failures.prefix(5) {
                 let state = JobState(rawValue: failure.state)?.words ?? failure.state
-                print("  \(failure.jobs) \(state): \(failure.reason.isEmpty ? "no reason recorded" : failure.reason)")
+                print(
+                    "\(failure.jobs) \(state): \(failure.reason.isEmpty ? "no reason recorded" : failure.reason)"
+                        .wrapped(indent: "  "))
             }
             if batch.failures.count > 5 {
                 print("  ... and \(batch.failures.count - 5) other reasons; soundbatch report --jobs lists each job")
@@ -62,15 +64,15 @@ struct Status: AsyncParsableCommand {
             if let settings = batch.settings {
                 for line in Self.describe(settings) { print("  " + line) }
             }
-            if let note = ReportRenderer.inDoubtNote(batch.totals) { print("  " + note) }
-            if let note = ReportRenderer.callbackNote(batch.totals) { print("  " + note) }
+            if let note = ReportRenderer.inDoubtNote(batch.totals) { print(note.wrapped(indent: "  ")) }
+            if let note = ReportRenderer.callbackNote(batch.totals) { print(note.wrapped(indent: "  ")) }
             if batch.count(.ambiguous) > 0 {
                 print(
-                    "  \(batch.count(.ambiguous)) ambiguous: the service may have created and charged for them; "
-                        + "check your account, then `soundbatch resume --batch \(batch.name) --resend-ambiguous` to send them again"
-                )
+                    ("\(batch.count(.ambiguous)) ambiguous: the service may have created and charged for them; "
+                        + "check your account, then `soundbatch resume --batch \(batch.name) --resend-ambiguous` to send them again")
+                        .wrapped(indent: "  "))
             }
-            if let next = Self.nextStep(batch) { print("  next: " + next) }
+            if let next = Self.nextStep(batch) { print("next: \(next)".wrapped(indent: "  ")) }
         }
     }
 

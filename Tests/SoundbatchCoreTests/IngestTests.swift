@@ -1,4 +1,5 @@
 import Foundation
+import SoundbatchAudio
 import GRDB
 import SoundbatchSandbox
 import Testing

@@ -71,6 +71,23 @@ import Testing
         (0..<Int(seconds * 8000)).map { Float(0.5 * sin(2 * Double.pi * 440 * Double($0) / 8000)) }
     }
 
+    /// At 16 bits a level a quarter of a step keeps its shape under TPDF dither (the mean of
+    /// the written samples), where rounding alone would write silence; and the same sound
+    /// makes the same bytes.
+    @Test func sixteenBitsAreDitheredAndTheSameSoundMakesTheSameBytes() throws {
+        let quarterStep = Float(0.25 / 32768)
+        let level = Sound(samples: Array(repeating: quarterStep, count: 48000), channels: 1, sampleRate: 48000)
+        let tags = SoundTags(title: "t", description: "", take: 1, project: "", taskID: "", made: nil, columns: [])
+        for name in ["a.wav", "b.wav"] {
+            try level.write(to: folder.file(name), as: SoundFormat(container: .wav, bits: 16), tags: tags)
+        }
+        let written = try SoundFile(reading: folder.file("a.wav")).read().samples
+        let mean = written.reduce(0, +) / Float(written.count) / quarterStep
+        #expect(abs(mean - 1) < 0.1, "the mean level, in quarter steps: \(mean)")
+        #expect(written.contains { $0 != 0 })
+        #expect(FileManager.default.contents(atPath: folder.file("a.wav")) == FileManager.default.contents(atPath: folder.file("b.wav")))
+    }
+
     @Test func namesTakenTwiceGetASuffixInTheSheetsOrder() async throws {
         var export = LibraryExport(batch: "sfx", folder: folder.file("lib"))
         export.template = try NameTemplate("{Category}/{id}")

@@ -1,4 +1,5 @@
 import Clocks
+import SoundbatchAudio
 import Synchronization
 import Testing
 import SoundbatchTesting

@@ -24,7 +24,9 @@ public enum ReportRenderer {
         case .table, .markdown:
             let table = format == .table ? terminalTable(report, wide: wide) : totalsTable(report, allStates: false)
             try out.write(format == .table ? aligned(table) : markdown(table))
-            for note in notes(report.total) { try out.write("\n" + note + "\n") }
+            for note in notes(report.total) {
+                try out.write("\n" + (format == .table ? note.wrapped() : note) + "\n")
+            }
         case .html:
             try out.write(
                 html(report, timeline: timeline, failures: failures, title: title, generatedAt: generatedAt))
@@ -67,17 +69,16 @@ public enum ReportRenderer {
     /// Requests in doubt that their own callbacks settled (paid once), and sounds paid twice.
     public static func callbackNote(_ t: SpendTotals) -> String? {
         var sentences: [String] = []
+        let one = t.settledByCallback == 1
         if t.settledByCallback > 0 {
             sentences.append(
-                "\(t.settledByCallback) \(t.settledByCallback == 1 ? "job" : "jobs") whose request got no answer "
-                    + "\(t.settledByCallback == 1 ? "was" : "were") settled by that request's own callback: "
-                    + "never sent again, paid once.")
+                "\(t.settledByCallback) \(one ? "job" : "jobs") in doubt settled by \(one ? "its" : "their") own "
+                    + "\(one ? "callback" : "callbacks"): paid once, never sent again.")
         }
         if t.paidTwice > 0 {
             sentences.append(
-                "\(t.paidTwice) \(t.paidTwice == 1 ? "sound was" : "sounds were") paid twice: a request that got "
-                    + "no answer made a task, found by its callback after the job was sent again; kept as an "
-                    + "earlier take, both charges counted above.")
+                "\(t.paidTwice) \(t.paidTwice == 1 ? "sound" : "sounds") paid twice: a request in doubt made a task "
+                    + "found only after its job was sent again; kept as an earlier take, both charges counted above.")
         }
         return sentences.isEmpty ? nil : sentences.joined(separator: " ")
     }

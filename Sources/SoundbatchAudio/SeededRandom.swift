@@ -1,7 +1,8 @@
 import Foundation
 
-
-/// A small seeded generator (SplitMix64), so a sandbox run, or a test, can be replayed.
+/// A small seeded generator (SplitMix64), so a sandbox run, or a test, can be replayed, and
+/// an export's dither is the same noise every time (the same sound makes the same bytes).
+/// The standard library has no seeded generator; this is its whole algorithm.
 public struct SeededRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
     public init(seed: UInt64) { state = seed }
@@ -12,12 +13,12 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
         return z ^ (z >> 31)
     }
-    mutating func double(in range: ClosedRange<Double>) -> Double {
+    public mutating func double(in range: ClosedRange<Double>) -> Double {
         range.lowerBound + (range.upperBound - range.lowerBound) * Double(next() >> 11) / Double(1 << 53)
     }
 
     /// A standard normal draw (Box–Muller).
-    mutating func normal() -> Double {
+    public mutating func normal() -> Double {
         let u = max(double(in: 0...1), .leastNonzeroMagnitude)
         return (-2 * log(u)).squareRoot() * cos(2 * .pi * double(in: 0...1))
     }
