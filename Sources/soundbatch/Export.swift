@@ -86,6 +86,7 @@ struct Export: AsyncParsableCommand {
     var concurrency: Int?
 
     @OptionGroup var ledger: LedgerOption
+    @OptionGroup var log: LogOptions
 
     func validate() throws {
         if let name { _ = try template(name) }
@@ -107,6 +108,7 @@ struct Export: AsyncParsableCommand {
     }
 
     func run() async throws {
+        log.bootstrap()
         let code = try await reportingErrors { () async throws -> ExitCode in
             try await ledger.withOpen(create: false) { ledger in
                 var export = LibraryExport(
@@ -122,8 +124,8 @@ struct Export: AsyncParsableCommand {
                 export.force = force
                 if let concurrency { export.concurrency = concurrency }
                 let plan = try await export.plan(ledger)
-                print(describe(plan, export: export))
-                let onTerminal = isatty(STDERR_FILENO) == 1
+                if !log.quiet { print(describe(plan, export: export)) }
+                let onTerminal = isatty(STDERR_FILENO) == 1 && !log.quiet
                 let report = try await export.run(plan, stop: Interrupts.stop) { done, total in
                     if onTerminal { LiveLine.shared.show("exporting: \(done)/\(total)") }
                 }
@@ -159,18 +161,20 @@ struct Export: AsyncParsableCommand {
     /// What the export did, and its exit code.
     func summarize(_ report: LibraryReport, export: LibraryExport) -> ExitCode {
         let plan = report.plan
-        print(
-            "\(batch): \(counted(report.written, "file", "files")) written, \(grouped(report.alreadyRight)) already right"
-                + (report.notReached == 0 ? "; \(export.folder)/manifest.csv lists them" : ""))
+        if !log.quiet {
+            print(
+                "\(batch): \(counted(report.written, "file", "files")) written, \(grouped(report.alreadyRight)) already right"
+                    + (report.notReached == 0 ? "; \(export.folder)/manifest.csv lists them" : ""))
+        }
         func some(_ files: [String]) -> String {
             files.prefix(5).joined(separator: ", ") + (files.count > 5 ? " and \(files.count - 5) more" : "")
         }
-        if !report.heldByCeiling.isEmpty {
+        if !report.heldByCeiling.isEmpty, !log.quiet {
             print(
                 "  \(counted(report.heldByCeiling.count, "sound was", "sounds were")) turned up less than the loudness target, "
                     + "to keep true peaks under \(ReportNumber.plain(export.rendering.peakCeiling)) dBTP: \(some(report.heldByCeiling))")
         }
-        if !plan.suffixed.isEmpty {
+        if !plan.suffixed.isEmpty, !log.quiet {
             print("  \(counted(plan.suffixed.count, "name was", "names were")) taken already, and got a suffix: \(some(plan.suffixed))")
         }
         if !plan.withoutFile.isEmpty {

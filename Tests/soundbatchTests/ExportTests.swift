@@ -170,6 +170,10 @@ import Testing
         let after = try FileManager.default.attributesOfItem(atPath: folder.file("library/UI/CON_1.wav"))
         #expect(before[.modificationDate] as? Date == after[.modificationDate] as? Date)
         #expect(before[.systemFileNumber] as? Int == after[.systemFileNumber] as? Int)
+        // --quiet, for scripts: nothing on standard output when all went well.
+        let quiet = try await soundbatchExport(
+            ["--to", "library", "--loudness", "-16", "--name", "{Category}/{id}_{take}", "--ascii", "--quiet"], name: "quiet")
+        #expect(quiet.process.terminationStatus == 0 && quiet.stdout.isEmpty, "\(quiet.stdout)")
 
         // Someone else's file in the way is left alone, unless --force.
         try Data("not ours".utf8).write(to: URL(fileURLWithPath: folder.file("library/untitled/step_1.wav")))
