@@ -283,8 +283,9 @@ import SoundbatchTesting
             let next = try await first.rows(
                 "SELECT EXTRACT(EPOCH FROM next_slot)::float8 FROM key_budgets WHERE fingerprint = \(key + ":submissions")"
             )[0].decode(Double.self)
-            #expect(next - before >= 4.0 && next - before < 6.0, "\(next - before)")
-            #expect(slots.first! - before < 1 && slots.last! - slots.first! > 3.5, "\(slots.map { $0 - before })")
+            // (However late the first one came: on a busy machine, a second and more.)
+            #expect(next - before >= 4.0 && next - slots.last! < 1, "\(next - before)")
+            #expect(slots.last! - slots.first! > 3.5, "\(slots.map { $0 - before })")
             // Another key, and the looks of this one, owe nothing to those forty.
             let other = try await second.sharedPace(forKey: APIKey("key-b")!.fingerprint, .submissions)!
             #expect(try await other.reserve(interval: interval) < .milliseconds(50))
