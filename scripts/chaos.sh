@@ -45,11 +45,8 @@ jobs_csv "$jobs" "$work/chaos.csv"
 send=(--batch chaos --base-url "$url" --rate 1200/min --concurrency 6 --timeout 2 --quiet --ledger "$ledger")
 resend=(--resend-ambiguous)
 if [ "$callbacks" = 1 ]; then
-    hook_port=$(free_port)
-    "$BIN" webhook --listen "127.0.0.1:$hook_port" --ledger "$ledger" >"$work/webhook.log" 2>&1 &
-    hook_pid=$!
-    for _ in $(seq 200); do grep -q "listening" "$work/webhook.log" 2>/dev/null && break; sleep 0.05; done
-    send+=(--webhook-url "http://127.0.0.1:$hook_port/hook")
+    start_receiver --ledger "$ledger"
+    send+=(--webhook-url "$hook_url")
     resend+=(--doubt-window 30s)
 fi
 # The kill moments come from the seed, so a failure can be replayed.
@@ -126,10 +123,10 @@ unfinished = sum(1 for j in jobs if j["state"] not in with_task + ("failed",))
 line = f"jobs={total} submitted={submitted} ambiguous_resent={resent} duplicates_paid={duplicates} lost={lost} kills={kills}"
 ok = lost == 0 and duplicates <= resent and unfinished == 0 and len(jobs) == total
 if callbacks:
-    in_doubt = sum(1 for j in jobs if j["unanswered"] > 0)
-    settled = sum(1 for j in jobs if j["settled"])
-    line += f" in_doubt={in_doubt} settled_by_callback={settled} paid_twice={duplicates / max(in_doubt, 1):.1%} of in doubt"
-    ok = ok and duplicates <= 0.05 * in_doubt
+    sys.path.insert(0, "scripts")
+    from doubt import callbacks_verdict
+    more, met = callbacks_verdict(jobs, duplicates)
+    line, ok = line + more, ok and met
 print(line)
 if not ok:
     print(f"chaos: FAILED (unfinished={unfinished})")

@@ -1,5 +1,6 @@
-# Shared by the scripts: a free port, the sandbox started, asked and stopped, a CSV of jobs.
-# Sourced; start_sandbox needs $bin (the soundbatch executable) and $work (a folder).
+# Shared by the scripts: a free port, the sandbox started, asked and stopped, a callback
+# receiver started, a CSV of jobs. Sourced; start_sandbox and start_receiver need $bin (the
+# soundbatch executable) and $work (a folder).
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -8,11 +9,23 @@ start_sandbox() { # sandbox args... -> sets sandbox_pid and url
     "$bin" sandbox --port "$port" "$@" >"$work/sandbox.log" 2>&1 &
     sandbox_pid=$!
     url="http://127.0.0.1:$port"
+    wait_listening "$work/sandbox.log" "the sandbox"
+}
+
+start_receiver() { # webhook args... -> sets hook_pid and hook_url: `soundbatch webhook` on a free port
+    local port; port=$(free_port)
+    "$bin" webhook --listen "127.0.0.1:$port" "$@" >"$work/webhook.log" 2>&1 &
+    hook_pid=$!
+    hook_url="http://127.0.0.1:$port/hook"
+    wait_listening "$work/webhook.log" "the callback receiver"
+}
+
+wait_listening() { # log what: until the log says it is listening, for up to 10 s
     for _ in $(seq 200); do
-        grep -q "listening" "$work/sandbox.log" 2>/dev/null && return 0
+        grep -q "listening" "$1" 2>/dev/null && return 0
         sleep 0.05
     done
-    echo "the sandbox did not start" >&2; exit 1
+    echo "$2 did not start" >&2; exit 1
 }
 
 stop_sandbox() { kill "$sandbox_pid"; wait "$sandbox_pid" 2>/dev/null || true; }

@@ -165,7 +165,8 @@ private final class FeedWriter {
                         seen.append(found.id)
                         let sameContent =
                             found.prompt == row.prompt && found.audioLength == row.row.audioLength
-                            // A row that names no webhook matches the one a run gave the job (--webhook-url).
+                            // A row that names no webhook matches a job whose webhook an earlier soundbatch
+                            // filled in from --webhook-url.
                             && (row.webhookURL == nil || found.webhookURL == row.webhookURL)
                         let replaces: Bool
                         (row.outcome, replaces) = FeedOutcome.ofKnownRow(

@@ -289,7 +289,8 @@ final class JobWriter {
             existing = Existing(
                 id: columns.int64(0),
                 state: JobState(rawValue: String(decoding: columns.bytes(1), as: UTF8.self)),
-                // A row that names no webhook matches the one a run gave the job (--webhook-url).
+                // A row that names no webhook matches a job whose webhook an earlier soundbatch
+                // filled in from --webhook-url.
                 sameContent: same(2, row.prompt) && audioLength == row.audioLength
                     && (row.webhookURL == nil || same(4, row.webhookURL)),
                 sameColumns: same(5, row.metadata))
