@@ -19,27 +19,43 @@ extension SQLiteLedger {
             let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000
             try db.execute(sql: "PRAGMA cache_size = -16384")
             defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
-            try db.inTransaction {
-                let batchID = try Self.feedBatchID(db, name: batch, sourceFile: sourceFile, stamp: stamp)
-                try db.execute(
-                    sql: "INSERT INTO ingests (batch_id, source_file, started_at) VALUES (?, ?, ?)",
-                    arguments: [batchID, sourceFile, stamp])
-                let writer = try JobWriter(db: db, batchID: batchID, ingestID: db.lastInsertedRowID, stamp: stamp)
-                while let rows = feed.nextRows() {
-                    try writer.record(rows) { feed.took($0, problem: $1, $2) }
-                }
-                let counts = try feed.verdict()
-                try writer.finish(newJobs: counts.newJobs, knownJobs: counts.knownJobs)
-                if let takes = feed.takes {
-                    try db.execute(
-                        sql: LedgerSQL.addVariations(
-                            batch: "?1", ingest: "?2", now: "?3", takes: "?4",
-                            rowTakes: "CAST(NULLIF(TRIM(json_extract(f.metadata, '$.takes')), '') AS INTEGER)"),
-                        arguments: [batchID, writer.ingestID, stamp, takes])
-                    feed.addedVariations = db.changesCount
-                }
-                return .commit
+            // A ledger with no jobs yet takes its first feed straight into its file, under a
+            // rollback journal that has nothing to save, and goes back to WAL after: through
+            // the WAL every page was written twice (once there, once by the checkpoint), and
+            // a 200,000-row feed ran 18% faster without (hyperfine, 12 runs each). Another
+            // process holding the file open keeps it in WAL, and the feed runs as before.
+            if try Int.fetchOne(db, sql: "SELECT NOT EXISTS (SELECT 1 FROM jobs)") == 1,
+                (try? String.fetchOne(db, sql: "PRAGMA journal_mode = DELETE")) == "delete"
+            {
+                defer { _ = try? String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
+                return try feedRows(feed, db: db, batch: batch, sourceFile: sourceFile, stamp: stamp)
             }
+            try feedRows(feed, db: db, batch: batch, sourceFile: sourceFile, stamp: stamp)
+        }
+    }
+
+    /// The feed's one transaction: the batch, the feed, its rows and the variations they ask for.
+    private func feedRows(_ feed: Feed, db: Database, batch: String, sourceFile: String, stamp: String) throws {
+        try db.inTransaction {
+            let batchID = try Self.feedBatchID(db, name: batch, sourceFile: sourceFile, stamp: stamp)
+            try db.execute(
+                sql: "INSERT INTO ingests (batch_id, source_file, started_at) VALUES (?, ?, ?)",
+                arguments: [batchID, sourceFile, stamp])
+            let writer = try JobWriter(db: db, batchID: batchID, ingestID: db.lastInsertedRowID, stamp: stamp)
+            while let rows = feed.nextRows() {
+                try writer.record(rows) { feed.took($0, problem: $1, $2) }
+            }
+            let counts = try feed.verdict()
+            try writer.finish(newJobs: counts.newJobs, knownJobs: counts.knownJobs)
+            if let takes = feed.takes {
+                try db.execute(
+                    sql: LedgerSQL.addVariations(
+                        batch: "?1", ingest: "?2", now: "?3", takes: "?4",
+                        rowTakes: "CAST(NULLIF(TRIM(json_extract(f.metadata, '$.takes')), '') AS INTEGER)"),
+                    arguments: [batchID, writer.ingestID, stamp, takes])
+                feed.addedVariations = db.changesCount
+            }
+            return .commit
         }
     }
 

@@ -30,6 +30,26 @@ import SoundbatchTesting
         #expect(try await reopened.status().map(\.jobs) == [1])
     }
 
+    /// The first feed skips the WAL (nothing to save under a rollback journal) and hands the
+    /// ledger back in WAL mode; with the file open elsewhere it stays in WAL and still feeds.
+    @Test func aFirstFeedLeavesTheLedgerInWALModeWithItsRows() async throws {
+        let path = folder.file("first.sqlite")
+        let ledger = try SQLiteLedger(path: path)
+        let csv = try folder.write("a.csv", "id,prompt\na,door\nb,wind\n")
+        let first = try await ledger.ingest(CSVReader(path: csv), batch: "a", skipInvalid: false)
+        #expect(first.newJobs == 2)
+        #expect(try await ledger.database.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
+        #expect(!FileManager.default.fileExists(atPath: path + "-journal"))
+
+        let other = folder.file("held.sqlite")
+        let held = try SQLiteLedger(path: other)
+        let watcher = try DatabasePool(path: other)  // holds the WAL open, as a `status` running beside would
+        _ = try await watcher.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM jobs") }
+        #expect(try await held.ingest(CSVReader(path: csv), batch: "a", skipInvalid: false).newJobs == 2)
+        #expect(try await watcher.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM jobs") } == 2)
+        #expect(try await held.database.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
+    }
+
     @Test func anOlderLedgerIsUpgradedInPlace() async throws {
         let path = folder.file("old.sqlite")
         // A ledger as the first version left it, with a job in it.
