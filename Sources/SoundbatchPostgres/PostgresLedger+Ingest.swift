@@ -28,6 +28,7 @@ extension PostgresLedger {
                 try await writer.record(rows, stamp: stamp) { feed.took($0, problem: $1, $2) }
             }
             let counts = try feed.verdict()
+            try await writer.finish()
             try await connection.query(
                 "UPDATE ingests SET new_jobs = \(counts.newJobs), known_jobs = \(counts.knownJobs) WHERE id = \(ingestID)",
                 logger: logger)
@@ -84,8 +85,8 @@ extension PostgresLedger {
 }
 
 /// Writes one feed's rows inside its transaction, a batch of rows per round trip: the rows
-/// already in the ledger are found with one query, the new ones inserted with one, and
-/// those seen again marked with one. Rows are known by their key, as on SQLite
+/// already in the ledger are found with one query and the new ones inserted with one; at
+/// the end, the rows the file held are written as runs of ids. Rows are known by their key, as on SQLite
 /// (`SoundbatchSQLite/SQLiteLedger+Ingest.swift`): an id, or a hash of the content and its
 /// occurrence among identical rows.
 private final class FeedWriter {
@@ -94,7 +95,7 @@ private final class FeedWriter {
     private let batchID: Int64
     private let ingestID: Int64
     /// The jobs this feed has recorded or claimed: a second row with the key of one is a
-    /// duplicate in the file.
+    /// duplicate in the file, and at the end they are the rows its file held (`ingest_rows`).
     private var claimed = IDSet()
     /// The keys of rows without an id given so far.
     private var contentKeys = ContentKeys()
@@ -104,6 +105,17 @@ private final class FeedWriter {
         self.logger = logger
         self.batchID = batchID
         self.ingestID = ingestID
+    }
+
+    /// Writes the rows the file held, as runs of ids, in one statement.
+    func finish() async throws {
+        let runs = claimed.runs
+        guard !runs.isEmpty else { return }
+        try await connection.query(
+            """
+            INSERT INTO ingest_rows (ingest_id, first_job_id, last_job_id)
+            SELECT \(ingestID), first, last FROM unnest(\(runs.map(\.lowerBound))::bigint[], \(runs.map(\.upperBound))::bigint[]) AS r(first, last)
+            """, logger: logger)
     }
 
     /// What the ledger holds under a key.
@@ -143,7 +155,6 @@ private final class FeedWriter {
         var existing = try await find(rows.map(\.key))
         /// Keys given to new rows of this batch, not yet inserted.
         var adding = Set<String>()
-        var seen: [Int64] = []
         var replaced: [(id: Int64, row: Int)] = []
         var recolumned: [(key: String, row: Int)] = []
         for index in rows.indices {
@@ -162,7 +173,6 @@ private final class FeedWriter {
                     }
                     if !claimed.contains(found.id) {
                         claimed.insert(found.id...found.id)
-                        seen.append(found.id)
                         let sameContent =
                             found.prompt == row.prompt && found.audioLength == row.row.audioLength
                             // A row that names no webhook matches a job whose webhook an earlier soundbatch
@@ -192,10 +202,6 @@ private final class FeedWriter {
             rows[index] = row
         }
         try await insert(rows.filter { if case .new = $0.outcome { true } else { false } }, stamp: stamp)
-        if !seen.isEmpty {
-            try await connection.query(
-                "UPDATE jobs SET seen_ingest_id = \(ingestID) WHERE id = ANY(\(seen))", logger: logger)
-        }
         for (id, index) in replaced {
             // A row set aside as invalid was never sent: take the corrected one in its place.
             let row = rows[index]
@@ -258,7 +264,7 @@ private final class FeedWriter {
             binds.append(row.row.state.rawValue)
             binds.append(row.problem)
             let own = (first..<first + LedgerSQL.rowValueCount).map { "$\($0)" }.joined(separator: ", ")
-            values.append("(\(own), $1, $2, $2, $3, $3)")
+            values.append("(\(own), $1, $2, $2, $3)")
         }
         let inserted = try await connection.query(
             PostgresQuery(

@@ -68,7 +68,7 @@ extension PostgresLedger {
     public func removeAll() async throws {
         try await transaction { connection in
             try await connection.query(
-                "TRUNCATE takes, attempts, jobs, ingests, runners, batches RESTART IDENTITY", logger: self.logger)
+                "TRUNCATE takes, attempts, jobs, ingest_rows, ingests, runners, batches RESTART IDENTITY", logger: self.logger)
         }
     }
 }

@@ -1,4 +1,5 @@
 import GRDB
+import SoundbatchCore
 
 extension SQLiteLedger {
     /// Each migration upgrades older ledgers in place. Never edit a registered
@@ -215,6 +216,22 @@ extension SQLiteLedger {
             // A take made by a request that got no answer, found by its callback after its
             // job was sent again: the service charged for both.
             try db.execute(sql: "ALTER TABLE takes ADD COLUMN paid_twice INTEGER NOT NULL DEFAULT 0")
+        }
+        migrator.registerMigration("v12: the rows a feed's file held, as runs of ids") { db in
+            // Which feed's file last held a row was a column of each job, rewritten for every
+            // job each time a sheet was fed again: it is now a few runs of ids per feed.
+            try db.execute(
+                sql: """
+                    CREATE TABLE ingest_rows (
+                        id INTEGER PRIMARY KEY,
+                        ingest_id INTEGER NOT NULL REFERENCES ingests(id),
+                        first_job_id INTEGER NOT NULL,
+                        last_job_id INTEGER NOT NULL
+                    );
+                    CREATE INDEX ingest_rows_by_ingest ON ingest_rows(ingest_id, first_job_id);
+                    \(LedgerSQL.ingestRowsFromSeenColumn);
+                    ALTER TABLE jobs DROP COLUMN seen_ingest_id;
+                    """)
         }
         return migrator
     }

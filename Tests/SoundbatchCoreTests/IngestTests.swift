@@ -270,9 +270,20 @@ import SoundbatchTesting
         // Fed again without its first hundred rows.
         #expect(try await feed(subset).knownJobs == 500)
         let seen = try ledger().database.read {
-            try Row.fetchAll($0, sql: "SELECT seen_ingest_id, COUNT(*) AS n FROM jobs GROUP BY seen_ingest_id")
+            try Row.fetchAll(
+                $0,
+                sql: """
+                    SELECT (SELECT MAX(r.ingest_id) FROM ingest_rows r WHERE j.id BETWEEN r.first_job_id AND r.last_job_id)
+                           AS seen, COUNT(*) AS n
+                    FROM jobs j GROUP BY seen ORDER BY seen
+                    """)
         }
-        #expect(seen.map { [$0["seen_ingest_id"] as Int, $0["n"] as Int] } == [[1, 100], [2, 500]])
+        #expect(seen.map { [$0["seen"] as Int, $0["n"] as Int] } == [[1, 100], [2, 500]])
+        // Each feed's rows as runs of ids: a row each here.
+        let runs = try ledger().database.read {
+            try Row.fetchAll($0, sql: "SELECT ingest_id, first_job_id, last_job_id FROM ingest_rows ORDER BY id")
+        }
+        #expect(runs.map { [$0[0] as Int, $0[1] as Int, $0[2] as Int] } == [[1, 1, 600], [2, 101, 600]])
     }
 
     @Test func quotingErrorsNameTheirLines() async throws {

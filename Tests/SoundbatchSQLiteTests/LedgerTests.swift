@@ -50,6 +50,35 @@ import SoundbatchTesting
         #expect(try await held.database.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
     }
 
+    /// v12 turned each job's `seen_ingest_id` into runs of ids per feed (`ingest_rows`).
+    @Test func aV11LedgersLastFeedOfEachRowBecomesRunsOfIDs() async throws {
+        let path = folder.file("v11.sqlite")
+        let old = try DatabaseQueue(path: path)
+        try SQLiteLedger.migrator.migrate(old, upTo: "v11: takes paid twice")
+        try await old.write { db in
+            try db.execute(sql: "INSERT INTO batches (name, created_at) VALUES ('b', 'x')")
+            try db.execute(sql: "INSERT INTO ingests (batch_id, source_file, started_at) VALUES (1, 'f', 'x'), (1, 'g', 'y')")
+            // Rows 1, 2 and 5 were last in the second file, 3 and 4 only in the first; job 6
+            // is a variation (of row 1), which the runs leave out.
+            for (id, seen, variation) in [(1, 2, 1), (2, 2, 1), (3, 1, 1), (4, 1, 1), (5, 2, 1), (6, 2, 2)] {
+                try db.execute(
+                    sql: """
+                        INSERT INTO jobs (id, batch_id, row_key, source_line, prompt, state, created_at, updated_at,
+                                          ingest_id, seen_ingest_id, variation)
+                        VALUES (?, 1, ?, ?, 'p', 'pending', 'x', 'x', 1, ?, ?)
+                        """,
+                    arguments: [id, variation == 1 ? "k\(id)" : "k1", id + 1, seen, variation])
+            }
+        }
+        try old.close()
+        let ledger = try SQLiteLedger(path: path)
+        let runs = try await ledger.database.read {
+            try Row.fetchAll($0, sql: "SELECT ingest_id, first_job_id, last_job_id FROM ingest_rows ORDER BY first_job_id")
+        }
+        #expect(runs.map { [$0[0] as Int, $0[1] as Int, $0[2] as Int] } == [[2, 1, 2], [1, 3, 4], [2, 5, 5]])
+        #expect(try await ledger.database.read { try $0.columns(in: "jobs").map(\.name) }.contains("seen_ingest_id") == false)
+    }
+
     @Test func anOlderLedgerIsUpgradedInPlace() async throws {
         let path = folder.file("old.sqlite")
         // A ledger as the first version left it, with a job in it.

@@ -80,6 +80,30 @@ import SoundbatchTesting
         }
     }
 
+    /// A new ledger's first feed is written under a rollback journal: killed in the middle,
+    /// it leaves nothing behind, and the ledger takes the next feed whole, back in WAL mode.
+    @Test func aFirstFeedKilledHalfwayLeavesASoundLedger() async throws {
+        let csv = try writeJobs(150_000)
+        let ledger = folder.file("ledger.sqlite")
+        let feed = ["run", csv, "--batch", "b", "--dry-run", "--ledger", "ledger.sqlite"]
+        let first = try Child(feed, in: folder, name: "first feed")
+        // Killed once the feed is writing its rows: the journal is there.
+        #expect(try await eventually { FileManager.default.fileExists(atPath: ledger + "-journal") })
+        first.signal(SIGKILL)
+        _ = try await first.exitStatus()
+        #expect(
+            try await DatabaseQueue(path: ledger).read { db in
+                [try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs"), try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM batches")]
+            } == [0, 0])
+
+        let again = try Child(feed, in: folder, name: "second feed")
+        #expect(try await again.exitStatus() == 0, "\(again.stderr)")
+        let after = try await DatabaseQueue(path: ledger).read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs"), try String.fetchOne(db, sql: "PRAGMA journal_mode"))
+        }
+        #expect(after.0 == 150_000 && after.1 == "wal")
+    }
+
     @Test func SIGINTLetsRequestsInFlightFinishAndSaysHowToResume() async throws {
         let csv = try writeJobs(30)
         let configuration = SandboxConfiguration.with {

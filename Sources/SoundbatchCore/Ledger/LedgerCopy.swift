@@ -2,7 +2,9 @@ import Foundation
 
 /// A table of the ledger, in the order a copy fills them: each after those it refers to.
 public enum LedgerTable: String, CaseIterable, Sendable {
-    case batches, ingests, jobs, attempts, takes
+    case batches, ingests
+    case ingestRows = "ingest_rows"
+    case jobs, attempts, takes
 }
 
 /// A value in a ledger's row, as both backends hold it.
@@ -27,7 +29,7 @@ extension ReportValue {
 }
 
 /// The rows of a ledger as they are, for moving a ledger from one backend to the other
-/// (`soundbatch ledger copy`): every batch, feed, job, attempt and earlier take, with their
+/// (`soundbatch ledger copy`): every batch, feed (and the rows its file held), job, attempt and earlier take, with their
 /// ids, so that what refers to what stays as it was.
 public protocol LedgerRows: Sendable {
     /// The columns of `table` (the same names on both backends; PostgreSQL has more, for its runners).

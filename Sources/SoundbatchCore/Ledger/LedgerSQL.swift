@@ -124,12 +124,32 @@ public enum LedgerSQL {
         """
 
     /// What a feed writes of a new job: the row's own values (`rowValueCount` of them, in
-    /// this order), then the batch, the time twice (made, updated), and the feed twice (made
-    /// by, seen by).
+    /// this order), then the batch, the time twice (made, updated), and the feed that made it.
     public static let feedColumns = """
         row_key, keyed_by_content, source_line, prompt, audio_length, webhook_url, metadata, state, last_error,
-        batch_id, created_at, updated_at, ingest_id, seen_ingest_id
+        batch_id, created_at, updated_at, ingest_id
         """
+
+    /// Fills `ingest_rows` from the column it replaces (`jobs.seen_ingest_id`), when a
+    /// ledger is upgraded: runs of consecutive first jobs last seen by one feed.
+    public static let ingestRowsFromSeenColumn = """
+        INSERT INTO ingest_rows (ingest_id, first_job_id, last_job_id)
+        SELECT seen_ingest_id, MIN(id), MAX(id) FROM (
+            SELECT id, seen_ingest_id, id - ROW_NUMBER() OVER (PARTITION BY seen_ingest_id ORDER BY id) AS run
+            FROM jobs WHERE variation = 1) runs
+        GROUP BY seen_ingest_id, run ORDER BY 2
+        """
+
+    /// Whether feed `ingest`'s file held the row of job `job` (a table's name in the query):
+    /// the run that starts last at or before it, ended at or after it.
+    public static func heldByFeed(_ ingest: String, job: String) -> String {
+        """
+        EXISTS (SELECT 1 FROM (SELECT r.last_job_id FROM ingest_rows r
+                               WHERE r.ingest_id = \(ingest) AND r.first_job_id <= \(job).id
+                               ORDER BY r.first_job_id DESC LIMIT 1) latest
+                WHERE latest.last_job_id >= \(job).id)
+        """
+    }
     public static let rowValueCount = 9
 
     /// Adds the variations that rows of feed `ingest` ask for and do not have: as many as
@@ -141,12 +161,12 @@ public enum LedgerSQL {
         WITH RECURSIVE n(v) AS (SELECT 2 UNION ALL SELECT v + 1 FROM n WHERE v < \(RowTakes.allowed.upperBound))
         INSERT INTO jobs (
             row_key, keyed_by_content, source_line, prompt, audio_length, webhook_url, metadata, state,
-            batch_id, created_at, updated_at, ingest_id, seen_ingest_id, variation, take)
+            batch_id, created_at, updated_at, ingest_id, variation, take)
         SELECT f.row_key, f.keyed_by_content, f.source_line, f.prompt, f.audio_length, f.webhook_url, f.metadata,
-            '\(JobState.pending.rawValue)', f.batch_id, \(now), \(now), \(ingest), \(ingest), n.v,
+            '\(JobState.pending.rawValue)', f.batch_id, \(now), \(now), \(ingest), n.v,
             \(rowLatestTake("f")) + ROW_NUMBER() OVER (PARTITION BY f.row_key ORDER BY n.v)
         FROM jobs f JOIN n ON n.v <= COALESCE(\(rowTakes), \(takes))
-        WHERE f.batch_id = \(batch) AND f.seen_ingest_id = \(ingest) AND f.variation = 1
+        WHERE f.batch_id = \(batch) AND f.variation = 1 AND \(heldByFeed(ingest, job: "f"))
             AND f.state <> '\(JobState.invalid.rawValue)'
             AND NOT EXISTS (
                 SELECT 1 FROM jobs o
@@ -247,5 +267,28 @@ public struct IDSet: Sendable {
         let needed = Int(ids.upperBound >> 6) + 1
         if needed > words.count { words += repeatElement(0, count: max(needed - words.count, words.count)) }
         for id in ids { words[Int(id >> 6)] |= 1 << UInt64(id & 63) }
+    }
+
+    /// The ids in the set as runs of consecutive ids, in order: a feed's rows as
+    /// `ingest_rows` holds them.
+    public var runs: [ClosedRange<Int64>] {
+        var runs: [ClosedRange<Int64>] = []
+        var start: Int64?
+        for (index, word) in words.enumerated() {
+            let base = Int64(index) << 6
+            // Whole words of one kind are passed at once: the usual case for a feed.
+            if word == 0, start == nil { continue }
+            if word == ~0, start != nil { continue }
+            for bit in 0..<Int64(64) {
+                let isIn = word & (1 << UInt64(bit)) != 0
+                if isIn, start == nil { start = base + bit }
+                if !isIn, let first = start {
+                    runs.append(first...base + bit - 1)
+                    start = nil
+                }
+            }
+        }
+        if let first = start { runs.append(first...Int64(words.count) << 6 - 1) }
+        return runs
     }
 }
