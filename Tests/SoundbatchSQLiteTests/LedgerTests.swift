@@ -9,6 +9,19 @@ import SoundbatchTesting
 @Suite struct LedgerTests {
     let folder = try! TemporaryFolder()
 
+    /// A ledger as the release with `migration` as its last left it, filled by `fill`:
+    /// the path, closed, for the current soundbatch to open and upgrade.
+    func olderLedger(_ name: String, upTo migration: String, _ fill: @escaping @Sendable (Database) throws -> Void)
+        async throws -> String
+    {
+        let path = folder.file(name)
+        let old = try DatabaseQueue(path: path)
+        try SQLiteLedger.migrator.migrate(old, upTo: migration)
+        try await old.write(fill)
+        try old.close()
+        return path
+    }
+
     @Test func aNewLedgerIsPrivateAndInWALMode() async throws {
         let path = folder.file("new.sqlite")
         let ledger = try SQLiteLedger(path: path)
@@ -52,10 +65,7 @@ import SoundbatchTesting
 
     /// v12 turned each job's `seen_ingest_id` into runs of ids per feed (`ingest_rows`).
     @Test func aV11LedgersLastFeedOfEachRowBecomesRunsOfIDs() async throws {
-        let path = folder.file("v11.sqlite")
-        let old = try DatabaseQueue(path: path)
-        try SQLiteLedger.migrator.migrate(old, upTo: "v11: takes paid twice")
-        try await old.write { db in
+        let path = try await olderLedger("v11.sqlite", upTo: "v11: takes paid twice") { db in
             try db.execute(sql: "INSERT INTO batches (name, created_at) VALUES ('b', 'x')")
             try db.execute(sql: "INSERT INTO ingests (batch_id, source_file, started_at) VALUES (1, 'f', 'x'), (1, 'g', 'y')")
             // Rows 1, 2 and 5 were last in the second file, 3 and 4 only in the first; job 6
@@ -70,9 +80,8 @@ import SoundbatchTesting
                     arguments: [id, variation == 1 ? "k\(id)" : "k1", id + 1, seen, variation])
             }
         }
-        try old.close()
         let ledger = try SQLiteLedger(path: path)
-        let runs = try await ledger.database.read {
+        let runs = try ledger.database.read {
             try Row.fetchAll($0, sql: "SELECT ingest_id, first_job_id, last_job_id FROM ingest_rows ORDER BY first_job_id")
         }
         #expect(runs.map { [$0[0] as Int, $0[1] as Int, $0[2] as Int] } == [[2, 1, 2], [1, 3, 4], [2, 5, 5]])
@@ -80,11 +89,8 @@ import SoundbatchTesting
     }
 
     @Test func anOlderLedgerIsUpgradedInPlace() async throws {
-        let path = folder.file("old.sqlite")
         // A ledger as the first version left it, with a job in it.
-        let old = try DatabaseQueue(path: path)
-        try SQLiteLedger.migrator.migrate(old, upTo: "v1")
-        try await old.write { db in
+        let path = try await olderLedger("old.sqlite", upTo: "v1") { db in
             try db.execute(sql: "INSERT INTO batches (name, created_at) VALUES ('b', 'x')")
             try db.execute(sql: "INSERT INTO ingests (batch_id, source_file, started_at) VALUES (1, 'f', 'x')")
             try db.execute(
@@ -93,7 +99,6 @@ import SoundbatchTesting
                     VALUES (1, 'k', 2, 'p', 'pending', 'x', 'x', 1, 1)
                     """)
         }
-        try old.close()
         let ledger = try SQLiteLedger(path: path)
         #expect(
             try await ledger.database.read { try SQLiteLedger.migrator.appliedIdentifiers($0) }.count
@@ -196,10 +201,7 @@ import SoundbatchTesting
     }
 
     @Test func aV6LedgersEarlierTakesAreNumberedInOrder() async throws {
-        let path = folder.file("v6.sqlite")
-        let old = try DatabaseQueue(path: path)
-        try SQLiteLedger.migrator.migrate(old, upTo: "v6: download keys")
-        try await old.write { db in
+        let path = try await olderLedger("v6.sqlite", upTo: "v6: download keys") { db in
             try db.execute(
                 sql: """
                     INSERT INTO batches (id, name, created_at) VALUES (1, 'b', 'x');
@@ -212,7 +214,6 @@ import SoundbatchTesting
                     VALUES (1, 'failed', 't1', 0, 'x'), (1, 'completed', 't2', 0, 'y');
                     """)
         }
-        try old.close()
         let ledger = try SQLiteLedger(path: path)
         let (takes, jobs) = try await ledger.database.read { db in
             (
