@@ -261,6 +261,17 @@ import SoundbatchTesting
         #expect(rows.map { $0["source_line"] as Int } == [4, 6])
     }
 
+    /// The runs a feed writes to `ingest_rows`, across the set's 64-bit words and its end.
+    @Test func anIDSetGivesItsIDsAsRunsOfConsecutiveIDs() {
+        var set = IDSet()
+        #expect(set.runs.isEmpty)
+        for ids: ClosedRange<Int64> in [1...1, 3...63, 64...64, 65...130, 200...255, 300...300] { set.insert(ids) }
+        #expect(set.runs == [1...1, 3...130, 200...255, 300...300])
+        var full = IDSet()
+        full.insert(1...127)
+        #expect(full.runs == [1...127])  // a run up to the last bit of the last word
+    }
+
     @Test func eachJobRemembersTheLastFeedWhoseFileHeldIt() async throws {
         let rows = (1...600).map { "r\($0),sound \($0)" }
         _ = try await feed("id,prompt\n" + rows.joined(separator: "\n"))
