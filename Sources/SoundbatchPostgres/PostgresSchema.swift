@@ -252,13 +252,18 @@ public enum PostgresSchema {
         }
     }
 
-    /// Brings the database's schema up to `version`, in one transaction. Throws
+    /// Brings the database's schema up to `version` (or `target`, as an older soundbatch
+    /// left it, for tests of upgrades), in one transaction. Throws
     /// `LedgerError.fromTheFuture` for a database a newer soundbatch has written.
-    public static func migrate(_ client: PostgresClient, location: String, logger: Logger) async throws {
-        try await ledgerErrors(location: location) { try await upgrade(client, location: location, logger: logger) }
+    public static func migrate(
+        _ client: PostgresClient, location: String, upTo target: Int = version, logger: Logger
+    ) async throws {
+        try await ledgerErrors(location: location) {
+            try await upgrade(client, location: location, target: target, logger: logger)
+        }
     }
 
-    private static func upgrade(_ client: PostgresClient, location: String, logger: Logger) async throws {
+    private static func upgrade(_ client: PostgresClient, location: String, target: Int, logger: Logger) async throws {
         try await client.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
             try await connection.query(
@@ -270,16 +275,16 @@ public enum PostgresSchema {
                 current = version
             }
             if current > version { throw LedgerError.fromTheFuture(path: location) }
-            for migration in migrations where migration.version > current {
+            for migration in migrations where migration.version > current && migration.version <= target {
                 for statement in migration.statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
             }
             if current == 0 {
                 try await connection.query(
-                    "INSERT INTO soundbatch_schema (version) VALUES (\(version))", logger: logger)
-            } else if current < version {
-                try await connection.query("UPDATE soundbatch_schema SET version = \(version)", logger: logger)
+                    "INSERT INTO soundbatch_schema (version) VALUES (\(target))", logger: logger)
+            } else if current < target {
+                try await connection.query("UPDATE soundbatch_schema SET version = \(target)", logger: logger)
             }
         }
     }

@@ -109,6 +109,35 @@ import SoundbatchTesting
         }
     }
 
+    /// Version 13 turned each job's `seen_ingest_id` into runs of ids per feed, as SQLite's v12.
+    @Test func aVersion12LedgersLastFeedOfEachRowBecomesRunsOfIDs() async throws {
+        let url = try await TestPostgres.shared.newDatabase()
+        try await withPostgres(url, logger: quietLogger()) { client in
+            try await PostgresSchema.migrate(client, location: url.description, upTo: 12, logger: quietLogger())
+            try await client.query("INSERT INTO batches (id, name, created_at) VALUES (1, 'b', 'x')")
+            try await client.query(
+                "INSERT INTO ingests (id, batch_id, source_file, started_at) VALUES (1, 1, 'f', 'x'), (2, 1, 'g', 'y')")
+            // Rows 1, 2 and 5 were last in the second file, 3 and 4 only in the first; job 6 is a variation.
+            try await client.query(
+                """
+                INSERT INTO jobs (id, batch_id, row_key, source_line, prompt, state, created_at, updated_at,
+                                  ingest_id, seen_ingest_id, variation)
+                VALUES (1, 1, 'k1', 2, 'p', 'pending', 'x', 'x', 1, 2, 1), (2, 1, 'k2', 3, 'p', 'pending', 'x', 'x', 1, 2, 1),
+                       (3, 1, 'k3', 4, 'p', 'pending', 'x', 'x', 1, 1, 1), (4, 1, 'k4', 5, 'p', 'pending', 'x', 'x', 1, 1, 1),
+                       (5, 1, 'k5', 6, 'p', 'pending', 'x', 'x', 1, 2, 1), (6, 1, 'k1', 2, 'p', 'pending', 'x', 'x', 1, 2, 2)
+                """)
+            try await PostgresSchema.migrate(client, location: url.description, logger: quietLogger())
+            var runs: [[Int]] = []
+            for try await (ingest, first, last) in try await client.query(
+                "SELECT ingest_id, first_job_id, last_job_id FROM ingest_rows ORDER BY first_job_id"
+            ).decode((Int, Int, Int).self) {
+                runs.append([ingest, first, last])
+            }
+            #expect(runs == [[2, 1, 2], [1, 3, 4], [2, 5, 5]])
+        }
+        #expect(try await columns(url)["jobs"]?.contains("seen_ingest_id") == false)
+    }
+
     @Test func aDatabaseFromANewerSoundbatchIsRefusedUntouched() async throws {
         let url = try await TestPostgres.shared.newDatabase()
         try await withPostgres(url, logger: quietLogger()) { client in
