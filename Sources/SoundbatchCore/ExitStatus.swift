@@ -7,7 +7,8 @@ public enum ExitStatus: Int32, Sendable {
     case resumable = 2
     /// A bad option, a missing file, ledger or key, an unknown batch, the ledger busy.
     case usage = 64
-    /// The input file is invalid; nothing was recorded.
+    /// The input file is invalid, nothing was recorded; or the ledger holds what this
+    /// soundbatch cannot read (a state it does not know), nothing was changed.
     case invalidInput = 65
     /// The ledger cannot be opened or written.
     case ledgerUnusable = 74
@@ -25,6 +26,7 @@ extension LedgerError: CommandError {
     public var exitStatus: ExitStatus {
         switch self {
         case .noSuchBatch, .missing, .busy: .usage
+        case .unknownState: .invalidInput
         case .cannotOpen, .fromTheFuture, .notPending, .noSuchJob, .vanished, .failed: .ledgerUnusable
         }
     }

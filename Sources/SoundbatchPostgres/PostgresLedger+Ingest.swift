@@ -33,53 +33,10 @@ extension PostgresLedger {
                 "UPDATE ingests SET new_jobs = \(counts.newJobs), known_jobs = \(counts.knownJobs) WHERE id = \(ingestID)",
                 logger: logger)
             if let takes = feed.takes {
-                var binds = PostgresBindings()
-                binds.append(batchID)
-                binds.append(ingestID)
-                binds.append(stamp)
-                binds.append(takes)
-                let sql = LedgerSQL.addVariations(
-                    batch: "$1", ingest: "$2", now: "$3", takes: "$4::integer",
-                    rowTakes: "NULLIF(TRIM(f.metadata::jsonb ->> 'takes'), '')::integer")
-                feed.addedVariations = try await connection.query(
-                    PostgresQuery(unsafeSQL: sql + " RETURNING id", binds: binds), logger: logger
-                ).collect().count
+                let variations = LedgerSQL.addVariations(
+                    batch: batchID, ingest: ingestID, now: stamp, takes: takes, dialect: .postgres)
+                feed.addedVariations = try await connection.query(variations.postgres, logger: logger).collect().count
             }
-        }
-    }
-
-    public func repeatedPrompts(batchID: Int64) async throws -> Int {
-        try await report(PostgresQuery(unsafeSQL: LedgerSQL.repeatedPrompts(String(batchID))))[0].decode(Int.self)
-    }
-
-    public func dropCandidates(batchID: Int64, states: Set<JobState>, lastFeed: Bool) async throws -> [DropCandidate] {
-        try await report(
-            PostgresQuery(unsafeSQL: LedgerSQL.dropCandidates(String(batchID), states: states, lastFeed: lastFeed))
-        ).map { row in
-            let row = row.makeRandomAccess()
-            return DropCandidate(
-                id: try row.get("id"), row: try Self.rowName(row), rowKey: try row.get("row_key"),
-                line: try row.get("source_line"), state: JobState(rawValue: try row.get("state")) ?? .pending,
-                neverSent: try row.get("never_sent", as: Int.self) != 0)
-        }
-    }
-
-    public func drop(jobIDs: [Int64]) async throws -> Int {
-        guard !jobIDs.isEmpty else { return 0 }
-        return try await transaction { connection in
-            // Locked while they go: a runner cannot mark one of them meanwhile.
-            let ids = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        SELECT j.id FROM jobs j WHERE j.id = ANY($1) AND \(LedgerSQL.neverSent) FOR UPDATE
-                        """,
-                    binds: { var binds = PostgresBindings(); binds.append(jobIDs); return binds }()),
-                logger: self.logger
-            ).collect().map { try $0.decode(Int64.self) }
-            guard !ids.isEmpty else { return 0 }
-            try await connection.query("DELETE FROM attempts WHERE job_id = ANY(\(ids))", logger: self.logger)
-            try await connection.query("DELETE FROM jobs WHERE id = ANY(\(ids))", logger: self.logger)
-            return ids.count
         }
     }
 }
@@ -215,13 +172,8 @@ private final class FeedWriter {
         }
         for (key, index) in recolumned {
             // The sheet's own columns as it says them now: a changed takes count, or category, counts.
-            var binds = PostgresBindings()
-            binds.append(rows[index].metadata)
-            binds.append(batchID)
-            binds.append(key)
             try await connection.query(
-                PostgresQuery(unsafeSQL: LedgerSQL.updateRowColumns(batch: "$2", rowKey: "$3", to: "$1"), binds: binds),
-                logger: logger)
+                LedgerSQL.updateRowColumns(batch: batchID, rowKey: key, to: rows[index].metadata).postgres, logger: logger)
         }
         for row in rows { each(row.row, row.problem, row.outcome) }
     }

@@ -18,12 +18,14 @@ import Synchronization
 ///   `outageLimit`): no request leaves without its job marked, and an answer that came
 ///   meanwhile is held by its caller until it is recorded.
 ///
-/// Errors leave as `LedgerError`, with the server's own words, never the password.
-public final class PostgresLedger: LedgerStore {
+/// Errors leave as `LedgerError`, with the server's own words, never the password. The
+/// rules themselves are the core's (`LedgerBackend`).
+public final class PostgresLedger: LedgerBackend {
     let client: PostgresClient
     public let url: DatabaseURL
     public var location: String { url.description }
     public var isShared: Bool { true }
+    public var dialect: SQLDialect { .postgres }
     let logger: Logger
     /// How long a runner's lease lasts unless renewed; renewed every third of it.
     let lease: Duration
@@ -42,39 +44,44 @@ public final class PostgresLedger: LedgerStore {
         self.outageLimit = outageLimit
     }
 
-    /// The runner this process is, if it is sending.
-    var me: Int64? { runner.withLock { $0 } }
-
-    public func batchID(named name: String) async throws -> Int64 {
-        if let id = try await findBatch(named: name) { return id }
-        let known = try await rows("SELECT name FROM batches ORDER BY name").map { try $0.decode(String.self) }
-        throw LedgerError.noSuchBatch(name, known: known)
-    }
-
-    func findBatch(named name: String) async throws -> Int64? {
-        try await rows("SELECT id FROM batches WHERE name = \(name)").first?.decode(Int64.self)
-    }
+    /// The runner this process is while it sends or follows (`withSending`).
+    public var runnerID: Int64? { runner.withLock { $0 } }
 
     // Every access goes through these: they wait out an unreachable server and turn what
     // postgres-nio throws into LedgerError.
 
-    /// Runs one statement outside a transaction and returns its rows. `patience`: how long
-    /// one try may take before it is given up and made again (nil for reports, which may
-    /// take long over many jobs).
-    @discardableResult
-    func rows(_ query: PostgresQuery, patience: Duration? = PostgresLedger.patience) async throws -> [PostgresRow] {
-        try await patiently(patience) { try await self.client.query(query, logger: self.logger).collect() }
+    public func rows(_ statement: SQL) async throws -> [LedgerRow] {
+        LedgerRow.of(try await query(statement.postgres))
     }
 
-    /// Runs one statement and hands its rows on as they arrive.
-    func stream(_ query: PostgresQuery) async throws -> PostgresRowSequence {
-        try await patiently(nil) { try await self.client.query(query, logger: self.logger) }
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLRunner) async throws -> T) async throws -> T {
+        try await transaction(once: false) { connection in
+            try await body(PostgresStatements(connection: connection, logger: self.logger))
+        }
+    }
+
+    /// Hands the rows on as they arrive, never all at once; a try is never given up for
+    /// being slow, a million jobs may take a while.
+    public func forEachRow(_ statement: SQL, _ body: (LedgerRow) throws -> Void) async throws {
+        let rows = try await patiently(nil) { try await self.client.query(statement.postgres, logger: self.logger) }
+        var columns: ResultColumns?
+        for try await row in rows {
+            let names = columns ?? ResultColumns(row.map(\.columnName))
+            columns = names
+            try body(LedgerRow(columns: names, values: row.map(LedgerValue.init)))
+        }
+    }
+
+    /// Runs one statement of the server's own outside a transaction and returns its rows.
+    @discardableResult
+    func query(_ query: PostgresQuery, patience: Duration? = PostgresLedger.patience) async throws -> [PostgresRow] {
+        try await patiently(patience) { try await self.client.query(query, logger: self.logger).collect() }
     }
 
     /// `once`: not tried again when the server goes away (a feed, whose rows are read once).
     @discardableResult
     func transaction<T: Sendable>(
-        once: Bool = false, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        once: Bool, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let attempt: @Sendable () async throws -> T = {
             try await self.client.withConnection { connection in
@@ -226,10 +233,64 @@ public func withPostgresLedger<T: Sendable>(
     }
 }
 
-extension PostgresRandomAccessRow {
-    /// The value of the column `name`.
-    func get<T: PostgresDecodable>(_ name: String, as type: T.Type = T.self) throws -> T {
-        try self[name].decode(T.self)
+/// The statements of one transaction, on its connection.
+struct PostgresStatements: SQLRunner {
+    let connection: PostgresConnection
+    let logger: Logger
+
+    func rows(_ statement: SQL) async throws -> [LedgerRow] {
+        LedgerRow.of(try await connection.query(statement.postgres, logger: logger).collect())
+    }
+}
+
+extension SQL {
+    /// The statement as PostgreSQL reads it: `$n` for each value, and a null's type said,
+    /// where nothing else in the statement may tell it.
+    var postgres: PostgresQuery {
+        let (text, values) = rendered { number, value in
+            switch value {
+            case .integer(nil): "$\(number)::bigint"
+            case .real(nil): "$\(number)::float8"
+            case .text(nil): "$\(number)::text"
+            default: "$\(number)"
+            }
+        }
+        var binds = PostgresBindings(capacity: values.count)
+        for value in values {
+            switch value {
+            case let .integer(number?): binds.append(number)
+            case let .real(number?): binds.append(number)
+            case let .text(text?): binds.append(text)
+            case .integer(nil), .real(nil), .text(nil), .null: binds.appendNull()
+            }
+        }
+        return PostgresQuery(unsafeSQL: text, binds: binds)
+    }
+}
+
+extension LedgerRow {
+    /// A result's rows, read by name.
+    static func of(_ rows: [PostgresRow]) -> [LedgerRow] {
+        guard let first = rows.first else { return [] }
+        let columns = ResultColumns(first.map(\.columnName))
+        return rows.map { LedgerRow(columns: columns, values: $0.map(LedgerValue.init)) }
+    }
+}
+
+extension LedgerValue {
+    /// A PostgreSQL cell as the ledger holds it: integers, reals and text, as on SQLite
+    /// (flags are integers there; a boolean here is one too).
+    init(_ cell: PostgresCell) {
+        guard cell.bytes != nil else {
+            self = .null
+            return
+        }
+        switch cell.dataType {
+        case .int2, .int4, .int8: self = (try? cell.decode(Int64.self)).map { .integer($0) } ?? .null
+        case .float4, .float8, .numeric: self = (try? cell.decode(Double.self)).map { .real($0) } ?? .null
+        case .bool: self = (try? cell.decode(Bool.self)).map { .integer($0 ? 1 : 0) } ?? .null
+        default: self = (try? cell.decode(String.self)).map { .text($0) } ?? .null
+        }
     }
 }
 

@@ -5,7 +5,7 @@ import SoundbatchCore
 extension PostgresLedger {
     public func sharedPace(forKey fingerprint: String, _ requests: PacedRequests) async throws -> (any SharedPace)? {
         let budget = "\(fingerprint):\(requests.rawValue)"
-        try await rows(
+        try await run(
             """
             INSERT INTO key_budgets (fingerprint, next_slot) VALUES (\(budget), clock_timestamp())
             ON CONFLICT (fingerprint) DO NOTHING
@@ -24,17 +24,17 @@ struct KeyBudget: SharedPace {
 
     func reserve(interval: Duration) async throws -> Duration {
         let seconds = interval.seconds
-        let wait = try await ledger.rows(
+        let wait: Double = try await ledger.value(
             """
             UPDATE key_budgets SET next_slot = GREATEST(next_slot, clock_timestamp()) + make_interval(secs => \(seconds))
             WHERE fingerprint = \(budget)
             RETURNING EXTRACT(EPOCH FROM next_slot - clock_timestamp())::float8 - \(seconds)
-            """)[0].decode(Double.self)
+            """)
         return .seconds(max(wait, 0))
     }
 
     func pause(for duration: Duration) async throws {
-        try await ledger.rows(
+        try await ledger.run(
             """
             UPDATE key_budgets SET next_slot = GREATEST(next_slot, clock_timestamp() + make_interval(secs => \(duration.seconds)))
             WHERE fingerprint = \(budget)

@@ -290,6 +290,19 @@ public enum PostgresSchema {
     }
 }
 
+extension PostgresLedger {
+    /// After a copy added rows with their own ids: each table's counter goes on after its largest.
+    public func renumberAfterAdding() async throws {
+        for table in LedgerTable.allCases {
+            try await run(
+                """
+                SELECT setval(pg_get_serial_sequence(\(table.rawValue), 'id'),
+                              (SELECT COALESCE(MAX(id), 0) + 1 FROM \(raw: table.rawValue)), false)
+                """)
+        }
+    }
+}
+
 /// Runs `body` (opening the ledger), turning what postgres-nio throws into
 /// `LedgerError.cannotOpen`: the server's own words when it gave some, never the password.
 func ledgerErrors<T>(location: String, _ body: () async throws -> T) async throws -> T {

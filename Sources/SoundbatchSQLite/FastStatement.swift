@@ -25,16 +25,19 @@ struct FastStatement {
     private let statement: Statement
     private let sql: String
 
-    init(_ db: Database, sql: String) throws {
-        statement = try db.makeStatement(sql: sql)
-        self.sql = sql
+    init(_ db: Database, text: String) throws {
+        statement = try db.makeStatement(sql: text)
+        sql = text
     }
 
-    /// A query whose arguments GRDB binds, once: `forEachRow([])` then reads it.
-    init(_ db: Database, sql: String, arguments: StatementArguments) throws {
-        try self.init(db, sql: sql)
-        try statement.setArguments(arguments)
+    /// A statement whose values GRDB binds, once: `forEachRow([])` then reads it.
+    init(_ db: Database, sql: SQL) throws {
+        let (text, values) = sql.rendered { number, _ in "?\(number)" }
+        try self.init(db, text: text)
+        try statement.setArguments(StatementArguments(values.map(\.databaseValue)))
     }
+
+    var columnNames: [String] { statement.columnNames }
 
     /// Binds values that stay the same for every run, from parameter `first` on: SQLite
     /// keeps a binding until it is replaced, so `run` need not pass them each time.

@@ -233,6 +233,11 @@ extension SQLiteLedger {
                     ALTER TABLE jobs DROP COLUMN seen_ingest_id;
                     """)
         }
+        migrator.registerMigration("v13: the runner that holds a job") { db in
+            // Always empty here, where one process sends; the rules that clear it are the
+            // same for both ledgers (on PostgreSQL, the runner whose claim the job is).
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN runner_id INTEGER")
+        }
         return migrator
     }
 }

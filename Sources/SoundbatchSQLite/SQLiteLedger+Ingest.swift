@@ -7,7 +7,7 @@ extension SQLiteLedger {
     /// their own (`RowPipeline`), so the two cores both work.
     public func record(_ feed: Feed, batch: String, sourceFile: String, now: Date) async throws {
         let stamp = Timestamp.string(now)
-        try writeWithoutTransaction { db in
+        try await exclusively { try translatingErrorsNow { try database.writeWithoutTransaction { db in
             // Every row points at the batch and the feed written just before it in the same
             // transaction: checking those references for each of a million rows cost a tenth
             // of the feed. SQLite switches the checks only outside a transaction.
@@ -31,7 +31,7 @@ extension SQLiteLedger {
                 return try feedRows(feed, db: db, batch: batch, sourceFile: sourceFile, stamp: stamp)
             }
             try feedRows(feed, db: db, batch: batch, sourceFile: sourceFile, stamp: stamp)
-        }
+        } } }
     }
 
     /// The feed's one transaction: the batch, the feed, its rows and the variations they ask for.
@@ -48,12 +48,10 @@ extension SQLiteLedger {
             let counts = try feed.verdict()
             try writer.finish(newJobs: counts.newJobs, knownJobs: counts.knownJobs)
             if let takes = feed.takes {
-                try db.execute(
-                    sql: LedgerSQL.addVariations(
-                        batch: "?1", ingest: "?2", now: "?3", takes: "?4",
-                        rowTakes: "CAST(NULLIF(TRIM(json_extract(f.metadata, '$.takes')), '') AS INTEGER)"),
-                    arguments: [batchID, writer.ingestID, stamp, takes])
-                feed.addedVariations = db.changesCount
+                feed.addedVariations = try db.rows(
+                    LedgerSQL.addVariations(
+                        batch: batchID, ingest: writer.ingestID, now: stamp, takes: takes, dialect: .sqlite)
+                ).count
             }
             return .commit
         }
@@ -61,45 +59,11 @@ extension SQLiteLedger {
 
     /// The batch's id, for a feed: a new batch is made.
     private static func feedBatchID(_ db: Database, name: String, sourceFile: String, stamp: String) throws -> Int64 {
-        if let id = try findBatch(db, named: name) { return id }
+        if let id = try Int64.fetchOne(db, sql: "SELECT id FROM batches WHERE name = ?", arguments: [name]) { return id }
         try db.execute(
             sql: "INSERT INTO batches (name, source_file, created_at) VALUES (?, ?, ?)",
             arguments: [name, sourceFile, stamp])
         return db.lastInsertedRowID
-    }
-
-    public func repeatedPrompts(batchID: Int64) async throws -> Int {
-        try await read { try Int.fetchOne($0, sql: LedgerSQL.repeatedPrompts("?1"), arguments: [batchID]) ?? 0 }
-    }
-
-    public func dropCandidates(batchID: Int64, states: Set<JobState>, lastFeed: Bool) async throws -> [DropCandidate] {
-        try await read { db in
-            try Row.fetchAll(
-                db, sql: LedgerSQL.dropCandidates("?1", states: states, lastFeed: lastFeed), arguments: [batchID]
-            ).map { row in
-                DropCandidate(
-                    id: row["id"], row: Self.rowName(row), rowKey: row["row_key"], line: row["source_line"],
-                    state: JobState(rawValue: row["state"]) ?? .pending, neverSent: row["never_sent"])
-            }
-        }
-    }
-
-    public func drop(jobIDs: [Int64]) async throws -> Int {
-        try await write { db in
-            var dropped = 0
-            // A statement's variables are limited: a few hundred at a time.
-            for chunk in stride(from: 0, to: jobIDs.count, by: 500).map({ jobIDs[$0..<min($0 + 500, jobIDs.count)] }) {
-                let list = chunk.map(String.init).joined(separator: ", ")
-                let ids = try Int64.fetchAll(
-                    db, sql: "SELECT j.id FROM jobs j WHERE j.id IN (\(list)) AND \(LedgerSQL.neverSent)")
-                guard !ids.isEmpty else { continue }
-                let chosen = ids.map(String.init).joined(separator: ", ")
-                try db.execute(sql: "DELETE FROM attempts WHERE job_id IN (\(chosen))")
-                try db.execute(sql: "DELETE FROM jobs WHERE id IN (\(chosen))")
-                dropped += ids.count
-            }
-            return dropped
-        }
     }
 }
 
@@ -149,7 +113,7 @@ final class JobWriter {
             // which would fail on such a column.
             let statement = try FastStatement(
                 db,
-                sql: """
+                text: """
                     INSERT \(rows > 1 ? "OR IGNORE " : "")INTO jobs (\(LedgerSQL.feedColumns))
                     VALUES \(values.joined(separator: ",\n"))
                     \(rows > 1 ? "" : "ON CONFLICT (batch_id, row_key) WHERE variation = 1 DO NOTHING")
@@ -161,7 +125,7 @@ final class JobWriter {
         insertChunk = try insert(rows: Self.chunkSize)
         findKnown = try FastStatement(
             db,
-            sql: """
+            text: """
                 SELECT id, state, prompt, audio_length, webhook_url, metadata FROM jobs
                 WHERE batch_id = ?1 AND row_key = ?2 AND variation = 1
                 """)
@@ -339,9 +303,9 @@ final class JobWriter {
                 ])
         } else if !existing.sameColumns {
             // The sheet's own columns as it says them now: a changed takes count, or category, counts.
-            try db.execute(
-                sql: LedgerSQL.updateRowColumns(batch: "?2", rowKey: "?3", to: "?1"),
-                arguments: [row.metadata.map { String(text, $0) }, batchID, String(decoding: key, as: UTF8.self)])
+            _ = try db.rows(
+                LedgerSQL.updateRowColumns(
+                    batch: batchID, rowKey: String(decoding: key, as: UTF8.self), to: row.metadata.map { String(text, $0) }))
         }
         return outcome
     }

@@ -3,22 +3,28 @@ import Foundation
 import GRDB
 import SoundbatchCore
 
+/// The ledger's statements are the core's (GRDB has an `SQL` of its own).
+typealias SQL = SoundbatchCore.SQL
+
 /// The ledger in one SQLite file: every batch, job and HTTP attempt. The default backend,
 /// for one person on one machine.
 ///
 /// How it keeps the seam's promises: the file is in WAL mode with full syncs, so a commit
-/// is on disk when it returns; each state change is one transaction; one sender at a time
-/// holds a lock on a file beside it; a file deleted or replaced under a run stops all
-/// sending. Errors leave as `LedgerError`, never as SQLite's own.
-public final class SQLiteLedger: LedgerStore {
+/// is on disk when it returns; each state change is one transaction (BEGIN IMMEDIATE: the
+/// file is this process's until it ends); one sender at a time holds a lock on a file beside
+/// it; a file deleted or replaced under a run stops all sending. Errors leave as
+/// `LedgerError`, never as SQLite's own. The rules themselves are the core's (`LedgerBackend`).
+public final class SQLiteLedger: LedgerBackend {
     public let path: String
     public var location: String { path }
     public var isShared: Bool { false }
-
-    public func sharedPace(forKey fingerprint: String, _ requests: PacedRequests) async throws -> (any SharedPace)? {
-        nil
-    }
+    public var dialect: SQLDialect { .sqlite }
+    /// One process sends: nobody else holds a job.
+    public var runnerID: Int64? { nil }
     let database: DatabaseQueue
+    /// The connection's user: a transaction spans several statements, each an await apart,
+    /// and nothing else may run on the connection in between.
+    private let connection = AsyncLock()
     /// The file's identity when opened, to notice it being deleted or replaced under us.
     private let fileIdentity: (device: UInt64, inode: UInt64)
 
@@ -48,6 +54,8 @@ public final class SQLiteLedger: LedgerStore {
             if isFromTheFuture { throw LedgerError.fromTheFuture(path: path) }
 
             var configuration = Configuration()
+            // A transaction is begun and ended by `transaction`, across several accesses.
+            configuration.allowsUnsafeTransactions = true
             configuration.journalMode = .wal
             configuration.busyMode = .timeout(10)
             configuration.prepareDatabase { db in
@@ -110,44 +118,80 @@ public final class SQLiteLedger: LedgerStore {
         throw LedgerError.cannotOpen(path: path, reason: String(cString: strerror(code)))
     }
 
-    public func batchID(named name: String) async throws -> Int64 {
-        try await read { try Self.batchID($0, named: name) }
+    // Every access goes through these, one user of the connection at a time, so that
+    // SQLite's errors leave as LedgerError.
+
+    public func rows(_ statement: SoundbatchCore.SQL) async throws -> [LedgerRow] {
+        try await exclusively { try await self.translatingErrors { try await self.database.writeWithoutTransaction { try $0.rows(statement) } } }
     }
 
-    /// The one lookup of a batch by name: its id, or an error naming the batches there are.
-    static func batchID(_ db: Database, named name: String) throws -> Int64 {
-        if let id = try findBatch(db, named: name) { return id }
-        throw LedgerError.noSuchBatch(
-            name, known: try String.fetchAll(db, sql: "SELECT name FROM batches ORDER BY name"))
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLRunner) async throws -> T) async throws -> T {
+        try await exclusively {
+            try await self.translatingErrors {
+                try await self.database.writeWithoutTransaction { try $0.execute(sql: "BEGIN IMMEDIATE") }
+            }
+            do {
+                let result = try await body(self)
+                try await self.uncancelled("COMMIT")
+                return result
+            } catch {
+                try? await self.uncancelled("ROLLBACK")
+                throw error
+            }
+        }
     }
 
-    static func findBatch(_ db: Database, named name: String) throws -> Int64? {
-        try Int64.fetchOne(db, sql: "SELECT id FROM batches WHERE name = ?", arguments: [name])
+    /// Ends the transaction even when the task is cancelled: a change made whole is kept,
+    /// and one that failed is rolled back, never left open on the connection.
+    private func uncancelled(_ statement: String) async throws {
+        let database = self.database
+        try await translatingErrors {
+            try await Task {
+                try await database.writeWithoutTransaction { db in
+                    if db.isInsideTransaction { try db.execute(sql: statement) }
+                }
+            }.value
+        }
     }
 
-    // Every access goes through these, so that SQLite's errors leave as LedgerError.
-
-    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await translatingErrors { try await database.read(body) }
+    /// Runs on the caller's thread, row by row through SQLite's C API (`FastStatement`):
+    /// the report's per-job lines are its hot loop.
+    public func forEachRow(_ statement: SoundbatchCore.SQL, _ body: (LedgerRow) throws -> Void) async throws {
+        try await exclusively {
+            try self.translatingErrorsNow {
+                try self.database.writeWithoutTransaction { db in
+                    let query = try FastStatement(db, sql: statement)
+                    let columns = ResultColumns(query.columnNames)
+                    try query.forEachRow([]) { try body(LedgerRow(columns: columns, values: $0.ledgerValues)) }
+                }
+            }
+        }
     }
 
-    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await translatingErrors { try await database.write(body) }
+    /// One process sends and follows a SQLite ledger: the jobs are simply read.
+    public func claim(_ claim: JobClaim) async throws -> [LedgerRow] {
+        let limit: SQL = claim.limit.map { " LIMIT \($0)" } ?? ""
+        return try await rows("SELECT \(claim.columns) FROM jobs j WHERE \(claim.filter) ORDER BY j.id\(limit)")
     }
 
-    func readNow<T>(_ body: (Database) throws -> T) throws -> T {
-        try translatingErrorsNow { try database.read(body) }
+    public func held(_ job: String, by holder: JobHolder) -> SoundbatchCore.SQL { "TRUE" }
+
+    /// Runs `body` as the connection's only user; again within it, `body` runs at once.
+    func exclusively<T>(_ body: () async throws -> T) async throws -> T {
+        if Self.user == ObjectIdentifier(self) { return try await body() }
+        await connection.lock()
+        defer { connection.unlock() }
+        return try await Self.$user.withValue(ObjectIdentifier(self)) { try await body() }
     }
 
-    func writeWithoutTransaction<T>(_ body: (Database) throws -> T) throws -> T {
-        try translatingErrorsNow { try database.writeWithoutTransaction(body) }
-    }
+    /// The ledger whose connection the current task holds.
+    @TaskLocal private static var user: ObjectIdentifier?
 
-    private func translatingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    func translatingErrors<T>(_ body: () async throws -> T) async throws -> T {
         do { return try await body() } catch let error as DatabaseError { throw Self.ledgerError(error) }
     }
 
-    private func translatingErrorsNow<T>(_ body: () throws -> T) throws -> T {
+    func translatingErrorsNow<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as DatabaseError { throw Self.ledgerError(error) }
     }
 
@@ -158,5 +202,39 @@ public final class SQLiteLedger: LedgerStore {
                 + "the unfinished change was rolled back: free some space and run again"
             : ""
         return .failed(reason: "\(error.message ?? "\(error)")\(hint)")
+    }
+}
+
+extension Database {
+    /// Runs a statement, its values bound in order to SQLite's numbered parameters.
+    func rows(_ statement: SQL) throws -> [LedgerRow] {
+        let (text, values) = statement.rendered { number, _ in "?\(number)" }
+        let prepared = try makeStatement(sql: text)
+        let columns = ResultColumns(prepared.columnNames)
+        let rows = try Row.fetchAll(prepared, arguments: StatementArguments(values.map(\.databaseValue)))
+        return rows.map { row in LedgerRow(columns: columns, values: row.databaseValues.map(LedgerValue.init)) }
+    }
+}
+
+extension SQLValue {
+    var databaseValue: DatabaseValue {
+        switch self {
+        case let .integer(number): number.databaseValue
+        case let .real(number): number.databaseValue
+        case let .text(text): text.databaseValue
+        case .null: .null
+        }
+    }
+}
+
+extension LedgerValue {
+    /// A SQLite value as the ledger holds it (it holds no blobs).
+    init(_ value: DatabaseValue) {
+        switch value.storage {
+        case let .int64(number): self = .integer(number)
+        case let .double(number): self = .real(number)
+        case let .string(text): self = .text(text)
+        case .null, .blob: self = .null
+        }
     }
 }

@@ -43,6 +43,11 @@ extension SQLiteLedger {
         defer { lock.release() }
         return try await body(batchID)
     }
+
+    /// One machine follows its tasks: nothing to share.
+    public func withFollowing<T: Sendable>(batch: String, _ body: (Int64) async throws -> T) async throws -> T {
+        try await body(try await batchID(named: batch))
+    }
 }
 
 /// Holds the ledger's sending lock until released or deallocated, then removes its file.

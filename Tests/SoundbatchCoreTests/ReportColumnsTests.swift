@@ -37,7 +37,7 @@ import SoundbatchTesting
         let keys = try await ledger.metadataKeys(ReportQuery())
         try ReportRenderer.writeJobsHeader(format: format, metadataKeys: keys, width: width, to: out)
         var index = 0
-        try ledger.forEachReportJob(ReportQuery(), metadataKeys: keys) { job in
+        try await ledger.forEachReportJob(ReportQuery(), metadataKeys: keys) { job in
             try ReportRenderer.writeJob(job, index: index, format: format, metadataKeys: keys, width: width, to: out)
             index += 1
         }

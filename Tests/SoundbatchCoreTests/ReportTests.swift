@@ -180,14 +180,14 @@ import SoundbatchTesting
         return try String(contentsOfFile: path, encoding: .utf8)
     }
 
-    func renderJobs(_ ledger: SQLiteLedger, _ format: ReportFormat) throws -> String {
+    func renderJobs(_ ledger: SQLiteLedger, _ format: ReportFormat) async throws -> String {
         let path = folder.file("jobs-\(UUID().uuidString)")
         let fd = open(path, O_WRONLY | O_CREAT, 0o644)
         let out = TextOutput(fd: fd)
         let keys = ["note"]
         try ReportRenderer.writeJobsHeader(format: format, metadataKeys: keys, to: out)
         var index = 0
-        try ledger.forEachReportJob(ReportQuery(), metadataKeys: keys) { job in
+        try await ledger.forEachReportJob(ReportQuery(), metadataKeys: keys) { job in
             try ReportRenderer.writeJob(job, index: index, format: format, metadataKeys: keys, to: out)
             index += 1
         }
@@ -200,7 +200,7 @@ import SoundbatchTesting
     @Test func jobsAsCSVReadBackEqualTheLedgerAndCannotRunAsFormulas() async throws {
         let ledger = try await ledger()
         #expect(try await ledger.metadataKeys(ReportQuery()) == ["note"])
-        let records = try readAll(renderJobs(ledger, .csv))
+        let records = try readAll(await renderJobs(ledger, .csv))
         #expect(records.count == 11)
         let header = records[0].fields
         #expect(header == ReportJob.columns + ["column:note"])
@@ -248,7 +248,7 @@ import SoundbatchTesting
         let total = try #require(object["total"] as? [String: Any])
         #expect(total["credits_charged"] as? Double == 8.3)
         #expect(total["jobs"] as? Int == 10)
-        let jobs = try Data(contentsOf: URL(fileURLWithPath: renderJobs(ledger, .json)))
+        let jobs = try Data(contentsOf: URL(fileURLWithPath: await renderJobs(ledger, .json)))
         let list = try #require(
             (try JSONSerialization.jsonObject(with: jobs) as? [String: Any])?["jobs"] as? [[String: Any]])
         #expect(list.count == 10)

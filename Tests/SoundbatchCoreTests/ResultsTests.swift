@@ -577,7 +577,12 @@ import SoundbatchTesting
         #expect(second.status.count(.completed) == 6, "\(second.status.states)")
         #expect(second.status.totals.settledByCallback == inDoubt && second.status.totals.inDoubt == 0)
         let saved = try FileManager.default.contentsOfDirectory(atPath: folder.file("own-sounds"))
-        #expect(saved.filter { $0.hasSuffix(".wav") }.count == 6, "\(saved)")
+        let dump = try await ledger.database.read {
+            try Row.fetchAll($0, sql: "SELECT id, state, task_id, download_path, settled_by_callback, request_in_doubt, updated_at FROM jobs")
+                .map { "\($0)" }.joined(separator: "\n")
+                + "\n" + (try Row.fetchAll($0, sql: "SELECT * FROM attempts ORDER BY id").map { "\($0)" }.joined(separator: "\n"))
+        }
+        #expect(saved.filter { $0.hasSuffix(".wav") }.count == 6, "\(saved); \(String(describing: second.tracked))\n\(dump)")
         let tasks = Sandbox.savedTasks(in: folder.file("own.sqlite") + ".sandbox.json")
         #expect(tasks.count == 6, "one task a job: none paid twice")
         #expect(try await ledger.settings(ofBatch: try await ledger.batchID(named: "o"))?.service?.callbackPort == callbackPort)

@@ -133,16 +133,96 @@ import SoundbatchTesting
         }
     }
 
+    /// A state this soundbatch does not know (a newer one's ledger, or a hand's edit) is
+    /// never taken for another, nor left out of a count: whatever reads it stops, naming the
+    /// row and the state; every command that reads it exits 65.
     @Test(arguments: Backend.allCases)
-    func aStateSoundbatchDoesNotKnowStopsTheCommandRatherThanPassForAnother(_ backend: Backend) async throws {
+    func aStateSoundbatchDoesNotKnowStopsEveryCommandThatReadsIt(_ backend: Backend) async throws {
+        try await backend.withCommandLedger { ledger, folder, location in
+            _ = try await feed(ledger, folder, "id,prompt\na,door\nb,rain\nc,wind\n")
+            let batchID = try await ledger.batchID(named: "b")
+            let ids = try await ledger.withSending(batch: "b") { _ in
+                Dictionary(uniqueKeysWithValues: try await allPendingJobs(ledger, batchID: batchID).map { ($0.row, $0.id) })
+            }
+            try await rawSQL(ledger, "UPDATE jobs SET state = 'zombie', task_id = 't1' WHERE row_key = 'b'")
+            func namesIt(_ error: any Error) -> Bool {
+                guard case let LedgerError.unknownState(row, state) = error else { return false }
+                return row == "b" && state == "zombie"
+            }
+            await #expect(performing: { try await ledger.state(jobID: ids["b"]!) }, throws: namesIt)
+            await #expect(
+                performing: { try await ledger.recordStatus(jobID: ids["b"]!, RemoteStatus(status: "COMPLETED"), now: Date()) },
+                throws: namesIt)
+            await #expect(performing: { try await ledger.status(batch: "b") }, throws: namesIt)
+            await #expect(performing: { try await ledger.spendReport(ReportQuery(grouping: .day)) }, throws: namesIt)
+            await #expect(performing: { try await ledger.reviewPage(batch: "b", ReviewQuery()) }, throws: namesIt)
+            await #expect(performing: { try await ledger.requireKnownStates(batchID: batchID) }, throws: namesIt)
+            await #expect(
+                performing: { try await ledger.forEachReportLine(ReportQuery(), metadataKeys: []) { _ in } }, throws: namesIt)
+            // An earlier take's state too.
+            try await rawSQL(ledger, "UPDATE jobs SET state = 'failed' WHERE row_key = 'b'")
+            _ = try await ledger.startNewTakes(jobIDs: [ids["b"]!], renamedFiles: [:], prompts: [:], now: Date())
+            try await rawSQL(ledger, "UPDATE takes SET state = 'zombie'")
+            await #expect(performing: { try await ledger.requireKnownStates(batchID: nil) }, throws: namesIt)
+            await #expect(
+                performing: { try await ledger.forEachReportLine(ReportQuery(), metadataKeys: []) { _ in } }, throws: namesIt)
+            try await rawSQL(ledger, "UPDATE takes SET state = 'failed'")
+            try await rawSQL(ledger, "UPDATE jobs SET state = 'zombie' WHERE row_key = 'b'")
+
+            let library = folder.file("library")
+            for command in [
+                ["status"], ["report"], ["report", "--jobs"], ["retry", "--batch", "b", "--yes"],
+                ["track", "--batch", "b"], ["export", "--batch", "b", "--to", library],
+                ["review", "--batch", "b", "--listen", "127.0.0.1:0"]
+            ] {
+                let child = try Child(command + ["--ledger", location], in: folder, name: command[0])
+                #expect(try await child.exitStatus(within: .seconds(30)) == 65, "\(command): \(child.stderr)")
+                #expect(child.stderr.contains("the job b is in the state \"zombie\""), "\(command): \(child.stderr)")
+            }
+        }
+    }
+
+    /// An answer that comes after its job went on (held as ambiguous, then sent again and
+    /// given another task) is kept as an earlier take, paid twice: no task ID is ever lost.
+    @Test(arguments: Backend.allCases)
+    func aLateAcceptedAnswerIsKeptAsATakePaidTwice(_ backend: Backend) async throws {
         try await backend.withLedger { ledger, folder in
             _ = try await feed(ledger, folder, "id,prompt\na,door\n")
             let batchID = try await ledger.batchID(named: "b")
-            try await rawSQL(ledger, "UPDATE jobs SET state = 'paused', task_id = 't1'")
-            await #expect {
-                try await ledger.recordStatus(jobID: 1, RemoteStatus(status: "COMPLETED"), now: Date())
-            } throws: { "\($0)".contains("\"paused\"") }
-            #expect(try await ledger.retryCandidates(batchID: batchID, states: JobState.finished).isEmpty)
+            let (job, first) = try await ledger.withSending(batch: "b") { _ in
+                let job = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0].id
+                return (job, try await ledger.markSubmitting(jobID: job, now: Date()))
+            }
+            #expect(try await ledger.holdInterruptedSubmissions(now: Date()) <= 1)
+            #expect(try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: nil, now: Date()).resent == 1)
+            try await ledger.withSending(batch: "b") { _ in
+                let second = try await ledger.markSubmitting(jobID: job, now: Date())
+                try await ledger.recordSubmission(
+                    jobID: job, attemptID: second, outcome: .accepted(SubmitAnswer(taskID: "task-2", creditEstimate: 2)),
+                    state: .submitted, latency: .zero, now: Date())
+            }
+            try await ledger.recordSubmission(
+                jobID: job, attemptID: first, outcome: .accepted(SubmitAnswer(taskID: "task-1", creditEstimate: 1.5)),
+                state: .submitted, latency: .seconds(90), now: Date())
+            #expect(try await ledger.job(taskID: "task-2")?.id == job)
+            #expect(try await states(ledger) == ["submitted": 1])
+            var tasks: [String] = []
+            try await ledger.forEachReportLine(ReportQuery(), metadataKeys: []) { line in
+                if case let .text(task) = line.value("task_id") { tasks.append(task) }
+            }
+            #expect(tasks == ["task-1", "task-2"])
+            let total = try await ledger.spendReport(ReportQuery()).total
+            #expect(total.paidTwice == 1 && total.earlierTakes == 1 && total.creditsEstimated == 3.5)
+            // A refusal that comes late changes nothing of the job.
+            let third = try await ledger.withSending(batch: "b") { _ in
+                try await rawSQL(ledger, "UPDATE jobs SET state = 'pending'")
+                return try await ledger.markSubmitting(jobID: job, now: Date())
+            }
+            try await rawSQL(ledger, "UPDATE jobs SET state = 'submitted'")
+            try await ledger.recordSubmission(
+                jobID: job, attemptID: third, outcome: .rejected(status: 422, error: "late"), state: .failed,
+                latency: .zero, now: Date())
+            #expect(try await states(ledger) == ["submitted": 1])
         }
     }
 

@@ -88,6 +88,9 @@ import Testing
             #expect(try await found(ReviewQuery(search: "RAIN")) == ["rain"])
             #expect(try await found(ReviewQuery(search: "reverb")) == ["door"])
             #expect(try await found(ReviewQuery(search: "école")) == ["école"])
+            // Case is folded alike on both backends, whatever the server's collation: Swift's.
+            #expect(try await found(ReviewQuery(search: "ÉCOLE BELL")) == ["école"])
+            #expect(try await found(ReviewQuery(search: "MORE REVERB")) == ["door"])
             #expect(try await found(ReviewQuery(search: "moor")) == ["wind"])
             #expect(try await found(ReviewQuery(search: "100%")) == [])
             #expect(try await found(ReviewQuery(state: .pending)) == ["école"])
@@ -104,6 +107,9 @@ import Testing
             #expect(try await ledger.sound(jobID: ids["wind"]!, take: 1) == nil)
             try await ledger.recordSound(SoundSummary(seconds: 4.5, peaks: [9]), jobID: ids["door"]!, take: 1)
             #expect(try await ledger.sound(jobID: ids["door"]!, take: 1)?.summary?.seconds == 4.5)
+            #expect(try await ledger.sound(jobID: ids["door"]!, take: 2)?.summary?.seconds == 3)
+            try await ledger.recordSound(SoundSummary(seconds: 2.5, peaks: [7]), jobID: ids["door"]!, take: 2)
+            #expect(try await ledger.sound(jobID: ids["door"]!, take: 2)?.summary == SoundSummary(seconds: 2.5, peaks: [7]))
 
             // status counts them, and the per-take export names each verdict.
             let status = try #require(try await ledger.status(batch: "b").first)

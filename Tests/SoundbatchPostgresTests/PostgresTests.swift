@@ -195,7 +195,7 @@ import SoundbatchTesting
     }
 
     func count(_ ledger: PostgresLedger, _ sql: String) async throws -> Int {
-        try await ledger.rows(PostgresQuery(unsafeSQL: sql))[0].decode(Int.self)
+        try await ledger.value(SQL(stringLiteral: sql))
     }
 
     @Test func twoRunnersNeverSendTheSameJob() async throws {
@@ -298,8 +298,7 @@ import SoundbatchTesting
             // Forty reservations at once from two runners: one slot each, 100 ms apart, so the
             // key's next free slot moves 4 s on (the server's clock), and the last slot comes
             // nearly that long after the first (however long the reservations took to make).
-            let before = try await first.rows("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8")[0]
-                .decode(Double.self)
+            let before: Double = try await first.value("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8")
             let slots = try await withThrowingTaskGroup(of: Double.self) { group in
                 for pace in Array(repeating: a, count: 20) + Array(repeating: b, count: 20) {
                     group.addTask {
@@ -309,9 +308,8 @@ import SoundbatchTesting
                 }
                 return try await group.reduce(into: []) { $0.append($1) }.sorted()
             }
-            let next = try await first.rows(
-                "SELECT EXTRACT(EPOCH FROM next_slot)::float8 FROM key_budgets WHERE fingerprint = \(key + ":submissions")"
-            )[0].decode(Double.self)
+            let next: Double = try await first.value(
+                "SELECT EXTRACT(EPOCH FROM next_slot)::float8 FROM key_budgets WHERE fingerprint = \(key + ":submissions")")
             // (However late the first one came: on a busy machine, a second and more.)
             #expect(next - before >= 4.0 && next - slots.last! < 1, "\(next - before)")
             #expect(slots.last! - slots.first! > 3.5, "\(slots.map { $0 - before })")

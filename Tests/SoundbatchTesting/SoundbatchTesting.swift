@@ -292,11 +292,11 @@ extension Backend {
 
 /// Runs a statement on either backend's ledger, as a hand (or a newer soundbatch) might.
 public func rawSQL(_ ledger: any LedgerStore, _ sql: String) async throws {
-    switch ledger {
-    case let sqlite as SQLiteLedger: try await sqlite.database.write { try $0.execute(sql: sql) }
-    case let postgres as PostgresLedger: try await postgres.rows(PostgresQuery(unsafeSQL: sql))
-    default: Issue.record("a ledger of no known backend")
+    guard let backend = ledger as? any LedgerBackend else {
+        Issue.record("a ledger of no known backend")
+        return
     }
+    try await backend.run(SQL(stringLiteral: sql))
 }
 
 /// The PostgreSQL server the tests use: `$SOUNDBATCH_TEST_POSTGRES` (as

@@ -27,15 +27,6 @@ public enum JobState: String, CaseIterable, Codable, Sendable {
     /// The states a job ends in: what `retry` may send again.
     public static let finished: Set<JobState> = Set(failedForGood + [.completed])
 
-    /// A state as the ledger holds it; one this soundbatch does not know is a ledger from a
-    /// newer one, or a hand's edit, and stops the command rather than be taken for another.
-    public init(ledger text: String) throws(LedgerError) {
-        guard let state = JobState(rawValue: text) else {
-            throw .failed(reason: "a job's state is \"\(text)\", which this soundbatch does not know; was the ledger written by a newer one?")
-        }
-        self = state
-    }
-
     /// The state as a person reads it: "generation failed".
     public var words: String { rawValue.replacingOccurrences(of: "_", with: " ") }
 }

@@ -39,10 +39,10 @@ public protocol LedgerRows: Sendable {
     func holdsBatches() async throws -> Bool
 
     /// Up to `limit` rows of `table` with ids above `afterID`, in id order, as values of `columns`.
-    func rows(of table: LedgerTable, columns: [String], afterID: Int64, limit: Int) async throws -> [[LedgerValue]]
+    func rows(of table: LedgerTable, columns: [String], afterID: Int64, limit: Int) async throws -> [LedgerRow]
 
     /// Adds rows to `table`, their ids kept, in one transaction.
-    func add(_ rows: [[LedgerValue]], to table: LedgerTable, columns: [String]) async throws
+    func add(_ rows: [LedgerRow], to table: LedgerTable, columns: [String]) async throws
 
     /// Readies the ledger for new rows after rows were added with their own ids (PostgreSQL
     /// numbers new rows from a counter of its own).
@@ -75,11 +75,12 @@ extension LedgerRows {
                 let here = Set(try await columns(of: table))
                 // The columns both hold: PostgreSQL's runner claims stay behind.
                 let columns = try await source.columns(of: table).filter(here.contains)
-                guard let id = columns.firstIndex(of: "id") else { continue }
+                guard columns.contains("id") else { continue }
                 var after: Int64 = 0
                 while true {
                     let rows = try await source.rows(of: table, columns: columns, afterID: after, limit: 1000)
-                    guard let last = rows.last, case let .integer(lastID) = last[id] else { break }
+                    guard let last = rows.last else { break }
+                    let lastID: Int64 = try last["id"]
                     try await add(rows, to: table, columns: columns)
                     copied[table, default: 0] += rows.count
                     after = lastID

@@ -11,6 +11,8 @@ public enum LedgerError: Error, CustomStringConvertible {
     case vanished(path: String)
     /// A read or write failed; the unfinished change was rolled back.
     case failed(reason: String)
+    /// A job (named as a person finds its row) is in a state this soundbatch does not know.
+    case unknownState(row: String, state: String)
 
     public var description: String {
         switch self {
@@ -28,6 +30,10 @@ public enum LedgerError: Error, CustomStringConvertible {
                 + "stopped sending so that nothing is paid for without a record"
         case let .failed(reason):
             "the ledger failed: \(reason)"
+        case let .unknownState(row, state):
+            "the job \(row) is in the state \"\(state)\", which this soundbatch does not know: the ledger was "
+                + "written by a newer soundbatch (upgrade this one), or changed by hand (set the state back); "
+                + "nothing was changed"
         case .notPending:
             "a job was no longer pending when this soundbatch went to send it; is another one working on this ledger?"
         case .noSuchJob:

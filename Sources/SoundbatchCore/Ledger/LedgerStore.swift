@@ -39,6 +39,11 @@ extension SubmissionLedger {
 public protocol BatchDirectory: Sendable {
     /// The batch's id; `LedgerError.noSuchBatch`, naming the batches there are, if none has the name.
     func batchID(named name: String) async throws -> Int64
+
+    /// Throws `LedgerError.unknownState`, naming the row, when a job of the batch (of every
+    /// batch, for nil), or an earlier take of one, is in a state this soundbatch does not
+    /// know: a command that reads them stops rather than count it as another, or not at all.
+    func requireKnownStates(batchID: Int64?) async throws
 }
 
 /// A job a retry may send again.
@@ -115,7 +120,7 @@ public protocol IngestLedger: BatchDirectory {
     func record(_ feed: Feed, batch: String, sourceFile: String, now: Date) async throws
 
     /// How many rows the batch's latest feed added whose prompt a pending job from an
-    /// earlier feed has (`LedgerSQL.repeatedPrompts`).
+    /// earlier feed has.
     func repeatedPrompts(batchID: Int64) async throws -> Int
 
     /// The batch's jobs in `states` (pending, invalid), with whether each was never sent
@@ -309,10 +314,10 @@ public protocol ReportLedger: Sendable {
     /// Every batch's name and settings (or the one named: `LedgerError.noSuchBatch` if none is).
     func batchSettings(batch: String?) async throws -> [(name: String, settings: BatchSettings?)]
 
-    /// The sounds of each batch (or the one named) by verdict (`LedgerSQL.verdictCounts`).
+    /// The sounds of each batch (or the one named) by verdict.
     func verdictCounts(batch: String?) async throws -> [String: VerdictCounts]
 
-    /// Jobs failed for good, counted by batch, state and reason (`LedgerSQL.failureReasons`).
+    /// Jobs failed for good, counted by batch, state and reason.
     func failureReasons(batch: String?) async throws -> [(batch: String, failure: BatchStatus.Failure)]
 
     /// The batch's pending jobs and the average estimate of its jobs, without reading every
@@ -323,7 +328,7 @@ public protocol ReportLedger: Sendable {
     func spendReport(_ query: ReportQuery) async throws -> SpendReport
 
     /// Credits estimated (at submission) and charged (at completion) each second, in time
-    /// order (`LedgerSQL.creditEvents`): what `creditTimeline` adds up.
+    /// order: what `creditTimeline` adds up.
     func creditsBySecond(_ query: ReportQuery) async throws -> [CreditPoint]
 
     /// The first `limit` jobs the report covers that failed for good (failed,
@@ -335,11 +340,11 @@ public protocol ReportLedger: Sendable {
     func metadataKeys(_ query: ReportQuery) async throws -> [String]
 
     /// Calls `body` with the current take of each job the report covers, in order of batch
-    /// and job, without holding them all (`LedgerSQL.reportLine`).
+    /// and job, without holding them all.
     func forEachReportJob(_ query: ReportQuery, metadataKeys: [String], _ body: (ReportJob) throws -> Void) async throws
 
     /// The earlier takes the report covers (by their own submission time), in order of batch,
-    /// job and take (`LedgerSQL.reportLine`, `earlierTakes`).
+    /// job and take.
     func earlierTakes(_ query: ReportQuery, metadataKeys: [String]) async throws -> [ReportJob]
 }
 

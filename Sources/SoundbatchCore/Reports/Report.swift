@@ -300,19 +300,6 @@ public struct FailedJob: Sendable, Equatable {
         self.state = state
         self.reason = reason
     }
-
-    /// From a row of `LedgerSQL.failedJobs`.
-    public init(ledgerRow values: [LedgerValue]) {
-        func text(_ index: Int) -> String {
-            if case let .text(text) = values[index] { return text }
-            if case let .integer(number) = values[index] { return String(number) }
-            return ""
-        }
-        let keyedByContent = text(1) == "1"
-        self.init(
-            row: keyedByContent ? "line \(text(2))" : text(0), prompt: text(3),
-            state: JobState(rawValue: text(4)) ?? .failed, reason: text(5))
-    }
 }
 
 /// A point of the cumulative credit chart.
@@ -371,16 +358,27 @@ public struct ReportJob: Sendable {
     public var keyedByContent: Bool
     public var values: [ReportValue]
 
-    /// From a row of `LedgerSQL.reportLine`.
-    public init(ledgerRow: [LedgerValue]) {
-        func integer(_ index: Int) -> Int64 {
-            if case let .integer(value) = ledgerRow[index] { return value }
-            return 0
+    /// From a line of a report's query (`LedgerBackend.forEachReportJob`): the columns
+    /// above, then the row's own as `column1`, `column2`...
+    public init(row: LedgerRow, ownColumns: Int) throws {
+        batchID = try row["batch_id"]
+        jobID = try row["id"]
+        keyedByContent = try row["keyed_by_content"]
+        values = try Self.columns.map { ReportValue(try row.value($0)) }
+        for column in 0..<ownColumns { values.append(ReportValue(try row.value("column\(column + 1)"))) }
+    }
+
+    /// The line, if its state is one this soundbatch knows: nothing is reported as something
+    /// it is not, nor left out without a word (`LedgerError.unknownState`).
+    func known() throws -> ReportJob {
+        guard case let .text(state) = value("state"), JobState(rawValue: state) == nil else { return self }
+        let row: String
+        switch (keyedByContent, value("row_key"), value("source_line")) {
+        case let (false, .text(key), _): row = key
+        case let (true, _, .number(line, _)): row = "line \(Int(line))"
+        default: row = "a job"
         }
-        batchID = integer(0)
-        jobID = integer(1)
-        keyedByContent = integer(2) != 0
-        values = ledgerRow.dropFirst(3).map(ReportValue.init)
+        throw LedgerError.unknownState(row: row, state: state)
     }
 
     public func value(_ column: String) -> ReportValue {
@@ -399,10 +397,10 @@ extension ReportLedger {
             (take.batchID, take.jobID) <= (job.batchID, job.jobID)
         }
         try await forEachReportJob(query, metadataKeys: metadataKeys) { job in
-            while let take = earlier.first, comesFirst(take, before: job) { try body(earlier.removeFirst()) }
-            try body(job)
+            while let take = earlier.first, comesFirst(take, before: job) { try body(earlier.removeFirst().known()) }
+            try body(job.known())
         }
-        for take in earlier { try body(take) }
+        for take in earlier { try body(take.known()) }
     }
 }
 

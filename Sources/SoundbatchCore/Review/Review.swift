@@ -36,14 +36,6 @@ public struct ReviewQuery: Sendable, Equatable {
         self.offset = offset
         self.limit = limit
     }
-
-    /// The search as a LIKE pattern, lower case, its own % and _ escaped with \.
-    public var pattern: String? {
-        guard let search = search?.trimmed, !search.isEmpty else { return nil }
-        let escaped = search.lowercased().replacingOccurrences(of: "\\", with: "\\\\")
-            .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
-        return "%" + escaped + "%"
-    }
 }
 
 /// One row of a batch as a review shows it: what names it, its prompt and own columns, where
@@ -152,74 +144,43 @@ extension LedgerStore {
 }
 
 extension ReviewRow {
-    /// A row of `LedgerSQL.reviewRows`, with its takes (rows of `LedgerSQL.reviewTakes`)
-    /// and its current take (the job's own columns, after the row's).
-    public init(ledgerRow values: [LedgerValue], earlierTakes: [[LedgerValue]]) {
-        let row = LedgerValues(values)
-        let keyedByContent = row.integer(2) != 0
-        let line = Int(row.integer(3) ?? 0)
-        jobID = row.integer(0) ?? 0
-        name = keyedByContent ? "line \(line)" : row.text(1) ?? ""
-        self.line = line
-        prompt = row.text(4) ?? ""
-        columns = row.text(5)
-        state = JobState(rawValue: row.text(6) ?? "") ?? .pending
-        reason = row.text(7)
-        // The current take's columns follow the row's, as an earlier take's do.
-        takes = (earlierTakes + [Array(values.dropFirst(8))]).map(ReviewTake.init(ledgerRow:))
+    /// A row of the review's query, with its earlier takes; its current take's columns follow the row's.
+    init(row: LedgerRow, earlierTakes: [ReviewTake]) throws {
+        jobID = try row["id"]
+        let keyedByContent: Bool = try row["keyed_by_content"]
+        line = try row["source_line"]
+        name = keyedByContent ? "line \(line)" : try row["row_key"]
+        prompt = try row["prompt"]
+        columns = try row["metadata"]
+        state = try row["state"]
+        reason = try row["reason"]
+        takes = earlierTakes + [try ReviewTake(row: row)]
     }
 }
 
 extension ReviewTake {
-    /// A take's columns (`LedgerSQL.reviewTakeColumns`).
-    public init(ledgerRow values: [LedgerValue]) {
-        let take = LedgerValues(values)
-        self.take = Int(take.integer(0) ?? 1)
-        state = JobState(rawValue: take.text(1) ?? "") ?? .pending
-        prompt = take.text(2) ?? ""
-        verdict = take.text(3).flatMap(Verdict.init(rawValue:))
-        let cost = take.real(4)
-        credits = cost ?? take.real(5)
+    /// A take's columns (`reviewTakeColumns`).
+    init(row: LedgerRow) throws {
+        take = try row["take"]
+        state = try row["take_state"]
+        prompt = try row["take_prompt"]
+        verdict = try row["verdict"]
+        let cost: Double? = try row["conversion_cost"]
+        let estimate: Double? = try row["credit_estimate"]
+        credits = cost ?? estimate
         charged = cost != nil
-        seconds = take.real(6)
-        peaks = take.text(7)
-        saved = take.text(8) != nil
-        reason = take.text(9)
+        seconds = try row["audio_seconds"]
+        peaks = try row["peaks"]
+        let path: String? = try row["download_path"]
+        saved = path != nil
+        reason = try row["take_reason"]
     }
 }
 
-/// Reads a row of ledger values by position.
-struct LedgerValues {
-    let values: [LedgerValue]
-    init(_ values: [LedgerValue]) { self.values = values }
-
-    func text(_ index: Int) -> String? {
-        guard index < values.count else { return nil }
-        switch values[index] {
-        case let .text(text): return text
-        case let .integer(number): return String(number)
-        case let .real(number): return String(number)
-        case .null: return nil
-        }
-    }
-
-    func integer(_ index: Int) -> Int64? {
-        guard index < values.count else { return nil }
-        switch values[index] {
-        case let .integer(number): return number
-        case let .real(number): return Int64(number)
-        case let .text(text): return Int64(text)
-        case .null: return nil
-        }
-    }
-
-    func real(_ index: Int) -> Double? {
-        guard index < values.count else { return nil }
-        switch values[index] {
-        case let .real(number): return number
-        case let .integer(number): return Double(number)
-        case let .text(text): return Double(text)
-        case .null: return nil
-        }
+extension Verdict {
+    /// What giving `verdict` (nil: clearing it) to a take in `state` comes to: only a sound
+    /// (a completed take) can be kept or rejected; any verdict can be cleared.
+    public static func change(_ verdict: Verdict?, on state: JobState) -> VerdictChange {
+        verdict == nil || state == .completed ? .recorded : .notASound(state)
     }
 }

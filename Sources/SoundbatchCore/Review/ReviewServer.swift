@@ -33,6 +33,7 @@ public struct ReviewServer: Sendable {
     ) async throws {
         batch = run.batch
         batchID = try await run.ledger.batchID(named: run.batch)
+        try await run.ledger.requireKnownStates(batchID: batchID)
         ledger = run.ledger
         self.run = run
         self.gate = gate

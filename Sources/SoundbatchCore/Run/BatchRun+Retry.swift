@@ -63,6 +63,7 @@ extension BatchRun {
         states: Set<JobState>?, rows: [String], rejected: Bool = false, jobIDs: [Int64] = []
     ) async throws -> RetryPlan {
         let batchID = try await ledger.batchID(named: batch)
+        try await ledger.requireKnownStates(batchID: batchID)
         let all = try await ledger.retryCandidates(
             batchID: batchID, states: JobState.finished)
         var chosen: [Int64: RetryCandidate] = [:]

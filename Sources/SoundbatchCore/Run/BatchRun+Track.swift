@@ -9,6 +9,7 @@ extension BatchRun {
         _ given: BatchSettings, once: Bool = false, key: @escaping KeySource, progress: ProgressDisplay? = nil
     ) async throws -> RunReport {
         let tracked = try await ledger.withFollowing(batch: batch) { batchID in
+            try await ledger.requireKnownStates(batchID: batchID)
             let remembered = try await settle(given, batchID: batchID)
             return try await follow(
                 remembered, settings: remembered.followSettings(once: once), batchID: batchID, key: key,

@@ -1,0 +1,171 @@
+import Foundation
+
+// `ReportLedger`, written once over `LedgerBackend`; the spend scan, which touches every
+// job, is each backend's (`spendReport`).
+extension LedgerBackend {
+    /// The WHERE clause of a report's query over `jobs j`: the batch's name resolved first,
+    /// so that a scan needs no join; the time bounds apply to `submittedAt`.
+    public func reportFilter(_ query: ReportQuery, submittedAt: String = "j.submitted_at") async throws -> SQL {
+        var tests: [SQL] = ["TRUE"]
+        if let batch = query.batch { tests.append("j.batch_id = \(try await batchID(named: batch))") }
+        if let since = query.since { tests.append("\(raw: submittedAt) >= \(since)") }
+        if let until = query.until { tests.append("\(raw: submittedAt) < \(until)") }
+        return SQL.joined(tests, separator: " AND ")
+    }
+
+    public func pendingForecast(batchID: Int64) async throws -> PendingForecast {
+        // Only a job the service accepted has an estimate, and a task: the index of tasks
+        // finds those without reading the rest of the batch.
+        let row = try await rows(
+            """
+            SELECT (SELECT COUNT(*) FROM jobs WHERE batch_id = \(batchID) AND state = \(JobState.pending)) AS pending,
+                   (SELECT CAST(SUM(e) AS DOUBLE PRECISION) / NULLIF(COUNT(e), 0) FROM (
+                        SELECT credit_estimate AS e FROM \(dialect.jobsByTask)
+                        WHERE task_id IS NOT NULL AND batch_id = \(batchID)
+                        UNION ALL
+                        SELECT t.credit_estimate FROM takes t JOIN jobs j ON j.id = t.job_id WHERE j.batch_id = \(batchID)
+                    ) estimates) AS average
+            """)[0]
+        return PendingForecast(pending: try row["pending"], averageEstimate: try row["average"])
+    }
+
+    public func batchSettings(batch: String?) async throws -> [(name: String, settings: BatchSettings?)] {
+        var which: SQL = ""
+        if let batch { which = "WHERE id = \(try await batchID(named: batch))" }
+        return try await scan("SELECT name, settings FROM batches \(which)").map { row in
+            let settings: String? = try row["settings"]
+            return (try row["name"], settings.flatMap(BatchSettings.init(json:)))
+        }
+    }
+
+    /// A batch's name matched against `batch`, over `batches b`, or every batch.
+    private func batchNamed(_ batch: String?) -> SQL {
+        batch.map { "b.name = \($0)" } ?? "TRUE"
+    }
+
+    /// Jobs failed for good, counted by batch, state and reason.
+    public func failureReasons(batch: String?) async throws -> [(batch: String, failure: BatchStatus.Failure)] {
+        try await scan(
+            """
+            SELECT b.name, j.state, \(LedgerSQL.reason()) AS reason, COUNT(*) AS jobs
+            FROM jobs j JOIN batches b ON b.id = j.batch_id
+            WHERE \(batchNamed(batch)) AND j.state IN (\(LedgerSQL.failedForGood))
+            GROUP BY 1, 2, 3
+            """
+        ).map { row in
+            let reason: String? = try row["reason"]
+            return (try row["name"], BatchStatus.Failure(state: try row["state"], reason: reason ?? "", jobs: try row["jobs"]))
+        }
+    }
+
+    /// Sounds (completed takes, earlier ones included) by batch and verdict.
+    public func verdictCounts(batch: String?) async throws -> [String: VerdictCounts] {
+        var counts: [String: VerdictCounts] = [:]
+        for row in try await scan(
+            """
+            SELECT b.name, v.verdict, COUNT(*) AS sounds FROM (
+                SELECT j.batch_id, j.verdict FROM jobs j WHERE j.state = \(JobState.completed)
+                UNION ALL
+                SELECT j.batch_id, t.verdict FROM takes t JOIN jobs j ON j.id = t.job_id WHERE t.state = \(JobState.completed)
+            ) v JOIN batches b ON b.id = v.batch_id WHERE \(batchNamed(batch)) GROUP BY 1, 2
+            """)
+        {
+            counts[try row["name"], default: VerdictCounts()].count(try row["verdict"], try row["sounds"])
+        }
+        return counts
+    }
+
+    /// Every estimate (at submission) and charge (at completion) summed by the second, over
+    /// the jobs and the earlier takes the report covers, so that the chart ends where the totals do.
+    public func creditsBySecond(_ query: ReportQuery) async throws -> [CreditPoint] {
+        let jobs = try await reportFilter(query)
+        let takes = try await reportFilter(query, submittedAt: "t.submitted_at")
+        let none: SQL = "CAST(NULL AS DOUBLE PRECISION)"
+        return try await scan(
+            """
+            SELECT second, COALESCE(SUM(e), 0) AS estimated, COALESCE(SUM(c), 0) AS charged FROM (
+                SELECT substr(j.submitted_at, 1, 19) AS second, j.credit_estimate AS e, \(none) AS c
+                FROM jobs j WHERE \(jobs) AND j.submitted_at IS NOT NULL
+                UNION ALL
+                SELECT substr(COALESCE(j.completed_at, j.submitted_at), 1, 19), \(none), j.conversion_cost
+                FROM jobs j WHERE \(jobs) AND j.conversion_cost IS NOT NULL
+                UNION ALL
+                SELECT substr(t.submitted_at, 1, 19), t.credit_estimate, \(none)
+                FROM takes t JOIN jobs j ON j.id = t.job_id WHERE \(takes) AND t.submitted_at IS NOT NULL
+                UNION ALL
+                SELECT substr(COALESCE(t.completed_at, t.submitted_at), 1, 19), \(none), t.conversion_cost
+                FROM takes t JOIN jobs j ON j.id = t.job_id WHERE \(takes) AND t.conversion_cost IS NOT NULL
+            ) events GROUP BY second
+            """
+        ).map { CreditPoint(time: try $0["second"], estimated: try $0["estimated"], charged: try $0["charged"]) }
+            // Times as text sort in time order byte by byte, whatever a server's collation says.
+            .sorted { $0.time.utf8.lexicographicallyPrecedes($1.time.utf8) }
+    }
+
+    public func failedJobs(_ query: ReportQuery, limit: Int) async throws -> [FailedJob] {
+        try await scan(
+            """
+            SELECT j.row_key, j.keyed_by_content, j.source_line, j.prompt, j.state, \(LedgerSQL.reason()) AS reason
+            FROM jobs j WHERE \(try await reportFilter(query)) AND j.state IN (\(LedgerSQL.failedForGood))
+            ORDER BY j.batch_id, j.id LIMIT \(limit)
+            """
+        ).map { row in
+            let keyedByContent: Bool = try row["keyed_by_content"]
+            let line: Int = try row["source_line"]
+            let reason: String? = try row["reason"]
+            return FailedJob(
+                row: keyedByContent ? "line \(line)" : try row["row_key"], prompt: try row["prompt"],
+                state: try row["state"], reason: reason ?? "")
+        }
+    }
+
+    public func metadataKeys(_ query: ReportQuery) async throws -> [String] {
+        try await scan(
+            """
+            SELECT m.key FROM jobs j, \(dialect.jsonMembers("j.metadata"))
+            WHERE \(try await reportFilter(query)) AND j.metadata IS NOT NULL
+            GROUP BY m.key ORDER BY MIN(j.id), MIN(m.id)
+            """
+        ).map { try $0["key"] }
+    }
+
+    /// A line of `report --jobs` (`ReportJob`) for a job's current take (`j`), or an earlier
+    /// one (`t`); the row's own fields are the job's, the prompt the one that made the take,
+    /// then the values of the row's own columns `metadataKeys`, as `column1`, `column2`...
+    private func reportLine(earlierTake: Bool, metadataKeys: [String]) -> SQL {
+        let take = earlierTake ? "t" : "j"
+        let prompt = earlierTake ? "COALESCE(t.prompt, j.prompt)" : "COALESCE(j.take_prompt, j.prompt)"
+        let own = metadataKeys.enumerated().map { ", \(dialect.jsonText("j.metadata", $1)) AS column\(raw: String($0 + 1))" as SQL }
+        return """
+            j.batch_id, j.id, j.keyed_by_content, b.name AS batch, j.row_key, \(raw: take).take, j.source_line,
+            \(raw: prompt) AS prompt, j.audio_length, \(raw: take).state, \(raw: take).task_id, \(raw: take).conversion_id,
+            \(raw: take).eta, \(raw: take).credit_estimate, \(raw: take).conversion_cost, \(raw: take).request_in_doubt,
+            \(raw: take).verdict, \(raw: take).remote_status, \(raw: take).audio_url,
+            \(raw: take).download_path AS downloaded_file, \(raw: take).submitted_at, \(raw: take).completed_at,
+            \(raw: earlierTake ? "NULL" : "j.attempt_count") AS attempts, \(raw: take).last_error,
+            \(LedgerSQL.reason(of: take)) AS reason\(SQL.joined(own, separator: ""))
+            """
+    }
+
+    public func forEachReportJob(
+        _ query: ReportQuery, metadataKeys: [String], _ body: (ReportJob) throws -> Void
+    ) async throws {
+        try await forEachRow(
+            """
+            SELECT \(reportLine(earlierTake: false, metadataKeys: metadataKeys))
+            FROM jobs j JOIN batches b ON b.id = j.batch_id
+            WHERE \(try await reportFilter(query)) ORDER BY j.batch_id, j.id
+            """
+        ) { try body(try ReportJob(row: $0, ownColumns: metadataKeys.count)) }
+    }
+
+    public func earlierTakes(_ query: ReportQuery, metadataKeys: [String]) async throws -> [ReportJob] {
+        try await scan(
+            """
+            SELECT \(reportLine(earlierTake: true, metadataKeys: metadataKeys))
+            FROM takes t JOIN jobs j ON j.id = t.job_id JOIN batches b ON b.id = j.batch_id
+            WHERE \(try await reportFilter(query, submittedAt: "t.submitted_at")) ORDER BY j.batch_id, j.id, t.take
+            """
+        ).map { try ReportJob(row: $0, ownColumns: metadataKeys.count) }
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+
+// `ReviewLedger`, written once over `LedgerBackend`.
+extension LedgerBackend {
+    public func reviewRows(batchID: Int64, _ query: ReviewQuery) async throws -> (rows: [ReviewRow], matching: Int) {
+        var filter = reviewFilter(batchID: batchID, query)
+        var page = (limit: query.limit, offset: query.offset)
+        let matching: Int
+        if let search = query.search?.trimmed, !search.isEmpty {
+            let found = try await jobsMatching(search, filter)
+            matching = found.count
+            filter = "j.id IN (\(list: Array(found.dropFirst(query.offset).prefix(query.limit))))"
+            page.offset = 0
+        } else {
+            matching = try await scan("SELECT COUNT(*) AS matching FROM jobs j WHERE \(filter)")[0]["matching"]
+        }
+        let rows = try await scan(
+            """
+            SELECT j.id, j.row_key, j.keyed_by_content, j.source_line, j.prompt, j.metadata, j.state,
+                   \(LedgerSQL.reason()) AS reason, \(Self.reviewTakeColumns("j"))
+            FROM jobs j WHERE \(filter) ORDER BY \(Self.sheetOrder) LIMIT \(page.limit) OFFSET \(page.offset)
+            """)
+        let ids: [Int64] = try rows.map { try $0["id"] }
+        let earlier = try await scan(
+            """
+            SELECT t.job_id, \(Self.reviewTakeColumns("t")) FROM takes t JOIN jobs j ON j.id = t.job_id
+            WHERE t.job_id IN (\(list: ids)) ORDER BY t.job_id, t.take
+            """)
+        let takes = Dictionary(grouping: try earlier.map { (try $0["job_id"] as Int64, try ReviewTake(row: $0)) }) { $0.0 }
+        return (try rows.map { try ReviewRow(row: $0, earlierTakes: (takes[try $0["id"]] ?? []).map(\.1)) }, matching)
+    }
+
+    /// The rows of the batch in the sheet's order: a row's variations (`run --takes`, added
+    /// after the feed) beside its first.
+    private static var sheetOrder: SQL {
+        """
+        CASE WHEN j.variation = 1 THEN j.id ELSE COALESCE((
+            SELECT o.id FROM jobs o WHERE o.batch_id = j.batch_id AND o.row_key = j.row_key AND o.variation = 1), j.id) END,
+        j.variation
+        """
+    }
+
+    /// A take's columns for `ReviewTake`: of the job's current take (`j`), or an earlier one
+    /// (`t`); the prompt is the one that made it.
+    private static func reviewTakeColumns(_ take: String) -> SQL {
+        let prompt = take == "t" ? "COALESCE(t.prompt, j.prompt)" : "COALESCE(j.take_prompt, j.prompt)"
+        return """
+            \(raw: take).take, \(raw: take).state AS take_state, \(raw: prompt) AS take_prompt, \(raw: take).verdict,
+            \(raw: take).conversion_cost, \(raw: take).credit_estimate, \(raw: take).audio_seconds, \(raw: take).peaks,
+            \(raw: take).download_path, \(LedgerSQL.reason(of: take)) AS take_reason
+            """
+    }
+
+    /// The test of a job `j` of the batch against a review's state, verdict and jobs.
+    private func reviewFilter(batchID: Int64, _ query: ReviewQuery) -> SQL {
+        var tests: [SQL] = ["j.batch_id = \(batchID)"]
+        if let state = query.state { tests.append("j.state = \(state)") }
+        if let ids = query.jobIDs { tests.append("j.id IN (\(list: ids))") }
+        switch query.verdict {
+        case .kept?:
+            tests.append(
+                """
+                (j.verdict = \(Verdict.kept)
+                 OR EXISTS (SELECT 1 FROM takes t WHERE t.job_id = j.id AND t.verdict = \(Verdict.kept)))
+                """)
+        case .rejected?: tests.append("j.verdict = \(Verdict.rejected)")
+        case .unreviewed?: tests.append("(j.state = \(JobState.completed) AND j.verdict IS NULL)")
+        case nil: break
+        }
+        return SQL.joined(tests, separator: " AND ")
+    }
+
+    /// The jobs `filter` finds whose id, prompt (the row's, its take's or an earlier take's)
+    /// or own columns hold `search`, in the sheet's order. Case is folded here, with Swift's
+    /// Unicode lower case, so that both databases find the same rows whatever their collation.
+    private func jobsMatching(_ search: String, _ filter: SQL) async throws -> [Int64] {
+        let needle = search.lowercased()
+        func holds(_ text: String?) -> Bool { text.map { $0.lowercased().contains(needle) } ?? false }
+        let earlierPrompts: Set<Int64> = Set(
+            try await scan(
+                "SELECT t.job_id, t.prompt FROM takes t JOIN jobs j ON j.id = t.job_id WHERE \(filter)"
+            ).compactMap { row in holds(try row["prompt"]) ? try row["job_id"] as Int64 : nil })
+        var found: [Int64] = []
+        try await forEachRow(
+            """
+            SELECT j.id, j.row_key, j.prompt, j.take_prompt, j.metadata FROM jobs j WHERE \(filter)
+            ORDER BY \(Self.sheetOrder)
+            """
+        ) { row in
+            let id: Int64 = try row["id"]
+            if try earlierPrompts.contains(id) || holds(row["row_key"]) || holds(row["prompt"])
+                || holds(row["take_prompt"]) || holds(row["metadata"])
+            {
+                found.append(id)
+            }
+        }
+        return found
+    }
+
+    /// Take `take` of a job, current or earlier: in `jobs` or in `takes`, and what it holds.
+    private func findTake(jobID: Int64, take: Int, in db: any SQLRunner) async throws -> (table: String, row: LedgerRow)? {
+        for table in ["jobs", "takes"] {
+            let job = table == "jobs" ? "id" : "job_id"
+            if let row = try await db.row(
+                """
+                SELECT state, download_path, peaks, audio_seconds FROM \(raw: table)
+                WHERE \(raw: job) = \(jobID) AND take = \(take)
+                """)
+            {
+                return (table, row)
+            }
+        }
+        return nil
+    }
+
+    /// Sets `assignments` on take `take` of a job, where `findTake` found it.
+    private func updateTake(_ table: String, set assignments: SQL, jobID: Int64, take: Int, in db: any SQLRunner)
+        async throws
+    {
+        try await db.run(
+            "UPDATE \(raw: table) SET \(assignments) WHERE \(raw: table == "jobs" ? "id" : "job_id") = \(jobID) AND take = \(take)")
+    }
+
+    public func setVerdict(_ verdict: Verdict?, jobID: Int64, take: Int) async throws -> VerdictChange {
+        try await transaction { db in
+            guard let found = try await self.findTake(jobID: jobID, take: take, in: db) else { return .noSuchTake }
+            let change = Verdict.change(verdict, on: try found.row["state"])
+            guard change == .recorded else { return change }
+            try await self.updateTake(found.table, set: "verdict = \(verdict)", jobID: jobID, take: take, in: db)
+            return .recorded
+        }
+    }
+
+    public func sound(jobID: Int64, take: Int) async throws -> (path: String, summary: SoundSummary?)? {
+        guard let found = try await findTake(jobID: jobID, take: take, in: self),
+            let path: String = try found.row["download_path"]
+        else { return nil }
+        let peaks: String? = try found.row["peaks"]
+        let seconds: Double? = try found.row["audio_seconds"]
+        let summary = peaks.flatMap { peaks in seconds.map { SoundSummary(seconds: $0, peaks: SoundSummary.peaks(fromText: peaks)) } }
+        return (path, summary)
+    }
+
+    public func recordSound(_ summary: SoundSummary, jobID: Int64, take: Int) async throws {
+        try await transaction { db in
+            guard let found = try await self.findTake(jobID: jobID, take: take, in: db) else { return }
+            try await self.updateTake(
+                found.table, set: "peaks = \(summary.peaksText), audio_seconds = \(summary.seconds)", jobID: jobID,
+                take: take, in: db)
+        }
+    }
+
+    public func jobIDs(batchID: Int64, row: String) async throws -> [Int64] {
+        try await rows(
+            """
+            SELECT id FROM jobs WHERE batch_id = \(batchID) AND (row_key = \(row) OR CAST(source_line AS TEXT) = \(row))
+            ORDER BY id
+            """
+        ).map { try $0["id"] }
+    }
+}
