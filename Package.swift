@@ -39,6 +39,12 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 "Serving",
                 "SoundbatchAudio"
+            ],
+            // The pages are files of their own, for editors, linters and readers, kept in the
+            // binary so that a copied soundbatch serves them.
+            resources: [
+                .embedInCode("Review/Page/review.html"), .embedInCode("Review/Page/review.css"),
+                .embedInCode("Review/Page/review.js"), .embedInCode("Reports/Formats/report.html")
             ]
         ),
         // The ledger in one SQLite file (GRDB), the default backend. The only code that touches SQLite.

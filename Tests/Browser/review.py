@@ -182,13 +182,21 @@ def main():
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         errors = []
         context.on("weberror", lambda error: errors.append(str(error.error)))
+
+        # Anything the page itself says went wrong (a script error, a failed load) fails the test;
+        # the page of another origin that forges a request is expected to be refused.
+        def console(message):
+            if message.type == "error" and message.page and message.page.url.startswith(origin):
+                errors.append(f"console: {message.text} ({message.location.get('url', '')})")
+
+        context.on("console", console)
         page = context.new_page()
         review(page)
         page.screenshot(path=os.path.join(shots, "review-1280.png"))
         forged_from_another_page(context)
         narrow(context)
         browser.close()
-        assert not errors, f"the page threw: {errors}"
+        assert not errors, f"the page said something went wrong: {errors}"
     print("review page: all checks passed")
 
 

@@ -1,6 +1,7 @@
 import Foundation
 
-/// One self-contained page: totals, a chart, jobs per state, failures.
+/// One self-contained page (`report.html`, with its style): totals, a chart, jobs per
+/// state, failures.
 extension ReportRenderer {
 
     static func escapeHTML(_ text: String) -> String {
@@ -34,62 +35,13 @@ extension ReportRenderer {
         var inDoubtCard = t.inDoubt > 0 ? "<div>Requests in doubt<b>\(t.inDoubt)</b></div>\n" : ""
         if t.settledByCallback > 0 { inDoubtCard += "<div>Settled by callback<b>\(t.settledByCallback)</b></div>\n" }
         if t.paidTwice > 0 { inDoubtCard += "<div>Paid twice<b>\(t.paidTwice)</b></div>\n" }
-        return """
-            <!DOCTYPE html>
-            <html lang="en">
-            <head>
-            <meta charset="utf-8"/>
-            <meta name="viewport" content="width=device-width, initial-scale=1"/>
-            <title>\(escapeHTML(title))</title>
-            <style>
-            body { font: 15px/1.45 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1f2933; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; }
-            h1 { font-size: 1.5rem; margin-bottom: .25rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
-            .meta, .note { color: #52606d; }
-            .summary { display: flex; flex-wrap: wrap; gap: 1rem; margin: 1rem 0; }
-            .summary div { border: 1px solid #cbd2d9; border-radius: 6px; padding: .5rem .9rem; flex: 1 1 8rem; max-width: 14rem; }
-            .summary b { display: block; font-size: 1.3rem; }
-            .scroll { overflow-x: auto; max-width: 100%; }
-            table { border-collapse: collapse; width: 100%; font-size: .85rem; }
-            th, td { border-bottom: 1px solid #e4e7eb; padding: .3rem .5rem; text-align: left; white-space: nowrap; }
-            td.n { text-align: right; font-variant-numeric: tabular-nums; }
-            tr.total td { font-weight: bold; border-top: 2px solid #1f2933; }
-            svg { width: 100%; height: auto; display: block; }
-            .chart { position: relative; }
-            .chart .y { position: absolute; left: 0; font-size: 12px; color: #52606d; line-height: 1; }
-            .chart .axis { position: relative; height: 1.4em; font-size: 12px; color: #52606d; }
-            .chart .axis span { position: absolute; white-space: nowrap; }
-            td.wrap { white-space: normal; min-width: 9rem; }
-            .legend span { display: inline-block; margin-right: 1rem; }
-            .legend i { display: inline-block; width: .8rem; height: .8rem; margin-right: .3rem; vertical-align: middle; }
-            @media (max-width: 600px) { body { margin: 1rem auto; font-size: 14px; } .summary { gap: .5rem; }
-              table.failed th { display: none; } table.failed tr { display: block; border-bottom: 1px solid #e4e7eb; padding: .3rem 0; }
-              table.failed td { display: block; border: 0; padding: .05rem .5rem; white-space: normal; }
-              table.failed td:first-child { font-weight: bold; } }
-            @media print { body { margin: 0; max-width: none; } .scroll { overflow: visible; } table { font-size: 9pt; } h2 { break-after: avoid; } svg { break-inside: avoid; } }
-            </style>
-            </head>
-            <body>
-            <h1>\(escapeHTML(title))</h1>
-            <p class="meta">Generated \(escapeHTML(generatedAt)) from the soundbatch ledger.</p>
-            <div class="summary">
-            <div>Credits charged<b>\(money(t.creditsCharged))</b></div>
-            <div>Credits estimated<b>\(money(t.creditsEstimated))</b></div>
-            <div>Jobs<b>\(t.jobs)</b></div>
-            <div>No charge yet<b>\(t.unchargedJobs)</b></div>
-            \(inDoubtCard)</div>
-            \(note)
-            <h2>Totals by \(escapeHTML(report.grouping))</h2>
-            <div class="scroll"><table>
-            \(rows)</table></div>
-            <h2>Cumulative credits</h2>
-            \(chart(timeline))
-            <h2>Jobs per state</h2>
-            \(stateBar(t))
-            \(failedList(failures, of: JobState.failedForGood.map { t.states[$0.rawValue, default: 0] }.reduce(0, +)))
-            </body>
-            </html>
-
-            """
+        return PageTemplate(PackageResources.report_html).filled([
+            "title": escapeHTML(title), "generated": escapeHTML(generatedAt), "charged": money(t.creditsCharged),
+            "estimated": money(t.creditsEstimated), "jobs": String(t.jobs), "uncharged": String(t.unchargedJobs),
+            "doubt": inDoubtCard, "notes": note, "grouping": escapeHTML(report.grouping), "rows": rows,
+            "chart": chart(timeline), "states": stateBar(t),
+            "failed": failedList(failures, of: JobState.failedForGood.map { t.states[$0.rawValue, default: 0] }.reduce(0, +))
+        ])
     }
 
     /// Two lines, credits estimated and charged, over time. The labels are HTML beside the
