@@ -113,7 +113,7 @@ fi
 # 2. Tracking.
 track() { # name sandbox-args...
     local name="$1"; shift
-    start_sandbox --rate 60/min --poll-rate 200/min --latency 300ms --latency-jitter 400ms --network-jitter 100ms \
+    start_sandbox --rate 60/min --look-rate 200/min --latency 300ms --latency-jitter 400ms --network-jitter 100ms \
         --generation-time 25s --generation-spread 0.3 "$@"
     jobs_csv 120 "$work/$name.csv"
     local started ended

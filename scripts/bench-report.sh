@@ -24,7 +24,7 @@ if [ ! -f "$ledger" ]; then
     # Give the jobs a realistic spread of states, estimates, charges and times.
     sqlite3 "$ledger" "
         UPDATE jobs SET
-            state = CASE id % 20 WHEN 0 THEN 'pending' WHEN 1 THEN 'submitted' WHEN 2 THEN 'ambiguous'
+            state = CASE id % 20 WHEN 0 THEN 'pending' WHEN 1 THEN 'submitted' WHEN 2 THEN 'in_doubt'
                                  WHEN 3 THEN 'failed' WHEN 4 THEN 'generation_failed' ELSE 'completed' END,
             task_id = 'task-' || id,
             credit_estimate = CASE WHEN id % 20 IN (0, 2, 3) THEN NULL ELSE 1 + (id % 7) * 0.25 END,

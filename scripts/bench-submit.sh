@@ -33,7 +33,7 @@ printf '   achieved %.1f/min = %.3f of the limit (goal >= 0.97); 429 answers: %d
     "$achieved" "$(echo "$achieved / 600" | bc -l)" "$throttled"
 
 # 2. Unlimited.
-start_sandbox --rate none --poll-rate none
+start_sandbox --rate none --look-rate none
 jobs_csv "$unlimited" "$work/unlimited.csv"
 "$bin" run "$work/unlimited.csv" --dry-run --quiet --ledger "$work/unlimited.sqlite"
 start=$(date +%s.%N)

@@ -79,7 +79,7 @@ done
 
 echo "2. cost: $unlimited jobs, no limit, no latency, --concurrency 16 a runner"
 jobs_csv "$unlimited" "$work/cost.csv"
-start_sandbox --rate none --poll-rate none
+start_sandbox --rate none --look-rate none
 "$bin" run "$work/cost.csv" --batch bench --dry-run --quiet --ledger "$work/cost.sqlite" >/dev/null
 start=$(date +%s.%N)
 MUSICGPT_API_KEY=k "$bin" resume --batch bench --base-url "$url" --rate 100000/s --concurrency 16 --quiet \

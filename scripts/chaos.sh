@@ -3,11 +3,11 @@
 # taking requests, limits the rate and goes down once (connections refused for 3 s, then
 # 503 pages for 2 s), it feeds a batch of unique prompts, kills the
 # runner with SIGKILL at random moments, interrupts it once with SIGINT, resends the
-# ambiguous jobs on purpose, then compares the sandbox's record of accepted tasks with
+# jobs in doubt on purpose, then compares the sandbox's record of accepted tasks with
 # the ledger and prints one line:
-#   jobs=500 submitted=N ambiguous_resent=A duplicates_paid=D lost=L kills=K
+#   jobs=500 submitted=N in_doubt_resent=A duplicates_paid=D lost=L kills=K
 # It passes when every job is submitted or failed for good, lost=0, and no more tasks
-# were paid twice than ambiguous jobs resent on purpose.
+# were paid twice than jobs in doubt resent on purpose.
 #
 # With CALLBACKS=1 the batch's callbacks go to `soundbatch webhook` on the same ledger, so
 # each request's callback names it: jobs in doubt are settled by their callbacks, and the
@@ -43,7 +43,7 @@ jobs_csv "$jobs" "$work/chaos.csv"
 "$BIN" run "$work/chaos.csv" --batch chaos --dry-run --quiet --ledger "$ledger"
 
 send=(--batch chaos --base-url "$url" --rate 1200/min --concurrency 6 --timeout 2 --quiet --ledger "$ledger")
-resend=(--resend-ambiguous)
+resend=(--resend-in-doubt)
 if [ "$callbacks" = 1 ]; then
     start_receiver --ledger "$ledger"
     send+=(--webhook-url "$hook_url")
@@ -70,17 +70,17 @@ kill -INT "$pid" 2>/dev/null || true
 status=0; wait "$pid" || status=$?
 if [ "$status" -ne 2 ] && [ "$status" -ne 0 ]; then echo "chaos: SIGINT run exited $status, not 2"; exit 1; fi
 
-# Carry on until nothing is pending, then resend what is ambiguous, on purpose, until
+# Carry on until nothing is pending, then resend what is in doubt, on purpose, until
 # nothing is left in doubt.
 resent=0
 for _ in $(seq 20); do
     "$BIN" resume "${send[@]}" >/dev/null 2>&1 || true
-    held=$(count ambiguous)
+    held=$(count in_doubt)
     if [ "$(count pending)" -eq 0 ] && [ "$held" -eq 0 ]; then break; fi
     if [ "$held" -gt 0 ]; then
         # Only what the doubt window lets go is sent again (all of it, without callbacks).
         "$BIN" resume "${send[@]}" "${resend[@]}" >/dev/null 2>&1 || true
-        resent=$((resent + held - $(count ambiguous)))
+        resent=$((resent + held - $(count in_doubt)))
         [ "$callbacks" = 1 ] && sleep 3
     fi
 done
@@ -120,7 +120,7 @@ lost += sum(1 for t in tasks if t["task_id"] not in known_ids and not state.get(
 lost += sum(1 for j in jobs if j["state"] in with_task and j["task_id"] not in accepted_ids)
 submitted = sum(1 for j in jobs if j["state"] in with_task)
 unfinished = sum(1 for j in jobs if j["state"] not in with_task + ("failed",))
-line = f"jobs={total} submitted={submitted} ambiguous_resent={resent} duplicates_paid={duplicates} lost={lost} kills={kills}"
+line = f"jobs={total} submitted={submitted} in_doubt_resent={resent} duplicates_paid={duplicates} lost={lost} kills={kills}"
 ok = lost == 0 and duplicates <= resent and unfinished == 0 and len(jobs) == total
 if callbacks:
     sys.path.insert(0, "scripts")

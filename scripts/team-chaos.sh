@@ -5,7 +5,7 @@
 # started again (KILLS times), and PostgreSQL is stopped for a few seconds and started again. At the end
 # the in-doubt jobs are resent on purpose. Then the sandbox's record is compared with the
 # ledger, and one line printed:
-#   team: jobs=N submitted=N ambiguous_resent=A duplicates_paid=D lost=L key_a_429=x% key_b_429=y%
+#   team: jobs=N submitted=N in_doubt_resent=A duplicates_paid=D lost=L key_a_429=x% key_b_429=y%
 # It passes when nothing is lost, no task ID is invented, nothing is paid twice but the
 # jobs resent on purpose, and neither key had more than 2% of its requests refused (429).
 #
@@ -41,13 +41,13 @@ export SOUNDBATCH_LEDGER="${SOUNDBATCH_TEST_POSTGRES%/*}/$database"
 # Leases of a few seconds, so that a killed runner's jobs are taken on within the run.
 export SOUNDBATCH_LEASE_SECONDS=4
 
-start_sandbox --api-key key-a,key-b --per-key --rate "$rate" --poll-rate 1200/min \
+start_sandbox --api-key key-a,key-b --per-key --rate "$rate" --look-rate 1200/min \
     --latency 30ms --latency-jitter 60ms --generation-time 3s --failure-rate 0.05 --seed 7
 jobs_csv "$jobs" "$work/team.csv"
 "$BIN" run "$work/team.csv" --batch team --dry-run --quiet
 
 send=(--batch team --base-url "$url" --rate "$rate" --concurrency 6 --timeout 2 --quiet)
-resend=(--resend-ambiguous)
+resend=(--resend-in-doubt)
 callbacks="${CALLBACKS:-0}"
 if [ "$callbacks" = 1 ]; then
     MUSICGPT_API_KEY=key-b start_receiver
@@ -80,19 +80,19 @@ sleep 3
 
 for pid in "$first" "$second" "$third"; do wait "$pid" 2>/dev/null || true; done
 
-# Once the killed runner's lease has run out, its requests in flight are ambiguous: resend
+# Once the killed runner's lease has run out, its requests in flight are in doubt: resend
 # them on purpose, and carry on until every job has finished.
 count() { psql "$SOUNDBATCH_LEDGER" -Atc "SELECT COUNT(*) FROM jobs WHERE state IN ($1)"; }
 sleep "$SOUNDBATCH_LEASE_SECONDS"
 resent=0
 for _ in $(seq 20); do
     MUSICGPT_API_KEY=key-a "$BIN" resume "${send[@]}" --wait >>"$work/end.log" 2>&1 || true
-    held=$(count "'ambiguous'")
+    held=$(count "'in_doubt'")
     if [ "$(count "'pending', 'submitting', 'submitted'")" -eq 0 ] && [ "$held" -eq 0 ]; then break; fi
     if [ "$held" -gt 0 ]; then
         # Only what the doubt window lets go is sent again (all of it, without callbacks).
         MUSICGPT_API_KEY=key-b "$BIN" resume "${send[@]}" "${resend[@]}" --wait >>"$work/end.log" 2>&1 || true
-        resent=$((resent + held - $(count "'ambiguous'")))
+        resent=$((resent + held - $(count "'in_doubt'")))
         [ "$callbacks" = 1 ] && sleep 3
     fi
 done
@@ -131,7 +131,7 @@ def refused(key):
     asked = k.get("submissions", 0) + k.get("looks", 0)
     return 100 * (k.get("submissions_429", 0) + k.get("looks_429", 0)) / max(asked, 1), asked
 (a, a_asked), (b, b_asked) = refused("key 1"), refused("key 2")
-line = (f"team: jobs={total} submitted={submitted} ambiguous_resent={resent} duplicates_paid={duplicates} "
+line = (f"team: jobs={total} submitted={submitted} in_doubt_resent={resent} duplicates_paid={duplicates} "
         f"lost={lost} invented={invented} key_a_429={a:.1f}% of {a_asked} key_b_429={b:.1f}% of {b_asked}")
 ok = (lost == 0 and invented == 0 and duplicates <= resent and unfinished == 0 and len(jobs) == total
       and a <= 2 and b <= 2 and a_asked > 0 and b_asked > 0)

@@ -10,6 +10,8 @@ public enum ExitStatus: Int32, Sendable {
     /// The input file is invalid, nothing was recorded; or the ledger holds what this
     /// soundbatch cannot read (a state it does not know), nothing was changed.
     case invalidInput = 65
+    /// soundbatch met an error of its own making (sysexits' EX_SOFTWARE): a fault to report.
+    case internalError = 70
     /// The ledger cannot be opened or written.
     case ledgerUnusable = 74
     /// The API key was rejected.

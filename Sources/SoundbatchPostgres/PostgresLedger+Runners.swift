@@ -79,7 +79,7 @@ extension PostgresLedger {
     }
 
     /// Renews the lease every third of it, and holds the jobs of runners that died as
-    /// ambiguous once their leases run out. Ends when cancelled.
+    /// in doubt once their leases run out. Ends when cancelled.
     private func keepLease(_ id: Int64) async throws {
         while true {
             try await Task.sleep(for: lease / 3)
@@ -95,7 +95,7 @@ extension PostgresLedger {
                 let held = try await holdInterruptedSubmissions(now: Date())
                 if held > 0 {
                     logger.warning(
-                        "\(held) jobs of a runner that stopped answering were being sent; they are now ambiguous")
+                        "\(held) jobs of a runner that stopped answering were being sent; they are now in doubt")
                 }
             } catch is CancellationError {
                 return
@@ -107,7 +107,7 @@ extension PostgresLedger {
     }
 
     /// Lets go of the runner's claims: jobs it still has in flight (their answers never
-    /// recorded) become ambiguous, the rest are free for others.
+    /// recorded) are held in doubt, the rest are free for others.
     private func release(_ id: Int64) async throws {
         _ = try await holdInFlight("j.runner_id = \(id)", now: Date())
         try await transaction { db in

@@ -13,7 +13,7 @@ import Synchronization
 /// - each runner holds a lease (`runners`), renewed while it sends; the jobs it claims carry
 ///   its id (`jobs.runner_id`), are claimed with `FOR UPDATE SKIP LOCKED`, and are its own
 ///   until it stops or its lease runs out: only then are its `submitting` jobs held as
-///   ambiguous, and its tasks followed by another runner;
+///   in doubt, and its tasks followed by another runner;
 /// - while the server is unreachable, every call waits and tries again (up to
 ///   `outageLimit`): no request leaves without its job marked, and an answer that came
 ///   meanwhile is held by its caller until it is recorded.
@@ -105,7 +105,7 @@ public final class PostgresLedger: LedgerBackend {
     /// in the middle of a transaction can leave a call hanging. A try given up may still
     /// have been committed, so a call made this way must bear being made twice: the state
     /// changes do (the same answer twice changes nothing; `markSubmitting` twice refuses the
-    /// second, and the job, never sent, is held as ambiguous when its runner stops), an
+    /// second, and the job, never sent, is held in doubt when its runner stops), an
     /// attempt's row may be written twice, and a copy's rows refuse to be (and the copy is
     /// removed, for running again).
     private func patiently<T: Sendable>(

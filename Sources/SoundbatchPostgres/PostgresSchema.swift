@@ -13,8 +13,8 @@ import SoundbatchCore
 public enum PostgresSchema {
     /// 5: the SQLite ledger's migrations v1 to v5, in one. 6: what runners sharing the
     /// ledger need, and SQLite does not (runners, their claims, key budgets). From 7 on, version
-    /// N is SQLite's vN-1 (13: v12).
-    public static let version = 13
+    /// N is SQLite's vN-1 (14: v13).
+    public static let version = 14
 
     /// Each version's statements, in order. Never edit one: add the next.
     static let migrations: [(version: Int, statements: [String])] = [
@@ -236,6 +236,16 @@ public enum PostgresSchema {
                 "CREATE INDEX ingest_rows_by_ingest ON ingest_rows(ingest_id, first_job_id)",
                 LedgerSQL.ingestRowsFromSeenColumn,
                 "ALTER TABLE jobs DROP COLUMN seen_ingest_id"
+            ]
+        ),
+        (
+            14,
+            [
+                // One word for each idea: a job whose request got no answer is `in_doubt`, as its
+                // column says, and a status request is a look.
+                "UPDATE jobs SET state = 'in_doubt' WHERE state = 'ambiguous'",
+                "UPDATE takes SET state = 'in_doubt' WHERE state = 'ambiguous'",
+                "UPDATE attempts SET kind = 'look' WHERE kind = 'poll'"
             ]
         )
     ]

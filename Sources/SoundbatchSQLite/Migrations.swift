@@ -233,10 +233,18 @@ extension SQLiteLedger {
                     ALTER TABLE jobs DROP COLUMN seen_ingest_id;
                     """)
         }
-        migrator.registerMigration("v13: the runner that holds a job") { db in
-            // Always empty here, where one process sends; the rules that clear it are the
-            // same for both ledgers (on PostgreSQL, the runner whose claim the job is).
-            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN runner_id INTEGER")
+        migrator.registerMigration("v13: one rule for both ledgers, one word for each idea") { db in
+            // The runner that holds a job: always empty here, where one process sends; the rules
+            // that clear it are the same for both ledgers (on PostgreSQL, whose claim the job is).
+            // A job whose request got no answer is `in_doubt`, as its column says, and a status
+            // request is a look, as everywhere else.
+            try db.execute(
+                sql: """
+                    ALTER TABLE jobs ADD COLUMN runner_id INTEGER;
+                    UPDATE jobs SET state = 'in_doubt' WHERE state = 'ambiguous';
+                    UPDATE takes SET state = 'in_doubt' WHERE state = 'ambiguous';
+                    UPDATE attempts SET kind = 'look' WHERE kind = 'poll';
+                    """)
         }
         return migrator
     }

@@ -23,7 +23,7 @@ public actor Sandbox {
     var creditsLeft: Double?
     /// The limits in force, by key (by "" when keys share them).
     var submitWindows: [String: ServerRateLimit] = [:]
-    var pollWindows: [String: ServerRateLimit] = [:]
+    var lookWindows: [String: ServerRateLimit] = [:]
     /// What each key asked and was refused, for tests and benchmarks (`/_sandbox/keys`).
     var keyCounts: [String: KeyCounts] = [:]
     /// Counts of answers by kind, for tests.
@@ -258,16 +258,16 @@ public actor Sandbox {
         let key = request.headers[.authorization] ?? ""
         let label = keyLabel(request)
         let window = configuration.perKey ? key : ""
-        let perMinute = kind == .submissions ? configuration.submitsPerMinute : configuration.pollsPerMinute
+        let perMinute = kind == .submissions ? configuration.submitsPerMinute : configuration.looksPerMinute
         var counts = keyCounts[label] ?? KeyCounts(key: label)
         defer { keyCounts[label] = counts }
         if kind == .submissions { counts.submissions += 1 } else { counts.looks += 1 }
         guard let perMinute else { return nil }
         var limit =
-            (kind == .submissions ? submitWindows[window] : pollWindows[window])
+            (kind == .submissions ? submitWindows[window] : lookWindows[window])
             ?? ServerRateLimit(perMinute: perMinute, shape: configuration.limiter)
         defer {
-            if kind == .submissions { submitWindows[window] = limit } else { pollWindows[window] = limit }
+            if kind == .submissions { submitWindows[window] = limit } else { lookWindows[window] = limit }
         }
         let (admitted, retryIn) = limit.admit(now: .now)
         if admitted { return nil }

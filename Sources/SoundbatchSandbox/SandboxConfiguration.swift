@@ -10,7 +10,7 @@ public struct SandboxConfiguration: Sendable {
     /// Submissions allowed per minute; nil for no limit.
     public var submitsPerMinute: Double? = 60
     /// Status looks allowed per minute; nil for no limit.
-    public var pollsPerMinute: Double? = 200
+    public var looksPerMinute: Double? = 200
     /// How 429 answers give Retry-After.
     public var retryAfter = RetryAfterStyle.seconds
     /// How the limits are enforced.

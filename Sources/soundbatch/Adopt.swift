@@ -7,7 +7,7 @@ struct Adopt: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Settle a job in doubt with a task found in your account.",
         discussion: """
-            A job whose request got no answer (ambiguous, or failed after it) may have made a \
+            A job whose request got no answer (in doubt, or failed after it) may have made a \
             task the ledger never heard of. Found in your account, its task ID settles the job: \
             once a status look at the service the batch runs at confirms the task, the job is \
             submitted with it (completed, when it is done) and never sent again. A task the \
@@ -41,46 +41,9 @@ struct Adopt: AsyncParsableCommand {
         let taskID = task.trimmed
         try await reportingErrors {
             try await ledger.withOpen(create: false) { ledger in
-                let batchID = try await ledger.batchID(named: batch)
-                // A row's variations are several jobs: the one in doubt.
-                var inDoubt: [Int64] = []
-                let jobs = try await ledger.jobIDs(batchID: batchID, row: row)
-                for job in jobs where [.ambiguous, .failed, .pending].contains(try await ledger.state(jobID: job)) {
-                    inDoubt.append(job)
-                }
-                guard !jobs.isEmpty else {
-                    throw CommandFailure(.usage, "no row of batch \"\(batch)\" has the id or CSV line \(row)")
-                }
-                guard inDoubt.count <= 1, let job = inDoubt.first ?? jobs.first else {
-                    throw CommandFailure(
-                        .usage, "\(inDoubt.count) jobs of batch \"\(batch)\" answer to \(row) and may be in doubt; name one by its id")
-                }
                 let key: KeySource = { [apiKeyFile] in try resolveAPIKey(file: apiKeyFile, logger: logger) }
-                let found = try await BoundServiceLookups.with(ledger: ledger, key: key) { lookups in
-                    await lookups.lookUp(taskID: taskID, batchID: batchID)
-                }
-                let status: RemoteStatus
-                switch found {
-                case let .found(answer) where answer.taskID == nil || answer.taskID == taskID:
-                    status = answer
-                case .retryable(404, _, _), .found:
-                    throw CommandFailure(
-                        .usage, "the service does not know task \(taskID); check the ID in your account. Nothing changed")
-                case let .retryable(_, error, _), let .keyRejected(_, error):
-                    throw CommandFailure(
-                        .resumable, "could not ask the service about task \(taskID): \(error). Nothing changed; try again")
-                }
-                switch try await ledger.adopt(jobID: job, taskID: taskID, now: Date()) {
-                case .adopted:
-                    let (state, _) = try await ledger.recordStatus(jobID: job, status, now: Date())
-                    print("\(batch): \(row) settled with task \(taskID) (\(state.words)); it will not be sent again")
-                case .taskKnown:
-                    throw CommandFailure(.usage, "task \(taskID) is in the ledger already; nothing changed")
-                case .notInDoubt:
-                    throw CommandFailure(
-                        .usage,
-                        "\(row) is not in doubt (it has a task, or no request of it went unanswered); nothing changed")
-                }
+                let state = try await ledger.adopt(taskID: taskID, row: row, batch: batch, key: key)
+                print("\(batch): \(row) settled with task \(taskID) (\(state.words)); it will not be sent again")
             }
         }
     }

@@ -44,46 +44,32 @@ struct Drop: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let code = try await reportingErrors { () async throws -> ExitCode in
+        try await reportingErrors {
             try await ledger.withOpen(create: false) { ledger in
-                let batchID = try await ledger.batchID(named: batch)
-                let all = try await ledger.dropCandidates(
-                    batchID: batchID, states: state?.states ?? [.pending, .invalid], lastFeed: lastFeed)
-                let candidates = jobs.isEmpty ? all : all.filter { job in jobs.contains(where: job.isNamed) }
-                let unknown = jobs.filter { name in !all.contains { $0.isNamed(name) } }
-                if !unknown.isEmpty {
-                    throw CommandFailure(
-                        .usage,
-                        "no \((state?.states ?? [.pending, .invalid]).map(\.rawValue).sorted().joined(separator: " or ")) "
-                            + "job of batch \"\(batch)\"\(lastFeed ? " from its latest feed" : "") has the id or CSV line "
-                            + unknown.joined(separator: ", ") + "; nothing removed")
-                }
-                let going = candidates.filter(\.neverSent)
-                let kept = candidates.filter { !$0.neverSent }
-                if !kept.isEmpty {
+                let plan = try await ledger.planDrop(
+                    batch: batch, states: state?.states ?? [.pending, .invalid], rows: jobs, lastFeed: lastFeed)
+                if !plan.kept.isEmpty {
                     print(
-                        "\(batch): keeping \(counted(kept.count, "job", "jobs")) that may have a task at the service "
-                            + "(sent before, or with a request in doubt): "
-                            + kept.prefix(5).map(\.row).joined(separator: ", ") + (kept.count > 5 ? ", ..." : ""))
+                        "\(batch): keeping \(counted(plan.kept.count, "job", "jobs")) that may have a task at the service "
+                            + "(sent before, or with a request in doubt): " + listed(plan.kept))
                 }
-                guard !going.isEmpty else {
-                    print("\(batch): no job never sent matches; nothing removed")
-                    return Exit.done
-                }
-                let byState = Dictionary(grouping: going, by: \.state).sorted { $0.key.rawValue < $1.key.rawValue }
+                guard !plan.going.isEmpty else { return print("\(batch): no job never sent matches; nothing removed") }
+                let byState = Dictionary(grouping: plan.going, by: \.state).sorted { $0.key.rawValue < $1.key.rawValue }
                 print(
-                    "\(batch): \(counted(going.count, "job", "jobs")) never sent to remove ("
+                    "\(batch): \(counted(plan.going.count, "job", "jobs")) never sent to remove ("
                         + byState.map { "\($0.value.count) \($0.key.rawValue)" }.joined(separator: ", ") + "): "
-                        + going.prefix(5).map(\.row).joined(separator: ", ") + (going.count > 5 ? ", ..." : ""))
+                        + listed(plan.going))
                 guard try confirmed("Remove them?", yes: yes, because: "drop removes these jobs from the ledger") else {
-                    print("nothing removed")
-                    return Exit.done
+                    return print("nothing removed")
                 }
-                let dropped = try await ledger.drop(jobIDs: going.map(\.id))
+                let dropped = try await ledger.drop(jobIDs: plan.going.map(\.id))
                 print("\(batch): removed \(counted(dropped, "job", "jobs"))")
-                return Exit.done
             }
         }
-        if code != Exit.done { throw code }
+    }
+
+    /// The first few rows, as a person finds them.
+    private func listed(_ jobs: [DropCandidate]) -> String {
+        jobs.prefix(5).map(\.row).joined(separator: ", ") + (jobs.count > 5 ? ", ..." : "")
     }
 }

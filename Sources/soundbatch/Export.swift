@@ -89,40 +89,32 @@ struct Export: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
 
     func validate() throws {
-        if let name { _ = try template(name) }
-        guard format != .mp3 else { throw ValidationError("--format must be wav or flac.") }
-        guard [16, 24].contains(bits) else { throw ValidationError("--bits must be 16 or 24.") }
-        if let sampleRate, !(8000...192_000).contains(sampleRate) {
-            throw ValidationError("--sample-rate must be from 8000 to 192000.")
-        }
-        if let loudness, !(-70...0).contains(loudness) { throw ValidationError("--loudness must be from -70 to 0 LUFS.") }
-        guard (-20...0).contains(peak) else { throw ValidationError("--peak must be from -20 to 0 dBTP.") }
-        guard (-120 ... -10).contains(silenceThreshold) else {
-            throw ValidationError("--silence-threshold must be from -120 to -10 dBFS.")
-        }
-        if let concurrency, !(1...64).contains(concurrency) { throw ValidationError("--concurrency must be from 1 to 64.") }
+        do { try export().check() } catch let error as LibrarySettingError { throw ValidationError("\(error).") }
     }
 
-    func template(_ text: String) throws -> NameTemplate {
-        do { return try NameTemplate(text) } catch { throw ValidationError("\(error).") }
+    /// The export the options ask for.
+    func export() throws -> LibraryExport {
+        var export = LibraryExport(batch: batch, folder: URL(fileURLWithPath: folder).standardizedFileURL.path)
+        if let name {
+            do { export.template = try NameTemplate(name) } catch { throw ValidationError("\(error).") }
+        }
+        export.ascii = ascii
+        export.only = only
+        export.rendering.format = SoundFormat(container: format, bits: bits)
+        export.rendering.sampleRate = sampleRate
+        export.rendering.loudness = loudness
+        export.rendering.peakCeiling = peak
+        export.rendering.trimBelow = trimSilence ? silenceThreshold : nil
+        export.force = force
+        if let concurrency { export.concurrency = concurrency }
+        return export
     }
 
     func run() async throws {
         log.bootstrap()
-        let code = try await reportingErrors { () async throws -> ExitCode in
+        let status = try await reportingErrors { () async throws -> ExitStatus in
             try await ledger.withOpen(create: false) { ledger in
-                var export = LibraryExport(
-                    batch: batch, folder: URL(fileURLWithPath: folder).standardizedFileURL.path)
-                if let name { export.template = try template(name) }
-                export.ascii = ascii
-                export.only = only
-                export.rendering.format = SoundFormat(container: format, bits: bits)
-                export.rendering.sampleRate = sampleRate
-                export.rendering.loudness = loudness
-                export.rendering.peakCeiling = peak
-                export.rendering.trimBelow = trimSilence ? silenceThreshold : nil
-                export.force = force
-                if let concurrency { export.concurrency = concurrency }
+                let export = try export()
                 let plan = try await export.plan(ledger)
                 if !log.quiet { print(describe(plan, export: export)) }
                 let onTerminal = isatty(STDERR_FILENO) == 1 && !log.quiet
@@ -130,10 +122,11 @@ struct Export: AsyncParsableCommand {
                     if onTerminal { LiveLine.shared.show("exporting: \(done)/\(total)") }
                 }
                 if onTerminal { LiveLine.shared.clear() }
-                return summarize(report, export: export)
+                summarize(report, export: export)
+                return report.exitStatus
             }
         }
-        if code != Exit.done { throw code }
+        if status != .done { throw ExitCode(status) }
     }
 
     /// What will be exported, and how.
@@ -158,8 +151,8 @@ struct Export: AsyncParsableCommand {
         return "\(batch): exporting \(which) (\(why)) to \(export.folder) as \(how)"
     }
 
-    /// What the export did, and its exit code.
-    func summarize(_ report: LibraryReport, export: LibraryExport) -> ExitCode {
+    /// What the export did.
+    func summarize(_ report: LibraryReport, export: LibraryExport) {
         let plan = report.plan
         if !log.quiet {
             print(
@@ -192,9 +185,7 @@ struct Export: AsyncParsableCommand {
         if report.notReached > 0 {
             printError(
                 "stopped with \(counted(report.notReached, "sound", "sounds")) not exported; the same command carries on")
-            return ExitCode(.resumable)
         }
-        return report.failed.isEmpty && report.leftAlone.isEmpty && plan.withoutFile.isEmpty ? Exit.done : Exit.someFailed
     }
 }
 

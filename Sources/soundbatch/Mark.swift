@@ -49,31 +49,8 @@ struct Mark: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             try await ledger.withOpen(create: false) { ledger in
-                let batchID = try await ledger.batchID(named: batch)
-                let jobs = try await ledger.jobIDs(batchID: batchID, row: row)
-                // A row's variations (`run --takes`) are jobs of one row, its takes numbered together.
-                let found = try await ledger.reviewRows(batchID: batchID, ReviewQuery(jobIDs: jobs)).rows
-                guard !found.isEmpty, Set(found.map(\.name)).count == 1, Set(found.map(\.line)).count == 1 else {
-                    throw CommandFailure(
-                        .usage,
-                        found.isEmpty
-                            ? "no row of batch \"\(batch)\" has the id or CSV line \(row)"
-                            : "\(found.count) rows of batch \"\(batch)\" answer to \(row); name one by its id")
-                }
-                let takes = found.flatMap { row in row.takes.map { (job: row.jobID, take: $0) } }
-                let chosen = take ?? takes.map(\.take.take).max() ?? 1
-                let job = takes.first { $0.take.take == chosen }?.job ?? found[0].jobID
-                switch try await ledger.setVerdict(action.verdict, jobID: job, take: chosen) {
-                case .recorded:
-                    print("\(batch): \(row) take \(chosen) " + (action.verdict.map { "\($0.rawValue)" } ?? "cleared"))
-                case .noSuchTake:
-                    throw CommandFailure(
-                        .usage,
-                        "\(row) has no take \(chosen) (it has \(takes.map(\.take.take).sorted().map(String.init).joined(separator: ", ")))")
-                case let .notASound(state):
-                    throw CommandFailure(
-                        .usage, "\(row) take \(chosen) is \(state.words), not a sound: there is nothing to keep or reject")
-                }
+                let chosen = try await ledger.mark(action.verdict, row: row, batch: batch, take: take)
+                print("\(batch): \(row) take \(chosen) " + (action.verdict.map { "\($0.rawValue)" } ?? "cleared"))
             }
         }
     }

@@ -141,7 +141,7 @@ enum Summary {
             let pace = c.perMinute.map { String(format: " at %.1f/min", $0) } ?? ""
             Swift.print(
                 "\(batch): this run submitted \(grouped(c.submitted))\(pace), failed \(grouped(c.failed)), "
-                    + "ambiguous \(grouped(c.ambiguous)) (\(counted(c.rateLimited, "answer", "answers")) 429, "
+                    + "in doubt \(grouped(c.inDoubt)) (\(counted(c.rateLimited, "answer", "answers")) 429, "
                     + "\(counted(c.retries, "retry", "retries")))")
             if let allowed = c.allowedPerMinute {
                 Swift.print("  the service allowed about \(Int(allowed.rounded()))/min; soundbatch paced at that")
@@ -200,10 +200,15 @@ enum Summary {
                     format: "stopped at the budget: %.2f credits estimated of --max-credits %.2f; %@ jobs left. ",
                     budget.estimated, budget.limit, grouped(budget.jobsLeft))
                     + "Raise --max-credits and run: \(resume) --max-credits N")
-        case let .resumable(.ambiguousHeld(count)):
+        case let .resumable(.inDoubtHeld(count, until?)):
             printError(
-                "\(counted(count, "job is", "jobs are")) ambiguous: the service may have created and charged for them. "
-                    + "Check your MusicGPT account, then send them again with: \(resume) --resend-ambiguous")
+                "\(counted(count, "job is", "jobs are")) in doubt, held for the callbacks that may still settle them "
+                    + "until \(Timestamp.timeOfDay(until)) (the doubt window); after then, the same command sends "
+                    + "those still in doubt again: \(resume) --resend-in-doubt")
+        case let .resumable(.inDoubtHeld(count, nil)):
+            printError(
+                "\(counted(count, "job is", "jobs are")) in doubt: the service may have created and charged for them. "
+                    + "Check your MusicGPT account, then send them again with: \(resume) --resend-in-doubt")
         case let .resumable(.serviceDown(since, reason)):
             printError(
                 "the service has not answered since \(Timestamp.timeOfDay(since)) (\(reason)); "

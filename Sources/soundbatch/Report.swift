@@ -7,7 +7,7 @@ struct Report: AsyncParsableCommand {
         abstract: "Show what each batch cost, estimated and charged, read from the ledger alone.",
         discussion: """
             Credits estimated are the service's estimates for the jobs it accepted; credits \
-            charged are the conversion_cost of finished jobs. Jobs still running or ambiguous \
+            charged are the conversion_cost of finished jobs. Jobs still running or in doubt \
             have no charge yet and are counted apart. On a terminal the table shows the \
             columns that matter most (--wide for all); csv and json always carry every column.
 

@@ -38,7 +38,7 @@ struct SandboxCommand: AsyncParsableCommand {
     var limiter = "bucket"
 
     @Option(help: ArgumentHelp("Status looks allowed, as N/min or N/s, or 'none'.", valueName: "rate"))
-    var pollRate = "200/min"
+    var lookRate = "200/min"
 
     @Option(
         help: ArgumentHelp(
@@ -131,7 +131,7 @@ struct SandboxCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.submitsPerMinute = try Self.perMinute(rate, option: "--rate")
-        configuration.pollsPerMinute = try Self.perMinute(pollRate, option: "--poll-rate")
+        configuration.looksPerMinute = try Self.perMinute(lookRate, option: "--look-rate")
         configuration.generationTime = generationTime.duration
         guard generationSpread >= 0, generationSpread <= 3 else {
             throw ValidationError("--generation-spread must be from 0 to 3 (0.3 is typical).")

@@ -33,7 +33,7 @@ struct SendOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "How long to wait for an answer before a request counts as ambiguous, such as 60s (default: 60s).",
+            "How long to wait for an answer before a request counts as in doubt (no answer), such as 60s (default: 60s).",
             valueName: "duration"))
     var timeout: DurationArgument?
 
@@ -93,7 +93,7 @@ struct SendOptions: ParsableArguments {
     /// Sends the batch's pending jobs as the batch is run, and prints the summary.
     /// Returns the exit code.
     func send(
-        batch: String, ledger: any LedgerStore, log: LogOptions, resendAmbiguous: Bool = false,
+        batch: String, ledger: any LedgerStore, log: LogOptions, resendInDoubt: Bool = false,
         doubtWindow: Duration? = nil, wait: WaitOptions
     ) async throws -> ExitCode {
         let logger = Logger(label: "soundbatch")
@@ -102,7 +102,7 @@ struct SendOptions: ParsableArguments {
         run.doubtWindow = doubtWindow
         let report = try await run
             .send(
-                given.overridden(by: wait.given), resendAmbiguous: resendAmbiguous,
+                given.overridden(by: wait.given), resendInDoubt: resendInDoubt,
                 key: service.keySource(logger: logger),
                 progress: log.quiet ? nil : ProgressReporter.display)
         Summary.print(report)

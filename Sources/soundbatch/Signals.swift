@@ -4,14 +4,14 @@ import SoundbatchCore
 
 /// SIGINT and SIGTERM: the first stops new work and lets the work in flight finish (for a
 /// run: new submissions); a second SIGINT quits at once (for a run, in-flight jobs become
-/// ambiguous on the next start).
+/// in doubt on the next start).
 final class SignalWatcher {
     private let sources: [any DispatchSourceSignal]
 
     init(
         stop: StopSignal,
         stopping: String = "stopping: no new submissions; waiting for those in flight (Ctrl-C again to quit at once)",
-        quitting: String = "quitting at once; jobs in flight will be held as ambiguous"
+        quitting: String = "quitting at once; jobs in flight will be held in doubt"
     ) {
         // A signal that comes while the watcher is being made waits for it, blocked, rather
         // than meet SIG_IGN and be lost (InterruptTests saw a Ctrl-C at 0.1 s ignored, and the

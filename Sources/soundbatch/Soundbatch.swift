@@ -28,8 +28,17 @@ struct Soundbatch: AsyncParsableCommand {
                 try command.run()
             }
         } catch {
-            exit(withError: error)
+            exit(withError: unexpected(error))
         }
+    }
+
+    /// An error that is neither the command line's own (a bad option, help, an exit code) nor
+    /// one a command says (`CommandError`) is a fault of soundbatch's: said as one, and ended
+    /// with its own code, never 1, which tells a script that some jobs failed.
+    static func unexpected(_ error: any Error) -> any Error {
+        guard !(error is ExitCode), exitCode(for: error) == .failure else { return error }
+        printError("unexpected error: \(error); please report it, with the command that met it")
+        return ExitCode(.internalError)
     }
 
     static let version = "0.4.0"
@@ -43,8 +52,8 @@ struct Soundbatch: AsyncParsableCommand {
             can stop at any moment and carry on later without paying twice.
 
             Exit codes: 0 done; 1 finished but some jobs failed; 2 stopped early but resumable; \
-            64 usage error; 65 invalid input file; 74 the ledger cannot be used; 77 API key rejected; \
-            130 quit at once by a second Ctrl-C.
+            64 usage error; 65 invalid input (a file, or a ledger soundbatch cannot read); 70 an error of soundbatch's \
+            own (please report it); 74 the ledger cannot be used; 77 API key rejected; 130 quit at once by a second Ctrl-C.
 
             Examples:
               soundbatch run jobs.csv --sandbox --wait --download sounds/   (try it: no key needed)

@@ -66,10 +66,10 @@ struct Status: AsyncParsableCommand {
             }
             if let note = ReportRenderer.inDoubtNote(batch.totals) { print(note.wrapped(indent: "  ")) }
             if let note = ReportRenderer.callbackNote(batch.totals) { print(note.wrapped(indent: "  ")) }
-            if batch.count(.ambiguous) > 0 {
+            if batch.count(.inDoubt) > 0 {
                 print(
-                    ("\(batch.count(.ambiguous)) ambiguous: the service may have created and charged for them; "
-                        + "check your account, then `soundbatch resume --batch \(batch.name) --resend-ambiguous` to send them again")
+                    ("\(batch.count(.inDoubt)) in doubt: the service may have created and charged for them; "
+                        + "check your account, then `soundbatch resume --batch \(batch.name) --resend-in-doubt` to send them again")
                         .wrapped(indent: "  "))
             }
             if let next = Self.nextStep(batch) { print("next: \(next)".wrapped(indent: "  ")) }
@@ -111,7 +111,7 @@ struct Status: AsyncParsableCommand {
         if let limit = settings.maxCredits { how.append(String(format: "at most %.2f credits", limit)) }
         var after: [String] = []
         if let webhook = settings.webhookURL { after.append("callbacks to \(webhook)") }
-        if settings.wait == true { after.append("waits for the sounds (looks at \(settings.pollRate ?? "?"))") }
+        if settings.wait == true { after.append("waits for the sounds (looks at \(settings.lookRate ?? "?"))") }
         if let folder = settings.download { after.append("saves them in \(folder)") }
         return [how[0], how.dropFirst().joined(separator: "; ")]
             + (after.isEmpty ? [] : [after.joined(separator: "; ")])

@@ -12,6 +12,10 @@ struct TrackOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "Status looks allowed, as N/min or N/s (default: 200/min, the documented limit).", valueName: "rate"))
+    var lookRate: Rate?
+
+    /// The option's name before 0.5, for scripts written then.
+    @Option(name: .customLong("poll-rate"), help: .hidden)
     var pollRate: Rate?
 
     @Option(
@@ -36,7 +40,7 @@ struct TrackOptions: ParsableArguments {
     /// What this command line says of how the batch's tasks are followed.
     var given: BatchSettings {
         var settings = BatchSettings()
-        settings.pollRate = pollRate?.description
+        settings.lookRate = (lookRate ?? pollRate)?.description
         settings.timeoutAfter = timeoutAfter?.duration.seconds
         settings.download = download.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         settings.maxDownloadSize = maxDownloadSize?.bytes

@@ -103,19 +103,19 @@ import SoundbatchTesting
         let states = Dictionary(grouping: rows, by: { $0["state"] as String }).mapValues(\.count)
         #expect(states["pending", default: 0] == 0 && states["submitting", default: 0] == 0)
         #expect(result.counters.retries > 0)
-        // Every task the sandbox accepted is in the ledger: submitted, or held as ambiguous
+        // Every task the sandbox accepted is in the ledger: submitted, or held in doubt
         // when the connection dropped after it was taken.
         let prompts = tasks.map(\.prompt)
         #expect(Set(prompts).count == prompts.count, "a job was paid for twice")
         let submitted = Set(rows.filter { $0["state"] == "submitted" }.map { $0["task_id"] as String })
         let accepted = Set(tasks.map(\.taskID))
         #expect(submitted.isSubset(of: accepted))
-        let ambiguousPrompts = Set(rows.filter { $0["state"] == "ambiguous" }.map { $0["prompt"] as String })
+        let inDoubtPrompts = Set(rows.filter { $0["state"] == "in_doubt" }.map { $0["prompt"] as String })
         for task in tasks where !submitted.contains(task.taskID) {
-            #expect(ambiguousPrompts.contains(task.prompt), "task \(task.taskID) was lost")
+            #expect(inDoubtPrompts.contains(task.prompt), "task \(task.taskID) was lost")
         }
         #expect(
-            answers["reset-after", default: 0] + answers["reset-before", default: 0] == states["ambiguous", default: 0])
+            answers["reset-after", default: 0] + answers["reset-before", default: 0] == states["in_doubt", default: 0])
         #expect(answers["success-false", default: 0] == states["failed", default: 0])
         let attempts = try await ledger.database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts")! }
         #expect(attempts == answers.values.reduce(0, +))
@@ -250,8 +250,8 @@ import SoundbatchTesting
             $0.failureKinds = [.resetAfter]
         }
         let (first, tasks, _) = try await dispatch(ledger, batchID: batchID, sandbox: dropped, settings: fast())
-        #expect(first.counters.ambiguous == 2 && tasks.count == 2)
-        #expect(try await ledger.requeueAmbiguous(batchID: batchID).resent == 2)
+        #expect(first.counters.inDoubt == 2 && tasks.count == 2)
+        #expect(try await ledger.requeueInDoubt(batchID: batchID).resent == 2)
         let refusing = unlimitedSandbox {
             $0.failureRate = 1
             $0.failureKinds = [.successFalse]
@@ -277,9 +277,9 @@ import SoundbatchTesting
         let first = try await ledger.markSubmitting(jobID: 1)
         try await ledger.recordSubmission(
             jobID: 1, attemptID: first,
-            outcome: .ambiguous(status: 200, error: "HTTP 200 with no task_id in the answer"),
-            state: .ambiguous, latency: .zero)
-        #expect(try await ledger.requeueAmbiguous(batchID: batchID).resent == 1)
+            outcome: .noAnswer(status: 200, error: "HTTP 200 with no task_id in the answer"),
+            state: .inDoubt, latency: .zero)
+        #expect(try await ledger.requeueInDoubt(batchID: batchID).resent == 1)
         let second = try await ledger.markSubmitting(jobID: 1)
         try await ledger.recordSubmission(
             jobID: 1, attemptID: second, outcome: .rejected(status: 422, error: "bad prompt"),
@@ -292,8 +292,8 @@ import SoundbatchTesting
         let (one, two, three): (Int64, Int64, Int64) = (1, 2, 3)
         let first = try await ledger.markSubmitting(jobID: one)
         try await ledger.recordSubmission(
-            jobID: one, attemptID: first, outcome: .ambiguous(status: nil, error: "reset"),
-            state: .ambiguous, latency: .zero)
+            jobID: one, attemptID: first, outcome: .noAnswer(status: nil, error: "reset"),
+            state: .inDoubt, latency: .zero)
         let accepted = try await ledger.markSubmitting(jobID: two)
         try await ledger.recordSubmission(
             jobID: two, attemptID: accepted, outcome: .accepted(SubmitAnswer(taskID: "t2")),
@@ -313,7 +313,7 @@ import SoundbatchTesting
             try Bool.fetchAll($0, sql: "SELECT request_in_doubt FROM jobs ORDER BY id")
         }
         #expect(inDoubt == [true, false, true])
-        #expect(try await ledger.requeueAmbiguous(batchID: batchID).resent == 2)
+        #expect(try await ledger.requeueInDoubt(batchID: batchID).resent == 2)
     }
 
     @Test func interruptedSubmissionsAreHeldAsAmbiguousAndResentOnlyOnRequest() async throws {
@@ -326,7 +326,7 @@ import SoundbatchTesting
             ledger, batchID: batchID, sandbox: unlimitedSandbox(), settings: fast())
         #expect(first.counters.submitted == 2)
         #expect(!tasks.map(\.prompt).contains("sound number 2"))
-        #expect(try await ledger.requeueAmbiguous(batchID: batchID).resent == 1)
+        #expect(try await ledger.requeueInDoubt(batchID: batchID).resent == 1)
         let (second, resent, _) = try await dispatch(
             ledger, batchID: batchID, sandbox: unlimitedSandbox(), settings: fast())
         #expect(second.counters.submitted == 1)

@@ -80,7 +80,7 @@ struct HostileServer {
             ] {
                 // A second for the answer that drips; time to spare for the rest on a loaded machine.
                 let outcome = await submit("\(url)/\(path)", timeout: .seconds(path == "drip" ? 1 : 10))
-                guard case let .ambiguous(_, error) = outcome else {
+                guard case let .noAnswer(_, error) = outcome else {
                     Issue.record("\(path): \(outcome)")
                     continue
                 }
@@ -118,11 +118,11 @@ struct HostileServer {
                 stop: StopSignal(), logger: logger
             ).run(batchID: batchID)
             await client.shutdown()
-            #expect(result.counters.ambiguous == 2)
+            #expect(result.counters.inDoubt == 2)
         }
         let rows = try ledger.database.read { try Row.fetchAll($0, sql: "SELECT state, last_error FROM jobs") }
         #expect(
-            rows.allSatisfy { $0["state"] == "ambiguous" && ($0["last_error"] as String?)?.contains("1 MiB") == true })
+            rows.allSatisfy { $0["state"] == "in_doubt" && ($0["last_error"] as String?)?.contains("1 MiB") == true })
         let integrity = try await ledger.database.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
         #expect(integrity == "ok")
     }

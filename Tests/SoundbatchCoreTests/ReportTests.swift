@@ -17,7 +17,7 @@ import SoundbatchTesting
     /// The states of batch "a"'s jobs, one each (every state but remote_missing, which
     /// came later and is counted like failed).
     static let fixtureStates: [JobState] = [
-        .pending, .submitting, .submitted, .ambiguous, .failed, .invalid, .completed, .generationFailed
+        .pending, .submitting, .submitted, .inDoubt, .failed, .invalid, .completed, .generationFailed
     ]
 
     /// Batch "a": eight jobs, one per state; batch "b": two completed jobs on another day.
@@ -39,7 +39,7 @@ import SoundbatchTesting
                 (.pending, nil, nil, nil, nil),
                 (.submitting, nil, nil, nil, nil),
                 (.submitted, 2.5, nil, "2026-11-20T10:00:00.000Z", nil),
-                (.ambiguous, nil, nil, nil, nil),
+                (.inDoubt, nil, nil, nil, nil),
                 (.failed, nil, nil, nil, nil),
                 (.invalid, nil, nil, nil, nil),
                 (.completed, 3.0, 3.3, "2026-11-20T10:01:00.000Z", "2026-11-20T10:02:00.000Z"),
@@ -75,7 +75,7 @@ import SoundbatchTesting
         #expect(a.averagePerJob == 1.9)
         // Charged jobs with a length: a6 (7 s, 3.3) and a7 (8 s, 0.5).
         #expect(abs(a.averagePerSecond! - 3.8 / 15) < 1e-9)
-        #expect(a.unchargedJobs == 3)  // submitting, submitted, ambiguous
+        #expect(a.unchargedJobs == 3)  // submitting, submitted, in doubt
         #expect(a.unchargedEstimate == 2.5)
         #expect(a.firstSubmitted == "2026-11-20T10:00:00.000Z" && a.lastSubmitted == "2026-11-20T10:03:00.000Z")
         let b = report.groups[1]
@@ -113,7 +113,7 @@ import SoundbatchTesting
         }
         let first = try await ledger.markSubmitting(jobID: a4)
         try await ledger.recordSubmission(
-            jobID: a4, attemptID: first, outcome: .ambiguous(status: nil, error: "no answer: reset"),
+            jobID: a4, attemptID: first, outcome: .noAnswer(status: nil, error: "no answer: reset"),
             state: .pending, latency: .zero)
         let second = try await ledger.markSubmitting(jobID: a4)
         try await ledger.recordSubmission(

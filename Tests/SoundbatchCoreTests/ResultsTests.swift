@@ -163,7 +163,7 @@ import SoundbatchTesting
 
     func fastTracking(_ tweak: (inout TrackSettings) -> Void = { _ in }) -> TrackSettings {
         var settings = TrackSettings()
-        settings.pollRate = Rate("1000/s")!
+        settings.lookRate = Rate("1000/s")!
         settings.schedule.priorFirstLook = 0.05
         settings.schedule.priorGap = 0.05
         settings.schedule.minGap = 0.02
@@ -176,7 +176,7 @@ import SoundbatchTesting
     func quickTasks(_ tweak: (inout SandboxConfiguration) -> Void = { _ in }) -> SandboxConfiguration {
         .with {
             $0.submitsPerMinute = nil
-            $0.pollsPerMinute = nil
+            $0.looksPerMinute = nil
             $0.generationTime = .milliseconds(400)
             $0.eta = .true
             tweak(&$0)
@@ -233,7 +233,7 @@ import SoundbatchTesting
                 #expect(row["completed_at"] as String? != nil)
             }
             let polls = try await ledger.database.read {
-                try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE kind = 'poll'")!
+                try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE kind = 'look'")!
             }
             #expect(polls == counters.looks)
         }
@@ -525,7 +525,7 @@ import SoundbatchTesting
             }
             #expect(events.value.allSatisfy { if case .noted = $0 { true } else { false } })
             // Not sent again while unconfirmed, whatever the doubt window.
-            let held = try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: Date(timeIntervalSinceNow: 60), now: Date())
+            let held = try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: Date(timeIntervalSinceNow: 60), now: Date())
             #expect(held == Requeued(resent: 0, waiting: 2, settledByCallback: 0))
             // The next run confirms them.
             let run = BatchRun(ledger: ledger, batch: "l", stop: StopSignal(), logger: quietLogger())

@@ -10,7 +10,7 @@ import Testing
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
 
-/// The review server over real HTTP on loopback and a real SQLite ledger: who may read and
+/// The review server over real HTTP on loopback, on each backend's ledger: who may read and
 /// change what, and that a refused request changes nothing. (The page itself is driven in a
 /// browser by ReviewBrowserTests.)
 @Suite struct ReviewServerTests {
@@ -19,9 +19,14 @@ import Testing
     /// Batch "b" of three rows (a completed with a saved sound, b completed, c failed) and
     /// batch "other" of one completed row with a sound; the review of "b" runs while `body` does.
     func withReview(
-        _ body: (_ address: String, _ token: String, _ ledger: SQLiteLedger) async throws -> Void
+        _ backend: Backend, _ body: (_ address: String, _ token: String, _ ledger: any LedgerStore) async throws -> Void
     ) async throws {
-        let ledger = try SQLiteLedger(path: folder.file("ledger.sqlite"))
+        try await backend.withLedger { ledger, _ in try await withReview(ledger, body) }
+    }
+
+    private func withReview(
+        _ ledger: any LedgerStore, _ body: (_ address: String, _ token: String, _ ledger: any LedgerStore) async throws -> Void
+    ) async throws {
         _ = try await ledger.ingest(
             CSVReader(path: folder.write("b.csv", "id,prompt,scene\na,door creak,hall\nb,rain,cabin\nc,wind,moor\n")),
             batch: "b", skipInvalid: false)
@@ -30,11 +35,9 @@ import Testing
             skipInvalid: false)
         let sound = folder.file("a.wav")
         try Data(wavTone(seconds: 0.5)).write(to: URL(fileURLWithPath: sound))
-        try await ledger.database.write { db in
-            try db.execute(sql: "UPDATE jobs SET state = 'completed', credit_estimate = 1.5")
-            try db.execute(sql: "UPDATE jobs SET download_path = ? WHERE row_key IN ('a', 'secret')", arguments: [sound])
-            try db.execute(sql: "UPDATE jobs SET state = 'failed', last_error = 'HTTP 500' WHERE row_key = 'c'")
-        }
+        try await rawSQL(ledger, "UPDATE jobs SET state = 'completed', credit_estimate = 1.5")
+        try await rawSQL(ledger, "UPDATE jobs SET download_path = '\(sound)' WHERE row_key IN ('a', 'secret')")
+        try await rawSQL(ledger, "UPDATE jobs SET state = 'failed', last_error = 'HTTP 500' WHERE row_key = 'c'")
         var logger = Logger(label: "review")
         logger.logLevel = .critical
         let run = BatchRun(ledger: ledger, batch: "b", stop: StopSignal(), logger: logger)
@@ -81,12 +84,13 @@ import Testing
         ]
     }
 
-    func verdicts(_ ledger: SQLiteLedger) async throws -> [String?] {
-        try await ledger.database.read { try String?.fetchAll($0, sql: "SELECT verdict FROM jobs ORDER BY id") }
+    func verdicts(_ ledger: any LedgerStore) async throws -> [String?] {
+        try await rawRows(ledger, "SELECT verdict FROM jobs ORDER BY id").map { try $0["verdict"] }
     }
 
-    @Test func withoutTheTokenNothingIsShownOrChanged() async throws {
-        try await withReview { address, token, ledger in
+    @Test(arguments: Backend.allCases)
+    func withoutTheTokenNothingIsShownOrChanged(_ backend: Backend) async throws {
+        try await withReview(backend) { address, token, ledger in
             let page = try await request(address + "/")
             #expect(page.status == 403 && !page.text.contains("door creak"))
             #expect(try await request(address + "/api/rows").status == 403)
@@ -113,8 +117,9 @@ import Testing
         }
     }
 
-    @Test func theTokenIsTradedForACookieOnlyThisSiteSendsBack() async throws {
-        try await withReview { address, token, _ in
+    @Test(arguments: Backend.allCases)
+    func theTokenIsTradedForACookieOnlyThisSiteSendsBack(_ backend: Backend) async throws {
+        try await withReview(backend) { address, token, _ in
             let first = try await request(address + "/?token=\(token)")
             #expect(first.status == 303 && first.headers["location"] == "/")
             let set = try #require(first.headers["set-cookie"])
@@ -126,8 +131,9 @@ import Testing
         }
     }
 
-    @Test func aHostThatIsANameIsRefusedAsDNSRebindingWouldSendIt() async throws {
-        try await withReview { address, token, _ in
+    @Test(arguments: Backend.allCases)
+    func aHostThatIsANameIsRefusedAsDNSRebindingWouldSendIt(_ backend: Backend) async throws {
+        try await withReview(backend) { address, token, _ in
             let port = address.split(separator: ":").last!
             for host in ["evil.example:\(port)", "127.0.0.1.nip.io:\(port)", "localhost.evil.example"] {
                 let answer = try await request(address + "/api/rows", headers: [cookie(token), ("Host", host)])
@@ -139,8 +145,9 @@ import Testing
         }
     }
 
-    @Test func audioComesOnlyFromTheLedgersOwnFilesOfThisBatch() async throws {
-        try await withReview { address, token, _ in
+    @Test(arguments: Backend.allCases)
+    func audioComesOnlyFromTheLedgersOwnFilesOfThisBatch(_ backend: Backend) async throws {
+        try await withReview(backend) { address, token, _ in
             let sound = try await request(address + "/audio/1/1", headers: [cookie(token)])
             #expect(sound.status == 200 && sound.headers["content-type"] == "audio/wav")
             let size = try #require(Int(sound.headers["content-length"] ?? ""))
@@ -158,17 +165,16 @@ import Testing
         }
     }
 
-    @Test func rowsArePagedFoundAndMeasuredOnce() async throws {
-        try await withReview { address, token, ledger in
+    @Test(arguments: Backend.allCases)
+    func rowsArePagedFoundAndMeasuredOnce(_ backend: Backend) async throws {
+        try await withReview(backend) { address, token, ledger in
             let firstPage = try await request(address + "/api/rows?limit=2", headers: [cookie(token)])
             let page = try JSONSerialization.jsonObject(with: Data(firstPage.text.utf8)) as! [String: Any]
             let rows = page["rows"] as! [[String: Any]]
             #expect(rows.map { $0["name"] as! String } == ["a", "b"] && page["matching"] as! Int == 3)
             let take = (rows[0]["takes"] as! [[String: Any]])[0]
             #expect(take["saved"] as! Bool && (take["seconds"] as! Double - 0.5).magnitude < 0.01)
-            let stored = try await ledger.database.read {
-                try String.fetchOne($0, sql: "SELECT peaks FROM jobs WHERE row_key = 'a'")
-            }
+            let stored: String? = try await rawRows(ledger, "SELECT peaks FROM jobs WHERE row_key = 'a'")[0]["peaks"]
             #expect(stored == take["peaks"] as? String, "the waveform measured is kept in the ledger")
 
             let found = try await request(address + "/api/rows?q=CABIN", headers: [cookie(token)])
@@ -180,8 +186,9 @@ import Testing
         }
     }
 
-    @Test func aVerdictOnAnotherBatchOrOnNoSoundIsRefused() async throws {
-        try await withReview { address, token, ledger in
+    @Test(arguments: Backend.allCases)
+    func aVerdictOnAnotherBatchOrOnNoSoundIsRefused(_ backend: Backend) async throws {
+        try await withReview(backend) { address, token, ledger in
             let page = fromThePage(address, token)
             let other = try await request(
                 address + "/api/verdict", method: .POST, headers: page, body: #"{"job": 4, "take": 1, "verdict": "kept"}"#)
@@ -198,8 +205,9 @@ import Testing
         }
     }
 
-    @Test func aRerollIsPlannedFromTheLedgerAndNeverSendsMoreThanItSays() async throws {
-        try await withReview { address, token, ledger in
+    @Test(arguments: Backend.allCases)
+    func aRerollIsPlannedFromTheLedgerAndNeverSendsMoreThanItSays(_ backend: Backend) async throws {
+        try await withReview(backend) { address, token, ledger in
             let page = fromThePage(address, token)
             let plan = try await request(address + "/api/reroll/plan", method: .POST, headers: page, body: #"{"jobs": [1, 3]}"#)
             #expect(plan.status == 200, "\(plan.text)")
@@ -210,7 +218,7 @@ import Testing
                 address + "/api/reroll/plan", method: .POST, headers: page, body: #"{"jobs": [1, 2], "prompt": "more reverb"}"#)
             #expect(edited.status == 400)
             // A batch with a job not sent yet: a retry would send it too, so the review will not.
-            try await ledger.database.write { try $0.execute(sql: "UPDATE jobs SET state = 'pending' WHERE row_key = 'b'") }
+            try await rawSQL(ledger, "UPDATE jobs SET state = 'pending' WHERE row_key = 'b'")
             let held = try await request(address + "/api/reroll", method: .POST, headers: page, body: #"{"jobs": [1]}"#)
             #expect(held.status == 409 && held.text.contains("not sent yet"))
             let status = try await request(address + "/api/reroll", headers: [cookie(token)])

@@ -191,7 +191,7 @@ import SoundbatchTesting
 
     @Test func whenLooksAreScarceTheTaskMostLikelyFinishedGoesFirst() async throws {
         var settings = TrackSettings()
-        settings.pollRate = Rate("1/min")!
+        settings.lookRate = Rate("1/min")!
         // t0 takes the first slot at 0 s; by the next, at 60 s, t1 (no eta, due at 10 s) and
         // t2 (its eta of 20 s passed) are both due: the service's eta makes t2 the likelier.
         let (looks, _, _) = try await trackBatch([(0, 0), (0, nil), (0, 20)], settings: settings) { taskID, _ in

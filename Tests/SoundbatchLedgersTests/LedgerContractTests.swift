@@ -90,17 +90,17 @@ import SoundbatchTesting
                     state: .pending, latency: .milliseconds(10), now: Date())
                 let attemptC = try await ledger.markSubmitting(jobID: c, now: Date())
                 try await ledger.recordSubmission(
-                    jobID: c, attemptID: attemptC, outcome: .ambiguous(status: nil, error: "no answer"),
-                    state: .ambiguous, latency: .seconds(60), now: Date())
+                    jobID: c, attemptID: attemptC, outcome: .noAnswer(status: nil, error: "no answer"),
+                    state: .inDoubt, latency: .seconds(60), now: Date())
             }
-            #expect(try await states(ledger) == ["submitted": 1, "pending": 1, "ambiguous": 1])
+            #expect(try await states(ledger) == ["submitted": 1, "pending": 1, "in_doubt": 1])
             let credit = try await ledger.creditState(batchID: batchID)
-            #expect(credit.estimated == 1.5 && credit.largest == 1.5 && credit.ambiguous == 1)
+            #expect(credit.estimated == 1.5 && credit.largest == 1.5 && credit.inDoubt == 1)
             // The pending job at the average of the estimates so far, as `status` has it.
             let forecast = try await ledger.pendingForecast(batchID: batchID)
             #expect(forecast == PendingForecast(pending: 1, averageEstimate: 1.5))
             #expect(forecast == (try await ledger.status(batch: "b")[0].pendingForecast))
-            #expect(try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: nil, now: Date()).resent == 1)
+            #expect(try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: nil, now: Date()).resent == 1)
             #expect(try await ledger.countPending(batchID: batchID) == 2)
         }
     }
@@ -194,7 +194,7 @@ import SoundbatchTesting
                 return (job, try await ledger.markSubmitting(jobID: job, now: Date()))
             }
             #expect(try await ledger.holdInterruptedSubmissions(now: Date()) <= 1)
-            #expect(try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: nil, now: Date()).resent == 1)
+            #expect(try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: nil, now: Date()).resent == 1)
             try await ledger.withSending(batch: "b") { _ in
                 let second = try await ledger.markSubmitting(jobID: job, now: Date())
                 try await ledger.recordSubmission(
@@ -240,7 +240,7 @@ import SoundbatchTesting
                 // to be sent again (in doubt); d: accepted, then retried (an earlier take).
                 for (row, outcome, state) in [
                     ("b", SubmitOutcome.retryable(status: 503, error: "busy", retryAfter: nil), JobState.pending),
-                    ("c", .ambiguous(status: nil, error: "no answer"), .ambiguous),
+                    ("c", .noAnswer(status: nil, error: "no answer"), .inDoubt),
                     ("d", .accepted(SubmitAnswer(taskID: "t-d", creditEstimate: 1)), .submitted)
                 ] {
                     let attempt = try await ledger.markSubmitting(jobID: ids[row]!, now: Date())
@@ -250,7 +250,7 @@ import SoundbatchTesting
             }
             try await ledger.recordStatus(jobID: ids["d"]!, RemoteStatus(status: "FAILED"), now: Date())
             _ = try await ledger.startNewTakes(jobIDs: [ids["d"]!], renamedFiles: [:], prompts: [:], now: Date())
-            _ = try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: nil, now: Date())
+            _ = try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: nil, now: Date())
 
             let candidates = try await ledger.dropCandidates(batchID: batchID, states: [.pending, .invalid], lastFeed: false)
             #expect(Dictionary(uniqueKeysWithValues: candidates.map { ($0.rowKey, $0.neverSent) })
@@ -274,7 +274,7 @@ import SoundbatchTesting
                 _ = try await ledger.markSubmitting(jobID: job.id, now: Date())
             }
             _ = try await ledger.holdInterruptedSubmissions(now: Date())
-            #expect(try await states(ledger) == ["ambiguous": 1])
+            #expect(try await states(ledger) == ["in_doubt": 1])
             let status = try await ledger.status(batch: "b")[0]
             #expect(status.failures.isEmpty)
             let report = try await ledger.spendReport(ReportQuery(batch: "b"))
@@ -401,8 +401,8 @@ import SoundbatchTesting
                     return job.id
                 }
             }
-            let unanswered = SubmitOutcome.ambiguous(status: nil, error: "timed out")
-            let door = try await send(first, unanswered, state: .ambiguous)
+            let unanswered = SubmitOutcome.noAnswer(status: nil, error: "timed out")
+            let door = try await send(first, unanswered, state: .inDoubt)
             #expect(try await ledger.job(callbackToken: first)! == (door, batchID))
             #expect(try await ledger.job(callbackToken: CallbackToken.make()) == nil)
             #expect(try await ledger.identity().count >= 32)
@@ -421,14 +421,14 @@ import SoundbatchTesting
 
             // A job in doubt sent again on the user's word, given another task: the first
             // request's task is kept as an earlier take, numbered after the row's latest.
-            let rain = try await send(second, unanswered, state: .ambiguous)
+            let rain = try await send(second, unanswered, state: .inDoubt)
             // Within the doubt window its callback may still come: held.
             #expect(
-                try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: Date(timeIntervalSinceNow: -600), now: Date())
+                try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: Date(timeIntervalSinceNow: -600), now: Date())
                     == Requeued(resent: 0, waiting: 1, settledByCallback: 1))
             // Past it, sent again, as the user asked.
             #expect(
-                try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: Date(timeIntervalSinceNow: 60), now: Date())
+                try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: Date(timeIntervalSinceNow: 60), now: Date())
                     == Requeued(resent: 1, waiting: 0, settledByCallback: 1))
             _ = try await send(
                 CallbackToken.make(), .accepted(SubmitAnswer(taskID: "task-rain-2", creditEstimate: 2)), state: .submitted)
@@ -437,7 +437,8 @@ import SoundbatchTesting
                 try await ledger.settle(jobID: rain, callbackToken: second, taskID: "task-rain-1", status: rainDone, now: Date())
                     == .keptAsEarlierTake)
             let row = try await ledger.reviewRows(batchID: batchID, ReviewQuery(jobIDs: [rain])).rows[0]
-            #expect(row.takes.map(\.take) == [2, 1] || row.takes.map(\.take).sorted() == [1, 2])
+            // Earlier takes first, then the job's own: the task found (take 2), then the one sent again (take 1).
+            #expect(row.takes.map(\.take) == [2, 1] && row.takes.map(\.state) == [.completed, .submitted])
             #expect(try await ledger.spendReport(ReportQuery()).total.earlierTakes == 1)
         }
     }
@@ -452,7 +453,7 @@ import SoundbatchTesting
                 let job = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
                 let attempt = try await ledger.markSubmitting(jobID: job.id, callbackToken: token, now: Date())
                 try await ledger.recordSubmission(
-                    jobID: job.id, attemptID: attempt, outcome: .ambiguous(status: nil, error: "reset"), state: .ambiguous,
+                    jobID: job.id, attemptID: attempt, outcome: .noAnswer(status: nil, error: "reset"), state: .inDoubt,
                     latency: .zero, now: Date())
                 return job.id
             }
@@ -460,10 +461,10 @@ import SoundbatchTesting
             try await ledger.noteCallback(token: token, taskID: "task-other")  // the first one named stays
             #expect(try await ledger.unconfirmedCallbacks(batchID: batchID) == [UnconfirmedCallback(jobID: job, token: token, taskID: "task-c")])
             let later = Date(timeIntervalSinceNow: 60)
-            #expect(try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: later, now: Date()).waiting == 1)
+            #expect(try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: later, now: Date()).waiting == 1)
             try await ledger.forgetCallback(token: token)
             #expect(try await ledger.unconfirmedCallbacks(batchID: batchID).isEmpty)
-            #expect(try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: later, now: Date()).resent == 1)
+            #expect(try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: later, now: Date()).resent == 1)
 
             // A callback while its request is in flight (or its sender died mid-request): kept,
             // and confirmed once the job is held as ambiguous.
@@ -566,13 +567,13 @@ import SoundbatchTesting
                         case 0, 1, 2:
                             .accepted(SubmitAnswer(taskID: "\(batch)\(index)", creditEstimate: Double(index) + 0.25))
                         case 3: .rejected(status: 422, error: "prompt refused")
-                        default: .ambiguous(status: nil, error: "no answer")
+                        default: .noAnswer(status: nil, error: "no answer")
                         }
                     let state: JobState =
                         switch outcome {
                         case .accepted: .submitted
                         case .rejected: .failed
-                        default: .ambiguous
+                        default: .inDoubt
                         }
                     try await ledger.recordSubmission(
                         jobID: job.id, attemptID: attempt, outcome: outcome, state: state, latency: .milliseconds(9),

@@ -121,4 +121,30 @@ import Testing
             #expect(verdicts == ["rejected", "kept", "", "", ""])
         }
     }
+
+    /// `mark`, `drop` and `adopt` name a row as a person does (its id, or its line), one rule
+    /// for the three, on both backends.
+    @Test(arguments: Backend.allCases)
+    func aRowNamedOnTheCommandLineIsFoundOneWay(_ backend: Backend) async throws {
+        try await backend.withLedger { ledger, folder in
+            let (_, ids) = try await batch(ledger, folder)
+            #expect(try await ledger.namedRow("4", batch: "b").jobs.map(\.jobID) == [ids["wind"]!])
+            #expect(try await ledger.mark(.kept, row: "door", batch: "b") == 2)
+            #expect(try await ledger.mark(nil, row: "2", batch: "b", take: 1) == 1)
+            await #expect(throws: MarkError.noSuchTake(row: "door", take: 3, takes: [1, 2])) {
+                try await ledger.mark(.kept, row: "door", batch: "b", take: 3)
+            }
+            await #expect(throws: MarkError.notASound(row: "wind", take: 1, state: .failed)) {
+                try await ledger.mark(.rejected, row: "wind", batch: "b")
+            }
+            await #expect(throws: RowNameError.noSuchRow(batch: "b", name: "gate")) {
+                try await ledger.mark(.kept, row: "gate", batch: "b")
+            }
+            let plan = try await ledger.planDrop(batch: "b", states: [.pending], rows: ["école"], lastFeed: false)
+            #expect(plan.going.map(\.rowKey) == ["école"] && plan.kept.isEmpty)
+            await #expect(throws: DropRowsNotFound(batch: "b", states: [.pending], lastFeed: false, rows: ["door", "9"])) {
+                try await ledger.planDrop(batch: "b", states: [.pending], rows: ["door", "école", "9"], lastFeed: false)
+            }
+        }
+    }
 }

@@ -50,21 +50,21 @@ import SoundbatchTesting
             try await accept("b", "b1", 2)
             try await finish("b", RemoteStatus(status: "FAILED", statusMessage: "could not"))
             try await send("c", .rejected(status: 422, error: "refused"), .failed)
-            try await send("d", .ambiguous(status: nil, error: "no answer"), .ambiguous)
-            try await send("e", .ambiguous(status: nil, error: "no answer"), .ambiguous)
+            try await send("d", .noAnswer(status: nil, error: "no answer"), .inDoubt)
+            try await send("e", .noAnswer(status: nil, error: "no answer"), .inDoubt)
             try await accept("f", "f1", 3)
             try await accept("h", "h1", 1)
             try await finish("h", done(1))
             // i and j get no answer, their requests carrying callback tokens; i's callback comes.
-            try await send("i", .ambiguous(status: nil, error: "no answer"), .ambiguous, token: "token-i")
-            try await send("j", .ambiguous(status: nil, error: "no answer"), .ambiguous, token: "token-j")
+            try await send("i", .noAnswer(status: nil, error: "no answer"), .inDoubt, token: "token-i")
+            try await send("j", .noAnswer(status: nil, error: "no answer"), .inDoubt, token: "token-j")
             let i = try await job("i")
             #expect(try await ledger.settle(jobID: i, callbackToken: "token-i", taskID: "i1", status: done(1.3), now: Date()) == .settled)
             try await finish("i", done(1.3))
         }
         // A re-roll of a, a retry of b, and e sent again on purpose.
         _ = try await ledger.startNewTakes(jobIDs: [try await job("a"), try await job("b")], renamedFiles: [:], prompts: [:], now: Date())
-        _ = try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: nil, now: Date())
+        _ = try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: nil, now: Date())
         let d = try await job("d")
         try await ledger.withSending(batch: "b") { _ in
             try await accept("a", "a2", 1.5)
@@ -82,7 +82,7 @@ import SoundbatchTesting
             // d stays in doubt: the requeue took it back to pending; hold it again.
             let attempt = try await ledger.markSubmitting(jobID: d, now: Date())
             try await ledger.recordSubmission(
-                jobID: d, attemptID: attempt, outcome: .ambiguous(status: nil, error: "no answer"), state: .ambiguous,
+                jobID: d, attemptID: attempt, outcome: .noAnswer(status: nil, error: "no answer"), state: .inDoubt,
                 latency: .seconds(60), now: Date())
         }
     }
@@ -119,9 +119,9 @@ import SoundbatchTesting
             let totals = try #require(try json(try report(["--format", "json"]))["total"] as? [String: Any])
             same(totals["credits_estimated"] as? Double, Self.estimated, "json estimated")
             same(totals["credits_charged"] as? Double, Self.charged, "json charged")
-            #expect(totals["in_doubt"] as? Int == Self.inDoubt)
+            #expect(totals["requests_in_doubt"] as? Int == Self.inDoubt)
             #expect(totals["settled_by_callback"] as? Int == 1 && totals["paid_twice"] as? Int == 1)
-            same(totals["in_doubt_may_cost"] as? Double, Self.inDoubtMayCost, "json in doubt")
+            same(totals["requests_in_doubt_may_cost"] as? Double, Self.inDoubtMayCost, "json in doubt")
 
             // CSV and Markdown: the total row.
             for format in ["csv", "markdown"] {
@@ -137,8 +137,8 @@ import SoundbatchTesting
                 }
                 same(cell("credits_estimated"), Self.estimated, "\(format) estimated")
                 same(cell("credits_charged"), Self.charged, "\(format) charged")
-                same(cell("in_doubt"), Double(Self.inDoubt), "\(format) in doubt")
-                same(cell("in_doubt_may_cost"), Self.inDoubtMayCost, "\(format) in doubt may cost")
+                same(cell("requests_in_doubt"), Double(Self.inDoubt), "\(format) in doubt")
+                same(cell("requests_in_doubt_may_cost"), Self.inDoubtMayCost, "\(format) in doubt may cost")
                 same(cell("settled_by_callback"), 1, "\(format) settled by callback")
                 same(cell("paid_twice"), 1, "\(format) paid twice")
             }
@@ -183,8 +183,8 @@ import SoundbatchTesting
             let batch = try #require((try json(status.stdout)["batches"] as? [[String: Any]])?.first)
             same(batch["credits_estimated"] as? Double, Self.estimated, "status estimated")
             same(batch["credits_charged"] as? Double, Self.charged, "status charged")
-            #expect(batch["in_doubt"] as? Int == Self.inDoubt)
-            same(batch["in_doubt_may_cost"] as? Double, Self.inDoubtMayCost, "status in doubt")
+            #expect(batch["requests_in_doubt"] as? Int == Self.inDoubt)
+            same(batch["requests_in_doubt_may_cost"] as? Double, Self.inDoubtMayCost, "status in doubt")
             #expect(batch["settled_by_callback"] as? Int == 1 && batch["paid_twice"] as? Int == 1)
             let printed = try soundbatch(["status", "--ledger", location], in: folder.path).stdout
             #expect(printed.split(separator: "\n").allSatisfy { $0.count <= 100 }, "\(printed)")

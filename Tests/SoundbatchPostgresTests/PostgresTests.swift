@@ -138,6 +138,35 @@ import SoundbatchTesting
         #expect(try await columns(url)["jobs"]?.contains("seen_ingest_id") == false)
     }
 
+    /// Version 14: one word for each idea, in the rows an older soundbatch wrote.
+    @Test func aVersion13LedgersJobsInDoubtAndLooksAreCalledSo() async throws {
+        let url = try await TestPostgres.shared.newDatabase()
+        try await withPostgres(url, logger: quietLogger()) { client in
+            try await PostgresSchema.migrate(client, location: url.description, upTo: 13, logger: quietLogger())
+            try await client.query("INSERT INTO batches (id, name, created_at) VALUES (1, 'b', 'x')")
+            try await client.query("INSERT INTO ingests (id, batch_id, source_file, started_at) VALUES (1, 1, 'f', 'x')")
+            try await client.query(
+                """
+                INSERT INTO jobs (id, batch_id, row_key, source_line, prompt, state, created_at, updated_at, ingest_id)
+                VALUES (1, 1, 'k1', 2, 'p', 'ambiguous', 'x', 'x', 1), (2, 1, 'k2', 3, 'p', 'submitted', 'x', 'x', 1)
+                """)
+            try await client.query(
+                "INSERT INTO takes (job_id, state, request_in_doubt, retired_at) VALUES (2, 'ambiguous', 1, 'x')")
+            try await client.query(
+                "INSERT INTO attempts (job_id, kind, started_at) VALUES (1, 'submit', 'x'), (2, 'poll', 'x')")
+            try await PostgresSchema.migrate(client, location: url.description, logger: quietLogger())
+            var found: [String] = []
+            for try await word in try await client.query(
+                """
+                SELECT state FROM jobs UNION ALL SELECT state FROM takes UNION ALL SELECT kind FROM attempts ORDER BY 1
+                """
+            ).decode(String.self) {
+                found.append(word)
+            }
+            #expect(found == ["in_doubt", "in_doubt", "look", "submit", "submitted"])
+        }
+    }
+
     @Test func aDatabaseFromANewerSoundbatchIsRefusedUntouched() async throws {
         let url = try await TestPostgres.shared.newDatabase()
         try await withPostgres(url, logger: quietLogger()) { client in
@@ -230,10 +259,10 @@ import SoundbatchTesting
                 try await Task.sleep(for: .seconds(6))
                 #expect(try await second.holdInterruptedSubmissions(now: Date()) == 0)
                 #expect(try await first.state(jobID: job.id) == .submitting)
-                #expect(try await second.state(jobID: 1) == .ambiguous)  // held by the first's renewals
+                #expect(try await second.state(jobID: 1) == .inDoubt)  // held by the first's renewals
             }
             // Stopped cleanly with a request unanswered: held at once, not after a lease.
-            #expect(try await count(first, "SELECT COUNT(*) FROM jobs WHERE state = 'ambiguous'") == 2)
+            #expect(try await count(first, "SELECT COUNT(*) FROM jobs WHERE state = 'in_doubt'") == 2)
         }
     }
 
@@ -273,7 +302,7 @@ import SoundbatchTesting
             let job = try await first.withSending(batch: "b") { _ in
                 let job = try await first.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0]
                 let attempt = try await first.markSubmitting(jobID: job.id, now: Date())
-                // Meanwhile the job was held as ambiguous and sent again at the user's request.
+                // Meanwhile the job was held in doubt and sent again at the user's request.
                 try await first.rows("UPDATE jobs SET state = 'pending', runner_id = NULL")
                 try await first.recordSubmission(
                     jobID: job.id, attemptID: attempt, outcome: .accepted(SubmitAnswer(taskID: "late-task")),
@@ -350,11 +379,13 @@ import SoundbatchTesting
         let csv = try folder.writeJobs(4, prompt: "a door")
         let run = try soundbatch(
             ["run", csv, "--sandbox", "--wait", "--download", "sounds", "--ledger", ledger], in: folder.path)
-        // The sandbox fails a generation now and then: exit 1 says some failed.
-        #expect([0, 1].contains(run.status), "\(run.stderr)")
+        // The built-in sandbox draws its failures from a fixed seed: none among these four.
+        #expect(run.status == 0, "\(run.stderr)")
         let status = try soundbatch(["status", "--ledger", ledger, "--json"], in: folder.path)
-        let completed = try FileManager.default.contentsOfDirectory(atPath: folder.file("sounds")).count
-        #expect(completed >= 2 && status.stdout.contains("\"completed\":\(completed)"), "\(status.stdout)")
+        let saved = try FileManager.default.contentsOfDirectory(atPath: folder.file("sounds")).count
+        let batches = try #require(
+            try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])["batches"] as? [[String: Any]]
+        #expect(saved == 4 && (batches?.first?["states"] as? [String: Int])?["completed"] == 4, "\(status.stdout)")
         let copy = try soundbatch(["ledger", "copy", ledger, "copy.sqlite"], in: folder.path)
         #expect(copy.status == 0 && copy.stdout.contains("copied 1 batch, 4 jobs"), "\(copy.stderr)")
         let again = try soundbatch(["ledger", "copy", "copy.sqlite", ledger], in: folder.path)
@@ -363,6 +394,7 @@ import SoundbatchTesting
             #expect(!(output.stdout + output.stderr).contains("s3cret"))
         }
         let report = try soundbatch(["report", "--ledger", "copy.sqlite", "--format", "json"], in: folder.path)
-        #expect(report.stdout.contains("\"jobs\" : 4") || report.stdout.contains("\"jobs\":4"))
+        let total = try #require(try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any])["total"]
+        #expect((total as? [String: Any])?["jobs"] as? Int == 4, "\(report.stdout)")
     }
 }

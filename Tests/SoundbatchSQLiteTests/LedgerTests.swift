@@ -88,6 +88,28 @@ import SoundbatchTesting
         #expect(try await ledger.database.read { try $0.columns(in: "jobs").map(\.name) }.contains("seen_ingest_id") == false)
     }
 
+    /// v13: one word for each idea, in the rows an older soundbatch wrote.
+    @Test func aV12LedgersJobsInDoubtAndLooksAreCalledSo() async throws {
+        let path = try await olderLedger("v12.sqlite", upTo: "v12: the rows a feed's file held, as runs of ids") { db in
+            try db.execute(sql: "INSERT INTO batches (name, created_at) VALUES ('b', 'x')")
+            try db.execute(sql: "INSERT INTO ingests (batch_id, source_file, started_at) VALUES (1, 'f', 'x')")
+            try db.execute(
+                sql: """
+                    INSERT INTO jobs (batch_id, row_key, source_line, prompt, state, created_at, updated_at, ingest_id)
+                    VALUES (1, 'k1', 2, 'p', 'ambiguous', 'x', 'x', 1), (1, 'k2', 3, 'p', 'submitted', 'x', 'x', 1);
+                    INSERT INTO takes (job_id, state, request_in_doubt, retired_at) VALUES (2, 'ambiguous', 1, 'x');
+                    INSERT INTO attempts (job_id, kind, started_at) VALUES (1, 'submit', 'x'), (2, 'poll', 'x');
+                    """)
+        }
+        let ledger = try SQLiteLedger(path: path)
+        let words = try await ledger.database.read {
+            try String.fetchAll(
+                $0, sql: "SELECT state FROM jobs UNION ALL SELECT state FROM takes UNION ALL SELECT kind FROM attempts ORDER BY 1")
+        }
+        #expect(words == ["in_doubt", "in_doubt", "look", "submit", "submitted"])
+        #expect(try await ledger.database.read { try $0.columns(in: "jobs").map(\.name) }.contains("runner_id"))
+    }
+
     @Test func anOlderLedgerIsUpgradedInPlace() async throws {
         // A ledger as the first version left it, with a job in it.
         let path = try await olderLedger("old.sqlite", upTo: "v1") { db in

@@ -299,6 +299,12 @@ public func rawSQL(_ ledger: any LedgerStore, _ sql: String) async throws {
     try await backend.run(SQL(stringLiteral: sql))
 }
 
+/// The rows a statement reads from either backend's ledger, as a hand might read them.
+public func rawRows(_ ledger: any LedgerStore, _ sql: String) async throws -> [LedgerRow] {
+    guard let backend = ledger as? any LedgerBackend else { throw LedgerError.failed(reason: "a ledger of no known backend") }
+    return try await backend.rows(SQL(stringLiteral: sql))
+}
+
 /// The PostgreSQL server the tests use: `$SOUNDBATCH_TEST_POSTGRES` (as
 /// `scripts/with-postgres.sh` sets it), else a private cluster that script starts for this
 /// test process and stops when it ends. Never skipped: without PostgreSQL these tests fail,

@@ -15,23 +15,31 @@ import Testing
         // Every request makes its task, then the connection drops: the job is in doubt.
         let service = SandboxConfiguration.with {
             $0.submitsPerMinute = nil
-            $0.pollsPerMinute = nil
+            $0.looksPerMinute = nil
             $0.generationTime = .milliseconds(200)
             $0.generationFailureRate = 0
             $0.failureRate = 1
             $0.failureKinds = [.resetAfter]
+            $0.apiKeys = ["k"]
         }
         try await Sandbox.withRunning(service) { url, sandbox in
-            func soundbatch(_ arguments: [String], _ name: String) async throws -> Child {
+            func soundbatch(_ arguments: [String], _ name: String, key: String = "k") async throws -> Child {
                 let child = try Child(
-                    arguments + ["--ledger", "doubt.sqlite"], in: folder, environment: ["MUSICGPT_API_KEY": "k"], name: name)
+                    arguments + ["--ledger", "doubt.sqlite"], in: folder, environment: ["MUSICGPT_API_KEY": key], name: name)
                 _ = try await child.exitStatus(within: .seconds(60))
                 return child
             }
             let run = try await soundbatch(["run", csv, "--batch", "doubt", "--base-url", url], "run")
             #expect(run.process.terminationStatus == 2, "\(run.stderr)")
-            let made = try #require(await sandbox.acceptedTasks.first?.taskID)
-            try await Task.sleep(for: .milliseconds(500))  // the task is done by now
+            let task = try #require(await sandbox.acceptedTasks.first)
+            let made = task.taskID
+            // Done when the sandbox's own end of its generation has passed.
+            #expect(try await eventually { Date() >= task.finishesAt ?? task.createdAt })
+
+            // A key the service refuses is said as such, and ends as a refused key does.
+            let refused = try await soundbatch(["adopt", "--batch", "doubt", "--job", "creak", "--task", made], "refused", key: "x")
+            #expect(refused.process.terminationStatus == 77, "\(refused.stderr)")
+            #expect(refused.stderr.contains("the API key was refused"), "\(refused.stderr)")
 
             let unknown = try await soundbatch(["adopt", "--batch", "doubt", "--job", "creak", "--task", "no-such-task"], "unknown")
             #expect(unknown.process.terminationStatus == 64)

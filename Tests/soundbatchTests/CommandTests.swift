@@ -4,6 +4,7 @@ import Testing
 import SoundbatchTesting
 
 @testable import SoundbatchCore
+@testable import SoundbatchSQLite
 @testable import soundbatch
 
 /// The `soundbatch` command as scripts see it: real child processes, exit codes, output.
@@ -37,9 +38,35 @@ import SoundbatchTesting
         #expect(batches[0]["batch"] as? String == "jobs.example")
         #expect(batches[0]["jobs"] as? Int == 12)
         #expect((batches[0]["states"] as? [String: Int])?["pending"] == 12)
-        #expect((batches[0]["states"] as? [String: Int])?["ambiguous"] == 0)
+        #expect((batches[0]["states"] as? [String: Int])?["in_doubt"] == 0)
         #expect(batches[0]["credits_estimated"] as? Double == 0)
         #expect(batches[0]["credits_charged"] as? Double == 0)
+    }
+
+    /// A job in doubt whose callback may still come is held; `resume --resend-in-doubt` says
+    /// when to run it again, never the very command just run with nothing more.
+    @Test func resendingInsideTheDoubtWindowSaysWhenToRunItAgain() async throws {
+        let csv = try folder.write("doubt.csv", "id,prompt\ndoor,a door\n")
+        let ledgerPath = folder.file("doubt.sqlite")
+        try soundbatch(["run", csv, "--dry-run", "--batch", "d", "--ledger", ledgerPath], in: folder.path)
+        let ledger = try SQLiteLedger(path: ledgerPath)
+        let batchID = try await ledger.batchID(named: "d")
+        try await ledger.withSending(batch: "d") { _ in
+            let job = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 1)[0].id
+            let attempt = try await ledger.markSubmitting(jobID: job, callbackToken: CallbackToken.make(), now: Date())
+            try await ledger.recordSubmission(
+                jobID: job, attemptID: attempt, outcome: .noAnswer(status: nil, error: "no answer"), state: .inDoubt,
+                latency: .seconds(60), now: Date())
+        }
+        var settings = BatchSettings()
+        settings.service = .sandbox(port: 0, callbackPort: nil)
+        try await ledger.recordSettings(settings, ofBatch: batchID)
+        let resumed = try soundbatch(
+            ["resume", "--batch", "d", "--resend-in-doubt", "--doubt-window", "10m", "--quiet", "--ledger", ledgerPath],
+            in: folder.path)
+        #expect(resumed.status == 2, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("1 job is in doubt, held for the callbacks that may still settle them until "))
+        #expect(resumed.stderr.contains("after then, the same command sends those still in doubt again"))
     }
 
     @Test func ledgerComesFromTheEnvironmentOrTheOption() throws {

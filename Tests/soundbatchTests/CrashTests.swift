@@ -48,29 +48,29 @@ import SoundbatchTesting
             let resumed = try Child(
                 ["resume", "--batch", "b"] + send, in: folder, environment: environment, name: "resume")
             let status = try await resumed.exitStatus()
-            let held = try states()["ambiguous", default: 0]
+            let held = try states()["in_doubt", default: 0]
             #expect(status == (held > 0 ? 2 : 0), "\(resumed.stderr)")
-            #expect(held <= 4, "no more than the requests in flight can be ambiguous")
-            if held > 0 { #expect(resumed.stderr.contains("--resend-ambiguous")) }
+            #expect(held <= 4, "no more than the requests in flight can be in doubt")
+            if held > 0 { #expect(resumed.stderr.contains("--resend-in-doubt")) }
 
             let tasks = await sandbox.acceptedTasks
             let rows = try jobs()
             #expect(Set(tasks.map(\.prompt)).count == tasks.count, "a job was paid for twice")
-            #expect(rows.allSatisfy { ["submitted", "ambiguous"].contains($0["state"] as String) })
+            #expect(rows.allSatisfy { ["submitted", "in_doubt"].contains($0["state"] as String) })
             let submitted = Dictionary(
                 uniqueKeysWithValues: rows.compactMap { row in
                     (row["task_id"] as String?).map { ($0, row["prompt"] as String) }
                 })
-            let ambiguous = Set(rows.filter { $0["state"] == "ambiguous" }.map { $0["prompt"] as String })
+            let inDoubt = Set(rows.filter { $0["state"] == "in_doubt" }.map { $0["prompt"] as String })
             for task in tasks {
                 #expect(
-                    submitted[task.taskID] == task.prompt || ambiguous.contains(task.prompt), "task \(task.taskID) lost"
+                    submitted[task.taskID] == task.prompt || inDoubt.contains(task.prompt), "task \(task.taskID) lost"
                 )
             }
 
-            // Resending the ambiguous jobs is the user's call; it may pay for those again, and only those.
+            // Resending the jobs in doubt is the user's call; it may pay for those again, and only those.
             let resend = try Child(
-                ["resume", "--batch", "b", "--resend-ambiguous"] + send, in: folder, environment: environment,
+                ["resume", "--batch", "b", "--resend-in-doubt"] + send, in: folder, environment: environment,
                 name: "resend")
             #expect(try await resend.exitStatus() == 0, "\(resend.stderr)")
             let after = await sandbox.acceptedTasks
@@ -121,7 +121,7 @@ import SoundbatchTesting
             #expect(try await child.exitStatus() == 2)
             #expect(child.stderr.contains("soundbatch resume --batch b"))
             let counts = try states()
-            #expect(counts["submitting"] == nil && counts["ambiguous"] == nil, "\(counts)")
+            #expect(counts["submitting"] == nil && counts["in_doubt"] == nil, "\(counts)")
             #expect(counts["pending", default: 0] > 0)
             let tasks = await sandbox.acceptedTasks
             #expect(counts["submitted"] == tasks.count, "every request in flight was answered and recorded")
@@ -190,7 +190,7 @@ import SoundbatchTesting
         #expect(child.stdout.contains("audio saved \(completed.count)"))
         // Tracking runs while submitting goes on: the first look comes before the last prompt is sent.
         let firstLook = try await DatabaseQueue(path: folder.file("ledger.sqlite")).read {
-            try String.fetchOne($0, sql: "SELECT MIN(started_at) FROM attempts WHERE kind = 'poll'")
+            try String.fetchOne($0, sql: "SELECT MIN(started_at) FROM attempts WHERE kind = 'look'")
         }
         let lastSent = rows.compactMap { $0["submitted_at"] as String? }.max()
         #expect(firstLook != nil && lastSent != nil && firstLook! < lastSent!)

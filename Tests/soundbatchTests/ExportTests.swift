@@ -27,7 +27,7 @@ import Testing
     func sandbox() -> SandboxConfiguration {
         .with {
             $0.submitsPerMinute = nil
-            $0.pollsPerMinute = nil
+            $0.looksPerMinute = nil
             $0.generationTime = .milliseconds(200)
             $0.eta = .true
             $0.generationFailureRate = 0

@@ -19,7 +19,7 @@ import SoundbatchTesting
     /// 2 s sounds streamed a second at a time, so that a run spends a few seconds in each phase.
     static let slowService = SandboxConfiguration.with {
         $0.submitsPerMinute = nil
-        $0.pollsPerMinute = nil
+        $0.looksPerMinute = nil
         $0.latency = .milliseconds(300)
         $0.latencyJitter = .milliseconds(400)
         $0.generationTime = .seconds(2)
@@ -82,14 +82,14 @@ import SoundbatchTesting
         // Requests in flight were answered before the run ended, so nothing is in doubt; but
         // for an outage, where a request the service dropped when it went down may be.
         let states = Set(rows.map { $0["state"] as String })
-        let settled: Set<String> = outage ? ["pending", "submitted", "completed", "ambiguous"] : ["pending", "submitted", "completed"]
+        let settled: Set<String> = outage ? ["pending", "submitted", "completed", "in_doubt"] : ["pending", "submitted", "completed"]
         #expect(states.isSubset(of: settled), "\(states) \(moment)")
         // Every task the service made for this run is on its job: nothing lost.
         let recorded = Dictionary(
             uniqueKeysWithValues: rows.compactMap { row in
                 (row["task_id"] as String?).map { ($0, row["prompt"] as String) }
             })
-        let inDoubt = Set(rows.filter { $0["state"] == "ambiguous" }.map { $0["prompt"] as String })
+        let inDoubt = Set(rows.filter { $0["state"] == "in_doubt" }.map { $0["prompt"] as String })
         let made = tasks.filter { $0.prompt.hasPrefix("\(run.name) ") }
         for task in made where !inDoubt.contains(task.prompt) {
             #expect(recorded[task.taskID] == task.prompt, "task \(task.taskID) lost; \(moment)")

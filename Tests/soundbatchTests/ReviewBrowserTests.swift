@@ -36,7 +36,7 @@ import Testing
         let csv = try folder.write("sheet.csv", Self.sheet)
         let sandbox = SandboxConfiguration.with {
             $0.submitsPerMinute = nil
-            $0.pollsPerMinute = nil
+            $0.looksPerMinute = nil
             $0.generationTime = .milliseconds(300)
             $0.eta = .true
             $0.generationFailureRate = 0

@@ -7,7 +7,7 @@ public enum JobState: String, CaseIterable, Codable, Sendable {
     /// Accepted by the service: task_id, eta and credit_estimate are known.
     case submitted
     /// Sent, but no answer came back: the service may or may not have created a task.
-    case ambiguous
+    case inDoubt = "in_doubt"
     /// Refused by the service for good, or out of attempts; last_error says why.
     case failed
     /// The CSV row broke a rule (recorded only with --skip-invalid); last_error says which.

@@ -21,7 +21,7 @@ extension LedgerBackend {
                 "SELECT state FROM jobs WHERE id = \(jobID)\(self.dialect.lockingRows)"
             ).map { try $0["state"] }
             guard try await !Self.taskKnown(taskID, in: db) else { return .alreadyKnown }
-            // A job in doubt has no task, and is held as ambiguous, pending again (to be
+            // A job in doubt has no task, and is held in doubt, pending again (to be
             // resent), or failed after the request got no answer: it is submitted with the
             // task, sent when that request left, no longer in doubt.
             let settled = try await db.rows(
@@ -29,7 +29,7 @@ extension LedgerBackend {
                 UPDATE jobs SET state = \(JobState.submitted), task_id = \(taskID), last_error = NULL,
                     submitted_at = (SELECT started_at FROM attempts WHERE callback_token = \(callbackToken)),
                     updated_at = \(stamp), request_in_doubt = 0, settled_by_callback = 1
-                WHERE id = \(jobID) AND task_id IS NULL AND state IN (\(LedgerSQL.states([.ambiguous, .pending, .failed])))
+                WHERE id = \(jobID) AND task_id IS NULL AND state IN (\(LedgerSQL.states([.inDoubt, .pending, .failed])))
                 RETURNING id
                 """)
             if !settled.isEmpty { return .settled }
@@ -82,7 +82,7 @@ extension LedgerBackend {
             """
             SELECT j.id, a.callback_token, a.callback_task_id FROM attempts a JOIN jobs j ON j.id = a.job_id
             WHERE j.batch_id = \(batchID) AND a.callback_task_id IS NOT NULL AND j.task_id IS NULL
-                AND j.state IN (\(LedgerSQL.states([.ambiguous, .pending, .failed])))
+                AND j.state IN (\(LedgerSQL.states([.inDoubt, .pending, .failed])))
             ORDER BY j.id
             """
         ).map {
@@ -108,7 +108,7 @@ extension LedgerBackend {
                                              WHERE a.job_id = jobs.id AND a.kind = \(AttemptKind.submit)), \(stamp)),
                     updated_at = \(stamp), request_in_doubt = 0
                 WHERE id = \(jobID) AND task_id IS NULL
-                    AND (state = \(JobState.ambiguous) OR (request_in_doubt = 1
+                    AND (state = \(JobState.inDoubt) OR (request_in_doubt = 1
                          AND state IN (\(LedgerSQL.states([.pending, .failed])))))
                 RETURNING id
                 """)
@@ -152,7 +152,7 @@ public struct UnconfirmedCallback: Sendable, Equatable {
     }
 }
 
-/// What `resume --resend-ambiguous` did with the batch's jobs in doubt.
+/// What `resume --resend-in-doubt` did with the batch's jobs in doubt.
 public struct Requeued: Sendable, Equatable {
     /// Put back in line, to be sent again.
     public var resent: Int
@@ -177,7 +177,7 @@ public enum CallbackSettlement: Sendable, Equatable {
     /// The ledger had the task already.
     case alreadyKnown
     /// The job was still being sent (or its sender died mid-request): the task is kept for
-    /// the next run to confirm, once the job is held as ambiguous.
+    /// the next run to confirm, once the job is held in doubt.
     case noted
 }
 

@@ -123,7 +123,7 @@ extension LedgerBackend {
             try await db.run(
                 """
                 INSERT INTO attempts (job_id, kind, outcome, started_at, finished_at, http_status, error, latency_ms)
-                VALUES (\(jobID), \(AttemptKind.poll), \(outcome.attemptOutcome), \(Timestamp.string(startedAt)),
+                VALUES (\(jobID), \(AttemptKind.look), \(outcome.attemptOutcome), \(Timestamp.string(startedAt)),
                         \(finished), \(outcome.httpStatus), \(outcome.error), \(Int(latency.seconds * 1000)))
                 """)
             guard case let .found(remote) = outcome else { return nil }

@@ -7,7 +7,7 @@ extension LedgerBackend {
         try await holdInFlight(held("j", by: .nobodyLive), now: now)
     }
 
-    /// Makes the `submitting` jobs that match `which` (over `jobs j`) ambiguous, held by no
+    /// Makes the `submitting` jobs that match `which` (over `jobs j`) in doubt, held by no
     /// runner, and their open attempts interrupted, in one transaction; returns how many.
     public func holdInFlight(_ which: SQL, now: Date) async throws -> Int {
         let stamp = Timestamp.string(now)
@@ -23,7 +23,7 @@ extension LedgerBackend {
                 """)
             try await db.run(
                 """
-                UPDATE jobs SET state = \(JobState.ambiguous), request_in_doubt = 1, updated_at = \(stamp),
+                UPDATE jobs SET state = \(JobState.inDoubt), request_in_doubt = 1, updated_at = \(stamp),
                     runner_id = NULL, last_error = \(LedgerNote.interrupted)
                 WHERE id IN (\(list: ids))
                 """)
@@ -31,20 +31,20 @@ extension LedgerBackend {
         }
     }
 
-    public func requeueAmbiguous(batchID: Int64, awaitingSince: Date? = nil, now: Date = Date()) async throws -> Requeued {
+    public func requeueInDoubt(batchID: Int64, awaitingSince: Date? = nil, now: Date = Date()) async throws -> Requeued {
         let waiting: SQL = awaitingSince.map { "AND NOT \(LedgerSQL.awaitingCallback(job: "jobs.id", since: $0))" } ?? ""
         return try await transaction { db in
             let resent = try await db.rows(
                 """
                 UPDATE jobs SET state = \(JobState.pending), updated_at = \(Timestamp.string(now)), runner_id = NULL
-                WHERE batch_id = \(batchID) AND state = \(JobState.ambiguous) \(waiting)
+                WHERE batch_id = \(batchID) AND state = \(JobState.inDoubt) \(waiting)
                 RETURNING id
                 """
             ).count
             let counts = try await db.rows(
                 """
                 SELECT COUNT(CASE WHEN settled_by_callback = 1 THEN 1 END) AS settled,
-                       COUNT(CASE WHEN state = \(JobState.ambiguous) THEN 1 END) AS waiting
+                       COUNT(CASE WHEN state = \(JobState.inDoubt) THEN 1 END) AS waiting
                 FROM jobs WHERE batch_id = \(batchID)
                 """)[0]
             return Requeued(resent: resent, waiting: try counts["waiting"], settledByCallback: try counts["settled"])
@@ -88,15 +88,15 @@ extension LedgerBackend {
                        WHERE k.batch_id = \(batchID)
                    ) AS estimated,
                    MAX(credit_estimate) AS largest,
-                   COUNT(CASE WHEN state IN (\(LedgerSQL.states([.ambiguous, .submitting]))) THEN 1 END) AS ambiguous
+                   COUNT(CASE WHEN state IN (\(LedgerSQL.states([.inDoubt, .submitting]))) THEN 1 END) AS in_doubt
             FROM jobs WHERE batch_id = \(batchID)
             """)[0]
-        return CreditState(estimated: try row["estimated"], largest: try row["largest"], ambiguous: try row["ambiguous"])
+        return CreditState(estimated: try row["estimated"], largest: try row["largest"], inDoubt: try row["in_doubt"])
     }
 
     /// Marks only a pending job free for this runner. Made twice (a first try given up that
     /// had committed after all), the second finds the job submitting and refuses: the job,
-    /// never sent, is held as ambiguous when this runner stops.
+    /// never sent, is held in doubt when this runner stops.
     public func markSubmitting(jobID: Int64, callbackToken: String? = nil, now: Date = Date()) async throws -> Int64 {
         try checkStillThere()
         let stamp = Timestamp.string(now)
@@ -126,11 +126,11 @@ extension LedgerBackend {
         try await transaction { db in
             let current = try await db.row(
                 "SELECT state, request_in_doubt FROM jobs WHERE id = \(jobID)\(self.dialect.lockingRows)")
-            // The job is this request's: being sent, or held as ambiguous (by a runner that
+            // The job is this request's: being sent, or held in doubt (by a runner that
             // took this one for dead). Else it has moved on (sent again at the user's
             // request), and an accepted answer is kept as an earlier take: a task ID is never lost.
             let currentState: String? = try current?["state"]
-            let ours = [JobState.submitting.rawValue, JobState.ambiguous.rawValue].contains(currentState)
+            let ours = [JobState.submitting.rawValue, JobState.inDoubt.rawValue].contains(currentState)
             switch outcome {
             case let .accepted(answer) where ours:
                 try await db.run(

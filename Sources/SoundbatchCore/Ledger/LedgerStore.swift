@@ -151,9 +151,6 @@ public struct DropCandidate: Sendable, Equatable {
         self.state = state
         self.neverSent = neverSent
     }
-
-    /// Whether `--job NAME` names it.
-    public func isNamed(_ name: String) -> Bool { name == rowKey || name == String(line) }
 }
 
 /// What a feed did with one row.
@@ -216,14 +213,14 @@ public protocol SendingLedger: SubmissionLedger, BatchDirectory {
     /// and the jobs it claims are its own until it stops or its lease runs out.
     func withSending<T: Sendable>(batch: String, _ body: (_ batchID: Int64) async throws -> T) async throws -> T
 
-    /// Jobs left `submitting` by a sender that died mid-request become `ambiguous`: the
+    /// Jobs left `submitting` by a sender that died mid-request are held `in_doubt`: the
     /// service may have created, and charged for, their tasks. Call with the claim held.
     func holdInterruptedSubmissions(now: Date) async throws -> Int
 
-    /// Puts the batch's ambiguous jobs back in line, at the user's explicit request, but for
+    /// Puts the batch's jobs in doubt back in line, at the user's explicit request, but for
     /// those whose request carried a callback token and left at `awaitingSince` or later:
     /// their callbacks may still come and settle them.
-    func requeueAmbiguous(batchID: Int64, awaitingSince: Date?, now: Date) async throws -> Requeued
+    func requeueInDoubt(batchID: Int64, awaitingSince: Date?, now: Date) async throws -> Requeued
 
     /// The longest a task of the batch took from its request to its end, in seconds, if any finished.
     func longestGeneration(batchID: Int64) async throws -> Double?
@@ -350,7 +347,7 @@ public protocol ReportLedger: Sendable {
 
 /// What an attempt was.
 public enum AttemptKind: String, Sendable {
-    case submit, poll
+    case submit, look
 }
 
 /// What came of an attempt, kept as a fact beside its status and error text: reports and
@@ -382,7 +379,7 @@ extension SubmitOutcome {
         case .retryable: .retryable
         case .keyRejected: .keyRejected
         case .outOfCredits: .outOfCredits
-        case .ambiguous: .noAnswer
+        case .noAnswer: .noAnswer
         }
     }
 }
@@ -392,7 +389,7 @@ extension SubmitOutcome {
     public var statusAndError: (status: Int?, error: String?) {
         switch self {
         case .accepted: (httpStatus, nil)
-        case let .rejected(_, error), let .retryable(_, error, _), let .ambiguous(_, error): (httpStatus, error)
+        case let .rejected(_, error), let .retryable(_, error, _), let .noAnswer(_, error): (httpStatus, error)
         case let .keyRejected(status, error): (httpStatus, "the API key was refused (HTTP \(status)): \(error)")
         case let .outOfCredits(error): (httpStatus, "not enough credits (HTTP 402): \(error)")
         }

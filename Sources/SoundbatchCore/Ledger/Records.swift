@@ -42,12 +42,12 @@ public struct CreditState: Sendable, Equatable {
     /// The largest single estimate seen, the forecast for the next job.
     public var largest: Double?
     /// Jobs that may have been charged without an estimate on record.
-    public var ambiguous: Int
+    public var inDoubt: Int
 
-    public init(estimated: Double, largest: Double?, ambiguous: Int) {
+    public init(estimated: Double, largest: Double?, inDoubt: Int) {
         self.estimated = estimated
         self.largest = largest
-        self.ambiguous = ambiguous
+        self.inDoubt = inDoubt
     }
 }
 

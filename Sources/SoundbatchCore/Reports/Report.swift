@@ -33,7 +33,7 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
     /// Seconds of audio requested by the charged jobs that asked for a length, and their charge.
     public var secondsForCharged: Double
     public var chargedWithLength: Double
-    /// Jobs still running, or sent without an answer (ambiguous, or failed after an earlier
+    /// Jobs still running, or sent without an answer (in doubt, or failed after an earlier
     /// request got none): no charge yet. What the running ones are estimated at.
     public var unchargedJobs: Int
     public var unchargedEstimate: Double
@@ -80,8 +80,8 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
         case firstSubmitted = "first_submitted"
         case lastSubmitted = "last_submitted"
         case earlierTakes = "earlier_takes"
-        case inDoubt = "in_doubt"
-        case inDoubtMayCost = "in_doubt_may_cost"
+        case inDoubt = "requests_in_doubt"
+        case inDoubtMayCost = "requests_in_doubt_may_cost"
         case settledByCallback = "settled_by_callback"
         case paidTwice = "paid_twice"
     }
@@ -166,7 +166,7 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
         case .submitted, .submitting:
             unchargedJobs += alike.jobs
             unchargedEstimate += alike.estimates
-        case .ambiguous:
+        case .inDoubt:
             unchargedJobs += alike.jobs
         case .failed where alike.inDoubt:
             unchargedJobs += alike.jobs  // the service may hold a task, and a charge, from that request

@@ -49,8 +49,8 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
         case creditEstimateTotal = "credits_estimated"
         case conversionCostTotal = "credits_charged"
         case estimatedJobs = "estimated_jobs"
-        case inDoubt = "in_doubt"
-        case inDoubtMayCost = "in_doubt_may_cost"
+        case inDoubt = "requests_in_doubt"
+        case inDoubtMayCost = "requests_in_doubt_may_cost"
         case settledByCallback = "settled_by_callback"
         case paidTwice = "paid_twice"
     }

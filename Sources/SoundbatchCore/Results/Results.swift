@@ -24,8 +24,8 @@ public enum Results {
     public static func follow<C: Clock>(
         batchID: Int64, ledger: any DownloadLedger, tracker: Tracker<C>, downloader: Downloader?,
         incoming: AsyncStream<TrackedJob>? = nil, joining: AsyncStream<TrackedJob>? = nil,
-        downloads: DownloadTally = DownloadTally(), stop: StopSignal,
-        logger: Logger
+        callbacksHandled: @Sendable () async -> Void = {}, downloads: DownloadTally = DownloadTally(),
+        stop: StopSignal, logger: Logger
     ) async throws -> TrackCounters where C.Duration == Duration {
         let (queue, toSave) = AsyncStream.makeStream(of: ToSave.self)
         /// Each job once: the tracker and the ledger's lists may both name one.
@@ -68,7 +68,9 @@ public enum Results {
             let counters = try await tracker.run(batchID: batchID, incoming: incoming, joining: joining) { id in
                 if downloader != nil { enqueue(.completed(id)) }
             }
-            // Jobs a callback completed while the tracker ran, and that it never heard of.
+            // Jobs a callback completed while the tracker ran, and that it never heard of: once
+            // the callbacks under way are handled, and no more are let in.
+            await callbacksHandled()
             if downloader != nil, !stop.isStopped {
                 for job in try await ledger.audioJobs(batchID: batchID) where job.downloadedPath == nil {
                     enqueue(.listed(job))

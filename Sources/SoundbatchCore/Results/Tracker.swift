@@ -11,7 +11,7 @@ public protocol StatusChecker: Sendable {
 extension MusicGPTClient: StatusChecker {}
 
 public struct TrackSettings: Sendable {
-    public var pollRate = Rate(count: 200, per: .seconds(60))
+    public var lookRate = Rate(count: 200, per: .seconds(60))
     public var schedule = LookSchedule()
     /// Looks under way at once, at most: enough that latency never holds the look rate back.
     public var concurrentLooks = 16
@@ -25,7 +25,7 @@ public struct TrackSettings: Sendable {
     public var missingAfter: Duration = .seconds(60)
     /// On a ledger several runners share: how often to ask it for tasks no live runner
     /// follows (their runner died), and take them on.
-    public var adoptEvery: Duration?
+    public var takeOnEvery: Duration?
 
     public init() {}
 }
@@ -86,7 +86,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         self.wallClock = wallClock
         self.stop = stop
         self.logger = logger
-        limiter = RateLimiter(rate: settings.pollRate, clock: clock, shared: sharedPace)
+        limiter = RateLimiter(rate: settings.lookRate, clock: clock, shared: sharedPace)
         outlook = Mutex(GenerationOutlook(schedule: settings.schedule))
     }
 
@@ -155,7 +155,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                 await self.stop.wait()
                 wake.yield(.stopped)
             }
-            if let every = settings.adoptEvery {
+            if let every = settings.takeOnEvery {
                 group.addTask {
                     while (try? await self.clock.sleep(for: every)) != nil {
                         for job in (try? await self.ledger.submittedJobs(batchID: batchID)) ?? [] {
@@ -254,7 +254,7 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
     private func age(of job: TrackedJob) -> Double { wallClock().timeIntervalSince(job.submittedAt) }
 
     /// Seconds between two looks at the look rate.
-    private var lookInterval: Double { settings.pollRate.interval.seconds }
+    private var lookInterval: Double { settings.lookRate.interval.seconds }
 
     /// Puts a task in line for its next look, or gives up on it when it has run too long.
     /// `lookedAt` is its age at the look just made; `fairShare` its even share of the look rate.

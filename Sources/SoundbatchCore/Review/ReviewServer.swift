@@ -270,7 +270,7 @@ public struct ReviewServer: Sendable {
             plan.prompts[job.id] = prompt
         }
         let status = try await ledger.status(batch: batch).first
-        let unsent = (status?.count(.pending) ?? 0) + (status?.count(.ambiguous) ?? 0)
+        let unsent = (status?.count(.pending) ?? 0) + (status?.count(.inDoubt) ?? 0)
         if unsent > 0 {
             // A retry sends every pending job of the batch: more than the page said it would.
             return Self.refused(

@@ -30,7 +30,7 @@ extension BatchRun {
         }
         let moved = try await ledger.startNewTakes(jobIDs: plan.jobs.map(\.id), renamedFiles: renamed, prompts: plan.prompts, now: Date())
         logger.notice("\(moved) job\(moved == 1 ? " is" : "s are") pending again, for a new take")
-        return try await sendHoldingClaim(given, batchID: batchID, resendAmbiguous: false, key: key, progress: progress)
+        return try await sendHoldingClaim(given, batchID: batchID, resendInDoubt: false, key: key, progress: progress)
     }
 
     /// A name that says its take already (`door.take3.wav`, a row's further variation):

@@ -43,10 +43,11 @@ extension BatchRun {
                     }
                     return try await Self.showing(progress, snapshot: snapshot) {
                         [ledger, logger] in
-                        try await Self.following(ownCallbacks) { joining in
+                        try await Self.following(ownCallbacks) { joining, handled in
                             try await Results.follow(
                                 batchID: batchID, ledger: ledger, tracker: tracker, downloader: downloader,
-                                joining: joining, downloads: downloads, stop: stop, logger: logger)
+                                joining: joining, callbacksHandled: handled, downloads: downloads, stop: stop,
+                                logger: logger)
                         }
                     }
                 }

@@ -15,7 +15,7 @@ public struct BatchRun: Sendable {
     /// Starts the sandbox for batches run against it.
     public var sandbox: (any SandboxLauncher)?
     /// How long a request in doubt whose callback names it (`CallbackToken`) is given for
-    /// that callback before `--resend-ambiguous` sends its job again; nil: the batch's
+    /// that callback before `--resend-in-doubt` sends its job again; nil: the batch's
     /// slowest generation so far, and a half more, at least five minutes.
     public var doubtWindow: Duration?
 
@@ -49,15 +49,15 @@ public struct BatchRun: Sendable {
     /// prompt is sent.
     ///
     /// Before anything is sent, this process becomes the batch's only sender, and the jobs
-    /// an earlier run left in flight are held as ambiguous: the service may have made, and
+    /// an earlier run left in flight are held in doubt: the service may have made, and
     /// charged for, their tasks.
     public func send(
-        _ given: BatchSettings, resendAmbiguous: Bool = false, key: @escaping KeySource,
+        _ given: BatchSettings, resendInDoubt: Bool = false, key: @escaping KeySource,
         progress: ProgressDisplay? = nil
     ) async throws -> RunReport {
         try await ledger.withSending(batch: batch) { batchID in
             try await sendHoldingClaim(
-                given, batchID: batchID, resendAmbiguous: resendAmbiguous, key: key, progress: progress)
+                given, batchID: batchID, resendInDoubt: resendInDoubt, key: key, progress: progress)
         }
     }
 
@@ -86,9 +86,10 @@ public struct BatchRun: Sendable {
         }
     }
 
-    /// Puts the batch's ambiguous jobs back in line, at the user's word, but for those whose
-    /// callbacks may still come (within the doubt window), and says what became of them.
-    func requeueAmbiguous(batchID: Int64) async throws {
+    /// Puts the batch's jobs in doubt back in line, at the user's word, but for those whose
+    /// callbacks may still come (within the doubt window), and says what became of them;
+    /// returns when the window ends, if it holds any.
+    func requeueInDoubt(batchID: Int64) async throws -> Date? {
         let window: Duration
         if let doubtWindow {
             window = doubtWindow
@@ -98,23 +99,23 @@ public struct BatchRun: Sendable {
         }
         let now = Date()
         let since = now.addingTimeInterval(-window.seconds)
-        let requeued = try await ledger.requeueAmbiguous(batchID: batchID, awaitingSince: since, now: now)
+        let requeued = try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: since, now: now)
         if requeued.settledByCallback > 0 {
             logger.notice(
                 "\(requeued.settledByCallback) jobs whose requests got no answer were settled by their callbacks: never sent again")
         }
-        if requeued.resent > 0 { logger.notice("sending \(requeued.resent) ambiguous jobs again, as asked") }
-        if requeued.waiting > 0 {
-            let until = Timestamp.string(now.addingTimeInterval(window.seconds))
-            logger.notice(
-                "waiting for the callbacks of \(requeued.waiting) ambiguous jobs sent within the doubt window (\(Int(window.seconds)) s); run this again after \(until) to send those still in doubt"
-            )
-        }
+        if requeued.resent > 0 { logger.notice("sending \(requeued.resent) jobs in doubt again, as asked") }
+        guard requeued.waiting > 0 else { return nil }
+        let until = now.addingTimeInterval(window.seconds)
+        logger.notice(
+            "waiting for the callbacks of \(requeued.waiting) jobs in doubt sent within the doubt window (\(Int(window.seconds)) s)"
+        )
+        return until
     }
 
     /// Sends the batch's pending jobs, with this process already the batch's sender.
     func sendHoldingClaim(
-        _ given: BatchSettings, batchID: Int64, resendAmbiguous: Bool, key: @escaping KeySource,
+        _ given: BatchSettings, batchID: Int64, resendInDoubt: Bool, key: @escaping KeySource,
         progress: ProgressDisplay?
     ) async throws -> RunReport {
         let held = try await ledger.holdInterruptedSubmissions(now: Date())
@@ -122,13 +123,14 @@ public struct BatchRun: Sendable {
             logger.warning(
                 """
                 \(held) jobs were being sent when soundbatch last stopped; \
-                they are now ambiguous (see `soundbatch status`)
+                they are now in doubt (see `soundbatch status`)
                 """
             )
         }
         let remembered = try await settle(given, batchID: batchID)
         let settings = remembered.sendSettings
 
+        var callbacksUntil: Date?
         let (sent, tracked) = try await withService(remembered, batchID: batchID, key: key) {
             baseURL, key, ownCallbacks in
             try await MusicGPTClient.withClient(
@@ -136,7 +138,7 @@ public struct BatchRun: Sendable {
                 connections: settings.dispatch.concurrency
             ) { client in
                 try await confirmCallbacks(batchID: batchID, client: client)
-                if resendAmbiguous { try await requeueAmbiguous(batchID: batchID) }
+                if resendInDoubt { callbacksUntil = try await requeueInDoubt(batchID: batchID) }
                 return try await withDownloader(settings.follow?.download) { downloader in
                     try await dispatch(
                         batchID: batchID, settings: settings, client: client, key: key, downloader: downloader,
@@ -145,7 +147,7 @@ public struct BatchRun: Sendable {
             }
         }
         let status = try await batchStatus()
-        let sendOutcome = RunOutcome.afterSending(sent, batch: status)
+        let sendOutcome = RunOutcome.afterSending(sent, batch: status, callbacksUntil: callbacksUntil)
         var outcome = sendOutcome
         if let tracked, sendOutcome.finishedSending {
             let followed = RunOutcome.afterTracking(tracked, stopReason: stop.reason)
@@ -237,10 +239,11 @@ public struct BatchRun: Sendable {
         return try await Self.showing(progress, snapshot: snapshot) { [ledger, logger] in
             async let tracked: TrackCounters? = {
                 guard let tracker else { return nil }
-                return try await Self.following(ownCallbacks) { joining in
+                return try await Self.following(ownCallbacks) { joining, handled in
                     try await Results.follow(
                         batchID: batchID, ledger: ledger, tracker: tracker, downloader: downloader,
-                        incoming: accepted, joining: joining, downloads: downloads, stop: stop, logger: logger)
+                        incoming: accepted, joining: joining, callbacksHandled: handled, downloads: downloads,
+                        stop: stop, logger: logger)
                 }
             }()
             let result: DispatchResult
@@ -256,18 +259,20 @@ public struct BatchRun: Sendable {
         }
     }
 
-    /// Runs `tracking` with the jobs `ownCallbacks` settles meanwhile joining it.
+    /// Runs `tracking` with the jobs `ownCallbacks` settles meanwhile joining it, and a way to
+    /// let no more callbacks in and wait for those under way.
     static func following<T: Sendable>(
-        _ ownCallbacks: OwnCallbacks?, _ tracking: (AsyncStream<TrackedJob>?) async throws -> T
+        _ ownCallbacks: OwnCallbacks?,
+        _ tracking: (AsyncStream<TrackedJob>?, _ callbacksHandled: @escaping @Sendable () async -> Void) async throws -> T
     ) async throws -> T {
-        guard let ownCallbacks else { return try await tracking(nil) }
+        guard let ownCallbacks else { return try await tracking(nil, {}) }
         let (joining, join) = AsyncStream.makeStream(of: TrackedJob.self)
         ownCallbacks.follow(into: join)
         defer {
             ownCallbacks.follow(into: nil)
             join.finish()
         }
-        return try await tracking(joining)
+        return try await tracking(joining, { await ownCallbacks.shut() })
     }
 
     /// Runs `work` with `progress` shown beside it until it ends.
@@ -293,7 +298,7 @@ public struct BatchRun: Sendable {
     /// On a shared ledger, a runner also takes on the tasks of runners that died.
     func adopting(_ settings: TrackSettings) -> TrackSettings {
         var settings = settings
-        if ledger.isShared { settings.adoptEvery = .seconds(20) }
+        if ledger.isShared { settings.takeOnEvery = .seconds(20) }
         return settings
     }
 

@@ -21,7 +21,8 @@ public struct BatchSettings: Codable, Sendable, Equatable {
     public var outageLimit: Double?
     /// Follow the tasks to their end after sending.
     public var wait: Bool?
-    public var pollRate: String?
+    /// Status looks allowed, as `Rate` writes it.
+    public var lookRate: String?
     /// Seconds after submission to give up on a task still running.
     public var timeoutAfter: Double?
     /// The folder the audio is saved in, as an absolute path.
@@ -45,7 +46,7 @@ public struct BatchSettings: Codable, Sendable, Equatable {
         settings.timeout = send.requestTimeout.seconds
         settings.outageLimit = send.dispatch.outageLimit.seconds
         settings.wait = false
-        settings.pollRate = track.pollRate.description
+        settings.lookRate = track.lookRate.description
         settings.timeoutAfter = track.giveUpAfter.seconds
         settings.maxDownloadSize = download.maxBytes
         settings.downloadConcurrency = download.concurrency
@@ -65,7 +66,7 @@ public struct BatchSettings: Codable, Sendable, Equatable {
         merged.webhookURL = newer.webhookURL ?? webhookURL
         merged.outageLimit = newer.outageLimit ?? outageLimit
         merged.wait = newer.wait ?? wait
-        merged.pollRate = newer.pollRate ?? pollRate
+        merged.lookRate = newer.lookRate ?? lookRate
         merged.timeoutAfter = newer.timeoutAfter ?? timeoutAfter
         merged.download = newer.download ?? download
         merged.maxDownloadSize = newer.maxDownloadSize ?? maxDownloadSize
@@ -96,7 +97,7 @@ public struct BatchSettings: Codable, Sendable, Equatable {
     public func followSettings(once: Bool) -> FollowSettings {
         let all = Self.defaults.overridden(by: self)
         var settings = FollowSettings()
-        settings.tracking.pollRate = all.pollRate.flatMap(Rate.init) ?? settings.tracking.pollRate
+        settings.tracking.lookRate = all.lookRate.flatMap(Rate.init) ?? settings.tracking.lookRate
         settings.tracking.giveUpAfter = all.timeoutAfter.map(Self.duration) ?? settings.tracking.giveUpAfter
         settings.tracking.once = once
         settings.download = all.download.map { folder in
@@ -144,5 +145,8 @@ extension BatchSettings {
     public init?(json: String) {
         guard let settings = try? JSONDecoder().decode(BatchSettings.self, from: Data(json.utf8)) else { return nil }
         self = settings
+        // The look rate's name before 0.5.
+        struct Before: Decodable { var pollRate: String? }
+        lookRate = lookRate ?? (try? JSONDecoder().decode(Before.self, from: Data(json.utf8)))?.pollRate
     }
 }

@@ -12,7 +12,7 @@ import Synchronization
 ///
 /// Its port is kept with the batch: the sandbox, started again after a stop, calls back the
 /// tasks made before it, and those callbacks must find a receiver there.
-final class OwnCallbacks: Sendable {
+final class OwnCallbacks: CallbackDoor {
     private let ledger: any LedgerStore
     private let batchID: Int64
     private let logger: Logger
@@ -20,6 +20,9 @@ final class OwnCallbacks: Sendable {
     private let address = Mutex<String?>(nil)
     /// Where the jobs it settles go to be followed: the running tracker's arrivals.
     private let follower = Mutex<AsyncStream<TrackedJob>.Continuation?>(nil)
+    /// Callbacks let in and not yet handled, whether it lets more in, and who waits for it to
+    /// be shut (`shut()`).
+    private let door = Mutex<(inside: Int, shut: Bool, waiting: [CheckedContinuation<Void, Never>])>((0, false, []))
 
     private init(ledger: any LedgerStore, batchID: Int64, logger: Logger) {
         self.ledger = ledger
@@ -42,7 +45,7 @@ final class OwnCallbacks: Sendable {
         return try await BoundServiceLookups.with(ledger: ledger, key: { .sandbox }) { lookups in
             let receiver = WebhookReceiver(ledger: ledger, confirmer: lookups, settlesOnly: true)
             func serve(on port: Int) async throws -> T {
-                try await receiver.serve(host: "127.0.0.1", port: port, logger: quiet) { event in
+                try await receiver.serve(host: "127.0.0.1", port: port, logger: quiet, door: callbacks) { event in
                     await callbacks.heard(event)
                 } while: { url in
                     callbacks.address.withLock { $0 = url }
@@ -65,6 +68,39 @@ final class OwnCallbacks: Sendable {
     /// Jobs it settles, from now on, join `arrivals` (a running tracker's; nil: none runs).
     func follow(into arrivals: AsyncStream<TrackedJob>.Continuation?) {
         follower.withLock { $0 = arrivals }
+    }
+
+    func enter() -> Bool {
+        door.withLock { door in
+            if door.shut { return false }
+            door.inside += 1
+            return true
+        }
+    }
+
+    func leave() {
+        let waiting = door.withLock { door in
+            door.inside -= 1
+            guard door.inside == 0 else { return [CheckedContinuation<Void, Never>]() }
+            defer { door.waiting = [] }
+            return door.waiting
+        }
+        for waiter in waiting { waiter.resume() }
+    }
+
+    /// Lets no more callbacks in, and returns once those let in are handled: after it, no
+    /// callback completes a job the run has stopped following (the run's last sweep of
+    /// sounds to save would miss it); later ones come again to the next run.
+    func shut() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let handled = door.withLock { door in
+                door.shut = true
+                if door.inside == 0 { return true }
+                door.waiting.append(waiter)
+                return false
+            }
+            if handled { waiter.resume() }
+        }
     }
 
     private func heard(_ event: WebhookReceiver.Event) async {

@@ -20,8 +20,9 @@ public enum RunOutcome: Sendable, Equatable {
         case outOfCredits(String)
         /// --max-credits held the remaining jobs back.
         case budgetReached(BudgetStop)
-        /// Jobs sent without an answer: never sent again unless the user says so.
-        case ambiguousHeld(Int)
+        /// Jobs sent without an answer: never sent again unless the user says so; those the user
+        /// asked to send again wait for callbacks that may settle them until the doubt window ends.
+        case inDoubtHeld(Int, callbacksUntil: Date?)
         /// Jobs not sent yet.
         case pendingLeft(Int)
         /// Tasks still running at the service when tracking stopped.
@@ -30,8 +31,11 @@ public enum RunOutcome: Sendable, Equatable {
         case serviceDown(since: Date, reason: String)
     }
 
-    /// After sending: why it stopped, else what the batch holds now.
-    public static func afterSending(_ result: DispatchResult, batch: BatchStatus) -> RunOutcome {
+    /// After sending: why it stopped, else what the batch holds now; `callbacksUntil`, when
+    /// jobs in doubt were held for their callbacks, ends the doubt window.
+    public static func afterSending(
+        _ result: DispatchResult, batch: BatchStatus, callbacksUntil: Date? = nil
+    ) -> RunOutcome {
         switch result.stopReason {
         case let .keyRejected(error)?: return .keyRejected(error)
         case let .outOfCredits(error)?: return .resumable(.outOfCredits(error))
@@ -40,7 +44,9 @@ public enum RunOutcome: Sendable, Equatable {
         case nil: break
         }
         if let budget = result.budget { return .resumable(.budgetReached(budget)) }
-        if batch.count(.ambiguous) > 0 { return .resumable(.ambiguousHeld(batch.count(.ambiguous))) }
+        if batch.count(.inDoubt) > 0 {
+            return .resumable(.inDoubtHeld(batch.count(.inDoubt), callbacksUntil: callbacksUntil))
+        }
         if batch.count(.pending) > 0 { return .resumable(.pendingLeft(batch.count(.pending))) }
         if (JobState.failedForGood + [.invalid]).contains(where: { batch.count($0) > 0 }) { return .someFailed }
         return .done

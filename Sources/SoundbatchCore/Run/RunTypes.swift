@@ -4,7 +4,7 @@ import Logging
 /// How a batch is sent.
 public struct SendSettings: Sendable {
     public var dispatch = DispatchSettings()
-    /// How long to wait for an answer before a request counts as ambiguous.
+    /// How long to wait for an answer before a request counts as in doubt.
     public var requestTimeout: Duration = .seconds(60)
     /// Follow the tasks to their end while sending (`--wait`).
     public var follow: FollowSettings?

@@ -4,8 +4,8 @@ struct BudgetTracker {
     var limit = Double.infinity
     var estimated = 0.0
     var largest: Double?
-    /// Ambiguous jobs may have been charged: each counts at the forecast.
-    var ambiguous = 0
+    /// Jobs in doubt may have been charged: each counts at the forecast.
+    var inDoubt = 0
 
     init() {}
 
@@ -13,13 +13,13 @@ struct BudgetTracker {
         self.limit = limit
         estimated = state.estimated
         largest = state.largest
-        ambiguous = state.ambiguous
+        inDoubt = state.inDoubt
     }
 
     /// With no estimate seen yet there is no forecast: one request at a time until there is.
     func mayStart(inFlight: Int) -> Bool {
         guard let largest else { return inFlight == 0 && estimated < limit }
-        return estimated + Double(ambiguous + inFlight + 1) * largest <= limit
+        return estimated + Double(inDoubt + inFlight + 1) * largest <= limit
     }
 
     mutating func record(_ outcome: SubmitOutcome, state: JobState) {
@@ -27,7 +27,7 @@ struct BudgetTracker {
             estimated += estimate
             largest = max(largest ?? estimate, estimate)
         }
-        if state == .ambiguous { ambiguous += 1 }
+        if state == .inDoubt { inDoubt += 1 }
     }
 }
 public struct BudgetStop: Sendable, Equatable {

@@ -40,7 +40,7 @@ public struct DispatchCounters: Sendable, Equatable {
     public var total = 0
     public var submitted = 0
     public var failed = 0
-    public var ambiguous = 0
+    public var inDoubt = 0
     public var rateLimited = 0
     public var retries = 0
     public var creditsEstimated = 0.0
@@ -54,7 +54,7 @@ public struct DispatchCounters: Sendable, Equatable {
     public var allowedPerMinute: Double?
     /// On a shared ledger: the batch's jobs still pending, for any runner, counted every few seconds.
     public var leftInBatch: Int?
-    public var finished: Int { submitted + failed + ambiguous }
+    public var finished: Int { submitted + failed + inDoubt }
 
     /// What is left to send, at the pace in force: the rate, or the pace achieved when the
     /// service (or the concurrency) holds it lower.
@@ -83,7 +83,7 @@ public struct DispatchResult: Sendable, Equatable {
 /// configured rate and concurrency and never faster, recording every attempt and answer.
 ///
 /// Before a request leaves, its job is durably `submitting`; an answer moves it to
-/// `submitted`, `failed` or back to `pending` (to retry); no answer makes it `ambiguous`.
+/// `submitted`, `failed` or back to `pending` (to retry); no answer holds it `in_doubt`.
 public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
     private let ledger: any SubmissionLedger
     private let submitter: any Submitter
@@ -289,7 +289,7 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
         switch outcome {
         case .accepted: .submitted
         case .rejected: .failed
-        case .ambiguous: .ambiguous
+        case .noAnswer: .inDoubt
         case .keyRejected, .outOfCredits: .pending
         case .retryable: attempt < settings.maxAttempts ? .pending : .failed
         }
@@ -310,7 +310,7 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
             switch state {
             case .submitted: counters.submitted += 1
             case .failed: counters.failed += 1
-            case .ambiguous: counters.ambiguous += 1
+            case .inDoubt: counters.inDoubt += 1
             default: break
             }
             if case let .retryable(status, _, _) = outcome {

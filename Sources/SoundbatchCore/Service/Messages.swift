@@ -14,7 +14,7 @@ public enum SubmitOutcome: Sendable, Equatable {
     /// Not enough credits (402).
     case outOfCredits(error: String)
     /// The request left, but no usable answer came back: a task may exist and be charged.
-    case ambiguous(status: Int?, error: String)
+    case noAnswer(status: Int?, error: String)
 }
 
 /// A 200 answer of the submit endpoint.
@@ -96,7 +96,7 @@ extension SubmitOutcome {
         switch self {
         case .accepted: 200
         case let .rejected(status, _), let .keyRejected(status, _): status
-        case let .retryable(status, _, _), let .ambiguous(status, _): status
+        case let .retryable(status, _, _), let .noAnswer(status, _): status
         case .outOfCredits: 402
         }
     }

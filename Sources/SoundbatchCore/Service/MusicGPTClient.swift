@@ -164,7 +164,7 @@ public final class MusicGPTClient: Sendable {
         case 200..<300:
             guard let answer else {
                 // A 2xx we cannot read may still mean a task was created.
-                return .ambiguous(
+                return .noAnswer(
                     status: status,
                     error:
                         "HTTP \(status) but \(bodyProblem ?? "the answer is not the expected JSON"): \(body.map(Self.snippet) ?? "")"
@@ -176,7 +176,7 @@ public final class MusicGPTClient: Sendable {
                 )
             }
             guard let taskID = answer.taskID?.trimmed, !taskID.isEmpty else {
-                return .ambiguous(status: status, error: "HTTP \(status) with no task_id in the answer")
+                return .noAnswer(status: status, error: "HTTP \(status) with no task_id in the answer")
             }
             let eta = answer.eta.flatMap { $0 >= 0 ? Int($0) : nil }
             return .accepted(
@@ -224,7 +224,7 @@ public final class MusicGPTClient: Sendable {
             }
         return neverLeft
             ? .retryable(status: nil, error: "could not connect: \(text)", retryAfter: nil)
-            : .ambiguous(status: nil, error: "\(noAnswer): \(text)")
+            : .noAnswer(status: nil, error: "\(noAnswer): \(text)")
     }
 
     static func describe(_ error: Error) -> String {

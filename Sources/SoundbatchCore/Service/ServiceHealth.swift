@@ -17,7 +17,7 @@ extension SubmitOutcome {
         switch self {
         case let .retryable(nil, error, _): .unreachable(error)
         case let .retryable(status?, error, _) where status >= 500 || status == 408: .serverError(error)
-        case let .ambiguous(nil, error): .serverError(error)
+        case let .noAnswer(nil, error): .serverError(error)
         default: .answering
         }
     }

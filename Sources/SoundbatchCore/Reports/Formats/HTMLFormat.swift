@@ -10,7 +10,7 @@ extension ReportRenderer {
     }
 
     static let stateColors: [String: String] = [
-        "pending": "#9aa5b1", "submitting": "#f0b429", "submitted": "#2680c2", "ambiguous": "#e12d39",
+        "pending": "#9aa5b1", "submitting": "#f0b429", "submitted": "#2680c2", "in_doubt": "#e12d39",
         "failed": "#7b1e1e", "invalid": "#616e7c", "completed": "#27ab83", "generation_failed": "#ad4e00",
         "remote_missing": "#8e6a9b"
     ]

@@ -1,0 +1,34 @@
+/// Why a verdict was not given.
+public enum MarkError: CommandError, Equatable {
+    case noSuchTake(row: String, take: Int, takes: [Int])
+    case notASound(row: String, take: Int, state: JobState)
+
+    public var description: String {
+        switch self {
+        case let .noSuchTake(row, take, takes):
+            "\(row) has no take \(take) (it has \(takes.map(String.init).joined(separator: ", ")))"
+        case let .notASound(row, take, state):
+            "\(row) take \(take) is \(state.words), not a sound: there is nothing to keep or reject"
+        }
+    }
+
+    public var exitStatus: ExitStatus { .usage }
+}
+
+extension LedgerStore {
+    /// Gives `verdict` (nil: clears it) to take `take` of the row `row` names, by default its
+    /// latest; returns the take it went to.
+    public func mark(_ verdict: Verdict?, row: String, batch: String, take: Int? = nil) async throws -> Int {
+        let named = try await namedRow(row, batch: batch)
+        let takes = named.takes
+        let chosen = take ?? takes.map(\.take.take).max() ?? 1
+        guard let job = takes.first(where: { $0.take.take == chosen })?.job else {
+            throw MarkError.noSuchTake(row: row, take: chosen, takes: takes.map(\.take.take).sorted())
+        }
+        switch try await setVerdict(verdict, jobID: job, take: chosen) {
+        case .recorded: return chosen
+        case .noSuchTake: throw MarkError.noSuchTake(row: row, take: chosen, takes: takes.map(\.take.take).sorted())
+        case let .notASound(state): throw MarkError.notASound(row: row, take: chosen, state: state)
+        }
+    }
+}
