@@ -150,13 +150,18 @@ extension LedgerBackend {
     public func forEachReportJob(
         _ query: ReportQuery, metadataKeys: [String], _ body: (ReportJob) throws -> Void
     ) async throws {
+        var layout: ReportJob.Layout?
         try await forEachRow(
             """
             SELECT \(reportLine(earlierTake: false, metadataKeys: metadataKeys))
             FROM jobs j JOIN batches b ON b.id = j.batch_id
             WHERE \(try await reportFilter(query)) ORDER BY j.batch_id, j.id
             """
-        ) { try body(try ReportJob(row: $0, ownColumns: metadataKeys.count)) }
+        ) { row in
+            let found = try layout ?? ReportJob.Layout(row.columns, ownColumns: metadataKeys.count)
+            layout = found
+            try body(try ReportJob(row: row, layout: found))
+        }
     }
 
     public func earlierTakes(_ query: ReportQuery, metadataKeys: [String]) async throws -> [ReportJob] {
@@ -166,6 +171,6 @@ extension LedgerBackend {
             FROM takes t JOIN jobs j ON j.id = t.job_id JOIN batches b ON b.id = j.batch_id
             WHERE \(try await reportFilter(query, submittedAt: "t.submitted_at")) ORDER BY j.batch_id, j.id, t.take
             """
-        ).map { try ReportJob(row: $0, ownColumns: metadataKeys.count) }
+        ).map { try ReportJob(row: $0, layout: ReportJob.Layout($0.columns, ownColumns: metadataKeys.count)) }
     }
 }

@@ -61,6 +61,12 @@ public final class ResultColumns: Sendable {
         for (position, name) in names.enumerated() where index[name] == nil { index[name] = position }
         self.index = index
     }
+
+    /// Where column `name` is in each row.
+    public func position(of name: String) throws -> Int {
+        guard let position = index[name] else { throw LedgerError.failed(reason: "a statement read no column \(name)") }
+        return position
+    }
 }
 
 /// A value a ledger's column can be read as.

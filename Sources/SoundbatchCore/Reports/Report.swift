@@ -358,20 +358,38 @@ public struct ReportJob: Sendable {
     public var keyedByContent: Bool
     public var values: [ReportValue]
 
-    /// From a line of a report's query (`LedgerBackend.forEachReportJob`): the columns
-    /// above, then the row's own as `column1`, `column2`...
-    public init(row: LedgerRow, ownColumns: Int) throws {
-        batchID = try row["batch_id"]
-        jobID = try row["id"]
-        keyedByContent = try row["keyed_by_content"]
-        values = try Self.columns.map { ReportValue(try row.value($0)) }
-        for column in 0..<ownColumns { values.append(ReportValue(try row.value("column\(column + 1)"))) }
+    /// Where a line's fields are in the rows of a report's query (`LedgerBackend.forEachReportJob`):
+    /// found by name once, for all its rows (a million, for an export).
+    public struct Layout: Sendable {
+        let batchID: Int
+        let jobID: Int
+        let keyedByContent: Int
+        let values: [Int]
+
+        /// The columns above, then the row's own as `column1`, `column2`...
+        public init(_ columns: ResultColumns, ownColumns: Int) throws {
+            batchID = try columns.position(of: "batch_id")
+            jobID = try columns.position(of: "id")
+            keyedByContent = try columns.position(of: "keyed_by_content")
+            values = try (ReportJob.columns + (0..<ownColumns).map { "column\($0 + 1)" }).map(columns.position(of:))
+        }
     }
+
+    public init(row: LedgerRow, layout: Layout) throws {
+        batchID = try Int64(ledgerValue: row.values[layout.batchID])
+        jobID = try Int64(ledgerValue: row.values[layout.jobID])
+        keyedByContent = try Bool(ledgerValue: row.values[layout.keyedByContent])
+        values = layout.values.map { ReportValue(row.values[$0]) }
+    }
+
+    private static let positions = Dictionary(uniqueKeysWithValues: columns.enumerated().map { ($1, $0) })
 
     /// The line, if its state is one this soundbatch knows: nothing is reported as something
     /// it is not, nor left out without a word (`LedgerError.unknownState`).
     func known() throws -> ReportJob {
-        guard case let .text(state) = value("state"), JobState(rawValue: state) == nil else { return self }
+        guard case let .text(state) = values[Self.positions["state"]!], JobState(rawValue: state) == nil else {
+            return self
+        }
         let row: String
         switch (keyedByContent, value("row_key"), value("source_line")) {
         case let (false, .text(key), _): row = key
@@ -382,7 +400,7 @@ public struct ReportJob: Sendable {
     }
 
     public func value(_ column: String) -> ReportValue {
-        ReportJob.columns.firstIndex(of: column).map { values[$0] } ?? .none
+        Self.positions[column].map { values[$0] } ?? .none
     }
 }
 
