@@ -383,11 +383,12 @@ public struct ReportJob: Sendable {
     }
 
     private static let positions = Dictionary(uniqueKeysWithValues: columns.enumerated().map { ($1, $0) })
+    private static let statePosition = positions["state"]!
 
     /// The line, if its state is one this soundbatch knows: nothing is reported as something
     /// it is not, nor left out without a word (`LedgerError.unknownState`).
     func known() throws -> ReportJob {
-        guard case let .text(state) = values[Self.positions["state"]!], JobState(rawValue: state) == nil else {
+        guard case let .text(state) = values[Self.statePosition], JobState(rawValue: state) == nil else {
             return self
         }
         let row: String
