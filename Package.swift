@@ -160,6 +160,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SoundbatchSandboxTests", dependencies: ["SoundbatchSandbox"]),
+        .testTarget(name: "SoundbatchAudioTests", dependencies: ["SoundbatchAudio"]),
         .testTarget(
             name: "ServingTests",
             dependencies: ["Serving", "SoundbatchTesting", .product(name: "Hummingbird", package: "hummingbird")]

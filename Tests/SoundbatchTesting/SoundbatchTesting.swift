@@ -9,9 +9,9 @@ import SoundbatchSandbox
 import Synchronization
 import Testing
 
-@testable import SoundbatchCore
-@testable import SoundbatchPostgres
-@testable import SoundbatchSQLite
+import SoundbatchCore
+import SoundbatchPostgres
+import SoundbatchSQLite
 
 // What the test targets share: temporary folders, child processes of the command line,
 // both backends of the ledger (a private PostgreSQL cluster among them), clocks to drive.

@@ -4,48 +4,6 @@
     import Darwin
 #endif
 
-/// One record of a CSV file.
-public struct CSVRecord: Sendable, Equatable {
-    /// The fields, decoded as UTF-8 (lossily when `problem` says the bytes were not UTF-8).
-    public var fields: [String]
-    /// The physical line, counted from 1, on which the record starts.
-    public var line: Int
-    /// What is wrong with this record alone, if anything; the rest of the file can still be read.
-    public var problem: String?
-}
-
-/// Errors that stop reading the file: what follows cannot be trusted.
-public enum CSVError: Error, Equatable, CustomStringConvertible {
-    case cannotOpen(path: String, reason: String)
-    case cannotRead(path: String, reason: String)
-    case unterminatedQuote(line: Int)
-    case fieldTooLong(line: Int, limit: Int)
-    case recordTooLong(line: Int, limit: Int)
-
-    public var description: String {
-        switch self {
-        case let .cannotOpen(path, reason): "cannot open \(path): \(reason)"
-        case let .cannotRead(path, reason): "cannot read \(path): \(reason)"
-        case let .unterminatedQuote(line):
-            "\(line): a quoted field opens here and is never closed; "
-                + "close it with \" (a quote inside a quoted field is written \"\")"
-        case let .fieldTooLong(line, limit):
-            "\(line): a field in the record starting here is longer than \(limit / (1 << 20)) MiB; "
-                + "is a quote left open, or is this not a CSV file?"
-        case let .recordTooLong(line, limit):
-            "\(line): the record starting here is longer than \(limit / (1 << 20)) MiB; is this a CSV file?"
-        }
-    }
-
-    /// The line the error points at, if it points at one.
-    public var line: Int? {
-        switch self {
-        case .cannotOpen, .cannotRead: nil
-        case let .unterminatedQuote(line), let .fieldTooLong(line, _), let .recordTooLong(line, _): line
-        }
-    }
-}
-
 /// A streaming RFC 4180 reader over the bytes of a file.
 ///
 /// Why our own: yaslab/CSV.swift takes 10.9 s (release) to parse a 1M-row, 76 MB file,
@@ -210,6 +168,11 @@ public final class CSVReader {
 
     private enum State { case fieldStart, unquoted, quoted, quoteInQuoted }
 
+    private static let quoteInUnquotedField =
+        "a quote inside an unquoted field; enclose the field in quotes and write the quote as \"\""
+    private static let textAfterClosingQuote =
+        "text after the closing quote of a field; put the whole field inside the quotes"
+
     private static let comma = UInt8(ascii: ","), quote = UInt8(ascii: "\""),
         lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
 
@@ -259,24 +222,11 @@ public final class CSVReader {
                     if state == .fieldStart {
                         state = .quoted
                     } else {
-                        problem =
-                            problem
-                            ?? "a quote inside an unquoted field; "
-                            + "enclose the field in quotes and write the quote as \"\""
+                        problem = problem ?? Self.quoteInUnquotedField
                         recordBytes.append(byte)
                     }
                 } else {
-                    // Copy the run of ordinary bytes in one go.
-                    let runStart = position
-                    var end = position + 1
-                    let delimiter = delimiter
-                    while end < count {
-                        let b = buffer[end]
-                        if b == delimiter || b == Self.quote || b == Self.lf || b == Self.cr { break }
-                        end += 1
-                    }
-                    recordBytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<end]))
-                    position = end
+                    copyUnquotedRun()
                     state = .unquoted
                     hasContent = true
                 }
@@ -285,13 +235,7 @@ public final class CSVReader {
                     state = .quoteInQuoted
                     position += 1
                 } else {
-                    let runStart = position
-                    var end = position + 1
-                    while end < count, buffer[end] != Self.quote { end += 1 }
-                    let run = UnsafeBufferPointer(rebasing: buffer[runStart..<end])
-                    for b in run where b == Self.lf { line += 1 }
-                    recordBytes.append(contentsOf: run)
-                    position = end
+                    copyQuotedRun()
                 }
             case .quoteInQuoted:
                 if byte == Self.quote {
@@ -301,23 +245,54 @@ public final class CSVReader {
                 } else if byte == delimiter || byte == Self.lf || byte == Self.cr {
                     state = .unquoted  // the field is closed; the separator is handled above
                 } else {
-                    problem =
-                        problem ?? "text after the closing quote of a field; put the whole field inside the quotes"
+                    problem = problem ?? Self.textAfterClosingQuote
                     state = .unquoted
                 }
             }
-            if recordBytes.count - fieldStart > fieldLimit {
-                throw CSVError.fieldTooLong(line: startLine, limit: fieldLimit)
-            }
-            if recordBytes.count + fieldEnds.count > 4 * fieldLimit {
-                throw CSVError.recordTooLong(line: startLine, limit: 4 * fieldLimit)
-            }
+            try checkLimits(fieldStart: fieldStart, line: startLine)
         }
         // End of file.
         if state == .quoted { throw CSVError.unterminatedQuote(line: startLine) }
         guard hasContent else { return nil }
         fieldEnds.append(recordBytes.count)
         return makeRecord(line: startLine, problem: problem)
+    }
+
+    /// Copies the run of ordinary bytes from `position` in one go.
+    @inline(__always)
+    private func copyUnquotedRun() {
+        let runStart = position
+        var end = position + 1
+        let delimiter = delimiter
+        while end < count {
+            let b = buffer[end]
+            if b == delimiter || b == Self.quote || b == Self.lf || b == Self.cr { break }
+            end += 1
+        }
+        recordBytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<end]))
+        position = end
+    }
+
+    /// Copies a quoted field's bytes from `position` to its next quote in one go, counting
+    /// the line breaks among them.
+    @inline(__always)
+    private func copyQuotedRun() {
+        let runStart = position
+        var end = position + 1
+        while end < count, buffer[end] != Self.quote { end += 1 }
+        let run = UnsafeBufferPointer(rebasing: buffer[runStart..<end])
+        for b in run where b == Self.lf { line += 1 }
+        recordBytes.append(contentsOf: run)
+        position = end
+    }
+
+    /// A field or record past its limit stops the reading (the file may not be CSV at all).
+    @inline(__always)
+    private func checkLimits(fieldStart: Int, line: Int) throws {
+        if recordBytes.count - fieldStart > fieldLimit { throw CSVError.fieldTooLong(line: line, limit: fieldLimit) }
+        if recordBytes.count + fieldEnds.count > 4 * fieldLimit {
+            throw CSVError.recordTooLong(line: line, limit: 4 * fieldLimit)
+        }
     }
 
     private func makeRecord(line: Int, problem: String?) -> CSVRecord {
@@ -355,55 +330,5 @@ public final class CSVReader {
             return fields
         }
         return CSVRecord(fields: fields, line: line, problem: problem)
-    }
-}
-
-/// UTF-16 bytes turned into UTF-8, a chunk at a time: a character cut by the end of a
-/// chunk waits for the next. An unpaired surrogate, or an odd byte at the end, becomes
-/// U+FFFD.
-struct UTF16Decoder {
-    let bigEndian: Bool
-    /// Bytes read and not yet decoded.
-    var pending: [UInt8]
-
-    /// Decodes what fits into `output`; returns the bytes written.
-    mutating func decode(into output: UnsafeMutableBufferPointer<UInt8>, atEnd: Bool) -> Int {
-        var read = 0
-        var written = 0
-        func unit(at index: Int) -> UInt16 {
-            let (a, b) = (UInt16(pending[index]), UInt16(pending[index + 1]))
-            return bigEndian ? a << 8 | b : b << 8 | a
-        }
-        while output.count - written >= 4 {
-            guard read + 1 < pending.count else { break }
-            let first = unit(at: read)
-            var scalar = Unicode.Scalar(first)
-            var used = 2
-            if (0xD800..<0xDC00).contains(first) {
-                if read + 3 < pending.count {
-                    let second = unit(at: read + 2)
-                    if (0xDC00..<0xE000).contains(second) {
-                        scalar = Unicode.Scalar(0x10000 + (UInt32(first - 0xD800) << 10 | UInt32(second - 0xDC00)))
-                        used = 4
-                    }
-                } else if !atEnd {
-                    break  // its pair is in the next chunk
-                }
-            }
-            for byte in UTF8.encode(scalar ?? "\u{FFFD}")! {
-                output[written] = byte
-                written += 1
-            }
-            read += used
-        }
-        pending.removeFirst(read)
-        if atEnd, pending.count == 1, output.count - written >= 3 {
-            for byte in UTF8.encode("\u{FFFD}")! {
-                output[written] = byte
-                written += 1
-            }
-            pending = []
-        }
-        return written
     }
 }

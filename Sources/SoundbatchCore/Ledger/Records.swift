@@ -167,3 +167,59 @@ public struct TaskStanding: Sendable, Equatable {
         return updated == self ? nil : updated
     }
 }
+
+/// A job a retry may send again.
+public struct RetryCandidate: Sendable, Equatable {
+    public var id: Int64
+    /// The row, as a person finds it (`RowName`).
+    public var row: String
+    public var rowKey: String
+    public var line: Int
+    public var state: JobState
+    public var lastHTTPStatus: Int?
+    public var lastError: String?
+    public var creditEstimate: Double?
+    public var downloadPath: String?
+    /// What a person decided of its current take.
+    public var verdict: Verdict?
+    /// Its current take's number, within its row.
+    public var take: Int
+
+    public init(
+        id: Int64, row: String, rowKey: String, line: Int, state: JobState, lastHTTPStatus: Int?, lastError: String?,
+        creditEstimate: Double?, downloadPath: String?, verdict: Verdict? = nil, take: Int = 1
+    ) {
+        self.take = take
+        self.id = id
+        self.row = row
+        self.rowKey = rowKey
+        self.line = line
+        self.state = state
+        self.lastHTTPStatus = lastHTTPStatus
+        self.lastError = lastError
+        self.creditEstimate = creditEstimate
+        self.downloadPath = downloadPath
+        self.verdict = verdict
+    }
+}
+
+/// A job `drop` may remove.
+public struct DropCandidate: Sendable, Equatable {
+    public var id: Int64
+    /// The row, as a person finds it (`RowName`), and as `--job` names it (key or line).
+    public var row: String
+    public var rowKey: String
+    public var line: Int
+    public var state: JobState
+    /// It was never sent: nothing at the service can be its.
+    public var neverSent: Bool
+
+    public init(id: Int64, row: String, rowKey: String, line: Int, state: JobState, neverSent: Bool) {
+        self.id = id
+        self.row = row
+        self.rowKey = rowKey
+        self.line = line
+        self.state = state
+        self.neverSent = neverSent
+    }
+}

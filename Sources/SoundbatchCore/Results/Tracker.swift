@@ -3,52 +3,6 @@ import HeapModule
 import Logging
 import Synchronization
 
-/// Anything that can look up a task: the MusicGPT client.
-public protocol StatusChecker: Sendable {
-    func status(taskID: String) async -> StatusOutcome
-}
-
-extension MusicGPTClient: StatusChecker {}
-
-public struct TrackSettings: Sendable {
-    public var lookRate = Rate(count: 200, per: .seconds(60))
-    public var schedule = LookSchedule()
-    /// Looks under way at once, at most: enough that latency never holds the look rate back.
-    public var concurrentLooks = 16
-    /// A task still running this long after submission is left for a later `track`.
-    public var giveUpAfter: Duration = .seconds(30 * 60)
-    /// One look at each unfinished job, then stop.
-    public var once = false
-    /// A task whose looks answer 404 this many times in a row, over at least `missingAfter`,
-    /// is one the service does not know: its job becomes `remote_missing`.
-    public var missingAfterLooks = 3
-    public var missingAfter: Duration = .seconds(60)
-    /// On a ledger several runners share: how often to ask it for tasks no live runner
-    /// follows (their runner died), and take them on.
-    public var takeOnEvery: Duration?
-
-    public init() {}
-}
-
-/// Counts for the summary.
-public struct TrackCounters: Sendable, Equatable {
-    public var completed = 0
-    public var generationFailed = 0
-    /// Tasks the service does not know (`remote_missing`).
-    public var remoteMissing = 0
-    /// Still running when tracking gave up on them (resumable).
-    public var timedOut = 0
-    public var stillRunning = 0
-    public var looks = 0
-    public var rateLimited = 0
-    /// Tasks taken in to follow, and the seconds the completed ones took from submission.
-    public var followed = 0
-    public var generationSeconds = 0.0
-    public var downloaded = 0
-    public var downloadsSkipped = 0
-    public var downloadsFailed = 0
-}
-
 /// Follows a batch's submitted tasks to their end through the status endpoint, records
 /// what the service says, and hands completed jobs to the downloader.
 ///
@@ -327,55 +281,14 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         let seenAt = age(of: job)
         await health.record(outcome.signal, jobID: job.id, sentAt: startInstant)
         counters.withLock { $0.looks += 1 }
-        let retryAfter: Duration? = if case let .retryable(_, _, wish) = outcome { wish } else { nil }
-        if let change = await limiter.record(
-            httpStatus: outcome.httpStatus, sentAt: slot, latency: latency, retryAfter: retryAfter)
-        {
-            counters.withLock { $0.rateLimited += 1 }
-            if change.paused, let retryAfter {
-                logger.notice(
-                    "the status endpoint is rate limiting (HTTP 429); pausing looks for \(Dispatcher<C>.format(retryAfter))"
-                )
-            }
-        }
+        await pace(after: outcome, slot: slot, latency: latency)
         let state = try await ledger.recordLook(
             jobID: job.id, outcome, startedAt: started, latency: latency, now: wallClock())
         switch outcome {
         case let .found(remote):
-            switch state {
-            case .completed:
-                counters.withLock {
-                    $0.completed += 1
-                    $0.generationSeconds += seenAt
-                }
-                await completed(job.id)
-                return .completed(seenAt: seenAt)
-            case .generationFailed:
-                counters.withLock { $0.generationFailed += 1 }
-                logger.warning(
-                    "\(job.row): the service could not generate it: \(remote.statusMessage ?? remote.status)")
-                return .over
-            case .submitted:
-                return .again(lookedAt: seenAt, running: true, notFound: nil)
-            default:
-                return .over
-            }
+            return await found(remote, state: state, job: job, seenAt: seenAt, completed: completed)
         case .retryable(404, _, _):
-            let notFound =
-                entry.notFound.map { NotFound(since: $0.since, count: $0.count + 1) }
-                ?? NotFound(since: started, count: 1)
-            let seconds = wallClock().timeIntervalSince(notFound.since)
-            guard notFound.count >= settings.missingAfterLooks, seconds >= settings.missingAfter.seconds else {
-                return .again(lookedAt: seenAt, running: false, notFound: notFound)
-            }
-            let reason =
-                "the service does not know task \(job.taskID): its status answered 404 "
-                + "\(notFound.count) times over \(Int(seconds)) s"
-            if try await ledger.recordMissing(jobID: job.id, reason: reason, now: wallClock()) {
-                counters.withLock { $0.remoteMissing += 1 }
-                logger.warning("\(job.row): \(reason)")
-            }
-            return .over
+            return try await notFound(entry, lookedAt: started, seenAt: seenAt)
         case let .retryable(_, error, _):
             logger.debug("\(job.row): status look failed: \(error)")
             return .again(lookedAt: seenAt, running: false, notFound: nil)
@@ -384,29 +297,62 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
             return .over
         }
     }
+
+    /// What a look's answer teaches the pace of looks: a 429 pauses and slows them.
+    private func pace(after outcome: StatusOutcome, slot: C.Instant, latency: Duration) async {
+        let retryAfter: Duration? = if case let .retryable(_, _, wish) = outcome { wish } else { nil }
+        guard
+            let change = await limiter.record(
+                httpStatus: outcome.httpStatus, sentAt: slot, latency: latency, retryAfter: retryAfter)
+        else { return }
+        counters.withLock { $0.rateLimited += 1 }
+        if change.paused, let retryAfter {
+            logger.notice(
+                "the status endpoint is rate limiting (HTTP 429); pausing looks for \(Dispatcher<C>.format(retryAfter))")
+        }
+    }
+
+    /// A look found the task, and the ledger has it in `state` now.
+    private func found(
+        _ remote: RemoteStatus, state: JobState?, job: TrackedJob, seenAt: Double,
+        completed: @Sendable (Int64) async -> Void
+    ) async -> After {
+        switch state {
+        case .completed:
+            counters.withLock {
+                $0.completed += 1
+                $0.generationSeconds += seenAt
+            }
+            await completed(job.id)
+            return .completed(seenAt: seenAt)
+        case .generationFailed:
+            counters.withLock { $0.generationFailed += 1 }
+            logger.warning("\(job.row): the service could not generate it: \(remote.statusMessage ?? remote.status)")
+            return .over
+        case .submitted:
+            return .again(lookedAt: seenAt, running: true, notFound: nil)
+        default:
+            return .over
+        }
+    }
+
+    /// A look answered 404: the service does not know the task, yet or at all. After
+    /// `missingAfterLooks` of them over `missingAfter`, the job is `remote_missing`.
+    private func notFound(_ entry: Followed, lookedAt started: Date, seenAt: Double) async throws -> After {
+        let job = entry.job
+        let notFound =
+            entry.notFound.map { NotFound(since: $0.since, count: $0.count + 1) } ?? NotFound(since: started, count: 1)
+        let seconds = wallClock().timeIntervalSince(notFound.since)
+        guard notFound.count >= settings.missingAfterLooks, seconds >= settings.missingAfter.seconds else {
+            return .again(lookedAt: seenAt, running: false, notFound: notFound)
+        }
+        let reason =
+            "the service does not know task \(job.taskID): its status answered 404 "
+            + "\(notFound.count) times over \(Int(seconds)) s"
+        if try await ledger.recordMissing(jobID: job.id, reason: reason, now: wallClock()) {
+            counters.withLock { $0.remoteMissing += 1 }
+            logger.warning("\(job.row): \(reason)")
+        }
+        return .over
+    }
 }
-
-/// A task the tracker follows, and what its looks have found so far.
-struct Followed: Sendable {
-    var job: TrackedJob
-    var looks = 0
-    /// Its age at the last look that found it running.
-    var runningAt: Double?
-    /// The 404s in a row so far, and when the first came.
-    var notFound: NotFound?
-}
-
-struct NotFound: Sendable {
-    var since: Date
-    var count: Int
-}
-
-/// A task waiting for its next look, ordered by when it is due.
-struct Due<Instant: Comparable>: Comparable {
-    var due: Instant
-    var entry: Followed
-
-    static func < (a: Due, b: Due) -> Bool { a.due < b.due }
-    static func == (a: Due, b: Due) -> Bool { a.due == b.due && a.entry.job == b.entry.job }
-}
-

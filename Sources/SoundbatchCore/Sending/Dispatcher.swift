@@ -196,32 +196,11 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
                 await health.withdraw(admission)
                 return
             }
-            let attemptID: Int64
             let token = settings.callbackTokens && request.webhookURL == settings.webhookURL ? CallbackToken.make() : nil
-            do {
-                attemptID = try await ledger.markSubmitting(
-                    jobID: job.id, callbackToken: token, now: Date())
-            } catch LedgerError.notPending {
-                // Another runner of a shared ledger has it (this one's lease ran out): theirs to send.
-                logger.debug("\(job.row): taken by another runner; leaving it to them")
-                await health.withdraw(admission)
+            guard let (attemptID, fresh) = try await mark(job, token: token, admission: admission, slot: slot) else {
                 return
             }
-            // A slot is good for a moment: when marking the job took longer than half an
-            // interval (the ledger's disk or server stalled), requests that waited together
-            // would leave together and overrun the limit. Such a request waits for a fresh slot.
-            if await slot.duration(to: clock.now) > limiter.interval / 2 {
-                guard let fresh = try await stop.unlessStopped({ try await self.limiter.acquire() }), !stop.isStopped
-                else {
-                    try await ledger.recordSubmission(
-                        jobID: job.id, attemptID: attemptID,
-                        outcome: .retryable(status: nil, error: "stopped before the request left", retryAfter: nil),
-                        state: .pending, latency: .zero, now: Date())
-                    await health.withdraw(admission)
-                    return  // pending again, for the next run
-                }
-                slot = fresh
-            }
+            slot = fresh
             let first = attemptsMade == 0
             attemptsMade += 1
             counters.withLock {
@@ -238,25 +217,8 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
             let jobsFault =
                 await health.record(outcome.signal, jobID: job.id, sentAt: started) && !outcome.isRateLimited
             if jobsFault { attempt += 1 }
-            stopIfNothingElseWillGo(after: outcome)
-            let state = nextState(after: outcome, attempt: attempt)
-            try await ledger.recordSubmission(
-                jobID: job.id, attemptID: attemptID, outcome: outcome,
-                state: state, latency: latency, now: Date())
-            count(outcome, state: state)
-            if case let .accepted(answer) = outcome {
-                onSubmitted(
-                    TrackedJob(
-                        id: job.id, row: job.row, taskID: answer.taskID, submittedAt: Date(), eta: answer.eta,
-                        audioLength: request.audioLength))
-            }
-
-            let retryAfter: Duration? = if case let .retryable(_, _, wish) = outcome { wish } else { nil }
-            let change = await limiter.record(
-                httpStatus: outcome.httpStatus, sentAt: slot, latency: latency, retryAfter: retryAfter)
-            if let change { await tell(change, retryAfter: retryAfter) }
-            let allowed = await limiter.loweredPace
-            counters.withLock { $0.allowedPerMinute = allowed }
+            let state = try await record(outcome, of: job, attemptID: attemptID, attempt: attempt, latency: latency)
+            await pace(after: outcome, slot: slot, latency: latency)
 
             guard case let .retryable(_, error, retryAfter) = outcome, state == .pending else { return }
             // A 429 is the run's pace, not the job's fault: the limiter's pause holds it back.
@@ -270,6 +232,65 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
             guard let next, !stop.isStopped else { return }  // the job stays pending for the next run
             slot = next
         }
+    }
+
+    /// Marks the job as being sent, durably, before its request leaves; returns the attempt
+    /// and the slot it goes in, or nil when it does not go now (another runner has it, or the
+    /// run stopped while a stale slot was taken again).
+    private func mark(
+        _ job: PendingJob, token: String?, admission: ServiceAdmission, slot: C.Instant
+    ) async throws -> (attemptID: Int64, slot: C.Instant)? {
+        let attemptID: Int64
+        do {
+            attemptID = try await ledger.markSubmitting(jobID: job.id, callbackToken: token, now: Date())
+        } catch LedgerError.notPending {
+            // Another runner of a shared ledger has it (this one's lease ran out): theirs to send.
+            logger.debug("\(job.row): taken by another runner; leaving it to them")
+            await health.withdraw(admission)
+            return nil
+        }
+        // A slot is good for a moment: when marking the job took longer than half an
+        // interval (the ledger's disk or server stalled), requests that waited together
+        // would leave together and overrun the limit. Such a request waits for a fresh slot.
+        guard await slot.duration(to: clock.now) > limiter.interval / 2 else { return (attemptID, slot) }
+        guard let fresh = try await stop.unlessStopped({ try await self.limiter.acquire() }), !stop.isStopped else {
+            try await ledger.recordSubmission(
+                jobID: job.id, attemptID: attemptID,
+                outcome: .retryable(status: nil, error: "stopped before the request left", retryAfter: nil),
+                state: .pending, latency: .zero, now: Date())
+            await health.withdraw(admission)
+            return nil  // pending again, for the next run
+        }
+        return (attemptID, fresh)
+    }
+
+    /// Records the answer to an attempt and counts it; an accepted job goes to the tracker.
+    /// Returns the job's state now.
+    private func record(
+        _ outcome: SubmitOutcome, of job: PendingJob, attemptID: Int64, attempt: Int, latency: Duration
+    ) async throws -> JobState {
+        stopIfNothingElseWillGo(after: outcome)
+        let state = nextState(after: outcome, attempt: attempt)
+        try await ledger.recordSubmission(
+            jobID: job.id, attemptID: attemptID, outcome: outcome, state: state, latency: latency, now: Date())
+        count(outcome, state: state)
+        if case let .accepted(answer) = outcome {
+            onSubmitted(
+                TrackedJob(
+                    id: job.id, row: job.row, taskID: answer.taskID, submittedAt: Date(), eta: answer.eta,
+                    audioLength: job.request.audioLength))
+        }
+        return state
+    }
+
+    /// What an answer teaches the pace: a 429 pauses every request and slows them.
+    private func pace(after outcome: SubmitOutcome, slot: C.Instant, latency: Duration) async {
+        let retryAfter: Duration? = if case let .retryable(_, _, wish) = outcome { wish } else { nil }
+        let change = await limiter.record(
+            httpStatus: outcome.httpStatus, sentAt: slot, latency: latency, retryAfter: retryAfter)
+        if let change { await tell(change, retryAfter: retryAfter) }
+        let allowed = await limiter.loweredPace
+        counters.withLock { $0.allowedPerMinute = allowed }
     }
 
     /// What a 429 changed, said once per pause, and the first time the pace comes down.
