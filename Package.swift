@@ -168,7 +168,9 @@ let package = Package(
         // The command line, as real child processes.
         .testTarget(
             name: "soundbatchTests",
-            dependencies: ["soundbatch", "SoundbatchSandbox", "SoundbatchTesting", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "soundbatch", "SoundbatchSandbox", "SoundbatchTesting", .product(name: "GRDB", package: "GRDB.swift")
+            ],
             exclude: ["Corpus"]  // hostile CSV files, read by path
         )
     ]

@@ -54,6 +54,7 @@ extension Rendering {
         var tags = tags
         tags.loudness = after
         try sound.write(to: destination, as: format, tags: tags)
-        return Rendered(before: before, after: after, gain: gain, heldByCeiling: held, silent: silent, seconds: sound.seconds)
+        return Rendered(
+            before: before, after: after, gain: gain, heldByCeiling: held, silent: silent, seconds: sound.seconds)
     }
 }

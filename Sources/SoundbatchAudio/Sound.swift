@@ -70,7 +70,9 @@ extension Sound {
     /// The sound at another sample rate (libsamplerate's medium-quality sinc converter:
     /// 97 dB signal to noise, a 90% passband).
     public func resampled(to rate: Int) throws(AudioError) -> Sound {
-        guard rate != sampleRate, frames > 0 else { return Sound(samples: samples, channels: channels, sampleRate: rate) }
+        guard rate != sampleRate, frames > 0 else {
+            return Sound(samples: samples, channels: channels, sampleRate: rate)
+        }
         let ratio = Double(rate) / Double(sampleRate)
         var output = [Float](repeating: 0, count: (Int(Double(frames) * ratio) + 64) * channels)
         let (code, written) = samples.withUnsafeBufferPointer { input in

@@ -32,15 +32,21 @@ public final class SoundFile {
     public var seconds: Double { Double(frames) / Double(sampleRate) }
 
     /// Calls `body` with each stretch of up to `chunk` frames, interleaved, as floats from -1 to 1.
-    public func forEachChunk(of chunk: Int = 8192, _ body: (UnsafeBufferPointer<Float>, _ frames: Int) throws -> Void)
+    public func forEachChunk(
+        of chunk: Int = 8192, _ body: (UnsafeBufferPointer<Float>, _ frames: Int) throws -> Void
+    )
         rethrows
     {
         var buffer = [Float](repeating: 0, count: chunk * channels)
         sf_seek(handle, 0, SEEK_SET)
         while true {
-            let read = buffer.withUnsafeMutableBufferPointer { Int(sf_readf_float(handle, $0.baseAddress, sf_count_t(chunk))) }
+            let read = buffer.withUnsafeMutableBufferPointer {
+                Int(sf_readf_float(handle, $0.baseAddress, sf_count_t(chunk)))
+            }
             if read <= 0 { return }
-            try buffer.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<(read * channels)]), read) }
+            try buffer.withUnsafeBufferPointer {
+                try body(UnsafeBufferPointer(rebasing: $0[0..<(read * channels)]), read)
+            }
         }
     }
 

@@ -143,13 +143,16 @@ extension SoundTags {
                 for (index, byte) in Array(text.utf8.prefix(size)).enumerated() { bytes[index] = byte }
             }
         }
-        put(String(decoding: Self.prefix(of: description, bytes: 256), as: UTF8.self), into: &info.description, size: 256)
+        put(
+            String(decoding: Self.prefix(of: description, bytes: 256), as: UTF8.self), into: &info.description,
+            size: 256)
         put(Self.originator, into: &info.originator, size: 32)
         put(reference, into: &info.originator_reference, size: 32)
         if let made {
             let utc = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: made)
             put(
-                String(format: "%04d-%02d-%02d", utc.year ?? 0, utc.month ?? 0, utc.day ?? 0), into: &info.origination_date,
+                String(format: "%04d-%02d-%02d", utc.year ?? 0, utc.month ?? 0, utc.day ?? 0),
+                into: &info.origination_date,
                 size: 10)
             put(
                 String(format: "%02d:%02d:%02d", utc.hour ?? 0, utc.minute ?? 0, utc.second ?? 0),
@@ -169,7 +172,8 @@ extension SoundTags {
     /// The task ID in 32 bytes: a UUID without its dashes, else its first 32 bytes.
     var reference: String {
         let plain = taskID.replacingOccurrences(of: "-", with: "")
-        return plain.utf8.count <= 32 && UUID(uuidString: taskID) != nil ? plain : String(decoding: Self.prefix(of: taskID, bytes: 32), as: UTF8.self)
+        return plain.utf8.count <= 32 && UUID(uuidString: taskID) != nil
+            ? plain : String(decoding: Self.prefix(of: taskID, bytes: 32), as: UTF8.self)
     }
 
     /// The longest start of `text` of at most `bytes` UTF-8 bytes that ends between characters.
@@ -213,7 +217,9 @@ extension SoundTags {
 
     /// A field name as Vorbis comments allow (ASCII 0x20 to 0x7D but `=`), in capitals.
     static func vorbisName(_ name: String) -> String {
-        let allowed = name.uppercased().unicodeScalars.map { (0x20...0x7D).contains($0.value) && $0 != "=" ? Character($0) : "_" }
+        let allowed = name.uppercased().unicodeScalars.map {
+            (0x20...0x7D).contains($0.value) && $0 != "=" ? Character($0) : "_"
+        }
         return allowed.isEmpty ? "COLUMN" : String(allowed)
     }
 }

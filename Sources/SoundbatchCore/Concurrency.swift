@@ -40,7 +40,7 @@ private final class Race<T: Sendable>: Sendable {
             state.tries = tries
             return state.waiting == nil  // answered while the tries were starting
         }
-        if late { tries.forEach { $0.cancel() } }
+        if late { for attempt in tries { attempt.cancel() } }
     }
 
     /// Answers with `result` unless answered already; the tries still going are cancelled.
@@ -50,7 +50,7 @@ private final class Race<T: Sendable>: Sendable {
             return (state.waiting, state.tries)
         }
         guard let waiting else { return }
-        tries.forEach { $0.cancel() }
+        for attempt in tries { attempt.cancel() }
         waiting.resume(with: result)
     }
 }

@@ -97,7 +97,9 @@ struct PostgresTLSPlan {
             configuration.certificateVerification = verification
             if verification != .none, let rootFile, rootFile != "system" {
                 guard FileManager.default.isReadableFile(atPath: rootFile) else {
-                    throw refuse("sslrootcert: cannot read \(rootFile); give the file of the CA that signed the server's certificate")
+                    throw refuse(
+                        "sslrootcert: cannot read \(rootFile); give the file of the CA that signed the server's certificate"
+                    )
                 }
                 configuration.trustRoots = .file(rootFile)
             }
@@ -106,10 +108,13 @@ struct PostgresTLSPlan {
                     throw refuse("sslcert is given without sslkey: give both, the certificate and its private key")
                 }
                 do {
-                    configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+                    configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map {
+                        .certificate($0)
+                    }
                     configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
                 } catch {
-                    throw refuse("cannot read the certificate \(certificate) or its key \(key) (PEM files are expected)")
+                    throw refuse(
+                        "cannot read the certificate \(certificate) or its key \(key) (PEM files are expected)")
                 }
             }
             return configuration

@@ -159,8 +159,17 @@ private final class FeedWriter {
             rows[index] = row
         }
         try await insert(rows.filter { if case .new = $0.outcome { true } else { false } }, stamp: stamp)
+        try await rewrite(rows, replaced: replaced, recolumned: recolumned, stamp: stamp)
+        for row in rows { each(row.row, row.problem, row.outcome) }
+    }
+
+    /// Writes what the file says now of rows the ledger has: a row set aside as invalid (never
+    /// sent) replaced by its correction; the sheet's own columns of another (a changed takes
+    /// count, or category, counts).
+    private func rewrite(
+        _ rows: [Row], replaced: [(id: Int64, row: Int)], recolumned: [(key: String, row: Int)], stamp: String
+    ) async throws {
         for (id, index) in replaced {
-            // A row set aside as invalid was never sent: take the corrected one in its place.
             let row = rows[index]
             try await connection.query(
                 """
@@ -171,11 +180,10 @@ private final class FeedWriter {
                 """, logger: logger)
         }
         for (key, index) in recolumned {
-            // The sheet's own columns as it says them now: a changed takes count, or category, counts.
             try await connection.query(
-                LedgerSQL.updateRowColumns(batch: batchID, rowKey: key, to: rows[index].metadata).postgres, logger: logger)
+                LedgerSQL.updateRowColumns(batch: batchID, rowKey: key, to: rows[index].metadata).postgres,
+                logger: logger)
         }
-        for row in rows { each(row.row, row.problem, row.outcome) }
     }
 
     /// The jobs of the batch under these keys.

@@ -54,7 +54,9 @@ public final class PostgresLedger: LedgerBackend {
         LedgerRow.of(try await query(statement.postgres))
     }
 
-    public func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLRunner) async throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(
+        _ body: @escaping @Sendable (any SQLRunner) async throws -> T
+    ) async throws -> T {
         try await transaction(once: false) { connection in
             try await body(PostgresStatements(connection: connection, logger: self.logger))
         }

@@ -7,31 +7,35 @@ extension SQLiteLedger {
     /// their own (`RowPipeline`), so the two cores both work.
     public func record(_ feed: Feed, batch: String, sourceFile: String, now: Date) async throws {
         let stamp = Timestamp.string(now)
-        try await exclusively { try translatingErrorsNow { try database.writeWithoutTransaction { db in
-            // Every row points at the batch and the feed written just before it in the same
-            // transaction: checking those references for each of a million rows cost a tenth
-            // of the feed. SQLite switches the checks only outside a transaction.
-            try db.execute(sql: "PRAGMA foreign_keys = OFF")
-            defer { try? db.execute(sql: "PRAGMA foreign_keys = ON") }
-            // Keys made from content land all over the index, and a page pushed out of
-            // SQLite's 2 MiB cache is written out and read back: with 16 MiB a file without
-            // ids went a fifth faster (100,000 and 1,000,000 rows), peak memory 54 MB.
-            let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000
-            try db.execute(sql: "PRAGMA cache_size = -16384")
-            defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
-            // A ledger with no jobs yet takes its first feed straight into its file, under a
-            // rollback journal that has nothing to save, and goes back to WAL after: through
-            // the WAL every page was written twice (once there, once by the checkpoint), and
-            // a 200,000-row feed ran 18% faster without (hyperfine, 12 runs each). Another
-            // process holding the file open keeps it in WAL, and the feed runs as before.
-            if try Int.fetchOne(db, sql: "SELECT NOT EXISTS (SELECT 1 FROM jobs)") == 1,
-                (try? String.fetchOne(db, sql: "PRAGMA journal_mode = DELETE")) == "delete"
-            {
-                defer { _ = try? String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
-                return try feedRows(feed, db: db, batch: batch, sourceFile: sourceFile, stamp: stamp)
+        try await exclusively {
+            try translatingErrorsNow {
+                try database.writeWithoutTransaction { db in
+                    // Every row points at the batch and the feed written just before it in the same
+                    // transaction: checking those references for each of a million rows cost a tenth
+                    // of the feed. SQLite switches the checks only outside a transaction.
+                    try db.execute(sql: "PRAGMA foreign_keys = OFF")
+                    defer { try? db.execute(sql: "PRAGMA foreign_keys = ON") }
+                    // Keys made from content land all over the index, and a page pushed out of
+                    // SQLite's 2 MiB cache is written out and read back: with 16 MiB a file without
+                    // ids went a fifth faster (100,000 and 1,000,000 rows), peak memory 54 MB.
+                    let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000
+                    try db.execute(sql: "PRAGMA cache_size = -16384")
+                    defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
+                    // A ledger with no jobs yet takes its first feed straight into its file, under a
+                    // rollback journal that has nothing to save, and goes back to WAL after: through
+                    // the WAL every page was written twice (once there, once by the checkpoint), and
+                    // a 200,000-row feed ran 18% faster without (hyperfine, 12 runs each). Another
+                    // process holding the file open keeps it in WAL, and the feed runs as before.
+                    if try Int.fetchOne(db, sql: "SELECT NOT EXISTS (SELECT 1 FROM jobs)") == 1,
+                        (try? String.fetchOne(db, sql: "PRAGMA journal_mode = DELETE")) == "delete"
+                    {
+                        defer { _ = try? String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
+                        return try feedRows(feed, db: db, batch: batch, sourceFile: sourceFile, stamp: stamp)
+                    }
+                    try feedRows(feed, db: db, batch: batch, sourceFile: sourceFile, stamp: stamp)
+                }
             }
-            try feedRows(feed, db: db, batch: batch, sourceFile: sourceFile, stamp: stamp)
-        } } }
+        }
     }
 
     /// The feed's one transaction: the batch, the feed, its rows and the variations they ask for.
@@ -59,7 +63,9 @@ extension SQLiteLedger {
 
     /// The batch's id, for a feed: a new batch is made.
     private static func feedBatchID(_ db: Database, name: String, sourceFile: String, stamp: String) throws -> Int64 {
-        if let id = try Int64.fetchOne(db, sql: "SELECT id FROM batches WHERE name = ?", arguments: [name]) { return id }
+        if let id = try Int64.fetchOne(db, sql: "SELECT id FROM batches WHERE name = ?", arguments: [name]) {
+            return id
+        }
         try db.execute(
             sql: "INSERT INTO batches (name, source_file, created_at) VALUES (?, ?, ?)",
             arguments: [name, sourceFile, stamp])
@@ -305,7 +311,8 @@ final class JobWriter {
             // The sheet's own columns as it says them now: a changed takes count, or category, counts.
             _ = try db.rows(
                 LedgerSQL.updateRowColumns(
-                    batch: batchID, rowKey: String(decoding: key, as: UTF8.self), to: row.metadata.map { String(text, $0) }))
+                    batch: batchID, rowKey: String(decoding: key, as: UTF8.self),
+                    to: row.metadata.map { String(text, $0) }))
         }
         return outcome
     }

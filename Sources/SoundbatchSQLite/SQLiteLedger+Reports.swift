@@ -3,7 +3,9 @@ import GRDB
 import SoundbatchCore
 
 extension SQLiteLedger {
-    /// Totals per group and overall, summed here in one scan of the jobs (see FastStatement).
+    /// Totals per group and overall, summed here in one scan of the jobs' bytes (FastStatement):
+    /// the shared GROUP BY (`LedgerBackend.spendReport`) makes SQLite sort every row first,
+    /// 2.4 s for a million jobs against 0.6 s for this scan (`scripts/bench-report.sh`).
     public func spendReport(_ query: ReportQuery) async throws -> SpendReport {
         let jobs = try await reportFilter(query)
         let takes = try await reportFilter(query, submittedAt: "t.submitted_at")

@@ -113,7 +113,9 @@ public final class SQLiteLedger: LedgerBackend {
         if code == ENOENT, !folder.isEmpty, !FileManager.default.fileExists(atPath: folder) {
             throw LedgerError.cannotOpen(
                 path: path,
-                reason: "the folder \(folder) does not exist; make it first (mkdir -p \(folder)), or give --ledger a path in a folder that does")
+                reason:
+                    "the folder \(folder) does not exist; make it first (mkdir -p \(folder)), or give --ledger a path in a folder that does"
+            )
         }
         throw LedgerError.cannotOpen(path: path, reason: String(cString: strerror(code)))
     }
@@ -122,10 +124,16 @@ public final class SQLiteLedger: LedgerBackend {
     // SQLite's errors leave as LedgerError.
 
     public func rows(_ statement: SoundbatchCore.SQL) async throws -> [LedgerRow] {
-        try await exclusively { try await self.translatingErrors { try await self.database.writeWithoutTransaction { try $0.rows(statement) } } }
+        try await exclusively {
+            try await self.translatingErrors {
+                try await self.database.writeWithoutTransaction { try $0.rows(statement) }
+            }
+        }
     }
 
-    public func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLRunner) async throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(
+        _ body: @escaping @Sendable (any SQLRunner) async throws -> T
+    ) async throws -> T {
         try await exclusively {
             try await self.translatingErrors {
                 try await self.database.writeWithoutTransaction { try $0.execute(sql: "BEGIN IMMEDIATE") }

@@ -1,7 +1,6 @@
 import Foundation
 import SoundbatchCore
 
-
 /// The sandbox soundbatch starts for a batch run against it (`--sandbox`), with a key
 /// it takes; its tasks are kept in the state file it is given.
 public struct BuiltInSandbox: SandboxLauncher {

@@ -68,7 +68,6 @@ extension Sandbox {
 
     // MARK: Webhooks
 
-
     /// Finished tasks with a webhook_url not yet called, with the body to send.
     func dueCallbacks(origin: String) -> [(url: String, body: Data)] {
         var due: [(String, Data)] = []

@@ -8,7 +8,6 @@ import Serving
 import SoundbatchAudio
 import SoundbatchCore
 
-
 /// A local stand-in for the MusicGPT API, faithful to `../shared/api/`: the submit and
 /// status endpoints, auth, validation, rate limits with Retry-After, credits, injected
 /// failures, and tasks that finish with a real WAV file to fetch.

@@ -49,11 +49,13 @@ enum WAV {
     /// The whole sound as MP3, as the real service sends its audio (LAME, through libsndfile).
     static func mp3(for taskID: String, seconds: Int) throws -> Data {
         let second = oneSecondOfSamples(frequency: frequency(for: taskID))
-        let sound = Sound(samples: Array((0..<seconds).map { _ in second }.joined()), channels: 1, sampleRate: sampleRate)
+        let sound = Sound(
+            samples: Array((0..<seconds).map { _ in second }.joined()), channels: 1, sampleRate: sampleRate)
         let path = NSTemporaryDirectory() + "/soundbatch-sandbox-\(UUID().uuidString).mp3"
         defer { unlink(path) }
         try sound.write(
-            to: path, as: SoundFormat(container: .mp3), tags: SoundTags(
+            to: path, as: SoundFormat(container: .mp3),
+            tags: SoundTags(
                 title: taskID, description: "", take: 1, project: "", taskID: taskID, made: nil, columns: []))
         return try Data(contentsOf: URL(fileURLWithPath: path))
     }

@@ -5,7 +5,8 @@ import SoundbatchCore
 
 struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a batch's sounds as a library: named from the sheet, even in loudness, tagged, with a manifest.",
+        abstract:
+            "Write a batch's sounds as a library: named from the sheet, even in loudness, tagged, with a manifest.",
         discussion: """
             Takes the batch's kept sounds (from `review` or `mark`) when it has any verdict, \
             else every completed sound; --only says otherwise. Each is decoded (WAV, FLAC, Ogg \
@@ -43,7 +44,8 @@ struct Export: AsyncParsableCommand {
     @Option(name: .customLong("to"), help: ArgumentHelp("The library's folder (made if needed).", valueName: "dir"))
     var folder: String
 
-    @Option(help: ArgumentHelp("Which sounds (default: kept when the batch has verdicts, else all).", valueName: "which"))
+    @Option(
+        help: ArgumentHelp("Which sounds (default: kept when the batch has verdicts, else all).", valueName: "which"))
     var only: LibraryExport.Choice?
 
     @Option(help: ArgumentHelp("How files are named (default: {id}_{take}).", valueName: "template"))
@@ -69,14 +71,16 @@ struct Export: AsyncParsableCommand {
             valueName: "lufs"))
     var loudness: Double?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("The true-peak ceiling, dBTP, with --loudness.", valueName: "dbtp"))
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("The true-peak ceiling, dBTP, with --loudness.", valueName: "dbtp"))
     var peak = -1.0
 
     @Flag(help: "Trim leading and trailing silence (below --silence-threshold), with a 5 ms fade.")
     var trimSilence = false
 
     @Option(
-        parsing: .unconditional, help: ArgumentHelp("What counts as silence for --trim-silence, dBFS.", valueName: "dbfs"))
+        parsing: .unconditional,
+        help: ArgumentHelp("What counts as silence for --trim-silence, dBFS.", valueName: "dbfs"))
     var silenceThreshold = -60.0
 
     @Flag(help: "Replace files in the way that soundbatch did not write.")
@@ -139,13 +143,16 @@ struct Export: AsyncParsableCommand {
             }
         var why = "of \(grouped(plan.completed)) completed"
         if plan.chosenByDefault {
-            why += plan.choice == .kept ? "; the batch has verdicts, and --only all takes every sound" : "; no verdicts yet"
+            why +=
+                plan.choice == .kept
+                ? "; the batch has verdicts, and --only all takes every sound" : "; no verdicts yet"
         }
         let rendering = export.rendering
         var how = "\(rendering.format.bits)-bit \(rendering.format.container == .wav ? "Broadcast WAV" : "FLAC")"
         if let rate = rendering.sampleRate { how += " at \(rate) Hz" }
         if let lufs = rendering.loudness {
-            how += ", \(ReportNumber.plain(lufs)) LUFS with true peaks under \(ReportNumber.plain(rendering.peakCeiling)) dBTP"
+            how +=
+                ", \(ReportNumber.plain(lufs)) LUFS with true peaks under \(ReportNumber.plain(rendering.peakCeiling)) dBTP"
         }
         if let below = rendering.trimBelow { how += ", silence under \(ReportNumber.plain(below)) dBFS trimmed" }
         return "\(batch): exporting \(which) (\(why)) to \(export.folder) as \(how)"
@@ -165,10 +172,13 @@ struct Export: AsyncParsableCommand {
         if !report.heldByCeiling.isEmpty, !log.quiet {
             print(
                 "  \(counted(report.heldByCeiling.count, "sound was", "sounds were")) turned up less than the loudness target, "
-                    + "to keep true peaks under \(ReportNumber.plain(export.rendering.peakCeiling)) dBTP: \(some(report.heldByCeiling))")
+                    + "to keep true peaks under \(ReportNumber.plain(export.rendering.peakCeiling)) dBTP: \(some(report.heldByCeiling))"
+            )
         }
         if !plan.suffixed.isEmpty, !log.quiet {
-            print("  \(counted(plan.suffixed.count, "name was", "names were")) taken already, and got a suffix: \(some(plan.suffixed))")
+            print(
+                "  \(counted(plan.suffixed.count, "name was", "names were")) taken already, and got a suffix: \(some(plan.suffixed))"
+            )
         }
         if !plan.withoutFile.isEmpty {
             printError(
@@ -184,7 +194,8 @@ struct Export: AsyncParsableCommand {
         for (file, reason) in report.failed.prefix(10) { printError("could not export \(file): \(reason)") }
         if report.notReached > 0 {
             printError(
-                "stopped with \(counted(report.notReached, "sound", "sounds")) not exported; the same command carries on")
+                "stopped with \(counted(report.notReached, "sound", "sounds")) not exported; the same command carries on"
+            )
         }
     }
 }

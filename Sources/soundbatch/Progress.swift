@@ -39,7 +39,9 @@ enum ProgressReporter {
             } else {
                 parts.append(Part(text: "\(sending.finished)/\(sending.total) sent", keep: 8))
             }
-            if let achieved = sending.perMinute { parts.append(Part(text: String(format: "%.1f/min", achieved), keep: 2)) }
+            if let achieved = sending.perMinute {
+                parts.append(Part(text: String(format: "%.1f/min", achieved), keep: 2))
+            }
             if let allowed = sending.allowedPerMinute {
                 parts.append(Part(text: "service allows ~\(Int(allowed.rounded()))/min", keep: 5))
             }

@@ -83,7 +83,9 @@ struct Retry: AsyncParsableCommand {
                         "  \(plan.likelyToFailAgain.count) were refused as invalid and will likely fail again: "
                             + plan.likelyToFailAgain.prefix(10).map(\.row).joined(separator: ", "))
                 }
-                guard try confirmed("Send them again?", yes: yes, because: "retry sends these jobs again and may cost credits")
+                guard
+                    try confirmed(
+                        "Send them again?", yes: yes, because: "retry sends these jobs again and may cost credits")
                 else {
                     print("nothing sent")
                     return Exit.done

@@ -40,7 +40,8 @@ struct Review: AsyncParsableCommand {
             valueName: "host:port"))
     var listen = ListenAddress(host: "127.0.0.1", port: 8790)
 
-    @Option(help: ArgumentHelp("A file holding the API key, for re-rolls (default: $MUSICGPT_API_KEY).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp("A file holding the API key, for re-rolls (default: $MUSICGPT_API_KEY).", valueName: "path"))
     var apiKeyFile: String?
 
     @OptionGroup var ledger: LedgerOption

@@ -124,7 +124,8 @@ struct Run: AsyncParsableCommand {
                         line += " (\(grouped(summary.invalidJobs)) of the new ones invalid, set aside)"
                     }
                     if summary.addedVariations > 0 {
-                        line += "; \(counted(summary.addedVariations, "further take", "further takes")) of its rows added"
+                        line +=
+                            "; \(counted(summary.addedVariations, "further take", "further takes")) of its rows added"
                     }
                     print(line + " [\(ledger.location)]")
                     for note in Self.notes(summary, file: csvFile) { print("  " + note) }

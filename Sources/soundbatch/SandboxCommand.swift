@@ -46,7 +46,8 @@ struct SandboxCommand: AsyncParsableCommand {
             valueName: "duration"))
     var latency: DurationArgument = DurationArgument(.zero)
 
-    @Option(help: ArgumentHelp("Up to this much more service time, at random, for each request.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp("Up to this much more service time, at random, for each request.", valueName: "duration"))
     var latencyJitter: DurationArgument = DurationArgument(.zero)
 
     @Option(

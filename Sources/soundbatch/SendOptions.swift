@@ -100,7 +100,8 @@ struct SendOptions: ParsableArguments {
         let stop = Interrupts.stop
         var run = BatchRun(service: service, ledger: ledger, batch: batch, stop: stop, logger: logger)
         run.doubtWindow = doubtWindow
-        let report = try await run
+        let report =
+            try await run
             .send(
                 given.overridden(by: wait.given), resendInDoubt: resendInDoubt,
                 key: service.keySource(logger: logger),

@@ -61,7 +61,8 @@ enum Interrupts {
 /// returns on the first SIGINT or SIGTERM, after which the server answers what it has taken.
 /// A second Ctrl-C quits at once.
 func servingUntilInterrupted<T>(
-    stop: StopSignal = StopSignal(), _ serve: (_ announceAndWait: (_ announcement: String) async -> Void) async throws -> T
+    stop: StopSignal = StopSignal(),
+    _ serve: (_ announceAndWait: (_ announcement: String) async -> Void) async throws -> T
 )
     async throws -> T
 {

@@ -17,7 +17,8 @@ struct Soundbatch: AsyncParsableCommand {
             printError("no command named \"\(asked)\"; the commands are \(names.joined(separator: ", "))")
             exit(withError: Exit.usage)
         }
-        let interrupts = arguments.first.map(Interrupts.commands.contains) == true
+        let interrupts =
+            arguments.first.map(Interrupts.commands.contains) == true
             ? SignalWatcher(stop: Interrupts.stop) : nil
         defer { interrupts?.cancel() }
         do {
@@ -62,7 +63,8 @@ struct Soundbatch: AsyncParsableCommand {
             """,
         version: version,
         subcommands: [
-            Run.self, Resume.self, Retry.self, Drop.self, Review.self, Mark.self, Export.self, Adopt.self, Track.self, Status.self, Report.self, Webhook.self,
+            Run.self, Resume.self, Retry.self, Drop.self, Review.self, Mark.self, Export.self, Adopt.self, Track.self,
+            Status.self, Report.self, Webhook.self,
             LedgerCommand.self,
             SandboxCommand.self
         ]
@@ -96,7 +98,7 @@ struct LedgerOption: ParsableArguments {
 
 struct LogOptions: ParsableArguments {
     @Option(help: "How much to log to standard error: trace, debug, info, notice, warning, error or critical.")
-    var logLevel: Logger.Level = .info
+    var logLevel: LogLevel = .info
 
     @Flag(help: "Print only warnings and errors.")
     var quiet = false
@@ -108,7 +110,8 @@ struct LogOptions: ParsableArguments {
     var logFormat: LogFormat = .text
 
     func bootstrap() {
-        let level: Logger.Level = quiet ? max(logLevel, .warning) : verbose ? min(logLevel, .debug) : logLevel
+        let asked = logLevel.level
+        let level: Logger.Level = quiet ? max(asked, .warning) : verbose ? min(asked, .debug) : asked
         let forPeople = isatty(STDERR_FILENO) == 1
         LoggingSystem.bootstrap { [logFormat] _ in
             LogOutput(logLevel: level, format: logFormat, forPeople: forPeople)
@@ -116,7 +119,12 @@ struct LogOptions: ParsableArguments {
     }
 }
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
+/// A log level as the command line takes it (swift-log's own, by its name).
+enum LogLevel: String, ExpressibleByArgument, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+
+    var level: Logger.Level { Logger.Level(rawValue: rawValue)! }
+}
 
 /// Runs a command body; an error that ends the command is said on standard error, and the
 /// command ends as the error says (`CommandError`).

@@ -2,8 +2,8 @@ import Foundation
 import Hummingbird
 import Logging
 import Serving
-import Testing
 import SoundbatchTesting
+import Testing
 
 @Suite struct ServingTests {
     /// Stopping a server while connections arrive used to stop the whole test process now and
@@ -51,7 +51,10 @@ import SoundbatchTesting
                 }
             }
             #expect(error?.portTaken == true)
-            #expect(error?.description == "could not listen on 127.0.0.1:\(port): Address already in use; choose another port, or stop what holds it")
+            #expect(
+                error?.description
+                    == "could not listen on 127.0.0.1:\(port): Address already in use; choose another port, or stop what holds it"
+            )
         }
     }
 

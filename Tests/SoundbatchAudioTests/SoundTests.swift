@@ -18,7 +18,8 @@ import Testing
         let frames = Int(seconds * Double(rate))
         for index in 0..<(frames + rate) {
             let t = Double(index) / Double(rate)
-            let value = index < frames ? amplitude * Float(sin(2 * .pi * 1000 * t) + 0.3 * sin(2 * .pi * 150 * t)) / 1.3 : 0
+            let value =
+                index < frames ? amplitude * Float(sin(2 * .pi * 1000 * t) + 0.3 * sin(2 * .pi * 150 * t)) / 1.3 : 0
             samples += [value, value * 0.8]
         }
         return Sound(samples: samples, channels: 2, sampleRate: rate)
@@ -48,7 +49,9 @@ import Testing
 
     /// Integrated loudness and true peak as ffmpeg's `ebur128=peak=true` says them.
     func ffmpegLoudness(_ path: String) throws -> (integrated: Double, truePeak: Double) {
-        let text = try run(["ffmpeg", "-nostats", "-hide_banner", "-i", path, "-af", "ebur128=peak=true", "-f", "null", "-"])
+        let text = try run([
+            "ffmpeg", "-nostats", "-hide_banner", "-i", path, "-af", "ebur128=peak=true", "-f", "null", "-"
+        ])
         let summary = try #require(text.components(separatedBy: "Summary:").last)
         func number(after label: String) throws -> Double {
             let line = try #require(summary.split(separator: "\n").first { $0.contains(label) })

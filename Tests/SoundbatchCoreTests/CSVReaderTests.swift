@@ -1,21 +1,24 @@
 import Foundation
 import SoundbatchAudio
 import SoundbatchSandbox
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
 
 @Suite struct CSVReaderTests {
     @Test func longNotesAreWrappedForATerminal() {
-        let note = "3 jobs had a request in doubt (sent, no answer came): the service may have charged up to about 5.03 credits"
+        let note =
+            "3 jobs had a request in doubt (sent, no answer came): the service may have charged up to about 5.03 credits"
         let wrapped = note.wrapped(width: 40, indent: "  ")
         #expect(wrapped.split(separator: "\n").allSatisfy { $0.count <= 40 })
         #expect(wrapped.hasPrefix("  3 jobs") && wrapped.contains("\n    "))
         #expect(wrapped.split(whereSeparator: \.isWhitespace).joined(separator: " ") == note)
         // A word longer than a line stays whole, on a line of its own.
-        #expect("see /a/very/long/path/that/does/not/fit here".wrapped(width: 12) == "see\n  /a/very/long/path/that/does/not/fit\n  here")
+        #expect(
+            "see /a/very/long/path/that/does/not/fit here".wrapped(width: 12)
+                == "see\n  /a/very/long/path/that/does/not/fit\n  here")
     }
 
     let folder = try! TemporaryFolder()

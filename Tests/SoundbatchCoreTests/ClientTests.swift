@@ -1,8 +1,8 @@
 import Foundation
 import NIOHTTP1
 import SoundbatchSandbox
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite

@@ -2,8 +2,8 @@ import Foundation
 import GRDB
 import Logging
 import SoundbatchSandbox
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
@@ -359,4 +359,3 @@ import SoundbatchTesting
         #expect(again != nil)
     }
 }
-

@@ -4,8 +4,8 @@ import Hummingbird
 import Logging
 import NIOCore
 import Serving
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite

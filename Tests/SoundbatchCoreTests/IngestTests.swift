@@ -1,9 +1,9 @@
 import Foundation
-import SoundbatchAudio
 import GRDB
+import SoundbatchAudio
 import SoundbatchSandbox
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
@@ -64,7 +64,8 @@ import SoundbatchTesting
             a,"Rain, heavy",30,https://example.com/hook,"night, storm",1
             b,  Door slam  ,,,"say ""hi""",
             """#)
-        #expect(summary == IngestSummary(batch: "jobs", rows: 2, newJobs: 2, knownJobs: 0, invalidJobs: 0, newBatch: true))
+        #expect(
+            summary == IngestSummary(batch: "jobs", rows: 2, newJobs: 2, knownJobs: 0, invalidJobs: 0, newBatch: true))
         let rows = try jobs()
         #expect(rows.count == 2)
         #expect(rows[0]["row_key"] == "a")

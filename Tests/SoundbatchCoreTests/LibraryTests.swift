@@ -11,7 +11,9 @@ import Testing
 @Suite struct LibraryTests {
     let folder = try! TemporaryFolder()
 
-    func sound(_ rowKey: String, take: Int = 1, columns: [String: String] = [:], prompt: String = "Rain on a tin roof") -> LibrarySound {
+    func sound(
+        _ rowKey: String, take: Int = 1, columns: [String: String] = [:], prompt: String = "Rain on a tin roof"
+    ) -> LibrarySound {
         LibrarySound(
             batch: "sfx", jobID: 1, rowKey: rowKey, keyedByContent: false, line: 2, take: take, prompt: prompt,
             verdict: nil, credits: nil, taskID: "t-1", source: nil, completedAt: nil,
@@ -20,16 +22,25 @@ import Testing
 
     @Test func namesAreSafeOnEveryFileSystemWhateverTheSheetSays() throws {
         let template = try NameTemplate("{Category}/{id}_{take}")
-        #expect(template.path(for: sound("door", columns: ["Category": "DOORS/Wood"]), ascii: false) == "DOORS_Wood/door_1")
+        #expect(
+            template.path(for: sound("door", columns: ["Category": "DOORS/Wood"]), ascii: false) == "DOORS_Wood/door_1")
         #expect(template.path(for: sound("door"), ascii: false) == "untitled/door_1", "an empty column")
-        #expect(template.path(for: sound("a:b*c?", columns: ["Category": ".hidden"]), ascii: false) == "_hidden/a_b_c__1")
-        #expect(template.path(for: sound("porte-grinçante", columns: ["Category": "Ångström"]), ascii: true) == "Angstrom/porte-grincante_1")
-        #expect(template.path(for: sound("porte-grinçante", columns: ["Category": "Ångström"]), ascii: false) == "Ångström/porte-grinçante_1")
+        #expect(
+            template.path(for: sound("a:b*c?", columns: ["Category": ".hidden"]), ascii: false) == "_hidden/a_b_c__1")
+        #expect(
+            template.path(for: sound("porte-grinçante", columns: ["Category": "Ångström"]), ascii: true)
+                == "Angstrom/porte-grincante_1")
+        #expect(
+            template.path(for: sound("porte-grinçante", columns: ["Category": "Ångström"]), ascii: false)
+                == "Ångström/porte-grinçante_1")
         #expect(try NameTemplate("{id}").path(for: sound("CON"), ascii: false) == "_CON", "a device name on Windows")
         #expect(try NameTemplate("{id}").path(for: sound("lpt1.old"), ascii: false) == "_lpt1.old")
         #expect(try NameTemplate("{id}.").path(for: sound("trailing"), ascii: false) == "trailing", "no trailing dot")
-        #expect(try NameTemplate("{category}_{id}").path(for: sound("x", columns: ["Category": "Foley"]), ascii: false) == "Foley_x")
-        let long = try NameTemplate("{prompt}").path(for: sound("x", prompt: String(repeating: "word ", count: 60)), ascii: false)
+        #expect(
+            try NameTemplate("{category}_{id}").path(for: sound("x", columns: ["Category": "Foley"]), ascii: false)
+                == "Foley_x")
+        let long = try NameTemplate("{prompt}").path(
+            for: sound("x", prompt: String(repeating: "word ", count: 60)), ascii: false)
         #expect(long.utf8.count <= 100 && long.hasPrefix("word-word"))
         // Composed one way (NFC), as macOS's file system would otherwise make them differ.
         #expect(try NameTemplate("{id}").path(for: sound("e\u{301}cole"), ascii: false) == "\u{e9}cole")
@@ -40,14 +51,18 @@ import Testing
         #expect(throws: NameTemplateError.unopened("id}")) { try NameTemplate("id}") }
         #expect(throws: NameTemplateError.emptyField("{}_x")) { try NameTemplate("{}_x") }
         #expect(throws: NameTemplateError.noField("sound")) { try NameTemplate("sound") }
-        #expect(try NameTemplate("{CatID}_{FXName}_{creator}_{batch}").unknownFields(columns: ["catid", "fxname"]) == ["creator"])
+        #expect(
+            try NameTemplate("{CatID}_{FXName}_{creator}_{batch}").unknownFields(columns: ["catid", "fxname"]) == [
+                "creator"
+            ])
     }
 
     /// Batch "sfx": four completed jobs whose sounds are tones of different loudness.
     func ledger() async throws -> SQLiteLedger {
         let ledger = try SQLiteLedger(path: folder.file("ledger.sqlite"))
         _ = try await ledger.ingest(
-            CSVReader(path: folder.write("b.csv", "id,prompt,Category\nA,one,X\na,two,X\nc,three,Y\nd,four,Y\n")), batch: "sfx",
+            CSVReader(path: folder.write("b.csv", "id,prompt,Category\nA,one,X\na,two,X\nc,three,Y\nd,four,Y\n")),
+            batch: "sfx",
             skipInvalid: false)
         for (index, row) in ["A", "a", "c", "d"].enumerated() {
             let path = folder.file("\(index).wav")
@@ -85,14 +100,18 @@ import Testing
         let mean = written.reduce(0, +) / Float(written.count) / quarterStep
         #expect(abs(mean - 1) < 0.1, "the mean level, in quarter steps: \(mean)")
         #expect(written.contains { $0 != 0 })
-        #expect(FileManager.default.contents(atPath: folder.file("a.wav")) == FileManager.default.contents(atPath: folder.file("b.wav")))
+        #expect(
+            FileManager.default.contents(atPath: folder.file("a.wav"))
+                == FileManager.default.contents(atPath: folder.file("b.wav")))
     }
 
     @Test func namesTakenTwiceGetASuffixInTheSheetsOrder() async throws {
         var export = LibraryExport(batch: "sfx", folder: folder.file("lib"))
         export.template = try NameTemplate("{Category}/{id}")
         let plan = try await export.plan(try await ledger())
-        #expect(plan.sounds.map(\.file) == ["X/A.wav", "X/a-2.wav", "Y/c.wav", "Y/d.wav"], "A and a are one file on macOS and Windows")
+        #expect(
+            plan.sounds.map(\.file) == ["X/A.wav", "X/a-2.wav", "Y/c.wav", "Y/d.wav"],
+            "A and a are one file on macOS and Windows")
         #expect(plan.suffixed == ["X/a-2.wav"] && plan.choice == .all && plan.chosenByDefault)
     }
 
@@ -105,7 +124,8 @@ import Testing
         let stop = StopSignal()
         let first = try await export.run(plan, stop: stop) { done, _ in if done == 2 { _ = stop.stop(.interrupted) } }
         #expect(first.written == 2 && first.notReached == 2)
-        #expect(!FileManager.default.fileExists(atPath: folder.file("lib/manifest.csv")), "no manifest of half a library")
+        #expect(
+            !FileManager.default.fileExists(atPath: folder.file("lib/manifest.csv")), "no manifest of half a library")
 
         let second = try await export.run(plan, stop: StopSignal())
         #expect(second.alreadyRight == 2 && second.written == 2 && second.notReached == 0)
@@ -120,6 +140,8 @@ import Testing
         try Data("edited".utf8).write(to: URL(fileURLWithPath: folder.file("lib/c_1.wav")))
         export.rendering.loudness = -23
         let third = try await export.run(plan, stop: StopSignal())
-        #expect(third.written == 3 && third.leftAlone == ["c_1.wav"], "\(third.written) \(third.alreadyRight) \(third.leftAlone) \(third.failed)")
+        #expect(
+            third.written == 3 && third.leftAlone == ["c_1.wav"],
+            "\(third.written) \(third.alreadyRight) \(third.leftAlone) \(third.failed)")
     }
 }

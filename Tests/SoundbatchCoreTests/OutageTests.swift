@@ -3,8 +3,8 @@ import Foundation
 import GRDB
 import Logging
 import SoundbatchSandbox
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite

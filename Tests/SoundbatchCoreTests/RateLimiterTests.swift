@@ -1,8 +1,8 @@
 import Clocks
 import SoundbatchAudio
+import SoundbatchTesting
 import Synchronization
 import Testing
-import SoundbatchTesting
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
@@ -177,7 +177,9 @@ import SoundbatchTesting
 
     /// Sends until `accepted` requests are admitted at 600/min; returns the pace achieved, as a
     /// share of the rate, and the share of requests refused.
-    func simulate(networkJitter: Double, serviceTime: ClosedRange<Double>, accepted target: Int = 1000) async throws
+    func simulate(
+        networkJitter: Double, serviceTime: ClosedRange<Double>, accepted target: Int = 1000
+    ) async throws
         -> Run
     {
         let clock = ImmediateClock<Duration>()

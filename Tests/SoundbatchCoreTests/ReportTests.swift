@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite

@@ -1,12 +1,12 @@
 import Foundation
 import GRDB
 import Logging
-@testable import SoundbatchSandbox
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
+@testable import SoundbatchSandbox
 
 @Suite struct LookScheduleTests {
     /// A schedule that has seen `durations` (each bracketed exactly).
@@ -147,7 +147,8 @@ import SoundbatchTesting
 
     /// Sends every pending job of the batch to the sandbox at `url`, quickly.
     func sendAll(
-        _ batchID: Int64, of ledger: SQLiteLedger, to url: String, webhookURL: String? = nil, callbackTokens: Bool = false
+        _ batchID: Int64, of ledger: SQLiteLedger, to url: String, webhookURL: String? = nil,
+        callbackTokens: Bool = false
     ) async throws {
         var settings = DispatchSettings()
         settings.rate = Rate("1000/s")!
@@ -492,7 +493,8 @@ import SoundbatchTesting
         }
         #expect(outcomes == Array(repeating: "no_answer", count: 4))
         // Each callback URL carried its request's token, unlike any other.
-        let tokens = Set(tasks.compactMap { $0.webhookURL.flatMap { CallbackToken.token(inQuery: URL(string: $0)?.query) } })
+        let tokens = Set(
+            tasks.compactMap { $0.webhookURL.flatMap { CallbackToken.token(inQuery: URL(string: $0)?.query) } })
         #expect(tokens.count == 4)
     }
 
@@ -525,7 +527,8 @@ import SoundbatchTesting
             }
             #expect(events.value.allSatisfy { if case .noted = $0 { true } else { false } })
             // Not sent again while unconfirmed, whatever the doubt window.
-            let held = try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: Date(timeIntervalSinceNow: 60), now: Date())
+            let held = try await ledger.requeueInDoubt(
+                batchID: batchID, awaitingSince: Date(timeIntervalSinceNow: 60), now: Date())
             #expect(held == Requeued(resent: 0, waiting: 2, settledByCallback: 0))
             // The next run confirms them.
             let run = BatchRun(ledger: ledger, batch: "l", stop: StopSignal(), logger: quietLogger())
@@ -578,14 +581,24 @@ import SoundbatchTesting
         #expect(second.status.totals.settledByCallback == inDoubt && second.status.totals.inDoubt == 0)
         let saved = try FileManager.default.contentsOfDirectory(atPath: folder.file("own-sounds"))
         let dump = try await ledger.database.read {
-            try Row.fetchAll($0, sql: "SELECT id, state, task_id, download_path, settled_by_callback, request_in_doubt, updated_at FROM jobs")
-                .map { "\($0)" }.joined(separator: "\n")
-                + "\n" + (try Row.fetchAll($0, sql: "SELECT * FROM attempts ORDER BY id").map { "\($0)" }.joined(separator: "\n"))
+            try Row.fetchAll(
+                $0,
+                sql:
+                    "SELECT id, state, task_id, download_path, settled_by_callback, request_in_doubt, updated_at FROM jobs"
+            )
+            .map { "\($0)" }.joined(separator: "\n")
+                + "\n"
+                + (try Row.fetchAll($0, sql: "SELECT * FROM attempts ORDER BY id").map { "\($0)" }.joined(
+                    separator: "\n"))
         }
-        #expect(saved.filter { $0.hasSuffix(".wav") }.count == 6, "\(saved); \(String(describing: second.tracked))\n\(dump)")
+        #expect(
+            saved.filter { $0.hasSuffix(".wav") }.count == 6, "\(saved); \(String(describing: second.tracked))\n\(dump)"
+        )
         let tasks = Sandbox.savedTasks(in: folder.file("own.sqlite") + ".sandbox.json")
         #expect(tasks.count == 6, "one task a job: none paid twice")
-        #expect(try await ledger.settings(ofBatch: try await ledger.batchID(named: "o"))?.service?.callbackPort == callbackPort)
+        #expect(
+            try await ledger.settings(ofBatch: try await ledger.batchID(named: "o"))?.service?.callbackPort
+                == callbackPort)
         // The row's own webhook column stays empty: the receiver's address is the run's, not the row's.
         #expect(try await rows(ledger).allSatisfy { ($0["webhook_url"] as String?) == nil })
     }

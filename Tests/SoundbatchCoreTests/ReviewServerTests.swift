@@ -25,7 +25,8 @@ import Testing
     }
 
     private func withReview(
-        _ ledger: any LedgerStore, _ body: (_ address: String, _ token: String, _ ledger: any LedgerStore) async throws -> Void
+        _ ledger: any LedgerStore,
+        _ body: (_ address: String, _ token: String, _ ledger: any LedgerStore) async throws -> Void
     ) async throws {
         _ = try await ledger.ingest(
             CSVReader(path: folder.write("b.csv", "id,prompt,scene\na,door creak,hall\nb,rain,cabin\nc,wind,moor\n")),
@@ -65,7 +66,8 @@ import Testing
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        let answer = try await withCleanUp({ try? await client.shutdown() }) {
+        let shutdown: () async -> Void = { try? await client.shutdown() }
+        let answer = try await withCleanUp(shutdown) {
             let response = try await client.execute(request, timeout: .seconds(5))
             return (response, try await response.body.collect(upTo: 1 << 22))
         }
@@ -106,9 +108,11 @@ import Testing
                 #expect(answer.status == 403, "without \(all[missing].0)")
             }
             let foreign = all.map { $0.0 == "Origin" ? ("Origin", "http://evil.example") : $0 }
-            #expect(try await request(address + "/api/verdict", method: .POST, headers: foreign, body: body).status == 403)
+            #expect(
+                try await request(address + "/api/verdict", method: .POST, headers: foreign, body: body).status == 403)
             let asForm = all.map { $0.0 == "Content-Type" ? ("Content-Type", "text/plain") : $0 }
-            #expect(try await request(address + "/api/verdict", method: .POST, headers: asForm, body: body).status == 403)
+            #expect(
+                try await request(address + "/api/verdict", method: .POST, headers: asForm, body: body).status == 403)
             #expect(try await verdicts(ledger) == [nil, nil, nil, nil])
 
             let accepted = try await request(address + "/api/verdict", method: .POST, headers: all, body: body)
@@ -140,7 +144,8 @@ import Testing
                 #expect(answer.status == 403, "\(host)")
             }
             for host in ["localhost:\(port)", "127.0.0.1:\(port)", "LOCALHOST"] {
-                #expect(try await request(address + "/api/rows", headers: [cookie(token), ("Host", host)]).status == 200)
+                #expect(
+                    try await request(address + "/api/rows", headers: [cookie(token), ("Host", host)]).status == 200)
             }
         }
     }
@@ -155,7 +160,9 @@ import Testing
             #expect(part.status == 206 && part.headers["content-range"] == "bytes 10-19/\(size)")
             let tail = try await request(address + "/audio/1/1", headers: [cookie(token), ("Range", "bytes=-4")])
             #expect(tail.status == 206 && tail.headers["content-range"] == "bytes \(size - 4)-\(size - 1)/\(size)")
-            #expect(try await request(address + "/audio/1/1", headers: [cookie(token), ("Range", "bytes=\(size)-")]).status == 416)
+            #expect(
+                try await request(address + "/audio/1/1", headers: [cookie(token), ("Range", "bytes=\(size)-")]).status
+                    == 416)
             // Job 4 is batch "other"'s, with a sound: not this review's to play.
             #expect(try await request(address + "/audio/4/1", headers: [cookie(token)]).status == 404)
             #expect(try await request(address + "/audio/2/1", headers: [cookie(token)]).status == 404, "no sound saved")
@@ -191,13 +198,16 @@ import Testing
         try await withReview(backend) { address, token, ledger in
             let page = fromThePage(address, token)
             let other = try await request(
-                address + "/api/verdict", method: .POST, headers: page, body: #"{"job": 4, "take": 1, "verdict": "kept"}"#)
+                address + "/api/verdict", method: .POST, headers: page,
+                body: #"{"job": 4, "take": 1, "verdict": "kept"}"#)
             #expect(other.status == 404)
             let failed = try await request(
-                address + "/api/verdict", method: .POST, headers: page, body: #"{"job": 3, "take": 1, "verdict": "kept"}"#)
+                address + "/api/verdict", method: .POST, headers: page,
+                body: #"{"job": 3, "take": 1, "verdict": "kept"}"#)
             #expect(failed.status == 409 && failed.text.contains("not a sound"))
             let noTake = try await request(
-                address + "/api/verdict", method: .POST, headers: page, body: #"{"job": 1, "take": 2, "verdict": "kept"}"#)
+                address + "/api/verdict", method: .POST, headers: page,
+                body: #"{"job": 1, "take": 2, "verdict": "kept"}"#)
             #expect(noTake.status == 404)
             let garbage = try await request(address + "/api/verdict", method: .POST, headers: page, body: "{")
             #expect(garbage.status == 400)
@@ -209,13 +219,16 @@ import Testing
     func aRerollIsPlannedFromTheLedgerAndNeverSendsMoreThanItSays(_ backend: Backend) async throws {
         try await withReview(backend) { address, token, ledger in
             let page = fromThePage(address, token)
-            let plan = try await request(address + "/api/reroll/plan", method: .POST, headers: page, body: #"{"jobs": [1, 3]}"#)
+            let plan = try await request(
+                address + "/api/reroll/plan", method: .POST, headers: page, body: #"{"jobs": [1, 3]}"#)
             #expect(plan.status == 200, "\(plan.text)")
             #expect(plan.text.contains("\"rows\":[\"a\",\"c\"]") && plan.text.contains("\"credits\":3"))
-            let other = try await request(address + "/api/reroll/plan", method: .POST, headers: page, body: #"{"jobs": [4]}"#)
+            let other = try await request(
+                address + "/api/reroll/plan", method: .POST, headers: page, body: #"{"jobs": [4]}"#)
             #expect(other.status == 409, "another batch's job is no row of this one")
             let edited = try await request(
-                address + "/api/reroll/plan", method: .POST, headers: page, body: #"{"jobs": [1, 2], "prompt": "more reverb"}"#)
+                address + "/api/reroll/plan", method: .POST, headers: page,
+                body: #"{"jobs": [1, 2], "prompt": "more reverb"}"#)
             #expect(edited.status == 400)
             // A batch with a job not sent yet: a retry would send it too, so the review will not.
             try await rawSQL(ledger, "UPDATE jobs SET state = 'pending' WHERE row_key = 'b'")

@@ -2,8 +2,8 @@ import Clocks
 import Foundation
 import GRDB
 import Logging
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite

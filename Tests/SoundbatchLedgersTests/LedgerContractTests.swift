@@ -1,7 +1,7 @@
 import Foundation
 import PostgresNIO
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 @testable import SoundbatchPostgres
@@ -32,7 +32,8 @@ import SoundbatchTesting
             // A batch fed before: the feed cannot tell its pending jobs alone; the ledger can.
             #expect(again.forecast == nil)
             let batchID = try await ledger.batchID(named: "b")
-            #expect(try await ledger.pendingForecast(batchID: batchID) == PendingForecast(pending: 3, averageEstimate: nil))
+            #expect(
+                try await ledger.pendingForecast(batchID: batchID) == PendingForecast(pending: 3, averageEstimate: nil))
             // A changed prompt under a known id, a duplicate id, a broken row: nothing is kept.
             for text in [
                 "id,prompt\na,a different door\nd,new\n", "id,prompt\nd,one\nd,two\n", "id,prompt\nd,x\ne,\n"
@@ -122,7 +123,8 @@ import SoundbatchTesting
     func aFileNameIsTakenWhateverItsCaseAsACaseBlindFileSystemSeesIt(_ backend: Backend) async throws {
         try await backend.withLedger { ledger, folder in
             _ = try await feed(ledger, folder, "id,prompt\na,door\nb,rain\n")
-            try await ledger.recordDownload(jobID: 1, path: "/s/École.wav", size: 3, sha256: "x", sound: nil, now: Date())
+            try await ledger.recordDownload(
+                jobID: 1, path: "/s/École.wav", size: 3, sha256: "x", sound: nil, now: Date())
             // Unicode letters fold, and a composed é is the é written as e and an accent.
             for name in ["/s/école.wav", "/s/ÉCOLE.WAV", "/s/E\u{301}cole.wav"] {
                 #expect(try await ledger.isPathTaken(name, byOtherThan: 2), "\(name)")
@@ -142,7 +144,8 @@ import SoundbatchTesting
             _ = try await feed(ledger, folder, "id,prompt\na,door\nb,rain\nc,wind\n")
             let batchID = try await ledger.batchID(named: "b")
             let ids = try await ledger.withSending(batch: "b") { _ in
-                Dictionary(uniqueKeysWithValues: try await allPendingJobs(ledger, batchID: batchID).map { ($0.row, $0.id) })
+                Dictionary(
+                    uniqueKeysWithValues: try await allPendingJobs(ledger, batchID: batchID).map { ($0.row, $0.id) })
             }
             try await rawSQL(ledger, "UPDATE jobs SET state = 'zombie', task_id = 't1' WHERE row_key = 'b'")
             func namesIt(_ error: any Error) -> Bool {
@@ -151,21 +154,25 @@ import SoundbatchTesting
             }
             await #expect(performing: { try await ledger.state(jobID: ids["b"]!) }, throws: namesIt)
             await #expect(
-                performing: { try await ledger.recordStatus(jobID: ids["b"]!, RemoteStatus(status: "COMPLETED"), now: Date()) },
+                performing: {
+                    try await ledger.recordStatus(jobID: ids["b"]!, RemoteStatus(status: "COMPLETED"), now: Date())
+                },
                 throws: namesIt)
             await #expect(performing: { try await ledger.status(batch: "b") }, throws: namesIt)
             await #expect(performing: { try await ledger.spendReport(ReportQuery(grouping: .day)) }, throws: namesIt)
             await #expect(performing: { try await ledger.reviewPage(batch: "b", ReviewQuery()) }, throws: namesIt)
             await #expect(performing: { try await ledger.requireKnownStates(batchID: batchID) }, throws: namesIt)
             await #expect(
-                performing: { try await ledger.forEachReportLine(ReportQuery(), metadataKeys: []) { _ in } }, throws: namesIt)
+                performing: { try await ledger.forEachReportLine(ReportQuery(), metadataKeys: []) { _ in } },
+                throws: namesIt)
             // An earlier take's state too.
             try await rawSQL(ledger, "UPDATE jobs SET state = 'failed' WHERE row_key = 'b'")
             _ = try await ledger.startNewTakes(jobIDs: [ids["b"]!], renamedFiles: [:], prompts: [:], now: Date())
             try await rawSQL(ledger, "UPDATE takes SET state = 'zombie'")
             await #expect(performing: { try await ledger.requireKnownStates(batchID: nil) }, throws: namesIt)
             await #expect(
-                performing: { try await ledger.forEachReportLine(ReportQuery(), metadataKeys: []) { _ in } }, throws: namesIt)
+                performing: { try await ledger.forEachReportLine(ReportQuery(), metadataKeys: []) { _ in } },
+                throws: namesIt)
             try await rawSQL(ledger, "UPDATE takes SET state = 'failed'")
             try await rawSQL(ledger, "UPDATE jobs SET state = 'zombie' WHERE row_key = 'b'")
 
@@ -198,7 +205,8 @@ import SoundbatchTesting
             try await ledger.withSending(batch: "b") { _ in
                 let second = try await ledger.markSubmitting(jobID: job, now: Date())
                 try await ledger.recordSubmission(
-                    jobID: job, attemptID: second, outcome: .accepted(SubmitAnswer(taskID: "task-2", creditEstimate: 2)),
+                    jobID: job, attemptID: second,
+                    outcome: .accepted(SubmitAnswer(taskID: "task-2", creditEstimate: 2)),
                     state: .submitted, latency: .zero, now: Date())
             }
             try await ledger.recordSubmission(
@@ -245,17 +253,23 @@ import SoundbatchTesting
                 ] {
                     let attempt = try await ledger.markSubmitting(jobID: ids[row]!, now: Date())
                     try await ledger.recordSubmission(
-                        jobID: ids[row]!, attemptID: attempt, outcome: outcome, state: state, latency: .zero, now: Date())
+                        jobID: ids[row]!, attemptID: attempt, outcome: outcome, state: state, latency: .zero,
+                        now: Date())
                 }
             }
             try await ledger.recordStatus(jobID: ids["d"]!, RemoteStatus(status: "FAILED"), now: Date())
             _ = try await ledger.startNewTakes(jobIDs: [ids["d"]!], renamedFiles: [:], prompts: [:], now: Date())
             _ = try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: nil, now: Date())
 
-            let candidates = try await ledger.dropCandidates(batchID: batchID, states: [.pending, .invalid], lastFeed: false)
-            #expect(Dictionary(uniqueKeysWithValues: candidates.map { ($0.rowKey, $0.neverSent) })
-                == ["a": true, "b": true, "c": false, "d": false, "e": true])
-            #expect(try await ledger.dropCandidates(batchID: batchID, states: [.invalid], lastFeed: true).map(\.rowKey) == ["e"])
+            let candidates = try await ledger.dropCandidates(
+                batchID: batchID, states: [.pending, .invalid], lastFeed: false)
+            #expect(
+                Dictionary(uniqueKeysWithValues: candidates.map { ($0.rowKey, $0.neverSent) })
+                    == ["a": true, "b": true, "c": false, "d": false, "e": true])
+            #expect(
+                try await ledger.dropCandidates(batchID: batchID, states: [.invalid], lastFeed: true).map(\.rowKey) == [
+                    "e"
+                ])
             // Asked to drop every one of them, it drops only those never sent.
             #expect(try await ledger.drop(jobIDs: candidates.map(\.id)) == 3)
             #expect(try await states(ledger) == ["pending": 2])
@@ -315,9 +329,10 @@ import SoundbatchTesting
             let looked = try await ledger.recordLook(
                 jobID: ids[0], .found(done), startedAt: Date(), latency: .milliseconds(5), now: Date())
             #expect(looked == .completed)
-            #expect(try await ledger.recordLook(
-                jobID: ids[0], .retryable(status: 503, error: "busy", retryAfter: nil), startedAt: Date(),
-                latency: .milliseconds(5), now: Date()) == nil)
+            #expect(
+                try await ledger.recordLook(
+                    jobID: ids[0], .retryable(status: 503, error: "busy", retryAfter: nil), startedAt: Date(),
+                    latency: .milliseconds(5), now: Date()) == nil)
             let audio = try await ledger.audioJobs(batchID: batchID)
             #expect(audio.map(\.audioURL) == ["https://x/a.wav"] && !audio[0].keyedByContent)
             try await ledger.recordDownload(
@@ -334,7 +349,8 @@ import SoundbatchTesting
     func aRowAskingForSeveralSoundsGetsAJobForEachNumberedTogetherAndOnlyOnce(_ backend: Backend) async throws {
         try await backend.withLedger { ledger, folder in
             func feed(_ text: String, takes: Int) async throws -> IngestSummary {
-                try await ledger.ingest(CSVReader(path: folder.write("steps.csv", text)), batch: "b", skipInvalid: false, takes: takes)
+                try await ledger.ingest(
+                    CSVReader(path: folder.write("steps.csv", text)), batch: "b", skipInvalid: false, takes: takes)
             }
             let batchID = { try await ledger.batchID(named: "b") }
             /// Each row's name and its takes, in the order the review shows them.
@@ -365,7 +381,8 @@ import SoundbatchTesting
                 }
                 return ids[2]
             }
-            try await ledger.recordStatus(jobID: second, RemoteStatus(status: "FAILED", statusMessage: "no"), now: Date())
+            try await ledger.recordStatus(
+                jobID: second, RemoteStatus(status: "FAILED", statusMessage: "no"), now: Date())
             #expect(try await ledger.startNewTakes(jobIDs: [second], renamedFiles: [:], prompts: [:], now: Date()) == 1)
             #expect(try await takes() == ["a:1", "a:2,4", "a:3", "b:1", "b:2"])
 
@@ -408,11 +425,16 @@ import SoundbatchTesting
             #expect(try await ledger.identity().count >= 32)
 
             // The callback of the unanswered request: its job has the task, and is in doubt no more.
-            let done = RemoteStatus(taskID: "task-door", status: "COMPLETED", audioURL: "http://x/a.mp3", conversionCost: 2)
-            #expect(try await ledger.settle(jobID: door, callbackToken: first, taskID: "task-door", status: done, now: Date()) == .settled)
+            let done = RemoteStatus(
+                taskID: "task-door", status: "COMPLETED", audioURL: "http://x/a.mp3", conversionCost: 2)
+            #expect(
+                try await ledger.settle(
+                    jobID: door, callbackToken: first, taskID: "task-door", status: done, now: Date()) == .settled)
             #expect(try await ledger.job(taskID: "task-door")?.id == door)
             #expect(try await ledger.state(jobID: door) == .submitted)
-            #expect(try await ledger.settle(jobID: door, callbackToken: first, taskID: "task-door", status: done, now: Date()) == .alreadyKnown)
+            #expect(
+                try await ledger.settle(
+                    jobID: door, callbackToken: first, taskID: "task-door", status: done, now: Date()) == .alreadyKnown)
             #expect(try await ledger.spendReport(ReportQuery()).total.inDoubt == 0)
             #expect(try await ledger.longestGeneration(batchID: batchID) == nil)
             try await ledger.recordStatus(jobID: door, done, now: Date(timeIntervalSinceNow: 30))
@@ -424,17 +446,22 @@ import SoundbatchTesting
             let rain = try await send(second, unanswered, state: .inDoubt)
             // Within the doubt window its callback may still come: held.
             #expect(
-                try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: Date(timeIntervalSinceNow: -600), now: Date())
+                try await ledger.requeueInDoubt(
+                    batchID: batchID, awaitingSince: Date(timeIntervalSinceNow: -600), now: Date())
                     == Requeued(resent: 0, waiting: 1, settledByCallback: 1))
             // Past it, sent again, as the user asked.
             #expect(
-                try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: Date(timeIntervalSinceNow: 60), now: Date())
+                try await ledger.requeueInDoubt(
+                    batchID: batchID, awaitingSince: Date(timeIntervalSinceNow: 60), now: Date())
                     == Requeued(resent: 1, waiting: 0, settledByCallback: 1))
             _ = try await send(
-                CallbackToken.make(), .accepted(SubmitAnswer(taskID: "task-rain-2", creditEstimate: 2)), state: .submitted)
-            let rainDone = RemoteStatus(taskID: "task-rain-1", status: "COMPLETED", audioURL: "http://x/b.mp3", conversionCost: 2)
+                CallbackToken.make(), .accepted(SubmitAnswer(taskID: "task-rain-2", creditEstimate: 2)),
+                state: .submitted)
+            let rainDone = RemoteStatus(
+                taskID: "task-rain-1", status: "COMPLETED", audioURL: "http://x/b.mp3", conversionCost: 2)
             #expect(
-                try await ledger.settle(jobID: rain, callbackToken: second, taskID: "task-rain-1", status: rainDone, now: Date())
+                try await ledger.settle(
+                    jobID: rain, callbackToken: second, taskID: "task-rain-1", status: rainDone, now: Date())
                     == .keptAsEarlierTake)
             let row = try await ledger.reviewRows(batchID: batchID, ReviewQuery(jobIDs: [rain])).rows[0]
             // Earlier takes first, then the job's own: the task found (take 2), then the one sent again (take 1).
@@ -459,7 +486,10 @@ import SoundbatchTesting
             }
             try await ledger.noteCallback(token: token, taskID: "task-c")
             try await ledger.noteCallback(token: token, taskID: "task-other")  // the first one named stays
-            #expect(try await ledger.unconfirmedCallbacks(batchID: batchID) == [UnconfirmedCallback(jobID: job, token: token, taskID: "task-c")])
+            #expect(
+                try await ledger.unconfirmedCallbacks(batchID: batchID) == [
+                    UnconfirmedCallback(jobID: job, token: token, taskID: "task-c")
+                ])
             let later = Date(timeIntervalSinceNow: 60)
             #expect(try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: later, now: Date()).waiting == 1)
             try await ledger.forgetCallback(token: token)
@@ -474,11 +504,16 @@ import SoundbatchTesting
                 let hail = try #require(try await allPendingJobs(ledger, batchID: batchID).first { $0.row == "d" })
                 _ = try await ledger.markSubmitting(jobID: hail.id, callbackToken: flying, now: Date())
                 let done = RemoteStatus(taskID: "task-d", status: "COMPLETED")
-                #expect(try await ledger.settle(jobID: hail.id, callbackToken: flying, taskID: "task-d", status: done, now: Date()) == .noted)
+                #expect(
+                    try await ledger.settle(
+                        jobID: hail.id, callbackToken: flying, taskID: "task-d", status: done, now: Date()) == .noted)
                 return hail.id
             }
-            try await ledger.withSending(batch: "b") { _ in _ = try await ledger.holdInterruptedSubmissions(now: Date()) }
-            #expect(try await ledger.unconfirmedCallbacks(batchID: batchID).contains(UnconfirmedCallback(jobID: hail, token: flying, taskID: "task-d")))
+            try await ledger.withSending(batch: "b") { _ in _ = try await ledger.holdInterruptedSubmissions(now: Date())
+            }
+            #expect(
+                try await ledger.unconfirmedCallbacks(batchID: batchID).contains(
+                    UnconfirmedCallback(jobID: hail, token: flying, taskID: "task-d")))
 
             // By hand: a task found in the account, for a job in doubt only, and only once.
             #expect(try await ledger.adopt(jobID: hail, taskID: "task-c", now: Date()) == .adopted)
@@ -685,4 +720,3 @@ import SoundbatchTesting
         }
     }
 }
-

@@ -10,7 +10,11 @@ import Testing
     /// completed again), Rain (completed), wind (failed), École (pending).
     func batch(_ ledger: any LedgerStore, _ folder: TemporaryFolder) async throws -> (Int64, [String: Int64]) {
         _ = try await ledger.ingest(
-            CSVReader(path: folder.write("b.csv", "id,prompt,scene\ndoor,a door creaks,hall\nrain,Rain on tin,yard\nwind,wind,moor\nécole,École bell,school\n")),
+            CSVReader(
+                path: folder.write(
+                    "b.csv",
+                    "id,prompt,scene\ndoor,a door creaks,hall\nrain,Rain on tin,yard\nwind,wind,moor\nécole,École bell,school\n"
+                )),
             batch: "b", skipInvalid: false)
         let batchID = try await ledger.batchID(named: "b")
         let ids = Dictionary(
@@ -25,7 +29,8 @@ import Testing
         func complete(_ row: String, _ task: String, cost: Double) async throws {
             try await send(row, .accepted(SubmitAnswer(taskID: task, creditEstimate: cost)), .submitted)
             try await ledger.recordStatus(
-                jobID: ids[row]!, RemoteStatus(status: "COMPLETED", audioURL: "https://x/\(task).wav", conversionCost: cost),
+                jobID: ids[row]!,
+                RemoteStatus(status: "COMPLETED", audioURL: "https://x/\(task).wav", conversionCost: cost),
                 now: Date())
             try await ledger.recordDownload(
                 jobID: ids[row]!, path: "/s/\(task).wav", size: 4, sha256: "x",
@@ -38,7 +43,8 @@ import Testing
         }
         #expect(try await ledger.setVerdict(.rejected, jobID: ids["door"]!, take: 1) == .recorded)
         _ = try await ledger.startNewTakes(
-            jobIDs: [ids["door"]!], renamedFiles: [:], prompts: [ids["door"]!: "a door creaks, more reverb"], now: Date())
+            jobIDs: [ids["door"]!], renamedFiles: [:], prompts: [ids["door"]!: "a door creaks, more reverb"],
+            now: Date())
         try await ledger.withSending(batch: "b") { _ in
             let pending = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 8)
             #expect(pending.first { $0.id == ids["door"]! }?.request.prompt == "a door creaks, more reverb")
@@ -53,7 +59,8 @@ import Testing
             let (_, ids) = try await batch(mine, folder)
             #expect(try await theirs.setVerdict(.kept, jobID: ids["rain"]!, take: 1) == .recorded)
             let page = try await mine.reviewPage(batch: "b", ReviewQuery(verdict: .kept))
-            #expect(page.rows.map(\.name) == ["rain"] && page.counts == VerdictCounts(kept: 1, rejected: 1, unreviewed: 1))
+            #expect(
+                page.rows.map(\.name) == ["rain"] && page.counts == VerdictCounts(kept: 1, rejected: 1, unreviewed: 1))
             #expect(try await mine.setVerdict(nil, jobID: ids["rain"]!, take: 1) == .recorded)
             #expect(try await theirs.reviewPage(batch: "b", ReviewQuery(verdict: .kept)).rows.isEmpty)
         }
@@ -78,8 +85,9 @@ import Testing
             #expect(try await ledger.setVerdict(.kept, jobID: ids["wind"]!, take: 1) == .notASound(.failed))
             #expect(try await ledger.setVerdict(.kept, jobID: ids["rain"]!, take: 2) == .noSuchTake)
             #expect(try await ledger.setVerdict(.kept, jobID: ids["door"]!, take: 2) == .recorded)
-            #expect(try await ledger.reviewPage(batch: "b", ReviewQuery()).counts
-                == VerdictCounts(kept: 1, rejected: 1, unreviewed: 1))
+            #expect(
+                try await ledger.reviewPage(batch: "b", ReviewQuery()).counts
+                    == VerdictCounts(kept: 1, rejected: 1, unreviewed: 1))
 
             // Found by id, prompt (an earlier take's too) or column, whatever the case of their letters.
             func found(_ query: ReviewQuery) async throws -> [String] {
@@ -109,14 +117,19 @@ import Testing
             #expect(try await ledger.sound(jobID: ids["door"]!, take: 1)?.summary?.seconds == 4.5)
             #expect(try await ledger.sound(jobID: ids["door"]!, take: 2)?.summary?.seconds == 3)
             try await ledger.recordSound(SoundSummary(seconds: 2.5, peaks: [7]), jobID: ids["door"]!, take: 2)
-            #expect(try await ledger.sound(jobID: ids["door"]!, take: 2)?.summary == SoundSummary(seconds: 2.5, peaks: [7]))
+            #expect(
+                try await ledger.sound(jobID: ids["door"]!, take: 2)?.summary == SoundSummary(seconds: 2.5, peaks: [7]))
 
             // status counts them, and the per-take export names each verdict.
             let status = try #require(try await ledger.status(batch: "b").first)
             #expect(status.sounds == VerdictCounts(kept: 1, rejected: 1, unreviewed: 1))
             var verdicts: [String] = []
             try await ledger.forEachReportLine(ReportQuery(batch: "b"), metadataKeys: []) { line in
-                if case let .text(verdict) = line.value("verdict") { verdicts.append(verdict) } else { verdicts.append("") }
+                if case let .text(verdict) = line.value("verdict") {
+                    verdicts.append(verdict)
+                } else {
+                    verdicts.append("")
+                }
             }
             #expect(verdicts == ["rejected", "kept", "", "", ""])
         }
@@ -142,7 +155,9 @@ import Testing
             }
             let plan = try await ledger.planDrop(batch: "b", states: [.pending], rows: ["école"], lastFeed: false)
             #expect(plan.going.map(\.rowKey) == ["école"] && plan.kept.isEmpty)
-            await #expect(throws: DropRowsNotFound(batch: "b", states: [.pending], lastFeed: false, rows: ["door", "9"])) {
+            await #expect(
+                throws: DropRowsNotFound(batch: "b", states: [.pending], lastFeed: false, rows: ["door", "9"])
+            ) {
                 try await ledger.planDrop(batch: "b", states: [.pending], rows: ["door", "école", "9"], lastFeed: false)
             }
         }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 @testable import SoundbatchPostgres
@@ -23,7 +23,9 @@ import SoundbatchTesting
 
     func work(_ ledger: any LedgerStore, _ folder: TemporaryFolder) async throws {
         _ = try await ledger.ingest(
-            CSVReader(path: folder.write("jobs.csv", "id,prompt,scene\n" + "abcdefghij".map { "\($0),sound \($0),s\n" }.joined())),
+            CSVReader(
+                path: folder.write(
+                    "jobs.csv", "id,prompt,scene\n" + "abcdefghij".map { "\($0),sound \($0),s\n" }.joined())),
             batch: "b", skipInvalid: false)
         let batchID = try await ledger.batchID(named: "b")
         let ids = Dictionary(
@@ -43,7 +45,9 @@ import SoundbatchTesting
         func finish(_ row: String, _ news: RemoteStatus) async throws {
             try await ledger.recordStatus(jobID: try await job(row), news, now: Date())
         }
-        let done = { (cost: Double) in RemoteStatus(status: "COMPLETED", audioURL: "https://x/a.wav", conversionCost: cost) }
+        let done = { (cost: Double) in
+            RemoteStatus(status: "COMPLETED", audioURL: "https://x/a.wav", conversionCost: cost)
+        }
         try await ledger.withSending(batch: "b") { _ in
             try await accept("a", "a1", 1.5)
             try await finish("a", done(1.6))
@@ -59,11 +63,14 @@ import SoundbatchTesting
             try await send("i", .noAnswer(status: nil, error: "no answer"), .inDoubt, token: "token-i")
             try await send("j", .noAnswer(status: nil, error: "no answer"), .inDoubt, token: "token-j")
             let i = try await job("i")
-            #expect(try await ledger.settle(jobID: i, callbackToken: "token-i", taskID: "i1", status: done(1.3), now: Date()) == .settled)
+            #expect(
+                try await ledger.settle(
+                    jobID: i, callbackToken: "token-i", taskID: "i1", status: done(1.3), now: Date()) == .settled)
             try await finish("i", done(1.3))
         }
         // A re-roll of a, a retry of b, and e sent again on purpose.
-        _ = try await ledger.startNewTakes(jobIDs: [try await job("a"), try await job("b")], renamedFiles: [:], prompts: [:], now: Date())
+        _ = try await ledger.startNewTakes(
+            jobIDs: [try await job("a"), try await job("b")], renamedFiles: [:], prompts: [:], now: Date())
         _ = try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: nil, now: Date())
         let d = try await job("d")
         try await ledger.withSending(batch: "b") { _ in
@@ -77,7 +84,8 @@ import SoundbatchTesting
             try await accept("j", "j2", 1)
             try await finish("j", done(1.1))
             #expect(
-                try await ledger.settle(jobID: try await job("j"), callbackToken: "token-j", taskID: "j1", status: done(1.0), now: Date())
+                try await ledger.settle(
+                    jobID: try await job("j"), callbackToken: "token-j", taskID: "j1", status: done(1.0), now: Date())
                     == .keptAsEarlierTake)
             // d stays in doubt: the requeue took it back to pending; hold it again.
             let attempt = try await ledger.markSubmitting(jobID: d, now: Date())
@@ -147,8 +155,12 @@ import SoundbatchTesting
             // Notes wrapped for a terminal, read as one line.
             let table = try report(["--format", "table"]).replacingOccurrences(of: "\n  ", with: " ")
             let totalLine = try #require(table.split(separator: "\n").first { $0.hasPrefix("total") })
-            #expect(totalLine.contains(ReportRenderer.money(Self.estimated)) && totalLine.contains(ReportRenderer.money(Self.charged)), "\(table)")
-            #expect(table.contains("2 jobs had a request in doubt") && table.contains(ReportRenderer.money(Self.inDoubtMayCost)), "\(table)")
+            #expect(
+                totalLine.contains(ReportRenderer.money(Self.estimated))
+                    && totalLine.contains(ReportRenderer.money(Self.charged)), "\(table)")
+            #expect(
+                table.contains("2 jobs had a request in doubt")
+                    && table.contains(ReportRenderer.money(Self.inDoubtMayCost)), "\(table)")
             #expect(table.contains("1 job in doubt settled by its own callback: paid once"), "\(table)")
             #expect(table.contains("1 sound paid twice"), "\(table)")
 
@@ -158,7 +170,10 @@ import SoundbatchTesting
             #expect(html.contains("Credits estimated<b>\(ReportRenderer.money(Self.estimated))</b>"))
             #expect(html.contains("Requests in doubt<b>\(Self.inDoubt)</b>"))
             #expect(html.contains("Settled by callback<b>1</b>") && html.contains("Paid twice<b>1</b>"))
-            #expect(html.contains("<span class=\"y\" style=\"top:0\">\(ReportRenderer.money(max(Self.estimated, Self.charged)))</span>"), "\(html)")
+            #expect(
+                html.contains(
+                    "<span class=\"y\" style=\"top:0\">\(ReportRenderer.money(max(Self.estimated, Self.charged)))</span>"
+                ), "\(html)")
 
             // The per-job export: a line a take, adding up to the totals to the cent.
             let csv = try report(["--jobs", "--format", "csv"])
@@ -173,10 +188,15 @@ import SoundbatchTesting
             #expect(lines.filter { $0["row_key"] == "a" }.map { $0["take"] } == ["1", "2"])
             #expect(lines.filter { $0["row_key"] == "a" }.map { $0["task_id"] } == ["a1", "a2"])
 
-            let jobsJSON = try #require(try json(try report(["--jobs", "--format", "json"]))["jobs"] as? [[String: Any]])
+            let jobsJSON = try #require(
+                try json(try report(["--jobs", "--format", "json"]))["jobs"] as? [[String: Any]])
             #expect(jobsJSON.count == Self.lines)
-            same(jobsJSON.compactMap { $0["credit_estimate"] as? Double }.reduce(0, +), Self.estimated, "--jobs json estimated")
-            same(jobsJSON.compactMap { $0["conversion_cost"] as? Double }.reduce(0, +), Self.charged, "--jobs json charged")
+            same(
+                jobsJSON.compactMap { $0["credit_estimate"] as? Double }.reduce(0, +), Self.estimated,
+                "--jobs json estimated")
+            same(
+                jobsJSON.compactMap { $0["conversion_cost"] as? Double }.reduce(0, +), Self.charged,
+                "--jobs json charged")
 
             // status, in JSON and in words.
             let status = try soundbatch(["status", "--ledger", location, "--json"], in: folder.path)
@@ -190,7 +210,9 @@ import SoundbatchTesting
             #expect(printed.split(separator: "\n").allSatisfy { $0.count <= 100 }, "\(printed)")
             let words = printed.replacingOccurrences(of: "\n    ", with: " ")
             #expect(words.contains("2 jobs had a request in doubt"), "\(words)")
-            #expect(words.contains("1 job in doubt settled by its own callback") && words.contains("1 sound paid twice"), "\(words)")
+            #expect(
+                words.contains("1 job in doubt settled by its own callback") && words.contains("1 sound paid twice"),
+                "\(words)")
         }
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 import GRDB
 import Logging
 import PostgresNIO
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 @testable import SoundbatchPostgres
@@ -144,7 +144,8 @@ import SoundbatchTesting
         try await withPostgres(url, logger: quietLogger()) { client in
             try await PostgresSchema.migrate(client, location: url.description, upTo: 13, logger: quietLogger())
             try await client.query("INSERT INTO batches (id, name, created_at) VALUES (1, 'b', 'x')")
-            try await client.query("INSERT INTO ingests (id, batch_id, source_file, started_at) VALUES (1, 1, 'f', 'x')")
+            try await client.query(
+                "INSERT INTO ingests (id, batch_id, source_file, started_at) VALUES (1, 1, 'f', 'x')")
             try await client.query(
                 """
                 INSERT INTO jobs (id, batch_id, row_key, source_line, prompt, state, created_at, updated_at, ingest_id)
@@ -338,7 +339,8 @@ import SoundbatchTesting
                 return try await group.reduce(into: []) { $0.append($1) }.sorted()
             }
             let next: Double = try await first.value(
-                "SELECT EXTRACT(EPOCH FROM next_slot)::float8 FROM key_budgets WHERE fingerprint = \(key + ":submissions")")
+                "SELECT EXTRACT(EPOCH FROM next_slot)::float8 FROM key_budgets WHERE fingerprint = \(key + ":submissions")"
+            )
             // (However late the first one came: on a busy machine, a second and more.)
             #expect(next - before >= 4.0 && next - slots.last! < 1, "\(next - before)")
             #expect(slots.last! - slots.first! > 3.5, "\(slots.map { $0 - before })")
@@ -383,8 +385,10 @@ import SoundbatchTesting
         #expect(run.status == 0, "\(run.stderr)")
         let status = try soundbatch(["status", "--ledger", ledger, "--json"], in: folder.path)
         let saved = try FileManager.default.contentsOfDirectory(atPath: folder.file("sounds")).count
-        let batches = try #require(
-            try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])["batches"] as? [[String: Any]]
+        let batches =
+            try #require(
+                try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])["batches"]
+            as? [[String: Any]]
         #expect(saved == 4 && (batches?.first?["states"] as? [String: Int])?["completed"] == 4, "\(status.stdout)")
         let copy = try soundbatch(["ledger", "copy", ledger, "copy.sqlite"], in: folder.path)
         #expect(copy.status == 0 && copy.stdout.contains("copied 1 batch, 4 jobs"), "\(copy.stderr)")
@@ -394,7 +398,8 @@ import SoundbatchTesting
             #expect(!(output.stdout + output.stderr).contains("s3cret"))
         }
         let report = try soundbatch(["report", "--ledger", "copy.sqlite", "--format", "json"], in: folder.path)
-        let total = try #require(try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any])["total"]
+        let total = try #require(try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any])[
+            "total"]
         #expect((total as? [String: Any])?["jobs"] as? Int == 4, "\(report.stdout)")
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 
@@ -9,12 +9,15 @@ import SoundbatchTesting
     let folder = try! TemporaryFolder()
 
     /// `status` on the TLS cluster with these URL parameters (after `?`), as `user`.
-    func status(_ parameters: String, user: String = "postgres", host: String = "127.0.0.1") async throws
+    func status(
+        _ parameters: String, user: String = "postgres", host: String = "127.0.0.1"
+    ) async throws
         -> ProcessResult
     {
         let url = try await TLSPostgres.shared.url()
             .replacingOccurrences(of: "postgres@127.0.0.1", with: "\(user)@\(host)")
-        return try soundbatch(["status", "--ledger", url + (parameters.isEmpty ? "" : "?" + parameters)], in: folder.path)
+        return try soundbatch(
+            ["status", "--ledger", url + (parameters.isEmpty ? "" : "?" + parameters)], in: folder.path)
     }
 
     var certificates: String { TLSPostgres.shared.certificates.path }
@@ -22,7 +25,8 @@ import SoundbatchTesting
     /// Connected: the ledger was read, or the database holds none yet and says so (the
     /// tests share the database, and one of them feeds it).
     func connected(_ result: ProcessResult) -> Bool {
-        (result.status == 0 || result.stderr.contains("there is no ledger at")) && !result.stderr.contains("cannot open")
+        (result.status == 0 || result.stderr.contains("there is no ledger at"))
+            && !result.stderr.contains("cannot open")
     }
 
     @Test func theDefaultAndEveryModeThatAllowsTLSConnect() async throws {
@@ -61,7 +65,8 @@ import SoundbatchTesting
             #expect(result.status == 74, "\(parameters): \(result.stderr)")
             for word in words { #expect(result.stderr.contains(word), "\(parameters): \(result.stderr)") }
             // Never a path inside a build folder, nor BoringSSL's own words.
-            #expect(!result.stderr.contains(".build") && !result.stderr.contains("OPENSSL_internal"), "\(result.stderr)")
+            #expect(
+                !result.stderr.contains(".build") && !result.stderr.contains("OPENSSL_internal"), "\(result.stderr)")
         }
     }
 
@@ -72,7 +77,8 @@ import SoundbatchTesting
             user: "certuser")
         #expect(connected(result), "\(result.stderr)")
         // A batch is fed and read back over it.
-        let url = try await TLSPostgres.shared.url().replacingOccurrences(of: "postgres@", with: "certuser@")
+        let url =
+            try await TLSPostgres.shared.url().replacingOccurrences(of: "postgres@", with: "certuser@")
             + "?sslmode=verify-ca&sslrootcert=\(folder)/ca.crt&sslcert=\(folder)/client.crt&sslkey=\(folder)/client.key"
         let csv = try self.folder.writeJobs(3, prompt: "a door")
         let fed = try soundbatch(["run", csv, "--dry-run", "--ledger", url], in: self.folder.path)
@@ -112,4 +118,3 @@ import SoundbatchTesting
         }
     }
 }
-

@@ -1,8 +1,8 @@
 import Foundation
 import GRDB
 import SoundbatchSandbox
-import Testing
 import SoundbatchTesting
+import Testing
 
 /// The ledger under stress, with real processes: a second sender, a full disk, a ledger
 /// deleted mid-run.

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
@@ -11,7 +11,9 @@ import SoundbatchTesting
 
     /// A ledger as the release with `migration` as its last left it, filled by `fill`:
     /// the path, closed, for the current soundbatch to open and upgrade.
-    func olderLedger(_ name: String, upTo migration: String, _ fill: @escaping @Sendable (Database) throws -> Void)
+    func olderLedger(
+        _ name: String, upTo migration: String, _ fill: @escaping @Sendable (Database) throws -> Void
+    )
         async throws -> String
     {
         let path = folder.file(name)
@@ -67,7 +69,8 @@ import SoundbatchTesting
     @Test func aV11LedgersLastFeedOfEachRowBecomesRunsOfIDs() async throws {
         let path = try await olderLedger("v11.sqlite", upTo: "v11: takes paid twice") { db in
             try db.execute(sql: "INSERT INTO batches (name, created_at) VALUES ('b', 'x')")
-            try db.execute(sql: "INSERT INTO ingests (batch_id, source_file, started_at) VALUES (1, 'f', 'x'), (1, 'g', 'y')")
+            try db.execute(
+                sql: "INSERT INTO ingests (batch_id, source_file, started_at) VALUES (1, 'f', 'x'), (1, 'g', 'y')")
             // Rows 1, 2 and 5 were last in the second file, 3 and 4 only in the first; job 6
             // is a variation (of row 1), which the runs leave out.
             for (id, seen, variation) in [(1, 2, 1), (2, 2, 1), (3, 1, 1), (4, 1, 1), (5, 2, 1), (6, 2, 2)] {
@@ -82,10 +85,13 @@ import SoundbatchTesting
         }
         let ledger = try SQLiteLedger(path: path)
         let runs = try ledger.database.read {
-            try Row.fetchAll($0, sql: "SELECT ingest_id, first_job_id, last_job_id FROM ingest_rows ORDER BY first_job_id")
+            try Row.fetchAll(
+                $0, sql: "SELECT ingest_id, first_job_id, last_job_id FROM ingest_rows ORDER BY first_job_id")
         }
         #expect(runs.map { [$0[0] as Int, $0[1] as Int, $0[2] as Int] } == [[2, 1, 2], [1, 3, 4], [2, 5, 5]])
-        #expect(try await ledger.database.read { try $0.columns(in: "jobs").map(\.name) }.contains("seen_ingest_id") == false)
+        #expect(
+            try await ledger.database.read { try $0.columns(in: "jobs").map(\.name) }.contains("seen_ingest_id")
+                == false)
     }
 
     /// v13: one word for each idea, in the rows an older soundbatch wrote.
@@ -104,7 +110,10 @@ import SoundbatchTesting
         let ledger = try SQLiteLedger(path: path)
         let words = try await ledger.database.read {
             try String.fetchAll(
-                $0, sql: "SELECT state FROM jobs UNION ALL SELECT state FROM takes UNION ALL SELECT kind FROM attempts ORDER BY 1")
+                $0,
+                sql:
+                    "SELECT state FROM jobs UNION ALL SELECT state FROM takes UNION ALL SELECT kind FROM attempts ORDER BY 1"
+            )
         }
         #expect(words == ["in_doubt", "in_doubt", "look", "submit", "submitted"])
         #expect(try await ledger.database.read { try $0.columns(in: "jobs").map(\.name) }.contains("runner_id"))
@@ -127,7 +136,8 @@ import SoundbatchTesting
                 == SQLiteLedger.migrator.migrations.count)
         #expect(try await ledger.database.read { try $0.indexes(on: "jobs").map(\.name) }.contains("jobs_by_task"))
         #expect(try await ledger.status().map(\.jobs) == [1])
-        #expect(try await ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA page_size") } == 4_096)  // kept as it was
+        // Its pages kept as they were.
+        #expect(try await ledger.database.read { try Int.fetchOne($0, sql: "PRAGMA page_size") } == 4_096)
     }
 
     /// A ledger as the previous release (schema v2) wrote it, made with that release's own

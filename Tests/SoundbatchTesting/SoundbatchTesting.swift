@@ -5,13 +5,12 @@ import GRDB
 import Logging
 import NIOCore
 import PostgresNIO
-import SoundbatchSandbox
-import Synchronization
-import Testing
-
 import SoundbatchCore
 import SoundbatchPostgres
 import SoundbatchSQLite
+import SoundbatchSandbox
+import Synchronization
+import Testing
 
 // What the test targets share: temporary folders, child processes of the command line,
 // both backends of the ledger (a private PostgreSQL cluster among them), clocks to drive.
@@ -185,7 +184,8 @@ public struct Child: Sendable {
 }
 
 /// Polls until `condition` holds or the time is up.
-public func eventually(within limit: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws -> Bool {
+public func eventually(within limit: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws -> Bool
+{
     let deadline = ContinuousClock.now + limit
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
@@ -301,7 +301,9 @@ public func rawSQL(_ ledger: any LedgerStore, _ sql: String) async throws {
 
 /// The rows a statement reads from either backend's ledger, as a hand might read them.
 public func rawRows(_ ledger: any LedgerStore, _ sql: String) async throws -> [LedgerRow] {
-    guard let backend = ledger as? any LedgerBackend else { throw LedgerError.failed(reason: "a ledger of no known backend") }
+    guard let backend = ledger as? any LedgerBackend else {
+        throw LedgerError.failed(reason: "a ledger of no known backend")
+    }
     return try await backend.rows(SQL(stringLiteral: sql))
 }
 

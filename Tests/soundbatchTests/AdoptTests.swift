@@ -25,7 +25,8 @@ import Testing
         try await Sandbox.withRunning(service) { url, sandbox in
             func soundbatch(_ arguments: [String], _ name: String, key: String = "k") async throws -> Child {
                 let child = try Child(
-                    arguments + ["--ledger", "doubt.sqlite"], in: folder, environment: ["MUSICGPT_API_KEY": key], name: name)
+                    arguments + ["--ledger", "doubt.sqlite"], in: folder, environment: ["MUSICGPT_API_KEY": key],
+                    name: name)
                 _ = try await child.exitStatus(within: .seconds(60))
                 return child
             }
@@ -37,11 +38,13 @@ import Testing
             #expect(try await eventually { Date() >= task.finishesAt ?? task.createdAt })
 
             // A key the service refuses is said as such, and ends as a refused key does.
-            let refused = try await soundbatch(["adopt", "--batch", "doubt", "--job", "creak", "--task", made], "refused", key: "x")
+            let refused = try await soundbatch(
+                ["adopt", "--batch", "doubt", "--job", "creak", "--task", made], "refused", key: "x")
             #expect(refused.process.terminationStatus == 77, "\(refused.stderr)")
             #expect(refused.stderr.contains("the API key was refused"), "\(refused.stderr)")
 
-            let unknown = try await soundbatch(["adopt", "--batch", "doubt", "--job", "creak", "--task", "no-such-task"], "unknown")
+            let unknown = try await soundbatch(
+                ["adopt", "--batch", "doubt", "--job", "creak", "--task", "no-such-task"], "unknown")
             #expect(unknown.process.terminationStatus == 64)
             #expect(unknown.stderr.contains("the service does not know task no-such-task"), "\(unknown.stderr)")
 

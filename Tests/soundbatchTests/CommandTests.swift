@@ -1,7 +1,7 @@
 import Foundation
 import Logging
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite

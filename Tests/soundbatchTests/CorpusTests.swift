@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SoundbatchTesting
+import Testing
 
 /// Broken and strange input files, fed to the real command: a clear message naming the
 /// line where there is one, the documented exit code, and a ledger left as it was.

@@ -1,8 +1,8 @@
 import Foundation
 import GRDB
 import SoundbatchSandbox
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
@@ -93,13 +93,19 @@ import SoundbatchTesting
         _ = try await first.exitStatus()
         #expect(
             try await DatabaseQueue(path: ledger).read { db in
-                [try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs"), try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM batches")]
+                [
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs"),
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM batches")
+                ]
             } == [0, 0])
 
         let again = try Child(feed, in: folder, name: "second feed")
         #expect(try await again.exitStatus() == 0, "\(again.stderr)")
         let after = try await DatabaseQueue(path: ledger).read { db in
-            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs"), try String.fetchOne(db, sql: "PRAGMA journal_mode"))
+            (
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs"),
+                try String.fetchOne(db, sql: "PRAGMA journal_mode")
+            )
         }
         #expect(after.0 == 150_000 && after.1 == "wal")
     }

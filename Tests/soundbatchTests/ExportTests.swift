@@ -39,7 +39,9 @@ import Testing
     func measured(_ path: String) throws -> (loudness: Double, peak: Double) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ffmpeg", "-nostats", "-hide_banner", "-i", path, "-af", "ebur128=peak=true", "-f", "null", "-"]
+        process.arguments = [
+            "ffmpeg", "-nostats", "-hide_banner", "-i", path, "-af", "ebur128=peak=true", "-f", "null", "-"
+        ]
         let output = Pipe()
         process.standardError = output
         process.standardOutput = FileHandle.nullDevice
@@ -50,7 +52,9 @@ import Testing
         let summary = text.components(separatedBy: "Summary:").last ?? ""
         func value(after label: String) -> Double? {
             guard let range = summary.range(of: label) else { return nil }
-            return Double(summary[range.upperBound...].trimmingCharacters(in: .whitespaces).prefix { "-.0123456789".contains($0) })
+            return Double(
+                summary[range.upperBound...].trimmingCharacters(in: .whitespaces).prefix { "-.0123456789".contains($0) }
+            )
         }
         guard let loudness = value(after: "I:"), let peak = value(after: "Peak:") else {
             throw MeasureFailed(output: text)
@@ -67,7 +71,8 @@ import Testing
         var at = 12
         while at + 8 <= bytes.count {
             let id = String(decoding: bytes[at..<(at + 4)], as: UTF8.self)
-            let size = Int(bytes[at + 4]) | Int(bytes[at + 5]) << 8 | Int(bytes[at + 6]) << 16 | Int(bytes[at + 7]) << 24
+            let size =
+                Int(bytes[at + 4]) | Int(bytes[at + 5]) << 8 | Int(bytes[at + 6]) << 16 | Int(bytes[at + 7]) << 24
             if chunks[id] == nil { chunks[id] = Array(bytes[(at + 8)..<min(at + 8 + size, bytes.count)]) }
             at += 8 + size + (size & 1)
         }
@@ -78,7 +83,9 @@ import Testing
     func vorbisComments(_ path: String) throws -> [String] {
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         #expect(String(decoding: bytes.prefix(4), as: UTF8.self) == "fLaC")
-        func little(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24 }
+        func little(_ at: Int) -> Int {
+            Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24
+        }
         var at = 4
         while at + 4 <= bytes.count {
             let last = bytes[at] & 0x80 != 0
@@ -104,7 +111,8 @@ import Testing
     }
 
     func soundbatchExport(_ arguments: [String], name: String) async throws -> Child {
-        let child = try Child(["export", "--batch", "sfx", "--ledger", "ledger.sqlite"] + arguments, in: folder, name: name)
+        let child = try Child(
+            ["export", "--batch", "sfx", "--ledger", "ledger.sqlite"] + arguments, in: folder, name: name)
         _ = try await child.exitStatus(within: .seconds(120))
         return child
     }
@@ -113,7 +121,10 @@ import Testing
         let csv = try folder.write("sheet.csv", Self.sheet)
         try await Sandbox.withRunning(sandbox()) { url, _ in
             let run = try Child(
-                ["run", csv, "--batch", "sfx", "--base-url", url, "--wait", "--download", "sounds", "--ledger", "ledger.sqlite"],
+                [
+                    "run", csv, "--batch", "sfx", "--base-url", url, "--wait", "--download", "sounds", "--ledger",
+                    "ledger.sqlite"
+                ],
                 in: folder, environment: ["MUSICGPT_API_KEY": "k"], name: "run")
             #expect(try await run.exitStatus() == 0, "\(run.stderr)")
         }
@@ -126,7 +137,8 @@ import Testing
         #expect(library.process.terminationStatus == 0, "\(library.stderr)")
         #expect(library.stdout.contains("exporting 5 sounds (of 5 completed; no verdicts yet)"), "\(library.stdout)")
         #expect(library.stdout.contains("5 files written, 0 already right"))
-        #expect(library.stdout.contains("1 name was taken already, and got a suffix: UI/door_1-2.wav"), "\(library.stdout)")
+        #expect(
+            library.stdout.contains("1 name was taken already, and got a suffix: UI/door_1-2.wav"), "\(library.stdout)")
         let files = [
             "DOORS_Wood/door_creak_1.wav", "untitled/step_1.wav", "UI/CON_1.wav", "UI/Door_1.wav", "UI/door_1-2.wav"
         ]
@@ -155,57 +167,86 @@ import Testing
         #expect(Array(bext[320..<330]) == Array(completed.prefix(10).utf8), "origination date")
         #expect(Array(bext[330..<338]) == Array(completed.dropFirst(11).prefix(8).utf8), "origination time")
         let ixml = String(decoding: try #require(wav["iXML"]), as: UTF8.self)
-        #expect(ixml.contains("<SCENE>Door</SCENE>") && ixml.contains("catid=UIDoor") && ixml.contains("<TAKE>1</TAKE>"))
+        #expect(
+            ixml.contains("<SCENE>Door</SCENE>") && ixml.contains("catid=UIDoor") && ixml.contains("<TAKE>1</TAKE>"))
 
         let manifest = try String(contentsOfFile: folder.file("library/manifest.csv"), encoding: .utf8)
         let lines = manifest.split(separator: "\r\n")
-        #expect(lines.count == 6 && lines[0].hasPrefix("file,row,take,prompt,category,catid,verdict,credits_charged,task_id"))
-        #expect(lines.contains { $0.hasPrefix("DOORS_Wood/door_creak_1.wav,door/creak,1,Old door créaks open,DOORS/Wood,") })
+        #expect(
+            lines.count == 6
+                && lines[0].hasPrefix("file,row,take,prompt,category,catid,verdict,credits_charged,task_id"))
+        #expect(
+            lines.contains { $0.hasPrefix("DOORS_Wood/door_creak_1.wav,door/creak,1,Old door créaks open,DOORS/Wood,") }
+        )
 
         // Again: nothing rewritten.
         let before = try FileManager.default.attributesOfItem(atPath: folder.file("library/UI/CON_1.wav"))
         let again = try await soundbatchExport(
             ["--to", "library", "--loudness", "-16", "--name", "{Category}/{id}_{take}", "--ascii"], name: "again")
-        #expect(again.process.terminationStatus == 0 && again.stdout.contains("0 files written, 5 already right"), "\(again.stdout)")
+        #expect(
+            again.process.terminationStatus == 0 && again.stdout.contains("0 files written, 5 already right"),
+            "\(again.stdout)")
         let after = try FileManager.default.attributesOfItem(atPath: folder.file("library/UI/CON_1.wav"))
         #expect(before[.modificationDate] as? Date == after[.modificationDate] as? Date)
         #expect(before[.systemFileNumber] as? Int == after[.systemFileNumber] as? Int)
         // --quiet, for scripts: nothing on standard output when all went well.
         let quiet = try await soundbatchExport(
-            ["--to", "library", "--loudness", "-16", "--name", "{Category}/{id}_{take}", "--ascii", "--quiet"], name: "quiet")
+            ["--to", "library", "--loudness", "-16", "--name", "{Category}/{id}_{take}", "--ascii", "--quiet"],
+            name: "quiet")
         #expect(quiet.process.terminationStatus == 0 && quiet.stdout.isEmpty, "\(quiet.stdout)")
 
         // Someone else's file in the way is left alone, unless --force.
         try Data("not ours".utf8).write(to: URL(fileURLWithPath: folder.file("library/untitled/step_1.wav")))
         let blocked = try await soundbatchExport(
             ["--to", "library", "--loudness", "-16", "--name", "{Category}/{id}_{take}", "--ascii"], name: "blocked")
-        #expect(blocked.process.terminationStatus == 1 && blocked.stderr.contains("untitled/step_1.wav"), "\(blocked.stderr)")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: folder.file("library/untitled/step_1.wav"))) == Data("not ours".utf8))
+        #expect(
+            blocked.process.terminationStatus == 1 && blocked.stderr.contains("untitled/step_1.wav"),
+            "\(blocked.stderr)")
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: folder.file("library/untitled/step_1.wav")))
+                == Data("not ours".utf8))
         let forced = try await soundbatchExport(
-            ["--to", "library", "--loudness", "-16", "--name", "{Category}/{id}_{take}", "--ascii", "--force"], name: "forced")
-        #expect(forced.process.terminationStatus == 0 && forced.stdout.contains("1 file written, 4 already right"), "\(forced.stdout)")
+            ["--to", "library", "--loudness", "-16", "--name", "{Category}/{id}_{take}", "--ascii", "--force"],
+            name: "forced")
+        #expect(
+            forced.process.terminationStatus == 0 && forced.stdout.contains("1 file written, 4 already right"),
+            "\(forced.stdout)")
 
         // Verdicts choose: the kept ones by default, said so.
         for row in ["step", "CON"] {
-            let marked = try soundbatch(["mark", "keep", "--batch", "sfx", "--job", row, "--ledger", "ledger.sqlite"], in: folder.path)
+            let marked = try soundbatch(
+                ["mark", "keep", "--batch", "sfx", "--job", row, "--ledger", "ledger.sqlite"], in: folder.path)
             #expect(marked.status == 0, "\(marked.stderr)")
         }
-        #expect(try soundbatch(["mark", "reject", "--batch", "sfx", "--job", "door", "--ledger", "ledger.sqlite"], in: folder.path).status == 0)
+        #expect(
+            try soundbatch(
+                ["mark", "reject", "--batch", "sfx", "--job", "door", "--ledger", "ledger.sqlite"], in: folder.path
+            ).status == 0)
         let kept = try await soundbatchExport(["--to", "kept"], name: "kept")
-        #expect(kept.stdout.contains("exporting the 2 kept sounds (of 5 completed; the batch has verdicts"), "\(kept.stdout)")
-        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: folder.file("kept"))) == ["step_1.wav", "CON_1.wav", "manifest.csv", ".soundbatch-export.jsonl"])
+        #expect(
+            kept.stdout.contains("exporting the 2 kept sounds (of 5 completed; the batch has verdicts"),
+            "\(kept.stdout)")
+        #expect(
+            Set(try FileManager.default.contentsOfDirectory(atPath: folder.file("kept"))) == [
+                "step_1.wav", "CON_1.wav", "manifest.csv", ".soundbatch-export.jsonl"
+            ])
         let unrejected = try await soundbatchExport(["--to", "unrejected", "--only", "unrejected"], name: "unrejected")
         #expect(unrejected.stdout.contains("4 files written"), "\(unrejected.stdout)")
 
         // FLAC, 16-bit at 48 kHz, pushed into the ceiling: turned up less, and said so.
         let flac = try await soundbatchExport(
-            ["--to", "flac", "--only", "all", "--format", "flac", "--bits", "16", "--sample-rate", "48000", "--loudness", "-1"],
+            [
+                "--to", "flac", "--only", "all", "--format", "flac", "--bits", "16", "--sample-rate", "48000",
+                "--loudness", "-1"
+            ],
             name: "flac")
         #expect(flac.process.terminationStatus == 0, "\(flac.stderr)")
         #expect(flac.stdout.contains("5 sounds were turned up less than the loudness target"), "\(flac.stdout)")
         let comments = try vorbisComments(folder.file("flac/Door_1.flac"))
         #expect(comments.contains("TITLE=Door") && comments.contains("DESCRIPTION=\(Self.longPrompt)"))
-        #expect(comments.contains("CATEGORY=UI") && comments.contains("CATID=UIDoor") && comments.contains("SOUNDBATCH_TASK_ID=\(task)"))
+        #expect(
+            comments.contains("CATEGORY=UI") && comments.contains("CATID=UIDoor")
+                && comments.contains("SOUNDBATCH_TASK_ID=\(task)"))
         let (_, peak) = try measured(folder.file("flac/Door_1.flac"))
         #expect(peak <= -1 + 0.1, "held at the ceiling: \(peak) dBTP")
     }
@@ -213,10 +254,12 @@ import Testing
     /// `run --takes`: three sounds of a row, each its own task and file, different from one
     /// another; a re-roll of one numbered after the row's latest; the library names them by take.
     @Test func threeSoundsOfARowAreThreeFilesAndARerollOfOneIsNumberedOn() async throws {
-        let csv = try folder.write("steps.csv", "id,prompt,Category,takes\nstep,Footsteps on gravel,STEPS,\nbell,Bell,UI,1\n")
+        let csv = try folder.write(
+            "steps.csv", "id,prompt,Category,takes\nstep,Footsteps on gravel,STEPS,\nbell,Bell,UI,1\n")
         func soundbatch(_ arguments: [String], _ name: String) async throws -> Child {
             let child = try Child(
-                arguments + ["--ledger", "takes.sqlite"], in: folder, environment: ["MUSICGPT_API_KEY": "k"], name: name)
+                arguments + ["--ledger", "takes.sqlite"], in: folder, environment: ["MUSICGPT_API_KEY": "k"], name: name
+            )
             _ = try await child.exitStatus(within: .seconds(120))
             return child
         }
@@ -226,15 +269,19 @@ import Testing
             let run = try await soundbatch(
                 ["run", csv, "--batch", "steps", "--takes", "3", "--base-url", url, "--download", "takes"], "run")
             #expect(run.process.terminationStatus == 0, "\(run.stderr)")
-            #expect(run.stdout.contains("2 new, 0 already in the ledger; 2 further takes of its rows added"), "\(run.stdout)")
+            #expect(
+                run.stdout.contains("2 new, 0 already in the ledger; 2 further takes of its rows added"),
+                "\(run.stdout)")
             let files = try FileManager.default.contentsOfDirectory(atPath: folder.file("takes")).sorted()
             #expect(files == ["bell.wav", "step.take2.wav", "step.take3.wav", "step.wav"])
-            let sounds = try Set(["step.wav", "step.take2.wav", "step.take3.wav"].map {
-                try Data(contentsOf: URL(fileURLWithPath: folder.file("takes/\($0)")))
-            })
+            let sounds = try Set(
+                ["step.wav", "step.take2.wav", "step.take3.wav"].map {
+                    try Data(contentsOf: URL(fileURLWithPath: folder.file("takes/\($0)")))
+                })
             #expect(sounds.count == 3, "each take its own sound")
 
-            let mark = try await soundbatch(["mark", "reject", "--batch", "steps", "--job", "step", "--take", "2"], "mark")
+            let mark = try await soundbatch(
+                ["mark", "reject", "--batch", "steps", "--job", "step", "--take", "2"], "mark")
             #expect(mark.stdout.contains("steps: step take 2 rejected"), "\(mark.stdout) \(mark.stderr)")
             let retry = try await soundbatch(["retry", "--batch", "steps", "--rejected", "--yes", "--wait"], "retry")
             #expect(retry.process.terminationStatus == 0, "\(retry.stderr)")
@@ -243,10 +290,15 @@ import Testing
 
             let again = try await soundbatch(["run", csv, "--batch", "steps", "--takes", "3"], "again")
             #expect(again.process.terminationStatus == 0, "\(again.stderr)")
-            #expect(again.stdout.contains("0 new, 2 already in the ledger [") && !again.stdout.contains("further"), "\(again.stdout)")
+            #expect(
+                again.stdout.contains("0 new, 2 already in the ledger [") && !again.stdout.contains("further"),
+                "\(again.stdout)")
         }
         let library = try await soundbatch(
-            ["export", "--batch", "steps", "--to", "steps-library", "--only", "unrejected", "--name", "{Category}/{id}_{take}"],
+            [
+                "export", "--batch", "steps", "--to", "steps-library", "--only", "unrejected", "--name",
+                "{Category}/{id}_{take}"
+            ],
             "export")
         #expect(library.process.terminationStatus == 0, "\(library.stderr)")
         let exported = try FileManager.default.subpathsOfDirectory(atPath: folder.file("steps-library"))
@@ -256,12 +308,16 @@ import Testing
 
     @Test func aTemplateNamingNoColumnOfTheSheetIsRefusedWithTheColumnsThereAre() async throws {
         let csv = try folder.write("sheet.csv", "id,prompt,Category\na,one,X\n")
-        #expect(try soundbatch(["run", csv, "--batch", "sfx", "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path).status == 0)
+        #expect(
+            try soundbatch(["run", csv, "--batch", "sfx", "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path)
+                .status == 0)
         let wrong = try soundbatch(
-            ["export", "--batch", "sfx", "--to", "lib", "--name", "{Categry}/{id}", "--ledger", "ledger.sqlite"], in: folder.path)
+            ["export", "--batch", "sfx", "--to", "lib", "--name", "{Categry}/{id}", "--ledger", "ledger.sqlite"],
+            in: folder.path)
         #expect(wrong.status == 64)
         #expect(wrong.stderr.contains("{Categry}") && wrong.stderr.contains("category"), "\(wrong.stderr)")
-        let unclosed = try soundbatch(["export", "--batch", "sfx", "--to", "lib", "--name", "{id", "--ledger", "ledger.sqlite"], in: folder.path)
+        let unclosed = try soundbatch(
+            ["export", "--batch", "sfx", "--to", "lib", "--name", "{id", "--ledger", "ledger.sqlite"], in: folder.path)
         #expect(unclosed.status == 64 && unclosed.stderr.contains("never closes"), "\(unclosed.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder.file("lib")))
     }

@@ -1,8 +1,8 @@
 import Foundation
 import GRDB
 import SoundbatchSandbox
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 
@@ -82,7 +82,8 @@ import SoundbatchTesting
         // Requests in flight were answered before the run ended, so nothing is in doubt; but
         // for an outage, where a request the service dropped when it went down may be.
         let states = Set(rows.map { $0["state"] as String })
-        let settled: Set<String> = outage ? ["pending", "submitted", "completed", "in_doubt"] : ["pending", "submitted", "completed"]
+        let settled: Set<String> =
+            outage ? ["pending", "submitted", "completed", "in_doubt"] : ["pending", "submitted", "completed"]
         #expect(states.isSubset(of: settled), "\(states) \(moment)")
         // Every task the service made for this run is on its job: nothing lost.
         let recorded = Dictionary(
@@ -119,7 +120,9 @@ import SoundbatchTesting
                             let run = try await interrupt(run: "r\(index)", after: moments[index], url: url)
                             guard run.endedFirst else { return [run] }
                             // Quicker than the first run (a machine less busy now): once more, sooner.
-                            return [run, try await interrupt(run: "r\(index)-again", after: moments[index] * 0.5, url: url)]
+                            return [
+                                run, try await interrupt(run: "r\(index)-again", after: moments[index] * 0.5, url: url)
+                            ]
                         }
                     }
                     for try await tried in group { runs += tried }

@@ -44,7 +44,10 @@ import Testing
         try await Sandbox.withRunning(sandbox) { url, _ in
             let environment = ["MUSICGPT_API_KEY": "k"]
             let batch = try Child(
-                ["run", csv, "--batch", "sfx", "--base-url", url, "--wait", "--download", "sounds", "--ledger", "ledger.sqlite"],
+                [
+                    "run", csv, "--batch", "sfx", "--base-url", url, "--wait", "--download", "sounds", "--ledger",
+                    "ledger.sqlite"
+                ],
                 in: folder, environment: environment, name: "run")
             #expect(try await batch.exitStatus() == 0, "\(batch.stderr)")
 
@@ -53,7 +56,8 @@ import Testing
                 environment: environment, name: "review")
             defer { review.signal(SIGINT) }
             #expect(try await eventually { review.stdout.contains("?token=") }, "\(review.stderr)")
-            let line = try #require(review.stdout.split(separator: "\n").first { $0.hasPrefix("Review \"sfx\" at http://127.0.0.1:") })
+            let line = try #require(
+                review.stdout.split(separator: "\n").first { $0.hasPrefix("Review \"sfx\" at http://127.0.0.1:") })
             let address = String(line.split(separator: " ").last!)
 
             let browser = try await run(["python3", script, address, screenshots], within: .seconds(240))
@@ -68,12 +72,18 @@ import Testing
         let verdicts = try await ledger.read { db in
             try Row.fetchAll(db, sql: "SELECT row_key, take, verdict, take_prompt, state FROM jobs ORDER BY id")
         }
-        #expect(verdicts.map { $0["row_key"] as String } == ["door-creak", "footsteps-gravel", "sword-unsheathe", "rain-window", "ui-confirm"])
+        #expect(
+            verdicts.map { $0["row_key"] as String } == [
+                "door-creak", "footsteps-gravel", "sword-unsheathe", "rain-window", "ui-confirm"
+            ])
         #expect(verdicts.map { $0["verdict"] as String? } == [nil, "rejected", nil, "kept", "rejected"])
         #expect(verdicts[0]["take"] == 2 && verdicts[0]["state"] == "completed")
         #expect(verdicts[0]["take_prompt"] as String? == "Old wooden door creaking open, more reverb")
-        let earlier = try await ledger.read { db in try Row.fetchAll(db, sql: "SELECT take, verdict, prompt FROM takes") }
-        #expect(earlier.count == 1 && earlier[0]["take"] == 1 && earlier[0]["verdict"] == "kept", "the earlier take keeps its verdict")
+        let earlier = try await ledger.read { db in try Row.fetchAll(db, sql: "SELECT take, verdict, prompt FROM takes")
+        }
+        #expect(
+            earlier.count == 1 && earlier[0]["take"] == 1 && earlier[0]["verdict"] == "kept",
+            "the earlier take keeps its verdict")
         for width in [390, 1280] {
             #expect(FileManager.default.fileExists(atPath: "\(screenshots)/review-\(width).png"))
         }

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
-import Testing
 import SoundbatchTesting
+import Testing
 
 @testable import SoundbatchCore
 @testable import SoundbatchSQLite
@@ -27,7 +27,8 @@ import SoundbatchTesting
         #expect(fed.stdout.contains("--length-column \"Duration (s)\""))
         #expect(try jobs().allSatisfy { ($0["audio_length"] as Int?) == nil })
         // Taken back, and fed again with the column mapped.
-        let dropped = try soundbatch(["drop", "--batch", "sheet", "--last-feed", "--yes", "--ledger", "l.sqlite"], in: folder.path)
+        let dropped = try soundbatch(
+            ["drop", "--batch", "sheet", "--last-feed", "--yes", "--ledger", "l.sqlite"], in: folder.path)
         #expect(dropped.status == 0 && dropped.stdout.contains("removed 3 jobs"), "\(dropped.stdout)\(dropped.stderr)")
         let mapped = try soundbatch(
             ["run", csv, "--dry-run", "--length-column", "Duration (s)", "--ledger", "l.sqlite"], in: folder.path)
@@ -44,7 +45,8 @@ import SoundbatchTesting
         _ = try soundbatch(["run", first, "--batch", "b", "--dry-run", "--ledger", "l.sqlite"], in: folder.path)
         // The same sheet with its length column renamed: every row is keyed anew.
         let renamed = try folder.write("b.csv", "prompt,seconds wanted\ndoor,3\nrain,10\nwind,5\n")
-        let doubled = try soundbatch(["run", renamed, "--batch", "b", "--dry-run", "--ledger", "l.sqlite"], in: folder.path)
+        let doubled = try soundbatch(
+            ["run", renamed, "--batch", "b", "--dry-run", "--ledger", "l.sqlite"], in: folder.path)
         #expect(doubled.stdout.contains("3 new"))
         #expect(doubled.stdout.contains("every row added repeats a prompt already pending"), "\(doubled.stdout)")
         #expect(doubled.stdout.contains("soundbatch drop --batch b --last-feed"))
@@ -53,15 +55,18 @@ import SoundbatchTesting
         let asked = try soundbatch(["drop", "--batch", "b", "--last-feed", "--ledger", "l.sqlite"], in: folder.path)
         #expect(asked.status == 64 && asked.stderr.contains("--yes") && asked.stdout.contains("3 jobs never sent"))
         #expect(try jobs().count == 6)
-        let undone = try soundbatch(["drop", "--batch", "b", "--last-feed", "--yes", "--ledger", "l.sqlite"], in: folder.path)
+        let undone = try soundbatch(
+            ["drop", "--batch", "b", "--last-feed", "--yes", "--ledger", "l.sqlite"], in: folder.path)
         #expect(undone.status == 0 && undone.stdout.contains("removed 3 jobs"))
         #expect(try jobs().map { $0["audio_length"] as Int? } == [3, 10, 5])
         // A sheet fed again, or grown longer, says nothing of the kind.
         let longer = try folder.write("a.csv", "prompt,audio_length\ndoor,3\nrain,10\nwind,5\nthud,2\n")
-        let again = try soundbatch(["run", longer, "--batch", "b", "--dry-run", "--ledger", "l.sqlite"], in: folder.path)
+        let again = try soundbatch(
+            ["run", longer, "--batch", "b", "--dry-run", "--ledger", "l.sqlite"], in: folder.path)
         #expect(again.stdout.contains("1 new") && !again.stdout.contains("repeats"), "\(again.stdout)")
         // Rows it does not hold are named, and nothing is removed.
-        let unknown = try soundbatch(["drop", "--batch", "b", "--job", "99", "--yes", "--ledger", "l.sqlite"], in: folder.path)
+        let unknown = try soundbatch(
+            ["drop", "--batch", "b", "--job", "99", "--yes", "--ledger", "l.sqlite"], in: folder.path)
         #expect(unknown.status == 64 && unknown.stderr.contains("CSV line 99"), "\(unknown.stderr)")
         #expect(try jobs().count == 4)
     }
@@ -70,19 +75,23 @@ import SoundbatchTesting
         let csv = try folder.write("dup.csv", "id,prompt,audio_length\na,door,3\na,rain,4\nb,wind,lots\n")
         let plain = try soundbatch(["run", csv, "--dry-run", "--ledger", "l.sqlite"], in: folder.path)
         #expect(plain.status == 65 && plain.stderr.contains("--skip-invalid"), "\(plain.stderr)")
-        let skipping = try soundbatch(["run", csv, "--dry-run", "--skip-invalid", "--ledger", "l.sqlite"], in: folder.path)
+        let skipping = try soundbatch(
+            ["run", csv, "--dry-run", "--skip-invalid", "--ledger", "l.sqlite"], in: folder.path)
         #expect(skipping.status == 65 && skipping.stderr.contains("used by an earlier row"), "\(skipping.stderr)")
         #expect(!skipping.stderr.contains("--skip-invalid"), "\(skipping.stderr)")
     }
 
     @Test func everyDurationTakesSecondsOrAUnit() throws {
-        for (text, seconds) in [("30", 30.0), ("2.5", 2.5), ("30s", 30), ("300ms", 0.3), ("15m", 900), ("1h", 3600), (" 10 s", 10)] {
+        for (text, seconds) in [
+            ("30", 30.0), ("2.5", 2.5), ("30s", 30), ("300ms", 0.3), ("15m", 900), ("1h", 3600), (" 10 s", 10)
+        ] {
             #expect(DurationArgument(argument: text)?.duration == .milliseconds(Int64(seconds * 1000)), "\(text)")
         }
         for text in ["", "fast", "-3s", "1d", "s"] { #expect(DurationArgument(argument: text) == nil, "\(text)") }
         let csv = try folder.writeJobs(1, prompt: "a door")
         let run = try soundbatch(
-            ["run", csv, "--dry-run", "--timeout", "30s", "--outage-limit", "15", "--ledger", "l.sqlite"], in: folder.path)
+            ["run", csv, "--dry-run", "--timeout", "30s", "--outage-limit", "15", "--ledger", "l.sqlite"],
+            in: folder.path)
         #expect(run.status == 0, "\(run.stderr)")
     }
 
@@ -90,7 +99,8 @@ import SoundbatchTesting
         let csv = try folder.writeJobs(1, prompt: "a door")
         let nowhere = try soundbatch(["run", csv, "--dry-run", "--ledger", "missing/folder/l.sqlite"], in: folder.path)
         #expect(nowhere.status == 74)
-        #expect(nowhere.stderr.contains("the folder missing/folder does not exist") && nowhere.stderr.contains("mkdir -p"))
+        #expect(
+            nowhere.stderr.contains("the folder missing/folder does not exist") && nowhere.stderr.contains("mkdir -p"))
         let headerless = try folder.write("bad.csv", "name,text\na,b\n")
         let refused = try soundbatch(["run", headerless, "--dry-run", "--ledger", "new.sqlite"], in: folder.path)
         #expect(refused.status == 65)

@@ -115,7 +115,9 @@ struct Header {
         let extra: [(index: Int, name: String)] = names.enumerated().filter { !known.contains($0.element) }
             .map { ($0.offset, $0.element) }
         let audioLength = seen[KnownColumn.audioLength.rawValue]
-        let saysLength = { (name: String) in ["length", "duration", "second", "secs", "(s)"].contains { name.contains($0) } }
+        let saysLength = { (name: String) in
+            ["length", "duration", "second", "secs", "(s)"].contains { name.contains($0) }
+        }
         let lengthLike: (index: Int, name: String)? =
             audioLength != nil ? nil : extra.first { saysLength($0.name) }.map { ($0.index, written[$0.index]) }
         return .success(

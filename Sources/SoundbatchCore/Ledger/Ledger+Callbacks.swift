@@ -86,7 +86,8 @@ extension LedgerBackend {
             ORDER BY j.id
             """
         ).map {
-            UnconfirmedCallback(jobID: try $0["id"], token: try $0["callback_token"], taskID: try $0["callback_task_id"])
+            UnconfirmedCallback(
+                jobID: try $0["id"], token: try $0["callback_token"], taskID: try $0["callback_task_id"])
         }
     }
 

@@ -69,7 +69,9 @@ extension LedgerBackend {
     }
 
     @discardableResult
-    public func recordStatus(jobID: Int64, _ remote: RemoteStatus, now: Date = Date()) async throws
+    public func recordStatus(
+        jobID: Int64, _ remote: RemoteStatus, now: Date = Date()
+    ) async throws
         -> (JobState, changed: Bool)
     {
         try await transaction { db in try await self.record(remote, ofJob: jobID, now: now, in: db) }
@@ -77,7 +79,9 @@ extension LedgerBackend {
 
     /// What `recordStatus` does, in a transaction under way: only a submitted job moves,
     /// and the same news twice changes nothing (`TaskStanding.updated(by:)`).
-    private func record(_ remote: RemoteStatus, ofJob jobID: Int64, now: Date, in db: any SQLRunner) async throws
+    private func record(
+        _ remote: RemoteStatus, ofJob jobID: Int64, now: Date, in db: any SQLRunner
+    ) async throws
         -> (JobState, changed: Bool)
     {
         let stamp = Timestamp.string(now)
@@ -144,7 +148,8 @@ extension LedgerBackend {
     }
 
     public func isPathTaken(_ path: String, byOtherThan jobID: Int64) async throws -> Bool {
-        try await row("SELECT 1 AS taken FROM jobs WHERE download_key = \(FileNames.caseKey(path)) AND id <> \(jobID) LIMIT 1")
+        try await row(
+            "SELECT 1 AS taken FROM jobs WHERE download_key = \(FileNames.caseKey(path)) AND id <> \(jobID) LIMIT 1")
             != nil
     }
 }

@@ -75,7 +75,9 @@ extension LedgerBackend {
     }
 
     public func settings(ofBatch batchID: Int64) async throws -> BatchSettings? {
-        let json: String? = try await row("SELECT settings FROM batches WHERE id = \(batchID)").flatMap { try $0["settings"] }
+        let json: String? = try await row("SELECT settings FROM batches WHERE id = \(batchID)").flatMap {
+            try $0["settings"]
+        }
         return json.flatMap(BatchSettings.init(json:))
     }
 

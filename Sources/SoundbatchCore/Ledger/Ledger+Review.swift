@@ -26,7 +26,9 @@ extension LedgerBackend {
             SELECT t.job_id, \(Self.reviewTakeColumns("t")) FROM takes t JOIN jobs j ON j.id = t.job_id
             WHERE t.job_id IN (\(list: ids)) ORDER BY t.job_id, t.take
             """)
-        let takes = Dictionary(grouping: try earlier.map { (try $0["job_id"] as Int64, try ReviewTake(row: $0)) }) { $0.0 }
+        let takes = Dictionary(grouping: try earlier.map { (try $0["job_id"] as Int64, try ReviewTake(row: $0)) }) {
+            $0.0
+        }
         return (try rows.map { try ReviewRow(row: $0, earlierTakes: (takes[try $0["id"]] ?? []).map(\.1)) }, matching)
     }
 
@@ -98,7 +100,9 @@ extension LedgerBackend {
     }
 
     /// Take `take` of a job, current or earlier: in `jobs` or in `takes`, and what it holds.
-    private func findTake(jobID: Int64, take: Int, in db: any SQLRunner) async throws -> (table: String, row: LedgerRow)? {
+    private func findTake(
+        jobID: Int64, take: Int, in db: any SQLRunner
+    ) async throws -> (table: String, row: LedgerRow)? {
         for table in ["jobs", "takes"] {
             let job = table == "jobs" ? "id" : "job_id"
             if let row = try await db.row(
@@ -114,11 +118,14 @@ extension LedgerBackend {
     }
 
     /// Sets `assignments` on take `take` of a job, where `findTake` found it.
-    private func updateTake(_ table: String, set assignments: SQL, jobID: Int64, take: Int, in db: any SQLRunner)
+    private func updateTake(
+        _ table: String, set assignments: SQL, jobID: Int64, take: Int, in db: any SQLRunner
+    )
         async throws
     {
         try await db.run(
-            "UPDATE \(raw: table) SET \(assignments) WHERE \(raw: table == "jobs" ? "id" : "job_id") = \(jobID) AND take = \(take)")
+            "UPDATE \(raw: table) SET \(assignments) WHERE \(raw: table == "jobs" ? "id" : "job_id") = \(jobID) AND take = \(take)"
+        )
     }
 
     public func setVerdict(_ verdict: Verdict?, jobID: Int64, take: Int) async throws -> VerdictChange {
@@ -137,7 +144,9 @@ extension LedgerBackend {
         else { return nil }
         let peaks: String? = try found.row["peaks"]
         let seconds: Double? = try found.row["audio_seconds"]
-        let summary = peaks.flatMap { peaks in seconds.map { SoundSummary(seconds: $0, peaks: SoundSummary.peaks(fromText: peaks)) } }
+        let summary = peaks.flatMap { peaks in
+            seconds.map { SoundSummary(seconds: $0, peaks: SoundSummary.peaks(fromText: peaks)) }
+        }
         return (path, summary)
     }
 

@@ -31,8 +31,10 @@ extension LedgerBackend {
         }
     }
 
-    public func requeueInDoubt(batchID: Int64, awaitingSince: Date? = nil, now: Date = Date()) async throws -> Requeued {
-        let waiting: SQL = awaitingSince.map { "AND NOT \(LedgerSQL.awaitingCallback(job: "jobs.id", since: $0))" } ?? ""
+    public func requeueInDoubt(batchID: Int64, awaitingSince: Date? = nil, now: Date = Date()) async throws -> Requeued
+    {
+        let waiting: SQL =
+            awaitingSince.map { "AND NOT \(LedgerSQL.awaitingCallback(job: "jobs.id", since: $0))" } ?? ""
         return try await transaction { db in
             let resent = try await db.rows(
                 """
@@ -64,7 +66,8 @@ extension LedgerBackend {
     public func pendingJobs(batchID: Int64, afterID: Int64, limit: Int) async throws -> [PendingJob] {
         try await claim(
             JobClaim(
-                columns: "j.id, j.audio_length, j.webhook_url, \(LedgerSQL.takePrompt()), \(LedgerSQL.rowNameColumns())",
+                columns:
+                    "j.id, j.audio_length, j.webhook_url, \(LedgerSQL.takePrompt()), \(LedgerSQL.rowNameColumns())",
                 filter: "j.batch_id = \(batchID) AND j.state = \(JobState.pending) AND j.id > \(afterID)",
                 holder: .meOrNobody, limit: limit)
         ).map { row in

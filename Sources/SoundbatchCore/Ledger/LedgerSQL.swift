@@ -45,7 +45,8 @@ public enum LedgerSQL {
         let parts =
             rowJobs.map { "SELECT o.take FROM jobs o WHERE \($0)" }
             + rowJobs.map { "SELECT t.take FROM takes t JOIN jobs o ON o.id = t.job_id WHERE \($0)" }
-        return "(SELECT COALESCE(MAX(row_takes.take), 0) FROM (\(raw: parts.joined(separator: " UNION ALL "))) AS row_takes)"
+        return
+            "(SELECT COALESCE(MAX(row_takes.take), 0) FROM (\(raw: parts.joined(separator: " UNION ALL "))) AS row_takes)"
     }
 
     /// A job `j` never sent: pending or invalid, no task, no request in doubt, no earlier

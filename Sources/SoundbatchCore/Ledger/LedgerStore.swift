@@ -57,7 +57,9 @@ public protocol RetryLedger: BatchDirectory {
     /// aside, and the prompt that made it) is kept in the ledger's takes, and the job is
     /// pending again, for its next take, sent with its prompt in `prompts` when there is
     /// one (an edited prompt), else the row's. Returns how many moved.
-    func startNewTakes(jobIDs: [Int64], renamedFiles: [Int64: String], prompts: [Int64: String], now: Date)
+    func startNewTakes(
+        jobIDs: [Int64], renamedFiles: [Int64: String], prompts: [Int64: String], now: Date
+    )
         async throws -> Int
 }
 
@@ -170,7 +172,9 @@ public protocol StatusLedger: BatchDirectory {
     /// doubt (no task) becomes submitted with it; one still being sent keeps it for the next
     /// run to confirm; one that has another task since keeps it as an earlier take, so that
     /// no task is lost; nothing when the ledger has the task.
-    func settle(jobID: Int64, callbackToken: String, taskID: String, status: RemoteStatus, now: Date)
+    func settle(
+        jobID: Int64, callbackToken: String, taskID: String, status: RemoteStatus, now: Date
+    )
         async throws -> CallbackSettlement
 
     /// Keeps the task a request's callback named when the service could not confirm it
@@ -202,7 +206,9 @@ public protocol StatusLedger: BatchDirectory {
     /// Records one status look, in one transaction: its attempt, and what it found of the
     /// task as `recordStatus` would. Returns the job's state after, when the look found the task.
     @discardableResult
-    func recordLook(jobID: Int64, _ outcome: StatusOutcome, startedAt: Date, latency: Duration, now: Date)
+    func recordLook(
+        jobID: Int64, _ outcome: StatusOutcome, startedAt: Date, latency: Duration, now: Date
+    )
         async throws -> JobState?
 }
 
@@ -213,7 +219,8 @@ public protocol DownloadLedger: Sendable {
 
     func audioJob(id: Int64) async throws -> AudioJob?
 
-    func recordDownload(jobID: Int64, path: String, size: Int, sha256: String, sound: SoundSummary?, now: Date)
+    func recordDownload(
+        jobID: Int64, path: String, size: Int, sha256: String, sound: SoundSummary?, now: Date)
         async throws
 
     /// Whether another job already downloaded to this path, compared as a file system that

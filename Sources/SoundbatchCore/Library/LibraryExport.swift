@@ -58,7 +58,8 @@ extension LibrarySound {
         columns = zip(keys, own).compactMap { name, value in
             switch value {
             case let .text(text) where !text.isEmpty: SoundTags.Column(name: name, value: text)
-            case let .number(number, decimals): SoundTags.Column(name: name, value: ReportRenderer.decimal(number, places: decimals))
+            case let .number(number, decimals):
+                SoundTags.Column(name: name, value: ReportRenderer.decimal(number, places: decimals))
             default: nil
             }
         }
@@ -144,7 +145,8 @@ public struct LibraryExport: Sendable {
     /// Writes the plan's files, `concurrency` at a time, each atomically; then the manifest.
     /// `progress` hears each file done. A stop (Ctrl-C) starts no new file.
     public func run(
-        _ plan: LibraryPlan, stop: StopSignal, progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }
+        _ plan: LibraryPlan, stop: StopSignal,
+        progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) async throws -> LibraryReport {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let records = try RecordBook(path: (folder as NSString).appendingPathComponent(Self.recordsName))
@@ -184,12 +186,17 @@ public struct LibraryExport: Sendable {
             case nil:
                 report.notReached += 1
             }
-            if case let .written(rendered)? = outcome, rendered.heldByCeiling { report.heldByCeiling.append(entry.file) }
-            if case let .alreadyRight(rendered)? = outcome, rendered.heldByCeiling { report.heldByCeiling.append(entry.file) }
+            if case let .written(rendered)? = outcome, rendered.heldByCeiling {
+                report.heldByCeiling.append(entry.file)
+            }
+            if case let .alreadyRight(rendered)? = outcome, rendered.heldByCeiling {
+                report.heldByCeiling.append(entry.file)
+            }
         }
         try records.compact(keeping: Set(plan.sounds.map(\.file)))
         if report.notReached == 0 {
-            try Manifest.write(lines, columns: plan.columns, to: (folder as NSString).appendingPathComponent(Self.manifestName))
+            try Manifest.write(
+                lines, columns: plan.columns, to: (folder as NSString).appendingPathComponent(Self.manifestName))
         }
         return report
     }
@@ -217,7 +224,8 @@ public struct LibraryExport: Sendable {
             if let record, record.fingerprint == fingerprint, record.output == presentHash {
                 return .alreadyRight(record.rendered)
             }
-            let temporary = (destination as NSString).deletingLastPathComponent + "/.\(UUID().uuidString.prefix(8)).part"
+            let temporary =
+                (destination as NSString).deletingLastPathComponent + "/.\(UUID().uuidString.prefix(8)).part"
             defer { unlink(temporary) }
             let rendered = try rendering.render(entry.source, to: temporary, tags: tags)
             let output = try Self.sha256(of: temporary)
@@ -339,7 +347,9 @@ final class RecordBook: Sendable {
         var records: [String: Record] = [:]
         if let data = FileManager.default.contents(atPath: path) {
             for line in data.split(separator: UInt8(ascii: "\n")) {
-                if let record = try? JSONDecoder().decode(Record.self, from: Data(line)) { records[record.file] = record }
+                if let record = try? JSONDecoder().decode(Record.self, from: Data(line)) {
+                    records[record.file] = record
+                }
             }
         }
         self.records = Mutex(records)

@@ -18,7 +18,9 @@ extension LibraryExport {
         if let loudness = rendering.loudness, !(-70...0).contains(loudness) {
             throw refuse("the loudness must be from -70 to 0 LUFS")
         }
-        guard (-20...0).contains(rendering.peakCeiling) else { throw refuse("the true-peak ceiling must be from -20 to 0 dBTP") }
+        guard (-20...0).contains(rendering.peakCeiling) else {
+            throw refuse("the true-peak ceiling must be from -20 to 0 dBTP")
+        }
         if let below = rendering.trimBelow, !(-120 ... -10).contains(below) {
             throw refuse("the silence threshold must be from -120 to -10 dBFS")
         }

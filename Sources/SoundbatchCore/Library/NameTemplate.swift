@@ -49,7 +49,9 @@ public struct NameTemplate: Sendable, Equatable {
     /// The fields neither built in nor among `columns`.
     public func unknownFields(columns: [String]) -> [String] {
         let known = Set((Self.builtIn + columns).map { $0.lowercased() })
-        return parts.compactMap { if case let .field(name) = $0, !known.contains(name.lowercased()) { name } else { nil } }
+        return parts.compactMap {
+            if case let .field(name) = $0, !known.contains(name.lowercased()) { name } else { nil }
+        }
     }
 
     /// Whether names made from this template tell the takes of one row apart.
@@ -79,7 +81,8 @@ public struct NameTemplate: Sendable, Equatable {
         case "batch": sound.batch
         case "task": sound.taskID
         default:
-            (sound.columns.first { $0.name == field } ?? sound.columns.first { $0.name.lowercased() == field.lowercased() })?
+            (sound.columns.first { $0.name == field }
+                ?? sound.columns.first { $0.name.lowercased() == field.lowercased() })?
                 .value ?? ""
         }
     }
@@ -136,7 +139,9 @@ public enum LibraryNames {
         while name.hasSuffix(".") || name.hasSuffix(" ") { name.removeLast() }
         while name.utf8.count > maxBytes { name.removeLast() }
         if name.isEmpty { return "untitled" }
-        let stem = name.split(separator: ".", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).uppercased() } ?? ""
+        let stem =
+            name.split(separator: ".", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).uppercased() }
+            ?? ""
         let devices = ["CON", "PRN", "AUX", "NUL"] + (1...9).flatMap { ["COM\($0)", "LPT\($0)"] }
         return devices.contains(stem) ? "_" + name : name
     }

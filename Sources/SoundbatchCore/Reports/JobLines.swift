@@ -94,7 +94,8 @@ extension ReportRenderer {
                 }
             }
             let take = text("take")
-            let row = (job.keyedByContent ? "line \(text("source_line"))" : text("row_key"))
+            let row =
+                (job.keyedByContent ? "line \(text("source_line"))" : text("row_key"))
                 + (take == "1" ? "" : " #\(take)")
             let charged = text("conversion_cost")
             let estimate = text("credit_estimate")

@@ -65,7 +65,8 @@ public struct SpendTotals: Sendable, Equatable, Encodable {
     /// What the requests in doubt may have cost on top of what is shown: each at its own
     /// estimate, else at the average one; nil when none can be told.
     public var inDoubtMayCost: Double? {
-        inDoubtUnestimated == 0 ? inDoubtEstimated : averageEstimate.map { inDoubtEstimated + Double(inDoubtUnestimated) * $0 }
+        inDoubtUnestimated == 0
+            ? inDoubtEstimated : averageEstimate.map { inDoubtEstimated + Double(inDoubtUnestimated) * $0 }
     }
 
     enum CodingKeys: String, CodingKey {

@@ -1,6 +1,5 @@
 import Foundation
 
-
 /// Renders reports in every format. Credits show with two decimals; cells soundbatch
 /// writes as numbers stay numbers; user text never runs as a spreadsheet formula.
 public enum ReportRenderer {
@@ -100,7 +99,8 @@ public enum ReportRenderer {
         let header =
             [report.grouping, "jobs"] + states + [
                 "credits_estimated", "credits_charged", "difference", "average_per_job", "average_per_second",
-                "no_charge_yet", "no_charge_yet_estimate", "requests_in_doubt", "requests_in_doubt_may_cost", "settled_by_callback",
+                "no_charge_yet", "no_charge_yet_estimate", "requests_in_doubt", "requests_in_doubt_may_cost",
+                "settled_by_callback",
                 "paid_twice", "first_submitted", "last_submitted"
             ]
         func row(_ t: SpendTotals) -> [Cell] {

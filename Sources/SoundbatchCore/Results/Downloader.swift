@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 import Crypto
 import Foundation
-import SoundbatchAudio
 import NIOCore
+import SoundbatchAudio
 import Synchronization
 
 public struct DownloadSettings: Sendable {
@@ -136,7 +136,8 @@ public final class Downloader: Sendable {
         // stopped (a task of its own is not cancelled with this one), or it would be left on
         // disk unknown to the ledger (InterruptTests saw it on a loaded machine).
         try await Task { [ledger] in
-            try await ledger.recordDownload(jobID: job.id, path: path, size: size, sha256: digest, sound: sound, now: Date())
+            try await ledger.recordDownload(
+                jobID: job.id, path: path, size: size, sha256: digest, sound: sound, now: Date())
         }.value
         return .downloaded(path: path, size: size)
     }

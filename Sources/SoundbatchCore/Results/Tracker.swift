@@ -144,8 +144,9 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                     group.addTask {
                         let after: After
                         do {
-                            after = try await self.look(at: entry, slot: slot, admission: admission, completed: completed)
-                        } catch where Task.isCancelled {
+                            after = try await self.look(
+                                at: entry, slot: slot, admission: admission, completed: completed)
+                        } catch  where Task.isCancelled {
                             return  // cut short by a stop: a look is safe to make again, and tells nothing
                         }
                         wake.yield(.looked(entry, after))
@@ -308,7 +309,8 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         counters.withLock { $0.rateLimited += 1 }
         if change.paused, let retryAfter {
             logger.notice(
-                "the status endpoint is rate limiting (HTTP 429); pausing looks for \(Dispatcher<C>.format(retryAfter))")
+                "the status endpoint is rate limiting (HTTP 429); pausing looks for \(Dispatcher<C>.format(retryAfter))"
+            )
         }
     }
 

@@ -49,7 +49,10 @@ public struct WebhookReceiver: Sendable {
         public var logged: (level: Logger.Level, message: String) {
             switch self {
             case let .recorded(_, taskID, state, changed):
-                (.info, "task \(taskID): \(state.rawValue), confirmed by the service\(changed ? "" : "; already recorded")")
+                (
+                    .info,
+                    "task \(taskID): \(state.rawValue), confirmed by the service\(changed ? "" : "; already recorded")"
+                )
             case let .settled(_, taskID, .settled):
                 (.notice, "task \(taskID): its request got no answer; its job is settled with it, not in doubt")
             case let .settled(_, taskID, .keptAsEarlierTake):
@@ -58,7 +61,10 @@ public struct WebhookReceiver: Sendable {
                     "task \(taskID): made by a request that got no answer, whose job was sent again: kept as an earlier take (paid twice)"
                 )
             case let .settled(_, taskID, .noted):
-                (.notice, "task \(taskID): its request is still being sent, or its sender stopped; kept for the next run")
+                (
+                    .notice,
+                    "task \(taskID): its request is still being sent, or its sender stopped; kept for the next run"
+                )
             case let .settled(_, taskID, .alreadyKnown):
                 (.info, "task \(taskID): already recorded")
             case let .noted(_, taskID, reason):
@@ -92,7 +98,9 @@ public struct WebhookReceiver: Sendable {
     }
 
     /// Handles one callback body, with the token its URL carried: the status to answer and what happened.
-    public func handle(body: ByteBuffer?, token: String? = nil) async throws -> (status: HTTPResponse.Status, event: Event) {
+    public func handle(
+        body: ByteBuffer?, token: String? = nil
+    ) async throws -> (status: HTTPResponse.Status, event: Event) {
         guard let body else {
             return (.contentTooLarge, .refused(status: 413, reason: "body over \(Self.maxBodyBytes / 1024) KB"))
         }
@@ -204,7 +212,8 @@ public struct WebhookReceiver: Sendable {
             let greeting = Self.greeting(identity: try await self.ledger.identity())
             let data = (try? JSONSerialization.data(withJSONObject: greeting, options: [.sortedKeys])) ?? Data()
             return Response(
-                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         return try await serving(
             router.buildResponder(), host: host, port: port, serverName: "soundbatch-webhook",

@@ -29,7 +29,9 @@ actor Rerolls {
     private var status = Status()
     private var progress: (@Sendable () -> RunProgress)?
 
-    init(run: BatchRun, key: @escaping KeySource, given: BatchSettings, onEnded: @escaping @Sendable (RunReport) -> Void) {
+    init(
+        run: BatchRun, key: @escaping KeySource, given: BatchSettings, onEnded: @escaping @Sendable (RunReport) -> Void
+    ) {
         self.run = run
         self.key = key
         self.given = given
@@ -40,7 +42,8 @@ actor Rerolls {
     /// Sends the plan's jobs, unless a re-roll is under way: then false.
     func start(_ plan: RetryPlan) -> Bool {
         guard !status.busy else { return false }
-        status = Status(busy: true, jobs: plan.jobs.map(\.id), message: "Sending \(rows(plan.jobs.count))", ended: status.ended)
+        status = Status(
+            busy: true, jobs: plan.jobs.map(\.id), message: "Sending \(rows(plan.jobs.count))", ended: status.ended)
         waiting.yield(plan)
         return true
     }
@@ -52,13 +55,15 @@ actor Rerolls {
         let following = reading.following
         now.sent = reading.sending?.submitted ?? 0
         now.saved = reading.saved
-        now.failed = (reading.sending?.failed ?? 0) + (following.map { $0.generationFailed + $0.remoteMissing } ?? 0)
+        now.failed =
+            (reading.sending?.failed ?? 0) + (following.map { $0.generationFailed + $0.remoteMissing } ?? 0)
             + reading.saveFailed
         if let following {
             let finished = following.completed + following.generationFailed + following.remoteMissing
             now.generating = max(following.followed - finished, 0)
         }
-        now.message = "Re-rolling \(rows(status.jobs.count)): \(now.sent) sent, \(now.generating) generating, \(now.saved) saved"
+        now.message =
+            "Re-rolling \(rows(status.jobs.count)): \(now.sent) sent, \(now.generating) generating, \(now.saved) saved"
             + (now.failed > 0 ? ", \(now.failed) failed" : "")
         return now
     }
@@ -96,16 +101,19 @@ actor Rerolls {
     /// How a re-roll ended, in a sentence for the page.
     static func words(_ report: RunReport, rows count: Int) -> String {
         let tracked = report.tracked ?? TrackCounters()
-        let failed = tracked.generationFailed + tracked.remoteMissing + tracked.downloadsFailed
+        let failed =
+            tracked.generationFailed + tracked.remoteMissing + tracked.downloadsFailed
             + (report.sent?.counters.failed ?? 0)
         let made = "\(tracked.completed) new sound\(tracked.completed == 1 ? "" : "s")"
         switch report.outcome {
         case .done, .someFailed:
-            return "Re-rolled \(count == 1 ? "1 row" : "\(count) rows"): \(made)" + (failed > 0 ? ", \(failed) failed" : "")
+            return "Re-rolled \(count == 1 ? "1 row" : "\(count) rows"): \(made)"
+                + (failed > 0 ? ", \(failed) failed" : "")
         case let .keyRejected(error):
             return "The service refused the API key: \(error)"
         case .resumable:
-            return "Stopped before the end (\(made) so far); `soundbatch resume --batch \(report.batch) --wait` carries on"
+            return
+                "Stopped before the end (\(made) so far); `soundbatch resume --batch \(report.batch) --wait` carries on"
         }
     }
 }

@@ -139,7 +139,8 @@ extension LedgerStore {
     public func reviewPage(batch: String, _ query: ReviewQuery) async throws -> ReviewPage {
         let batchID = try await batchID(named: batch)
         let (rows, matching) = try await reviewRows(batchID: batchID, query)
-        return ReviewPage(rows: rows, matching: matching, counts: try await verdictCounts(batch: batch)[batch] ?? VerdictCounts())
+        return ReviewPage(
+            rows: rows, matching: matching, counts: try await verdictCounts(batch: batch)[batch] ?? VerdictCounts())
     }
 }
 

@@ -57,7 +57,8 @@ public struct ReviewServer: Sendable {
             do {
                 outcome = .success(
                     try await serving(
-                        router().buildResponder(), host: host, port: port, serverName: "soundbatch-review", logger: logger
+                        router().buildResponder(), host: host, port: port, serverName: "soundbatch-review",
+                        logger: logger
                     ) { boundPort in
                         let shownHost = host.contains(":") ? "[\(host)]" : host == "0.0.0.0" ? "127.0.0.1" : host
                         return try await body("http://\(shownHost):\(boundPort)/?token=\(gate.token)")
@@ -112,7 +113,9 @@ public struct ReviewServer: Sendable {
         var query = ReviewQuery()
         query.search = parameters["q"].map(String.init)
         if let state = parameters["state"], !state.isEmpty {
-            guard let known = JobState(rawValue: String(state)) else { return Self.refused(.badRequest, "no state \(state)") }
+            guard let known = JobState(rawValue: String(state)) else {
+                return Self.refused(.badRequest, "no state \(state)")
+            }
             query.state = known
         }
         if let verdict = parameters["verdict"], !verdict.isEmpty {
@@ -154,7 +157,8 @@ public struct ReviewServer: Sendable {
     // MARK: Audio
 
     private func audio(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        guard let job = context.parameters.get("job", as: Int64.self), let take = context.parameters.get("take", as: Int.self),
+        guard let job = context.parameters.get("job", as: Int64.self),
+            let take = context.parameters.get("take", as: Int.self),
             try await isInBatch(job), let path = try await ledger.sound(jobID: job, take: take)?.path,
             let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > 0
         else { return Self.refused(.notFound, "no saved sound") }
@@ -215,7 +219,8 @@ public struct ReviewServer: Sendable {
 
     private func verdict(_ request: Request) async throws -> Response {
         guard let asked = try await Self.decode(VerdictAsked.self, request) else {
-            return Self.refused(.badRequest, "expected {\"job\": N, \"take\": N, \"verdict\": \"kept\", \"rejected\" or null}")
+            return Self.refused(
+                .badRequest, "expected {\"job\": N, \"take\": N, \"verdict\": \"kept\", \"rejected\" or null}")
         }
         guard try await isInBatch(asked.job) else { return Self.refused(.notFound, "no such row in batch \(batch)") }
         switch try await ledger.setVerdict(asked.verdict, jobID: asked.job, take: asked.take) {
@@ -261,7 +266,8 @@ public struct ReviewServer: Sendable {
             return Self.refused(
                 .conflict,
                 plan.jobs.isEmpty && asked.rejected == true
-                    ? "no row's latest sound is rejected" : "a row is still being made: re-roll it once it has finished")
+                    ? "no row's latest sound is rejected" : "a row is still being made: re-roll it once it has finished"
+            )
         }
         if let prompt = asked.prompt?.trimmed, !prompt.isEmpty {
             guard plan.jobs.count == 1, let job = plan.jobs.first else {
@@ -279,7 +285,9 @@ public struct ReviewServer: Sendable {
                     + "send them first with `soundbatch resume --batch \(batch)`")
         }
         if send {
-            guard await rerolls.start(plan) else { return Self.refused(.conflict, "a re-roll is under way; wait for it") }
+            guard await rerolls.start(plan) else {
+                return Self.refused(.conflict, "a re-roll is under way; wait for it")
+            }
             return Self.json(await rerolls.current, status: .accepted)
         }
         let settings = status?.settings ?? BatchSettings()

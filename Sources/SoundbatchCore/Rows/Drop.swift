@@ -25,7 +25,8 @@ public struct DropRowsNotFound: CommandError, Equatable {
 extension LedgerStore {
     /// The jobs of `batch` in `states` (of its latest feed only with `lastFeed`; only the rows
     /// `rows` names, when it names any) that a drop takes, and keeps.
-    public func planDrop(batch: String, states: Set<JobState>, rows: [String], lastFeed: Bool) async throws -> DropPlan {
+    public func planDrop(batch: String, states: Set<JobState>, rows: [String], lastFeed: Bool) async throws -> DropPlan
+    {
         let batchID = try await batchID(named: batch)
         var candidates = try await dropCandidates(batchID: batchID, states: states, lastFeed: lastFeed)
         if !rows.isEmpty {
@@ -33,7 +34,11 @@ extension LedgerStore {
             var unknown: [String] = []
             for row in rows {
                 let ids = Set(try await jobIDs(batchID: batchID, row: row))
-                if candidates.contains(where: { ids.contains($0.id) }) { named.formUnion(ids) } else { unknown.append(row) }
+                if candidates.contains(where: { ids.contains($0.id) }) {
+                    named.formUnion(ids)
+                } else {
+                    unknown.append(row)
+                }
             }
             guard unknown.isEmpty else {
                 throw DropRowsNotFound(batch: batch, states: states, lastFeed: lastFeed, rows: unknown)

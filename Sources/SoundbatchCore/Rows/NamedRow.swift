@@ -20,7 +20,8 @@ public enum RowNameError: CommandError, Equatable {
     public var description: String {
         switch self {
         case let .noSuchRow(batch, name): "no row of batch \"\(batch)\" has the id or CSV line \(name)"
-        case let .severalRows(batch, name, count): "\(count) rows of batch \"\(batch)\" answer to \(name); name one by its id"
+        case let .severalRows(batch, name, count):
+            "\(count) rows of batch \"\(batch)\" answer to \(name); name one by its id"
         }
     }
 

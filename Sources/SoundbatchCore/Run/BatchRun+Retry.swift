@@ -28,7 +28,8 @@ extension BatchRun {
             }
             renamed[job.id] = aside
         }
-        let moved = try await ledger.startNewTakes(jobIDs: plan.jobs.map(\.id), renamedFiles: renamed, prompts: plan.prompts, now: Date())
+        let moved = try await ledger.startNewTakes(
+            jobIDs: plan.jobs.map(\.id), renamedFiles: renamed, prompts: plan.prompts, now: Date())
         logger.notice("\(moved) job\(moved == 1 ? " is" : "s are") pending again, for a new take")
         return try await sendHoldingClaim(given, batchID: batchID, resendInDoubt: false, key: key, progress: progress)
     }

@@ -102,7 +102,8 @@ public struct BatchRun: Sendable {
         let requeued = try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: since, now: now)
         if requeued.settledByCallback > 0 {
             logger.notice(
-                "\(requeued.settledByCallback) jobs whose requests got no answer were settled by their callbacks: never sent again")
+                "\(requeued.settledByCallback) jobs whose requests got no answer were settled by their callbacks: never sent again"
+            )
         }
         if requeued.resent > 0 { logger.notice("sending \(requeued.resent) jobs in doubt again, as asked") }
         guard requeued.waiting > 0 else { return nil }
@@ -186,7 +187,8 @@ public struct BatchRun: Sendable {
             }
             guard settings.webhookURL == nil else { return try await start(nil, callbackPort: callbackPort) }
             // The receiver first: the sandbox calls back the tasks made before a stop as it starts.
-            return try await OwnCallbacks.serving(ledger: ledger, batchID: batchID, port: callbackPort, logger: logger) {
+            return try await OwnCallbacks.serving(ledger: ledger, batchID: batchID, port: callbackPort, logger: logger)
+            {
                 ownCallbacks, boundPort in
                 try await start(ownCallbacks, callbackPort: boundPort)
             }
@@ -208,7 +210,8 @@ public struct BatchRun: Sendable {
         } else if let url = dispatch.webhookURL {
             dispatch.callbackTokens = await WebhookReceiver.writesTo(identity: try await ledger.identity(), url: url)
             if dispatch.callbackTokens {
-                logger.info("callbacks go to a receiver of this ledger: a request left without an answer is settled by its own")
+                logger.info(
+                    "callbacks go to a receiver of this ledger: a request left without an answer is settled by its own")
             }
         }
         let dispatcher = Dispatcher(
@@ -263,7 +266,8 @@ public struct BatchRun: Sendable {
     /// let no more callbacks in and wait for those under way.
     static func following<T: Sendable>(
         _ ownCallbacks: OwnCallbacks?,
-        _ tracking: (AsyncStream<TrackedJob>?, _ callbacksHandled: @escaping @Sendable () async -> Void) async throws -> T
+        _ tracking: (AsyncStream<TrackedJob>?, _ callbacksHandled: @escaping @Sendable () async -> Void) async throws ->
+            T
     ) async throws -> T {
         guard let ownCallbacks else { return try await tracking(nil, {}) }
         let (joining, join) = AsyncStream.makeStream(of: TrackedJob.self)

@@ -42,7 +42,8 @@ final class OwnCallbacks: CallbackDoor {
         let callbacks = OwnCallbacks(ledger: ledger, batchID: batchID, logger: logger)
         var quiet = logger
         quiet.logLevel = .warning
-        return try await BoundServiceLookups.with(ledger: ledger, key: { .sandbox }) { lookups in
+        let sandboxKey: KeySource = { .sandbox }
+        return try await BoundServiceLookups.with(ledger: ledger, key: sandboxKey) { lookups in
             let receiver = WebhookReceiver(ledger: ledger, confirmer: lookups, settlesOnly: true)
             func serve(on port: Int) async throws -> T {
                 try await receiver.serve(host: "127.0.0.1", port: port, logger: quiet, door: callbacks) { event in
@@ -106,7 +107,9 @@ final class OwnCallbacks: CallbackDoor {
     private func heard(_ event: WebhookReceiver.Event) async {
         let (level, message) = event.logged
         logger.log(level: level, "\(message)")
-        guard case let .settled(jobID, taskID, .settled) = event, let arrivals = follower.withLock({ $0 }) else { return }
+        guard case let .settled(jobID, taskID, .settled) = event, let arrivals = follower.withLock({ $0 }) else {
+            return
+        }
         // Still running: followed as it is; completed already: its look finds that, and saves it.
         if let job = try? await ledger.submittedJobs(batchID: batchID).first(where: { $0.id == jobID }) {
             arrivals.yield(job)

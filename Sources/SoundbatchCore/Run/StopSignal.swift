@@ -38,7 +38,7 @@ public final class StopSignal: Sendable {
             defer { state.waiters = [:] }
             return Array(state.waiters.values)
         }
-        waiters?.forEach { $0.resume() }
+        for waiter in waiters ?? [] { waiter.resume() }
         return waiters != nil
     }
 

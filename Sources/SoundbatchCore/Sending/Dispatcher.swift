@@ -196,7 +196,8 @@ public final class Dispatcher<C: Clock>: Sendable where C.Duration == Duration {
                 await health.withdraw(admission)
                 return
             }
-            let token = settings.callbackTokens && request.webhookURL == settings.webhookURL ? CallbackToken.make() : nil
+            let token =
+                settings.callbackTokens && request.webhookURL == settings.webhookURL ? CallbackToken.make() : nil
             guard let (attemptID, fresh) = try await mark(job, token: token, admission: admission, slot: slot) else {
                 return
             }

@@ -40,7 +40,8 @@ extension ReportRenderer {
             "estimated": money(t.creditsEstimated), "jobs": String(t.jobs), "uncharged": String(t.unchargedJobs),
             "doubt": inDoubtCard, "notes": note, "grouping": escapeHTML(report.grouping), "rows": rows,
             "chart": chart(timeline), "states": stateBar(t),
-            "failed": failedList(failures, of: JobState.failedForGood.map { t.states[$0.rawValue, default: 0] }.reduce(0, +))
+            "failed": failedList(
+                failures, of: JobState.failedForGood.map { t.states[$0.rawValue, default: 0] }.reduce(0, +))
         ])
     }
 
