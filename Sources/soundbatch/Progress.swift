@@ -153,7 +153,7 @@ enum Summary {
                     + String(format: "; %.2f credits estimated for the batch", status.creditEstimateTotal))
         }
         if let sendOutcome = report.sendOutcome, !sendOutcome.finishedSending {
-            advise(sendOutcome, batch: batch, tracking: false)
+            advise(sendOutcome, batch: batch, tracking: false, nothingSent: report.sent?.counters.sent == 0)
             return
         }
         if let c = report.tracked {
@@ -181,7 +181,7 @@ enum Summary {
     }
 
     /// What the user should do next, on standard error.
-    private static func advise(_ outcome: RunOutcome, batch: String, tracking: Bool) {
+    private static func advise(_ outcome: RunOutcome, batch: String, tracking: Bool, nothingSent: Bool = false) {
         let resume = "soundbatch resume --batch \(batch)"
         let track = "soundbatch track --batch \(batch)"
         switch outcome {
@@ -194,6 +194,9 @@ enum Summary {
             )
         case let .resumable(.outOfCredits(error)):
             printError("the account is out of credits: \(error.withoutFullStop). Top up, then: \(resume)")
+        case .resumable(.interrupted) where nothingSent:
+            printError(
+                "interrupted before any request was sent; the ledger holds the file's rows; carry on with: \(resume)")
         case .resumable(.interrupted):
             printError("interrupted; carry on with: \(tracking ? track : resume)")
         case let .resumable(.budgetReached(budget)):

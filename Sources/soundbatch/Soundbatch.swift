@@ -8,6 +8,8 @@ import SoundbatchLedgers
 @main
 struct Soundbatch: AsyncParsableCommand {
     static func main() async {
+        // First of all: no Ctrl-C may slip past before a watcher stands (`Signals`).
+        Signals.hold()
         // A file size limit (ulimit -f) should fail a write with a clear error, not kill us.
         signal(SIGXFSZ, SIG_IGN)
         // `help bogus` would print the general help and exit 0, as if all were well.
@@ -20,6 +22,8 @@ struct Soundbatch: AsyncParsableCommand {
         let interrupts =
             arguments.first.map(Interrupts.commands.contains) == true
             ? SignalWatcher(stop: Interrupts.stop) : nil
+        // Any other command ends on a Ctrl-C as any program does (until one watches for it).
+        if interrupts == nil { Signals.release() }
         defer { interrupts?.cancel() }
         do {
             var command = try parseAsRoot()

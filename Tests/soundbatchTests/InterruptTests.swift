@@ -68,8 +68,12 @@ import Testing
         let lines = run.child.stderr.split(separator: "\n").map(String.init)
         let last = try #require(lines.last, "\(moment)")
         #expect(
-            last == "soundbatch: interrupted; carry on with: soundbatch resume --batch b"
-                || last == "soundbatch: interrupted; carry on with: soundbatch track --batch b", "\(moment)")
+            [
+                "soundbatch: interrupted; carry on with: soundbatch resume --batch b",
+                "soundbatch: interrupted; carry on with: soundbatch track --batch b",
+                "soundbatch: interrupted before any request was sent; the ledger holds the file's rows; "
+                    + "carry on with: soundbatch resume --batch b"
+            ].contains(last), "\(moment)")
         for word in ["Cancellation", "Error:", "error:"] { #expect(!run.child.stderr.contains(word), "\(moment)") }
         if !outage { #expect(!run.child.stderr.contains("not answering"), "\(moment)") }
         // Requests in flight are waited for (at most a round trip), downloads given up.
@@ -137,17 +141,61 @@ import Testing
             #expect(runs.count >= 20, "only \(runs.count) runs were still going when interrupted")
             let tasks = await sandbox.acceptedTasks
             for run in runs.sorted(by: { $0.after < $1.after }) { try expectACleanStop(run, tasks: tasks) }
-            // Every phase was met: stopped before anything was sent, while sending, while
-            // generating and looking, and with sounds saved.
+            // Every phase was met: while sending, while generating and looking, and with sounds
+            // saved. (Before anything was sent: `aSignalAtTheFirstInstantIsNeverLost`.)
             let stoppedWith = try runs.map { run in
                 try DatabaseQueue(path: folder.file("\(run.name).sqlite")).read {
                     try String.fetchAll($0, sql: "SELECT state FROM jobs")
                 }
             }
-            #expect(stoppedWith.contains { $0.allSatisfy { $0 == "pending" } })
             #expect(stoppedWith.contains { $0.contains("pending") && $0.contains("submitted") })
             #expect(stoppedWith.contains { !$0.contains("pending") && $0.contains("submitted") })
             #expect(stoppedWith.contains { $0.contains("completed") && $0.contains("submitted") })
+        }
+    }
+
+    /// A Ctrl-C in a run's first instants, as a script that starts soundbatch and stops it at
+    /// once sends it: never lost. Each run ends within 2 s of its signal: interrupted (exit
+    /// 2), with the file's rows whole or not yet in the ledger, or, for a signal before
+    /// soundbatch's own code has started, killed by it as any program is.
+    @Test func aSignalAtTheFirstInstantIsNeverLost() async throws {
+        try await Sandbox.withRunning(Self.slowService) { url, _ in
+            var nothingSent = 0
+            for round in 0..<10 {
+                try await withThrowingTaskGroup(of: (Interrupted, [String]?).self) { group in
+                    for index in 0..<4 {
+                        let name = "early\(round)-\(index)"
+                        let after = Duration.milliseconds(Int.random(in: 0...50))
+                        group.addTask {
+                            let run = try await interrupt(run: name, after: after, url: url)
+                            let ledger = folder.file("\(name).sqlite")
+                            let states = try? await DatabaseQueue(path: ledger).read {
+                                try String.fetchAll($0, sql: "SELECT state FROM jobs")
+                            }
+                            return (run, states)
+                        }
+                    }
+                    for try await (run, states) in group {
+                        let moment = "\(run.name), interrupted after \(run.after): \(run.child.stderr)"
+                        #expect(!run.endedFirst && run.secondsToStop < 2, "\(moment)")
+                        if run.child.process.terminationReason == .uncaughtSignal {
+                            #expect(run.child.process.terminationStatus == SIGINT, "\(moment)")
+                            continue
+                        }
+                        #expect(run.child.process.terminationStatus == 2, "\(moment)")
+                        // The feed is whole, or was never made; what was sent is answered.
+                        #expect(states == nil || states == [] || states?.count == 10, "\(String(describing: states))")
+                        #expect(
+                            Set(states ?? []).isSubset(of: ["pending", "submitted", "completed"]),
+                            "\(String(describing: states))")
+                        if run.child.stderr.contains("interrupted before any request was sent") {
+                            #expect(states == Array(repeating: "pending", count: 10), "\(moment)")
+                            nothingSent += 1
+                        }
+                    }
+                }
+            }
+            #expect(nothingSent > 0, "no run was stopped before its first request")
         }
     }
 
