@@ -100,6 +100,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 "Serving"
             ]
@@ -160,7 +161,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SoundbatchSandboxTests", dependencies: ["SoundbatchSandbox"]),
-        .testTarget(name: "SoundbatchAudioTests", dependencies: ["SoundbatchAudio"]),
+        .testTarget(name: "SoundbatchAudioTests", dependencies: ["SoundbatchAudio", "SoundbatchTesting"]),
         .testTarget(
             name: "ServingTests",
             dependencies: ["Serving", "SoundbatchTesting", .product(name: "Hummingbird", package: "hummingbird")]

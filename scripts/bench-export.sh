@@ -17,14 +17,8 @@ mkdir -p "$work" "$sources"
 swift build -c release --product soundbatch >/dev/null 2>&1
 bin="$(swift build -c release --show-bin-path 2>/dev/null)/soundbatch"
 
-# The sounds: pink noise and a tone, each its own, 3.5 to 4.5 s, as 192 kb/s MP3.
-if [ "$(ls "$sources" | wc -l)" -lt "$count" ]; then
-    seq 0 $((count - 1)) | xargs -P "$cores" -I{} sh -c '
-        n={}; d=$(echo "3.5 + ($n % 11) / 10" | bc -l)
-        ffmpeg -nostdin -loglevel error -y -f lavfi -i "anoisesrc=d=$d:c=pink:seed=$n:a=0.$((n % 7 + 1))" \
-            -f lavfi -i "sine=f=$((200 + n % 800)):d=$d" -filter_complex "amix=inputs=2,aformat=channel_layouts=stereo" \
-            -ar 44100 -b:a 192k "'"$sources"'/s$n.mp3"'
-fi
+source scripts/lib.sh
+export_sources "$count" "$sources"
 
 ledger="$work/export.sqlite"
 rm -rf "$work"/*

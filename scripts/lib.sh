@@ -34,13 +34,23 @@ sandbox_get() { # path: what the sandbox answers at it (/_sandbox/tasks, /_sandb
     python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('$url$1').read().decode())"
 }
 
-jobs_csv() { # count path: an id and a distinct prompt a row
-    python3 - "$1" "$2" <<'PY'
+jobs_csv() { # count path [seconds]: an id and a distinct prompt a row (and an audio_length)
+    python3 - "$1" "$2" "${3:-}" <<'PY'
 import sys
-n, path = int(sys.argv[1]), sys.argv[2]
+n, path, seconds = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 with open(path, "w") as out:
-    out.write("id,prompt\n")
+    out.write("id,prompt" + (",audio_length" if seconds else "") + "\n")
     for i in range(n):
-        out.write(f"s{i},benchmark sound {i}\n")
+        out.write(f"s{i},benchmark sound {i}" + (f",{seconds}" if seconds else "") + "\n")
 PY
+}
+
+export_sources() { # count folder: sounds of 3.5 to 4.5 s, pink noise and a tone each its own, as 192 kb/s MP3
+    if [ "$(ls "$2" | wc -l)" -lt "$1" ]; then
+        seq 0 $(($1 - 1)) | xargs -P "$(nproc)" -I{} sh -c '
+            n={}; d=$(echo "3.5 + ($n % 11) / 10" | bc -l)
+            ffmpeg -nostdin -loglevel error -y -f lavfi -i "anoisesrc=d=$d:c=pink:seed=$n:a=0.$((n % 7 + 1))" \
+                -f lavfi -i "sine=f=$((200 + n % 800)):d=$d" -filter_complex "amix=inputs=2,aformat=channel_layouts=stereo" \
+                -ar 44100 -b:a 192k "'"$2"'/s$n.mp3"'
+    fi
 }

@@ -47,7 +47,7 @@ extension Sound {
     /// Integrated loudness and true peak.
     public func loudness() throws(AudioError) -> Loudness {
         guard frames > 0 else { return Loudness() }
-        let mode = Int32(EBUR128_MODE_I.rawValue | EBUR128_MODE_TRUE_PEAK.rawValue)
+        let mode = Int32(EBUR128_MODE_I.rawValue)
         var state: UnsafeMutablePointer<ebur128_state>? = ebur128_init(UInt32(channels), UInt(sampleRate), mode)
         guard state != nil else {
             throw AudioError("libebur128 cannot measure \(channels) channels at \(sampleRate) Hz")
@@ -57,12 +57,9 @@ extension Sound {
         guard added == EBUR128_SUCCESS.rawValue else { throw AudioError("libebur128 failed (\(added))") }
         var integrated = 0.0
         ebur128_loudness_global(state, &integrated)
-        var peak = 0.0
-        for channel in 0..<channels {
-            var channelPeak = 0.0
-            ebur128_true_peak(state, UInt32(channel), &channelPeak)
-            peak = max(peak, channelPeak)
-        }
+        var meter = TruePeakMeter(channels: channels)
+        samples.withUnsafeBufferPointer { meter.take($0, frames: frames) }
+        let peak = Double(meter.peak)
         return Loudness(
             integrated: integrated.isFinite ? integrated : nil, truePeak: peak > 0 ? 20 * log10(peak) : nil)
     }

@@ -246,6 +246,11 @@ extension SQLiteLedger {
                     UPDATE attempts SET kind = 'look' WHERE kind = 'poll';
                     """)
         }
+        migrator.registerMigration("v14: every sound checked") { db in
+            // What a check measured of each take's sound, and found wrong with it (`TakeCheck`).
+            try db.execute(sql: LedgerSQL.checksTable(id: "INTEGER PRIMARY KEY", real: "REAL"))
+            try db.execute(sql: "CREATE UNIQUE INDEX checks_by_take ON checks(job_id, take)")
+        }
         return migrator
     }
 }

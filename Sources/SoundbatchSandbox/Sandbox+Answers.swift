@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Serving
 import SoundbatchAudio
 import SoundbatchCore
@@ -110,22 +111,25 @@ extension Sandbox {
         }
     }
 
-    func audio(named file: String, request: Request) -> Response {
+    /// The audio of a finished task, made outside the actor: encoding MP3 takes a while, and
+    /// a service answers its status looks while it sends files.
+    nonisolated func audio(named file: String) async throws -> Response {
         let taskID = (file as NSString).deletingPathExtension
-        guard let task = tasks[taskID], task.finished(by: Date()), !task.willFail else {
+        guard let task = await tasks[taskID], task.finished(by: Date()), !task.willFail else {
             return error(.notFound, "No such audio")
         }
-        // As long as the task asked for (10 s when it did not say).
-        let seconds = task.audioLength ?? 10
+        let sound = SandboxSound(of: task)
         switch configuration.audioFormat {
         case .wav:
             return Response(
                 status: .ok, headers: [.contentType: "audio/wav"],
-                body: ResponseBody(contentLength: WAV.size(seconds: seconds)) { writer in
-                    try await WAV.write(for: task.taskID, seconds: seconds, to: &writer)
+                body: ResponseBody(contentLength: WAV.size(sound)) { writer in
+                    try await WAV.write(sound, to: &writer)
                 })
         case .mp3:
-            guard let bytes = try? WAV.mp3(for: task.taskID, seconds: seconds) else {
+            // On NIO's thread pool, not the cooperative one: LAME blocks its thread.
+            guard let bytes = try? await NIOThreadPool.singleton.runIfActive({ try WAV.mp3(sound, taskID: taskID) })
+            else {
                 return error(.internalServerError, "The sandbox could not encode MP3")
             }
             return Response(
@@ -181,11 +185,11 @@ extension Sandbox {
         return response
     }
 
-    func error(_ status: HTTPResponse.Status, _ text: String) -> Response {
+    nonisolated func error(_ status: HTTPResponse.Status, _ text: String) -> Response {
         json(status, ["success": false, "error": text])
     }
 
-    func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
+    nonisolated func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return Response(
             status: status, headers: [.contentType: "application/json"],

@@ -85,8 +85,8 @@ public actor Sandbox {
             try await self.travelling { try await self.submit(request, channel: context.channel) }
         }
         router.get("/v1/byId") { request, _ in try await self.travelling { await self.status(request) } }
-        router.get("/audio/:file") { request, context in
-            await self.audio(named: context.parameters.get("file") ?? "", request: request)
+        router.get("/audio/:file") { _, context in
+            try await self.audio(named: context.parameters.get("file") ?? "")
         }
         router.get("/_sandbox/tasks") { _, _ in await self.taskList() }
         router.get("/_sandbox/keys") { _, _ in await self.keyList() }
@@ -295,7 +295,7 @@ public actor Sandbox {
             }
         let number = order.count + 1
         let createdAt = Date()
-        let task = SandboxTask(
+        var task = SandboxTask(
             taskID: String(format: "sbx-task-%06d-%08x", number, random.next() & 0xFFFF_FFFF),
             conversionID: String(format: "sbx-conv-%06d", number),
             prompt: prompt, audioLength: audioLength, webhookURL: webhookURL,
@@ -303,10 +303,33 @@ public actor Sandbox {
             conversionCost: (estimate * random.double(in: 0.9...1.1)).rounded(toPlaces: 2),
             eta: eta, willFail: random.double(in: 0...1) < configuration.generationFailureRate,
             createdAt: createdAt, finishesAt: createdAt.addingTimeInterval(seconds), key: key)
+        (task.defect, task.soundOf) = pickDefect(prompt: prompt, audioLength: audioLength)
         tasks[task.taskID] = task
         order.append(task.taskID)
         save(task, seconds: seconds)
         return task
+    }
+
+    /// Whether a new task's sound comes out wrong (`defectShare`), and how: a defect it can
+    /// have, at random; a duplicate copies the first earlier task of the prompt, as long,
+    /// that came out right.
+    func pickDefect(prompt: String, audioLength: Int?) -> (SandboxConfiguration.Defect?, String?) {
+        guard configuration.defectShare > 0, random.double(in: 0...1) < configuration.defectShare else {
+            return (nil, nil)
+        }
+        let original = order.lazy.compactMap { self.tasks[$0] }.first {
+            $0.prompt == prompt && $0.audioLength == audioLength && $0.defect == nil && !$0.willFail
+        }
+        let possible = configuration.defectKinds.filter { defect in
+            switch defect {
+            case .short: audioLength != nil
+            case .duplicate: original != nil
+            default: true
+            }
+        }
+        guard !possible.isEmpty else { return (nil, nil) }
+        let defect = possible[Int(random.next() % UInt64(possible.count))]
+        return (defect, defect == .duplicate ? original?.taskID : nil)
     }
 
     func pickFailure() -> SandboxConfiguration.FailureKind? {

@@ -69,6 +69,25 @@ public struct SandboxConfiguration: Sendable {
     public var eta = ETAStyle.unknown
     /// The share of tasks whose generation fails.
     public var generationFailureRate = 0.05
+    /// The share of tasks whose sound comes out wrong, spread over the defects of
+    /// `defectKinds` that can befall it (`short` needs a length asked, `duplicate` an
+    /// earlier task of the prompt).
+    public var defectShare = 0.0
+    public var defectKinds = Defect.allCases
+
+    /// What is wrong with a sound: what `soundbatch check` finds, by the same names.
+    public enum Defect: String, Sendable, Codable, CaseIterable {
+        /// Digital silence.
+        case silent
+        /// Driven 18 dB past full scale and cut there.
+        case clipped
+        /// A fifth of the length asked.
+        case short
+        /// Off zero by -20 dBFS.
+        case dcOffset = "dc_offset"
+        /// The very sound of an earlier task of the same prompt (paid for twice).
+        case duplicate
+    }
 
     public enum ETAStyle: String, Sendable, CaseIterable {
         /// -1, as the documented example: the client must find out.

@@ -16,9 +16,14 @@ public struct SandboxTask: Sendable, Codable, Equatable {
     public var finishesAt: Date?
     /// Which of the keys given asked for it ("key 1", ...; "any" for another), for benchmarks.
     public var key: String?
+    /// What is wrong with its sound on purpose (`--defects`), and, for a duplicate, the
+    /// earlier task of the same prompt whose sound it is.
+    public var defect: SandboxConfiguration.Defect?
+    public var soundOf: String?
 
     enum CodingKeys: String, CodingKey {
-        case prompt, eta, key
+        case prompt, eta, key, defect
+        case soundOf = "sound_of"
         case taskID = "task_id"
         case conversionID = "conversion_id"
         case audioLength = "audio_length"

@@ -26,6 +26,10 @@ struct Export: AsyncParsableCommand {
             with libebur128; no true peak goes over --peak: a sound the target would push over \
             it is turned up less, never clipped, and the output names it.
 
+            A sound a check found wrong (silent, clipped, short: `soundbatch status` counts \
+            them) is left out, and the output names it, unless --include-flagged; the \
+            manifest's findings column says what was found.
+
             Safe to repeat: a file already right is left as it is; one soundbatch wrote with \
             other settings is replaced; one it did not write is never replaced without \
             --force. An export stopped halfway carries on where it stopped.
@@ -86,6 +90,9 @@ struct Export: AsyncParsableCommand {
     @Flag(help: "Replace files in the way that soundbatch did not write.")
     var force = false
 
+    @Flag(help: "Export the sounds a check found wrong too (default: left out, and named).")
+    var includeFlagged = false
+
     @Option(help: ArgumentHelp("Sounds made at once (default: the machine's cores).", valueName: "n"))
     var concurrency: Int?
 
@@ -110,6 +117,7 @@ struct Export: AsyncParsableCommand {
         export.rendering.peakCeiling = peak
         export.rendering.trimBelow = trimSilence ? silenceThreshold : nil
         export.force = force
+        export.includeFlagged = includeFlagged
         if let concurrency { export.concurrency = concurrency }
         return export
     }
@@ -185,6 +193,13 @@ struct Export: AsyncParsableCommand {
                 "\(counted(plan.withoutFile.count, "sound was", "sounds were")) never saved, so not exported ("
                     + some(plan.withoutFile.map { "\($0.row) take \($0.take)" })
                     + "); fetch them with: soundbatch track --batch \(batch) --download DIR")
+        }
+        if !plan.flagged.isEmpty {
+            printError(
+                "\(counted(plan.flagged.count, "sound was", "sounds were")) left out, as a check found them wrong ("
+                    + some(plan.flagged.map { "\($0.row) take \($0.take): \(Finding.text($0.findings))" })
+                    + "); export them with --include-flagged, or send them again: soundbatch retry --batch \(batch) --flagged"
+            )
         }
         if !report.leftAlone.isEmpty {
             printError(

@@ -165,6 +165,15 @@ enum Summary {
             }
             Swift.print(line)
             Swift.print(String(format: "  %.2f credits charged so far", status.conversionCostTotal))
+            if report.rerolled > 0 {
+                Swift.print(
+                    "  re-rolled \(counted(report.rerolled, "sound", "sounds")) a check found wrong (--reroll-flagged)")
+            }
+            if !status.findings.isEmpty {
+                Swift.print(
+                    "  checks found: \(findingsText(status.findings)); listen: soundbatch review --batch \(batch); "
+                        + "again: soundbatch retry --batch \(batch) --flagged")
+            }
             advise(report.outcome, batch: batch, tracking: true)
         } else if status.count(.submitted) > 0 {
             // Sent without waiting: the sounds are still being made.

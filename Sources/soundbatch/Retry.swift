@@ -14,6 +14,9 @@ struct Retry: AsyncParsableCommand {
             as NAME.take1.wav. Nothing is forgotten: every earlier task ID, answer, charge and \
             file stays in the ledger, and the spend report counts what earlier takes cost.
 
+            --flagged takes every job (each take of a row on its own) whose latest sound a \
+            check found wrong (`soundbatch status` counts them), or only the findings named.
+
             It says how many jobs and what they may cost before sending, and asks; without a \
             terminal it needs --yes. They go as `resume` would send them, as the batch was run.
 
@@ -22,6 +25,8 @@ struct Retry: AsyncParsableCommand {
               soundbatch retry --batch jobs --job door-creak --yes
               soundbatch retry --batch jobs --state failed,generation_failed
               soundbatch retry --batch jobs --rejected --yes
+              soundbatch retry --batch jobs --flagged
+              soundbatch retry --batch jobs --flagged clipped,silent --yes
             """)
 
     @Option(help: "The batch whose jobs to send again.")
@@ -41,6 +46,14 @@ struct Retry: AsyncParsableCommand {
     @Flag(help: "Take the rows whose latest sound was rejected (in `review`, or with `mark reject`).")
     var rejected = false
 
+    @Option(
+        name: .customLong("flagged"), defaultAsFlag: FindingsArgument.any,
+        help: ArgumentHelp(
+            "Take the jobs whose latest sound a check found wrong: any finding, or those named "
+                + "(silent, clipped, short, dc_offset, duplicate, gap, unreadable).",
+            valueName: "findings"))
+    var flagged: FindingsArgument? = nil
+
     @Flag(help: "Send without asking.")
     var yes = false
 
@@ -51,6 +64,7 @@ struct Retry: AsyncParsableCommand {
 
     func validate() throws {
         try state?.check("--state", allowed: [.failed, .generationFailed, .remoteMissing, .completed])
+        try flagged?.check("--flagged")
     }
 
     func run() async throws {
@@ -60,7 +74,8 @@ struct Retry: AsyncParsableCommand {
             return try await ledger.withOpen(create: false) { ledger in
                 let stop = StopSignal()
                 let run = BatchRun(service: send.service, ledger: ledger, batch: batch, stop: stop, logger: logger)
-                let plan = try await run.planRetry(states: state?.states, rows: jobs, rejected: rejected)
+                let plan = try await run.planRetry(
+                    states: state?.states, rows: jobs, rejected: rejected, flagged: flagged?.kinds)
                 if !plan.unknownRows.isEmpty {
                     throw CommandFailure(
                         .usage,
@@ -78,6 +93,10 @@ struct Retry: AsyncParsableCommand {
                 print(
                     "\(batch): \(plan.jobs.count) job\(plan.jobs.count == 1 ? "" : "s") to send again ("
                         + byState.map { "\($0.value.count) \($0.key.rawValue)" }.joined(separator: ", ") + "), \(cost)")
+                let found = plan.jobs.reduce(into: [Finding: Int]()) { counts, job in
+                    for finding in job.findings { counts[finding, default: 0] += 1 }
+                }
+                if flagged != nil, !found.isEmpty { print("  a check found them: \(findingsText(found))") }
                 if !plan.likelyToFailAgain.isEmpty {
                     print(
                         "  \(plan.likelyToFailAgain.count) were refused as invalid and will likely fail again: "

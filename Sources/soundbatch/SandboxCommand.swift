@@ -77,6 +77,19 @@ struct SandboxCommand: AsyncParsableCommand {
     @Option(help: "The share of tasks whose generation fails (status FAILED), 0 to 1.")
     var generationFailureRate = 0.05
 
+    @Option(
+        help: ArgumentHelp(
+            "The share of sounds that come out wrong, 0 to 1: silent, clipped, short, with a DC offset, or a copy of "
+                + "an earlier take of the prompt (what `soundbatch check` finds).",
+            valueName: "share"))
+    var defects = 0.0
+
+    @Option(
+        help: ArgumentHelp(
+            "Which defects, comma-separated: silent, clipped, short, dc_offset, duplicate (default: all).",
+            valueName: "kinds"))
+    var defectKinds: String?
+
     @Option(help: "How finished sounds are sent: wav, or mp3 as the real service's audio_url is.")
     var audioFormat: SandboxConfiguration.AudioFormat = .wav
 
@@ -147,6 +160,9 @@ struct SandboxCommand: AsyncParsableCommand {
         }
         configuration.generationFailureRate = generationFailureRate
         configuration.audioFormat = audioFormat
+        guard (0...1).contains(defects) else { throw ValidationError("--defects must be from 0 to 1.") }
+        configuration.defectShare = defects
+        if let defectKinds { configuration.defectKinds = try Self.kinds(defectKinds, option: "--defect-kinds") }
         configuration.latency = latency.duration
         configuration.latencyJitter = latencyJitter.duration
         configuration.networkJitter = networkJitter.duration
@@ -155,16 +171,7 @@ struct SandboxCommand: AsyncParsableCommand {
         configuration.outage = outageAfter.map {
             .init(after: $0.duration, down: downFor.duration, errorPages: errorPagesFor.duration)
         }
-        if let failures {
-            configuration.failureKinds = try failures.split(separator: ",").map { name in
-                guard let kind = SandboxConfiguration.FailureKind(rawValue: String(name).trimmed) else {
-                    throw ValidationError(
-                        "--failures: unknown kind \"\(name)\"; use \(SandboxConfiguration.FailureKind.allCases.map(\.rawValue).joined(separator: ", "))."
-                    )
-                }
-                return kind
-            }
-        }
+        if let failures { configuration.failureKinds = try Self.kinds(failures, option: "--failures") }
         configuration.credits = credits
         configuration.apiKeys = apiKey.flatMap { $0.split(separator: ",").map { String($0).trimmed } }
         configuration.perKey = perKey
@@ -178,6 +185,19 @@ struct SandboxCommand: AsyncParsableCommand {
         configuration.limiter = shape
         configuration.seed = seed
         return configuration
+    }
+
+    /// A comma-separated list of kinds (`--failures 500,502`), each one known.
+    static func kinds<Kind: RawRepresentable & CaseIterable>(_ text: String, option: String) throws -> [Kind]
+    where Kind.RawValue == String {
+        try text.split(separator: ",").map { name in
+            guard let kind = Kind(rawValue: String(name).trimmed) else {
+                throw ValidationError(
+                    "\(option): unknown kind \"\(name)\"; use \(Kind.allCases.map(\.rawValue).joined(separator: ", "))."
+                )
+            }
+            return kind
+        }
     }
 
     static func perMinute(_ text: String, option: String) throws -> Double? {

@@ -100,7 +100,7 @@ nonisolated(unsafe) private var signalPipe: Int32 = -1
 /// first request, during the feed say, is a stop like any later one, never a kill.
 enum Interrupts {
     static let stop = StopSignal()
-    static let commands: Set<String> = ["run", "resume", "track", "export"]
+    static let commands: Set<String> = ["run", "resume", "track", "export", "check"]
 }
 
 /// For a command that serves HTTP until stopped. `serve` is handed `announceAndWait`, to call

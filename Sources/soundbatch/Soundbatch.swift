@@ -67,7 +67,8 @@ struct Soundbatch: AsyncParsableCommand {
             """,
         version: version,
         subcommands: [
-            Run.self, Resume.self, Retry.self, Drop.self, Review.self, Mark.self, Export.self, Adopt.self, Track.self,
+            Run.self, Resume.self, Retry.self, Drop.self, Review.self, Check.self, Mark.self, Export.self, Adopt.self,
+            Track.self,
             Status.self, Report.self, Webhook.self,
             LedgerCommand.self,
             SandboxCommand.self

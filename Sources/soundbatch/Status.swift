@@ -51,6 +51,11 @@ struct Status: AsyncParsableCommand {
             if sounds.kept + sounds.rejected + sounds.unreviewed > 0 {
                 print("  sounds: \(sounds.kept) kept, \(sounds.rejected) rejected, \(sounds.unreviewed) unreviewed")
             }
+            if !batch.findings.isEmpty {
+                print(
+                    "  checks found: \(findingsText(batch.findings)); send them again: "
+                        + "soundbatch retry --batch \(batch.name) --flagged")
+            }
             if let forecast = Self.forecast(batch.pendingForecast) { print("  " + forecast) }
             for failure in batch.failures.prefix(5) {
                 let state = JobState(rawValue: failure.state)?.words ?? failure.state

@@ -31,6 +31,13 @@ struct TrackOptions: ParsableArguments {
     @Option(help: "Downloads at once, apart from the API's rate limits (default: 4).")
     var downloadConcurrency: Int?
 
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Check each sound as it is saved: silent, clipped, short, DC offset, duplicate (default: on).")
+    var check: Bool?
+
+    @OptionGroup(title: "Thresholds of the checks (see `soundbatch check --help`)") var thresholds: CheckOptions
+
     func validate() throws {
         if let downloadConcurrency, !(1...64).contains(downloadConcurrency) {
             throw ValidationError("--download-concurrency must be from 1 to 64.")
@@ -45,6 +52,9 @@ struct TrackOptions: ParsableArguments {
         settings.download = download.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         settings.maxDownloadSize = maxDownloadSize?.bytes
         settings.downloadConcurrency = downloadConcurrency
+        settings.checked = check
+        let thresholds = thresholds.given
+        settings.checks = thresholds == CheckChoices() ? nil : thresholds
         return settings
     }
 }
@@ -58,9 +68,21 @@ struct WaitOptions: ParsableArguments {
 
     @OptionGroup var track: TrackOptions
 
+    @Option(
+        help: ArgumentHelp(
+            "Send a sound a check found wrong again, up to N times, within --max-credits (default: 0, never).",
+            valueName: "n"))
+    var rerollFlagged: Int?
+
     func validate() throws {
         if track.download != nil && wait == false {
             throw ValidationError("--download goes with --wait (or use `soundbatch track --download` later).")
+        }
+        if let rerollFlagged, !(0...10).contains(rerollFlagged) {
+            throw ValidationError("--reroll-flagged must be from 0 to 10.")
+        }
+        if (rerollFlagged ?? 0) > 0 && track.check == false {
+            throw ValidationError("--reroll-flagged needs the sounds checked: leave out --no-check.")
         }
     }
 
@@ -68,6 +90,7 @@ struct WaitOptions: ParsableArguments {
     var given: BatchSettings {
         var settings = track.given
         settings.wait = wait ?? (track.download != nil ? true : nil)
+        settings.rerollFlagged = rerollFlagged
         return settings
     }
 }

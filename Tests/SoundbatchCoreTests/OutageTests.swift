@@ -89,7 +89,7 @@ import Testing
             let admitted = Task { try await health.admit() }
             try await untilSleeping(on: clock)
             await clock.run(timeout: .seconds(5))
-            try await admitted.value
+            _ = try await admitted.value
             probes.append(start.duration(to: clock.now))
             #expect(await health.record(.unreachable("connection refused"), jobID: 9, sentAt: clock.now) == false)
         }

@@ -18,7 +18,7 @@ import Testing
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<count {
                 group.addTask {
-                    try? await limiter.acquire()
+                    _ = try? await limiter.acquire()
                     let now = TestClock<Duration>.Instant().duration(to: clock.now)
                     times.withLock { $0.append(now) }
                 }

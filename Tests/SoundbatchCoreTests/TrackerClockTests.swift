@@ -65,11 +65,15 @@ import Testing
             }
             for _ in 0..<10_000 where finished.value == nil {
                 // Advance only while the tracker sleeps on the clock, not while a look it has
-                // made is still being written: nothing has moved for 10 ms.
+                // made is still being written: every look is in the ledger, and nothing has
+                // moved for 10 ms (however slow a loaded machine makes the writes).
                 var last: (Int, TestClock<Duration>.Instant?) = (-1, nil)
                 while finished.value == nil {
                     let now = (service.looks.value.count, clock.nextDeadline)
-                    if now.1 != nil, now.0 == last.0, now.1 == last.1 { break }
+                    let written = try await ledger.database.read {
+                        try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM attempts WHERE kind = 'look'")
+                    }
+                    if now.1 != nil, now.0 == last.0, now.1 == last.1, written == now.0 { break }
                     last = now
                     try await Task.sleep(for: .milliseconds(10))
                 }

@@ -107,8 +107,8 @@ import Testing
     func everyFormatTellsTheSameTotals(_ backend: Backend) async throws {
         try await backend.withCommandLedger { ledger, folder, location in
             try await work(ledger, folder)
-            func report(_ arguments: [String]) throws -> String {
-                let result = try soundbatch(["report", "--ledger", location] + arguments, in: folder.path)
+            func report(_ arguments: [String]) async throws -> String {
+                let result = try await soundbatch(["report", "--ledger", location] + arguments, in: folder.path)
                 #expect(result.status == 0, "\(arguments): \(result.stderr)")
                 return result.stdout
             }
@@ -124,7 +124,7 @@ import Testing
             same(last.charged, Self.charged, "chart, charged")
 
             // JSON totals.
-            let totals = try #require(try json(try report(["--format", "json"]))["total"] as? [String: Any])
+            let totals = try await #require(try json(try report(["--format", "json"]))["total"] as? [String: Any])
             same(totals["credits_estimated"] as? Double, Self.estimated, "json estimated")
             same(totals["credits_charged"] as? Double, Self.charged, "json charged")
             #expect(totals["requests_in_doubt"] as? Int == Self.inDoubt)
@@ -133,7 +133,7 @@ import Testing
 
             // CSV and Markdown: the total row.
             for format in ["csv", "markdown"] {
-                let text = try report(["--format", format])
+                let text = try await report(["--format", format])
                 let rows = text.split(whereSeparator: \.isNewline).map {
                     $0.split(separator: format == "csv" ? "," : "|", omittingEmptySubsequences: false)
                         .map { $0.trimmingCharacters(in: .whitespaces) }
@@ -153,7 +153,7 @@ import Testing
 
             // The terminal's table and its notes.
             // Notes wrapped for a terminal, read as one line.
-            let table = try report(["--format", "table"]).replacingOccurrences(of: "\n  ", with: " ")
+            let table = try await report(["--format", "table"]).replacingOccurrences(of: "\n  ", with: " ")
             let totalLine = try #require(table.split(separator: "\n").first { $0.hasPrefix("total") })
             #expect(
                 totalLine.contains(ReportRenderer.money(Self.estimated))
@@ -165,7 +165,7 @@ import Testing
             #expect(table.contains("1 sound paid twice"), "\(table)")
 
             // The HTML page: its cards, and its chart topping out at the larger of the two.
-            let html = try report(["--format", "html"])
+            let html = try await report(["--format", "html"])
             #expect(html.contains("Credits charged<b>\(ReportRenderer.money(Self.charged))</b>"))
             #expect(html.contains("Credits estimated<b>\(ReportRenderer.money(Self.estimated))</b>"))
             #expect(html.contains("Requests in doubt<b>\(Self.inDoubt)</b>"))
@@ -176,7 +176,7 @@ import Testing
                 ), "\(html)")
 
             // The per-job export: a line a take, adding up to the totals to the cent.
-            let csv = try report(["--jobs", "--format", "csv"])
+            let csv = try await report(["--jobs", "--format", "csv"])
             let records = try readAll(folder.write("jobs-export.csv", csv))
             let header = records[0].fields
             let lines = records.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0.fields)) }
@@ -188,7 +188,7 @@ import Testing
             #expect(lines.filter { $0["row_key"] == "a" }.map { $0["take"] } == ["1", "2"])
             #expect(lines.filter { $0["row_key"] == "a" }.map { $0["task_id"] } == ["a1", "a2"])
 
-            let jobsJSON = try #require(
+            let jobsJSON = try await #require(
                 try json(try report(["--jobs", "--format", "json"]))["jobs"] as? [[String: Any]])
             #expect(jobsJSON.count == Self.lines)
             same(
@@ -199,14 +199,14 @@ import Testing
                 "--jobs json charged")
 
             // status, in JSON and in words.
-            let status = try soundbatch(["status", "--ledger", location, "--json"], in: folder.path)
+            let status = try await soundbatch(["status", "--ledger", location, "--json"], in: folder.path)
             let batch = try #require((try json(status.stdout)["batches"] as? [[String: Any]])?.first)
             same(batch["credits_estimated"] as? Double, Self.estimated, "status estimated")
             same(batch["credits_charged"] as? Double, Self.charged, "status charged")
             #expect(batch["requests_in_doubt"] as? Int == Self.inDoubt)
             same(batch["requests_in_doubt_may_cost"] as? Double, Self.inDoubtMayCost, "status in doubt")
             #expect(batch["settled_by_callback"] as? Int == 1 && batch["paid_twice"] as? Int == 1)
-            let printed = try soundbatch(["status", "--ledger", location], in: folder.path).stdout
+            let printed = try await soundbatch(["status", "--ledger", location], in: folder.path).stdout
             #expect(printed.split(separator: "\n").allSatisfy { $0.count <= 100 }, "\(printed)")
             let words = printed.replacingOccurrences(of: "\n    ", with: " ")
             #expect(words.contains("2 jobs had a request in doubt"), "\(words)")

@@ -16,7 +16,7 @@ import Testing
     {
         let url = try await TLSPostgres.shared.url()
             .replacingOccurrences(of: "postgres@127.0.0.1", with: "\(user)@\(host)")
-        return try soundbatch(
+        return try await soundbatch(
             ["status", "--ledger", url + (parameters.isEmpty ? "" : "?" + parameters)], in: folder.path)
     }
 
@@ -81,7 +81,7 @@ import Testing
             try await TLSPostgres.shared.url().replacingOccurrences(of: "postgres@", with: "certuser@")
             + "?sslmode=verify-ca&sslrootcert=\(folder)/ca.crt&sslcert=\(folder)/client.crt&sslkey=\(folder)/client.key"
         let csv = try self.folder.writeJobs(3, prompt: "a door")
-        let fed = try soundbatch(["run", csv, "--dry-run", "--ledger", url], in: self.folder.path)
+        let fed = try await soundbatch(["run", csv, "--dry-run", "--ledger", url], in: self.folder.path)
         #expect(fed.status == 0 && fed.stdout.contains("3 new"), "\(fed.stderr)")
     }
 }
@@ -98,8 +98,8 @@ import Testing
         }
     }
 
-    @Test func aMisspelledSchemeIsNotTakenForAFile() throws {
-        let result = try soundbatch(["status", "--ledger", "postgre://sound@db/soundbatch"], in: folder.path)
+    @Test func aMisspelledSchemeIsNotTakenForAFile() async throws {
+        let result = try await soundbatch(["status", "--ledger", "postgre://sound@db/soundbatch"], in: folder.path)
         #expect(result.status == 74 && result.stderr.contains("postgres://"), "\(result.stderr)")
         #expect(!result.stderr.contains("No such file"))
     }
@@ -109,7 +109,7 @@ import Testing
         // that answers the startup message as PostgreSQL does for md5 authentication.
         let server = try PasswordAskingServer()
         defer { server.stop() }
-        let result = try soundbatch(
+        let result = try await soundbatch(
             ["status", "--ledger", "postgres://sound@127.0.0.1:\(server.port)/soundbatch?sslmode=disable"],
             in: folder.path, environment: ["PGPASSFILE": folder.file("none")])
         #expect(result.status == 74, "\(result.stderr)")

@@ -99,16 +99,37 @@ public let soundbatchExecutable: URL = {
 @discardableResult
 public func soundbatch(
     _ arguments: [String], in directory: String, environment: [String: String] = [:]
-) throws -> ProcessResult {
-    let process = Process()
-    process.executableURL = soundbatchExecutable
-    process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: directory)
+) async throws -> ProcessResult {
     var env = ProcessInfo.processInfo.environment
     env.removeValue(forKey: "SOUNDBATCH_LEDGER")
     env.removeValue(forKey: "MUSICGPT_API_KEY")
     env.merge(environment) { $1 }
-    process.environment = env
+    return try await program(arguments, executable: soundbatchExecutable, in: directory, environment: env)
+}
+
+/// Runs a program (found on the PATH unless `executable` says where) and waits for it on a
+/// thread of its own: a test that blocked one of the cooperative pool's threads (two, on a
+/// two-core machine) would stall every test running beside it, and any sandbox served from
+/// this process. As many run at once as there are cores: dozens at once starve the tests of
+/// time and pace running beside them.
+@discardableResult
+public func program(
+    _ arguments: [String], executable: URL = URL(fileURLWithPath: "/usr/bin/env"), in directory: String? = nil,
+    environment: [String: String]? = nil
+) async throws -> ProcessResult {
+    await programSlots.wait()
+    defer { programSlots.signal() }
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.currentDirectoryURL = directory.map { URL(fileURLWithPath: $0) }
+    process.environment = environment
+    return try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try waitedFor(process) }) }.start()
+    }
+}
+
+private func waitedFor(_ process: Process) throws -> ProcessResult {
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out
@@ -125,6 +146,40 @@ public func soundbatch(
         status: process.terminationStatus,
         stdout: String(decoding: outData, as: UTF8.self),
         stderr: String(decoding: errData, as: UTF8.self))
+}
+
+private let programSlots = AsyncSemaphore(max(2, ProcessInfo.processInfo.activeProcessorCount))
+
+/// At most `limit` holders at once, waited for without blocking a thread.
+final class AsyncSemaphore: Sendable {
+    private let state: Mutex<(free: Int, waiting: [CheckedContinuation<Void, Never>])>
+
+    init(_ limit: Int) { state = Mutex((limit, [])) }
+
+    func wait() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let taken = state.withLock { state in
+                guard state.free > 0 else {
+                    state.waiting.append(waiter)
+                    return false
+                }
+                state.free -= 1
+                return true
+            }
+            if taken { waiter.resume() }
+        }
+    }
+
+    func signal() {
+        let next = state.withLock { state in
+            if state.waiting.isEmpty {
+                state.free += 1
+                return nil as CheckedContinuation<Void, Never>?
+            }
+            return state.waiting.removeFirst()
+        }
+        next?.resume()
+    }
 }
 
 /// A value shared between tasks.
@@ -225,6 +280,19 @@ extension SandboxConfiguration {
         var configuration = SandboxConfiguration()
         tweak(&configuration)
         return configuration
+    }
+
+    /// A sandbox for tests that want sounds, not pacing: no limits, generations of 200 ms
+    /// with a true eta, none failing; then `tweak`.
+    public static func quick(_ tweak: (inout SandboxConfiguration) -> Void = { _ in }) -> SandboxConfiguration {
+        .with {
+            $0.submitsPerMinute = nil
+            $0.looksPerMinute = nil
+            $0.generationTime = .milliseconds(200)
+            $0.eta = .true
+            $0.generationFailureRate = 0
+            tweak(&$0)
+        }
     }
 }
 

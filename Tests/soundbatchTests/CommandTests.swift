@@ -8,7 +8,9 @@ import Testing
 @testable import soundbatch
 
 /// The `soundbatch` command as scripts see it: real child processes, exit codes, output.
-@Suite struct CommandTests {
+/// One child process at a time: on a two-core machine, a suite's children all at once starve the
+/// tests of pace and time that run beside them.
+@Suite(.serialized) struct CommandTests {
     let folder = try! TemporaryFolder()
 
     var exampleCSV: String {
@@ -16,22 +18,22 @@ import Testing
             .deletingLastPathComponent().appendingPathComponent("jobs.example.csv").path
     }
 
-    @Test func dryRunRecordsTheExampleAndStatusShowsIt() throws {
-        let first = try soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
+    @Test func dryRunRecordsTheExampleAndStatusShowsIt() async throws {
+        let first = try await soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("batch \"jobs.example\": 12 new, 0 already in the ledger"))
         #expect(FileManager.default.fileExists(atPath: folder.file("soundbatch.sqlite")))
 
-        let again = try soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
+        let again = try await soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
         #expect(again.stdout.contains("0 new, 12 already in the ledger"))
 
-        let status = try soundbatch(["status"], in: folder.path)
+        let status = try await soundbatch(["status"], in: folder.path)
         #expect(status.status == 0)
         #expect(status.stdout.contains("jobs.example: 12 jobs"))
         #expect(status.stdout.contains("pending 12"))
         #expect(status.stdout.contains("next: soundbatch resume --batch jobs.example"))
 
-        let json = try soundbatch(["status", "--json"], in: folder.path)
+        let json = try await soundbatch(["status", "--json"], in: folder.path)
         let decoded = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         let batches = try #require(decoded?["batches"] as? [[String: Any]])
         #expect(batches.count == 1)
@@ -48,7 +50,7 @@ import Testing
     @Test func resendingInsideTheDoubtWindowSaysWhenToRunItAgain() async throws {
         let csv = try folder.write("doubt.csv", "id,prompt\ndoor,a door\n")
         let ledgerPath = folder.file("doubt.sqlite")
-        try soundbatch(["run", csv, "--dry-run", "--batch", "d", "--ledger", ledgerPath], in: folder.path)
+        try await soundbatch(["run", csv, "--dry-run", "--batch", "d", "--ledger", ledgerPath], in: folder.path)
         let ledger = try SQLiteLedger(path: ledgerPath)
         let batchID = try await ledger.batchID(named: "d")
         try await ledger.withSending(batch: "d") { _ in
@@ -61,7 +63,7 @@ import Testing
         var settings = BatchSettings()
         settings.service = .sandbox(port: 0, callbackPort: nil)
         try await ledger.recordSettings(settings, ofBatch: batchID)
-        let resumed = try soundbatch(
+        let resumed = try await soundbatch(
             ["resume", "--batch", "d", "--resend-in-doubt", "--doubt-window", "10m", "--quiet", "--ledger", ledgerPath],
             in: folder.path)
         #expect(resumed.status == 2, "\(resumed.stderr)")
@@ -69,23 +71,23 @@ import Testing
         #expect(resumed.stderr.contains("after then, the same command sends those still in doubt again"))
     }
 
-    @Test func ledgerComesFromTheEnvironmentOrTheOption() throws {
-        try soundbatch(
+    @Test func ledgerComesFromTheEnvironmentOrTheOption() async throws {
+        try await soundbatch(
             ["run", exampleCSV, "--dry-run", "--batch", "env"], in: folder.path,
             environment: ["SOUNDBATCH_LEDGER": folder.file("from-env.sqlite")])
-        try soundbatch(["run", exampleCSV, "--dry-run", "--ledger", "opt.sqlite"], in: folder.path)
+        try await soundbatch(["run", exampleCSV, "--dry-run", "--ledger", "opt.sqlite"], in: folder.path)
         #expect(FileManager.default.fileExists(atPath: folder.file("from-env.sqlite")))
         #expect(FileManager.default.fileExists(atPath: folder.file("opt.sqlite")))
         #expect(!FileManager.default.fileExists(atPath: folder.file("soundbatch.sqlite")))
-        let status = try soundbatch(
+        let status = try await soundbatch(
             ["status", "--batch", "env"], in: folder.path,
             environment: ["SOUNDBATCH_LEDGER": folder.file("from-env.sqlite")])
         #expect(status.stdout.contains("env: 12 jobs"))
     }
 
-    @Test func invalidRowsExit65WithFileAndLineAndRecordNothing() throws {
+    @Test func invalidRowsExit65WithFileAndLineAndRecordNothing() async throws {
         let csv = try folder.write("bad.csv", "id,prompt,audio_length\na,fine,5\nb,,5\nc,ok,700\n")
-        let result = try soundbatch(["run", csv, "--dry-run"], in: folder.path)
+        let result = try await soundbatch(["run", csv, "--dry-run"], in: folder.path)
         #expect(result.status == 65)
         #expect(result.stderr.contains("bad.csv:3: the prompt is empty"))
         #expect(result.stderr.contains("bad.csv:4: audio_length \"700\""))
@@ -94,89 +96,92 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: folder.file("soundbatch.sqlite")))
     }
 
-    @Test func skipInvalidRecordsTheRestAndExits1() throws {
+    @Test func skipInvalidRecordsTheRestAndExits1() async throws {
         let csv = try folder.write("bad.csv", "id,prompt\na,fine\nb,\n")
-        let result = try soundbatch(["run", csv, "--dry-run", "--skip-invalid"], in: folder.path)
+        let result = try await soundbatch(["run", csv, "--dry-run", "--skip-invalid"], in: folder.path)
         #expect(result.status == 1)
         #expect(result.stdout.contains("2 new, 0 already in the ledger (1 of the new ones invalid, set aside)"))
-        #expect(try soundbatch(["status"], in: folder.path).stdout.contains("pending 1, invalid 1"))
+        #expect(try await soundbatch(["status"], in: folder.path).stdout.contains("pending 1, invalid 1"))
     }
 
-    @Test func pathProblemsExit64() throws {
-        let missing = try soundbatch(["run", "nope.csv", "--dry-run"], in: folder.path)
+    @Test func pathProblemsExit64() async throws {
+        let missing = try await soundbatch(["run", "nope.csv", "--dry-run"], in: folder.path)
         #expect(missing.status == 64)
         #expect(missing.stderr.contains("cannot open nope.csv"))
-        let directory = try soundbatch(["run", folder.path, "--dry-run"], in: folder.path)
+        let directory = try await soundbatch(["run", folder.path, "--dry-run"], in: folder.path)
         #expect(directory.status == 64)
         #expect(directory.stderr.contains("directory"))
-        let noLedger = try soundbatch(["status"], in: folder.path)
+        let noLedger = try await soundbatch(["status"], in: folder.path)
         #expect(noLedger.status == 64)
         #expect(noLedger.stderr.contains("there is no ledger at soundbatch.sqlite"))
         #expect(!FileManager.default.fileExists(atPath: folder.file("soundbatch.sqlite")))
-        try soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
-        let unknownBatch = try soundbatch(["status", "--batch", "nothing"], in: folder.path)
+        try await soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
+        let unknownBatch = try await soundbatch(["status", "--batch", "nothing"], in: folder.path)
         #expect(unknownBatch.status == 64)
         #expect(unknownBatch.stderr.contains("no batch named \"nothing\""))
-        let badOption = try soundbatch(["run", exampleCSV, "--dry-run", "--batch", " "], in: folder.path)
+        let badOption = try await soundbatch(["run", exampleCSV, "--dry-run", "--batch", " "], in: folder.path)
         #expect(badOption.status == 64)
-        let badPort = try soundbatch(["sandbox", "--port", "99999"], in: folder.path)
+        let badPort = try await soundbatch(["sandbox", "--port", "99999"], in: folder.path)
         #expect(badPort.status == 64)
         #expect(badPort.stderr.contains("--port must be 0 to 65535"))
     }
 
-    @Test func anUnusableLedgerExits74() throws {
+    @Test func anUnusableLedgerExits74() async throws {
         let garbage = try folder.write("garbage.sqlite", String(repeating: "x", count: 4096))
-        let result = try soundbatch(["status", "--ledger", garbage], in: folder.path)
+        let result = try await soundbatch(["status", "--ledger", garbage], in: folder.path)
         #expect(result.status == 74)
         #expect(result.stderr.contains("cannot open the ledger"))
     }
 
-    @Test func reportWritesFilesAtomicallyAndRefusesUnknownBatches() throws {
-        try soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
-        let csv = try soundbatch(["report"], in: folder.path)
+    @Test func reportWritesFilesAtomicallyAndRefusesUnknownBatches() async throws {
+        try await soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
+        let csv = try await soundbatch(["report"], in: folder.path)
         #expect(csv.status == 0)
         #expect(csv.stdout.hasPrefix("batch,jobs,"))  // not a terminal: csv
-        let html = try soundbatch(["report", "--format", "html", "--output", "spend.html"], in: folder.path)
+        let html = try await soundbatch(["report", "--format", "html", "--output", "spend.html"], in: folder.path)
         #expect(html.status == 0 && html.stdout.isEmpty)
         let page = try String(contentsOfFile: folder.file("spend.html"), encoding: .utf8)
         #expect(page.hasPrefix("<!DOCTYPE html>") && page.hasSuffix("</html>\n"))
         #expect(
             try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".tmp") }.isEmpty)
-        let jobs = try soundbatch(["report", "--jobs", "--format", "csv", "--batch", "jobs.example"], in: folder.path)
+        let jobs = try await soundbatch(
+            ["report", "--jobs", "--format", "csv", "--batch", "jobs.example"], in: folder.path)
         #expect(jobs.stdout.split(separator: "\r\n").count == 13)
-        #expect(jobs.stdout.split(separator: "\r\n").first?.hasSuffix(",last_error,reason,column:scene") == true)
-        let unknown = try soundbatch(["report", "--batch", "nope"], in: folder.path)
+        #expect(
+            jobs.stdout.split(separator: "\r\n").first?.hasSuffix(
+                ",last_error,reason,findings,loudness_lufs,true_peak_dbtp,column:scene") == true)
+        let unknown = try await soundbatch(["report", "--batch", "nope"], in: folder.path)
         #expect(unknown.status == 64 && unknown.stderr.contains("no batch named \"nope\""))
-        let badDate = try soundbatch(["report", "--since", "yesterday"], in: folder.path)
+        let badDate = try await soundbatch(["report", "--since", "yesterday"], in: folder.path)
         #expect(badDate.status == 64)
-        let htmlJobs = try soundbatch(["report", "--jobs", "--format", "html"], in: folder.path)
+        let htmlJobs = try await soundbatch(["report", "--jobs", "--format", "html"], in: folder.path)
         #expect(htmlJobs.status == 64)
     }
 
-    @Test func theSmallThingsACommandLineToolIsExpectedToGetRight() throws {
-        let version = try soundbatch(["--version"], in: folder.path)
+    @Test func theSmallThingsACommandLineToolIsExpectedToGetRight() async throws {
+        let version = try await soundbatch(["--version"], in: folder.path)
         #expect(version.status == 0 && version.stdout.trimmed == Soundbatch.version)
-        let bogus = try soundbatch(["help", "bogus"], in: folder.path)
+        let bogus = try await soundbatch(["help", "bogus"], in: folder.path)
         #expect(bogus.status == 64 && bogus.stderr.contains("no command named \"bogus\""))
         for command in ["run", "resume", "retry", "track", "status", "report", "webhook", "sandbox"] {
-            let help = try soundbatch(["help", command], in: folder.path)
+            let help = try await soundbatch(["help", command], in: folder.path)
             #expect(help.status == 0 && help.stdout.contains("Examples:"), "\(command)")
         }
         try FileManager.default.createDirectory(atPath: folder.file("ledgers"), withIntermediateDirectories: true)
-        let asFolder = try soundbatch(["status", "--ledger", "ledgers"], in: folder.path)
+        let asFolder = try await soundbatch(["status", "--ledger", "ledgers"], in: folder.path)
         #expect(asFolder.stderr.contains("is a folder") && !asFolder.stderr.contains("I/O"), "\(asFolder.stderr)")
         // --quiet keeps the summary; the sending lock goes with the run; counts of one read as one.
         let csv = try folder.write("one.csv", "prompt\nhum\n")
-        let quiet = try soundbatch(["run", csv, "--sandbox", "--quiet"], in: folder.path)
+        let quiet = try await soundbatch(["run", csv, "--sandbox", "--quiet"], in: folder.path)
         #expect(quiet.stdout.contains("one: this run submitted 1"), "\(quiet.stdout)")
         #expect(!FileManager.default.fileExists(atPath: folder.file("soundbatch.sqlite.lock")))
         #expect(quiet.stdout.contains("(0 answers 429, 0 retries)"))
         #expect(counted(1, "retry", "retries") == "1 retry" && counted(1_000, "job", "jobs") == "1,000 jobs")
-        let status = try soundbatch(["status"], in: folder.path)
+        let status = try await soundbatch(["status"], in: folder.path)
         #expect(status.stdout.contains("one: 1 job, "), "\(status.stdout)")
         // Completions come from the tool itself, as the README says.
         for shell in ["bash", "zsh", "fish"] {
-            let script = try soundbatch(["--generate-completion-script", shell], in: folder.path)
+            let script = try await soundbatch(["--generate-completion-script", shell], in: folder.path)
             #expect(script.status == 0 && script.stdout.contains("soundbatch"), "\(shell)")
         }
     }
@@ -190,13 +195,13 @@ import Testing
         #expect(json.contains("\"batch\":\"b\""))
     }
 
-    @Test func onATerminalTheTotalsFitAndSpeakInWords() throws {
-        try soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
-        let table = try soundbatch(["report", "--format", "table"], in: folder.path)
+    @Test func onATerminalTheTotalsFitAndSpeakInWords() async throws {
+        try await soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
+        let table = try await soundbatch(["report", "--format", "table"], in: folder.path)
         let lines = table.stdout.split(separator: "\n")
         #expect(lines.allSatisfy { $0.count <= 100 }, "\(table.stdout)")
         #expect(lines[0].contains("credits charged") && !lines[0].contains("_"))
-        let wide = try soundbatch(["report", "--format", "table", "--wide"], in: folder.path)
+        let wide = try await soundbatch(["report", "--format", "table", "--wide"], in: folder.path)
         #expect(wide.stdout.contains("average per second") && wide.stdout.contains("first submitted"))
     }
 
@@ -213,12 +218,12 @@ import Testing
         )
     }
 
-    @Test func aRunLogsTimestampedLinesToAFileAndJSONWhenAsked() throws {
-        let text = try soundbatch(["run", exampleCSV, "--sandbox", "--max-credits", "3"], in: folder.path)
+    @Test func aRunLogsTimestampedLinesToAFileAndJSONWhenAsked() async throws {
+        let text = try await soundbatch(["run", exampleCSV, "--sandbox", "--max-credits", "3"], in: folder.path)
         #expect(text.status == 2)
         let first = try #require(text.stderr.split(separator: "\n").first)
         #expect(first.hasPrefix("20") && first.contains(" info sandbox listening at"), "\(text.stderr)")
-        let json = try soundbatch(
+        let json = try await soundbatch(
             ["resume", "--batch", "jobs.example", "--max-credits", "6", "--log-format", "json"], in: folder.path)
         let lines = json.stderr.split(separator: "\n").filter { $0.hasPrefix("{") }
         #expect(!lines.isEmpty, "\(json.stderr)")
@@ -228,12 +233,12 @@ import Testing
         }
     }
 
-    @Test func pendingJobsAreForecastFromTheBatchsEstimates() throws {
-        let dry = try soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
+    @Test func pendingJobsAreForecastFromTheBatchsEstimates() async throws {
+        let dry = try await soundbatch(["run", exampleCSV, "--dry-run"], in: folder.path)
         #expect(dry.stdout.contains("12 pending: their cost is unknown until the service's first answer"))
-        let partial = try soundbatch(["run", exampleCSV, "--sandbox", "--max-credits", "3"], in: folder.path)
+        let partial = try await soundbatch(["run", exampleCSV, "--sandbox", "--max-credits", "3"], in: folder.path)
         #expect(partial.status == 2)
-        let status = try soundbatch(["status"], in: folder.path)
+        let status = try await soundbatch(["status"], in: folder.path)
         #expect(status.stdout.contains(" pending: about "), "\(status.stdout)")
         #expect(status.stdout.contains("at the average estimate so far"))
     }

@@ -4,7 +4,9 @@ import Testing
 
 /// Broken and strange input files, fed to the real command: a clear message naming the
 /// line where there is one, the documented exit code, and a ledger left as it was.
-@Suite struct CorpusTests {
+/// One child process at a time: on a two-core machine, a suite's children all at once starve the
+/// tests of pace and time that run beside them.
+@Suite(.serialized) struct CorpusTests {
     let folder = try! TemporaryFolder()
 
     static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Corpus")
@@ -34,59 +36,60 @@ import Testing
     ]
 
     /// Nothing was recorded: no ledger was left behind, or it holds no batch.
-    func ledgerIsEmpty() throws -> Bool {
+    func ledgerIsEmpty() async throws -> Bool {
         guard FileManager.default.fileExists(atPath: folder.file("ledger.sqlite")) else { return true }
-        let status = try soundbatch(["status", "--json", "--ledger", "ledger.sqlite"], in: folder.path)
+        let status = try await soundbatch(["status", "--json", "--ledger", "ledger.sqlite"], in: folder.path)
         return status.stdout.contains("\"batches\":[]")
     }
 
     @Test(arguments: 0..<cases.count)
-    func aBrokenFileIsRefusedClearlyAndRecordsNothing(index: Int) throws {
+    func aBrokenFileIsRefusedClearlyAndRecordsNothing(index: Int) async throws {
         let (name, code, messages) = Self.cases[index]
         let path = Self.corpus.appendingPathComponent(name).path
-        let result = try soundbatch(["run", path, "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path)
+        let result = try await soundbatch(["run", path, "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path)
         #expect(result.status == code, "\(name): \(result.stderr)")
         for message in messages {
             #expect(result.stderr.contains(message), "\(name): \(result.stderr)")
         }
-        #expect(try ledgerIsEmpty())
+        #expect(try await ledgerIsEmpty())
     }
 
-    @Test func mixedLineEndingsAreFine() throws {
+    @Test func mixedLineEndingsAreFine() async throws {
         let path = Self.corpus.appendingPathComponent("mixed-line-endings.csv").path
-        let result = try soundbatch(["run", path, "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path)
+        let result = try await soundbatch(["run", path, "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path)
         #expect(result.status == 0)
         #expect(result.stdout.contains("3 new"))
     }
 
-    @Test func aTenMegabyteFieldIsRefusedWithoutTakingTheMemory() throws {
+    @Test func aTenMegabyteFieldIsRefusedWithoutTakingTheMemory() async throws {
         let path = try folder.write("huge.csv", "id,prompt\na," + String(repeating: "x", count: 10_000_000) + "\n")
-        let result = try soundbatch(["run", path, "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path)
+        let result = try await soundbatch(["run", path, "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path)
         #expect(result.status == 65)
         #expect(result.stderr.contains("huge.csv:2:") && result.stderr.contains("longer than 1 MiB"))
-        #expect(try ledgerIsEmpty())
+        #expect(try await ledgerIsEmpty())
     }
 
-    @Test func pathProblemsAreUsageErrors() throws {
+    @Test func pathProblemsAreUsageErrors() async throws {
         for path in [folder.file("missing.csv"), folder.path] {
-            let result = try soundbatch(["run", path, "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path)
+            let result = try await soundbatch(["run", path, "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path)
             #expect(result.status == 64, "\(path): \(result.stderr)")
             #expect(result.stderr.contains(path))
         }
     }
 
-    @Test func aFileThatBreaksLateLeavesAnExistingLedgerAsItWas() throws {
+    @Test func aFileThatBreaksLateLeavesAnExistingLedgerAsItWas() async throws {
         let good = try folder.write("jobs.csv", "id,prompt\na,one\nb,two\n")
-        try soundbatch(["run", good, "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path)
-        let before = try soundbatch(
+        try await soundbatch(["run", good, "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path)
+        let before = try await soundbatch(
             ["report", "--jobs", "--format", "csv", "--ledger", "ledger.sqlite"], in: folder.path
         ).stdout
         let broken = try folder.write("jobs.csv", "id,prompt\na,one\nb,two\nc,three\nd,\"open\n")
-        let result = try soundbatch(
+        let result = try await soundbatch(
             ["run", broken, "--dry-run", "--skip-invalid", "--ledger", "ledger.sqlite"], in: folder.path)
         #expect(result.status == 65 && result.stderr.contains("jobs.csv:5:"))
         #expect(
-            try soundbatch(["report", "--jobs", "--format", "csv", "--ledger", "ledger.sqlite"], in: folder.path).stdout
+            try await soundbatch(["report", "--jobs", "--format", "csv", "--ledger", "ledger.sqlite"], in: folder.path)
+                .stdout
                 == before)
     }
 }

@@ -24,30 +24,13 @@ import Testing
 
         """
 
-    func sandbox() -> SandboxConfiguration {
-        .with {
-            $0.submitsPerMinute = nil
-            $0.looksPerMinute = nil
-            $0.generationTime = .milliseconds(200)
-            $0.eta = .true
-            $0.generationFailureRate = 0
-            $0.audioFormat = .mp3
-        }
-    }
+    func sandbox() -> SandboxConfiguration { .quick { $0.audioFormat = .mp3 } }
 
     /// ffmpeg's `ebur128` filter on a file: integrated loudness (LUFS) and true peak (dBTP).
-    func measured(_ path: String) throws -> (loudness: Double, peak: Double) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
+    func measured(_ path: String) async throws -> (loudness: Double, peak: Double) {
+        let text = try await program([
             "ffmpeg", "-nostats", "-hide_banner", "-i", path, "-af", "ebur128=peak=true", "-f", "null", "-"
-        ]
-        let output = Pipe()
-        process.standardError = output
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        ]).stderr
         // The summary at the end: "I:  -16.0 LUFS" and, under "True peak:", "Peak:  -1.0 dBFS".
         let summary = text.components(separatedBy: "Summary:").last ?? ""
         func value(after label: String) -> Double? {
@@ -146,13 +129,13 @@ import Testing
             let path = folder.file("library/\(file)")
             #expect(FileManager.default.fileExists(atPath: path), "\(file)")
             // Measured again by ffmpeg, not by soundbatch's own meter.
-            let (loudness, peak) = try measured(path)
+            let (loudness, peak) = try await measured(path)
             #expect(abs(loudness - -16) <= 0.5, "\(file): \(loudness) LUFS")
             #expect(peak <= -1 + 0.1, "\(file): a true peak of \(peak) dBTP")  // 0.1: two meters' oversampling
         }
 
         // bext, byte for byte: the prompt (cut at 256 bytes between letters), soundbatch, the task ID, the date.
-        let tasks = try await DatabaseQueue(path: folder.file("ledger.sqlite")).read { db in
+        let tasks = try DatabaseQueue(path: folder.file("ledger.sqlite")).read { db in
             try Row.fetchAll(db, sql: "SELECT row_key, task_id, completed_at FROM jobs")
         }
         let door = try #require(tasks.first { $0["row_key"] == "Door" })
@@ -214,12 +197,12 @@ import Testing
 
         // Verdicts choose: the kept ones by default, said so.
         for row in ["step", "CON"] {
-            let marked = try soundbatch(
+            let marked = try await soundbatch(
                 ["mark", "keep", "--batch", "sfx", "--job", row, "--ledger", "ledger.sqlite"], in: folder.path)
             #expect(marked.status == 0, "\(marked.stderr)")
         }
         #expect(
-            try soundbatch(
+            try await soundbatch(
                 ["mark", "reject", "--batch", "sfx", "--job", "door", "--ledger", "ledger.sqlite"], in: folder.path
             ).status == 0)
         let kept = try await soundbatchExport(["--to", "kept"], name: "kept")
@@ -247,7 +230,7 @@ import Testing
         #expect(
             comments.contains("CATEGORY=UI") && comments.contains("CATID=UIDoor")
                 && comments.contains("SOUNDBATCH_TASK_ID=\(task)"))
-        let (_, peak) = try measured(folder.file("flac/Door_1.flac"))
+        let (_, peak) = try await measured(folder.file("flac/Door_1.flac"))
         #expect(peak <= -1 + 0.1, "held at the ceiling: \(peak) dBTP")
     }
 
@@ -309,14 +292,16 @@ import Testing
     @Test func aTemplateNamingNoColumnOfTheSheetIsRefusedWithTheColumnsThereAre() async throws {
         let csv = try folder.write("sheet.csv", "id,prompt,Category\na,one,X\n")
         #expect(
-            try soundbatch(["run", csv, "--batch", "sfx", "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path)
-                .status == 0)
-        let wrong = try soundbatch(
+            try await soundbatch(
+                ["run", csv, "--batch", "sfx", "--dry-run", "--ledger", "ledger.sqlite"], in: folder.path
+            )
+            .status == 0)
+        let wrong = try await soundbatch(
             ["export", "--batch", "sfx", "--to", "lib", "--name", "{Categry}/{id}", "--ledger", "ledger.sqlite"],
             in: folder.path)
         #expect(wrong.status == 64)
         #expect(wrong.stderr.contains("{Categry}") && wrong.stderr.contains("category"), "\(wrong.stderr)")
-        let unclosed = try soundbatch(
+        let unclosed = try await soundbatch(
             ["export", "--batch", "sfx", "--to", "lib", "--name", "{id", "--ledger", "ledger.sqlite"], in: folder.path)
         #expect(unclosed.status == 64 && unclosed.stderr.contains("never closes"), "\(unclosed.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder.file("lib")))

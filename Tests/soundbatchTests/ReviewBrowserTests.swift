@@ -22,17 +22,7 @@ import Testing
         """
 
     @Test func aBatchReviewedByKeyboardAndMouseWithARerollInARealBrowser() async throws {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Browser/review.py").path
-        let ready = try await run(["python3", "-c", "import playwright"], within: .seconds(30))
-        #expect(
-            ready.status == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"),
-            "the browser test needs Debian's chromium and Playwright for Python: apt-get install chromium; pip install playwright (\(ready.output))"
-        )
-        guard ready.status == 0 else { return }
-
-        // SOUNDBATCH_SCREENSHOTS keeps the page's screenshots at 390 and 1280 px to look at.
-        let screenshots = ProcessInfo.processInfo.environment["SOUNDBATCH_SCREENSHOTS"] ?? folder.path
+        guard let (script, screenshots) = try await browserScript("review.py") else { return }
         let csv = try folder.write("sheet.csv", Self.sheet)
         let sandbox = SandboxConfiguration.with {
             $0.submitsPerMinute = nil
@@ -51,25 +41,12 @@ import Testing
                 in: folder, environment: environment, name: "run")
             #expect(try await batch.exitStatus() == 0, "\(batch.stderr)")
 
-            let review = try Child(
-                ["review", "--batch", "sfx", "--listen", "127.0.0.1:0", "--ledger", "ledger.sqlite"], in: folder,
-                environment: environment, name: "review")
-            defer { review.signal(SIGINT) }
-            #expect(try await eventually { review.stdout.contains("?token=") }, "\(review.stderr)")
-            let line = try #require(
-                review.stdout.split(separator: "\n").first { $0.hasPrefix("Review \"sfx\" at http://127.0.0.1:") })
-            let address = String(line.split(separator: " ").last!)
-
-            let browser = try await run(["python3", script, address, screenshots], within: .seconds(240))
-            #expect(browser.status == 0, "\(browser.output)\n\(review.stderr)")
-
-            review.signal(SIGINT)
-            #expect(try await review.exitStatus() == 0, "\(review.stderr)")
+            try await browse(script, screenshots, environment: environment)
         }
 
         // What the page did is in the ledger.
         let ledger = try DatabaseQueue(path: folder.file("ledger.sqlite"))
-        let verdicts = try await ledger.read { db in
+        let verdicts = try ledger.read { db in
             try Row.fetchAll(db, sql: "SELECT row_key, take, verdict, take_prompt, state FROM jobs ORDER BY id")
         }
         #expect(
@@ -79,7 +56,7 @@ import Testing
         #expect(verdicts.map { $0["verdict"] as String? } == [nil, "rejected", nil, "kept", "rejected"])
         #expect(verdicts[0]["take"] == 2 && verdicts[0]["state"] == "completed")
         #expect(verdicts[0]["take_prompt"] as String? == "Old wooden door creaking open, more reverb")
-        let earlier = try await ledger.read { db in try Row.fetchAll(db, sql: "SELECT take, verdict, prompt FROM takes")
+        let earlier = try ledger.read { db in try Row.fetchAll(db, sql: "SELECT take, verdict, prompt FROM takes")
         }
         #expect(
             earlier.count == 1 && earlier[0]["take"] == 1 && earlier[0]["verdict"] == "kept",
@@ -89,13 +66,49 @@ import Testing
         }
     }
 
+    /// The script `name` of Tests/Browser, and where its screenshots go (SOUNDBATCH_SCREENSHOTS
+    /// keeps them to look at), once Playwright and chromium are found; else an issue that
+    /// says what to install, and nil.
+    func browserScript(_ name: String) async throws -> (script: String, screenshots: String)? {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Browser/\(name)").path
+        let ready = try await run(["python3", "-c", "import playwright"], within: .seconds(30))
+        #expect(
+            ready.status == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"),
+            "the browser test needs Debian's chromium and Playwright for Python: apt-get install chromium; pip install playwright (\(ready.output))"
+        )
+        guard ready.status == 0 else { return nil }
+        return (script, ProcessInfo.processInfo.environment["SOUNDBATCH_SCREENSHOTS"] ?? folder.path)
+    }
+
+    /// Serves the review page of batch sfx, runs a browser script against its address (and
+    /// `arguments`), then stops the page with a Ctrl-C, as a person would.
+    func browse(
+        _ script: String, _ screenshots: String, _ arguments: String..., environment: [String: String]
+    )
+        async throws
+    {
+        let review = try Child(
+            ["review", "--batch", "sfx", "--listen", "127.0.0.1:0", "--ledger", "ledger.sqlite"], in: folder,
+            environment: environment, name: "review")
+        defer { review.signal(SIGINT) }
+        #expect(try await eventually { review.stdout.contains("?token=") }, "\(review.stderr)")
+        let line = try #require(
+            review.stdout.split(separator: "\n").first { $0.hasPrefix("Review \"sfx\" at http://127.0.0.1:") })
+        let address = String(line.split(separator: " ").last!)
+        let browser = try await run(["python3", script, address, screenshots] + arguments, within: .seconds(240))
+        #expect(browser.status == 0, "\(browser.output)\n\(review.stderr)")
+        review.signal(SIGINT)
+        #expect(try await review.exitStatus() == 0, "\(review.stderr)")
+    }
+
     /// Runs a program to its end, its output and errors together.
     func run(_ arguments: [String], within limit: Duration) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
         let output = folder.file("program-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: output, contents: nil)
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
         process.standardOutput = handle
         process.standardError = handle
@@ -106,5 +119,67 @@ import Testing
             try await Task.sleep(for: .milliseconds(50))
         }
         return (process.terminationStatus, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+    }
+
+    /// What the checks found, in words on each take, a filter for the flagged rows and F to
+    /// the next flagged take (Tests/Browser/checks.py), over a batch whose sounds the sandbox
+    /// makes wrong on purpose, what each take should say told by the sandbox's defects.
+    @Test func theReviewPageSaysWhatEachCheckFoundInWords() async throws {
+        guard let (script, screenshots) = try await browserScript("checks.py") else { return }
+        let csv = try folder.write(
+            "sheet.csv", csvText([["id", "prompt", "audio_length"]] + (1...6).map { ["r\($0)", "Sound \($0)", "3"] }))
+        let sandbox = SandboxConfiguration.quick {
+            $0.audioFormat = .mp3
+            $0.defectShare = 0.6
+        }
+        try await Sandbox.withRunning(sandbox) { url, sandbox in
+            let environment = ["MUSICGPT_API_KEY": "k"]
+            let batch = try Child(
+                [
+                    "run", csv, "--batch", "sfx", "--takes", "2", "--base-url", url, "--wait", "--download", "sounds",
+                    "--ledger", "ledger.sqlite"
+                ],
+                in: folder, environment: environment, name: "run")
+            #expect(try await batch.exitStatus() == 0, "\(batch.stderr)")
+
+            // What each take should say, as patterns, from the defect the sandbox gave its task:
+            // one row of the page a job, each variation of a sheet's row its own.
+            let ledger = try DatabaseQueue(path: folder.file("ledger.sqlite"))
+            let jobs = try ledger.read { db in
+                try Row.fetchAll(db, sql: "SELECT row_key, take, task_id FROM jobs ORDER BY source_line, variation")
+            }
+            let tasks = Dictionary(uniqueKeysWithValues: await sandbox.acceptedTasks.map { ($0.taskID, $0) })
+            let takeOfTask = Dictionary(uniqueKeysWithValues: jobs.map { ($0["task_id"] as String, $0["take"] as Int) })
+            var words = [[String]](repeating: [], count: jobs.count)
+            for (index, job) in jobs.enumerated() {
+                let task = tasks[job["task_id"] as String]
+                switch task?.defect {
+                case .silent?: words[index] = ["silent"]
+                case .clipped?: words[index] = [#"clipped at \+\d+\.\d dBTP"#]
+                case .short?: words[index] = [#"0\.6 s of 3 s asked"#]
+                case .dcOffset?: words[index] = [#"DC offset at -\d+\.\d dBFS"#]
+                case .duplicate?:
+                    // The later take of the two alike is the duplicate of the earlier.
+                    let takes = [job["take"] as Int, takeOfTask[task?.soundOf ?? ""] ?? 0]
+                    let later = jobs.firstIndex {
+                        $0["take"] as Int == takes.max()! && $0["row_key"] as String == job["row_key"] as String
+                    }!
+                    words[later] = ["same as take \(takes.min()!)"]
+                case nil: break
+                }
+            }
+            let flagged = words.filter { !$0.isEmpty }.count
+            #expect(flagged > 0 && flagged < jobs.count, "the sandbox made \(flagged) of \(jobs.count) sounds wrong")
+            let expected = try JSONSerialization.data(withJSONObject: [
+                "rows": zip(jobs, words).map { job, said in
+                    ["name": job["row_key"] as String, "takes": [String(job["take"] as Int): said]]
+                },
+                "flagged": flagged
+            ])
+            let expectedFile = try folder.write("expected.json", [UInt8](expected))
+
+            try await browse(script, screenshots, expectedFile, environment: environment)
+        }
+        #expect(FileManager.default.fileExists(atPath: "\(screenshots)/review-checks-1280.png"))
     }
 }

@@ -148,7 +148,7 @@ extension LedgerBackend {
             \(raw: take).verdict, \(raw: take).remote_status, \(raw: take).audio_url,
             \(raw: take).download_path AS downloaded_file, \(raw: take).submitted_at, \(raw: take).completed_at,
             \(raw: earlierTake ? "NULL" : "j.attempt_count") AS attempts, \(raw: take).last_error,
-            \(LedgerSQL.reason(of: take)) AS reason\(SQL.joined(own, separator: ""))
+            \(LedgerSQL.reason(of: take)) AS reason, c.findings, c.loudness_lufs, c.true_peak_dbtp\(SQL.joined(own, separator: ""))
             """
     }
 
@@ -159,7 +159,7 @@ extension LedgerBackend {
         try await forEachRow(
             """
             SELECT \(reportLine(earlierTake: false, metadataKeys: metadataKeys))
-            FROM jobs j JOIN batches b ON b.id = j.batch_id
+            FROM jobs j JOIN batches b ON b.id = j.batch_id LEFT JOIN checks c ON c.job_id = j.id AND c.take = j.take
             WHERE \(try await reportFilter(query)) ORDER BY j.batch_id, j.id
             """
         ) { row in
@@ -174,6 +174,7 @@ extension LedgerBackend {
             """
             SELECT \(reportLine(earlierTake: true, metadataKeys: metadataKeys))
             FROM takes t JOIN jobs j ON j.id = t.job_id JOIN batches b ON b.id = j.batch_id
+                LEFT JOIN checks c ON c.job_id = t.job_id AND c.take = t.take
             WHERE \(try await reportFilter(query, submittedAt: "t.submitted_at")) ORDER BY j.batch_id, j.id, t.take
             """
         ).map { try ReportJob(row: $0, layout: ReportJob.Layout($0.columns, ownColumns: metadataKeys.count)) }

@@ -21,7 +21,8 @@ extension LedgerBackend {
 
     private static var audioJobColumns: SQL {
         """
-        j.id, j.take, j.audio_url, j.download_path, j.download_size, j.download_sha256, \(LedgerSQL.rowNameColumns())
+        j.id, j.take, j.audio_length, j.audio_url, j.download_path, j.download_size, j.download_sha256,
+        \(LedgerSQL.rowNameColumns())
         """
     }
 
@@ -49,7 +50,8 @@ extension LedgerBackend {
         AudioJob(
             id: try row["id"], row: try row.rowName, rowKey: try row["row_key"], prompt: try row["prompt"],
             keyedByContent: try row["keyed_by_content"], variation: try row["variation"], take: try row["take"],
-            audioURL: try row["audio_url"], downloadedPath: try row["download_path"],
+            audioLength: try row["audio_length"], audioURL: try row["audio_url"],
+            downloadedPath: try row["download_path"],
             downloadedSize: try row["download_size"], downloadedSHA256: try row["download_sha256"])
     }
 

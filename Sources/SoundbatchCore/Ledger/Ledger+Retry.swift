@@ -8,15 +8,20 @@ extension LedgerBackend {
         return try await rows(
             """
             SELECT j.id, j.take, j.state, j.last_http_status, j.last_error, j.credit_estimate, j.download_path, j.verdict,
+                   c.findings, (SELECT COUNT(*) FROM takes t JOIN checks f ON f.job_id = t.job_id AND f.take = t.take
+                                WHERE t.job_id = j.id AND f.findings <> '') AS flagged_takes,
                    \(LedgerSQL.rowNameColumns())
-            FROM jobs j WHERE j.batch_id = \(batchID) AND j.state IN (\(LedgerSQL.states(wanted))) ORDER BY j.id
+            FROM jobs j LEFT JOIN checks c ON c.job_id = j.id AND c.take = j.take
+            WHERE j.batch_id = \(batchID) AND j.state IN (\(LedgerSQL.states(wanted))) ORDER BY j.id
             """
         ).map { row in
             RetryCandidate(
                 id: try row["id"], row: try row.rowName, rowKey: try row["row_key"], line: try row["source_line"],
                 state: try row["state"], lastHTTPStatus: try row["last_http_status"], lastError: try row["last_error"],
                 creditEstimate: try row["credit_estimate"], downloadPath: try row["download_path"],
-                verdict: try row["verdict"], take: try row["take"])
+                verdict: try row["verdict"], take: try row["take"],
+                findings: Finding.set(fromText: try row["findings"]),
+                flaggedEarlierTakes: try row["flagged_takes"])
         }
     }
 

@@ -18,12 +18,14 @@ extension LedgerBackend {
             """
             SELECT j.id, j.row_key, j.keyed_by_content, j.source_line, j.prompt, j.metadata, j.state,
                    \(LedgerSQL.reason()) AS reason, \(Self.reviewTakeColumns("j"))
-            FROM jobs j WHERE \(filter) ORDER BY \(Self.sheetOrder) LIMIT \(page.limit) OFFSET \(page.offset)
+            FROM jobs j LEFT JOIN checks c ON c.job_id = j.id AND c.take = j.take
+            WHERE \(filter) ORDER BY \(Self.sheetOrder) LIMIT \(page.limit) OFFSET \(page.offset)
             """)
         let ids: [Int64] = try rows.map { try $0["id"] }
         let earlier = try await scan(
             """
             SELECT t.job_id, \(Self.reviewTakeColumns("t")) FROM takes t JOIN jobs j ON j.id = t.job_id
+                LEFT JOIN checks c ON c.job_id = t.job_id AND c.take = t.take
             WHERE t.job_id IN (\(list: ids)) ORDER BY t.job_id, t.take
             """)
         let takes = Dictionary(grouping: try earlier.map { (try $0["job_id"] as Int64, try ReviewTake(row: $0)) }) {
@@ -49,7 +51,9 @@ extension LedgerBackend {
         return """
             \(raw: take).take, \(raw: take).state AS take_state, \(raw: prompt) AS take_prompt, \(raw: take).verdict,
             \(raw: take).conversion_cost, \(raw: take).credit_estimate, \(raw: take).audio_seconds, \(raw: take).peaks,
-            \(raw: take).download_path, \(LedgerSQL.reason(of: take)) AS take_reason
+            \(raw: take).download_path, \(LedgerSQL.reason(of: take)) AS take_reason, c.findings, c.loudness_lufs,
+            c.true_peak_dbtp, c.sample_peak_dbfs, c.dc_offset_dbfs, c.longest_gap, c.duplicate_of, c.problem,
+            c.seconds AS checked_seconds, j.audio_length AS asked_seconds
             """
     }
 
@@ -68,6 +72,11 @@ extension LedgerBackend {
         case .rejected?: tests.append("j.verdict = \(Verdict.rejected)")
         case .unreviewed?: tests.append("(j.state = \(JobState.completed) AND j.verdict IS NULL)")
         case nil: break
+        }
+        if let flagged = query.flagged {
+            let found: SQL =
+                "EXISTS (SELECT 1 FROM checks f WHERE f.job_id = j.id AND f.take = j.take AND f.findings <> '')"
+            tests.append(flagged ? found : "NOT \(found)")
         }
         return SQL.joined(tests, separator: " AND ")
     }

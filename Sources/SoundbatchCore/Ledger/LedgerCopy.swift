@@ -4,7 +4,7 @@ import Foundation
 public enum LedgerTable: String, CaseIterable, Sendable {
     case batches, ingests
     case ingestRows = "ingest_rows"
-    case jobs, attempts, takes
+    case jobs, attempts, takes, checks
 }
 
 /// A value in a ledger's row, as both backends hold it.

@@ -124,4 +124,34 @@ public enum LedgerSQL {
     public static func columnList(_ columns: [String]) -> SQL {
         SQL(stringLiteral: columns.map { "\"\($0)\"" }.joined(separator: ", "))
     }
+
+    /// The table of checks, alike on both backends but for the id's and the reals' types:
+    /// one row a take (`job_id`, `take`), its numbers, and the findings made of them.
+    public static func checksTable(id: String, real: String) -> String {
+        """
+        CREATE TABLE checks (
+            id \(id),
+            job_id BIGINT NOT NULL REFERENCES jobs(id),
+            take INTEGER NOT NULL,
+            checked_at TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            sound_sha256 TEXT,
+            seconds \(real),
+            loudness_lufs \(real),
+            loudness_range \(real),
+            sample_peak_dbfs \(real),
+            true_peak_dbtp \(real),
+            overs INTEGER,
+            flat_runs INTEGER,
+            dc_offset_dbfs \(real),
+            leading_silence \(real),
+            trailing_silence \(real),
+            longest_gap \(real),
+            fingerprint TEXT,
+            findings TEXT NOT NULL,
+            duplicate_of INTEGER,
+            problem TEXT
+        )
+        """
+    }
 }

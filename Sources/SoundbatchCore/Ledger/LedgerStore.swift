@@ -14,7 +14,7 @@ import Foundation
 
 /// One backend of the ledger: every stage's view of it.
 public protocol LedgerStore: IngestLedger, SendingLedger, StatusLedger, DownloadLedger, ReportLedger, BatchMemory,
-    RetryLedger, ReviewLedger, LedgerRows
+    RetryLedger, ReviewLedger, CheckLedger, LedgerRows
 {
     /// Where the ledger is, for messages: a file path or a database URL without its password.
     var location: String { get }
@@ -212,8 +212,8 @@ public protocol StatusLedger: BatchDirectory {
         async throws -> JobState?
 }
 
-/// What the downloader needs: completed jobs' audio, and where it went.
-public protocol DownloadLedger: Sendable {
+/// What the downloader needs: completed jobs' audio, where it went, and what its check found.
+public protocol DownloadLedger: CheckLedger {
     /// The batch's completed jobs with an audio URL, in id order.
     func audioJobs(batchID: Int64) async throws -> [AudioJob]
 
@@ -229,7 +229,7 @@ public protocol DownloadLedger: Sendable {
 }
 
 /// What reports and status read.
-public protocol ReportLedger: Sendable {
+public protocol ReportLedger: CheckLedger {
     /// Every batch's name and settings (or the one named: `LedgerError.noSuchBatch` if none is).
     func batchSettings(batch: String?) async throws -> [(name: String, settings: BatchSettings?)]
 

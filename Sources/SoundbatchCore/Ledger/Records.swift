@@ -102,6 +102,8 @@ public struct AudioJob: Sendable, Equatable {
     /// Which of its row's sounds it is (1 unless the row asked for several), and its take.
     public var variation: Int
     public var take: Int
+    /// The seconds of sound its row asked for, if it said.
+    public var audioLength: Int?
     public var audioURL: String
     /// What the ledger says was downloaded before, if anything.
     public var downloadedPath: String?
@@ -110,10 +112,12 @@ public struct AudioJob: Sendable, Equatable {
 
     public init(
         id: Int64, row: String, rowKey: String, prompt: String, keyedByContent: Bool, variation: Int = 1, take: Int = 1,
-        audioURL: String, downloadedPath: String?, downloadedSize: Int?, downloadedSHA256: String?
+        audioLength: Int? = nil, audioURL: String, downloadedPath: String?, downloadedSize: Int?,
+        downloadedSHA256: String?
     ) {
         self.variation = variation
         self.take = take
+        self.audioLength = audioLength
         self.id = id
         self.row = row
         self.rowKey = rowKey
@@ -184,12 +188,19 @@ public struct RetryCandidate: Sendable, Equatable {
     public var verdict: Verdict?
     /// Its current take's number, within its row.
     public var take: Int
+    /// What a check found of its current take, and how many of its earlier takes a check
+    /// found something wrong with.
+    public var findings: Set<Finding>
+    public var flaggedEarlierTakes: Int
 
     public init(
         id: Int64, row: String, rowKey: String, line: Int, state: JobState, lastHTTPStatus: Int?, lastError: String?,
-        creditEstimate: Double?, downloadPath: String?, verdict: Verdict? = nil, take: Int = 1
+        creditEstimate: Double?, downloadPath: String?, verdict: Verdict? = nil, take: Int = 1,
+        findings: Set<Finding> = [], flaggedEarlierTakes: Int = 0
     ) {
         self.take = take
+        self.findings = findings
+        self.flaggedEarlierTakes = flaggedEarlierTakes
         self.id = id
         self.row = row
         self.rowKey = rowKey

@@ -23,6 +23,8 @@ public struct LibrarySound: Sendable, Equatable {
     public var completedAt: Date?
     /// The row's own columns, in the sheet's order.
     public var columns: [SoundTags.Column]
+    /// What a check found wrong with it.
+    public var findings: Set<Finding> = []
 
     /// What names the row for a person: its id, else "line N".
     public var row: String { keyedByContent ? "line \(line)" : rowKey }
@@ -54,6 +56,7 @@ extension LibrarySound {
         taskID = text("task_id") ?? ""
         source = text("downloaded_file")
         completedAt = Timestamp.date(text("completed_at"))
+        findings = Finding.set(fromText: text("findings"))
         let own = job.values.dropFirst(ReportJob.columns.count)
         columns = zip(keys, own).compactMap { name, value in
             switch value {
@@ -89,6 +92,8 @@ public struct LibraryExport: Sendable {
     public var rendering = Rendering()
     /// Replace files in the way that soundbatch did not write.
     public var force = false
+    /// Sounds a check found wrong go too (else they are left out, and the summary says so).
+    public var includeFlagged = false
     public var concurrency = max(ProcessInfo.processInfo.activeProcessorCount, 1)
 
     public init(batch: String, folder: String) {
@@ -113,7 +118,7 @@ public struct LibraryExport: Sendable {
             completed.append(LibrarySound(line: line, keys: keys))
         }
         let choice = only ?? (completed.contains { $0.verdict != nil } ? .kept : .all)
-        let chosen = completed.filter { sound in
+        var chosen = completed.filter { sound in
             switch choice {
             case .kept: sound.verdict == .kept
             case .unrejected: sound.verdict != .rejected
@@ -121,6 +126,10 @@ public struct LibraryExport: Sendable {
             }
         }
         var plan = LibraryPlan(choice: choice, chosenByDefault: only == nil, completed: completed.count, columns: keys)
+        if !includeFlagged {
+            plan.flagged = chosen.filter { !$0.findings.isEmpty }
+            chosen.removeAll { !$0.findings.isEmpty }
+        }
         var taken: Set<String> = [LibraryExport.manifestName.lowercased()]
         for sound in chosen {
             guard let source = sound.source, !source.isEmpty else {
@@ -287,6 +296,8 @@ public struct LibraryPlan: Sendable {
     public var sounds: [Entry] = []
     /// Chosen, but their sound was never saved.
     public var withoutFile: [LibrarySound] = []
+    /// Chosen, but left out: a check found them wrong (`includeFlagged` takes them).
+    public var flagged: [LibrarySound] = []
     /// Names another sound had already, given a suffix (`door_1-2.wav`).
     public var suffixed: [String] = []
 

@@ -10,12 +10,14 @@ struct ManifestLine: Sendable {
 /// `manifest.csv`: file, row, take, prompt, the row's own columns (by their names; one that
 /// shares a name with a field of the manifest is written `column:NAME`), verdict, credits
 /// charged, task ID, duration, measured loudness and true peak before and after, the gain
-/// applied and whether the peak ceiling held it. Written whole, then renamed into place.
+/// applied, whether the peak ceiling held it, and what a check found wrong with it (when
+/// flagged sounds were asked for). Written whole, then renamed into place.
 enum Manifest {
     static let leading = ["file", "row", "take", "prompt"]
     static let trailing = [
         "verdict", "credits_charged", "task_id", "duration_seconds", "loudness_before_lufs", "true_peak_before_dbtp",
-        "loudness_after_lufs", "true_peak_after_dbtp", "gain_db", "held_by_ceiling"
+        "loudness_after_lufs", "true_peak_after_dbtp", "gain_db", "held_by_ceiling",
+        "findings"
     ]
 
     static func write(_ lines: [ManifestLine], columns: [String], to path: String) throws {
@@ -38,7 +40,7 @@ enum Manifest {
                     number(rendered.seconds, places: 3), number(rendered.before.integrated, places: 2),
                     number(rendered.before.truePeak, places: 2), number(rendered.after.integrated, places: 2),
                     number(rendered.after.truePeak, places: 2), number(rendered.gain, places: 2),
-                    .text(rendered.heldByCeiling ? "yes" : "")
+                    .text(rendered.heldByCeiling ? "yes" : ""), .text(Finding.text(sound.findings))
                 ]
             text += cells.map(ReportRenderer.csvCell).joined(separator: ",") + "\r\n"
         }

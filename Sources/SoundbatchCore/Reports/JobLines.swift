@@ -51,10 +51,15 @@ extension ReportRenderer {
                 if position > 0 { object += ", " }
                 JSON.appendString(name, to: &object)
                 object += ": "
-                switch cell {
-                case let .number(text): object += text
-                case let .text(text) where text.isEmpty: object += "null"
-                case let .text(text): JSON.appendString(text, to: &object)
+                switch (cell, job.values[position]) {
+                case let (_, .text(text)) where position == ReportJob.findingsPosition:
+                    // A list of the findings' names: [] for a sound checked and found right.
+                    object +=
+                        "[" + Finding.set(fromText: text).sorted().map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+                        + "]"
+                case let (.number(text), _): object += text
+                case let (.text(text), _) where text.isEmpty: object += "null"
+                case let (.text(text), _): JSON.appendString(text, to: &object)
                 }
             }
             if !metadataKeys.isEmpty {
@@ -102,7 +107,12 @@ extension ReportRenderer {
             let credits = charged.isEmpty ? (estimate.isEmpty ? "" : "~" + estimate) : charged
             let file = text("downloaded_file").split(separator: "/").last.map(String.init) ?? ""
             let state = JobState(rawValue: text("state"))?.words ?? text("state")
-            return fit([row, state, credits] + (widths.count > 3 ? [file] : []) + [text("reason")])
+            // A sound's reason to be looked at: what a check found wrong with it.
+            let findings = Finding.set(fromText: text("findings")).sorted().map(\.words)
+            let reason =
+                text("reason").isEmpty && !findings.isEmpty
+                ? "found " + findings.joined(separator: ", ") : text("reason")
+            return fit([row, state, credits] + (widths.count > 3 ? [file] : []) + [reason])
         }
 
         /// The cells padded to their widths (the credits right-aligned), the last one cut to fit.

@@ -6,7 +6,8 @@ public struct ReportJob: Sendable {
     public static let columns = [
         "batch", "row_key", "take", "source_line", "prompt", "audio_length", "state", "task_id",
         "conversion_id", "eta", "credit_estimate", "conversion_cost", "request_in_doubt", "verdict", "remote_status",
-        "audio_url", "downloaded_file", "submitted_at", "completed_at", "attempts", "last_error", "reason"
+        "audio_url", "downloaded_file", "submitted_at", "completed_at", "attempts", "last_error", "reason",
+        "findings", "loudness_lufs", "true_peak_dbtp"
     ]
 
     /// The row's own columns go apart from these: under "columns" in JSON, and with this
@@ -47,6 +48,7 @@ public struct ReportJob: Sendable {
 
     private static let positions = Dictionary(uniqueKeysWithValues: columns.enumerated().map { ($1, $0) })
     private static let statePosition = positions["state"]!
+    static let findingsPosition = positions["findings"]!
 
     /// The line, if its state is one this soundbatch knows: nothing is reported as something
     /// it is not, nor left out without a word (`LedgerError.unknownState`).

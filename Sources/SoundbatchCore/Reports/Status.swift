@@ -10,6 +10,8 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
     public var failures: [Failure] = []
     /// Its sounds (completed takes, earlier ones included) kept, rejected and unreviewed.
     public var sounds = VerdictCounts()
+    /// What checks found of its jobs' latest takes: how many of each finding.
+    public var findings: [Finding: Int] = [:]
 
     public struct Failure: Sendable, Equatable, Encodable {
         public var state: String
@@ -44,7 +46,7 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
     /// The names `report --format json` uses; credits in cents, as the ledger's sums carry
     /// float noise (22.029999999999994).
     enum CodingKeys: String, CodingKey {
-        case jobs, states, settings, failures, sounds
+        case jobs, states, settings, failures, sounds, findings
         case name = "batch"
         case creditEstimateTotal = "credits_estimated"
         case conversionCostTotal = "credits_charged"
@@ -70,6 +72,8 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
         try c.encodeIfPresent(settings, forKey: .settings)
         try c.encode(failures, forKey: .failures)
         try c.encode(sounds, forKey: .sounds)
+        try c.encode(
+            Dictionary(uniqueKeysWithValues: findings.map { ($0.key.rawValue, $0.value) }), forKey: .findings)
     }
 }
 
@@ -81,10 +85,12 @@ extension ReportLedger {
         let totals = Dictionary(uniqueKeysWithValues: spend.groups.map { ($0.group, $0) })
         let failures = Dictionary(grouping: try await failureReasons(batch: batch), by: \.batch)
         let sounds = try await verdictCounts(batch: batch)
+        let findings = try await findingCounts(batch: batch)
         return try await batchSettings(batch: batch).sorted { $0.name < $1.name }.map { name, settings in
             var status = BatchStatus(name: name, totals: totals[name])
             status.settings = settings
             status.sounds = sounds[name] ?? VerdictCounts()
+            status.findings = findings[name] ?? [:]
             status.failures = (failures[name] ?? [])
                 .sorted { ($0.failure.jobs, $1.failure.reason) > ($1.failure.jobs, $0.failure.reason) }
                 .map(\.failure)

@@ -10,6 +10,9 @@ public struct DownloadSettings: Sendable {
     public var maxBytes = 100 * 1_000_000
     public var concurrency = 4
     public var timeout: Duration = .seconds(300)
+    /// What each sound saved is held to as it is measured; nil: saved unmeasured (a
+    /// `soundbatch check` measures it later).
+    public var checks: CheckSettings? = CheckSettings()
 
     /// The folder, as an absolute path.
     public init(directory: String) { self.directory = URL(fileURLWithPath: directory).standardizedFileURL.path }
@@ -131,15 +134,29 @@ public final class Downloader: Sendable {
             }
         }
         let digest = hasher.finalize().hex
-        let sound = Self.summary(of: path)
+        let check = self.check(path, of: job)
         // The file is in its place: it goes into the ledger even while the run is being
         // stopped (a task of its own is not cancelled with this one), or it would be left on
         // disk unknown to the ledger (InterruptTests saw it on a loaded machine).
-        try await Task { [ledger] in
+        try await Task { [ledger, settings] in
             try await ledger.recordDownload(
-                jobID: job.id, path: path, size: size, sha256: digest, sound: sound, now: Date())
+                jobID: job.id, path: path, size: size, sha256: digest, sound: check.sound, now: Date())
+            if let checks = settings.checks, let check = check.check {
+                try await ledger.recordCheck(
+                    check, settings: checks, jobID: job.id, take: job.take, sha256: digest, now: Date())
+            }
         }.value
         return .downloaded(path: path, size: size)
+    }
+
+    /// The sound just saved, measured once: its length and waveform, and, with checks asked
+    /// for, what is wrong with it (the ledger holds it against its row's other takes). A file
+    /// that cannot be decoded is kept all the same: the service's word is what it is, and the
+    /// check says so.
+    private func check(_ path: String, of job: AudioJob) -> (sound: SoundSummary?, check: TakeCheck?) {
+        guard let settings = settings.checks else { return (Self.summary(of: path), nil) }
+        let check = TakeCheck.of(path, settings: settings, askedSeconds: job.audioLength)
+        return (check.measurement.map { SoundSummary(seconds: $0.seconds, peaks: $0.peaks) }, check)
     }
 
     /// DIR/<name>.<ext>, the name from the row's id (or a slug of its prompt), made safe,

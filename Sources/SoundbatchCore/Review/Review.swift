@@ -11,6 +11,8 @@ public struct ReviewQuery: Sendable, Equatable {
     public var search: String?
     public var state: JobState?
     public var verdict: VerdictFilter?
+    /// Rows whose latest take a check found something wrong with (true), or nothing (false).
+    public var flagged: Bool?
     /// These jobs only.
     public var jobIDs: [Int64]?
     public var offset = 0
@@ -26,9 +28,10 @@ public struct ReviewQuery: Sendable, Equatable {
     }
 
     public init(
-        search: String? = nil, state: JobState? = nil, verdict: VerdictFilter? = nil, jobIDs: [Int64]? = nil,
-        offset: Int = 0, limit: Int = 50
+        search: String? = nil, state: JobState? = nil, verdict: VerdictFilter? = nil, flagged: Bool? = nil,
+        jobIDs: [Int64]? = nil, offset: Int = 0, limit: Int = 50
     ) {
+        self.flagged = flagged
         self.search = search
         self.state = state
         self.verdict = verdict
@@ -75,6 +78,13 @@ public struct ReviewTake: Sendable, Equatable, Encodable {
     /// Its sound is saved, and can be played.
     public var saved: Bool
     public var reason: String?
+    /// What its check found, in words ("clipped at +3.7 dBTP"); empty when it found nothing
+    /// or has not checked it (`checked`).
+    public var findings: [String]
+    public var checked: Bool
+    /// Integrated loudness, LUFS, and true peak, dBTP, when measured.
+    public var loudness: Double?
+    public var truePeak: Double?
 }
 
 /// A page of rows, with how many match in all and what the batch's sounds were judged.
@@ -175,6 +185,17 @@ extension ReviewTake {
         let path: String? = try row["download_path"]
         saved = path != nil
         reason = try row["take_reason"]
+        let findings: String? = try row["findings"]
+        checked = findings != nil
+        loudness = try row["loudness_lufs"]
+        truePeak = try row["true_peak_dbtp"]
+        self.findings =
+            FindingWords(
+                findings: Finding.set(fromText: findings), seconds: try row["checked_seconds"],
+                asked: try row["asked_seconds"], truePeak: truePeak, samplePeak: try row["sample_peak_dbfs"],
+                dcOffset: try row["dc_offset_dbfs"], gap: try row["longest_gap"], duplicateOf: try row["duplicate_of"],
+                problem: try row["problem"]
+            ).words
     }
 }
 

@@ -11,7 +11,7 @@ import SoundbatchAudio
 /// writes goes through the ledger's `ReviewLedger` promises, so both backends serve it.
 ///
 /// Routes: `/` the page (`/?token=` sets the cookie); `/review.js`, `/review.css` its code;
-/// `GET /api/rows` a page of rows (`q`, `state`, `verdict`, `offset`, `limit`, or `jobs`);
+/// `GET /api/rows` a page of rows (`q`, `state`, `verdict`, `checks`, `offset`, `limit`, or `jobs`);
 /// `GET /audio/JOB/TAKE` a take's sound, from the ledger's own record of where it is;
 /// `POST /api/verdict`; `POST /api/reroll/plan` what a re-roll would send and cost;
 /// `POST /api/reroll` sends it; `GET /api/reroll` where it stands.
@@ -123,6 +123,12 @@ public struct ReviewServer: Sendable {
                 return Self.refused(.badRequest, "no verdict filter \(verdict)")
             }
             query.verdict = known
+        }
+        if let checks = parameters["checks"], !checks.isEmpty {
+            guard ["flagged", "clean"].contains(checks) else {
+                return Self.refused(.badRequest, "no checks filter \(checks)")
+            }
+            query.flagged = checks == "flagged"
         }
         if let jobs = parameters["jobs"] {
             query.jobIDs = jobs.split(separator: ",").compactMap { Int64($0) }

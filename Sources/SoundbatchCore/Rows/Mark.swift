@@ -32,3 +32,16 @@ extension LedgerStore {
         }
     }
 }
+
+extension LedgerStore {
+    /// Rejects the latest sound of each of the batch's jobs that a check found one of `kinds`
+    /// in (any, when empty); returns how many.
+    public func rejectFlagged(batch: String, kinds: Set<Finding>) async throws -> Int {
+        let batchID = try await batchID(named: batch)
+        var rejected = 0
+        for job in try await retryCandidates(batchID: batchID, states: [.completed]) where job.isFlagged(kinds) {
+            if case .recorded = try await setVerdict(.rejected, jobID: job.id, take: job.take) { rejected += 1 }
+        }
+        return rejected
+    }
+}

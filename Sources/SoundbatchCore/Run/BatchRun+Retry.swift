@@ -57,11 +57,13 @@ extension BatchRun {
     /// Which finished jobs a retry sends again, what they may cost, and which will likely
     /// fail again. By default: generation failures, tasks the service lost, and jobs failed
     /// for a reason a retry can fix (not a 400 or 422, which only `states` or `rows` take);
-    /// with `rejected`, the sounds a person rejected (and what `states` and `rows` name);
-    /// `jobIDs` names jobs as the ledger knows them (a review page does); those not finished
-    /// are left out.
+    /// with `rejected`, the sounds a person rejected, with `flagged`, those whose latest take a
+    /// check found one of these findings in (any, when empty), and what `states` and `rows`
+    /// name; `jobIDs` names jobs as the ledger knows them (a review page does); those not
+    /// finished are left out.
     public func planRetry(
-        states: Set<JobState>?, rows: [String], rejected: Bool = false, jobIDs: [Int64] = []
+        states: Set<JobState>?, rows: [String], rejected: Bool = false, flagged: Set<Finding>? = nil,
+        jobIDs: [Int64] = []
     ) async throws -> RetryPlan {
         let batchID = try await ledger.batchID(named: batch)
         try await ledger.requireKnownStates(batchID: batchID)
@@ -78,9 +80,12 @@ extension BatchRun {
         if rejected {
             for job in all where job.state == .completed && job.verdict == .rejected { chosen[job.id] = job }
         }
+        if let flagged {
+            for job in all where job.isFlagged(flagged) { chosen[job.id] = job }
+        }
         if let states {
             for job in all where states.contains(job.state) { chosen[job.id] = job }
-        } else if rows.isEmpty && jobIDs.isEmpty && !rejected {
+        } else if rows.isEmpty && jobIDs.isEmpty && !rejected && flagged == nil {
             for job in all where job.state != .completed && !job.refusedAsInvalid { chosen[job.id] = job }
         }
         let jobs = chosen.values.sorted { $0.id < $1.id }
@@ -90,5 +95,57 @@ extension BatchRun {
             jobs: jobs,
             forecast: estimates.contains(nil) ? nil : estimates.compactMap { $0 }.reduce(0, +),
             likelyToFailAgain: jobs.filter(\.refusedAsInvalid), unknownRows: unknown)
+    }
+}
+
+/// `--reroll-flagged N`: the takes a check found wrong, sent again by the run itself.
+extension BatchRun {
+    /// After a run that saved and checked its sounds, each job whose latest take a check
+    /// found wrong is sent again, as long as fewer than N of its earlier takes were found
+    /// wrong, and only as many as `--max-credits` leaves room for (a job never waits half
+    /// re-rolled); round after round, until none is left or the run is stopped.
+    func rerollingFlagged(
+        after first: RunReport, batchID: Int64, key: @escaping KeySource, progress: ProgressDisplay?
+    ) async throws -> RunReport {
+        let settings = try await ledger.settings(ofBatch: batchID) ?? BatchSettings()
+        guard let most = settings.rerollFlagged, most > 0 else { return first }
+        guard settings.wait == true, settings.followSettings(once: false).download?.checks != nil else {
+            logger.warning("--reroll-flagged re-rolls only sounds saved and checked: run with --wait --download DIR")
+            return first
+        }
+        var report = first
+        while [.done, .someFailed].contains(report.outcome), !stop.isStopped {
+            var plan = try await planRetry(states: [], rows: [], flagged: [])
+            plan.jobs = try await withinBudget(plan.jobs.filter { $0.flaggedEarlierTakes < most }, settings, batchID)
+            guard !plan.jobs.isEmpty else { break }
+            logger.notice(
+                "re-rolling \(plan.jobs.count) sound\(plan.jobs.count == 1 ? "" : "s") a check found wrong (at most \(most) times each)"
+            )
+            let round = try await retryHoldingClaim(
+                plan, batchID: batchID, given: BatchSettings(), key: key, progress: progress)
+            report.tracked = round.tracked
+            report.status = round.status
+            report.outcome = round.outcome
+            report.rerolled += plan.jobs.count
+        }
+        return report
+    }
+
+    /// The first of `jobs` whose estimates, each its earlier one or the batch's largest, fit
+    /// under `--max-credits` with what the batch may have cost already.
+    private func withinBudget(
+        _ jobs: [RetryCandidate], _ settings: BatchSettings, _ batchID: Int64
+    ) async throws
+        -> [RetryCandidate]
+    {
+        guard let limit = settings.maxCredits else { return jobs }
+        let state = try await ledger.creditState(batchID: batchID)
+        guard let largest = state.largest else { return [] }
+        var room = limit - state.estimated - Double(state.inDoubt) * largest
+        return Array(
+            jobs.prefix { job in
+                room -= job.creditEstimate ?? largest
+                return room >= 0
+            })
     }
 }

@@ -56,8 +56,9 @@ public struct BatchRun: Sendable {
         progress: ProgressDisplay? = nil
     ) async throws -> RunReport {
         try await ledger.withSending(batch: batch) { batchID in
-            try await sendHoldingClaim(
+            let report = try await sendHoldingClaim(
                 given, batchID: batchID, resendInDoubt: resendInDoubt, key: key, progress: progress)
+            return try await rerollingFlagged(after: report, batchID: batchID, key: key, progress: progress)
         }
     }
 

@@ -29,6 +29,11 @@ public struct BatchSettings: Codable, Sendable, Equatable {
     public var download: String?
     public var maxDownloadSize: Int?
     public var downloadConcurrency: Int?
+    /// What each sound is held to as it is saved; `checked` false: saved unmeasured.
+    public var checks: CheckChoices?
+    public var checked: Bool?
+    /// How many times a run sends a take a check found wrong again, at most (0: never).
+    public var rerollFlagged: Int?
 
     public init() {}
 
@@ -71,6 +76,9 @@ public struct BatchSettings: Codable, Sendable, Equatable {
         merged.download = newer.download ?? download
         merged.maxDownloadSize = newer.maxDownloadSize ?? maxDownloadSize
         merged.downloadConcurrency = newer.downloadConcurrency ?? downloadConcurrency
+        merged.checks = newer.checks.map { (checks ?? CheckChoices()).overridden(by: $0) } ?? checks
+        merged.checked = newer.checked ?? checked
+        merged.rerollFlagged = newer.rerollFlagged ?? rerollFlagged
         return merged
     }
 
@@ -104,6 +112,7 @@ public struct BatchSettings: Codable, Sendable, Equatable {
             var download = DownloadSettings(directory: folder)
             download.maxBytes = all.maxDownloadSize ?? download.maxBytes
             download.concurrency = all.downloadConcurrency ?? download.concurrency
+            download.checks = all.checked == false ? nil : (all.checks ?? CheckChoices()).settings
             return download
         }
         return settings

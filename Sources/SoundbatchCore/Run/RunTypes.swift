@@ -34,6 +34,8 @@ public struct RunReport: Sendable {
     public var sendOutcome: RunOutcome?
     /// How the run as a whole ended.
     public var outcome: RunOutcome
+    /// Takes a check found wrong that the run sent again (`--reroll-flagged`).
+    public var rerolled = 0
 }
 
 /// Where a whole run stands: sending, generating, saving.
@@ -72,6 +74,11 @@ public struct RetryPlan: Sendable {
 extension RetryCandidate {
     /// Refused for what the request said (400, 422): sending it again will likely fail again.
     public var refusedAsInvalid: Bool { state == .failed && [400, 422].contains(lastHTTPStatus ?? 0) }
+
+    /// Its latest take is a sound a check found one of `kinds` in (any, when `kinds` is empty).
+    public func isFlagged(_ kinds: Set<Finding>) -> Bool {
+        state == .completed && !findings.isEmpty && (kinds.isEmpty || !findings.isDisjoint(with: kinds))
+    }
 }
 
 /// Where the API key comes from, asked only when a run goes to the API.

@@ -5,7 +5,7 @@ const token = document.querySelector('meta[name="review-token"]').content;
 const PAGE = 50;
 const $ = (id) => document.getElementById(id);
 const list = $("rows"), more = $("more"), player = $("player");
-const query = { q: "", state: "", verdict: "" };
+const query = { q: "", state: "", verdict: "", checks: "" };
 let rows = [];               // the rows shown, in the sheet's order
 let matching = 0;            // rows the query finds in all
 let generation = 0;          // grows with each new query: answers to older ones are dropped
@@ -80,7 +80,7 @@ async function load(reset) {
   loadingFor = mine;
   // Spaces as %20, not URLSearchParams' "+", which the server reads as a plus sign.
   const parameters = [`offset=${rows.length}`, `limit=${PAGE}`];
-  for (const key of ["q", "state", "verdict"]) {
+  for (const key of ["q", "state", "verdict", "checks"]) {
     if (query[key]) parameters.push(`${key}=${encodeURIComponent(query[key])}`);
   }
   try {
@@ -174,6 +174,8 @@ function renderTake(row, take) {
   if (!take.saved) play.title = "not saved yet: run soundbatch track --batch NAME --download DIR";
   const facts = [];
   if (take.seconds != null) facts.push(`${take.seconds.toFixed(1)} s`);
+  if (take.loudness != null) facts.push(`${take.loudness.toFixed(1)} LUFS`);
+  if (take.truePeak != null) facts.push(`${take.truePeak.toFixed(1)} dBTP`);
   if (take.credits != null) facts.push(`${take.credits.toFixed(2)} credits${take.charged ? "" : " est."}`);
   const keep = button(`Keep ${label}`, "Keep", () => judge(row.job, take.take, take.verdict === "kept" ? null : "kept"), "keep");
   keep.setAttribute("aria-pressed", String(take.verdict === "kept"));
@@ -183,7 +185,32 @@ function renderTake(row, take) {
   const controls = element("div", "controls");
   controls.append(play, keep, reject);
   node.append(wave, controls);
+  if (take.findings.length > 0) {
+    // What the check found, in words, before anyone listens.
+    node.classList.add("flagged");
+    const found = element("p", "findings", take.findings.join(" · "));
+    found.setAttribute("aria-label", `${label}: ${take.findings.join(", ")}`);
+    node.append(found);
+  }
   return node;
+}
+
+/// Selects the next take (after the one chosen, round to the first) that a check flagged; "F".
+function nextFlagged() {
+  // The last step is the chosen row again, from its first take.
+  for (let step = 0; step <= rows.length; step++) {
+    const index = (Math.max(current, 0) + step) % rows.length;
+    const takes = rows[index].takes;
+    const after = step === 0 ? takes.findIndex((take) => take.take === chosenTake.get(rows[index].job)) : -1;
+    const found = takes.findIndex((take, position) => position > after && take.findings.length > 0);
+    if (found >= 0) {
+      chosenTake.set(rows[index].job, takes[found].take);
+      select(index);
+      markChosenTake(list.children[index], rows[index].job);
+      return;
+    }
+  }
+  say(rows.length < matching ? "no flagged take among the rows shown yet" : "no take flagged");
 }
 
 function replaceRow(row) {
@@ -314,6 +341,7 @@ document.addEventListener("keydown", (event) => {
     "x": () => chosen && judge(chosen.row.job, chosen.take.take, "rejected"),
     "u": () => chosen && judge(chosen.row.job, chosen.take.take, null),
     "r": () => chosen && finished(chosen.row.state) && openReroll({ jobs: [chosen.row.job] }, chosen.row),
+    "f": () => nextFlagged(),
   };
   const action = actions[event.key.length === 1 ? event.key.toLowerCase() : event.key];
   if (!action) return;
@@ -462,7 +490,7 @@ $("search").addEventListener("input", (event) => {
   clearTimeout(searchTimer);
   searchTimer = setTimeout(() => { query.q = event.target.value.trim(); load(true); }, 150);
 });
-for (const name of ["state", "verdict"]) {
+for (const name of ["state", "verdict", "checks"]) {
   $(name).addEventListener("change", (event) => { query[name] = event.target.value; load(true); });
 }
 
