@@ -87,8 +87,17 @@ import Testing
         let ledger = folder.file("ledger.sqlite")
         let feed = ["run", csv, "--batch", "b", "--dry-run", "--ledger", "ledger.sqlite"]
         let first = try Child(feed, in: folder, name: "first feed")
-        // Killed once the feed is writing its rows: the journal is there.
-        #expect(try await eventually { FileManager.default.fileExists(atPath: ledger + "-journal") })
+        // Killed once the feed is writing its rows: the journal is there, and the tables are
+        // (a new file is made under a journal too, for a moment).
+        var readOnly = Configuration()
+        readOnly.readonly = true
+        #expect(
+            try await eventually {
+                FileManager.default.fileExists(atPath: ledger + "-journal")
+                    && (try? DatabaseQueue(path: ledger, configuration: readOnly).read {
+                        try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM sqlite_master WHERE name = 'jobs'")
+                    }) == 1
+            })
         first.signal(SIGKILL)
         _ = try await first.exitStatus()
         #expect(

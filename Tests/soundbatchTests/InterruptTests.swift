@@ -155,7 +155,7 @@ import Testing
     }
 
     /// A Ctrl-C in a run's first instants, as a script that starts soundbatch and stops it at
-    /// once sends it: never lost. Each run ends within 2 s of its signal: interrupted (exit
+    /// once sends it: never lost. Each run ends soon after its signal: interrupted (exit
     /// 2), with the file's rows whole or not yet in the ledger, or, for a signal before
     /// soundbatch's own code has started, killed by it as any program is.
     @Test func aSignalAtTheFirstInstantIsNeverLost() async throws {
@@ -177,7 +177,10 @@ import Testing
                     }
                     for try await (run, states) in group {
                         let moment = "\(run.name), interrupted after \(run.after): \(run.child.stderr)"
-                        #expect(!run.endedFirst && run.secondsToStop < 2, "\(moment)")
+                        // Within 2 s on a quiet machine (scripts/interrupt-early.sh, 200 of them);
+                        // the whole suite at once on two cores has taken longer. A lost signal
+                        // runs on to the batch's end, 17 s.
+                        #expect(!run.endedFirst && run.secondsToStop < 5, "\(moment)")
                         if run.child.process.terminationReason == .uncaughtSignal {
                             #expect(run.child.process.terminationStatus == SIGINT, "\(moment)")
                             continue
