@@ -63,17 +63,19 @@ public final class AtomicFile {
     deinit { abandon() }
 }
 
-/// A file that could not be written: its path and the system's reason.
+/// A file that could not be read or written: its path and the system's reason.
 public struct FileError: Error, CustomStringConvertible {
     public var path: String
     public var reason: String
+    public var reading: Bool
 
-    init(path: String, errno code: Int32) {
+    init(path: String, errno code: Int32, reading: Bool = false) {
         self.path = path
         reason = String(cString: strerror(code))
+        self.reading = reading
     }
 
-    public var description: String { "cannot write \(path): \(reason)" }
+    public var description: String { "cannot \(reading ? "read" : "write") \(path): \(reason)" }
 }
 
 extension SHA256.Digest {

@@ -206,7 +206,15 @@ struct Export: AsyncParsableCommand {
                 "\(counted(report.leftAlone.count, "file", "files")) left as they are: soundbatch did not write them, or they "
                     + "changed since (\(some(report.leftAlone))); move them, or replace them with --force")
         }
+        if !plan.notHere.isEmpty {
+            printError(
+                "\(counted(plan.notHere.count, "sound is", "sounds are")) not on this machine, so not exported ("
+                    + some(plan.notHere.map { "\($0.row) take \($0.take) at \($0.source ?? "")" })
+                    + "): saved on another, or moved or deleted since; fetch them here with: "
+                    + "soundbatch track --batch \(batch) --download DIR")
+        }
         for (file, reason) in report.failed.prefix(10) { printError("could not export \(file): \(reason)") }
+        if report.failed.count > 10 { printError("\(report.failed.count - 10) more could not be exported") }
         if report.notReached > 0 {
             printError(
                 "stopped with \(counted(report.notReached, "sound", "sounds")) not exported; the same command carries on"

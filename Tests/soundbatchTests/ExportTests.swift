@@ -287,6 +287,17 @@ import Testing
         let exported = try FileManager.default.subpathsOfDirectory(atPath: folder.file("steps-library"))
             .filter { $0.hasSuffix(".wav") }.sorted()
         #expect(exported == ["STEPS/step_1.wav", "STEPS/step_3.wav", "STEPS/step_4.wav", "UI/bell_1.wav"])
+
+        // A sound saved on another machine (or deleted since) is named as such, and the rest go.
+        try FileManager.default.removeItem(atPath: folder.file("takes/bell.wav"))
+        let elsewhere = try await soundbatch(
+            ["export", "--batch", "steps", "--to", "elsewhere", "--only", "unrejected"], "elsewhere")
+        #expect(elsewhere.process.terminationStatus == 1)
+        #expect(
+            elsewhere.stderr.contains("1 sound is not on this machine, so not exported (bell take 1 at /")
+                && !elsewhere.stderr.contains("cannot write"), "\(elsewhere.stderr)")
+        let written = try FileManager.default.subpathsOfDirectory(atPath: folder.file("elsewhere"))
+        #expect(written.filter { $0.hasSuffix(".wav") }.count == 3, "\(written)")
     }
 
     @Test func aTemplateNamingNoColumnOfTheSheetIsRefusedWithTheColumnsThereAre() async throws {

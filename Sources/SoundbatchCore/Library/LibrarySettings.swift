@@ -33,6 +33,7 @@ extension LibraryReport {
     /// not be written, was left alone, or a sound was never saved; else done.
     public var exitStatus: ExitStatus {
         if notReached > 0 { return .resumable }
-        return failed.isEmpty && leftAlone.isEmpty && plan.withoutFile.isEmpty ? .done : .someFailed
+        return failed.isEmpty && leftAlone.isEmpty && plan.withoutFile.isEmpty && plan.notHere.isEmpty
+            ? .done : .someFailed
     }
 }

@@ -1,0 +1,54 @@
+import Foundation
+import SoundbatchAudio
+
+/// Which sounds an export takes and what it calls them.
+public struct LibraryPlan: Sendable {
+    public struct Entry: Sendable {
+        public var sound: LibrarySound
+        public var source: String
+        /// Its path in the library, extension included.
+        public var file: String
+
+        var tags: SoundTags {
+            SoundTags(
+                title: sound.keyedByContent ? sound.row : sound.rowKey, description: sound.prompt, take: sound.take,
+                project: sound.batch, taskID: sound.taskID, made: sound.completedAt, columns: sound.columns)
+        }
+    }
+
+    public var choice: LibraryExport.Choice
+    /// The choice was the default one (kept when the batch has verdicts, else all).
+    public var chosenByDefault: Bool
+    /// The batch's completed sounds.
+    public var completed: Int
+    public var columns: [String]
+    public var sounds: [Entry] = []
+    /// Chosen, but their sound was never saved, or is not where it was saved (on this machine).
+    public var withoutFile: [LibrarySound] = []
+    public var notHere: [LibrarySound] = []
+    /// Chosen, but left out: a check found them wrong (`includeFlagged` takes them).
+    public var flagged: [LibrarySound] = []
+    /// Names another sound had already, given a suffix (`door_1-2.wav`).
+    public var suffixed: [String] = []
+
+    init(choice: LibraryExport.Choice, chosenByDefault: Bool, completed: Int, columns: [String]) {
+        self.choice = choice
+        self.chosenByDefault = chosenByDefault
+        self.completed = completed
+        self.columns = columns
+    }
+}
+
+/// What an export did.
+public struct LibraryReport: Sendable {
+    public var plan: LibraryPlan
+    public var written = 0
+    public var alreadyRight = 0
+    /// Files in the way that soundbatch did not write (or that changed since): left as they are.
+    public var leftAlone: [String] = []
+    public var failed: [(file: String, reason: String)] = []
+    /// Turned up less than the loudness target asked, so that no true peak passed the ceiling.
+    public var heldByCeiling: [String] = []
+    /// Not reached: the export was stopped first.
+    public var notReached = 0
+}
