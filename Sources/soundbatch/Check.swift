@@ -166,7 +166,7 @@ struct Check: AsyncParsableCommand {
                     if onTerminal { LiveLine.shared.show("checking: \(done)/\(total)") }
                 }
                 if onTerminal { LiveLine.shared.clear() }
-                let findings = try await ledger.findingCounts(batch: batch)[batch] ?? [:]
+                let findings = try await ledger.findingCounts(batch: batch)[batch]?.findings ?? [:]
                 if !log.quiet {
                     print(
                         "\(batch): \(counted(outcome.checked, "sound", "sounds")) checked now, "
@@ -181,7 +181,7 @@ struct Check: AsyncParsableCommand {
                     let some = outcome.missing.prefix(5).map { "\($0.row) take \($0.take) (\($0.path))" }
                     printError(
                         "\(counted(outcome.missing.count, "sound is", "sounds are")) not where the ledger says, so not "
-                            + "checked: \(some.joined(separator: ", "))\(outcome.missing.count > 5 ? " and more" : ""); "
+                            + "checked: \(some.joined(separator: ", "))\(outcome.missing.count > 5 ? " and \(outcome.missing.count - 5) more" : ""); "
                             + "fetch them again with: soundbatch track --batch \(batch) --download DIR")
                 }
                 if outcome.interrupted {

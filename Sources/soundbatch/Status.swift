@@ -53,8 +53,11 @@ struct Status: AsyncParsableCommand {
             }
             if !batch.findings.isEmpty {
                 print(
-                    "  checks found: \(findingsText(batch.findings)); send them again: "
+                    "  checks found, of \(counted(batch.checked, "sound", "sounds")) checked: "
+                        + "\(findingsText(batch.findings)); send them again: "
                         + "soundbatch retry --batch \(batch.name) --flagged")
+            } else if batch.checked > 0 {
+                print("  checks: \(counted(batch.checked, "sound", "sounds")) checked, nothing found")
             }
             if let forecast = Self.forecast(batch.pendingForecast) { print("  " + forecast) }
             for failure in batch.failures.prefix(5) {

@@ -104,9 +104,10 @@ import Testing
             if let kind {
                 let count = kind == .duplicate ? 3 : 6
                 let words = kind == .dcOffset ? "dc offset" : kind.rawValue
-                #expect(status.stdout.contains("checks found: \(count) \(words);"), "\(status.stdout)")
+                #expect(
+                    status.stdout.contains("checks found, of 6 sounds checked: \(count) \(words);"), "\(status.stdout)")
             } else {
-                #expect(!status.stdout.contains("checks found"), "\(status.stdout)")
+                #expect(status.stdout.contains("checks: 6 sounds checked, nothing found"), "\(status.stdout)")
             }
         }
     }

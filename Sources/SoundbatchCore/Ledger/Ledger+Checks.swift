@@ -39,7 +39,18 @@ public protocol CheckLedger: BatchDirectory {
     func checkTargets(batchID: Int64, _ scope: CheckScope) async throws -> [CheckTarget]
 
     /// The findings of each batch's (or the one named) latest takes, counted.
-    func findingCounts(batch: String?) async throws -> [String: [Finding: Int]]
+    func findingCounts(batch: String?) async throws -> [String: CheckCounts]
+}
+
+/// A batch's latest takes checked, and how many of them carry each finding.
+public struct CheckCounts: Sendable, Equatable {
+    public var checked = 0
+    public var findings: [Finding: Int] = [:]
+
+    public init(checked: Int = 0, findings: [Finding: Int] = [:]) {
+        self.checked = checked
+        self.findings = findings
+    }
 }
 
 extension LedgerBackend {
@@ -142,20 +153,21 @@ extension LedgerBackend {
         }
     }
 
-    public func findingCounts(batch: String?) async throws -> [String: [Finding: Int]] {
-        var counts: [String: [Finding: Int]] = [:]
+    public func findingCounts(batch: String?) async throws -> [String: CheckCounts] {
+        var counts: [String: CheckCounts] = [:]
         for row in try await scan(
             """
             SELECT b.name, c.findings, COUNT(*) AS takes FROM jobs j
             JOIN checks c ON c.job_id = j.id AND c.take = j.take JOIN batches b ON b.id = j.batch_id
-            WHERE \(batch.map { "b.name = \($0)" as SQL } ?? "TRUE") AND c.findings <> ''
+            WHERE \(batch.map { "b.name = \($0)" as SQL } ?? "TRUE")
             GROUP BY b.name, c.findings
             """)
         {
             let name: String = try row["name"]
             let takes: Int = try row["takes"]
+            counts[name, default: CheckCounts()].checked += takes
             for finding in Finding.set(fromText: try row["findings"]) {
-                counts[name, default: [:]][finding, default: 0] += takes
+                counts[name, default: CheckCounts()].findings[finding, default: 0] += takes
             }
         }
         return counts

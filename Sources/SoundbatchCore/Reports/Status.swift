@@ -12,6 +12,8 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
     public var sounds = VerdictCounts()
     /// What checks found of its jobs' latest takes: how many of each finding.
     public var findings: [Finding: Int] = [:]
+    /// How many of its jobs' latest takes were checked.
+    public var checked = 0
 
     public struct Failure: Sendable, Equatable, Encodable {
         public var state: String
@@ -46,7 +48,7 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
     /// The names `report --format json` uses; credits in cents, as the ledger's sums carry
     /// float noise (22.029999999999994).
     enum CodingKeys: String, CodingKey {
-        case jobs, states, settings, failures, sounds, findings
+        case jobs, states, settings, failures, sounds, findings, checked
         case name = "batch"
         case creditEstimateTotal = "credits_estimated"
         case conversionCostTotal = "credits_charged"
@@ -74,6 +76,7 @@ public struct BatchStatus: Sendable, Equatable, Encodable {
         try c.encode(sounds, forKey: .sounds)
         try c.encode(
             Dictionary(uniqueKeysWithValues: findings.map { ($0.key.rawValue, $0.value) }), forKey: .findings)
+        try c.encode(checked, forKey: .checked)
     }
 }
 
@@ -90,7 +93,8 @@ extension ReportLedger {
             var status = BatchStatus(name: name, totals: totals[name])
             status.settings = settings
             status.sounds = sounds[name] ?? VerdictCounts()
-            status.findings = findings[name] ?? [:]
+            status.findings = findings[name]?.findings ?? [:]
+            status.checked = findings[name]?.checked ?? 0
             status.failures = (failures[name] ?? [])
                 .sorted { ($0.failure.jobs, $1.failure.reason) > ($1.failure.jobs, $0.failure.reason) }
                 .map(\.failure)
