@@ -40,11 +40,17 @@ public struct BatchCheck: Sendable {
             try await ledger.recordSettings(remembered, ofBatch: batchID)
         }
         let settings = choices.settings
-        let saved = try await ledger.checkTargets(batchID: batchID, .all).count
-        let due = try await ledger.checkTargets(batchID: batchID, all ? .all : .due(settings))
-        var outcome = Outcome(upToDate: saved - due.count)
-        let here = due.filter { FileManager.default.fileExists(atPath: $0.path) }
-        outcome.missing = due.filter { !FileManager.default.fileExists(atPath: $0.path) }
+        let saved = try await ledger.checkTargets(batchID: batchID, .all)
+        let due = all ? saved : try await ledger.checkTargets(batchID: batchID, .due(settings))
+        var outcome = Outcome(upToDate: saved.count - due.count)
+        var here: [CheckTarget] = []
+        for target in due {
+            if FileManager.default.fileExists(atPath: target.path) {
+                here.append(target)
+            } else {
+                outcome.missing.append(target)
+            }
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = here.makeIterator()
             func startNext() -> Bool {
