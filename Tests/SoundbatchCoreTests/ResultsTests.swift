@@ -439,11 +439,15 @@ import Testing
             try await ledger.recordSettings(bound, ofBatch: batchID)
             try await BoundServiceLookups.with(ledger: ledger, key: { APIKey("k")! }) { lookups in
                 let receiver = WebhookReceiver(ledger: ledger, confirmer: lookups)
-                try await receiver.serve(host: "127.0.0.1", port: 0, logger: quietLogger()) { _ in
+                let events = Locked<[WebhookReceiver.Event]>([])
+                try await receiver.serve(host: "127.0.0.1", port: 0, logger: quietLogger()) { event in
+                    events.withLock { $0.append(event) }
                 } while: { hook in
                     try await sendAll(batchID, of: ledger, to: url, webhookURL: hook)
                     // No tracking: the callbacks alone complete the jobs.
-                    #expect(try await eventually { try await rows(ledger).allSatisfy { $0["state"] == "completed" } })
+                    #expect(
+                        try await eventually { try await rows(ledger).allSatisfy { $0["state"] == "completed" } },
+                        "what the receiver heard: \(events.value)")
                 }
             }
         }
