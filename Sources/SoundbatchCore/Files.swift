@@ -1,23 +1,33 @@
 import Crypto
 import Foundation
 
-/// A file written under a temporary name beside its destination and renamed into place
-/// once whole: a reader never sees half a file, and a failed write leaves nothing behind.
+/// A file written unnamed in its destination's folder, named once whole and renamed into
+/// place: a reader never sees half a file, and a failed write, or a process killed (even
+/// with kill -9), leaves nothing behind. Where the file system cannot make an unnamed file
+/// (Linux's O_TMPFILE), it is written under a hidden temporary name, which a kill leaves.
 /// Used for downloaded audio and for reports written with --output.
 public final class AtomicFile {
     public let path: String
     /// Where the bytes go until `commit`.
     public let descriptor: Int32
     private let temporary: String
+    /// The file has no name until `commit` links it as `temporary`.
+    private let unnamed: Bool
     private var open = true
+
+    /// Glibc's O_TMPFILE (`__O_TMPFILE | O_DIRECTORY`), which Swift does not import.
+    private static let unnamedFile: Int32 = 0o20000000 | O_DIRECTORY
 
     public init(path: String, mode: mode_t = 0o644) throws(FileError) {
         self.path = path
         let name = (path as NSString).lastPathComponent
-        let folder = (path as NSString).deletingLastPathComponent
-        temporary = ((folder.isEmpty ? "." : folder) as NSString)
-            .appendingPathComponent(".\(name).\(UUID().uuidString.prefix(8)).part")
-        descriptor = Foundation.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        let folder =
+            (path as NSString).deletingLastPathComponent.isEmpty
+            ? "." : (path as NSString).deletingLastPathComponent
+        temporary = (folder as NSString).appendingPathComponent(".\(name).\(UUID().uuidString.prefix(8)).part")
+        let file = Foundation.open(folder, Self.unnamedFile | O_WRONLY | O_CLOEXEC, mode)
+        unnamed = file >= 0
+        descriptor = unnamed ? file : Foundation.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard descriptor >= 0 else { throw FileError(path: path, errno: errno) }
     }
 
@@ -39,9 +49,12 @@ public final class AtomicFile {
         guard open else { return }
         open = false
         let synced = !sync || fsync(descriptor) == 0
-        let code = errno
+        var code = errno
+        let named =
+            !unnamed || linkat(AT_FDCWD, "/proc/self/fd/\(descriptor)", AT_FDCWD, temporary, AT_SYMLINK_FOLLOW) == 0
+        if synced { code = errno }
         close(descriptor)
-        guard synced else {
+        guard synced, named else {
             unlink(temporary)
             throw FileError(path: path, errno: code)
         }
@@ -57,7 +70,7 @@ public final class AtomicFile {
         guard open else { return }
         open = false
         close(descriptor)
-        unlink(temporary)
+        if !unnamed { unlink(temporary) }
     }
 
     deinit { abandon() }
@@ -68,6 +81,12 @@ public struct FileError: Error, CustomStringConvertible {
     public var path: String
     public var reason: String
     public var reading: Bool
+
+    init(path: String, reason: String, reading: Bool) {
+        self.path = path
+        self.reason = reason
+        self.reading = reading
+    }
 
     init(path: String, errno code: Int32, reading: Bool = false) {
         self.path = path

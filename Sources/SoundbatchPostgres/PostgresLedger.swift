@@ -254,6 +254,7 @@ extension SQL {
             case .integer(nil): "$\(number)::bigint"
             case .real(nil): "$\(number)::float8"
             case .text(nil): "$\(number)::text"
+            case .bytes(nil): "$\(number)::bytea"
             default: "$\(number)"
             }
         }
@@ -263,7 +264,8 @@ extension SQL {
             case let .integer(number?): binds.append(number)
             case let .real(number?): binds.append(number)
             case let .text(text?): binds.append(text)
-            case .integer(nil), .real(nil), .text(nil), .null: binds.appendNull()
+            case let .bytes(bytes?): binds.append(ByteBuffer(bytes: bytes))
+            case .integer(nil), .real(nil), .text(nil), .bytes(nil), .null: binds.appendNull()
             }
         }
         return PostgresQuery(unsafeSQL: text, binds: binds)
@@ -291,6 +293,7 @@ extension LedgerValue {
         case .int2, .int4, .int8: self = (try? cell.decode(Int64.self)).map { .integer($0) } ?? .null
         case .float4, .float8, .numeric: self = (try? cell.decode(Double.self)).map { .real($0) } ?? .null
         case .bool: self = (try? cell.decode(Bool.self)).map { .integer($0 ? 1 : 0) } ?? .null
+        case .bytea: self = cell.bytes.map { .bytes(Array($0.readableBytesView)) } ?? .null
         default: self = (try? cell.decode(String.self)).map { .text($0) } ?? .null
         }
     }

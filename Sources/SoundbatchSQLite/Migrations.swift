@@ -251,6 +251,10 @@ extension SQLiteLedger {
             try db.execute(sql: LedgerSQL.checksTable(id: "INTEGER PRIMARY KEY", real: "REAL"))
             try db.execute(sql: "CREATE UNIQUE INDEX checks_by_take ON checks(job_id, take)")
         }
+        migrator.registerMigration("v15: each machine's own copy of a sound") { db in
+            // The sounds themselves stay in their files: the ledger and the files are on one machine.
+            for statement in LedgerSQL.soundCopies { try db.execute(sql: statement) }
+        }
         return migrator
     }
 }

@@ -230,19 +230,21 @@ extension SQLValue {
         case let .integer(number): number.databaseValue
         case let .real(number): number.databaseValue
         case let .text(text): text.databaseValue
+        case let .bytes(bytes): bytes.map { Data($0).databaseValue } ?? .null
         case .null: .null
         }
     }
 }
 
 extension LedgerValue {
-    /// A SQLite value as the ledger holds it (it holds no blobs).
+    /// A SQLite value as the ledger holds it.
     init(_ value: DatabaseValue) {
         switch value.storage {
         case let .int64(number): self = .integer(number)
         case let .double(number): self = .real(number)
         case let .string(text): self = .text(text)
-        case .null, .blob: self = .null
+        case let .blob(data): self = .bytes([UInt8](data))
+        case .null: self = .null
         }
     }
 }

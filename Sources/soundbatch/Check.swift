@@ -178,7 +178,9 @@ struct Check: AsyncParsableCommand {
                                 + "send them again: soundbatch retry --batch \(batch) --flagged")
                 }
                 if !outcome.missing.isEmpty {
-                    let some = outcome.missing.prefix(5).map { "\($0.row) take \($0.take) (\($0.path))" }
+                    let some = outcome.missing.prefix(5).map {
+                        "\($0.row) take \($0.take) (\($0.sound.path ?? $0.sound.savedAs ?? ""))"
+                    }
                     printError(
                         "\(counted(outcome.missing.count, "sound is", "sounds are")) not where the ledger says, so not "
                             + "checked: \(some.joined(separator: ", "))\(outcome.missing.count > 5 ? " and \(outcome.missing.count - 5) more" : ""); "

@@ -210,8 +210,11 @@ struct Export: AsyncParsableCommand {
             printError(
                 "\(counted(plan.notHere.count, "sound is", "sounds are")) not on this machine, so not exported ("
                     + some(plan.notHere.map { "\($0.row) take \($0.take) at \($0.source ?? "")" })
-                    + "): saved on another, or moved or deleted since; fetch them here with: "
-                    + "soundbatch track --batch \(batch) --download DIR")
+                    + (plan.store == nil
+                        ? "): saved on another, or moved or deleted since; fetch them here with: "
+                            + "soundbatch track --batch \(batch) --download DIR"
+                        : "), nor kept in the ledger (saved before it kept sounds); on the machine that saved them, "
+                            + "soundbatch track --batch \(batch) --download DIR puts them in the ledger for the team"))
         }
         for (file, reason) in report.failed.prefix(10) { printError("could not export \(file): \(reason)") }
         if report.failed.count > 10 { printError("\(report.failed.count - 10) more could not be exported") }

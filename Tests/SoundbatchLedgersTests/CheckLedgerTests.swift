@@ -68,7 +68,7 @@ import Testing
             #expect(try await ledger.checkTargets(batchID: batchID, .due(settings)).count == 3)
             for target in saved {
                 try await ledger.recordCheck(
-                    check([]), settings: settings, jobID: target.jobID, take: target.take, sha256: target.sha256,
+                    check([]), settings: settings, jobID: target.jobID, take: target.take, sha256: target.sound.sha256,
                     now: Date())
             }
             #expect(try await ledger.checkTargets(batchID: batchID, .due(settings)).isEmpty)
@@ -77,7 +77,7 @@ import Testing
             #expect(try await ledger.checkTargets(batchID: batchID, .due(stricter)).count == 3)
             // The file saved again (another SHA-256): due again, that one alone.
             try await ledger.recordDownload(
-                jobID: ids["rain"]!, path: "/s/r1.wav", size: 5, sha256: "y", sound: nil, now: Date())
+                jobID: ids["rain"]!, path: "/s/r1.wav", size: 5, sha256: "y", sound: nil, storing: false, now: Date())
             #expect(try await ledger.checkTargets(batchID: batchID, .due(settings)).map(\.row) == ["rain"])
         }
     }

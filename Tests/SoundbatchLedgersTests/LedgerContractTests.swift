@@ -124,7 +124,7 @@ import Testing
         try await backend.withLedger { ledger, folder in
             _ = try await feed(ledger, folder, "id,prompt\na,door\nb,rain\n")
             try await ledger.recordDownload(
-                jobID: 1, path: "/s/École.wav", size: 3, sha256: "x", sound: nil, now: Date())
+                jobID: 1, path: "/s/École.wav", size: 3, sha256: "x", sound: nil, storing: false, now: Date())
             // Unicode letters fold, and a composed é is the é written as e and an accent.
             for name in ["/s/école.wav", "/s/ÉCOLE.WAV", "/s/E\u{301}cole.wav"] {
                 #expect(try await ledger.isPathTaken(name, byOtherThan: 2), "\(name)")
@@ -336,7 +336,7 @@ import Testing
             let audio = try await ledger.audioJobs(batchID: batchID)
             #expect(audio.map(\.audioURL) == ["https://x/a.wav"] && !audio[0].keyedByContent)
             try await ledger.recordDownload(
-                jobID: ids[0], path: "/s/Door.wav", size: 10, sha256: "abc", sound: nil, now: Date())
+                jobID: ids[0], path: "/s/Door.wav", size: 10, sha256: "abc", sound: nil, storing: false, now: Date())
             #expect(try await ledger.audioJob(id: ids[0])?.downloadedPath == "/s/Door.wav")
             #expect(try await ledger.isPathTaken("/s/door.WAV", byOtherThan: ids[1]))
             #expect(try await !ledger.isPathTaken("/s/door.wav", byOtherThan: ids[0]))

@@ -34,7 +34,7 @@ import Testing
                 now: Date())
             try await ledger.recordDownload(
                 jobID: ids[row]!, path: "/s/\(task).wav", size: 4, sha256: "x",
-                sound: SoundSummary(seconds: 3, peaks: [0, 128, 255]), now: Date())
+                sound: SoundSummary(seconds: 3, peaks: [0, 128, 255]), storing: false, now: Date())
         }
         try await ledger.withSending(batch: "b") { _ in
             try await complete("door", "d1", cost: 1.5)
@@ -111,7 +111,7 @@ import Testing
 
             // Where each take's sound is, and what was measured of it.
             let first = try #require(try await ledger.sound(jobID: ids["door"]!, take: 1))
-            #expect(first.path == "/s/d1.wav" && first.summary?.seconds == 3)
+            #expect(first.sound.path == "/s/d1.wav" && first.summary?.seconds == 3)
             #expect(try await ledger.sound(jobID: ids["wind"]!, take: 1) == nil)
             try await ledger.recordSound(SoundSummary(seconds: 4.5, peaks: [9]), jobID: ids["door"]!, take: 1)
             #expect(try await ledger.sound(jobID: ids["door"]!, take: 1)?.summary?.seconds == 4.5)

@@ -77,7 +77,10 @@ import Testing
         let postgres = try await columns(url)
         let folder = try TemporaryFolder()
         let sqlite = try SQLiteLedger(path: folder.file("l.sqlite"))
-        for table in ["batches", "ingests", "ingest_rows", "jobs", "attempts", "takes", "checks", "ledger_identity"] {
+        for table in [
+            "batches", "ingests", "ingest_rows", "jobs", "attempts", "takes", "checks", "ledger_identity",
+            "sound_copies"
+        ] {
             let names = try await sqlite.database.read { db in
                 Set(try Row.fetchAll(db, sql: "PRAGMA table_info(\(table))").map { $0["name"] as String })
             }
@@ -87,7 +90,12 @@ import Testing
         }
         #expect(postgres["soundbatch_schema"] == ["version"])
         #expect(postgres["runners"] != nil && postgres["key_budgets"] != nil)
-        #expect(Set(postgres.keys).subtracting(["runners", "key_budgets", "soundbatch_schema"]).count == 8)
+        // The team's sounds: a SQLite ledger's are the files beside it.
+        #expect(postgres["sounds"] == ["sha256", "size", "stored_at"])
+        #expect(postgres["sound_chunks"] == ["sha256", "seq", "data"])
+        #expect(
+            Set(postgres.keys).subtracting(["runners", "key_budgets", "soundbatch_schema", "sounds", "sound_chunks"])
+                .count == 9)
     }
 
     @Test func runnersStartingTogetherMigrateOnceAndALaterOneChangesNothing() async throws {

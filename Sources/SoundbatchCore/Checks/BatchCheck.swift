@@ -22,7 +22,7 @@ public struct BatchCheck: Sendable {
         /// Sounds measured now, and the batch's saved takes checked already with these thresholds.
         public var checked = 0
         public var upToDate = 0
-        /// Takes whose file is not where the ledger says: left unchecked.
+        /// Takes whose file is neither on this machine nor kept in the ledger: left unchecked.
         public var missing: [CheckTarget] = []
         public var interrupted = false
     }
@@ -45,29 +45,34 @@ public struct BatchCheck: Sendable {
         var outcome = Outcome(upToDate: saved.count - due.count)
         var here: [CheckTarget] = []
         for target in due {
-            if FileManager.default.fileExists(atPath: target.path) {
+            if target.sound.pathHere != nil || target.sound.kept {
                 here.append(target)
             } else {
                 outcome.missing.append(target)
             }
         }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var next = here.makeIterator()
-            func startNext() -> Bool {
-                guard !stop.isStopped, let target = next.next() else { return false }
-                group.addTask { [ledger] in
-                    let check = TakeCheck.of(target.path, settings: settings, askedSeconds: target.askedSeconds)
-                    try await ledger.recordCheck(
-                        check, settings: settings, jobID: target.jobID, take: target.take, sha256: target.sha256,
-                        now: Date())
+        try await SoundFiles.with(store: ledger.soundStore) { files in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var next = here.makeIterator()
+                func startNext() -> Bool {
+                    guard !stop.isStopped, let target = next.next() else { return false }
+                    group.addTask { [ledger] in
+                        // A sound another machine saved is read from the ledger, once for its check.
+                        let check = try await files.withFile(target.sound) {
+                            TakeCheck.of($0, settings: settings, askedSeconds: target.askedSeconds)
+                        }
+                        try await ledger.recordCheck(
+                            check, settings: settings, jobID: target.jobID, take: target.take,
+                            sha256: target.sound.sha256, now: Date())
+                    }
+                    return true
                 }
-                return true
-            }
-            for _ in 0..<max(1, concurrency) where !startNext() { break }
-            while try await group.next() != nil {
-                outcome.checked += 1
-                progress?(outcome.checked, here.count)
-                _ = startNext()
+                for _ in 0..<max(1, concurrency) where !startNext() { break }
+                while try await group.next() != nil {
+                    outcome.checked += 1
+                    progress?(outcome.checked, here.count)
+                    _ = startNext()
+                }
             }
         }
         outcome.interrupted = stop.isStopped && outcome.checked < here.count

@@ -8,8 +8,7 @@ public struct CheckTarget: Sendable, Equatable {
     /// Its row, as a person finds it, and as the ledger knows it (takes are numbered within it).
     public var row: String
     public var rowKey: String
-    public var path: String
-    public var sha256: String?
+    public var sound: SavedSound
     /// The seconds its row asked for, if it said.
     public var askedSeconds: Int?
 }
@@ -131,16 +130,20 @@ extension LedgerBackend {
         case let .due(settings):
             due = """
                 NOT EXISTS (SELECT 1 FROM checks c WHERE c.job_id = s.job_id AND c.take = s.take
-                            AND c.settings = \(settings.text) AND c.sound_sha256 IS NOT DISTINCT FROM s.sha256)
+                            AND c.settings = \(settings.text) AND c.sound_sha256 IS NOT DISTINCT FROM s.download_sha256)
                 """
         }
         return try await scan(
             """
-            SELECT s.job_id, s.take, s.path, s.sha256, j.audio_length, \(LedgerSQL.rowNameColumns()) FROM (
-                SELECT id AS job_id, take, download_path AS path, download_sha256 AS sha256 FROM jobs
+            SELECT s.*, j.audio_length, \(LedgerSQL.rowNameColumns()) FROM (
+                SELECT id AS job_id, take, \(LedgerSQL.pathHere("jobs", jobID: "jobs.id")) AS path, download_path,
+                       download_sha256, download_size, \(kept("jobs")) AS kept
+                FROM jobs
                 WHERE batch_id = \(batchID) AND state = \(JobState.completed) AND download_path IS NOT NULL
                 UNION ALL
-                SELECT t.job_id, t.take, t.download_path, t.download_sha256 FROM takes t JOIN jobs o ON o.id = t.job_id
+                SELECT t.job_id, t.take, \(LedgerSQL.pathHere("t", jobID: "t.job_id")), t.download_path, t.download_sha256,
+                       t.download_size, \(kept("t"))
+                FROM takes t JOIN jobs o ON o.id = t.job_id
                 WHERE o.batch_id = \(batchID) AND t.state = \(JobState.completed) AND t.download_path IS NOT NULL
             ) s JOIN jobs j ON j.id = s.job_id
             WHERE \(due)
@@ -149,7 +152,7 @@ extension LedgerBackend {
         ).map { row in
             CheckTarget(
                 jobID: try row["job_id"], take: try row["take"], row: try row.rowName, rowKey: try row["row_key"],
-                path: try row["path"], sha256: try row["sha256"], askedSeconds: try row["audio_length"])
+                sound: try SavedSound(row: row), askedSeconds: try row["audio_length"])
         }
     }
 

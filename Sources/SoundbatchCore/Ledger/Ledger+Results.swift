@@ -21,7 +21,8 @@ extension LedgerBackend {
 
     private static var audioJobColumns: SQL {
         """
-        j.id, j.take, j.audio_length, j.audio_url, j.download_path, j.download_size, j.download_sha256,
+        j.id, j.take, j.audio_length, j.audio_url, \(LedgerSQL.pathHere("j", jobID: "j.id")) AS download_path,
+        j.download_path AS saved_as, j.download_size, j.download_sha256,
         \(LedgerSQL.rowNameColumns())
         """
     }
@@ -52,7 +53,8 @@ extension LedgerBackend {
             keyedByContent: try row["keyed_by_content"], variation: try row["variation"], take: try row["take"],
             audioLength: try row["audio_length"], audioURL: try row["audio_url"],
             downloadedPath: try row["download_path"],
-            downloadedSize: try row["download_size"], downloadedSHA256: try row["download_sha256"])
+            downloadedSize: try row["download_size"], downloadedSHA256: try row["download_sha256"],
+            savedAs: try row["saved_as"])
     }
 
     public func state(jobID: Int64) async throws -> JobState? {
@@ -135,23 +137,5 @@ extension LedgerBackend {
             guard case let .found(remote) = outcome else { return nil }
             return try await self.record(remote, ofJob: jobID, now: now, in: db).0
         }
-    }
-
-    public func recordDownload(
-        jobID: Int64, path: String, size: Int, sha256: String, sound: SoundSummary?, now: Date = Date()
-    ) async throws {
-        try await run(
-            """
-            UPDATE jobs SET download_path = \(path), download_key = \(FileNames.caseKey(path)), download_size = \(size),
-                download_sha256 = \(sha256), peaks = \(sound?.peaksText), audio_seconds = \(sound?.seconds),
-                updated_at = \(Timestamp.string(now))
-            WHERE id = \(jobID)
-            """)
-    }
-
-    public func isPathTaken(_ path: String, byOtherThan jobID: Int64) async throws -> Bool {
-        try await row(
-            "SELECT 1 AS taken FROM jobs WHERE download_key = \(FileNames.caseKey(path)) AND id <> \(jobID) LIMIT 1")
-            != nil
     }
 }

@@ -45,7 +45,8 @@ extension LedgerBackend {
     private static var takeColumns: [String] {
         [
             "take", "state", "task_id", "conversion_id", "eta", "credit_estimate", "conversion_cost", "remote_status",
-            "status_msg", "audio_url", "download_path", "download_size", "download_sha256", "last_error",
+            "status_msg", "audio_url", "download_path", "download_size", "download_sha256", "download_machine",
+            "last_error",
             "last_http_status", "request_in_doubt", "submitted_at", "completed_at", "verdict", "peaks", "audio_seconds"
         ]
     }

@@ -116,7 +116,10 @@ extension LedgerBackend {
             let job = table == "jobs" ? "id" : "job_id"
             if let row = try await db.row(
                 """
-                SELECT state, download_path, peaks, audio_seconds FROM \(raw: table)
+                SELECT state, \(LedgerSQL.pathHere(table, jobID: "\(table).\(job)")) AS path, download_path,
+                       download_sha256, download_size, \(kept(table)) AS kept, take, \(raw: job) AS job_id, peaks,
+                       audio_seconds
+                FROM \(raw: table)
                 WHERE \(raw: job) = \(jobID) AND take = \(take)
                 """)
             {
@@ -147,16 +150,16 @@ extension LedgerBackend {
         }
     }
 
-    public func sound(jobID: Int64, take: Int) async throws -> (path: String, summary: SoundSummary?)? {
+    public func sound(jobID: Int64, take: Int) async throws -> (sound: SavedSound, summary: SoundSummary?)? {
         guard let found = try await findTake(jobID: jobID, take: take, in: self),
-            let path: String = try found.row["download_path"]
+            try found.row["download_path"] as String? != nil
         else { return nil }
         let peaks: String? = try found.row["peaks"]
         let seconds: Double? = try found.row["audio_seconds"]
         let summary = peaks.flatMap { peaks in
             seconds.map { SoundSummary(seconds: $0, peaks: SoundSummary.peaks(fromText: peaks)) }
         }
-        return (path, summary)
+        return (try SavedSound(row: found.row), summary)
     }
 
     public func recordSound(_ summary: SoundSummary, jobID: Int64, take: Int) async throws {

@@ -50,6 +50,7 @@ extension SQLValue: SQLBindable {
         case let .integer(number): self = .integer(number)
         case let .real(number): self = .real(number)
         case let .text(text): self = .text(text)
+        case let .bytes(bytes): self = .bytes(bytes)
         }
     }
 

@@ -13,6 +13,7 @@ public enum LedgerValue: Sendable, Equatable {
     case integer(Int64)
     case real(Double)
     case text(String)
+    case bytes([UInt8])
 }
 
 extension ReportValue {
@@ -24,6 +25,7 @@ extension ReportValue {
         case let .integer(number): self = .number(Double(number), decimals: 0)
         case let .real(number): self = .number(number, decimals: 2)
         case let .text(text): self = .text(text)
+        case let .bytes(bytes): self = .text("\(bytes.count) bytes")
         }
     }
 }

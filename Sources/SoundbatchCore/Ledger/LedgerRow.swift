@@ -117,6 +117,13 @@ extension String: LedgerDecodable {
     }
 }
 
+extension [UInt8]: LedgerDecodable {
+    public init(ledgerValue: LedgerValue) throws {
+        guard case let .bytes(bytes) = ledgerValue else { throw NotThisType() }
+        self = bytes
+    }
+}
+
 /// Flags are integers, 0 and 1.
 extension Bool: LedgerDecodable {
     public init(ledgerValue: LedgerValue) throws { self = try Int64(ledgerValue: ledgerValue) != 0 }

@@ -127,6 +127,40 @@ public enum LedgerSQL {
 
     /// The table of checks, alike on both backends but for the id's and the reals' types:
     /// one row a take (`job_id`, `take`), its numbers, and the findings made of them.
+    /// The path of take `take`'s sound (an alias of `jobs` or `takes`, of job `jobID`) on this
+    /// machine (`Machine.name`): the take's own when this machine saved it (or a ledger from
+    /// before machines were named), else this machine's copy; null when it has none.
+    public static func pathHere(_ take: String, jobID: String) -> SQL {
+        let machine = Machine.name
+        return """
+            CASE WHEN \(raw: take).download_machine IS NULL OR \(raw: take).download_machine = \(machine)
+                 THEN \(raw: take).download_path
+                 ELSE (SELECT here.path FROM sound_copies here
+                       WHERE here.job_id = \(raw: jobID) AND here.take = \(raw: take).take AND here.machine = \(machine)) END
+            """
+    }
+
+    /// Where a machine other than the one that saved a take's sound keeps its own copy (the
+    /// saver's path is in the take's `download_path`, its machine in `download_machine`), and
+    /// the column that says which machine saved the take's file.
+    public static let soundCopies = [
+        "ALTER TABLE jobs ADD COLUMN download_machine TEXT",
+        "ALTER TABLE takes ADD COLUMN download_machine TEXT",
+        """
+        CREATE TABLE sound_copies (
+            job_id BIGINT NOT NULL REFERENCES jobs(id),
+            take INTEGER NOT NULL,
+            machine TEXT NOT NULL,
+            path TEXT NOT NULL,
+            path_key TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            sha256 TEXT NOT NULL,
+            PRIMARY KEY (job_id, take, machine)
+        )
+        """,
+        "CREATE INDEX sound_copies_by_path ON sound_copies(machine, path_key)"
+    ]
+
     public static func checksTable(id: String, real: String) -> String {
         """
         CREATE TABLE checks (

@@ -219,9 +219,18 @@ public protocol DownloadLedger: CheckLedger {
 
     func audioJob(id: Int64) async throws -> AudioJob?
 
+    /// Where this machine saved a job's sound (beside another machine's, never over it), and
+    /// on a shared ledger the sound itself, unless `storing` is false (it came from there).
     func recordDownload(
-        jobID: Int64, path: String, size: Int, sha256: String, sound: SoundSummary?, now: Date)
+        jobID: Int64, path: String, size: Int, sha256: String, sound: SoundSummary?, storing: Bool, now: Date)
         async throws
+
+    /// The batch's saved sounds, every take: where each is on this machine, and its SHA-256.
+    func savedSounds(batchID: Int64) async throws -> [SavedSound]
+
+    /// Where the team's sounds are kept: the ledger on PostgreSQL; nil on SQLite, whose
+    /// ledger and files are on one machine.
+    var soundStore: (any SoundStore)? { get }
 
     /// Whether another job already downloaded to this path, compared as a file system that
     /// ignores case would (`FileNames.caseKey`).

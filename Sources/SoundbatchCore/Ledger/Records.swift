@@ -105,16 +105,19 @@ public struct AudioJob: Sendable, Equatable {
     /// The seconds of sound its row asked for, if it said.
     public var audioLength: Int?
     public var audioURL: String
-    /// What the ledger says was downloaded before, if anything.
+    /// Where this machine saved the audio before, if it did (`LedgerSQL.pathHere`).
     public var downloadedPath: String?
+    /// Where the machine that saved it first did: its name's extension is the sound's.
+    public var savedAs: String?
     public var downloadedSize: Int?
     public var downloadedSHA256: String?
 
     public init(
         id: Int64, row: String, rowKey: String, prompt: String, keyedByContent: Bool, variation: Int = 1, take: Int = 1,
         audioLength: Int? = nil, audioURL: String, downloadedPath: String?, downloadedSize: Int?,
-        downloadedSHA256: String?
+        downloadedSHA256: String?, savedAs: String? = nil
     ) {
+        self.savedAs = savedAs ?? downloadedPath
         self.variation = variation
         self.take = take
         self.audioLength = audioLength

@@ -88,6 +88,8 @@ public enum SQLValue: Sendable, Equatable {
     case integer(Int64?)
     case real(Double?)
     case text(String?)
+    /// Bytes: a chunk of a stored sound (PostgreSQL's bytea).
+    case bytes([UInt8]?)
     /// A null of no kind of its own: the statement tells it (the column it goes into).
     case null
 }
@@ -117,6 +119,11 @@ extension Double: SQLBindable {
 extension String: SQLBindable {
     public var sqlValue: SQLValue { .text(self) }
     public static var sqlNull: SQLValue { .text(nil) }
+}
+
+extension [UInt8]: SQLBindable {
+    public var sqlValue: SQLValue { .bytes(self) }
+    public static var sqlNull: SQLValue { .bytes(nil) }
 }
 
 /// Flags are integers, 0 and 1, on both backends.

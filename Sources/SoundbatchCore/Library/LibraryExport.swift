@@ -107,7 +107,7 @@ public struct LibraryExport: Sendable {
 
     /// Which sounds go to the library, and their names.
     public func plan(_ ledger: any LedgerStore) async throws -> LibraryPlan {
-        _ = try await ledger.batchID(named: batch)
+        let batchID = try await ledger.batchID(named: batch)
         let query = ReportQuery(batch: batch)
         let keys = try await ledger.metadataKeys(query)
         let unknown = template.unknownFields(columns: keys)
@@ -126,17 +126,20 @@ public struct LibraryExport: Sendable {
             }
         }
         var plan = LibraryPlan(choice: choice, chosenByDefault: only == nil, completed: completed.count, columns: keys)
+        plan.store = ledger.soundStore
+        var saved: [String: SavedSound] = [:]
+        for sound in try await ledger.savedSounds(batchID: batchID) { saved["\(sound.jobID)/\(sound.take)"] = sound }
         if !includeFlagged {
             plan.flagged = chosen.filter { !$0.findings.isEmpty }
             chosen.removeAll { !$0.findings.isEmpty }
         }
         var taken: Set<String> = [LibraryExport.manifestName.lowercased()]
         for sound in chosen {
-            guard let source = sound.source, !source.isEmpty else {
+            guard let source = saved["\(sound.jobID)/\(sound.take)"], sound.source?.isEmpty == false else {
                 plan.withoutFile.append(sound)
                 continue
             }
-            guard FileManager.default.fileExists(atPath: source) else {
+            guard source.pathHere != nil || source.kept else {
                 plan.notHere.append(sound)
                 continue
             }
@@ -165,22 +168,33 @@ public struct LibraryExport: Sendable {
         let records = try RecordBook(path: (folder as NSString).appendingPathComponent(Self.recordsName))
         var report = LibraryReport(plan: plan)
         var outcomes = [FileOutcome?](repeating: nil, count: plan.sounds.count)
-        try await withThrowingTaskGroup(of: (Int, FileOutcome).self) { group in
-            var next = 0
-            func startNext() {
-                guard next < plan.sounds.count, !stop.isStopped else { return }
-                let index = next
-                let entry = plan.sounds[index]
-                next += 1
-                group.addTask { (index, self.export(entry, plan: plan, records: records)) }
-            }
-            for _ in 0..<concurrency { startNext() }
-            var done = 0
-            while let (index, outcome) = try await group.next() {
-                outcomes[index] = outcome
-                done += 1
-                progress(done, plan.sounds.count)
-                startNext()
+        try await SoundFiles.with(store: plan.store) { files in
+            try await withThrowingTaskGroup(of: (Int, FileOutcome).self) { group in
+                var next = 0
+                func startNext() {
+                    guard next < plan.sounds.count, !stop.isStopped else { return }
+                    let index = next
+                    let entry = plan.sounds[index]
+                    next += 1
+                    group.addTask {
+                        do {
+                            // A sound another machine saved is read from the ledger, once for its file.
+                            return try await files.withFile(entry.source) { source in
+                                (index, self.export(entry, from: source, records: records))
+                            }
+                        } catch {
+                            return (index, .failed("\(error)"))
+                        }
+                    }
+                }
+                for _ in 0..<concurrency { startNext() }
+                var done = 0
+                while let (index, outcome) = try await group.next() {
+                    outcomes[index] = outcome
+                    done += 1
+                    progress(done, plan.sounds.count)
+                    startNext()
+                }
             }
         }
         var lines: [ManifestLine] = []
@@ -224,13 +238,13 @@ public struct LibraryExport: Sendable {
 
     /// One file: left as it is when right (as recorded, or as rendered again), else written
     /// under a temporary name and renamed into place.
-    private func export(_ entry: LibraryPlan.Entry, plan: LibraryPlan, records: RecordBook) -> FileOutcome {
+    private func export(_ entry: LibraryPlan.Entry, from source: String, records: RecordBook) -> FileOutcome {
         let destination = (folder as NSString).appendingPathComponent(entry.file)
         do {
             try FileManager.default.createDirectory(
                 atPath: (destination as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             let tags = entry.tags
-            let fingerprint = try Self.fingerprint(source: entry.source, rendering: rendering, tags: tags)
+            let fingerprint = try Self.fingerprint(source: source, rendering: rendering, tags: tags)
             let record = records.record(for: entry.file)
             let present = FileManager.default.fileExists(atPath: destination)
             let presentHash = present ? try Self.sha256(of: destination) : nil
@@ -240,7 +254,7 @@ public struct LibraryExport: Sendable {
             let temporary =
                 (destination as NSString).deletingLastPathComponent + "/.\(UUID().uuidString.prefix(8)).part"
             defer { unlink(temporary) }
-            let rendered = try rendering.render(entry.source, to: temporary, tags: tags)
+            let rendered = try rendering.render(source, to: temporary, tags: tags)
             let output = try Self.sha256(of: temporary)
             if let presentHash, presentHash != output {
                 // Ours (as recorded) but made otherwise before: replaced; anyone else's: kept.

@@ -5,7 +5,8 @@ import SoundbatchAudio
 public struct LibraryPlan: Sendable {
     public struct Entry: Sendable {
         public var sound: LibrarySound
-        public var source: String
+        /// Its sound: a file on this machine, or kept in the ledger.
+        public var source: SavedSound
         /// Its path in the library, extension included.
         public var file: String
 
@@ -23,9 +24,11 @@ public struct LibraryPlan: Sendable {
     public var completed: Int
     public var columns: [String]
     public var sounds: [Entry] = []
-    /// Chosen, but their sound was never saved, or is not where it was saved (on this machine).
+    /// Chosen, but their sound was never saved; or it is neither on this machine nor kept in
+    /// the ledger (`store`, on PostgreSQL).
     public var withoutFile: [LibrarySound] = []
     public var notHere: [LibrarySound] = []
+    public var store: (any SoundStore)?
     /// Chosen, but left out: a check found them wrong (`includeFlagged` takes them).
     public var flagged: [LibrarySound] = []
     /// Names another sound had already, given a suffix (`door_1-2.wav`).

@@ -83,16 +83,24 @@ public final class Downloader: Sendable {
 
     public enum Result: Sendable, Equatable {
         case downloaded(path: String, size: Int)
+        /// Written from the ledger's store: another machine of the team saved it.
+        case fromLedger(path: String, size: Int)
         case alreadyThere(path: String)
     }
 
-    /// Makes sure the job's audio is on disk.
+    /// Makes sure the job's audio is on this machine's disk: from the ledger's store when it
+    /// keeps the sound (no request to the service), else from the service.
     public func fetch(_ job: AudioJob) async throws -> Result {
         if let path = job.downloadedPath, let size = job.downloadedSize, let sha = job.downloadedSHA256,
             Self.fileMatches(path: path, size: size, sha256: sha)
         {
+            // A sound saved before the ledger kept sounds goes into it now, for the team.
+            if let store = ledger.soundStore, try await !store.has(sha256: sha) {
+                try await store.put(file: path, sha256: sha, size: size)
+            }
             return .alreadyThere(path: path)
         }
+        if let restored = try await fromLedger(job) { return restored }
         var request = HTTPClientRequest(url: job.audioURL)
         request.method = .GET
         let response: HTTPClientResponse
@@ -140,13 +148,36 @@ public final class Downloader: Sendable {
         // disk unknown to the ledger (InterruptTests saw it on a loaded machine).
         try await Task { [ledger, settings] in
             try await ledger.recordDownload(
-                jobID: job.id, path: path, size: size, sha256: digest, sound: check.sound, now: Date())
+                jobID: job.id, path: path, size: size, sha256: digest, sound: check.sound, storing: true, now: Date())
             if let checks = settings.checks, let check = check.check {
                 try await ledger.recordCheck(
                     check, settings: checks, jobID: job.id, take: job.take, sha256: digest, now: Date())
             }
         }.value
         return .downloaded(path: path, size: size)
+    }
+
+    /// Writes the job's sound from the ledger's store, where another machine of the team
+    /// saved it, and records this machine's path; nil when the ledger does not keep it.
+    private func fromLedger(_ job: AudioJob) async throws -> Result? {
+        guard let sha256 = job.downloadedSHA256, let size = job.downloadedSize, let store = ledger.soundStore else {
+            return nil
+        }
+        let ext = job.savedAs.map { ($0 as NSString).pathExtension } ?? ""
+        let path = await destination(
+            for: job, extension: ext.isEmpty ? FileNames.fileExtension(url: job.audioURL, contentType: nil) : ext)
+        defer { release(path) }
+        do {
+            guard try await SoundFiles.restore(sha256, from: store, to: path) else { return nil }
+        } catch let error as FileError {
+            throw DownloadError.file(error.description)
+        }
+        // In the ledger even while the run is being stopped, as a download is (`fetch`).
+        try await Task { [ledger] in
+            try await ledger.recordDownload(
+                jobID: job.id, path: path, size: size, sha256: sha256, sound: nil, storing: false, now: Date())
+        }.value
+        return .fromLedger(path: path, size: size)
     }
 
     /// The sound just saved, measured once: its length and waveform, and, with checks asked

@@ -51,6 +51,9 @@ public enum Results {
                                 case let .downloaded(path, size):
                                     downloads.withLock { $0.done += 1 }
                                     logger.debug("\(job.row): saved \(path) (\(size) bytes)")
+                                case let .fromLedger(path, size):
+                                    downloads.withLock { $0.done += 1 }
+                                    logger.debug("\(job.row): saved \(path) (\(size) bytes) from the ledger")
                                 case .alreadyThere:
                                     downloads.withLock { $0.skipped += 1 }
                                 }

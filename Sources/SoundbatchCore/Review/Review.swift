@@ -135,7 +135,7 @@ public protocol ReviewLedger: BatchDirectory {
     func setVerdict(_ verdict: Verdict?, jobID: Int64, take: Int) async throws -> VerdictChange
 
     /// Where take `take` of a job saved its sound, and what is known of it; nil when it saved none.
-    func sound(jobID: Int64, take: Int) async throws -> (path: String, summary: SoundSummary?)?
+    func sound(jobID: Int64, take: Int) async throws -> (sound: SavedSound, summary: SoundSummary?)?
 
     /// Keeps what was measured of a take's sound saved before soundbatch measured them.
     func recordSound(_ summary: SoundSummary, jobID: Int64, take: Int) async throws

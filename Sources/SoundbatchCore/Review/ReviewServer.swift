@@ -12,7 +12,8 @@ import SoundbatchAudio
 ///
 /// Routes: `/` the page (`/?token=` sets the cookie); `/review.js`, `/review.css` its code;
 /// `GET /api/rows` a page of rows (`q`, `state`, `verdict`, `checks`, `offset`, `limit`, or `jobs`);
-/// `GET /audio/JOB/TAKE` a take's sound, from the ledger's own record of where it is;
+/// `GET /audio/JOB/TAKE` a take's sound: its file on this machine, else the ledger's copy
+/// (`SoundFiles`), kept for as long as the page is served;
 /// `POST /api/verdict`; `POST /api/reroll/plan` what a re-roll would send and cost;
 /// `POST /api/reroll` sends it; `GET /api/reroll` where it stands.
 public struct ReviewServer: Sendable {
@@ -56,12 +57,14 @@ public struct ReviewServer: Sendable {
             let outcome: Result<Value, any Error>
             do {
                 outcome = .success(
-                    try await serving(
-                        router().buildResponder(), host: host, port: port, serverName: "soundbatch-review",
-                        logger: logger
-                    ) { boundPort in
-                        let shownHost = host.contains(":") ? "[\(host)]" : host == "0.0.0.0" ? "127.0.0.1" : host
-                        return try await body("http://\(shownHost):\(boundPort)/?token=\(gate.token)")
+                    try await SoundFiles.with(store: ledger.soundStore, keepsCopies: true) { files in
+                        try await serving(
+                            router(files).buildResponder(), host: host, port: port, serverName: "soundbatch-review",
+                            logger: logger
+                        ) { boundPort in
+                            let shownHost = host.contains(":") ? "[\(host)]" : host == "0.0.0.0" ? "127.0.0.1" : host
+                            return try await body("http://\(shownHost):\(boundPort)/?token=\(gate.token)")
+                        }
                     })
             } catch { outcome = .failure(error) }
             await rerolls.finish()
@@ -70,14 +73,16 @@ public struct ReviewServer: Sendable {
         }
     }
 
-    func router() -> Router<BasicRequestContext> {
+    func router(_ files: SoundFiles) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: Guard(gate: gate))
         router.get("/") { request, _ in try await self.page(request) }
         router.get("/review.js") { _, _ in Self.asset(ReviewPageAssets.script, type: "text/javascript; charset=utf-8") }
         router.get("/review.css") { _, _ in Self.asset(ReviewPageAssets.style, type: "text/css; charset=utf-8") }
-        router.get("/api/rows") { request, _ in try await self.rows(request) }
-        router.get("/audio/:job/:take") { request, context in try await self.audio(request, context: context) }
+        router.get("/api/rows") { request, _ in try await self.rows(request, files: files) }
+        router.get("/audio/:job/:take") { request, context in
+            try await self.audio(request, context: context, files: files)
+        }
         router.post("/api/verdict") { request, _ in try await self.verdict(request) }
         router.post("/api/reroll/plan") { request, _ in try await self.reroll(request, send: false) }
         router.post("/api/reroll") { request, _ in try await self.reroll(request, send: true) }
@@ -108,7 +113,7 @@ public struct ReviewServer: Sendable {
 
     // MARK: Rows
 
-    private func rows(_ request: Request) async throws -> Response {
+    private func rows(_ request: Request, files: SoundFiles) async throws -> Response {
         let parameters = request.uri.queryParameters
         var query = ReviewQuery()
         query.search = parameters["q"].map(String.init)
@@ -136,17 +141,17 @@ public struct ReviewServer: Sendable {
         query.offset = max(parameters["offset"].flatMap { Int($0) } ?? 0, 0)
         query.limit = min(max(parameters["limit"].flatMap { Int($0) } ?? 50, 1), 200)
         var page = try await ledger.reviewPage(batch: batch, query)
-        for index in page.rows.indices { try await measureSounds(of: &page.rows[index]) }
+        for index in page.rows.indices { try await measureSounds(of: &page.rows[index], files: files) }
         return Self.json(page)
     }
 
     /// Sounds saved before soundbatch measured them (older ledgers, or a file put back by
     /// hand) are measured once, when first shown, and the ledger keeps what was found.
-    private func measureSounds(of row: inout ReviewRow) async throws {
+    private func measureSounds(of row: inout ReviewRow, files: SoundFiles) async throws {
         for index in row.takes.indices where row.takes[index].saved && row.takes[index].peaks == nil {
             let take = row.takes[index].take
-            guard let path = try await ledger.sound(jobID: row.jobID, take: take)?.path,
-                let sound = try? SoundFile(reading: path)
+            guard let saved = try await ledger.sound(jobID: row.jobID, take: take)?.sound,
+                let sound = try? await files.withFile(saved, { try SoundFile(reading: $0) })
             else { continue }
             let summary = SoundSummary(seconds: sound.seconds, peaks: sound.peaks())
             try await ledger.recordSound(summary, jobID: row.jobID, take: take)
@@ -162,12 +167,21 @@ public struct ReviewServer: Sendable {
 
     // MARK: Audio
 
-    private func audio(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    private func audio(_ request: Request, context: BasicRequestContext, files: SoundFiles) async throws -> Response {
         guard let job = context.parameters.get("job", as: Int64.self),
             let take = context.parameters.get("take", as: Int.self),
-            try await isInBatch(job), let path = try await ledger.sound(jobID: job, take: take)?.path,
-            let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > 0
+            try await isInBatch(job), let saved = try await ledger.sound(jobID: job, take: take)?.sound
         else { return Self.refused(.notFound, "no saved sound") }
+        let path: String
+        do {
+            // The copy stays for the page's life: a player asks for a sound in several ranges.
+            path = try await files.withFile(saved) { $0 }
+        } catch let notHere as SoundNotHere {
+            return Self.refused(.notFound, "cannot play: \(notHere)")
+        }
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > 0 else {
+            return Self.refused(.notFound, "no saved sound")
+        }
         var headers: HTTPFields = [
             .contentType: Self.audioType(of: path), .acceptRanges: "bytes", .cacheControl: "no-store"
         ]
