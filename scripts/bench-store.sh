@@ -62,6 +62,7 @@ export_b=$(SOUNDBATCH_MACHINE=B seconds "$bin" export --batch b --to "$work/libr
 track_b=$(SOUNDBATCH_MACHINE=B seconds "$bin" "${track[@]}" --download "$work/sounds-b")
 same=$(diff -rq -x '.soundbatch-export.jsonl' "$work/library-a" "$work/library-b" >/dev/null && echo yes || echo NO)
 saved_b=$(ls "$work/sounds-b" | wc -l)
+written=$(find "$work/library-b" -name '*.wav' | wc -l)
 
 printf '%d sounds of 1 to 4 s, MP3 192 kb/s; PostgreSQL %s, fsync %s; %d cores:\n' "$count" \
     "$(psql "$db" -Atc 'SHOW server_version')" "$(psql "$db" -Atc 'SHOW fsync')" "$(nproc)"
@@ -69,7 +70,7 @@ printf '  the files:                        %8.1f MB\n' "$(echo "$files / 100000
 printf '  kept in the ledger (%d sounds):  %8.1f MB, %.2fx the files; A kept them in %.1f s\n' "$kept" \
     "$(echo "$stored / 1000000" | bc -l)" "$(echo "$stored / $files" | bc -l)" "$keep"
 printf '  export on A, from its files:      %8.1f s (the baseline)\n' "$export_a"
-printf '  export on B, from the ledger:     %8.1f s, %.2fx A; the same library: %s\n' "$export_b" \
-    "$(echo "$export_b / $export_a" | bc -l)" "$same"
+printf '  export on B, from the ledger:     %8.1f s, %.2fx A; %d files, the same bytes as A'"'"'s: %s\n' \
+    "$export_b" "$(echo "$export_b / $export_a" | bc -l)" "$written" "$same"
 printf '  track --download on B:            %8.1f s, %d sounds saved from the ledger (%.0f a second)\n' \
     "$track_b" "$saved_b" "$(echo "$saved_b / $track_b" | bc -l)"

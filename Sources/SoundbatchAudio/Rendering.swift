@@ -28,6 +28,8 @@ public struct Rendered: Sendable, Equatable, Codable {
     /// The sound was under the trimming threshold throughout, and kept whole.
     public var silent: Bool
     public var seconds: Double
+    /// The sound's own frames a second, before any resampling (nil in records of older exports).
+    public var sourceRate: Int?
 }
 
 extension Rendering {
@@ -38,6 +40,7 @@ extension Rendering {
         if let trimBelow {
             if let trimmed = sound.trimmed(below: trimBelow) { sound = trimmed } else { silent = true }
         }
+        let sourceRate = sound.sampleRate
         if let sampleRate, sampleRate != sound.sampleRate { sound = try sound.resampled(to: sampleRate) }
         let before = try sound.loudness()
         var gain = 0.0
@@ -55,6 +58,7 @@ extension Rendering {
         tags.loudness = after
         try sound.write(to: destination, as: format, tags: tags)
         return Rendered(
-            before: before, after: after, gain: gain, heldByCeiling: held, silent: silent, seconds: sound.seconds)
+            before: before, after: after, gain: gain, heldByCeiling: held, silent: silent, seconds: sound.seconds,
+            sourceRate: sourceRate)
     }
 }

@@ -12,6 +12,8 @@ public enum ExitStatus: Int32, Sendable {
     case invalidInput = 65
     /// soundbatch met an error of its own making (sysexits' EX_SOFTWARE): a fault to report.
     case internalError = 70
+    /// An output file or folder cannot be made (sysexits' EX_CANTCREAT).
+    case cannotCreate = 73
     /// The ledger cannot be opened or written.
     case ledgerUnusable = 74
     /// The API key was rejected.

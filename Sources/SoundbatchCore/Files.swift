@@ -76,6 +76,17 @@ public final class AtomicFile {
     deinit { abandon() }
 }
 
+/// Makes a folder and the folders it is in, as `mkdir -p` does, and checks that files can
+/// be written in it: the folder that could not be made, and the system's reason, when not.
+public func makeWritableFolder(_ path: String) throws(FileError) {
+    var made = ""
+    for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+        made += "/" + part
+        if mkdir(made, 0o755) != 0, errno != EEXIST { throw FileError(path: made, errno: errno) }
+    }
+    guard access(path, W_OK | X_OK) == 0 else { throw FileError(path: path, errno: errno) }
+}
+
 /// A file that could not be read or written: its path and the system's reason.
 public struct FileError: Error, CustomStringConvertible {
     public var path: String

@@ -61,8 +61,11 @@ struct Export: AsyncParsableCommand {
     @Option(help: "Broadcast WAV or FLAC.")
     var format: SoundFormat.Container = .wav
 
-    @Option(help: ArgumentHelp("Frames a second, such as 48000 (default: each sound's own).", valueName: "hz"))
-    var sampleRate: Int?
+    @Option(
+        help: ArgumentHelp(
+            "Frames a second, such as 44100, or source for each sound's own (the service sends 22050 or 44100).",
+            valueName: "hz"))
+    var sampleRate: SampleRateChoice = .rate(48000)
 
     @Option(help: "Bits a sample: 16 (with dither) or 24.")
     var bits = 24
@@ -112,7 +115,7 @@ struct Export: AsyncParsableCommand {
         export.ascii = ascii
         export.only = only
         export.rendering.format = SoundFormat(container: format, bits: bits)
-        export.rendering.sampleRate = sampleRate
+        export.rendering.sampleRate = sampleRate.hertz
         export.rendering.loudness = loudness
         export.rendering.peakCeiling = peak
         export.rendering.trimBelow = trimSilence ? silenceThreshold : nil
@@ -157,7 +160,7 @@ struct Export: AsyncParsableCommand {
         }
         let rendering = export.rendering
         var how = "\(rendering.format.bits)-bit \(rendering.format.container == .wav ? "Broadcast WAV" : "FLAC")"
-        if let rate = rendering.sampleRate { how += " at \(rate) Hz" }
+        how += rendering.sampleRate.map { " at \($0) Hz" } ?? " at each sound's own rate"
         if let lufs = rendering.loudness {
             how +=
                 ", \(ReportNumber.plain(lufs)) LUFS with true peaks under \(ReportNumber.plain(rendering.peakCeiling)) dBTP"
@@ -176,6 +179,12 @@ struct Export: AsyncParsableCommand {
         }
         func some(_ files: [String]) -> String {
             files.prefix(5).joined(separator: ", ") + (files.count > 5 ? " and \(files.count - 5) more" : "")
+        }
+        if !report.converted.isEmpty, let rate = export.rendering.sampleRate, !log.quiet {
+            let from = report.converted.sorted { $0.key < $1.key }.map { "\(grouped($0.value)) from \($0.key) Hz" }
+            print(
+                "  converted to \(rate) Hz: \(from.joined(separator: ", ")) (--sample-rate source keeps each sound's own)"
+            )
         }
         if !report.heldByCeiling.isEmpty, !log.quiet {
             print(
@@ -227,6 +236,28 @@ struct Export: AsyncParsableCommand {
 }
 
 extension LibraryExport.Choice: ExpressibleByArgument {}
+
+/// `--sample-rate`: frames a second, or each sound's own.
+enum SampleRateChoice: ExpressibleByArgument, CustomStringConvertible {
+    case source
+    case rate(Int)
+
+    init?(argument: String) {
+        if argument.lowercased() == "source" {
+            self = .source
+        } else if let rate = Int(argument) {
+            self = .rate(rate)
+        } else {
+            return nil
+        }
+    }
+
+    var hertz: Int? {
+        if case let .rate(rate) = self { rate } else { nil }
+    }
+
+    var description: String { hertz.map(String.init) ?? "source" }
+}
 extension SoundFormat.Container: ExpressibleByArgument {
     /// What a library is written as (MP3 is only what the sandbox sends).
     public static var allValueStrings: [String] { ["wav", "flac"] }

@@ -6,8 +6,8 @@ struct Mark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Keep or reject a sound of a batch, or clear its verdict: what `review` does with P, X and U.",
         discussion: """
-            A verdict belongs to one take of a row: by default its latest; --take names an \
-            earlier one. Only a sound (a completed take) can be kept or rejected. Rejected \
+            A verdict belongs to one take of a row: --take names it when the row has several \
+            (variations or re-rolls; the message lists them), and none is picked for you. Only a sound (a completed take) can be kept or rejected. Rejected \
             rows go again with `soundbatch retry --batch NAME --rejected`. --flagged, in place \
             of --job, rejects every latest sound a check found wrong (or those with the \
             findings named).
@@ -47,7 +47,8 @@ struct Mark: AsyncParsableCommand {
             valueName: "findings"))
     var flagged: FindingsArgument? = nil
 
-    @Option(help: ArgumentHelp("Which take of the row (1 for the first; default: its latest).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp("Which take of the row (1 for the first); needed when it has several.", valueName: "n"))
     var take: Int?
 
     @OptionGroup var ledger: LedgerOption

@@ -7,9 +7,7 @@ import Synchronization
 /// in doubt on the next start).
 final class SignalWatcher {
     init(
-        stop: StopSignal,
-        stopping: String = "stopping: no new submissions; waiting for those in flight (Ctrl-C again to quit at once)",
-        quitting: String = "quitting at once; jobs in flight will be held in doubt"
+        stop: StopSignal, stopping: String = Interrupts.sending.stopping, quitting: String = Interrupts.sending.quitting
     ) {
         Signals.handle { number in
             if stop.stop(.interrupted) {
@@ -100,7 +98,17 @@ nonisolated(unsafe) private var signalPipe: Int32 = -1
 /// first request, during the feed say, is a stop like any later one, never a kill.
 enum Interrupts {
     static let stop = StopSignal()
-    static let commands: Set<String> = ["run", "resume", "track", "export", "check"]
+    /// The commands a first Ctrl-C stops gracefully, and what each says then, and on a second.
+    static let commands: [String: (stopping: String, quitting: String)] = [
+        "run": sending, "resume": sending,
+        "track": ("stopping: no new looks or downloads (Ctrl-C again to quit at once)", "quitting at once"),
+        "export": ("stopping: finishing the files being written (Ctrl-C again to quit at once)", "quitting at once"),
+        "check": ("stopping: finishing the sounds being measured (Ctrl-C again to quit at once)", "quitting at once")
+    ]
+    static let sending = (
+        stopping: "stopping: no new submissions; waiting for those in flight (Ctrl-C again to quit at once)",
+        quitting: "quitting at once; jobs in flight will be held in doubt"
+    )
 }
 
 /// For a command that serves HTTP until stopped. `serve` is handed `announceAndWait`, to call

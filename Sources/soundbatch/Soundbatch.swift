@@ -19,9 +19,9 @@ struct Soundbatch: AsyncParsableCommand {
             printError("no command named \"\(asked)\"; the commands are \(names.joined(separator: ", "))")
             exit(withError: Exit.usage)
         }
-        let interrupts =
-            arguments.first.map(Interrupts.commands.contains) == true
-            ? SignalWatcher(stop: Interrupts.stop) : nil
+        let interrupts = arguments.first.flatMap { Interrupts.commands[$0] }.map {
+            SignalWatcher(stop: Interrupts.stop, stopping: $0.stopping, quitting: $0.quitting)
+        }
         // Any other command ends on a Ctrl-C as any program does (until one watches for it).
         if interrupts == nil { Signals.release() }
         defer { interrupts?.cancel() }

@@ -62,6 +62,31 @@ import Testing
         }
     }
 
+    /// A new batch's feed finds its own rows only (PostgreSQL looks none up): an id given
+    /// twice a thousand rows apart is refused, identical rows without ids are numbered in
+    /// order across the feed's batches of rows, and feeding the file again adds nothing.
+    @Test(arguments: Backend.allCases)
+    func aNewBatchKnowsTheRowsItsOwnFeedAddedFarApart(_ backend: Backend) async throws {
+        try await backend.withLedger { ledger, folder in
+            let ids = (1...1200).map { "r\($0),sound \($0)\n" }.joined()
+            await #expect(throws: IngestError.self) {
+                try await feed(ledger, folder, "id,prompt\n" + ids + "r3,sound 3\n", batch: "twice")
+            }
+            await #expect(throws: LedgerError.self) { try await ledger.batchID(named: "twice") }
+            let same = "prompt\n" + String(repeating: "thud\n", count: 700) + String(repeating: "clank\n", count: 600)
+            let first = try await feed(ledger, folder, same + "thud\n", batch: "content")
+            #expect(first.newJobs == 1301)
+            let again = try await feed(ledger, folder, same + "thud\n", batch: "content")
+            #expect(again.newJobs == 0 && again.knownJobs == 1301)
+            // What COPY's text format escapes comes back as it was written.
+            let odd = "a\tb\\c\r\nd \\N é"
+            _ = try await feed(ledger, folder, "id,prompt,scene\nq,\"\(odd)\",\"\\N\"\n", batch: "odd")
+            let row = try #require(
+                try await rawRows(ledger, "SELECT prompt, metadata FROM jobs WHERE row_key = 'q'").first)
+            #expect(try row["prompt"] == odd && row["metadata"] == #"{"scene":"\\N"}"#)
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func aJobIsMarkedBeforeItsRequestAndItsAnswerMovesItOnce(_ backend: Backend) async throws {
         try await backend.withLedger { ledger, folder in

@@ -142,7 +142,13 @@ import Testing
         try await backend.withLedger { ledger, folder in
             let (_, ids) = try await batch(ledger, folder)
             #expect(try await ledger.namedRow("4", batch: "b").jobs.map(\.jobID) == [ids["wind"]!])
-            #expect(try await ledger.mark(.kept, row: "door", batch: "b") == 2)
+            // door has two takes: none is picked for the person, who is told them.
+            await #expect(
+                throws: MarkError.whichTake(row: "door", takes: ["1 (rejected)", "2 (not reviewed)"])
+            ) {
+                try await ledger.mark(.kept, row: "door", batch: "b")
+            }
+            #expect(try await ledger.mark(.kept, row: "door", batch: "b", take: 2) == 2)
             #expect(try await ledger.mark(nil, row: "2", batch: "b", take: 1) == 1)
             await #expect(throws: MarkError.noSuchTake(row: "door", take: 3, takes: [1, 2])) {
                 try await ledger.mark(.kept, row: "door", batch: "b", take: 3)

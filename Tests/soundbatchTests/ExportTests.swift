@@ -11,13 +11,13 @@ import Testing
     let folder = try! TemporaryFolder()
 
     /// Five rows of an awkward sheet: a slash in an id and in a column, accents, an empty
-    /// column, a name Windows keeps for a device, two ids alike but for case, and a prompt
+    /// CatID, a name Windows keeps for a device, two ids alike but for case, and a prompt
     /// longer than bext's 256 bytes with a letter of two bytes across the limit.
     static let longPrompt = String(repeating: "a", count: 255) + "é and the rest of a long prompt"
     static let sheet = """
         id,prompt,Category,CatID
         door/creak,Old door créaks open,DOORS/Wood,DOORWood
-        step,Footsteps on gravel,,FOOT
+        step,Footsteps on gravel,Foley,
         CON,Console beep,UI,UIBeep
         Door,\(longPrompt),UI,UIDoor
         door,A second door,UI,UIDoor2
@@ -114,16 +114,30 @@ import Testing
         let saved = try FileManager.default.contentsOfDirectory(atPath: folder.file("sounds"))
         #expect(saved.count == 5 && saved.allSatisfy { $0.hasSuffix(".mp3") }, "the service's MP3s, as they came")
 
+        // A field empty for a row would make a name up: refused, naming the row, nothing written;
+        // fields are found whatever their letter case.
+        let blank = try await soundbatchExport(["--to", "library", "--name", "{catid}/{ID}_{Take}"], name: "blank")
+        #expect(blank.process.terminationStatus == 65, "\(blank.stderr)")
+        #expect(
+            blank.stderr.contains("the name template {catid}/{ID}_{Take} leaves {catid} empty for step take 1;"),
+            "\(blank.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.file("library")))
+
         // Without verdicts, every sound; names from the sheet, made safe; collisions suffixed.
         let library = try await soundbatchExport(
             ["--to", "library", "--loudness", "-16", "--name", "{Category}/{id}_{take}", "--ascii"], name: "export")
         #expect(library.process.terminationStatus == 0, "\(library.stderr)")
         #expect(library.stdout.contains("exporting 5 sounds (of 5 completed; no verdicts yet)"), "\(library.stdout)")
         #expect(library.stdout.contains("5 files written, 0 already right"))
+        #expect(library.stdout.contains("converted to 48000 Hz: 5 from 16000 Hz"), "\(library.stdout)")
+        let format = try #require(try chunks(folder.file("library/UI/CON_1.wav"))["fmt "])
+        #expect(
+            Array(format[4..<8]) == [0x80, 0xBB, 0, 0] && Array(format[14..<16]) == [24, 0], "48 kHz, 24-bit by default"
+        )
         #expect(
             library.stdout.contains("1 name was taken already, and got a suffix: UI/door_1-2.wav"), "\(library.stdout)")
         let files = [
-            "DOORS_Wood/door_creak_1.wav", "untitled/step_1.wav", "UI/CON_1.wav", "UI/Door_1.wav", "UI/door_1-2.wav"
+            "DOORS_Wood/door_creak_1.wav", "Foley/step_1.wav", "UI/CON_1.wav", "UI/Door_1.wav", "UI/door_1-2.wav"
         ]
         for file in files {
             let path = folder.file("library/\(file)")
@@ -151,13 +165,15 @@ import Testing
         #expect(Array(bext[330..<338]) == Array(completed.dropFirst(11).prefix(8).utf8), "origination time")
         let ixml = String(decoding: try #require(wav["iXML"]), as: UTF8.self)
         #expect(
-            ixml.contains("<SCENE>Door</SCENE>") && ixml.contains("catid=UIDoor") && ixml.contains("<TAKE>1</TAKE>"))
+            ixml.contains("<SCENE>Door</SCENE>") && ixml.contains("CatID=UIDoor") && ixml.contains("<TAKE>1</TAKE>"))
 
-        let manifest = try String(contentsOfFile: folder.file("library/manifest.csv"), encoding: .utf8)
-        let lines = manifest.split(separator: "\r\n")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: folder.file("library/manifest.csv")))
+        #expect(bytes.prefix(3) == Data([0xEF, 0xBB, 0xBF]), "a byte-order mark, for Excel")
+        let lines = String(decoding: bytes.dropFirst(3), as: UTF8.self).split(separator: "\r\n")
         #expect(
             lines.count == 6
-                && lines[0].hasPrefix("file,row,take,prompt,category,catid,verdict,credits_charged,task_id"))
+                && lines[0].hasPrefix("file,row,take,prompt,Category,CatID,verdict,credits_charged,task_id"),
+            "the sheet's headers as written: \(lines[0])")
         #expect(
             lines.contains { $0.hasPrefix("DOORS_Wood/door_creak_1.wav,door/creak,1,Old door créaks open,DOORS/Wood,") }
         )
@@ -179,14 +195,14 @@ import Testing
         #expect(quiet.process.terminationStatus == 0 && quiet.stdout.isEmpty, "\(quiet.stdout)")
 
         // Someone else's file in the way is left alone, unless --force.
-        try Data("not ours".utf8).write(to: URL(fileURLWithPath: folder.file("library/untitled/step_1.wav")))
+        try Data("not ours".utf8).write(to: URL(fileURLWithPath: folder.file("library/Foley/step_1.wav")))
         let blocked = try await soundbatchExport(
             ["--to", "library", "--loudness", "-16", "--name", "{Category}/{id}_{take}", "--ascii"], name: "blocked")
         #expect(
-            blocked.process.terminationStatus == 1 && blocked.stderr.contains("untitled/step_1.wav"),
+            blocked.process.terminationStatus == 1 && blocked.stderr.contains("Foley/step_1.wav"),
             "\(blocked.stderr)")
         #expect(
-            try Data(contentsOf: URL(fileURLWithPath: folder.file("library/untitled/step_1.wav")))
+            try Data(contentsOf: URL(fileURLWithPath: folder.file("library/Foley/step_1.wav")))
                 == Data("not ours".utf8))
         let forced = try await soundbatchExport(
             ["--to", "library", "--loudness", "-16", "--name", "{Category}/{id}_{take}", "--ascii", "--force"],
@@ -205,7 +221,9 @@ import Testing
             try await soundbatch(
                 ["mark", "reject", "--batch", "sfx", "--job", "door", "--ledger", "ledger.sqlite"], in: folder.path
             ).status == 0)
-        let kept = try await soundbatchExport(["--to", "kept"], name: "kept")
+        let kept = try await soundbatchExport(["--to", "kept", "--sample-rate", "source"], name: "kept")
+        let sourceRate = try #require(try chunks(folder.file("kept/CON_1.wav"))["fmt "])
+        #expect(Array(sourceRate[4..<8]) == [0x80, 0x3E, 0, 0], "the sandbox's own 16 kHz")
         #expect(
             kept.stdout.contains("exporting the 2 kept sounds (of 5 completed; the batch has verdicts"),
             "\(kept.stdout)")
@@ -311,10 +329,20 @@ import Testing
             ["export", "--batch", "sfx", "--to", "lib", "--name", "{Categry}/{id}", "--ledger", "ledger.sqlite"],
             in: folder.path)
         #expect(wrong.status == 64)
-        #expect(wrong.stderr.contains("{Categry}") && wrong.stderr.contains("category"), "\(wrong.stderr)")
+        #expect(wrong.stderr.contains("{Categry}") && wrong.stderr.contains("(Category)"), "\(wrong.stderr)")
         let unclosed = try await soundbatch(
             ["export", "--batch", "sfx", "--to", "lib", "--name", "{id", "--ledger", "ledger.sqlite"], in: folder.path)
         #expect(unclosed.status == 64 && unclosed.stderr.contains("never closes"), "\(unclosed.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder.file("lib")))
+        // A library folder that cannot be made (inside a file, here: the tests run as root, whom
+        // permissions do not stop): said in words, exit 73, as sysexits has it.
+        let inFile = try await soundbatch(
+            ["export", "--batch", "sfx", "--to", "ledger.sqlite/lib", "--ledger", "ledger.sqlite"], in: folder.path)
+        #expect(inFile.status == 73, "\(inFile.stderr)")
+        #expect(
+            inFile.stderr.contains(
+                "cannot make the library's folder \(folder.file("ledger.sqlite/lib")): Not a directory; choose another with --to"
+            ),
+            "\(inFile.stderr)")
     }
 }

@@ -112,14 +112,18 @@ struct Header {
             return .failure(HeaderProblem(text))
         }
         let known = Set([KnownColumn.id, .prompt, .audioLength, .webhookURL].map(\.rawValue))
+        // The sheet's own columns keep their names as written (`CatID`), for the reports, the
+        // library's manifest and its tags; they are told apart letter case aside (`seen`). The
+        // ledger reads `takes` itself (`LedgerSQL.addVariations`), under its own name.
         let extra: [(index: Int, name: String)] = names.enumerated().filter { !known.contains($0.element) }
-            .map { ($0.offset, $0.element) }
+            .map { ($0.offset, $0.element == RowTakes.column ? RowTakes.column : written[$0.offset]) }
         let audioLength = seen[KnownColumn.audioLength.rawValue]
         let saysLength = { (name: String) in
             ["length", "duration", "second", "secs", "(s)"].contains { name.contains($0) }
         }
         let lengthLike: (index: Int, name: String)? =
-            audioLength != nil ? nil : extra.first { saysLength($0.name) }.map { ($0.index, written[$0.index]) }
+            audioLength != nil
+            ? nil : extra.first { saysLength($0.name.lowercased()) }.map { ($0.index, written[$0.index]) }
         return .success(
             Header(
                 names: names,

@@ -133,6 +133,10 @@ public struct LibraryExport: Sendable {
             plan.flagged = chosen.filter { !$0.findings.isEmpty }
             chosen.removeAll { !$0.findings.isEmpty }
         }
+        let blanks = chosen.compactMap { sound in
+            template.emptyFields(for: sound).first.map { (field: $0, row: "\(sound.row) take \(sound.take)") }
+        }
+        guard blanks.isEmpty else { throw LibraryError.emptyFields(template.text, blanks) }
         var taken: Set<String> = [LibraryExport.manifestName.lowercased()]
         for sound in chosen {
             guard let source = saved["\(sound.jobID)/\(sound.take)"], sound.source?.isEmpty == false else {
@@ -164,7 +168,11 @@ public struct LibraryExport: Sendable {
         _ plan: LibraryPlan, stop: StopSignal,
         progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) async throws -> LibraryReport {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        do {
+            try makeWritableFolder(folder)
+        } catch {
+            throw LibraryError.folder(error.path, reason: error.reason)
+        }
         let records = try RecordBook(path: (folder as NSString).appendingPathComponent(Self.recordsName))
         var report = LibraryReport(plan: plan)
         var outcomes = [FileOutcome?](repeating: nil, count: plan.sounds.count)
@@ -198,6 +206,10 @@ public struct LibraryExport: Sendable {
             }
         }
         var lines: [ManifestLine] = []
+        for rendered in outcomes.compactMap({ $0?.rendered }) {
+            guard let from = rendered.sourceRate, let to = rendering.sampleRate, from != to else { continue }
+            report.converted[from, default: 0] += 1
+        }
         for (entry, outcome) in zip(plan.sounds, outcomes) {
             switch outcome {
             case let .written(rendered)?:
@@ -234,6 +246,13 @@ public struct LibraryExport: Sendable {
         /// A file is there that soundbatch did not write, or that was changed since.
         case leftAlone
         case failed(String)
+
+        var rendered: Rendered? {
+            switch self {
+            case let .written(rendered), let .alreadyRight(rendered): rendered
+            case .leftAlone, .failed: nil
+            }
+        }
     }
 
     /// One file: left as it is when right (as recorded, or as rendered again), else written
@@ -295,8 +314,18 @@ public struct LibraryExport: Sendable {
 /// Why an export cannot start.
 public enum LibraryError: Error, CustomStringConvertible, CommandError {
     case unknownFields([String], columns: [String])
+    /// Fields that come out empty, with the sounds they leave unnamed.
+    case emptyFields(String, [(field: String, row: String)])
+    /// The library's folder cannot be made or written.
+    case folder(String, reason: String)
 
-    public var exitStatus: ExitStatus { .usage }
+    public var exitStatus: ExitStatus {
+        switch self {
+        case .unknownFields: .usage
+        case .emptyFields: .invalidInput
+        case .folder: .cannotCreate
+        }
+    }
 
     public var description: String {
         switch self {
@@ -304,6 +333,13 @@ public enum LibraryError: Error, CustomStringConvertible, CommandError {
             "the name template uses \(fields.map { "{\($0)}" }.joined(separator: ", ")), which is neither a column of "
                 + "the batch (\(columns.isEmpty ? "it has none of its own" : columns.joined(separator: ", "))) nor one of "
                 + NameTemplate.builtIn.map { "{\($0)}" }.joined(separator: ", ")
+        case let .emptyFields(template, blanks):
+            "the name template \(template) leaves {\(blanks[0].field)} empty for "
+                + blanks.prefix(5).map(\.row).joined(separator: ", ")
+                + (blanks.count > 5 ? " and \(blanks.count - 5) more" : "")
+                + "; nothing was written. Fill the column in the sheet and feed it again, or name the files without it"
+        case let .folder(path, reason):
+            "cannot make the library's folder \(path): \(reason); choose another with --to, or make it writable"
         }
     }
 }

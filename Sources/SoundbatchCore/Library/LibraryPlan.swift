@@ -54,4 +54,6 @@ public struct LibraryReport: Sendable {
     public var heldByCeiling: [String] = []
     /// Not reached: the export was stopped first.
     public var notReached = 0
+    /// Sounds converted to the rate asked, by their own rate.
+    public var converted: [Int: Int] = [:]
 }

@@ -11,7 +11,8 @@ struct ManifestLine: Sendable {
 /// shares a name with a field of the manifest is written `column:NAME`), verdict, credits
 /// charged, task ID, duration, measured loudness and true peak before and after, the gain
 /// applied, whether the peak ceiling held it, and what a check found wrong with it (when
-/// flagged sounds were asked for). Written whole, then renamed into place.
+/// flagged sounds were asked for). UTF-8 with a byte-order mark, lines ended CR LF, as Excel
+/// opens it. Written whole, then renamed into place.
 enum Manifest {
     static let leading = ["file", "row", "take", "prompt"]
     static let trailing = [
@@ -24,7 +25,8 @@ enum Manifest {
         let fields = Set(leading + trailing)
         let header =
             leading + columns.map { fields.contains($0) ? ReportJob.ownColumnPrefix + $0 : $0 } + trailing
-        var text = header.map { ReportRenderer.csvCell(.text($0)) }.joined(separator: ",") + "\r\n"
+        // A byte-order mark: Excel reads a CSV file as UTF-8 only with one (accents intact).
+        var text = "\u{FEFF}" + header.map { ReportRenderer.csvCell(.text($0)) }.joined(separator: ",") + "\r\n"
         func number(_ value: Double?, places: Int) -> ReportRenderer.Cell {
             .number(value.map { ReportRenderer.decimal($0, places: places) } ?? "")
         }

@@ -4,7 +4,9 @@ import Foundation
 /// A slash in the template makes a folder; a slash in a value never does. Fields: `id` (the
 /// row's id, else a slug of its prompt, as downloads are named), `row` (its id, else
 /// `line-N`), `line`, `take`, `prompt` (its first words), `batch`, `task`, and any of the
-/// sheet's own columns by name (`{Category}`, `{CatID}`; letter case aside).
+/// sheet's own columns by name (`{Category}`, `{CatID}`). Letter case aside, every field:
+/// `{ID}` is `{id}`; a column named like a built-in field is reached by its own name only if
+/// it differs from the field's.
 public struct NameTemplate: Sendable, Equatable {
     public let text: String
     let parts: [Part]
@@ -31,7 +33,7 @@ public struct NameTemplate: Sendable, Equatable {
                 guard !name.isEmpty, !name.contains("{") else { throw NameTemplateError.emptyField(text) }
                 if !literal.isEmpty { parts.append(.literal(literal)) }
                 literal = ""
-                parts.append(.field(name))
+                parts.append(.field(Self.builtIn.contains(name.lowercased()) ? name.lowercased() : name))
                 rest = rest[rest.index(after: close)...]
             case "}":
                 throw NameTemplateError.unopened(text)
@@ -51,6 +53,14 @@ public struct NameTemplate: Sendable, Equatable {
         let known = Set((Self.builtIn + columns).map { $0.lowercased() })
         return parts.compactMap {
             if case let .field(name) = $0, !known.contains(name.lowercased()) { name } else { nil }
+        }
+    }
+
+    /// The fields that come out empty for `sound` (a column it left blank): a name made
+    /// without them would guess, so the export refuses it.
+    public func emptyFields(for sound: LibrarySound) -> [String] {
+        parts.compactMap {
+            if case let .field(name) = $0, value(of: name, for: sound).trimmed.isEmpty { name } else { nil }
         }
     }
 

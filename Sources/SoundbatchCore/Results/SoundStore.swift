@@ -79,7 +79,8 @@ public final class SoundFiles: Sendable {
         let ext = (sound.path ?? sound.savedAs).map { ($0 as NSString).pathExtension } ?? ""
         let copy = (folder as NSString).appendingPathComponent(ext.isEmpty ? sha256 : "\(sha256).\(ext)")
         if !FileManager.default.fileExists(atPath: copy) {
-            guard try await Self.restore(sha256, from: store, to: copy) else {
+            // A copy for this command alone, gone when it ends: not worth a wait for the disk.
+            guard try await Self.restore(sha256, from: store, to: copy, sync: false) else {
                 throw SoundNotHere(path: sound.path ?? sound.savedAs, shared: true)
             }
         }
@@ -88,8 +89,10 @@ public final class SoundFiles: Sendable {
     }
 
     /// Writes a stored sound to `path` (atomically, its bytes checked against their
-    /// SHA-256); false when the store does not keep it.
-    static func restore(_ sha256: String, from store: any SoundStore, to path: String) async throws -> Bool {
+    /// SHA-256, on disk before it is named when `sync`); false when the store does not keep it.
+    static func restore(
+        _ sha256: String, from store: any SoundStore, to path: String, sync: Bool = true
+    ) async throws -> Bool {
         guard try await store.has(sha256: sha256) else { return false }
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -103,7 +106,7 @@ public final class SoundFiles: Sendable {
             guard hasher.finalize().hex == sha256 else {
                 throw LedgerError.failed(reason: "the ledger's sound \(sha256) is not what its SHA-256 says")
             }
-            try file.commit(sync: true)
+            try file.commit(sync: sync)
         } catch {
             file.abandon()
             throw error
