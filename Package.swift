@@ -44,7 +44,8 @@ let package = Package(
             // binary so that a copied soundbatch serves them.
             resources: [
                 .embedInCode("Review/Page/review.html"), .embedInCode("Review/Page/review.css"),
-                .embedInCode("Review/Page/review.js"), .embedInCode("Reports/Formats/report.html")
+                .embedInCode("Review/Page/review.js"), .embedInCode("Reports/Formats/report.html"),
+                .embedInCode("Library/UCS/ucs-8.2.1-en.json")
             ]
         ),
         // The ledger in one SQLite file (GRDB), the default backend. The only code that touches SQLite.

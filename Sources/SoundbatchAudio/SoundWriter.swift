@@ -30,7 +30,8 @@ public struct SoundFormat: Sendable, Hashable, Codable {
 public struct SoundTags: Sendable, Hashable, Codable {
     /// What names the sound: its row's id (FLAC TITLE; iXML SCENE).
     public var title: String
-    /// The prompt that made it (bext Description, trimmed to 256 bytes; FLAC DESCRIPTION and COMMENT; iXML NOTE).
+    /// The prompt that made it (bext Description, in ASCII, trimmed to 256 bytes; FLAC DESCRIPTION and
+    /// COMMENT; iXML NOTE).
     public var description: String
     /// Its take (iXML TAKE).
     public var take: Int
@@ -143,9 +144,7 @@ extension SoundTags {
                 for (index, byte) in Array(text.utf8.prefix(size)).enumerated() { bytes[index] = byte }
             }
         }
-        put(
-            String(decoding: Self.prefix(of: description, bytes: 256), as: UTF8.self), into: &info.description,
-            size: 256)
+        put(String(Self.ascii(description).prefix(256)), into: &info.description, size: 256)
         put(Self.originator, into: &info.originator, size: 32)
         put(reference, into: &info.originator_reference, size: 32)
         if let made {
@@ -174,6 +173,15 @@ extension SoundTags {
         let plain = taskID.replacingOccurrences(of: "-", with: "")
         return plain.utf8.count <= 32 && UUID(uuidString: taskID) != nil
             ? plain : String(decoding: Self.prefix(of: taskID, bytes: 32), as: UTF8.self)
+    }
+
+    /// `text` in ASCII, as EBU Tech 3285 has bext's text (readers take its bytes as ASCII, or
+    /// Latin-1: "CafÃ©" for UTF-8's "Café"): letters without their accents, other scripts
+    /// written in Latin letters, what is left `?`. The whole text is in iXML's NOTE.
+    static func ascii(_ text: String) -> String {
+        let latin = text.applyingTransform(.toLatin, reverse: false) ?? text
+        let plain = latin.folding(options: [.diacriticInsensitive, .widthInsensitive], locale: Locale(identifier: "en"))
+        return String(plain.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 ? Character($0) : "?" })
     }
 
     /// The longest start of `text` of at most `bytes` UTF-8 bytes that ends between characters.

@@ -94,27 +94,20 @@ extension Sandbox {
         try? await http.shutdown()
     }
 
-    /// Each callback on its own, as a service's are: one slow receiver holds up no other.
     static func callLoop(sandbox: Sandbox, http: HTTPClient, origin: String, logger: Logger) async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            while !Task.isCancelled {
-                for callback in await sandbox.dueCallbacks(origin: origin) {
-                    group.addTask {
-                        var request = HTTPClientRequest(url: callback.url)
-                        request.method = .POST
-                        request.headers.add(name: "Content-Type", value: "application/json")
-                        request.body = .bytes(ByteBuffer(bytes: callback.body))
-                        do {
-                            // A receiver confirms with a look of its own before it answers; on a
-                            // loaded machine that took more than 5 s (CI), and a callback is sent once.
-                            _ = try await http.execute(request, timeout: .seconds(15))
-                        } catch {
-                            logger.notice("webhook \(callback.url) failed: \(error)")
-                        }
-                    }
+        while !Task.isCancelled {
+            for callback in await sandbox.dueCallbacks(origin: origin) {
+                var request = HTTPClientRequest(url: callback.url)
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: callback.body))
+                do {
+                    _ = try await http.execute(request, timeout: .seconds(5))
+                } catch {
+                    logger.notice("webhook \(callback.url) failed: \(error)")
                 }
-                try await Task.sleep(for: .milliseconds(200))
             }
+            try await Task.sleep(for: .milliseconds(200))
         }
     }
 

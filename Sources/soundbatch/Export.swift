@@ -17,9 +17,12 @@ struct Export: AsyncParsableCommand {
             what was measured.
 
             Names come from --name: fields in braces, {id} {row} {line} {take} {prompt} \
-            {batch} {task}, or any of the sheet's columns, such as {Category}/{id}_{take} or \
-            UCS-style {CatID}_{FXName}_{creator}_{batch}; a slash in the template makes a \
-            folder. Names are made safe on Windows, macOS and Linux; two sounds given one name \
+            {batch} {task}, or any of the sheet's columns, such as {Category}/{id}_{take}; a \
+            slash in the template makes a folder. --name ucs names files as the Universal \
+            Category System (v8.2.1) has them, CatID_FXName_CreatorID_SourceID, with T2, T3 \
+            for a row's later takes: the CatID from the sheet (a CatID or Category column, or \
+            --category-column), refused unless it is on the list, with the nearest that are; \
+            the FXName from --fxname-column or the prompt. Names are made safe on Windows, macOS and Linux; two sounds given one name \
             get a suffix (-2), said in the output.
 
             Loudness (--loudness) is integrated loudness, EBU R128 / ITU-R BS.1770, measured \
@@ -38,6 +41,7 @@ struct Export: AsyncParsableCommand {
               soundbatch export --batch jobs --to library
               soundbatch export --batch jobs --to library --loudness -16 --bits 24
               soundbatch export --batch jobs --to lib --name "{Category}/{id}_{take}"
+              soundbatch export --batch jobs --to lib --name ucs --creator JDOE --source CASTLE
               soundbatch export --batch jobs --to lib --format flac --sample-rate 48000
               soundbatch export --batch jobs --to lib --only unrejected --trim-silence
             """)
@@ -52,8 +56,28 @@ struct Export: AsyncParsableCommand {
         help: ArgumentHelp("Which sounds (default: kept when the batch has verdicts, else all).", valueName: "which"))
     var only: LibraryExport.Choice?
 
-    @Option(help: ArgumentHelp("How files are named (default: {id}_{take}).", valueName: "template"))
+    @Option(
+        help: ArgumentHelp(
+            "How files are named (default: {id}_{take}); ucs for the Universal Category System's names.",
+            valueName: "template"))
     var name: String?
+
+    @Option(help: ArgumentHelp("With --name ucs: the CreatorID block, who made the sounds.", valueName: "id"))
+    var creator: String?
+
+    @Option(help: ArgumentHelp("With --name ucs: the SourceID block, the library or project.", valueName: "id"))
+    var source: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "With --name ucs: the sheet's column of CatIDs (default: CatID, else Category).", valueName: "column"))
+    var categoryColumn: String?
+
+    @Option(
+        name: .customLong("fxname-column"),
+        help: ArgumentHelp(
+            "With --name ucs: the sheet's column of FXNames (default: made from the prompt).", valueName: "column"))
+    var fxNameColumn: String?
 
     @Flag(help: "Names in ASCII only: accents dropped (é to e), other letters replaced.")
     var ascii = false
@@ -109,8 +133,23 @@ struct Export: AsyncParsableCommand {
     /// The export the options ask for.
     func export() throws -> LibraryExport {
         var export = LibraryExport(batch: batch, folder: URL(fileURLWithPath: folder).standardizedFileURL.path)
-        if let name {
+        if name?.lowercased() == "ucs" {
+            guard let creator, let source else {
+                throw ValidationError(
+                    "--name ucs needs --creator ID and --source ID: the blocks of a UCS name that say who made the "
+                        + "sounds and for which library or project.")
+            }
+            for (option, value) in [("--creator", creator), ("--source", source)]
+            where value.isEmpty || value.contains { "_/\\".contains($0) } {
+                throw ValidationError("\(option) \"\(value)\" must be one block of a UCS name: no _, / or \\.")
+            }
+            export.ucs = UCSNaming(
+                creator: creator, source: source, categoryColumn: categoryColumn, fxNameColumn: fxNameColumn)
+        } else if let name {
             do { export.template = try NameTemplate(name) } catch { throw ValidationError("\(error).") }
+        }
+        if export.ucs == nil, creator ?? source ?? categoryColumn ?? fxNameColumn != nil {
+            throw ValidationError("--creator, --source, --category-column and --fxname-column go with --name ucs.")
         }
         export.ascii = ascii
         export.only = only

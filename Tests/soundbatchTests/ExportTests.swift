@@ -148,15 +148,18 @@ import Testing
             #expect(peak <= -1 + 0.1, "\(file): a true peak of \(peak) dBTP")  // 0.1: two meters' oversampling
         }
 
-        // bext, byte for byte: the prompt (cut at 256 bytes between letters), soundbatch, the task ID, the date.
+        // bext, byte for byte: the prompt in ASCII (é as e; EBU Tech 3285) cut at 256 bytes,
+        // soundbatch, the task ID, the date. The prompt whole is in iXML's NOTE.
         let tasks = try DatabaseQueue(path: folder.file("ledger.sqlite")).read { db in
             try Row.fetchAll(db, sql: "SELECT row_key, task_id, completed_at FROM jobs")
         }
         let door = try #require(tasks.first { $0["row_key"] == "Door" })
         let wav = try chunks(folder.file("library/UI/Door_1.wav"))
         let bext = try #require(wav["bext"])
-        let description = Array(Self.longPrompt.utf8.prefix(255))  // the é would end past byte 256
-        #expect(Array(bext[0..<256]) == description + [UInt8](repeating: 0, count: 256 - description.count))
+        #expect(Array(bext[0..<256]) == Array((String(repeating: "a", count: 255) + "e").utf8))
+        let accented = try #require(try chunks(folder.file("library/DOORS_Wood/door_creak_1.wav"))["bext"])
+        let plain = Array("Old door creaks open".utf8)
+        #expect(Array(accented[0..<256]) == plain + [UInt8](repeating: 0, count: 256 - plain.count))
         #expect(Array(bext[256..<288]) == Array("soundbatch".utf8) + [UInt8](repeating: 0, count: 22))
         let task: String = door["task_id"]
         #expect(Array(bext[288..<320]) == Array(task.utf8) + [UInt8](repeating: 0, count: 32 - task.utf8.count))
@@ -316,6 +319,55 @@ import Testing
                 && !elsewhere.stderr.contains("cannot write"), "\(elsewhere.stderr)")
         let written = try FileManager.default.subpathsOfDirectory(atPath: folder.file("elsewhere"))
         #expect(written.filter { $0.hasSuffix(".wav") }.count == 3, "\(written)")
+    }
+
+    /// `--name ucs`: CatID_FXName_CreatorID_SourceID, T2 for a row's second take; a CatID
+    /// not on the list refused before anything is written, with the nearest that are; the
+    /// names parse back into their blocks by the convention's rules.
+    @Test func ucsNamesParseBackIntoTheirBlocksAndAWrongCatIDIsRefusedWithTheNearest() async throws {
+        let csv = try folder.write(
+            "sheet.csv",
+            """
+            id,prompt,CatID,Fixed
+            door,"Old wooden door creaks open slowly, in an empty hall",DOORWod,DOORWood
+            sword,Sword_unsheathe fast,WEAPSwrd,WEAPSwrd
+
+            """)
+        try await Sandbox.withRunning(sandbox()) { url, _ in
+            let run = try Child(
+                [
+                    "run", csv, "--batch", "sfx", "--takes", "2", "--base-url", url, "--wait", "--download", "sounds",
+                    "--ledger", "ledger.sqlite"
+                ], in: folder, environment: ["MUSICGPT_API_KEY": "k"], name: "run")
+            #expect(try await run.exitStatus() == 0, "\(run.stderr)")
+        }
+        let ucs = ["--to", "ucs", "--name", "ucs", "--creator", "JDOE", "--source", "CASTLE"]
+        let wrong = try await soundbatchExport(ucs, name: "wrong")
+        #expect(wrong.process.terminationStatus == 65, "\(wrong.stderr)")
+        #expect(
+            wrong.stderr.contains("DOORWod (door take 1) is not a UCS CatID; did you mean DOORWood (DOORS / WOOD)?"),
+            "\(wrong.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.file("ucs")))
+        let noCreator = try await soundbatchExport(["--to", "ucs", "--name", "ucs"], name: "nocreator")
+        #expect(noCreator.process.terminationStatus == 64 && noCreator.stderr.contains("--creator ID and --source ID"))
+
+        let right = try await soundbatchExport(ucs + ["--category-column", "Fixed"], name: "right")
+        #expect(right.process.terminationStatus == 0, "\(right.stderr)")
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.file("ucs"))
+            .filter { $0.hasSuffix(".wav") }.sorted()
+        #expect(
+            names == [
+                "DOORWood_Old Wooden Door Creaks_JDOE_CASTLE.wav", "DOORWood_Old Wooden Door Creaks_JDOE_CASTLE_T2.wav",
+                "WEAPSwrd_Sword Unsheathe Fast_JDOE_CASTLE.wav", "WEAPSwrd_Sword Unsheathe Fast_JDOE_CASTLE_T2.wav"
+            ], "\(names)")
+        // By the convention: underscores part the blocks, a CatID of the list first, FXName at
+        // most 25 characters, then CreatorID, SourceID and UserData.
+        for name in names {
+            let blocks = name.dropLast(4).split(separator: "_", omittingEmptySubsequences: false).map(String.init)
+            #expect((4...5).contains(blocks.count), "\(name)")
+            #expect(["DOORWood", "WEAPSwrd"].contains(blocks[0]) && blocks[1].count <= 25)
+            #expect(blocks[2] == "JDOE" && blocks[3] == "CASTLE" && (blocks.count == 4 || blocks[4] == "T2"))
+        }
     }
 
     @Test func aTemplateNamingNoColumnOfTheSheetIsRefusedWithTheColumnsThereAre() async throws {

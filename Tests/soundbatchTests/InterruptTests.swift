@@ -80,8 +80,9 @@ import Testing
             ].contains(last), "\(moment)")
         for word in ["Cancellation", "Error:", "error:"] { #expect(!run.child.stderr.contains(word), "\(moment)") }
         if !outage { #expect(!run.child.stderr.contains("not answering"), "\(moment)") }
-        // Requests in flight are waited for (at most a round trip), downloads given up.
-        #expect(run.secondsToStop < 5, "\(moment)")
+        // Requests in flight are waited for (at most a round trip), downloads given up: within
+        // 10 s in the whole suite on two cores (5.5 s seen), where a lost signal runs on to the end.
+        #expect(run.secondsToStop < 10, "\(moment)")
 
         let rows = try DatabaseQueue(path: folder.file("\(run.name).sqlite")).read {
             try Row.fetchAll($0, sql: "SELECT prompt, state, task_id, download_path FROM jobs")

@@ -86,6 +86,8 @@ public struct LibraryExport: Sendable {
     /// The library's folder, absolute.
     public var folder: String
     public var template = NameTemplate.standard
+    /// Names as the Universal Category System has them, in place of `template`.
+    public var ucs: UCSNaming?
     public var ascii = false
     /// Which sounds; nil: the kept ones when the batch has any verdict, else all.
     public var only: Choice?
@@ -133,10 +135,15 @@ public struct LibraryExport: Sendable {
             plan.flagged = chosen.filter { !$0.findings.isEmpty }
             chosen.removeAll { !$0.findings.isEmpty }
         }
-        let blanks = chosen.compactMap { sound in
-            template.emptyFields(for: sound).first.map { (field: $0, row: "\(sound.row) take \(sound.take)") }
+        if let ucs {
+            let problems = ucs.problems(chosen, columns: keys)
+            guard problems.isEmpty else { throw LibraryError.notUCS(problems) }
+        } else {
+            let blanks = chosen.compactMap { sound in
+                template.emptyFields(for: sound).first.map { (field: $0, row: "\(sound.row) take \(sound.take)") }
+            }
+            guard blanks.isEmpty else { throw LibraryError.emptyFields(template.text, blanks) }
         }
-        guard blanks.isEmpty else { throw LibraryError.emptyFields(template.text, blanks) }
         var taken: Set<String> = [LibraryExport.manifestName.lowercased()]
         for sound in chosen {
             guard let source = saved["\(sound.jobID)/\(sound.take)"], sound.source?.isEmpty == false else {
@@ -147,7 +154,12 @@ public struct LibraryExport: Sendable {
                 plan.notHere.append(sound)
                 continue
             }
-            let stem = template.path(for: sound, ascii: ascii)
+            let stem =
+                if let ucs, let column = ucs.catIDColumn(in: keys), let catID = ucs.value(of: column, for: sound) {
+                    LibraryNames.safe(ucs.name(for: sound, catID: catID), ascii: ascii)
+                } else {
+                    template.path(for: sound, ascii: ascii)
+                }
             let ext = "." + rendering.format.fileExtension
             var name = stem + ext
             var suffix = 1
@@ -318,11 +330,13 @@ public enum LibraryError: Error, CustomStringConvertible, CommandError {
     case emptyFields(String, [(field: String, row: String)])
     /// The library's folder cannot be made or written.
     case folder(String, reason: String)
+    /// `--name ucs`, and sounds without a CatID of the list: what is wrong, row by row.
+    case notUCS([String])
 
     public var exitStatus: ExitStatus {
         switch self {
         case .unknownFields: .usage
-        case .emptyFields: .invalidInput
+        case .emptyFields, .notUCS: .invalidInput
         case .folder: .cannotCreate
         }
     }
@@ -338,6 +352,10 @@ public enum LibraryError: Error, CustomStringConvertible, CommandError {
                 + blanks.prefix(5).map(\.row).joined(separator: ", ")
                 + (blanks.count > 5 ? " and \(blanks.count - 5) more" : "")
                 + "; nothing was written. Fill the column in the sheet and feed it again, or name the files without it"
+        case let .notUCS(problems):
+            "UCS names need a CatID of the list (v\(UCS.version)) for every sound; nothing was written: "
+                + problems.prefix(5).joined(separator: "; ")
+                + (problems.count > 5 ? "; and \(problems.count - 5) more" : "")
         case let .folder(path, reason):
             "cannot make the library's folder \(path): \(reason); choose another with --to, or make it writable"
         }

@@ -1,0 +1,80 @@
+import Foundation
+
+/// A category of the Universal Category System, the naming and category standard that
+/// Soundminer, Soundly, BaseHead and Reaper read: `DOORWood` is DOORS / WOOD.
+public struct UCSCategory: Sendable, Equatable, Decodable {
+    public let catID: String
+    public let category: String
+    public let subCategory: String
+    public let synonyms: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case catID = "CatID"
+        case category = "Category"
+        case subCategory = "SubCategory"
+        case synonyms = "Synonyms"
+    }
+
+    /// `DOORS-WOOD`, as the convention writes the two together.
+    public var full: String { "\(category)-\(subCategory)" }
+}
+
+/// The UCS list, v8.2.1 (`ucs-8.2.1-en.json`: 752 CatIDs, from the public JSON transcription
+/// named in the file), read once.
+public enum UCS {
+    private struct List: Decodable {
+        var version: String
+        var categories: [UCSCategory]
+    }
+
+    private static let list = try! JSONDecoder().decode(List.self, from: Data(PackageResources.ucs_8_2_1_en_json))
+    private static let byID = Dictionary(uniqueKeysWithValues: list.categories.map { ($0.catID, $0) })
+
+    public static var version: String { list.version }
+    public static var categories: [UCSCategory] { list.categories }
+
+    /// The category of a CatID, written as the list writes it.
+    public static func category(_ catID: String) -> UCSCategory? { byID[catID] }
+
+    /// The CatIDs nearest one that is not on the list, nearest first: the same letters in
+    /// another case, else those a few letters' edits away (at most three of them).
+    public static func nearest(_ catID: String) -> [UCSCategory] {
+        let asked = Array(catID.lowercased())
+        let limit = max(2, asked.count / 3)
+        var near: [(category: UCSCategory, distance: Int)] = []
+        for category in list.categories {
+            let distance = editDistance(asked, Array(category.catID.lowercased()))
+            if distance <= limit { near.append((category, distance)) }
+        }
+        near.sort { ($0.distance, $0.category.catID) < ($1.distance, $1.category.catID) }
+        return near.prefix(3).map(\.category)
+    }
+
+    /// Levenshtein's distance between two words.
+    static func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+        var previous = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var current = [i + 1] + Array(repeating: 0, count: b.count)
+            for (j, y) in b.enumerated() {
+                current[j + 1] = min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+
+    /// An FXName made from a prompt, as the convention asks: its first words in title case,
+    /// at most 25 characters (whole words), no underscores (they part a name's blocks).
+    public static func fxName(_ prompt: String) -> String {
+        let words = prompt.replacingOccurrences(of: "_", with: " ")
+            .split { !$0.isLetter && !$0.isNumber && $0 != "'" && $0 != "-" }
+            .map { $0.prefix(1).uppercased() + $0.dropFirst().lowercased() }
+        var name = ""
+        for word in words {
+            let longer = name.isEmpty ? word : name + " " + word
+            if longer.count > 25 { break }
+            name = longer
+        }
+        return name.isEmpty ? String(words.first?.prefix(25) ?? "") : name
+    }
+}
