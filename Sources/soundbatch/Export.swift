@@ -11,7 +11,8 @@ struct Export: AsyncParsableCommand {
             Takes the batch's kept sounds (from `review` or `mark`) when it has any verdict, \
             else every completed sound; --only says otherwise. Each is decoded (WAV, FLAC, Ogg \
             or MP3, whatever the service sent), made as asked, and written atomically as \
-            Broadcast WAV (the prompt in bext's Description, the task ID as \
+            Broadcast WAV at 48 kHz unless --sample-rate says otherwise (the prompt in bext's \
+            Description, in ASCII, and whole in iXML; the task ID as \
             OriginatorReference, the row's columns in an iXML chunk) or FLAC (Vorbis comments). \
             DIR/manifest.csv is the sheet written back: a line a file, with what it cost and \
             what was measured.
@@ -42,7 +43,7 @@ struct Export: AsyncParsableCommand {
               soundbatch export --batch jobs --to library --loudness -16 --bits 24
               soundbatch export --batch jobs --to lib --name "{Category}/{id}_{take}"
               soundbatch export --batch jobs --to lib --name ucs --creator JDOE --source CASTLE
-              soundbatch export --batch jobs --to lib --format flac --sample-rate 48000
+              soundbatch export --batch jobs --to lib --format flac --sample-rate 44100
               soundbatch export --batch jobs --to lib --only unrejected --trim-silence
             """)
 

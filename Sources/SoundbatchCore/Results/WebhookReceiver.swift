@@ -193,7 +193,9 @@ public struct WebhookReceiver: Sendable {
             let body = request.body
             let bytes = try? await body.collect(upTo: Self.maxBodyBytes)
             let token = CallbackToken.token(inQuery: request.uri.query)
-            let (status, event) = try await self.handle(body: bytes, token: token)
+            // Confirmed and recorded on a task of its own: a sender that stops waiting (its
+            // timeout, on a loaded machine) must not cancel a callback half-recorded.
+            let (status, event) = try await Task { try await self.handle(body: bytes, token: token) }.value
             await onEvent(event)
             let answer: [String: Any] =
                 switch event {
