@@ -70,18 +70,20 @@ extension Sandbox {
     // MARK: Webhooks
 
     /// Finished tasks with a webhook_url not yet called, with the body to send.
-    func dueCallbacks(origin: String) -> [(url: String, body: Data)] {
-        var due: [(String, Data)] = []
+    func dueCallbacks(origin: String) -> [(id: String, url: String, body: Data)] {
+        var due: [(String, String, Data)] = []
         for id in order where !notified.contains(id) {
             guard let task = tasks[id], let url = task.webhookURL, task.finished(by: Date()) else { continue }
-            notified.insert(id)
             let body =
                 (try? JSONSerialization.data(
                     withJSONObject: conversion(of: task, origin: origin), options: [.sortedKeys])) ?? Data()
-            due.append((url, body))
+            due.append((id, url, body))
         }
         return due
     }
+
+    /// Marks a task's webhook called, as it is about to be; false if it was already.
+    func calling(_ id: String) -> Bool { notified.insert(id).inserted }
 
     /// Calls each finished task's webhook once, as the service does; failures are logged, not retried.
     static func sendCallbacks(from sandbox: Sandbox, origin: String, logger: Logger) async {
@@ -96,7 +98,11 @@ extension Sandbox {
 
     static func callLoop(sandbox: Sandbox, http: HTTPClient, origin: String, logger: Logger) async throws {
         while !Task.isCancelled {
+            // Each marked called as it is sent, not all of them first: a sandbox stopped half-way
+            // (a run ending) calls the rest when it runs again, never loses them.
             for callback in await sandbox.dueCallbacks(origin: origin) {
+                try Task.checkCancellation()
+                guard await sandbox.calling(callback.id) else { continue }
                 var request = HTTPClientRequest(url: callback.url)
                 request.method = .POST
                 request.headers.add(name: "Content-Type", value: "application/json")
