@@ -21,9 +21,8 @@ public final class AtomicFile {
     public init(path: String, mode: mode_t = 0o644) throws(FileError) {
         self.path = path
         let name = (path as NSString).lastPathComponent
-        let folder =
-            (path as NSString).deletingLastPathComponent.isEmpty
-            ? "." : (path as NSString).deletingLastPathComponent
+        let parent = (path as NSString).deletingLastPathComponent
+        let folder = parent.isEmpty ? "." : parent
         temporary = (folder as NSString).appendingPathComponent(".\(name).\(UUID().uuidString.prefix(8)).part")
         let file = Foundation.open(folder, Self.unnamedFile | O_WRONLY | O_CLOEXEC, mode)
         unnamed = file >= 0
@@ -48,15 +47,18 @@ public final class AtomicFile {
     public func commit(sync: Bool) throws(FileError) {
         guard open else { return }
         open = false
-        let synced = !sync || fsync(descriptor) == 0
-        var code = errno
-        let named =
-            !unnamed || linkat(AT_FDCWD, "/proc/self/fd/\(descriptor)", AT_FDCWD, temporary, AT_SYMLINK_FOLLOW) == 0
-        if synced { code = errno }
+        // What failed first, on disk or in naming the unnamed file.
+        var failure: Int32?
+        if sync, fsync(descriptor) != 0 {
+            failure = errno
+        } else if unnamed, linkat(AT_FDCWD, "/proc/self/fd/\(descriptor)", AT_FDCWD, temporary, AT_SYMLINK_FOLLOW) != 0
+        {
+            failure = errno
+        }
         close(descriptor)
-        guard synced, named else {
+        if let failure {
             unlink(temporary)
-            throw FileError(path: path, errno: code)
+            throw FileError(path: path, errno: failure)
         }
         guard rename(temporary, path) == 0 else {
             let code = errno

@@ -12,9 +12,9 @@ import os
 import re
 import sys
 
+import chromium
 from playwright.sync_api import expect, sync_playwright
 
-CHROMIUM = os.environ.get("SOUNDBATCH_CHROMIUM", "/usr/bin/chromium")
 address, shots, expected_file = sys.argv[1], sys.argv[2], sys.argv[3]
 with open(expected_file) as file:
     expected = json.load(file)
@@ -71,13 +71,7 @@ def the_filter_shows_the_flagged_rows_or_the_others(page):
 
 def main():
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        errors = []
-        context.on("weberror", lambda error: errors.append(str(error.error)))
-        context.on(
-            "console", lambda message: errors.append(f"console: {message.text}") if message.type == "error" else None
-        )
+        browser, context, errors = chromium.context(playwright)
         page = context.new_page()
         page.goto(address)
         each_take_says_what_was_found(page)

@@ -11,9 +11,8 @@ import os
 import re
 import sys
 
+import chromium
 from playwright.sync_api import expect, sync_playwright
-
-CHROMIUM = os.environ.get("SOUNDBATCH_CHROMIUM", "/usr/bin/chromium")
 address, shots, takes = sys.argv[1], sys.argv[2], int(sys.argv[3])
 expect.set_options(timeout=15_000)
 
@@ -37,13 +36,7 @@ def every_play_loads_its_sound(page):
 
 def main():
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"]
-        )
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        errors = []
-        context.on("weberror", lambda error: errors.append(str(error.error)))
-        context.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        browser, context, errors = chromium.context(playwright)
         every_play_loads_its_sound(context.new_page())
         browser.close()
         assert not errors, f"the page said something went wrong: {errors}"

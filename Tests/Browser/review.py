@@ -14,9 +14,9 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
+import chromium
 from playwright.sync_api import expect, sync_playwright
 
-CHROMIUM = os.environ.get("SOUNDBATCH_CHROMIUM", "/usr/bin/chromium")
 address, shots = sys.argv[1], sys.argv[2]
 origin = "{0.scheme}://{0.netloc}".format(urlsplit(address))
 token = address.split("token=", 1)[1]
@@ -176,20 +176,9 @@ def narrow(context):
 def main():
     forged_requests_are_refused()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"]
-        )
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        errors = []
-        context.on("weberror", lambda error: errors.append(str(error.error)))
-
-        # Anything the page itself says went wrong (a script error, a failed load) fails the test;
-        # the page of another origin that forges a request is expected to be refused.
-        def console(message):
-            if message.type == "error" and message.page and message.page.url.startswith(origin):
-                errors.append(f"console: {message.text} ({message.location.get('url', '')})")
-
-        context.on("console", console)
+        # Anything the page itself says went wrong fails the test; the page of another origin
+        # that forges a request is expected to be refused.
+        browser, context, errors = chromium.context(playwright, origin=origin)
         page = context.new_page()
         review(page)
         page.screenshot(path=os.path.join(shots, "review-1280.png"))

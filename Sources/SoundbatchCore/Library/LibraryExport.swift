@@ -144,6 +144,7 @@ public struct LibraryExport: Sendable {
             }
             guard blanks.isEmpty else { throw LibraryError.emptyFields(template.text, blanks) }
         }
+        let catIDColumn = ucs?.catIDColumn(in: keys)
         var taken: Set<String> = [LibraryExport.manifestName.lowercased()]
         for sound in chosen {
             guard let source = saved["\(sound.jobID)/\(sound.take)"], sound.source?.isEmpty == false else {
@@ -155,7 +156,7 @@ public struct LibraryExport: Sendable {
                 continue
             }
             let stem =
-                if let ucs, let column = ucs.catIDColumn(in: keys), let catID = ucs.value(of: column, for: sound) {
+                if let ucs, let catIDColumn, let catID = ucs.value(of: catIDColumn, for: sound) {
                     LibraryNames.safe(ucs.name(for: sound, catID: catID), ascii: ascii)
                 } else {
                     template.path(for: sound, ascii: ascii)

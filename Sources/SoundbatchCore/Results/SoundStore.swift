@@ -73,15 +73,17 @@ public final class SoundFiles: Sendable {
     /// neither here nor in the store.
     public func withFile<T>(_ sound: SavedSound, _ body: (String) async throws -> T) async throws -> T {
         if let path = sound.pathHere { return try await body(path) }
-        guard let store, let sha256 = sound.sha256 else {
-            throw SoundNotHere(path: sound.path ?? sound.savedAs, shared: store != nil)
-        }
-        let ext = (sound.path ?? sound.savedAs).map { ($0 as NSString).pathExtension } ?? ""
-        let copy = (folder as NSString).appendingPathComponent(ext.isEmpty ? sha256 : "\(sha256).\(ext)")
+        let named = sound.path ?? sound.savedAs
+        guard let store, let sha256 = sound.sha256 else { throw SoundNotHere(path: named, shared: store != nil) }
+        let ext = named.map { ($0 as NSString).pathExtension } ?? ""
+        // A copy used once has a name of its own: two takes of one sound exported at once
+        // must not remove each other's.
+        let stem = keepsCopies ? sha256 : "\(sha256)-\(UUID().uuidString.prefix(8))"
+        let copy = (folder as NSString).appendingPathComponent(ext.isEmpty ? stem : "\(stem).\(ext)")
         if !FileManager.default.fileExists(atPath: copy) {
             // A copy for this command alone, gone when it ends: not worth a wait for the disk.
             guard try await Self.restore(sha256, from: store, to: copy, sync: false) else {
-                throw SoundNotHere(path: sound.path ?? sound.savedAs, shared: true)
+                throw SoundNotHere(path: named, shared: true)
             }
         }
         defer { if !keepsCopies { unlink(copy) } }
@@ -93,15 +95,18 @@ public final class SoundFiles: Sendable {
     static func restore(
         _ sha256: String, from store: any SoundStore, to path: String, sync: Bool = true
     ) async throws -> Bool {
-        guard try await store.has(sha256: sha256) else { return false }
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let file = try AtomicFile(path: path)
         var hasher = SHA256()
         do {
-            _ = try await store.get(sha256: sha256) { bytes in
+            let kept = try await store.get(sha256: sha256) { bytes in
                 hasher.update(data: bytes)
                 try bytes.withUnsafeBytes { try file.write($0) }
+            }
+            guard kept else {
+                file.abandon()
+                return false
             }
             guard hasher.finalize().hex == sha256 else {
                 throw LedgerError.failed(reason: "the ledger's sound \(sha256) is not what its SHA-256 says")
