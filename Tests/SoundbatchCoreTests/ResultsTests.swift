@@ -549,10 +549,7 @@ import Testing
     /// listens where they were sent (the port kept with the batch), settles each in-doubt
     /// job with the task its request made, follows it and saves its sound. Every job is paid
     /// for once.
-    @Test(
-        .disabled(
-            "in the whole suite on CI's two cores, job 5's callback never settles it (4 of 8 local full runs and 3 CI runs on 2026-12-07, since the suite runs Chromium and PostgreSQL children beside it; alone, and under CPU burners, it passes): to be found, see the closing note"
-        ))
+    @Test
     func aSandboxBatchSettlesItsRequestsInDoubtOnItsOwn() async throws {
         let ledger = try SQLiteLedger(path: folder.file("own.sqlite"))
         _ = try await ledger.ingest(

@@ -31,8 +31,10 @@ import Testing
     /// waits on it. `whileAsleep` runs each time it does, with the clock's time.
     func trackBatch(
         _ jobs: [(submittedAt: Double, eta: Int?)], settings: TrackSettings = TrackSettings(),
+        before: (SQLiteLedger) async throws -> Void = { _ in },
         whileAsleep: @escaping (SQLiteLedger, Double) async throws -> Void = { _, _ in },
         watch: (GenerationOutlook, Double) -> Void = { _, _ in },
+        callbacksMayCome: (@Sendable (SQLiteLedger, _ start: Date) async throws -> Date?)? = nil,
         answer: @escaping @Sendable (_ taskID: String, _ now: Double) -> StatusOutcome
     ) async throws -> (looks: [(task: String, at: Duration)], counters: TrackCounters, ledger: SQLiteLedger) {
         let ledger = try SQLiteLedger(path: folder.file("l.sqlite"))
@@ -48,6 +50,7 @@ import Testing
                     ])
             }
         }
+        try await before(ledger)
         let clock = CountingClock()
         let service = ScriptedService(clock: clock.base, answer: answer)
         var logger = Logger(label: "t")
@@ -60,7 +63,9 @@ import Testing
         let batchID = try await ledger.batchID(named: "b")
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                let counters = try await tracker.run(batchID: batchID)
+                var mayCome: (@Sendable () async throws -> Date?)?
+                if let callbacksMayCome { mayCome = { @Sendable in try await callbacksMayCome(ledger, start) } }
+                let counters = try await tracker.run(batchID: batchID, callbacksMayCome: mayCome)
                 finished.withLock { $0 = counters }
             }
             for _ in 0..<10_000 where finished.value == nil {
@@ -191,6 +196,63 @@ import Testing
             answer: { taskID, _ in .found(RemoteStatus(taskID: taskID, status: "IN_PROGRESS")) })
         #expect(looks.isEmpty && counters.completed == 1 && counters.looks == 0)
         #expect(try await ledger.state(jobID: 1) == .completed)
+    }
+
+    /// Job 1 runs; job 2's request got no answer, and its callback (token "tok") may come
+    /// until 60 s. `callbackAt`: when the callback settles it with task `t1`, if it does.
+    func trackAwaitingACallback(
+        at callbackAt: Double?
+    ) async throws -> (
+        looks: [(task: String, at: Duration)], counters: TrackCounters, ledger: SQLiteLedger, ended: Double
+    ) {
+        let ended = Locked(0.0)
+        let (looks, counters, ledger) = try await trackBatch(
+            [(0, 5), (0, nil)],
+            before: { ledger in
+                try await ledger.database.write { db in
+                    try db.execute(sql: "UPDATE jobs SET state = 'in_doubt', task_id = NULL WHERE id = 2")
+                    try db.execute(
+                        sql: """
+                            INSERT INTO attempts (job_id, kind, started_at, outcome, callback_token)
+                            VALUES (2, 'submit', ?, 'no_answer', 'tok')
+                            """, arguments: [Timestamp.string(Date(timeIntervalSince1970: 1_790_000_000))])
+                }
+            },
+            whileAsleep: { ledger, now in
+                ended.withLock { $0 = now }
+                if let callbackAt, now >= callbackAt, try await ledger.state(jobID: 2) == .inDoubt {
+                    let running = RemoteStatus(taskID: "t1", status: "IN_PROGRESS")
+                    #expect(
+                        try await ledger.settle(jobID: 2, callbackToken: "tok", taskID: "t1", status: running)
+                            == .settled)
+                }
+            },
+            callbacksMayCome: { ledger, start in
+                try await ledger.latestRequestAwaitingCallback(batchID: 1).map { _ in start.addingTimeInterval(60) }
+            },
+            answer: { taskID, now in
+                .found(RemoteStatus(taskID: taskID, status: now >= 8 ? "COMPLETED" : "IN_PROGRESS"))
+            })
+        return (looks, counters, ledger, ended.value)
+    }
+
+    /// A run following its batch does not end while a callback of a request in doubt may come:
+    /// the job it settles is followed to its end, then the run ends at once.
+    @Test func aRunWaitsForTheCallbacksOfItsRequestsInDoubt() async throws {
+        let (looks, counters, ledger, ended) = try await trackAwaitingACallback(at: 20)
+        let settledLooks = looks.filter { $0.task == "t1" }.map(\.at)
+        #expect(
+            settledLooks.count == 1 && settledLooks[0] >= .seconds(20) && settledLooks[0] <= .seconds(21), "\(looks)")
+        #expect(counters.completed == 2 && ended < 22)
+        #expect(try await ledger.state(jobID: 2) == .completed)
+    }
+
+    /// One whose callback never comes is left in doubt when the time it may come is over.
+    @Test func aRunLeavesARequestInDoubtWhenItsCallbackCanNoLongerCome() async throws {
+        let (looks, counters, ledger, ended) = try await trackAwaitingACallback(at: nil)
+        #expect(!looks.contains { $0.task == "t1" } && counters.completed == 1)
+        #expect(ended >= 59 && ended <= 60, "asked the ledger each second until 60 s: \(ended)")
+        #expect(try await ledger.state(jobID: 2) == .inDoubt)
     }
 
     @Test func whenLooksAreScarceTheTaskMostLikelyFinishedGoesFirst() async throws {

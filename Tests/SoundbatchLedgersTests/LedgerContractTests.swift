@@ -444,8 +444,15 @@ import Testing
                 }
             }
             let unanswered = SubmitOutcome.noAnswer(status: nil, error: "timed out")
+            #expect(try await ledger.latestRequestAwaitingCallback(batchID: batchID) == nil)
             let door = try await send(first, unanswered, state: .inDoubt)
             #expect(try await ledger.job(callbackToken: first)! == (door, batchID))
+            // Its callback may come: when its request left is known, to the second.
+            #expect(
+                try await ledger.latestRequestAwaitingCallback(batchID: batchID).map {
+                    abs($0.timeIntervalSinceNow) < 60
+                }
+                    == true)
             #expect(try await ledger.job(callbackToken: CallbackToken.make()) == nil)
             #expect(try await ledger.identity().count >= 32)
 
@@ -457,6 +464,7 @@ import Testing
                     jobID: door, callbackToken: first, taskID: "task-door", status: done, now: Date()) == .settled)
             #expect(try await ledger.job(taskID: "task-door")?.id == door)
             #expect(try await ledger.state(jobID: door) == .submitted)
+            #expect(try await ledger.latestRequestAwaitingCallback(batchID: batchID) == nil, "settled: none awaited")
             #expect(
                 try await ledger.settle(
                     jobID: door, callbackToken: first, taskID: "task-door", status: done, now: Date()) == .alreadyKnown)

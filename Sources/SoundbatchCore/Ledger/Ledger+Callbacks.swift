@@ -12,6 +12,16 @@ extension LedgerBackend {
         ).map { (try $0["job_id"], try $0["batch_id"]) }
     }
 
+    public func latestRequestAwaitingCallback(batchID: Int64) async throws -> Date? {
+        let latest: String? = try await value(
+            """
+            SELECT MAX(a.started_at) FROM attempts a JOIN jobs j ON j.id = a.job_id
+            WHERE j.batch_id = \(batchID) AND j.state = \(JobState.inDoubt) AND a.kind = \(AttemptKind.submit)
+                  AND a.callback_token IS NOT NULL
+            """)
+        return Timestamp.date(latest)
+    }
+
     public func settle(
         jobID: Int64, callbackToken: String, taskID: String, status: RemoteStatus, now: Date = Date()
     ) async throws -> CallbackSettlement {

@@ -187,6 +187,10 @@ public protocol StatusLedger: BatchDirectory {
     /// Forgets the task a request's callback named: the service does not know it.
     func forgetCallback(token: String) async throws
 
+    /// When the latest request of the batch's jobs in doubt left that asked for a callback
+    /// with its token, if any: until its task could have finished, its callback may come.
+    func latestRequestAwaitingCallback(batchID: Int64) async throws -> Date?
+
     /// Settles job `jobID`, in doubt, with a task found in the account by hand, in one
     /// transaction; refused for a task the ledger holds already, or a job not in doubt.
     func adopt(jobID: Int64, taskID: String, now: Date) async throws -> Adoption

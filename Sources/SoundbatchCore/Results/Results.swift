@@ -24,6 +24,7 @@ public enum Results {
     public static func follow<C: Clock>(
         batchID: Int64, ledger: any DownloadLedger, tracker: Tracker<C>, downloader: Downloader?,
         incoming: AsyncStream<TrackedJob>? = nil, joining: AsyncStream<TrackedJob>? = nil,
+        callbacksMayCome: (@Sendable () async throws -> Date?)? = nil,
         callbacksHandled: @Sendable () async -> Void = {}, downloads: DownloadTally = DownloadTally(),
         stop: StopSignal, logger: Logger
     ) async throws -> TrackCounters where C.Duration == Duration {
@@ -68,7 +69,9 @@ public enum Results {
                 for job in try await ledger.audioJobs(batchID: batchID) { enqueue(.listed(job)) }
             }
             defer { toSave.finish() }
-            let counters = try await tracker.run(batchID: batchID, incoming: incoming, joining: joining) { id in
+            let counters = try await tracker.run(
+                batchID: batchID, incoming: incoming, joining: joining, callbacksMayCome: callbacksMayCome
+            ) { id in
                 if downloader != nil { enqueue(.completed(id)) }
             }
             // Jobs a callback completed while the tracker ran, and that it never heard of: once

@@ -55,6 +55,8 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
         /// Settled by its callback: looked at now (the look reads the ledger first).
         case joined(TrackedJob)
         case arrivalsEnded
+        /// The batch's running jobs, asked of the ledger while callbacks may come.
+        case settledByCallbacks([TrackedJob])
         case looked(Followed, After)
         case lookDue
         case stopped
@@ -74,9 +76,12 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
     /// (`run --wait`), until each has finished or been given up on and `incoming` has
     /// ended; `completed` is called with each job that completes (for its download). Jobs
     /// `joining` brings (settled by their callbacks) are tracked too while it runs, but it
-    /// does not wait for more of them.
+    /// does not wait for more of them, unless `callbacksMayCome` says until when callbacks of
+    /// jobs in doubt may still come: until then it asks the ledger every second for the jobs
+    /// they settled, and follows those.
     public func run(
         batchID: Int64, incoming: AsyncStream<TrackedJob>? = nil, joining: AsyncStream<TrackedJob>? = nil,
+        callbacksMayCome: (@Sendable () async throws -> Date?)? = nil,
         completed: @escaping @Sendable (Int64) async -> Void = { _ in }
     ) async throws -> TrackCounters {
         var schedule = settings.schedule
@@ -120,6 +125,9 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
             }
             /// The earliest time a wake-up is already set for.
             var alarm: C.Instant?
+            /// Whether the ledger is being asked for jobs callbacks settled, and until when they may come.
+            var askingLedger = false
+            var callbacksUntil: Date?
             var wakeUps = wakes.makeAsyncIterator()
             func promote() {
                 while let next = waiting.min, next.due <= clock.now || settings.once {
@@ -153,7 +161,22 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                     }
                     continue
                 }
-                if ready.isEmpty, waiting.isEmpty, looking == 0, !arriving { break }  // nothing left, nor coming
+                if ready.isEmpty, waiting.isEmpty, looking == 0, !arriving, !askingLedger {
+                    // Nothing left, nor coming, unless callbacks of requests in doubt may still come.
+                    guard let until = try await callbacksMayCome?(), until > wallClock() else { break }
+                    if callbacksUntil != until {
+                        callbacksUntil = until
+                        logger.notice(
+                            "waiting until \(until.formatted(date: .omitted, time: .standard)) for the callbacks of requests that got no answer"
+                        )
+                    }
+                    askingLedger = true
+                    let pause = min(until.timeIntervalSince(wallClock()), 1)
+                    group.addTask {
+                        try? await self.clock.sleep(for: .seconds(pause))
+                        wake.yield(.settledByCallbacks((try? await self.ledger.submittedJobs(batchID: batchID)) ?? []))
+                    }
+                }
                 // Sleep until the next look is due, unless a wake-up is set for then already.
                 if ready.isEmpty, let next = waiting.min?.due, alarm.map({ next < $0 }) ?? true {
                     alarm = next
@@ -172,6 +195,9 @@ public final class Tracker<C: Clock>: Sendable where C.Duration == Duration {
                     ready.append(Followed(job: job))
                 case .joined: break
                 case .arrivalsEnded: arriving = false
+                case let .settledByCallbacks(jobs):
+                    askingLedger = false
+                    for job in jobs where known.insert(job.id).inserted { ready.append(Followed(job: job)) }
                 case let .looked(entry, after):
                     looking -= 1
                     switch after {

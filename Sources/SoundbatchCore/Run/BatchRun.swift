@@ -227,6 +227,8 @@ public struct BatchRun: Sendable {
                 stop: stop, logger: logger, health: health, sharedPace: looks)
         }
         let downloads = DownloadTally()
+        let callbacksMayCome: (@Sendable () async throws -> Date?)? =
+            ownCallbacks == nil ? nil : { @Sendable [ledger] in try await Self.callbacksMayCome(batchID, ledger) }
         let rate = settings.dispatch.rate
         let shared = ledger.isShared
         let snapshot: @Sendable () -> RunProgress = {
@@ -246,8 +248,9 @@ public struct BatchRun: Sendable {
                 return try await Self.following(ownCallbacks) { joining, handled in
                     try await Results.follow(
                         batchID: batchID, ledger: ledger, tracker: tracker, downloader: downloader,
-                        incoming: accepted, joining: joining, callbacksHandled: handled, downloads: downloads,
-                        stop: stop, logger: logger)
+                        incoming: accepted, joining: joining,
+                        callbacksMayCome: callbacksMayCome,
+                        callbacksHandled: handled, downloads: downloads, stop: stop, logger: logger)
                 }
             }()
             let result: DispatchResult
@@ -261,6 +264,17 @@ public struct BatchRun: Sendable {
             arrival.finish()
             return (result, try await tracked)
         }
+    }
+
+    /// Until when the callbacks of the batch's requests in doubt may still come to the run's
+    /// own receiver: the latest such request's task could have finished and called back by
+    /// half as long again as the batch's slowest task took (a minute at least). Shorter than
+    /// the doubt window, after which resending is safe: this is only how long a run that
+    /// follows its batch waits at its end before leaving them in doubt.
+    static func callbacksMayCome(_ batchID: Int64, _ ledger: any LedgerStore) async throws -> Date? {
+        guard let latest = try await ledger.latestRequestAwaitingCallback(batchID: batchID) else { return nil }
+        let slowest = try await ledger.longestGeneration(batchID: batchID) ?? 0
+        return latest.addingTimeInterval(max(60, slowest * 1.5))
     }
 
     /// Runs `tracking` with the jobs `ownCallbacks` settles meanwhile joining it, and a way to
