@@ -45,6 +45,47 @@ public struct SoundTags: Sendable, Hashable, Codable {
     public var columns: [Column]
     /// Measured loudness of what is written (bext version 2's loudness fields).
     public var loudness: Loudness?
+    /// Its Universal Category System fields, when the export names it by UCS.
+    public var ucs: UCSFields?
+
+    /// What Soundminer, Soundly, BaseHead and Reaper read of a UCS library: in a WAV, as
+    /// elements of iXML's USER; in a FLAC, as Vorbis comments of the same names.
+    public struct UCSFields: Sendable, Hashable, Codable {
+        public var category: String
+        public var subCategory: String
+        public var catID: String
+        public var fxName: String
+        /// The category's synonyms the prompt holds, comma-separated.
+        public var keywords: String
+        /// CreatorID and SourceID, as the name has them.
+        public var designer: String
+        public var library: String
+        /// The batch.
+        public var show: String
+
+        public init(
+            category: String, subCategory: String, catID: String, fxName: String, keywords: String, designer: String,
+            library: String, show: String
+        ) {
+            self.category = category
+            self.subCategory = subCategory
+            self.catID = catID
+            self.fxName = fxName
+            self.keywords = keywords
+            self.designer = designer
+            self.library = library
+            self.show = show
+        }
+
+        /// In the order those tools list them, with the prompt as DESCRIPTION.
+        func fields(description: String) -> [(String, String)] {
+            [
+                ("CATEGORY", category), ("SUBCATEGORY", subCategory), ("CATID", catID),
+                ("CATEGORYFULL", "\(category)-\(subCategory)"), ("FXNAME", fxName), ("DESCRIPTION", description),
+                ("KEYWORDS", keywords), ("DESIGNER", designer), ("LIBRARY", library), ("SHOW", show)
+            ]
+        }
+    }
 
     public struct Column: Sendable, Hashable, Codable {
         public var name: String
@@ -89,7 +130,7 @@ extension Sound {
         guard let file = sf_open(path, Int32(SFM_WRITE), &info) else {
             throw AudioError("cannot write \(path): \(String(cString: sf_strerror(nil)))")
         }
-        var ixml = Array(tags.ixml.utf8)
+        var ixml = Array(tags.ixml(channels: channels).utf8)
         if ixml.count % 2 == 1 { ixml.append(0) }  // RIFF chunks are of even length
         let written: Int = ixml.withUnsafeMutableBytes { ixmlBytes in
             sf_command(file, Int32(SFC_SET_CLIPPING), nil, Int32(SF_TRUE))
@@ -105,6 +146,7 @@ extension Sound {
                 chunk.datalen = UInt32(ixmlBytes.count)
                 chunk.data = ixmlBytes.baseAddress
                 sf_set_chunk(file, &chunk)
+                for (field, text) in tags.riffInfo { sf_set_string(file, field, text) }
             }
             if format.bits == 16 && format.container != .mp3 {
                 let steps = sixteenBitSteps()
@@ -168,6 +210,23 @@ extension SoundTags {
         return info
     }
 
+    /// RIFF INFO strings, in ASCII as the format has them (mediainfo shows them as Title,
+    /// Comment, Performer, Album and Genre): INAM the FXName (else the row), ICMT the
+    /// prompt, IART the designer, IPRD the library (else the batch), IGNR the UCS category in
+    /// full, ISFT soundbatch.
+    var riffInfo: [(Int32, String)] {
+        var strings: [(Int32, String)] = [
+            (Int32(SF_STR_TITLE), ucs?.fxName ?? title), (Int32(SF_STR_COMMENT), description),
+            (Int32(SF_STR_ALBUM), ucs?.library ?? project), (Int32(SF_STR_SOFTWARE), Self.originator)
+        ]
+        if let ucs {
+            strings += [
+                (Int32(SF_STR_ARTIST), ucs.designer), (Int32(SF_STR_GENRE), "\(ucs.category)-\(ucs.subCategory)")
+            ]
+        }
+        return strings.map { ($0.0, Self.ascii($0.1)) }.filter { !$0.1.isEmpty }
+    }
+
     /// The task ID in 32 bytes: a UUID without its dashes, else its first 32 bytes.
     var reference: String {
         let plain = taskID.replacingOccurrences(of: "-", with: "")
@@ -196,30 +255,53 @@ extension SoundTags {
     }
 
     /// The iXML chunk: the batch as PROJECT, the row as SCENE, the take as TAKE, the prompt
-    /// as NOTE, and the row's columns in USER, a line each.
-    var ixml: String {
+    /// as NOTE; a TRACK_LIST of its channels (readers such as wavinfo expect one); in USER,
+    /// the fields sound-library tools read (Soundminer's elements: the prompt as DESCRIPTION,
+    /// and the UCS fields when named by UCS); the row's columns and the task ID in an element
+    /// of soundbatch's own, as vendors keep theirs.
+    func ixml(channels: Int) -> String {
         func escaped(_ text: String) -> String {
             text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;")
+                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
         }
-        let user = (columns.map { "\($0.name)=\($0.value)" } + ["TASK_ID=\(taskID)"]).joined(separator: "\n")
+        func element(_ name: String, _ value: String) -> String { "<\(name)>\(escaped(value))</\(name)>" }
+        let names =
+            channels == 2 ? ["Left", "Right"] : (1...max(channels, 1)).map { channels == 1 ? "Mono" : "Channel \($0)" }
+        let tracks = names.enumerated().map { index, name in
+            "<TRACK>" + element("CHANNEL_INDEX", "\(index + 1)") + element("INTERLEAVE_INDEX", "\(index + 1)")
+                + element("NAME", name) + "</TRACK>"
+        }
+        let user =
+            (ucs?.fields(description: description) ?? [("DESCRIPTION", description)]).filter { !$0.1.isEmpty }
+            + [("EMBEDDER", Self.originator)]
+        let own = columns.map { "<COLUMN NAME=\"\(escaped($0.name))\">\(escaped($0.value))</COLUMN>" }
         return """
             <?xml version="1.0" encoding="UTF-8"?>
-            <BWFXML><IXML_VERSION>2.10</IXML_VERSION><PROJECT>\(escaped(project))</PROJECT>\
-            <SCENE>\(escaped(title))</SCENE><TAKE>\(take)</TAKE><NOTE>\(escaped(description))</NOTE>\
-            <USER>\(escaped(user))</USER></BWFXML>
+            <BWFXML><IXML_VERSION>2.10</IXML_VERSION>\(element("PROJECT", project))\(element("SCENE", title))\
+            \(element("TAKE", String(take)))\(element("NOTE", description))\
+            <TRACK_LIST>\(element("TRACK_COUNT", String(names.count)))\(tracks.joined())</TRACK_LIST>\
+            <USER>\(user.map { element($0.0, $0.1) }.joined())</USER>\
+            <SOUNDBATCH>\(element("TASK_ID", taskID))\(own.joined())</SOUNDBATCH></BWFXML>
             """
     }
 
     /// Vorbis comments: TITLE, DESCRIPTION and COMMENT (the prompt), ALBUM (the batch),
-    /// DATE, ENCODER, SOUNDBATCH_TASK_ID, then each column under its name in capitals.
+    /// DATE, ENCODER, SOUNDBATCH_TASK_ID, the UCS fields when named by UCS, then each column
+    /// under its name in capitals.
     var vorbisComments: [(String, String)] {
         var comments = [
             ("TITLE", title), ("DESCRIPTION", description), ("COMMENT", description), ("ALBUM", project),
             ("TRACKNUMBER", String(take)), ("ENCODER", Self.originator), ("SOUNDBATCH_TASK_ID", taskID)
         ]
         if let made { comments.append(("DATE", ISO8601DateFormatter().string(from: made))) }
-        for column in columns { comments.append((Self.vorbisName(column.name), column.value)) }
+        if let ucs {
+            comments += ucs.fields(description: description).filter { $0.0 != "DESCRIPTION" && !$0.1.isEmpty }
+        }
+        // A column named as a field above (a sheet's own CatID) is not written twice.
+        var named = Set(comments.map(\.0))
+        for column in columns where named.insert(Self.vorbisName(column.name)).inserted {
+            comments.append((Self.vorbisName(column.name), column.value))
+        }
         return comments
     }
 

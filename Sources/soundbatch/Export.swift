@@ -23,8 +23,12 @@ struct Export: AsyncParsableCommand {
             Category System (v8.2.1) has them, CatID_FXName_CreatorID_SourceID, with T2, T3 \
             for a row's later takes: the CatID from the sheet (a CatID or Category column, or \
             --category-column), refused unless it is on the list, with the nearest that are; \
-            the FXName from --fxname-column or the prompt. Names are made safe on Windows, macOS and Linux; two sounds given one name \
-            get a suffix (-2), said in the output.
+            the FXName from --fxname-column or the prompt; the UCS fields go in iXML's USER \
+            (FLAC: Vorbis comments) as Soundminer and Reaper read them. --suggest-category \
+            proposes CatIDs for rows without one, from their prompts and the list's synonyms, \
+            in the manifest's suggested_catid column: put those you accept in the sheet's \
+            CatID column and feed it again. Names are made safe on Windows, macOS and Linux; \
+            two sounds given one name get a suffix (-2), said in the output.
 
             Loudness (--loudness) is integrated loudness, EBU R128 / ITU-R BS.1770, measured \
             with libebur128; no true peak goes over --peak: a sound the target would push over \
@@ -42,6 +46,7 @@ struct Export: AsyncParsableCommand {
               soundbatch export --batch jobs --to library
               soundbatch export --batch jobs --to library --loudness -16 --bits 24
               soundbatch export --batch jobs --to lib --name "{Category}/{id}_{take}"
+              soundbatch export --batch jobs --to lib --suggest-category
               soundbatch export --batch jobs --to lib --name ucs --creator JDOE --source CASTLE
               soundbatch export --batch jobs --to lib --format flac --sample-rate 44100
               soundbatch export --batch jobs --to lib --only unrejected --trim-silence
@@ -71,7 +76,8 @@ struct Export: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "With --name ucs: the sheet's column of CatIDs (default: CatID, else Category).", valueName: "column"))
+            "With --name ucs or --suggest-category: the sheet's column of CatIDs (default: CatID, else Category).",
+            valueName: "column"))
     var categoryColumn: String?
 
     @Option(
@@ -79,6 +85,9 @@ struct Export: AsyncParsableCommand {
         help: ArgumentHelp(
             "With --name ucs: the sheet's column of FXNames (default: made from the prompt).", valueName: "column"))
     var fxNameColumn: String?
+
+    @Flag(help: "Propose UCS CatIDs for rows without one, in the manifest (never in names).")
+    var suggestCategory = false
 
     @Flag(help: "Names in ASCII only: accents dropped (é to e), other letters replaced.")
     var ascii = false
@@ -149,9 +158,14 @@ struct Export: AsyncParsableCommand {
         } else if let name {
             do { export.template = try NameTemplate(name) } catch { throw ValidationError("\(error).") }
         }
-        if export.ucs == nil, creator ?? source ?? categoryColumn ?? fxNameColumn != nil {
-            throw ValidationError("--creator, --source, --category-column and --fxname-column go with --name ucs.")
+        if export.ucs == nil, creator ?? source ?? fxNameColumn != nil {
+            throw ValidationError("--creator, --source and --fxname-column go with --name ucs.")
         }
+        if export.ucs == nil, !suggestCategory, categoryColumn != nil {
+            throw ValidationError("--category-column goes with --name ucs or --suggest-category.")
+        }
+        export.suggestCategories = suggestCategory
+        export.categoryColumn = categoryColumn
         export.ascii = ascii
         export.only = only
         export.rendering.format = SoundFormat(container: format, bits: bits)
@@ -231,6 +245,13 @@ struct Export: AsyncParsableCommand {
                 "  \(counted(report.heldByCeiling.count, "sound was", "sounds were")) turned up less than the loudness target, "
                     + "to keep true peaks under \(ReportNumber.plain(export.rendering.peakCeiling)) dBTP: \(some(report.heldByCeiling))"
             )
+        }
+        if plan.suggesting, !log.quiet, report.notReached == 0 {
+            print(
+                plan.suggestedFor == 0
+                    ? "  no CatIDs to propose: every sound's row has one of the UCS list, or no word of the list"
+                    : "  CatIDs proposed for \(counted(plan.suggestedFor, "sound", "sounds")) in the manifest's "
+                        + "suggested_catid column: put those you accept in the sheet's CatID column and feed it again")
         }
         if !plan.suffixed.isEmpty, !log.quiet {
             print(

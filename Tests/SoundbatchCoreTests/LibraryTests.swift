@@ -46,6 +46,20 @@ import Testing
         #expect(try NameTemplate("{id}").path(for: sound("e\u{301}cole"), ascii: false) == "\u{e9}cole")
     }
 
+    /// CatIDs proposed from a prompt's words: its subject first, plurals alike, none when no
+    /// word is on the list; keywords are the synonyms it holds, each once.
+    @Test func catIDsAreProposedFromThePromptsSubject() {
+        let best = { (prompt: String) in
+            UCS.suggestions(for: prompt).first.map { "\($0.category.catID): \($0.because)" }
+        }
+        #expect(best("Sword unsheathe fast, metal ring") == #"WEAPSwrd: ["sword"]"#)
+        #expect(best("Heavy rain on a tin roof") == #"RAINMetl: ["rain", "roof", "tin"]"#)
+        #expect(best("Old door creaks open") == #"DOORCreak: ["creaks", "door", "old"]"#)
+        #expect(best("qwxz vvv") == nil)
+        #expect(UCS.suggestions(for: "glass breaks on stone floor").count == 3)
+        #expect(UCS.category("WEAPSwrd")?.keywords(in: "Swords and a sword, a blade") == ["blade", "sword"])
+    }
+
     @Test func aTemplateThatCannotBeReadSaysWhy() throws {
         #expect(throws: NameTemplateError.unclosed("{id")) { try NameTemplate("{id") }
         #expect(throws: NameTemplateError.unopened("id}")) { try NameTemplate("id}") }

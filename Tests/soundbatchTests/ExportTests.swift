@@ -62,35 +62,26 @@ import Testing
         return chunks
     }
 
-    /// A FLAC file's Vorbis comments, read by the specification: NAME=value.
-    func vorbisComments(_ path: String) throws -> [String] {
-        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        #expect(String(decoding: bytes.prefix(4), as: UTF8.self) == "fLaC")
-        func little(_ at: Int) -> Int {
-            Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24
-        }
-        var at = 4
-        while at + 4 <= bytes.count {
-            let last = bytes[at] & 0x80 != 0
-            let type = bytes[at] & 0x7F
-            let length = Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
-            if type == 4 {
-                var cursor = at + 4
-                cursor += 4 + little(cursor)  // the vendor string
-                let count = little(cursor)
-                cursor += 4
-                var comments: [String] = []
-                for _ in 0..<count {
-                    let size = little(cursor)
-                    comments.append(String(decoding: bytes[(cursor + 4)..<(cursor + 4 + size)], as: UTF8.self))
-                    cursor += 4 + size
-                }
-                return comments
-            }
-            if last { break }
-            at += 4 + length
-        }
-        return []
+    /// A FLAC file's Vorbis comments, NAME=value, as metaflac reads them.
+    func vorbisComments(_ path: String) async throws -> [String] {
+        let read = try await program(["metaflac", "--export-tags-to=-", path])
+        #expect(read.status == 0, "metaflac: \(read.stderr)")
+        return read.stdout.split(separator: "\n").map(String.init)
+    }
+
+    /// What wavinfo (a reader of BWF and iXML from the sound-library world, on PyPI) makes
+    /// of a WAV: its bext, INFO and iXML as `to_dict()` gives them, and iXML's USER fields.
+    func wavinfo(_ path: String) async throws -> [String: Any] {
+        let script = """
+            import json, sys
+            from wavinfo import WavInfoReader
+            w = WavInfoReader(sys.argv[1])
+            print(json.dumps({"bext": w.bext.to_dict(), "info": w.info.to_dict(), "ixml": w.ixml.to_dict(),
+                              "user": {e.tag: e.text for e in w.ixml.raw_xml.find("USER")}}, default=str))
+            """
+        let read = try await program(["python3", "-c", script, path])
+        #expect(read.status == 0, "wavinfo: \(read.stderr)")
+        return try JSONSerialization.jsonObject(with: Data(read.stdout.utf8)) as? [String: Any] ?? [:]
     }
 
     func soundbatchExport(_ arguments: [String], name: String) async throws -> Child {
@@ -168,7 +159,8 @@ import Testing
         #expect(Array(bext[330..<338]) == Array(completed.dropFirst(11).prefix(8).utf8), "origination time")
         let ixml = String(decoding: try #require(wav["iXML"]), as: UTF8.self)
         #expect(
-            ixml.contains("<SCENE>Door</SCENE>") && ixml.contains("CatID=UIDoor") && ixml.contains("<TAKE>1</TAKE>"))
+            ixml.contains("<SCENE>Door</SCENE>") && ixml.contains(#"<COLUMN NAME="CatID">UIDoor</COLUMN>"#)
+                && ixml.contains("<TAKE>1</TAKE>"))
 
         let bytes = try Data(contentsOf: URL(fileURLWithPath: folder.file("library/manifest.csv")))
         #expect(bytes.prefix(3) == Data([0xEF, 0xBB, 0xBF]), "a byte-order mark, for Excel")
@@ -246,7 +238,7 @@ import Testing
             name: "flac")
         #expect(flac.process.terminationStatus == 0, "\(flac.stderr)")
         #expect(flac.stdout.contains("5 sounds were turned up less than the loudness target"), "\(flac.stdout)")
-        let comments = try vorbisComments(folder.file("flac/Door_1.flac"))
+        let comments = try await vorbisComments(folder.file("flac/Door_1.flac"))
         #expect(comments.contains("TITLE=Door") && comments.contains("DESCRIPTION=\(Self.longPrompt)"))
         #expect(
             comments.contains("CATEGORY=UI") && comments.contains("CATID=UIDoor")
@@ -368,6 +360,63 @@ import Testing
             #expect(["DOORWood", "WEAPSwrd"].contains(blocks[0]) && blocks[1].count <= 25)
             #expect(blocks[2] == "JDOE" && blocks[3] == "CASTLE" && (blocks.count == 4 || blocks[4] == "T2"))
         }
+
+        // The UCS fields where library tools read them: wavinfo reads iXML's USER (as
+        // Soundminer writes it) and a TRACK_LIST, bext in ASCII, and RIFF INFO; so does mediainfo.
+        let door = folder.file("ucs/DOORWood_Old Wooden Door Creaks_JDOE_CASTLE.wav")
+        let read = try await wavinfo(door)
+        let user = try #require(read["user"] as? [String: String])
+        let prompt = "Old wooden door creaks open slowly, in an empty hall"  // none of DOORWood's synonyms: no KEYWORDS
+        #expect(
+            user == [
+                "CATEGORY": "DOORS", "SUBCATEGORY": "WOOD", "CATID": "DOORWood", "CATEGORYFULL": "DOORS-WOOD",
+                "FXNAME": "Old Wooden Door Creaks", "DESCRIPTION": prompt,
+                "DESIGNER": "JDOE", "LIBRARY": "CASTLE", "SHOW": "sfx", "EMBEDDER": "soundbatch"
+            ], "\(user)")
+        let ixml = try #require(read["ixml"] as? [String: Any])
+        #expect((ixml["track_list"] as? [[String: Any]])?.count == 1 && ixml["scene"] as? String == "door")
+        #expect(
+            (read["bext"] as? [String: Any])?["description"] as? String
+                == "Old wooden door creaks open slowly, in an empty hall")
+        #expect((read["info"] as? [String: Any])?["genre"] as? String == "DOORS-WOOD")
+        let media = try await program(["mediainfo", "--Output=XML", door])
+        for field in [
+            "<Title>Old Wooden Door Creaks</Title>", "<Genre>DOORS-WOOD</Genre>", "<Director>JDOE</Director>",
+            "<Description>Old wooden door creaks open slowly, in an empty hall</Description>"
+        ] {
+            #expect(media.stdout.contains(field), "mediainfo: \(field) in \(media.stdout)")
+        }
+        // The same fields in FLAC, as metaflac reads them.
+        let flac = try await soundbatchExport(
+            ucs + ["--category-column", "Fixed", "--format", "flac", "--to", "ucsflac"], name: "flac")
+        #expect(flac.process.terminationStatus == 0, "\(flac.stderr)")
+        let comments = try await vorbisComments(
+            folder.file("ucsflac/WEAPSwrd_Sword Unsheathe Fast_JDOE_CASTLE_T2.flac"))
+        for comment in [
+            "CATEGORY=WEAPONS", "SUBCATEGORY=SWORD", "CATID=WEAPSwrd", "CATEGORYFULL=WEAPONS-SWORD",
+            "FXNAME=Sword Unsheathe Fast", "KEYWORDS=sword", "DESIGNER=JDOE", "LIBRARY=CASTLE", "SHOW=sfx",
+            "DESCRIPTION=Sword_unsheathe fast"
+        ] {
+            #expect(comments.contains(comment), "\(comment) in \(comments)")
+        }
+
+        // Rows without a CatID of the list get proposals in the manifest, never in names.
+        let suggested = try await soundbatchExport(["--to", "proposed", "--suggest-category"], name: "suggest")
+        #expect(suggested.process.terminationStatus == 0, "\(suggested.stderr)")
+        #expect(suggested.stdout.contains("CatIDs proposed for 2 sounds"), "\(suggested.stdout)")
+        let manifest = String(
+            decoding: try Data(contentsOf: URL(fileURLWithPath: folder.file("proposed/manifest.csv"))).dropFirst(3),
+            as: UTF8.self)
+        let lines = manifest.split(separator: "\r\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        #expect(lines[0].suffix(3) == ["suggested_catid", "suggested_because", "suggested_also"], "\(lines[0])")
+        let doorLines = lines.filter { $0[1] == "door" }
+        // "Old wooden door creaks open": DOORS / CREAK, from its words "door" and "creaks".
+        #expect(doorLines.count == 2 && doorLines.allSatisfy { $0[$0.count - 3] == "DOORCreak" }, "\(manifest)")
+        #expect(
+            lines.filter { $0[1] == "sword" }.allSatisfy { $0.suffix(3).allSatisfy(\.isEmpty) },
+            "its CatID is on the list")
+        #expect(
+            Set(try FileManager.default.contentsOfDirectory(atPath: folder.file("proposed"))).contains("door_1.wav"))
     }
 
     @Test func aTemplateNamingNoColumnOfTheSheetIsRefusedWithTheColumnsThereAre() async throws {

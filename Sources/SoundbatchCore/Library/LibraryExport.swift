@@ -89,6 +89,11 @@ public struct LibraryExport: Sendable {
     /// Names as the Universal Category System has them, in place of `template`.
     public var ucs: UCSNaming?
     public var ascii = false
+    /// Propose CatIDs in the manifest for sounds whose row has none of the UCS list, from
+    /// their prompts and the list's synonyms (never into names). Their column: `ucs`'s, else
+    /// `categoryColumn`, else CatID or Category.
+    public var suggestCategories = false
+    public var categoryColumn: String?
     /// Which sounds; nil: the kept ones when the batch has any verdict, else all.
     public var only: Choice?
     public var rendering = Rendering()
@@ -144,7 +149,9 @@ public struct LibraryExport: Sendable {
             }
             guard blanks.isEmpty else { throw LibraryError.emptyFields(template.text, blanks) }
         }
-        let catIDColumn = ucs?.catIDColumn(in: keys)
+        let catIDColumn = (ucs ?? UCSNaming(creator: "", source: "", categoryColumn: categoryColumn))
+            .catIDColumn(in: keys)
+        plan.suggesting = suggestCategories
         var taken: Set<String> = [LibraryExport.manifestName.lowercased()]
         for sound in chosen {
             guard let source = saved["\(sound.jobID)/\(sound.take)"], sound.source?.isEmpty == false else {
@@ -155,12 +162,16 @@ public struct LibraryExport: Sendable {
                 plan.notHere.append(sound)
                 continue
             }
-            let stem =
-                if let ucs, let catIDColumn, let catID = ucs.value(of: catIDColumn, for: sound) {
-                    LibraryNames.safe(ucs.name(for: sound, catID: catID), ascii: ascii)
-                } else {
-                    template.path(for: sound, ascii: ascii)
-                }
+            var fields: SoundTags.UCSFields?
+            let stem: String
+            if let ucs, let catIDColumn, let catID = ucs.value(of: catIDColumn, for: sound),
+                let category = UCS.category(catID)
+            {
+                stem = LibraryNames.safe(ucs.name(for: sound, catID: catID), ascii: ascii)
+                fields = ucs.fields(for: sound, category: category)
+            } else {
+                stem = template.path(for: sound, ascii: ascii)
+            }
             let ext = "." + rendering.format.fileExtension
             var name = stem + ext
             var suffix = 1
@@ -170,7 +181,14 @@ public struct LibraryExport: Sendable {
             }
             if suffix > 1 { plan.suffixed.append(name) }
             taken.insert(FileNames.caseKey(name))
-            plan.sounds.append(LibraryPlan.Entry(sound: sound, source: source, file: name))
+            var entry = LibraryPlan.Entry(sound: sound, source: source, file: name, ucs: fields)
+            let given = catIDColumn.flatMap { column in
+                sound.columns.first { $0.name.lowercased() == column.lowercased() }?.value.trimmed
+            }
+            if suggestCategories, given.flatMap(UCS.category) == nil {
+                entry.suggested = UCS.suggestions(for: sound.prompt)
+            }
+            plan.sounds.append(entry)
         }
         return plan
     }
@@ -248,7 +266,8 @@ public struct LibraryExport: Sendable {
         try records.compact(keeping: Set(plan.sounds.map(\.file)))
         if report.notReached == 0 {
             try Manifest.write(
-                lines, columns: plan.columns, to: (folder as NSString).appendingPathComponent(Self.manifestName))
+                lines, columns: plan.columns, suggesting: plan.suggesting,
+                to: (folder as NSString).appendingPathComponent(Self.manifestName))
         }
         return report
     }
@@ -357,6 +376,7 @@ public enum LibraryError: Error, CustomStringConvertible, CommandError {
             "UCS names need a CatID of the list (v\(UCS.version)) for every sound; nothing was written: "
                 + problems.prefix(5).joined(separator: "; ")
                 + (problems.count > 5 ? "; and \(problems.count - 5) more" : "")
+                + " (an export with --suggest-category, without --name ucs, proposes CatIDs in its manifest)"
         case let .folder(path, reason):
             "cannot make the library's folder \(path): \(reason); choose another with --to, or make it writable"
         }

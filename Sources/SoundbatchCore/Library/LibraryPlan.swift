@@ -10,10 +10,17 @@ public struct LibraryPlan: Sendable {
         /// Its path in the library, extension included.
         public var file: String
 
+        /// Its UCS fields, when named by UCS.
+        public var ucs: SoundTags.UCSFields?
+        /// CatIDs proposed for it, its row having none of the list (`--suggest-category`), best first.
+        public var suggested: [(category: UCSCategory, because: [String])] = []
+
         var tags: SoundTags {
-            SoundTags(
+            var tags = SoundTags(
                 title: sound.keyedByContent ? sound.row : sound.rowKey, description: sound.prompt, take: sound.take,
                 project: sound.batch, taskID: sound.taskID, made: sound.completedAt, columns: sound.columns)
+            tags.ucs = ucs
+            return tags
         }
     }
 
@@ -33,6 +40,9 @@ public struct LibraryPlan: Sendable {
     public var flagged: [LibrarySound] = []
     /// Names another sound had already, given a suffix (`door_1-2.wav`).
     public var suffixed: [String] = []
+    /// Whether CatIDs were proposed (`--suggest-category`), and for how many sounds.
+    public var suggesting = false
+    public var suggestedFor: Int { sounds.filter { !$0.suggested.isEmpty }.count }
 
     init(choice: LibraryExport.Choice, chosenByDefault: Bool, completed: Int, columns: [String]) {
         self.choice = choice

@@ -17,6 +17,12 @@ public struct UCSCategory: Sendable, Equatable, Decodable {
 
     /// `DOORS-WOOD`, as the convention writes the two together.
     public var full: String { "\(category)-\(subCategory)" }
+
+    /// Its synonyms that `prompt` holds, as words (any case), in the list's order.
+    public func keywords(in prompt: String) -> [String] {
+        var seen: Set<[String]> = []  // "sword" and "swords" are one keyword
+        return UCS.matches(synonyms, in: UCS.words(prompt)).map(\.phrase).filter { seen.insert(UCS.words($0)).inserted }
+    }
 }
 
 /// The UCS list, v8.2.1 (`ucs-8.2.1-en.json`: 752 CatIDs, from the public JSON transcription
@@ -61,6 +67,51 @@ public enum UCS {
             previous = current
         }
         return previous[b.count]
+    }
+
+    /// CatIDs for a sound whose row has none, best first (at most three), each with the
+    /// words of `prompt` that chose it. A word naming its subcategory counts three, its
+    /// category two, each of its synonyms one, and a word counts less the later it comes
+    /// (a prompt names its subject first: "Sword unsheathe fast metal ring" is WEAPONS /
+    /// SWORD, not RAIN / METAL). None when no word of the prompt is on the list. Proposals
+    /// for a person to accept (`export --suggest-category`), never a name.
+    public static func suggestions(for prompt: String) -> [(category: UCSCategory, because: [String])] {
+        let words = UCS.words(prompt)
+        let written = prompt.lowercased().split { !$0.isLetter && !$0.isNumber }  // words as the prompt has them
+        var scored: [(category: UCSCategory, score: Double, because: [String])] = []
+        for category in list.categories {
+            let found =
+                matches([category.subCategory], in: words).map { ($0, 3.0) }
+                + matches([category.category], in: words).map { ($0, 2.0) }
+                + matches(category.synonyms, in: words).map { ($0, 1.0) }
+            guard !found.isEmpty else { continue }
+            let score = found.reduce(0) { $0 + $1.1 / (1 + 0.1 * Double($1.0.at)) }
+            let because = found.map { match, _ in
+                written[match.at..<(match.at + UCS.words(match.phrase).count)].joined(separator: " ")
+            }
+            scored.append((category, score, Set(because).sorted()))
+        }
+        // Stable: among equals, the list's order.
+        let best = scored.enumerated().sorted { ($1.element.score, $0.offset) < ($0.element.score, $1.offset) }
+        return best.prefix(3).map { ($0.element.category, $0.element.because) }
+    }
+
+    /// Those of `phrases` whose words come, in order, among `words`, with where they first do.
+    static func matches(_ phrases: [String], in words: [String]) -> [(phrase: String, at: Int)] {
+        phrases.compactMap { phrase in
+            let parts = UCS.words(phrase)
+            guard !parts.isEmpty, parts.count <= words.count else { return nil }
+            return (0...(words.count - parts.count)).first { Array(words[$0..<($0 + parts.count)]) == parts }
+                .map { (phrase, $0) }
+        }
+    }
+
+    /// A text's words, in lower case, a plural's `s` dropped so that "door" finds DOORS and
+    /// "creaks" finds "creak" (both sides of a match are read alike).
+    static func words(_ text: String) -> [String] {
+        text.lowercased().split { !$0.isLetter && !$0.isNumber }.map { word in
+            word.count > 3 && word.hasSuffix("s") && !word.hasSuffix("ss") ? String(word.dropLast()) : String(word)
+        }
     }
 
     /// An FXName made from a prompt, as the convention asks: its first words in title case,

@@ -1,4 +1,5 @@
 import Foundation
+import SoundbatchAudio
 
 /// `export --name ucs`: files named as the Universal Category System has them,
 /// `CatID_FXName_CreatorID_SourceID`, with `T2`, `T3` as UserData for a row's later takes
@@ -32,11 +33,23 @@ public struct UCSNaming: Sendable, Equatable {
         sound.columns.first { $0.name.lowercased() == column.lowercased() }?.value.trimmed
     }
 
+    /// The sound's FXName: from its column, else made from its prompt.
+    func fxName(for sound: LibrarySound) -> String {
+        let given = fxNameColumn.flatMap { value(of: $0, for: sound) }.map(UCS.fxName) ?? ""
+        return given.isEmpty ? UCS.fxName(sound.prompt) : given
+    }
+
     /// The sound's name, without its extension, for a CatID found on the list.
     func name(for sound: LibrarySound, catID: String) -> String {
-        let given = fxNameColumn.flatMap { value(of: $0, for: sound) }.map(UCS.fxName) ?? ""
-        let fxName = given.isEmpty ? UCS.fxName(sound.prompt) : given
-        return [catID, fxName, creator, source].joined(separator: "_") + (sound.take > 1 ? "_T\(sound.take)" : "")
+        [catID, fxName(for: sound), creator, source].joined(separator: "_") + (sound.take > 1 ? "_T\(sound.take)" : "")
+    }
+
+    /// What its file says of it, for a CatID of the list.
+    func fields(for sound: LibrarySound, category: UCSCategory) -> SoundTags.UCSFields {
+        SoundTags.UCSFields(
+            category: category.category, subCategory: category.subCategory, catID: category.catID,
+            fxName: fxName(for: sound), keywords: category.keywords(in: sound.prompt).joined(separator: ", "),
+            designer: creator, library: source, show: sound.batch)
     }
 
     /// What is wrong with the CatIDs of `sounds`, row by row: none given, or one not on the
