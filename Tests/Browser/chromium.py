@@ -4,6 +4,8 @@
 context and gathers what the page itself says went wrong (a script error, a console error,
 a failed load) into the list it returns beside the browser; `origin` keeps only errors of
 pages there (a script that opens a forging page of another origin expects that one refused).
+`audit(page, where)` runs axe-core (axe-playwright-python) on the page as it is, and fails on
+any serious or critical violation, naming each.
 """
 
 import os
@@ -27,3 +29,13 @@ def context(playwright, origin=None):
 
     opened.on("console", console)
     return browser, opened, errors
+
+
+def audit(page, where):
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    grave = [v for v in found if v["impact"] in ("serious", "critical")]
+    assert not grave, f"axe at {where}: " + "; ".join(
+        f"{v['impact']} {v['id']} ({v['help']}) at {[n['target'] for n in v['nodes']][:3]}" for v in grave
+    )

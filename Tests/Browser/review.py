@@ -169,6 +169,7 @@ def narrow(context):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page scrolls sideways at 390 px: {width} px wide"
     page.screenshot(path=os.path.join(shots, "review-390.png"))
+    chromium.audit(page, "390 px")
     not_pressed(page, "Keep sword-unsheathe take 1")  # the forged post changed nothing
     page.close()
 
@@ -182,6 +183,7 @@ def main():
         page = context.new_page()
         review(page)
         page.screenshot(path=os.path.join(shots, "review-1280.png"))
+        chromium.audit(page, "1280 px")
         forged_from_another_page(context)
         narrow(context)
         browser.close()

@@ -66,16 +66,48 @@ import Testing
         }
     }
 
+    /// The HTML spend report (Tests/Browser/report.py) at 1280 and 390 px: an axe audit with
+    /// no serious or critical violation, the page never wider than the screen, each table's
+    /// box reached by the keyboard; over a batch some of whose sounds failed.
+    @Test func theSpendReportReadsOnAPhoneAndPassesAnAccessibilityAudit() async throws {
+        guard let (script, screenshots) = try await browserScript("report.py") else { return }
+        let csv = try folder.write("sheet.csv", Self.sheet)
+        let sandbox = SandboxConfiguration.with {
+            $0.submitsPerMinute = nil
+            $0.looksPerMinute = nil
+            $0.generationTime = .milliseconds(300)
+            $0.generationFailureRate = 0
+            $0.failingPrompt = "gravel"  // answered 500, and not tried again: failed
+        }
+        try await Sandbox.withRunning(sandbox) { url, _ in
+            let batch = try Child(
+                [
+                    "run", csv, "--batch", "sfx", "--base-url", url, "--wait", "--max-attempts", "1", "--ledger",
+                    "ledger.sqlite"
+                ],
+                in: folder, environment: ["MUSICGPT_API_KEY": "k"], name: "run")
+            _ = try await batch.exitStatus()
+        }
+        let report = try await soundbatch(
+            ["report", "--format", "html", "--output", "report.html", "--ledger", "ledger.sqlite"], in: folder.path)
+        #expect(report.status == 0, "\(report.stderr)")
+        #expect(
+            try String(contentsOfFile: folder.file("report.html"), encoding: .utf8).contains("Failed jobs"),
+            "some failed")
+        let browser = try await run(["python3", script, folder.file("report.html"), screenshots], within: .seconds(120))
+        #expect(browser.status == 0, "\(browser.output)")
+    }
+
     /// The script `name` of Tests/Browser, and where its screenshots go (SOUNDBATCH_SCREENSHOTS
     /// keeps them to look at), once Playwright and chromium are found; else an issue that
     /// says what to install, and nil.
     func browserScript(_ name: String) async throws -> (script: String, screenshots: String)? {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Browser/\(name)").path
-        let ready = try await run(["python3", "-c", "import playwright"], within: .seconds(30))
+        let ready = try await run(["python3", "-c", "import playwright, axe_playwright_python"], within: .seconds(30))
         #expect(
             ready.status == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"),
-            "the browser test needs Debian's chromium and Playwright for Python: apt-get install chromium; pip install playwright (\(ready.output))"
+            "the browser test needs Debian's chromium, and Playwright and axe for Python: apt-get install chromium; pip install playwright axe-playwright-python (\(ready.output))"
         )
         guard ready.status == 0 else { return nil }
         return (script, ProcessInfo.processInfo.environment["SOUNDBATCH_SCREENSHOTS"] ?? folder.path)

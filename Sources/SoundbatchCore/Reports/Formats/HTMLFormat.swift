@@ -132,7 +132,7 @@ extension ReportRenderer {
                 + "<code>soundbatch report --jobs</code> lists every one.</p>" : ""
         return """
             <h2>Failed jobs (\(count))</h2>
-            <div class="scroll"><table class="failed">
+            <div class="scroll" tabindex="0" role="region" aria-label="Failed jobs"><table class="failed">
             <tr><th>row</th><th>prompt</th><th>state</th><th>reason</th></tr>
             \(rows)
             </table></div>
