@@ -10,8 +10,8 @@ struct Retry: AsyncParsableCommand {
             By default it takes the batch's generation_failed and remote_missing jobs, and its \
             failed ones except those refused as invalid (HTTP 400 or 422), which go again only \
             when named with --job or --state failed. --job names a row by its id or its line in \
-            the CSV file, and may name a completed job for a new take: its earlier file is kept \
-            as NAME.take1.wav. Nothing is forgotten: every earlier task ID, answer, charge and \
+            the CSV file, and may name a completed job for a new take: its earlier file stays as \
+            it is, and the new one is saved as NAME.takeN.wav (N, the row's next take). Nothing is forgotten: every earlier task ID, answer, charge and \
             file stays in the ledger, and the spend report counts what earlier takes cost.
 
             --flagged takes every job (each take of a row on its own) whose latest sound a \

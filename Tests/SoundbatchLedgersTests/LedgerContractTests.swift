@@ -192,7 +192,7 @@ import Testing
                 throws: namesIt)
             // An earlier take's state too.
             try await rawSQL(ledger, "UPDATE jobs SET state = 'failed' WHERE row_key = 'b'")
-            _ = try await ledger.startNewTakes(jobIDs: [ids["b"]!], renamedFiles: [:], prompts: [:], now: Date())
+            _ = try await ledger.startNewTakes(jobIDs: [ids["b"]!], prompts: [:], now: Date())
             try await rawSQL(ledger, "UPDATE takes SET state = 'zombie'")
             await #expect(performing: { try await ledger.requireKnownStates(batchID: nil) }, throws: namesIt)
             await #expect(
@@ -283,7 +283,7 @@ import Testing
                 }
             }
             try await ledger.recordStatus(jobID: ids["d"]!, RemoteStatus(status: "FAILED"), now: Date())
-            _ = try await ledger.startNewTakes(jobIDs: [ids["d"]!], renamedFiles: [:], prompts: [:], now: Date())
+            _ = try await ledger.startNewTakes(jobIDs: [ids["d"]!], prompts: [:], now: Date())
             _ = try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: nil, now: Date())
 
             let candidates = try await ledger.dropCandidates(
@@ -408,7 +408,7 @@ import Testing
             }
             try await ledger.recordStatus(
                 jobID: second, RemoteStatus(status: "FAILED", statusMessage: "no"), now: Date())
-            #expect(try await ledger.startNewTakes(jobIDs: [second], renamedFiles: [:], prompts: [:], now: Date()) == 1)
+            #expect(try await ledger.startNewTakes(jobIDs: [second], prompts: [:], now: Date()) == 1)
             #expect(try await takes() == ["a:1", "a:2,4", "a:3", "b:1", "b:2"])
 
             // More sounds asked later: only the missing ones, numbered on.
@@ -575,7 +575,7 @@ import Testing
             try await ledger.recordStatus(jobID: id, RemoteStatus(status: "FAILED", statusMessage: "no"), now: Date())
             let candidates = try await ledger.retryCandidates(batchID: batchID, states: JobState.finished)
             #expect(candidates.map(\.state) == [.generationFailed] && candidates[0].creditEstimate == 3)
-            #expect(try await ledger.startNewTakes(jobIDs: [id], renamedFiles: [:], prompts: [:], now: Date()) == 1)
+            #expect(try await ledger.startNewTakes(jobIDs: [id], prompts: [:], now: Date()) == 1)
             #expect(try await states(ledger) == ["pending": 1])
             #expect(try await ledger.creditState(batchID: batchID).estimated == 3)
             let report = try await ledger.spendReport(ReportQuery())
@@ -657,7 +657,7 @@ import Testing
         }
         let batchID = try await ledger.batchID(named: "a")
         let failed = try await ledger.retryCandidates(batchID: batchID, states: [.generationFailed])
-        _ = try await ledger.startNewTakes(jobIDs: failed.map(\.id), renamedFiles: [:], prompts: [:], now: Self.start)
+        _ = try await ledger.startNewTakes(jobIDs: failed.map(\.id), prompts: [:], now: Self.start)
         return try await read(ledger)
     }
 

@@ -43,7 +43,7 @@ import Testing
         }
         #expect(try await ledger.setVerdict(.rejected, jobID: ids["door"]!, take: 1) == .recorded)
         _ = try await ledger.startNewTakes(
-            jobIDs: [ids["door"]!], renamedFiles: [:], prompts: [ids["door"]!: "a door creaks, more reverb"],
+            jobIDs: [ids["door"]!], prompts: [ids["door"]!: "a door creaks, more reverb"],
             now: Date())
         try await ledger.withSending(batch: "b") { _ in
             let pending = try await ledger.pendingJobs(batchID: batchID, afterID: 0, limit: 8)

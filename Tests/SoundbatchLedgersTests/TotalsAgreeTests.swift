@@ -70,7 +70,7 @@ import Testing
         }
         // A re-roll of a, a retry of b, and e sent again on purpose.
         _ = try await ledger.startNewTakes(
-            jobIDs: [try await job("a"), try await job("b")], renamedFiles: [:], prompts: [:], now: Date())
+            jobIDs: [try await job("a"), try await job("b")], prompts: [:], now: Date())
         _ = try await ledger.requeueInDoubt(batchID: batchID, awaitingSince: nil, now: Date())
         let d = try await job("d")
         try await ledger.withSending(batch: "b") { _ in

@@ -297,7 +297,7 @@ import Testing
                 #expect(try await first.submittedJobs(batchID: batchID).count == 2)
                 for id in sent { try await first.recordStatus(jobID: id, RemoteStatus(status: "FAILED"), now: Date()) }
                 // Retried while the first runner still lives: the second may send it.
-                #expect(try await first.startNewTakes(jobIDs: sent, renamedFiles: [:], prompts: [:], now: Date()) == 2)
+                #expect(try await first.startNewTakes(jobIDs: sent, prompts: [:], now: Date()) == 2)
                 let claimed = try await second.withSending(batch: "b") { _ in
                     try await second.pendingJobs(batchID: batchID, afterID: 0, limit: 8)
                 }

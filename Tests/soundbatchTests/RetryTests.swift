@@ -78,11 +78,12 @@ import Testing
                 environment: ["MUSICGPT_API_KEY": "k"], name: "again")
             #expect(try await again.exitStatus() == 0, "\(again.stderr)")
             let files = Set(try FileManager.default.contentsOfDirectory(atPath: folder.file("sounds")))
-            #expect(files == ["j1.wav", "j1.take1.wav", "j2.wav"])
+            // A saved file's name never changes: the new take has a name of its own.
+            #expect(files == ["j1.wav", "j1.take2.wav", "j2.wav"])
             let take = try SQLiteLedger(path: folder.file("ledger.sqlite"), create: false).database.read {
                 try Row.fetchOne($0, sql: "SELECT state, download_path FROM takes")!
             }
-            #expect(take["state"] == "completed" && (take["download_path"] as String).hasSuffix("sounds/j1.take1.wav"))
+            #expect(take["state"] == "completed" && (take["download_path"] as String).hasSuffix("sounds/j1.wav"))
             #expect(try folder.jobStates() == ["completed": 2])
         }
     }

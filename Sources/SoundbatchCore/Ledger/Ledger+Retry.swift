@@ -26,13 +26,13 @@ extension LedgerBackend {
     }
 
     public func startNewTakes(
-        jobIDs: [Int64], renamedFiles: [Int64: String], prompts: [Int64: String] = [:], now: Date = Date()
+        jobIDs: [Int64], prompts: [Int64: String] = [:], now: Date = Date()
     ) async throws -> Int {
         let stamp = Timestamp.string(now)
         return try await transaction { db in
             var moved = 0
             for id in jobIDs {
-                let kept = try await db.rows(Self.keepTake(job: id, renamedFile: renamedFiles[id], retiredAt: stamp))
+                let kept = try await db.rows(Self.keepTake(job: id, retiredAt: stamp))
                 guard !kept.isEmpty else { continue }
                 try await db.run(Self.startTake(job: id, prompt: prompts[id], now: stamp))
                 moved += 1
@@ -51,15 +51,12 @@ extension LedgerBackend {
         ]
     }
 
-    /// Keeps the job's take in `takes`, with the prompt that made it, if the job is
-    /// finished: its file under `renamedFile` when there is one (it was moved aside).
-    private static func keepTake(job: Int64, renamedFile: String?, retiredAt: String) -> SQL {
-        let values = takeColumns.map { column -> SQL in
-            column == "download_path" ? "COALESCE(\(renamedFile), download_path)" : "\(raw: column)"
-        }
+    /// Keeps the job's take in `takes`, with the prompt that made it, if the job is finished.
+    private static func keepTake(job: Int64, retiredAt: String) -> SQL {
+        let columns = takeColumns.joined(separator: ", ")
         return """
-            INSERT INTO takes (job_id, \(raw: takeColumns.joined(separator: ", ")), prompt, retired_at)
-            SELECT id, \(SQL.joined(values, separator: ", ")), COALESCE(take_prompt, prompt), \(retiredAt)
+            INSERT INTO takes (job_id, \(raw: columns), prompt, retired_at)
+            SELECT id, \(raw: columns), COALESCE(take_prompt, prompt), \(retiredAt)
             FROM jobs WHERE id = \(job) AND state IN (\(LedgerSQL.states(JobState.finished)))
             RETURNING id
             """

@@ -53,12 +53,12 @@ public protocol RetryLedger: BatchDirectory {
     func retryCandidates(batchID: Int64, states: Set<JobState>) async throws -> [RetryCandidate]
 
     /// Starts a new take of each job, in one transaction: what its current take was given
-    /// (task, answers, charge, verdict, file, with `renamedFiles` where a file was moved
-    /// aside, and the prompt that made it) is kept in the ledger's takes, and the job is
+    /// (task, answers, charge, verdict, file, and the prompt that made it) is kept in the
+    /// ledger's takes, and the job is
     /// pending again, for its next take, sent with its prompt in `prompts` when there is
     /// one (an edited prompt), else the row's. Returns how many moved.
     func startNewTakes(
-        jobIDs: [Int64], renamedFiles: [Int64: String], prompts: [Int64: String], now: Date
+        jobIDs: [Int64], prompts: [Int64: String], now: Date
     )
         async throws -> Int
 }

@@ -190,15 +190,17 @@ public final class Downloader: Sendable {
         return (check.measurement.map { SoundSummary(seconds: $0.seconds, peaks: $0.peaks) }, check)
     }
 
-    /// DIR/<name>.<ext>, the name from the row's id (or a slug of its prompt), made safe,
-    /// with its take for a row's further variation (`door.take3.wav`), and the job's number
+    /// DIR/<name>.<ext>, the name from the row's id (or a slug of its prompt), made safe:
+    /// the row's first take plain (`door.wav`), every later one, a further variation or a
+    /// re-roll, with its take (`door.take3.wav`: a take's number is its row's own, so no two
+    /// takes of a row share a name, and a saved file's name never changes); the job's number
     /// added when another job has the name already.
     private func destination(for job: AudioJob, extension ext: String) async -> String {
         if let previous = job.downloadedPath, (previous as NSString).deletingLastPathComponent == settings.directory {
             return previous  // fetching again: keep the name it had
         }
         let stem = FileNames.safeName(job.keyedByContent ? FileNames.slug(job.prompt) : job.rowKey, jobID: job.id)
-        let base = job.variation > 1 ? "\(stem).take\(job.take)" : stem
+        let base = job.take > 1 ? "\(stem).take\(job.take)" : stem
         let plain = (settings.directory as NSString).appendingPathComponent("\(base).\(ext)")
         let numbered = (settings.directory as NSString).appendingPathComponent("\(base)-\(job.id).\(ext)")
         // Claim the plain name first, then look in the ledger: a download that finished

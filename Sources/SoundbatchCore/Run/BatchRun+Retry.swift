@@ -4,8 +4,8 @@ import Logging
 /// A retry: new takes of finished jobs, sent as the batch is run.
 extension BatchRun {
     /// Sends a new take of each job in `plan` (see `planRetry`), as `send` would: the
-    /// current take of each is kept in the ledger, and a completed job's file is moved
-    /// aside (`door.take1.wav`), never overwritten.
+    /// current take of each is kept in the ledger, its file where it is (the new one is
+    /// saved under its own take's name, `door.take4.wav`).
     public func retry(
         _ plan: RetryPlan, given: BatchSettings, key: @escaping KeySource, progress: ProgressDisplay? = nil
     ) async throws -> RunReport {
@@ -17,41 +17,9 @@ extension BatchRun {
     func retryHoldingClaim(
         _ plan: RetryPlan, batchID: Int64, given: BatchSettings, key: @escaping KeySource, progress: ProgressDisplay?
     ) async throws -> RunReport {
-        var renamed: [Int64: String] = [:]
-        for job in plan.jobs where job.state == .completed {
-            guard let path = job.downloadPath, FileManager.default.fileExists(atPath: path),
-                !Self.isTakeName(path)
-            else { continue }
-            let aside = Self.takeName(for: path, take: job.take)
-            guard rename(path, aside) == 0 else {
-                throw FileError(path: path, errno: errno)
-            }
-            renamed[job.id] = aside
-        }
-        let moved = try await ledger.startNewTakes(
-            jobIDs: plan.jobs.map(\.id), renamedFiles: renamed, prompts: plan.prompts, now: Date())
+        let moved = try await ledger.startNewTakes(jobIDs: plan.jobs.map(\.id), prompts: plan.prompts, now: Date())
         logger.notice("\(moved) job\(moved == 1 ? " is" : "s are") pending again, for a new take")
         return try await sendHoldingClaim(given, batchID: batchID, resendInDoubt: false, key: key, progress: progress)
-    }
-
-    /// A name that says its take already (`door.take3.wav`, a row's further variation):
-    /// the next take is saved under its own, so the file stays where it is.
-    static func isTakeName(_ path: String) -> Bool {
-        let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        guard let dot = stem.range(of: ".take", options: .backwards) else { return false }
-        let number = stem[dot.upperBound...]
-        return !number.isEmpty && number.allSatisfy(\.isASCII) && number.allSatisfy(\.isNumber)
-    }
-
-    /// `door.wav` of take 1 -> `door.take1.wav`; the first such name not taken when that one is.
-    static func takeName(for path: String, take: Int) -> String {
-        let url = URL(fileURLWithPath: path)
-        let stem = url.deletingPathExtension().path
-        let ext = url.pathExtension.isEmpty ? "" : "." + url.pathExtension
-        var number = take
-        if FileManager.default.fileExists(atPath: "\(stem).take\(number)\(ext)") { number = 1 }
-        while FileManager.default.fileExists(atPath: "\(stem).take\(number)\(ext)") { number += 1 }
-        return "\(stem).take\(number)\(ext)"
     }
 
     /// Which finished jobs a retry sends again, what they may cost, and which will likely
