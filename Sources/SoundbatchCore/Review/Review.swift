@@ -82,9 +82,13 @@ public struct ReviewTake: Sendable, Equatable, Encodable {
     /// or has not checked it (`checked`).
     public var findings: [String]
     public var checked: Bool
-    /// Integrated loudness, LUFS, and true peak, dBTP, when measured.
+    /// Integrated loudness, LUFS, and true peak, dBTP, when measured; its sample peak, dBFS,
+    /// when checked (said beside its waveform, which is drawn to its own peak).
     public var loudness: Double?
     public var truePeak: Double?
+    public var samplePeak: Double?
+    /// The length its row asked for, seconds, if it asked.
+    public var asked: Double?
 }
 
 /// A page of rows, with how many match in all and what the batch's sounds were judged.
@@ -189,6 +193,9 @@ extension ReviewTake {
         checked = findings != nil
         loudness = try row["loudness_lufs"]
         truePeak = try row["true_peak_dbtp"]
+        samplePeak = try row["sample_peak_dbfs"]
+        let asked: Int? = try row["asked_seconds"]
+        self.asked = asked.map(Double.init)
         self.findings =
             FindingWords(
                 findings: Finding.set(fromText: findings), seconds: try row["checked_seconds"],

@@ -167,13 +167,16 @@ function renderTake(row, take) {
   }
   const wave = element("canvas", "wave");
   wave.dataset.peaks = take.peaks || "";
+  wave.dataset.seconds = take.seconds || 0;
   wave.setAttribute("aria-hidden", "true");
   wave.addEventListener("click", (event) => seek(row, take, event));
   const play = button(`Play ${label}`, "▶ Play", () => togglePlay(row.job, take.take), "play");
   play.disabled = !take.saved;
   if (!take.saved) play.title = "not saved yet: run soundbatch track --batch NAME --download DIR";
   const facts = [];
-  if (take.seconds != null) facts.push(`${take.seconds.toFixed(1)} s`);
+  if (take.seconds != null) facts.push(`${take.seconds.toFixed(1)} s` + (take.asked ? ` of ${take.asked} s asked` : ""));
+  const peak = peakLevel(take);
+  if (peak) facts.push(peak);
   if (take.loudness != null) facts.push(`${take.loudness.toFixed(1)} LUFS`);
   if (take.truePeak != null) facts.push(`${take.truePeak.toFixed(1)} dBTP`);
   if (take.credits != null) facts.push(`${take.credits.toFixed(2)} credits${take.charged ? "" : " est."}`);
@@ -246,20 +249,44 @@ function drawWave(canvas, played) {
     return;
   }
   const peaks = peaksOf(canvas.dataset.peaks);
+  // Drawn to its own peak, so a quiet take's shape shows; its level is said beside it.
+  const top = Math.max(1, ...peaks);
   const bars = Math.max(1, Math.floor(width / 2));
   for (let bar = 0; bar < bars; bar += 1) {
     const from = Math.floor(bar * peaks.length / bars), to = Math.max(from + 1, Math.floor((bar + 1) * peaks.length / bars));
     let loudest = 0;
     for (let index = from; index < to && index < peaks.length; index += 1) loudest = Math.max(loudest, peaks[index]);
-    const half = Math.max(0.5, loudest / 255 * middle);
+    const half = Math.max(0.5, loudest / top * middle);
     context.fillStyle = style.getPropertyValue(bar / bars < (played || 0) ? "--played" : "--wave");
     context.fillRect(bar * 2, middle - half, 1.5, half * 2);
   }
   canvas.dataset.drawn = width;
 }
 
+/// The loudest sample, as the check measured it, else as the waveform holds it (to 1/255).
+function peakLevel(take) {
+  if (take.samplePeak != null) return take.samplePeak <= -120 ? "silent" : `peak ${take.samplePeak.toFixed(1)} dBFS`;
+  if (!take.peaks) return "";
+  const loudest = Math.max(0, ...peaksOf(take.peaks));
+  return loudest === 0 ? "peak under −48 dBFS" : `peak ${(20 * Math.log10(loudest / 255)).toFixed(1)} dBFS`;
+}
+
+/// The longest take on the page: every waveform is as wide as its length on this one scale,
+/// so that 0.4 s looks short beside 4 s.
+let longest = 0;
+
 function drawWaves(root) {
-  for (const canvas of root.querySelectorAll("canvas.wave")) drawWave(canvas, canvasPlayed(canvas));
+  const seconds = rows.flatMap((row) => row.takes.map((take) => take.seconds || 0));
+  const now = Math.max(0, ...seconds);
+  if (now !== longest) {
+    longest = now;
+    root = list;  // every waveform again, on the new scale
+  }
+  for (const canvas of root.querySelectorAll("canvas.wave")) {
+    const share = longest > 0 ? Number(canvas.dataset.seconds) / longest : 1;
+    canvas.style.width = `${Math.max(2, share * 100)}%`;
+    drawWave(canvas, canvasPlayed(canvas));
+  }
 }
 
 function canvasPlayed(canvas) {
