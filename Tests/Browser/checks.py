@@ -59,12 +59,30 @@ def f_goes_to_each_flagged_take_in_turn(page):
         expect(selected.locator(".take.chosen")).to_have_attribute("data-take", str(take))
 
 
+def a_rows_variations_are_side_by_side_and_arrows_move_between_them(page):
+    first = expected["rows"][0]
+    row = page.locator(".row").first
+    takes = sorted(int(take) for take in first["takes"])
+    expect(row.locator(".take")).to_have_count(len(takes))
+    # Side by side: the takes of the row's two variations share one line of the page.
+    boxes = [row.locator(f'.take[data-take="{take}"]').bounding_box() for take in takes]
+    assert abs(boxes[0]["y"] - boxes[1]["y"]) < 2, f"the takes are not side by side: {boxes}"
+    assert len({row.locator(f'.take[data-take="{take}"]').get_attribute("data-job") for take in takes}) == 2
+    row.focus()
+    for _ in takes:
+        page.keyboard.press("ArrowLeft")
+    expect(row.locator(".take.chosen")).to_have_attribute("data-take", str(takes[0]))
+    page.keyboard.press("ArrowRight")
+    expect(row.locator(".take.chosen")).to_have_attribute("data-take", str(takes[1]))
+    expect(page.locator("#more")).to_have_text(f"{len(expected['rows'])} rows")
+
+
 def the_filter_shows_the_flagged_rows_or_the_others(page):
     page.select_option("#checks", "flagged")
     expect(page.locator(".row")).to_have_count(expected["flagged"])
     page.screenshot(path=os.path.join(shots, "review-checks-1280.png"), full_page=True)
     page.select_option("#checks", "clean")
-    expect(page.locator(".row")).to_have_count(len(expected["rows"]) - expected["flagged"])
+    expect(page.locator(".row")).to_have_count(expected["clean"])
     page.select_option("#checks", "")
     expect(page.locator(".row")).to_have_count(len(expected["rows"]))
 
@@ -75,6 +93,7 @@ def main():
         page = context.new_page()
         page.goto(address)
         each_take_says_what_was_found(page)
+        a_rows_variations_are_side_by_side_and_arrows_move_between_them(page)
         f_goes_to_each_flagged_take_in_turn(page)
         the_filter_shows_the_flagged_rows_or_the_others(page)
         browser.close()

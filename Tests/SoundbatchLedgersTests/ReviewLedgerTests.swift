@@ -141,7 +141,7 @@ import Testing
     func aRowNamedOnTheCommandLineIsFoundOneWay(_ backend: Backend) async throws {
         try await backend.withLedger { ledger, folder in
             let (_, ids) = try await batch(ledger, folder)
-            #expect(try await ledger.namedRow("4", batch: "b").jobs.map(\.jobID) == [ids["wind"]!])
+            #expect(try await ledger.namedRow("4", batch: "b").row.jobs.map(\.jobID) == [ids["wind"]!])
             // door has two takes: none is picked for the person, who is told them.
             await #expect(
                 throws: MarkError.whichTake(row: "door", takes: ["1 (rejected)", "2 (not reviewed)"])

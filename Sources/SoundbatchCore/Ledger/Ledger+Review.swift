@@ -3,53 +3,68 @@ import Foundation
 // `ReviewLedger`, written once over `LedgerBackend`.
 extension LedgerBackend {
     public func reviewRows(batchID: Int64, _ query: ReviewQuery) async throws -> (rows: [ReviewRow], matching: Int) {
-        var filter = reviewFilter(batchID: batchID, query)
-        var page = (limit: query.limit, offset: query.offset)
+        let filter = reviewFilter(batchID: batchID, query)
+        // A sheet row is shown whole, every job of it, when one of its jobs matches.
+        let keys: [String]
         let matching: Int
         if let search = query.search?.trimmed, !search.isEmpty {
-            let found = try await jobsMatching(search, filter)
+            var seen: Set<String> = []
+            let found = try await jobsMatching(search, filter).filter { seen.insert($0).inserted }
             matching = found.count
-            filter = "j.id IN (\(list: Array(found.dropFirst(query.offset).prefix(query.limit))))"
-            page.offset = 0
+            keys = Array(found.dropFirst(query.offset).prefix(query.limit))
         } else {
-            matching = try await scan("SELECT COUNT(*) AS matching FROM jobs j WHERE \(filter)")[0]["matching"]
+            matching = try await scan("SELECT COUNT(DISTINCT j.row_key) AS matching FROM jobs j WHERE \(filter)")[0][
+                "matching"]
+            keys = try await scan(
+                """
+                SELECT j.row_key FROM jobs j WHERE \(filter) GROUP BY j.row_key
+                ORDER BY MIN(\(Self.rowFirstJob)) LIMIT \(query.limit) OFFSET \(query.offset)
+                """
+            ).map { try $0["row_key"] }
         }
-        let rows = try await scan(
+        guard !keys.isEmpty else { return ([], matching) }
+        let jobs = try await scan(
             """
-            SELECT j.id, j.row_key, j.keyed_by_content, j.source_line, j.prompt, j.metadata, j.state,
+            SELECT j.id, j.row_key, j.keyed_by_content, j.source_line, j.prompt, j.metadata, j.state, j.variation,
                    \(LedgerSQL.reason()) AS reason, \(Self.reviewTakeColumns("j"))
             FROM jobs j LEFT JOIN checks c ON c.job_id = j.id AND c.take = j.take
-            WHERE \(filter) ORDER BY \(Self.sheetOrder) LIMIT \(page.limit) OFFSET \(page.offset)
+            WHERE j.batch_id = \(batchID) AND j.row_key IN (\(list: keys)) ORDER BY \(Self.sheetOrder)
             """)
-        let ids: [Int64] = try rows.map { try $0["id"] }
+        let ids: [Int64] = try jobs.map { try $0["id"] }
         let earlier = try await scan(
             """
-            SELECT t.job_id, \(Self.reviewTakeColumns("t")) FROM takes t JOIN jobs j ON j.id = t.job_id
+            SELECT \(Self.reviewTakeColumns("t")) FROM takes t JOIN jobs j ON j.id = t.job_id
                 LEFT JOIN checks c ON c.job_id = t.job_id AND c.take = t.take
             WHERE t.job_id IN (\(list: ids)) ORDER BY t.job_id, t.take
             """)
-        let takes = Dictionary(grouping: try earlier.map { (try $0["job_id"] as Int64, try ReviewTake(row: $0)) }) {
-            $0.0
+        let takes = Dictionary(grouping: try earlier.map { try ReviewTake(row: $0) }) { $0.jobID }
+        let byKey = Dictionary(grouping: jobs) { (try? $0["row_key"] as String) ?? "" }
+        let rows = try keys.compactMap { key in
+            try byKey[key].map { jobs in
+                try ReviewRow(jobs: try jobs.map { ($0, takes[try $0["id"]] ?? []) })
+            }
         }
-        return (try rows.map { try ReviewRow(row: $0, earlierTakes: (takes[try $0["id"]] ?? []).map(\.1)) }, matching)
+        return (rows, matching)
+    }
+
+    /// The first job of job `j`'s sheet row: its first variation.
+    private static var rowFirstJob: SQL {
+        """
+        CASE WHEN j.variation = 1 THEN j.id ELSE COALESCE((
+            SELECT o.id FROM jobs o WHERE o.batch_id = j.batch_id AND o.row_key = j.row_key AND o.variation = 1), j.id) END
+        """
     }
 
     /// The rows of the batch in the sheet's order: a row's variations (`run --takes`, added
     /// after the feed) beside its first.
-    private static var sheetOrder: SQL {
-        """
-        CASE WHEN j.variation = 1 THEN j.id ELSE COALESCE((
-            SELECT o.id FROM jobs o WHERE o.batch_id = j.batch_id AND o.row_key = j.row_key AND o.variation = 1), j.id) END,
-        j.variation
-        """
-    }
+    private static var sheetOrder: SQL { "\(rowFirstJob), j.variation" }
 
     /// A take's columns for `ReviewTake`: of the job's current take (`j`), or an earlier one
     /// (`t`); the prompt is the one that made it.
     private static func reviewTakeColumns(_ take: String) -> SQL {
         let prompt = take == "t" ? "COALESCE(t.prompt, j.prompt)" : "COALESCE(j.take_prompt, j.prompt)"
         return """
-            \(raw: take).take, \(raw: take).state AS take_state, \(raw: prompt) AS take_prompt, \(raw: take).verdict,
+            \(raw: take == "t" ? "t.job_id" : "j.id AS job_id"), \(raw: take).take, \(raw: take).state AS take_state, \(raw: prompt) AS take_prompt, \(raw: take).verdict,
             \(raw: take).conversion_cost, \(raw: take).credit_estimate, \(raw: take).audio_seconds, \(raw: take).peaks,
             \(raw: take).download_path, \(LedgerSQL.reason(of: take)) AS take_reason, c.findings, c.loudness_lufs,
             c.true_peak_dbtp, c.sample_peak_dbfs, c.dc_offset_dbfs, c.longest_gap, c.duplicate_of, c.problem,
@@ -81,17 +96,17 @@ extension LedgerBackend {
         return SQL.joined(tests, separator: " AND ")
     }
 
-    /// The jobs `filter` finds whose id, prompt (the row's, its take's or an earlier take's)
-    /// or own columns hold `search`, in the sheet's order. Case is folded here, with Swift's
+    /// The row keys of the jobs `filter` finds whose id, prompt (the row's, its take's or an
+    /// earlier take's) or own columns hold `search`, in the sheet's order. Case is folded here, with Swift's
     /// Unicode lower case, so that both databases find the same rows whatever their collation.
-    private func jobsMatching(_ search: String, _ filter: SQL) async throws -> [Int64] {
+    private func jobsMatching(_ search: String, _ filter: SQL) async throws -> [String] {
         let needle = search.lowercased()
         func holds(_ text: String?) -> Bool { text.map { $0.lowercased().contains(needle) } ?? false }
         let earlierPrompts: Set<Int64> = Set(
             try await scan(
                 "SELECT t.job_id, t.prompt FROM takes t JOIN jobs j ON j.id = t.job_id WHERE \(filter)"
             ).compactMap { row in holds(try row["prompt"]) ? try row["job_id"] as Int64 : nil })
-        var found: [Int64] = []
+        var found: [String] = []
         try await forEachRow(
             """
             SELECT j.id, j.row_key, j.prompt, j.take_prompt, j.metadata FROM jobs j WHERE \(filter)
@@ -102,7 +117,7 @@ extension LedgerBackend {
             if try earlierPrompts.contains(id) || holds(row["row_key"]) || holds(row["prompt"])
                 || holds(row["take_prompt"]) || holds(row["metadata"])
             {
-                found.append(id)
+                found.append(try row["row_key"])
             }
         }
         return found

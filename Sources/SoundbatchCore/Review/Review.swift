@@ -13,7 +13,7 @@ public struct ReviewQuery: Sendable, Equatable {
     public var verdict: VerdictFilter?
     /// Rows whose latest take a check found something wrong with (true), or nothing (false).
     public var flagged: Bool?
-    /// These jobs only.
+    /// The rows of these jobs only.
     public var jobIDs: [Int64]?
     public var offset = 0
     public var limit = 50
@@ -41,9 +41,11 @@ public struct ReviewQuery: Sendable, Equatable {
     }
 }
 
-/// One row of a batch as a review shows it: what names it, its prompt and own columns, where
-/// it stands, and every take of it, earlier ones included.
+/// One row of the sheet as a review shows it, a contact sheet of its sounds: what names it,
+/// its prompt and own columns, its jobs (one a variation, `run --takes`) and where each
+/// stands, and every take of each side by side, earlier ones included, in take order.
 public struct ReviewRow: Sendable, Equatable, Encodable {
+    /// Its first job: what the page knows the row by.
     public var jobID: Int64
     /// Its id, else "line N".
     public var name: String
@@ -51,19 +53,35 @@ public struct ReviewRow: Sendable, Equatable, Encodable {
     public var prompt: String
     /// The row's own columns, as the sheet had them (a JSON object's text), if any.
     public var columns: String?
+    /// Where it stands: completed when every job is, else the first job's that is not.
     public var state: JobState
-    /// Why it failed, or is not done.
+    /// Why that job failed, or is not done.
     public var reason: String?
+    public var jobs: [ReviewJob]
     public var takes: [ReviewTake]
 
     enum CodingKeys: String, CodingKey {
-        case name, line, prompt, columns, state, reason, takes
+        case name, line, prompt, columns, state, reason, jobs, takes
         case jobID = "job"
     }
 }
 
-/// One take of a row: one sound, or the attempt at one.
+/// One job of a row (one variation): where it stands.
+public struct ReviewJob: Sendable, Equatable, Encodable {
+    public var jobID: Int64
+    public var variation: Int
+    public var state: JobState
+    public var reason: String?
+
+    enum CodingKeys: String, CodingKey {
+        case variation, state, reason
+        case jobID = "job"
+    }
+}
+
+/// One take of a row: one sound, or the attempt at one, of one of its jobs.
 public struct ReviewTake: Sendable, Equatable, Encodable {
+    public var jobID: Int64
     public var take: Int
     public var state: JobState
     /// The prompt that made it.
@@ -89,6 +107,12 @@ public struct ReviewTake: Sendable, Equatable, Encodable {
     public var samplePeak: Double?
     /// The length its row asked for, seconds, if it asked.
     public var asked: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case take, state, prompt, verdict, credits, charged, seconds, peaks, saved, reason, findings, checked, loudness
+        case truePeak, samplePeak, asked
+        case jobID = "job"
+    }
 }
 
 /// A page of rows, with how many match in all and what the batch's sounds were judged.
@@ -159,23 +183,34 @@ extension LedgerStore {
 }
 
 extension ReviewRow {
-    /// A row of the review's query, with its earlier takes; its current take's columns follow the row's.
-    init(row: LedgerRow, earlierTakes: [ReviewTake]) throws {
-        jobID = try row["id"]
-        let keyedByContent: Bool = try row["keyed_by_content"]
-        line = try row["source_line"]
-        name = keyedByContent ? "line \(line)" : try row["row_key"]
-        prompt = try row["prompt"]
-        columns = try row["metadata"]
-        state = try row["state"]
-        reason = try row["reason"]
-        takes = earlierTakes + [try ReviewTake(row: row)]
+    /// The row of `jobs`, the query's rows of one sheet row in the sheet's order, each with its
+    /// earlier takes; a job's current take's columns follow the job's.
+    init(jobs: [(row: LedgerRow, earlierTakes: [ReviewTake])]) throws {
+        let first = jobs[0].row
+        jobID = try first["id"]
+        let keyedByContent: Bool = try first["keyed_by_content"]
+        line = try first["source_line"]
+        name = keyedByContent ? "line \(line)" : try first["row_key"]
+        prompt = try first["prompt"]
+        columns = try first["metadata"]
+        self.jobs = try jobs.map {
+            ReviewJob(
+                jobID: try $0.row["id"], variation: try $0.row["variation"], state: try $0.row["state"],
+                reason: try $0.row["reason"])
+        }
+        let standing = self.jobs.first { $0.state != .completed } ?? self.jobs[0]
+        state = standing.state
+        reason = standing.reason
+        takes = try jobs.flatMap { job in job.earlierTakes + [try ReviewTake(row: job.row)] }.sorted {
+            $0.take < $1.take
+        }
     }
 }
 
 extension ReviewTake {
     /// A take's columns (`reviewTakeColumns`).
     init(row: LedgerRow) throws {
+        jobID = try row["job_id"]
         take = try row["take"]
         state = try row["take_state"]
         prompt = try row["take_prompt"]

@@ -149,12 +149,12 @@ public struct ReviewServer: Sendable {
     /// hand) are measured once, when first shown, and the ledger keeps what was found.
     private func measureSounds(of row: inout ReviewRow, files: SoundFiles) async throws {
         for index in row.takes.indices where row.takes[index].saved && row.takes[index].peaks == nil {
-            let take = row.takes[index].take
-            guard let saved = try await ledger.sound(jobID: row.jobID, take: take)?.sound,
+            let (job, take) = (row.takes[index].jobID, row.takes[index].take)
+            guard let saved = try await ledger.sound(jobID: job, take: take)?.sound,
                 let sound = try? await files.withFile(saved, { try SoundFile(reading: $0) })
             else { continue }
             let summary = SoundSummary(seconds: sound.seconds, peaks: sound.peaks())
-            try await ledger.recordSound(summary, jobID: row.jobID, take: take)
+            try await ledger.recordSound(summary, jobID: job, take: take)
             row.takes[index].peaks = summary.peaksText
             row.takes[index].seconds = summary.seconds
         }

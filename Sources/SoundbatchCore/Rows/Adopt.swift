@@ -42,11 +42,11 @@ extension LedgerStore {
     public func adopt(taskID: String, row: String, batch: String, key: @escaping KeySource) async throws -> JobState {
         let named = try await namedRow(row, batch: batch)
         // A row's variations are several jobs: the one that may be in doubt.
-        let inDoubt = named.jobs.filter { [.inDoubt, .failed, .pending].contains($0.state) }
+        let inDoubt = named.row.jobs.filter { [.inDoubt, .failed, .pending].contains($0.state) }
         guard inDoubt.count <= 1 else {
             throw AdoptError.severalInDoubt(batch: batch, row: row, count: inDoubt.count)
         }
-        let job = (inDoubt.first ?? named.jobs[0]).jobID
+        let job = (inDoubt.first ?? named.row.jobs[0]).jobID
         let found = try await BoundServiceLookups.with(ledger: self, key: key) { lookups in
             await lookups.lookUp(taskID: taskID, batchID: named.batchID)
         }

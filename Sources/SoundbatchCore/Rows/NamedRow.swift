@@ -5,11 +5,11 @@ public struct NamedRow: Sendable {
     public var batchID: Int64
     /// What the person called it.
     public var name: String
-    /// Its jobs, with every take of each.
-    public var jobs: [ReviewRow]
+    /// Its jobs and every take of each.
+    public var row: ReviewRow
 
     /// Every take of the row, with its job.
-    public var takes: [(job: Int64, take: ReviewTake)] { jobs.flatMap { row in row.takes.map { (row.jobID, $0) } } }
+    public var takes: [(job: Int64, take: ReviewTake)] { row.takes.map { ($0.jobID, $0) } }
 }
 
 /// A name that is no row of the batch, or more than one.
@@ -33,10 +33,9 @@ extension LedgerStore {
     public func namedRow(_ name: String, batch: String) async throws -> NamedRow {
         let batchID = try await batchID(named: batch)
         let ids = try await jobIDs(batchID: batchID, row: name)
-        let jobs = try await reviewRows(batchID: batchID, ReviewQuery(jobIDs: ids, limit: max(ids.count, 1))).rows
-        guard !jobs.isEmpty else { throw RowNameError.noSuchRow(batch: batch, name: name) }
-        let rows = Set(jobs.map { "\($0.name)\u{0}\($0.line)" }).count
-        guard rows == 1 else { throw RowNameError.severalRows(batch: batch, name: name, count: rows) }
-        return NamedRow(batchID: batchID, name: name, jobs: jobs)
+        let rows = try await reviewRows(batchID: batchID, ReviewQuery(jobIDs: ids, limit: max(ids.count, 1))).rows
+        guard let row = rows.first else { throw RowNameError.noSuchRow(batch: batch, name: name) }
+        guard rows.count == 1 else { throw RowNameError.severalRows(batch: batch, name: name, count: rows.count) }
+        return NamedRow(batchID: batchID, name: name, row: row)
     }
 }

@@ -11,7 +11,9 @@ let matching = 0;            // rows the query finds in all
 let generation = 0;          // grows with each new query: answers to older ones are dropped
 let loadingFor = null;       // the generation a page is being fetched for
 let current = -1;            // the selected row's index
-const chosenTake = new Map(); // job -> the take selected in its row
+// A row is a row of the sheet: its variations' takes side by side, numbered together; the
+// page knows it by its first job.
+const chosenTake = new Map(); // a row's first job -> the take selected in it
 let playing = null;          // { job, take } of the sound in the player
 let pollTimer = null;
 
@@ -123,8 +125,9 @@ function fillRow(node, row) {
   node.setAttribute("aria-label", `${row.name}: ${row.state.replaceAll("_", " ")}`);
   const head = element("div", "head");
   head.append(element("h2", "name", row.name), element("span", `badge ${row.state}`, row.state.replaceAll("_", " ")));
-  const reroll = button(`Re-roll ${row.name}`, "Re-roll", () => openReroll({ jobs: [row.job] }, row));
-  reroll.disabled = !finished(row.state);
+  // A re-roll makes a new take of the selected take's job (its variation).
+  const reroll = button(`Re-roll ${row.name}`, "Re-roll", () => rerollChosen(row));
+  reroll.disabled = !row.jobs.some((job) => finished(job.state));
   head.append(reroll);
   node.replaceChildren(head, element("p", "prompt", row.prompt));
   const columns = ownColumns(row.columns);
@@ -153,6 +156,7 @@ function ownColumns(text) {
 function renderTake(row, take) {
   const node = element("li", "take");
   node.dataset.take = take.take;
+  node.dataset.job = take.job;
   if (take.verdict) node.classList.add(take.verdict);
   const label = `${row.name} take ${take.take}`;
   const head = element("div", "take-head");
@@ -169,8 +173,8 @@ function renderTake(row, take) {
   wave.dataset.peaks = take.peaks || "";
   wave.dataset.seconds = take.seconds || 0;
   wave.setAttribute("aria-hidden", "true");
-  wave.addEventListener("click", (event) => seek(row, take, event));
-  const play = button(`Play ${label}`, "▶ Play", () => togglePlay(row.job, take.take), "play");
+  wave.addEventListener("click", (event) => seek(take, event));
+  const play = button(`Play ${label}`, "▶ Play", () => togglePlay(take.job, take.take), "play");
   play.disabled = !take.saved;
   if (!take.saved) play.title = "not saved yet: run soundbatch track --batch NAME --download DIR";
   const facts = [];
@@ -180,9 +184,9 @@ function renderTake(row, take) {
   if (take.loudness != null) facts.push(`${take.loudness.toFixed(1)} LUFS`);
   if (take.truePeak != null) facts.push(`${take.truePeak.toFixed(1)} dBTP`);
   if (take.credits != null) facts.push(`${take.credits.toFixed(2)} credits${take.charged ? "" : " est."}`);
-  const keep = button(`Keep ${label}`, "Keep", () => judge(row.job, take.take, take.verdict === "kept" ? null : "kept"), "keep");
+  const keep = button(`Keep ${label}`, "Keep", () => judge(take.job, take.take, take.verdict === "kept" ? null : "kept"), "keep");
   keep.setAttribute("aria-pressed", String(take.verdict === "kept"));
-  const reject = button(`Reject ${label}`, "Reject", () => judge(row.job, take.take, take.verdict === "rejected" ? null : "rejected"), "reject");
+  const reject = button(`Reject ${label}`, "Reject", () => judge(take.job, take.take, take.verdict === "rejected" ? null : "rejected"), "reject");
   reject.setAttribute("aria-pressed", String(take.verdict === "rejected"));
   head.append(element("span", "facts", facts.join(" · ")));
   const controls = element("div", "controls");
@@ -223,7 +227,7 @@ function replaceRow(row) {
   const node = list.children[index];
   fillRow(node, row);
   drawWaves(node);
-  if (playing && playing.job === row.job) showPlaying();
+  if (playing && row.jobs.some((job) => job.job === playing.job)) showPlaying();
 }
 
 // MARK: Waveforms
@@ -291,8 +295,8 @@ function drawWaves(root) {
 
 function canvasPlayed(canvas) {
   if (!playing || !player.duration) return 0;
-  const take = canvas.closest(".take"), row = canvas.closest(".row");
-  return Number(row.dataset.job) === playing.job && Number(take.dataset.take) === playing.take
+  const take = canvas.closest(".take");
+  return Number(take.dataset.job) === playing.job && Number(take.dataset.take) === playing.take
     ? player.currentTime / player.duration : 0;
 }
 
@@ -360,14 +364,14 @@ document.addEventListener("keydown", (event) => {
   if (event.target.closest("button") && (event.key === " " || event.key === "Enter")) return;
   const chosen = selectedTake();
   const actions = {
-    " ": () => chosen && chosen.take.state === "completed" && togglePlay(chosen.row.job, chosen.take.take),
+    " ": () => chosen && chosen.take.state === "completed" && togglePlay(chosen.take.job, chosen.take.take),
     "j": () => select(current + 1), "ArrowDown": () => select(current + 1),
     "k": () => select(Math.max(current - 1, 0)), "ArrowUp": () => select(Math.max(current - 1, 0)),
     "ArrowRight": () => moveTake(1), "ArrowLeft": () => moveTake(-1),
-    "p": () => chosen && judge(chosen.row.job, chosen.take.take, "kept"),
-    "x": () => chosen && judge(chosen.row.job, chosen.take.take, "rejected"),
-    "u": () => chosen && judge(chosen.row.job, chosen.take.take, null),
-    "r": () => chosen && finished(chosen.row.state) && openReroll({ jobs: [chosen.row.job] }, chosen.row),
+    "p": () => chosen && judge(chosen.take.job, chosen.take.take, "kept"),
+    "x": () => chosen && judge(chosen.take.job, chosen.take.take, "rejected"),
+    "u": () => chosen && judge(chosen.take.job, chosen.take.take, null),
+    "r": () => chosen && rerollChosen(chosen.row),
     "f": () => nextFlagged(),
   };
   const action = actions[event.key.length === 1 ? event.key.toLowerCase() : event.key];
@@ -390,18 +394,18 @@ function togglePlay(job, take) {
   showPlaying();
 }
 
-function seek(row, take, event) {
+function seek(take, event) {
   if (!take.saved) return;
   const fraction = event.offsetX / event.currentTarget.clientWidth;
-  if (!playing || playing.job !== row.job || playing.take !== take.take) togglePlay(row.job, take.take);
+  if (!playing || playing.job !== take.job || playing.take !== take.take) togglePlay(take.job, take.take);
   const jump = () => { player.currentTime = fraction * player.duration; };
   if (player.duration) jump(); else player.addEventListener("loadedmetadata", jump, { once: true });
 }
 
 function showPlaying() {
   for (const play of list.querySelectorAll("button.play")) {
-    const take = play.closest(".take"), row = play.closest(".row");
-    const on = playing && !player.paused && Number(row.dataset.job) === playing.job && Number(take.dataset.take) === playing.take;
+    const take = play.closest(".take");
+    const on = playing && !player.paused && Number(take.dataset.job) === playing.job && Number(take.dataset.take) === playing.take;
     const label = play.getAttribute("aria-label").replace(/^(Play|Pause) /, "");
     play.setAttribute("aria-label", `${on ? "Pause" : "Play"} ${label}`);
     play.textContent = on ? "❚❚ Pause" : "▶ Play";
@@ -411,7 +415,7 @@ function showPlaying() {
 for (const name of ["play", "pause", "ended"]) player.addEventListener(name, showPlaying);
 player.addEventListener("timeupdate", () => {
   if (!playing) return;
-  const node = list.querySelector(`.row[data-job="${playing.job}"] .take[data-take="${playing.take}"] canvas`);
+  const node = list.querySelector(`.take[data-job="${playing.job}"][data-take="${playing.take}"] canvas`);
   if (node) drawWave(node, player.duration ? player.currentTime / player.duration : 0);
 });
 player.addEventListener("error", () => { if (player.src) say("this sound could not be played: its file may have moved"); });
@@ -432,7 +436,19 @@ async function judge(job, take, verdict) {
 
 // MARK: Re-rolls
 
-async function openReroll(asked, row) {
+/// Re-rolls the job of the row's selected take, if that job is finished.
+function rerollChosen(row) {
+  const take = row.takes.find((shown) => shown.take === chosenTake.get(row.job)) || row.takes[row.takes.length - 1];
+  const job = row.jobs.find((shown) => shown.job === take.job);
+  if (!job || !finished(job.state)) {
+    say(`${row.name} take ${take.take} is not finished: nothing to re-roll yet`);
+    return;
+  }
+  openReroll({ jobs: [take.job] }, row, take);
+}
+
+/// `row` and `take`: a re-roll of one take's job, whose prompt may be edited; else of many rows.
+async function openReroll(asked, row, take) {
   let plan;
   try {
     plan = await api("/api/reroll/plan", asked);
@@ -454,7 +470,7 @@ async function openReroll(asked, row) {
     ? `Refused as invalid before, and likely again: ${plan.likelyToFailAgain.join(", ")}` : "";
   const edit = $("reroll-edit"), prompt = $("reroll-prompt");
   edit.hidden = !row;
-  prompt.value = row ? row.takes[row.takes.length - 1].prompt : "";
+  prompt.value = take ? take.prompt : "";
   $("reroll-error").textContent = plan.busy ? "A re-roll is under way; wait for it to end." : "";
   const send = $("reroll-send");
   send.textContent = `Send ${plural(count, "re-roll")}`;
@@ -463,7 +479,7 @@ async function openReroll(asked, row) {
     send.disabled = true;
     try {
       const body = { jobs: plan.jobs };
-      if (row && prompt.value.trim() !== row.takes[row.takes.length - 1].prompt) body.prompt = prompt.value;
+      if (take && prompt.value.trim() !== take.prompt) body.prompt = prompt.value;
       const status = await api("/api/reroll", body);
       dialog.close();
       follow(status);
@@ -502,7 +518,7 @@ async function poll() {
 }
 
 async function refreshRows(jobs) {
-  const shown = jobs.filter((job) => rows.some((row) => row.job === job));
+  const shown = jobs.filter((job) => rows.some((row) => row.jobs.some((mine) => mine.job === job)));
   for (let from = 0; from < shown.length; from += 200) {
     const page = await api(`/api/rows?limit=200&jobs=${shown.slice(from, from + 200).join(",")}`);
     showCounts(page.counts);
