@@ -170,6 +170,15 @@ def narrow(context):
     assert width <= 390, f"the page scrolls sideways at 390 px: {width} px wide"
     page.screenshot(path=os.path.join(shots, "review-390.png"))
     chromium.audit(page, "390 px")
+    # Scrolled to the last row, a phone still shows the counts and the search.
+    page.locator(".row").last.scroll_into_view_if_needed()
+    page.mouse.wheel(0, 2000)
+    page.wait_for_timeout(200)
+    for kept_in_view in ("#counts", "#search"):
+        box = page.locator(kept_in_view).bounding_box()
+        assert box and 0 <= box["y"] < 844, f"{kept_in_view} left the screen when scrolled: {box}"
+    assert page.evaluate("scrollY") > 0, "the list did not scroll"
+
     not_pressed(page, "Keep sword-unsheathe take 1")  # the forged post changed nothing
     page.close()
 
