@@ -13,15 +13,30 @@
 /// - **What 429s teach.** A server may hold the rate stricter than that: a leaky bucket with
 ///   no burst refuses anything a moment early. How much arrival times spread cannot be seen
 ///   from round trips (most of a round trip is the service's own work, after its limiter has
-///   counted the request), so no headroom is assumed for it: the 429s teach it. Each lowers
-///   the pace by `decrease`, once per round trip (the 429s of requests already on their way
-///   say nothing new). Each other answer raises it back: quickly to just under the pace the
-///   service last refused, then slowly past it, up to the rate. Additive increase,
-///   multiplicative decrease, as TCP finds a path's capacity, with the fast return of its
-///   newer variants. Against a strict limiter the pace settles where about one request in
-///   two hundred is refused.
+///   counted the request), so no headroom is assumed for it: the 429s teach it, by where they
+///   fall. The pace returns quickly to a *ceiling*, the fastest pace that has not drawn 429s
+///   again and again, and climbs past it slowly; a pace held 100 answers without a 429
+///   becomes the ceiling. Each 429 backs the pace off by `decrease`, once per round trip (the
+///   429s of requests already on their way say nothing new), and pauses everyone. Whether
+///   it lowers the ceiling depends on where it fell:
+///   - *alone*, after 100 answers at the ceiling without one: a hiccup (a request held
+///     back, the next one then arriving too soon): the ceiling stays, and the pace is back
+///     at it within 12 answers. A batch that meets one early is not slow for the rest of it.
+///   - *again* at the ceiling, within 100 answers at it of the last: the ceiling is too
+///     fast for this server: it comes down to 1% under where the 429 fell (the first 429
+///     at the configured rate itself, 2%: a limiter held at exactly the rate refuses about
+///     every other request there).
+///   - *on the way back*, under the ceiling: three in a row, none at the ceiling between,
+///     say the server's limit is under it: it comes down to 1% under the highest.
+///   - *in a burst*, within five answers of the last 429: counted with it, nothing more.
+///   Against a strict limiter the pace settles just under the one that draws 429s again and
+///   again, and a hiccup costs only its own 429.
 ///
-/// A 429 pauses everyone: for its Retry-After when it has one, else for one interval.
+/// A 429 with a Retry-After pauses everyone for it. One without goes on at the lowered pace:
+/// the refused request did not count at the server. Either way the slots given out but not
+/// yet reached are given again, at the new pace, right after the last one that went: none
+/// goes at the old pace, and none is left unused (a pause of one interval without that cost
+/// each 429 against nginx two intervals, not one).
 ///
 /// With a `SharedPace` (runners sharing a key on a server database), the slots are reserved
 /// there instead, at this limiter's interval, and its pauses are shared: the runners together
@@ -34,13 +49,21 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     private let tolerance: Duration
     /// The requests a minute allows, for the jitter headroom.
     private let perMinute: Double
-    /// When the next slot is theoretically free.
+    /// When the next slot is theoretically free, and the last one a caller went in.
     private var nextSlot: C.Instant
+    private var lastGiven: C.Instant?
+    /// Grows when the slots given out are given again (the pace lowered, or a pause).
+    private var epoch = 0
     private var pausedUntil: C.Instant?
     /// The share of the configured rate in force, lowered by 429s.
     public private(set) var share = 1.0
-    /// The share in force when the last 429 came.
-    private var refusedAt: Double?
+    /// The share the pace returns to quickly: the fastest that has not drawn 429s again and again.
+    public private(set) var ceiling = 1.0
+    /// Answers since the last 429 counted, and those of them at the ceiling or above.
+    private var answersSinceRefusal = 0
+    private var answersAtCeiling = 0
+    /// The shares where the last 429s fell on the way back to the ceiling, none at it since.
+    private var fellShort: [Double] = []
     /// When the pace was last lowered: 429s to requests sent before then are not counted again.
     private var loweredAt: C.Instant?
     private var latencies = LatencySpread()
@@ -50,13 +73,17 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     private var pauseToShare: C.Instant?
 
     /// A 429 multiplies the pace by (1 - decrease)...
-    public static var decrease: Double { 0.05 }
-    /// ...and each other answer adds back this share of the rate while the pace is more than
-    /// 1% under the one refused (20 answers)...
+    public static var decrease: Double { 0.03 }
+    /// ...and each other answer adds back this share of the rate while the pace is under the
+    /// ceiling (12 answers)...
     public static var fastIncrease: Double { 0.0025 }
-    /// ...and this much past that (200 answers for the last 1%), so that against a limiter
-    /// that refuses anything early about one request in 200 is refused.
+    /// ...and this much past it (200 answers for 1%).
     public static var slowIncrease: Double { 0.00005 }
+    /// Answers without a 429 that make a faster pace the ceiling; a 429 at the ceiling within
+    /// as many answers at it of the last one came again.
+    public static var proven: Int { 100 }
+    /// 429s within this many answers of the last are one burst.
+    public static var burst: Int { 5 }
     /// The pace never drops below this share of the rate.
     public static var floor: Double { 0.1 }
 
@@ -114,10 +141,17 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
             let slot = max(nextSlot, now)
             let goAt = slot.advanced(by: .zero - tolerance)
             nextSlot = slot.advanced(by: interval)
-            if goAt <= now { return now }
+            if goAt <= now {
+                lastGiven = now
+                return now
+            }
+            let given = epoch
             try await clock.sleep(until: goAt, tolerance: nil)
-            // A pause may have begun while this caller slept; if so, wait it out and queue again.
+            // A pause may have begun while this caller slept, or the pace come down: if so, wait
+            // the pause out and queue again, at the pace in force.
             if let pausedUntil, clock.now < pausedUntil { continue }
+            if epoch != given { continue }
+            lastGiven = goAt
             return goAt
         }
     }
@@ -138,8 +172,13 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     /// Takes in an answer other than a 429, with its round trip: the pace climbs back a little.
     public func answered(after latency: Duration) {
         latencies.add(latency.seconds)
-        let nearRefused = (refusedAt ?? 1) * 0.99
-        share = min(1, share + (share < nearRefused ? Self.fastIncrease : Self.slowIncrease))
+        answersSinceRefusal += 1
+        if share >= ceiling * 0.995 {
+            answersAtCeiling += 1
+            fellShort = []
+        }
+        share = share < ceiling ? min(ceiling, share + Self.fastIncrease) : min(1, share + Self.slowIncrease)
+        if answersSinceRefusal >= Self.proven { ceiling = max(ceiling, share) }  // held clean: a faster pace proven
     }
 
     /// What a 429 changed.
@@ -152,8 +191,8 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     }
 
     /// Takes in a 429 to the request sent at `sentAt` (what `acquire` returned): everyone
-    /// pauses, for `retryAfter` or one interval, and the pace is lowered unless it already
-    /// was since that request left.
+    /// pauses for `retryAfter`, if any, and the pace is lowered unless it already was since
+    /// that request left.
     @discardableResult
     public func rateLimited(sentAt: C.Instant, latency: Duration, retryAfter: Duration?) -> Slowdown {
         latencies.add(latency.seconds)
@@ -161,12 +200,35 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
         if loweredAt.map({ sentAt >= $0 }) ?? true {
             change.first = loweredAt == nil
             change.lowered = true
-            refusedAt = share
+            learn(refusedAt: share)
             share = max(Self.floor, share * (1 - Self.decrease))
             loweredAt = clock.now
+            // The slots not yet reached again, at the new pace, from the last that went.
+            epoch += 1
+            nextSlot = max(clock.now, (lastGiven ?? clock.now).advanced(by: interval))
         }
-        change.paused = pause(for: retryAfter ?? interval)
+        if let retryAfter { change.paused = pause(for: retryAfter) }
         return change
+    }
+
+    /// Lowers the ceiling, or not, by where a 429 fell: the share in force when its request left.
+    private func learn(refusedAt fell: Double) {
+        defer { (answersSinceRefusal, answersAtCeiling) = (0, 0) }
+        guard answersSinceRefusal >= Self.burst || answersAtCeiling > 0 || ceiling == 1 && share == 1 else {
+            return  // one burst: counted once
+        }
+        if fell >= ceiling * 0.995 {
+            guard answersAtCeiling < Self.proven else { return }  // alone, after a good while at the ceiling: a hiccup
+            // Again at the ceiling (or the first at the rate itself, which a limiter held at
+            // exactly the rate refuses every other time): under where it fell, 1% (2%).
+            ceiling = max(Self.floor, fell * (fell == 1 ? 0.98 : 0.99))
+        } else {
+            // On the way back: three in a row short of the ceiling say the limit is under it.
+            fellShort.append(fell)
+            guard fellShort.count >= 3 else { return }
+            ceiling = max(Self.floor, (fellShort.max() ?? fell) * 0.99)
+            fellShort = []
+        }
     }
 
     /// Holds every caller back for `duration` (a 429's Retry-After, or a backoff).
@@ -178,8 +240,9 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
         if let pausedUntil, pausedUntil >= until { return false }
         pausedUntil = until
         if shared != nil { pauseToShare = until }
-        // After the pause, start again at the rate from its end, not with a burst.
-        nextSlot = max(nextSlot, until)
+        // After the pause, the slots given out are given again from its end, at the pace.
+        epoch += 1
+        nextSlot = until
         return true
     }
 }
