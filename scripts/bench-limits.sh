@@ -153,7 +153,7 @@ finishes = {task["task_id"]: t(task["finishes_at"]) for task in json.load(open(t
 db = sqlite3.connect(db_path)
 seen = {task: t(at) for task, at in db.execute("SELECT task_id, completed_at FROM jobs WHERE completed_at IS NOT NULL")}
 delays = [seen[task] - finishes[task] for task in seen]
-looks, limited = db.execute("SELECT COUNT(*), SUM(http_status=429) FROM attempts WHERE kind='poll'").fetchone()
+looks, limited = db.execute("SELECT COUNT(*), SUM(http_status=429) FROM attempts WHERE kind='look'").fetchone()
 last = max(finishes.values())
 print(f"   {name}: {len(seen)} of {len(finishes)} seen completed, {looks / len(finishes):.2f} looks per task, "
       f"{limited or 0} looks answered 429")
