@@ -77,11 +77,14 @@ public struct SoundTags: Sendable, Hashable, Codable {
             self.show = show
         }
 
+        /// `DOORS-WOOD`, as the convention writes the two together.
+        var categoryFull: String { "\(category)-\(subCategory)" }
+
         /// In the order those tools list them, with the prompt as DESCRIPTION.
         func fields(description: String) -> [(String, String)] {
             [
-                ("CATEGORY", category), ("SUBCATEGORY", subCategory), ("CATID", catID),
-                ("CATEGORYFULL", "\(category)-\(subCategory)"), ("FXNAME", fxName), ("DESCRIPTION", description),
+                ("CATEGORY", category), ("SUBCATEGORY", subCategory), ("CATID", catID), ("CATEGORYFULL", categoryFull),
+                ("FXNAME", fxName), ("DESCRIPTION", description),
                 ("KEYWORDS", keywords), ("DESIGNER", designer), ("LIBRARY", library), ("SHOW", show)
             ]
         }
@@ -221,7 +224,7 @@ extension SoundTags {
         ]
         if let ucs {
             strings += [
-                (Int32(SF_STR_ARTIST), ucs.designer), (Int32(SF_STR_GENRE), "\(ucs.category)-\(ucs.subCategory)")
+                (Int32(SF_STR_ARTIST), ucs.designer), (Int32(SF_STR_GENRE), ucs.categoryFull)
             ]
         }
         return strings.map { ($0.0, Self.ascii($0.1)) }.filter { !$0.1.isEmpty }

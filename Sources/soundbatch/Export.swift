@@ -153,8 +153,7 @@ struct Export: AsyncParsableCommand {
             where value.isEmpty || value.contains { "_/\\".contains($0) } {
                 throw ValidationError("\(option) \"\(value)\" must be one block of a UCS name: no _, / or \\.")
             }
-            export.ucs = UCSNaming(
-                creator: creator, source: source, categoryColumn: categoryColumn, fxNameColumn: fxNameColumn)
+            export.ucs = UCSNaming(creator: creator, source: source, fxNameColumn: fxNameColumn)
         } else if let name {
             do { export.template = try NameTemplate(name) } catch { throw ValidationError("\(error).") }
         }

@@ -28,6 +28,11 @@ public struct LibrarySound: Sendable, Equatable {
 
     /// What names the row for a person: its id, else "line N".
     public var row: String { keyedByContent ? "line \(line)" : rowKey }
+
+    /// The value of its own column `name`: written so, else in another case.
+    public func column(_ name: String) -> String? {
+        (columns.first { $0.name == name } ?? columns.first { $0.name.lowercased() == name.lowercased() })?.value
+    }
 }
 
 extension LibrarySound {
@@ -90,9 +95,9 @@ public struct LibraryExport: Sendable {
     public var ucs: UCSNaming?
     public var ascii = false
     /// Propose CatIDs in the manifest for sounds whose row has none of the UCS list, from
-    /// their prompts and the list's synonyms (never into names). Their column: `ucs`'s, else
-    /// `categoryColumn`, else CatID or Category.
+    /// their prompts and the list's synonyms (never into names).
     public var suggestCategories = false
+    /// The sheet's column of CatIDs, for UCS names and proposals; nil: CatID, else Category.
     public var categoryColumn: String?
     /// Which sounds; nil: the kept ones when the batch has any verdict, else all.
     public var only: Choice?
@@ -140,8 +145,9 @@ public struct LibraryExport: Sendable {
             plan.flagged = chosen.filter { !$0.findings.isEmpty }
             chosen.removeAll { !$0.findings.isEmpty }
         }
+        let catIDColumn = UCSNaming.catIDColumn(asked: categoryColumn, in: keys)
         if let ucs {
-            let problems = ucs.problems(chosen, columns: keys)
+            let problems = ucs.problems(chosen, column: catIDColumn, asked: categoryColumn, columns: keys)
             guard problems.isEmpty else { throw LibraryError.notUCS(problems) }
         } else {
             let blanks = chosen.compactMap { sound in
@@ -149,8 +155,6 @@ public struct LibraryExport: Sendable {
             }
             guard blanks.isEmpty else { throw LibraryError.emptyFields(template.text, blanks) }
         }
-        let catIDColumn = (ucs ?? UCSNaming(creator: "", source: "", categoryColumn: categoryColumn))
-            .catIDColumn(in: keys)
         plan.suggesting = suggestCategories
         var taken: Set<String> = [LibraryExport.manifestName.lowercased()]
         for sound in chosen {
@@ -162,12 +166,11 @@ public struct LibraryExport: Sendable {
                 plan.notHere.append(sound)
                 continue
             }
+            let category = catIDColumn.flatMap { sound.column($0)?.trimmed }.flatMap(UCS.category)
             var fields: SoundTags.UCSFields?
             let stem: String
-            if let ucs, let catIDColumn, let catID = ucs.value(of: catIDColumn, for: sound),
-                let category = UCS.category(catID)
-            {
-                stem = LibraryNames.safe(ucs.name(for: sound, catID: catID), ascii: ascii)
+            if let ucs, let category {
+                stem = LibraryNames.safe(ucs.name(for: sound, catID: category.catID), ascii: ascii)
                 fields = ucs.fields(for: sound, category: category)
             } else {
                 stem = template.path(for: sound, ascii: ascii)
@@ -182,12 +185,7 @@ public struct LibraryExport: Sendable {
             if suffix > 1 { plan.suffixed.append(name) }
             taken.insert(FileNames.caseKey(name))
             var entry = LibraryPlan.Entry(sound: sound, source: source, file: name, ucs: fields)
-            let given = catIDColumn.flatMap { column in
-                sound.columns.first { $0.name.lowercased() == column.lowercased() }?.value.trimmed
-            }
-            if suggestCategories, given.flatMap(UCS.category) == nil {
-                entry.suggested = UCS.suggestions(for: sound.prompt)
-            }
+            if suggestCategories, category == nil { entry.suggested = UCS.suggestions(for: sound.prompt) }
             plan.sounds.append(entry)
         }
         return plan

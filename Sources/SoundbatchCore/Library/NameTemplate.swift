@@ -90,10 +90,7 @@ public struct NameTemplate: Sendable, Equatable {
         case "prompt": FileNames.slug(sound.prompt)
         case "batch": sound.batch
         case "task": sound.taskID
-        default:
-            (sound.columns.first { $0.name == field }
-                ?? sound.columns.first { $0.name.lowercased() == field.lowercased() })?
-                .value ?? ""
+        default: sound.column(field) ?? ""
         }
     }
 }

@@ -15,9 +15,6 @@ public struct UCSCategory: Sendable, Equatable, Decodable {
         case synonyms = "Synonyms"
     }
 
-    /// `DOORS-WOOD`, as the convention writes the two together.
-    public var full: String { "\(category)-\(subCategory)" }
-
     /// Its synonyms that `prompt` holds, as words (any case), in the list's order.
     public func keywords(in prompt: String) -> [String] {
         var seen: Set<[String]> = []  // "sword" and "swords" are one keyword

@@ -8,34 +8,27 @@ public struct UCSNaming: Sendable, Equatable {
     /// Who made the sounds, and the library or project they are for: one block each.
     public var creator: String
     public var source: String
-    /// The sheet's column of CatIDs; nil: one named CatID, else Category.
-    public var categoryColumn: String?
     /// The sheet's column of FXNames; nil: made from the prompt (`UCS.fxName`).
     public var fxNameColumn: String?
 
-    public init(creator: String, source: String, categoryColumn: String? = nil, fxNameColumn: String? = nil) {
+    public init(creator: String, source: String, fxNameColumn: String? = nil) {
         self.creator = creator
         self.source = source
-        self.categoryColumn = categoryColumn
         self.fxNameColumn = fxNameColumn
     }
 
-    /// The column the CatIDs are read from, among the batch's `columns`.
-    public func catIDColumn(in columns: [String]) -> String? {
-        let wanted = categoryColumn.map { [$0] } ?? ["CatID", "Category"]
-        for name in wanted {
+    /// The column CatIDs are read from, among the batch's `columns` (any case): the one
+    /// `asked` for, else CatID, else Category.
+    public static func catIDColumn(asked: String?, in columns: [String]) -> String? {
+        for name in asked.map({ [$0] }) ?? ["CatID", "Category"] {
             if let found = columns.first(where: { $0.lowercased() == name.lowercased() }) { return found }
         }
         return nil
     }
 
-    func value(of column: String, for sound: LibrarySound) -> String? {
-        sound.columns.first { $0.name.lowercased() == column.lowercased() }?.value.trimmed
-    }
-
     /// The sound's FXName: from its column, else made from its prompt.
     func fxName(for sound: LibrarySound) -> String {
-        let given = fxNameColumn.flatMap { value(of: $0, for: sound) }.map(UCS.fxName) ?? ""
+        let given = fxNameColumn.flatMap { sound.column($0)?.trimmed }.map(UCS.fxName) ?? ""
         return given.isEmpty ? UCS.fxName(sound.prompt) : given
     }
 
@@ -52,19 +45,20 @@ public struct UCSNaming: Sendable, Equatable {
             designer: creator, library: source, show: sound.batch)
     }
 
-    /// What is wrong with the CatIDs of `sounds`, row by row: none given, or one not on the
-    /// list with the nearest that are; nothing when every sound has a CatID of the list.
-    func problems(_ sounds: [LibrarySound], columns: [String]) -> [String] {
-        guard let column = catIDColumn(in: columns) else {
+    /// What is wrong with the CatIDs of `sounds`, in `column` (the one `asked` for, found
+    /// among the batch's `columns`), row by row: none given, or one not on the list with the
+    /// nearest that are; nothing when every sound has a CatID of the list.
+    func problems(_ sounds: [LibrarySound], column: String?, asked: String?, columns: [String]) -> [String] {
+        guard let column else {
             return [
-                "the sheet has no column \(categoryColumn ?? "CatID or Category") to take UCS CatIDs from "
+                "the sheet has no column \(asked ?? "CatID or Category") to take UCS CatIDs from "
                     + "(its columns: \(columns.isEmpty ? "none of its own" : columns.joined(separator: ", "))); "
                     + "name one with --category-column"
             ]
         }
         return sounds.compactMap { sound in
             let row = "\(sound.row) take \(sound.take)"
-            guard let given = value(of: column, for: sound), !given.isEmpty else {
+            guard let given = sound.column(column)?.trimmed, !given.isEmpty else {
                 return "\(row) has no CatID in its \(column) column"
             }
             guard UCS.category(given) == nil else { return nil }
