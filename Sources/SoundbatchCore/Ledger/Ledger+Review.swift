@@ -8,8 +8,7 @@ extension LedgerBackend {
         let keys: [String]
         let matching: Int
         if let search = query.search?.trimmed, !search.isEmpty {
-            var seen: Set<String> = []
-            let found = try await jobsMatching(search, filter).filter { seen.insert($0).inserted }
+            let found = try await rowsMatching(search, filter)
             matching = found.count
             keys = Array(found.dropFirst(query.offset).prefix(query.limit))
         } else {
@@ -38,7 +37,7 @@ extension LedgerBackend {
             WHERE t.job_id IN (\(list: ids)) ORDER BY t.job_id, t.take
             """)
         let takes = Dictionary(grouping: try earlier.map { try ReviewTake(row: $0) }) { $0.jobID }
-        let byKey = Dictionary(grouping: jobs) { (try? $0["row_key"] as String) ?? "" }
+        let byKey = try Dictionary(grouping: jobs) { try $0["row_key"] as String }
         let rows = try keys.compactMap { key in
             try byKey[key].map { jobs in
                 try ReviewRow(jobs: try jobs.map { ($0, takes[try $0["id"]] ?? []) })
@@ -96,10 +95,10 @@ extension LedgerBackend {
         return SQL.joined(tests, separator: " AND ")
     }
 
-    /// The row keys of the jobs `filter` finds whose id, prompt (the row's, its take's or an
-    /// earlier take's) or own columns hold `search`, in the sheet's order. Case is folded here, with Swift's
+    /// The keys of the rows, each once, with a job `filter` finds whose id, prompt (the row's,
+    /// its take's or an earlier take's) or own columns hold `search`, in the sheet's order. Case is folded here, with Swift's
     /// Unicode lower case, so that both databases find the same rows whatever their collation.
-    private func jobsMatching(_ search: String, _ filter: SQL) async throws -> [String] {
+    private func rowsMatching(_ search: String, _ filter: SQL) async throws -> [String] {
         let needle = search.lowercased()
         func holds(_ text: String?) -> Bool { text.map { $0.lowercased().contains(needle) } ?? false }
         let earlierPrompts: Set<Int64> = Set(
@@ -107,6 +106,7 @@ extension LedgerBackend {
                 "SELECT t.job_id, t.prompt FROM takes t JOIN jobs j ON j.id = t.job_id WHERE \(filter)"
             ).compactMap { row in holds(try row["prompt"]) ? try row["job_id"] as Int64 : nil })
         var found: [String] = []
+        var seen: Set<String> = []
         try await forEachRow(
             """
             SELECT j.id, j.row_key, j.prompt, j.take_prompt, j.metadata FROM jobs j WHERE \(filter)
@@ -117,7 +117,8 @@ extension LedgerBackend {
             if try earlierPrompts.contains(id) || holds(row["row_key"]) || holds(row["prompt"])
                 || holds(row["take_prompt"]) || holds(row["metadata"])
             {
-                found.append(try row["row_key"])
+                let key: String = try row["row_key"]
+                if seen.insert(key).inserted { found.append(key) }
             }
         }
         return found

@@ -95,8 +95,7 @@ public struct BatchRun: Sendable {
         if let doubtWindow {
             window = doubtWindow
         } else {
-            let slowest = try await ledger.longestGeneration(batchID: batchID) ?? 0
-            window = .seconds(max(5 * 60, slowest * 1.5))
+            window = .seconds(try await Self.taskTimeWithRoom(batchID, ledger, atLeast: 5 * 60))
         }
         let now = Date()
         let since = now.addingTimeInterval(-window.seconds)
@@ -273,8 +272,17 @@ public struct BatchRun: Sendable {
     /// follows its batch waits at its end before leaving them in doubt.
     static func callbacksMayCome(_ batchID: Int64, _ ledger: any LedgerStore) async throws -> Date? {
         guard let latest = try await ledger.latestRequestAwaitingCallback(batchID: batchID) else { return nil }
-        let slowest = try await ledger.longestGeneration(batchID: batchID) ?? 0
-        return latest.addingTimeInterval(max(60, slowest * 1.5))
+        return latest.addingTimeInterval(try await taskTimeWithRoom(batchID, ledger, atLeast: 60))
+    }
+
+    /// How long a task of the batch may take to finish and call back, in seconds: half as
+    /// long again as its slowest took, and at least `floor`.
+    static func taskTimeWithRoom(
+        _ batchID: Int64, _ ledger: any LedgerStore, atLeast floor: Double
+    ) async throws
+        -> Double
+    {
+        max(floor, (try await ledger.longestGeneration(batchID: batchID) ?? 0) * 1.5)
     }
 
     /// Runs `tracking` with the jobs `ownCallbacks` settles meanwhile joining it, and a way to

@@ -59,8 +59,9 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     public private(set) var share = 1.0
     /// The share the pace returns to quickly: the fastest that has not drawn 429s again and again.
     public private(set) var ceiling = 1.0
-    /// Answers since the last 429 counted, and those of them at the ceiling or above.
-    private var answersSinceRefusal = 0
+    /// Answers since the last 429 counted (none yet: as far apart as a burst allows), and
+    /// those of them at the ceiling or above.
+    private var answersSinceRefusal = RateLimiter.burst
     private var answersAtCeiling = 0
     /// The shares where the last 429s fell on the way back to the ceiling, none at it since.
     private var fellShort: [Double] = []
@@ -173,7 +174,7 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     public func answered(after latency: Duration) {
         latencies.add(latency.seconds)
         answersSinceRefusal += 1
-        if share >= ceiling * 0.995 {
+        if atCeiling(share) {
             answersAtCeiling += 1
             fellShort = []
         }
@@ -214,10 +215,8 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
     /// Lowers the ceiling, or not, by where a 429 fell: the share in force when its request left.
     private func learn(refusedAt fell: Double) {
         defer { (answersSinceRefusal, answersAtCeiling) = (0, 0) }
-        guard answersSinceRefusal >= Self.burst || answersAtCeiling > 0 || ceiling == 1 && share == 1 else {
-            return  // one burst: counted once
-        }
-        if fell >= ceiling * 0.995 {
+        guard answersSinceRefusal >= Self.burst || answersAtCeiling > 0 else { return }  // one burst: counted once
+        if atCeiling(fell) {
             guard answersAtCeiling < Self.proven else { return }  // alone, after a good while at the ceiling: a hiccup
             // Again at the ceiling (or the first at the rate itself, which a limiter held at
             // exactly the rate refuses every other time): under where it fell, 1% (2%).
@@ -230,6 +229,9 @@ public actor RateLimiter<C: Clock> where C.Duration == Duration {
             fellShort = []
         }
     }
+
+    /// Whether a pace is the ceiling's (to rounding: the climb back stops a hair under it).
+    private func atCeiling(_ pace: Double) -> Bool { pace >= ceiling * 0.995 }
 
     /// Holds every caller back for `duration` (a 429's Retry-After, or a backoff).
     /// Returns false when a pause at least as long was already under way, so that only

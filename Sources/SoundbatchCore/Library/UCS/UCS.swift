@@ -73,8 +73,8 @@ public enum UCS {
     /// SWORD, not RAIN / METAL). None when no word of the prompt is on the list. Proposals
     /// for a person to accept (`export --suggest-category`), never a name.
     public static func suggestions(for prompt: String) -> [(category: UCSCategory, because: [String])] {
-        let words = UCS.words(prompt)
-        let written = prompt.lowercased().split { !$0.isLetter && !$0.isNumber }  // words as the prompt has them
+        let written = UCS.written(prompt)
+        let words = written.map(UCS.singular)
         var scored: [(category: UCSCategory, score: Double, because: [String])] = []
         for category in list.categories {
             let found =
@@ -82,10 +82,8 @@ public enum UCS {
                 + matches([category.category], in: words).map { ($0, 2.0) }
                 + matches(category.synonyms, in: words).map { ($0, 1.0) }
             guard !found.isEmpty else { continue }
-            let score = found.reduce(0) { $0 + $1.1 / (1 + 0.1 * Double($1.0.at)) }
-            let because = found.map { match, _ in
-                written[match.at..<(match.at + UCS.words(match.phrase).count)].joined(separator: " ")
-            }
+            let score = found.reduce(0) { $0 + $1.1 / (1 + 0.1 * Double($1.0.words.lowerBound)) }
+            let because = found.map { match, _ in written[match.words].joined(separator: " ") }
             scored.append((category, score, Set(because).sorted()))
         }
         // Stable: among equals, the list's order.
@@ -94,21 +92,26 @@ public enum UCS {
     }
 
     /// Those of `phrases` whose words come, in order, among `words`, with where they first do.
-    static func matches(_ phrases: [String], in words: [String]) -> [(phrase: String, at: Int)] {
+    static func matches(_ phrases: [String], in words: [String]) -> [(phrase: String, words: Range<Int>)] {
         phrases.compactMap { phrase in
             let parts = UCS.words(phrase)
             guard !parts.isEmpty, parts.count <= words.count else { return nil }
             return (0...(words.count - parts.count)).first { Array(words[$0..<($0 + parts.count)]) == parts }
-                .map { (phrase, $0) }
+                .map { (phrase, $0..<($0 + parts.count)) }
         }
     }
 
     /// A text's words, in lower case, a plural's `s` dropped so that "door" finds DOORS and
     /// "creaks" finds "creak" (both sides of a match are read alike).
-    static func words(_ text: String) -> [String] {
-        text.lowercased().split { !$0.isLetter && !$0.isNumber }.map { word in
-            word.count > 3 && word.hasSuffix("s") && !word.hasSuffix("ss") ? String(word.dropLast()) : String(word)
-        }
+    static func words(_ text: String) -> [String] { written(text).map(singular) }
+
+    /// A text's words as written, in lower case.
+    static func written(_ text: String) -> [String] {
+        text.lowercased().split { !$0.isLetter && !$0.isNumber }.map(String.init)
+    }
+
+    static func singular(_ word: String) -> String {
+        word.count > 3 && word.hasSuffix("s") && !word.hasSuffix("ss") ? String(word.dropLast()) : word
     }
 
     /// An FXName made from a prompt, as the convention asks: its first words in title case,
