@@ -72,11 +72,7 @@ import Testing
     @Test func theSpendReportReadsOnAPhoneAndPassesAnAccessibilityAudit() async throws {
         guard let (script, screenshots) = try await browserScript("report.py") else { return }
         let csv = try folder.write("sheet.csv", Self.sheet)
-        let sandbox = SandboxConfiguration.with {
-            $0.submitsPerMinute = nil
-            $0.looksPerMinute = nil
-            $0.generationTime = .milliseconds(300)
-            $0.generationFailureRate = 0
+        let sandbox = SandboxConfiguration.quick {
             $0.failingPrompt = "gravel"  // answered 500, and not tried again: failed
         }
         try await Sandbox.withRunning(sandbox) { url, _ in
